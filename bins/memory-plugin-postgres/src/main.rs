@@ -1,0 +1,79 @@
+//! memory-plugin-postgres: wiring only. config → telemetry → pool → HTTP, then wait for
+//! SIGTERM/SIGINT. The contract lives in `molecule-memory-plugin`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use molecule_config::PluginConfig;
+use molecule_db::PoolOptions;
+
+#[derive(Parser)]
+#[command(version, about = "molecule memory plugin (Memory Plugin v1 over Postgres)")]
+struct Cli {
+    /// TOML configuration file (keys are the env var names in lower case). Also MOLECULE_CONFIG.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the tokio runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let line = format!("{e:#}").replace('\n', " ");
+    eprintln!("memory-plugin-postgres: {line}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = PluginConfig::load(cli.config.as_deref())?;
+    let telemetry = molecule_telemetry::init("memory-plugin-postgres", &cfg.telemetry)?;
+    let opts = PoolOptions {
+        max_size: cfg.molecule_db_pool_size,
+        connect_timeout: Duration::from_secs(cfg.molecule_db_connect_timeout_seconds),
+    };
+    let url = cfg.database_url()?;
+    let pool = molecule_db::connect(url, &opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("MEMORY_PLUGIN_DATABASE_URL/{e}"))?;
+    if cfg.memory_plugin_skip_migrate {
+        tracing::info!("MEMORY_PLUGIN_SKIP_MIGRATE=1: not applying the plugin schema");
+    }
+    let listener = molecule_memory_plugin::bind(cfg.memory_plugin_listen_addr)?;
+    let server = molecule_memory_plugin::Server::start(
+        listener,
+        molecule_memory_plugin::PluginState { pool },
+        Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
+    )?;
+    tracing::info!(addr = %server.local_addr, "memory-plugin-postgres listening");
+    let handle = server.handle();
+    let serving = tokio::spawn(server.wait());
+    let signal = shutdown_signal().await?;
+    tracing::info!(signal, "shutting down");
+    handle.stop(true).await;
+    serving.await.context("HTTP server task")??;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

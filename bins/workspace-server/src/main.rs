@@ -1,0 +1,104 @@
+//! workspace-server: wiring only. config → telemetry → pool → migrations → HTTP, then wait
+//! for SIGTERM/SIGINT and drain in-flight requests. Business rules live in the crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use molecule_config::ServerConfig;
+use molecule_db::{Migrations, PoolOptions};
+
+#[derive(Parser)]
+#[command(version, about = "molecule workspace-server (control plane)")]
+struct Cli {
+    /// TOML configuration file (keys are the env var names in lower case). Also MOLECULE_CONFIG.
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// Apply migrations, then serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the tokio runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// One line on stderr that names what to change, then a failing exit code.
+#[allow(clippy::print_stderr)]
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let line = format!("{e:#}").replace('\n', " ");
+    eprintln!("workspace-server: {line}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = ServerConfig::load(cli.config.as_deref())?;
+    let telemetry = molecule_telemetry::init("workspace-server", &cfg.telemetry)?;
+    let opts = PoolOptions {
+        max_size: cfg.molecule_db_pool_size,
+        connect_timeout: Duration::from_secs(cfg.molecule_db_connect_timeout_seconds),
+    };
+    let pool = molecule_db::connect(&cfg.database_url, &opts).await?;
+    let migrations = Migrations::default();
+    let applied = migrations
+        .run_pending(&pool)
+        .await
+        .context("DATABASE_URL: applying migrations")?;
+    tracing::info!(
+        applied = applied.len(),
+        total = migrations.versions().len(),
+        "migrations current"
+    );
+    if cli.command == Some(Command::Migrate) {
+        return Ok(());
+    }
+    if cfg.admin_token.is_none() {
+        tracing::warn!("ADMIN_TOKEN is unset: admin routes answer 503 until it is configured");
+    }
+
+    let listener = molecule_http::bind(cfg.listen_addr())?;
+    let server = molecule_http::Server::start(
+        listener,
+        molecule_http::AppState::new(pool, migrations),
+        Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
+    )?;
+    tracing::info!(addr = %server.local_addr, exporting_spans = telemetry.exporting(), "workspace-server listening");
+    let handle = server.handle();
+    let serving = tokio::spawn(server.wait());
+
+    let signal = shutdown_signal().await?;
+    tracing::info!(signal, "shutting down; letting in-flight requests finish");
+    handle.stop(true).await;
+    serving.await.context("HTTP server task")??;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT, naming which.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

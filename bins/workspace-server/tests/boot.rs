@@ -1,0 +1,146 @@
+//! The binary's boot contract: bad configuration fails fast with one line that names what to
+//! change; a good one serves /health and /readyz and stops cleanly on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use molecule_testkit::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary with a clean environment (only PATH), so the developer's shell cannot leak in.
+fn server() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn stderr_lines(child: Child) -> Vec<String> {
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn unreachable_database_fails_fast_naming_database_url() {
+    let closed = free_port(); // nothing listens there
+    let started = Instant::now();
+    let mut child = server()
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{closed}/molecule"),
+        )
+        .env("PORT", free_port().to_string())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let lines = stderr_lines(child);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("DATABASE_URL"), "{lines:?}");
+}
+
+#[test]
+fn malformed_config_file_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("molecule.toml");
+    std::fs::write(&file, "port = \"not-a-number\"\n").unwrap();
+    let mut child = server().arg("--config").arg(&file).spawn().unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    let lines = stderr_lines(child);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("molecule.toml") && lines[0].contains("port"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_health_and_readyz_then_stops_on_sigterm() {
+    let db = TestDb::empty().await; // the binary migrates it at boot
+    let port = free_port();
+    let mut child = server()
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", port.to_string())
+        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+        .env("ADMIN_TOKEN", "t")
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let result = tokio::task::spawn_blocking(move || {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/health")).send() {
+                assert_eq!(r.status(), 200);
+                break;
+            }
+            assert!(Instant::now() < deadline, "no /health within 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let ready = http.get(format!("{base}/readyz")).send().unwrap();
+        assert_eq!(ready.status(), 200);
+        let missing = http.get(format!("{base}/no/such/route")).send().unwrap();
+        assert_eq!(missing.status(), 404);
+        let body: serde_json::Value = missing.json().unwrap();
+        assert!(body["error"].as_str().unwrap().contains("/no/such/route"));
+    })
+    .await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    result.unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
+/// README.md's configuration table lists every knob of both binaries.
+#[test]
+fn readme_documents_every_knob() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for knob in molecule_config::SHARED_KNOBS
+        .iter()
+        .chain(molecule_config::SERVER_KNOBS)
+        .chain(molecule_config::PLUGIN_KNOBS)
+    {
+        assert!(
+            readme.contains(&format!("`{}`", knob.env)),
+            "README.md does not document {}",
+            knob.env
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The documented knobs. README.md's configuration table is checked against these lists by a
+//! test in `bins/workspace-server`, and every config field must appear here.
+
+/// One configuration knob.
+#[derive(Debug, Clone, Copy)]
+pub struct Knob {
+    /// Environment variable (the TOML key is the same name in lower case).
+    pub env: &'static str,
+    /// Default, as an operator would write it.
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+const fn k(env: &'static str, default: &'static str, meaning: &'static str) -> Knob {
+    Knob { env, default, meaning }
+}
+
+/// Knobs read by both binaries.
+pub const SHARED_KNOBS: &[Knob] = &[
+    k("RUST_LOG", "info", "log filter (tracing-subscriber EnvFilter syntax)"),
+    k("MOLECULE_LOG_FORMAT", "pretty", "`pretty` or `json` log lines"),
+    k(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "unset",
+        "OTLP/HTTP collector base URL; spans are exported when set",
+    ),
+    k("OTEL_SERVICE_NAME", "binary name", "service.name of exported spans"),
+    k(
+        "MOLECULE_DB_POOL_SIZE",
+        "16",
+        "maximum Postgres connections per process",
+    ),
+    k(
+        "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
+        "5",
+        "wait for a connection before failing (boot fails fast on a bad URL)",
+    ),
+    k(
+        "MOLECULE_SHUTDOWN_TIMEOUT_SECONDS",
+        "30",
+        "grace period for in-flight requests on SIGTERM/SIGINT",
+    ),
+];
+
+/// Knobs of workspace-server.
+pub const SERVER_KNOBS: &[Knob] = &[
+    k(
+        "DATABASE_URL",
+        "postgres://dev:dev@localhost:5432/molecule?sslmode=disable",
+        "the platform database",
+    ),
+    k("PORT", "8080", "HTTP port"),
+    k("MOLECULE_BIND_ADDR", "0.0.0.0", "HTTP bind address"),
+    k(
+        "ADMIN_TOKEN",
+        "unset",
+        "admin bearer token; when unset, admin routes answer 503 (never open)",
+    ),
+    k(
+        "MOLECULE_ORG_ID",
+        "unset",
+        "tenant id; when set, requests must carry a matching X-Molecule-Org-Id",
+    ),
+    k("MOLECULE_ENV", "unset", "`production`/`prod` enables production checks"),
+    k(
+        "SECRETS_ENCRYPTION_KEY",
+        "unset",
+        "AES-256-GCM key for workspace secrets (base64 of 32 bytes, or 32 raw chars); required in production",
+    ),
+    k(
+        "LIVENESS_TTL_SECONDS",
+        "180",
+        "no heartbeat for this long marks a workspace offline",
+    ),
+];
+
+/// Knobs of memory-plugin-postgres.
+pub const PLUGIN_KNOBS: &[Knob] = &[
+    k(
+        "MEMORY_PLUGIN_DATABASE_URL",
+        "DATABASE_URL",
+        "the plugin's Postgres (falls back to DATABASE_URL)",
+    ),
+    k("DATABASE_URL", "unset", "fallback for MEMORY_PLUGIN_DATABASE_URL"),
+    k(
+        "MEMORY_PLUGIN_LISTEN_ADDR",
+        "127.0.0.1:9100",
+        "plugin HTTP listen address",
+    ),
+    k(
+        "MEMORY_PLUGIN_SKIP_MIGRATE",
+        "0",
+        "`1` skips the plugin's migrations at boot",
+    ),
+];

@@ -1,0 +1,412 @@
+//! `molecule-config`: every knob of both binaries, in one place.
+//!
+//! Owns: the configuration structs, their defaults, the list of knobs (environment variable,
+//! default, meaning) that the README's table is checked against, and loading through figment
+//! in the order defaults < optional TOML file < environment. Keys in the TOML file are the
+//! environment variable names in lower case (`port = 8080`, `admin_token = "…"`).
+//!
+//! Must not know: what the knobs drive. This is the only crate that reads the process
+//! environment; everything else receives typed values.
+
+mod knobs;
+mod lenient;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use knobs::{Knob, PLUGIN_KNOBS, SERVER_KNOBS, SHARED_KNOBS};
+
+/// Environment variable naming the TOML file (the `--config` flag wins over it).
+pub const CONFIG_FILE_ENV: &str = "MOLECULE_CONFIG";
+
+/// Invalid configuration. The message names the file, key or environment variable to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Log output shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// Logging and tracing knobs shared by both binaries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Telemetry {
+    /// `RUST_LOG`-style filter.
+    pub rust_log: String,
+    /// `MOLECULE_LOG_FORMAT`: `pretty` or `json`.
+    pub molecule_log_format: LogFormat,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: when set, spans are exported over OTLP/HTTP.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`: overrides the binary's own name in exported spans.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub otel_service_name: Option<String>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            rust_log: "info".into(),
+            molecule_log_format: LogFormat::Pretty,
+            otel_exporter_otlp_endpoint: None,
+            otel_service_name: None,
+        }
+    }
+}
+
+/// workspace-server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerConfig {
+    #[serde(deserialize_with = "lenient::string")]
+    pub database_url: String,
+    pub port: u16,
+    pub molecule_bind_addr: IpAddr,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub admin_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_org_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_env: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub secrets_encryption_key: Option<String>,
+    pub liveness_ttl_seconds: u64,
+    pub molecule_db_pool_size: usize,
+    pub molecule_db_connect_timeout_seconds: u64,
+    pub molecule_shutdown_timeout_seconds: u64,
+    #[serde(flatten)]
+    pub telemetry: Telemetry,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://dev:dev@localhost:5432/molecule?sslmode=disable".into(),
+            port: 8080,
+            molecule_bind_addr: IpAddr::from([0, 0, 0, 0]),
+            admin_token: None,
+            molecule_org_id: None,
+            molecule_env: None,
+            secrets_encryption_key: None,
+            liveness_ttl_seconds: 180,
+            molecule_db_pool_size: 16,
+            molecule_db_connect_timeout_seconds: 5,
+            molecule_shutdown_timeout_seconds: 30,
+            telemetry: Telemetry::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Loads defaults < `file` (or `$MOLECULE_CONFIG`) < environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let cfg: Self = extract(
+            Serialized::defaults(Self::default()),
+            file,
+            &[SHARED_KNOBS, SERVER_KNOBS],
+        )?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.molecule_bind_addr, self.port)
+    }
+
+    /// Production per the original: `MOLECULE_ENV` is `prod` or `production`.
+    pub fn is_production(&self) -> bool {
+        matches!(self.molecule_env.as_deref(), Some("prod" | "production"))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        positive("LIVENESS_TTL_SECONDS", self.liveness_ttl_seconds)?;
+        positive("MOLECULE_DB_POOL_SIZE", self.molecule_db_pool_size as u64)?;
+        positive(
+            "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
+            self.molecule_db_connect_timeout_seconds,
+        )?;
+        if self.is_production() && self.secrets_encryption_key.is_none() {
+            return Err(ConfigError::Invalid(
+                "SECRETS_ENCRYPTION_KEY must be set when MOLECULE_ENV is production (secrets would be stored in plaintext)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// memory-plugin-postgres configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginConfig {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub memory_plugin_database_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub database_url: Option<String>,
+    pub memory_plugin_listen_addr: SocketAddr,
+    #[serde(deserialize_with = "lenient::flag")]
+    pub memory_plugin_skip_migrate: bool,
+    pub molecule_db_pool_size: usize,
+    pub molecule_db_connect_timeout_seconds: u64,
+    pub molecule_shutdown_timeout_seconds: u64,
+    #[serde(flatten)]
+    pub telemetry: Telemetry,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            memory_plugin_database_url: None,
+            database_url: None,
+            memory_plugin_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            memory_plugin_skip_migrate: false,
+            molecule_db_pool_size: 16,
+            molecule_db_connect_timeout_seconds: 5,
+            molecule_shutdown_timeout_seconds: 30,
+            telemetry: Telemetry::default(),
+        }
+    }
+}
+
+impl PluginConfig {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let cfg: Self = extract(
+            Serialized::defaults(Self::default()),
+            file,
+            &[SHARED_KNOBS, PLUGIN_KNOBS],
+        )?;
+        cfg.database_url()?;
+        positive("MOLECULE_DB_POOL_SIZE", cfg.molecule_db_pool_size as u64)?;
+        positive(
+            "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
+            cfg.molecule_db_connect_timeout_seconds,
+        )?;
+        Ok(cfg)
+    }
+
+    /// `MEMORY_PLUGIN_DATABASE_URL`, falling back to `DATABASE_URL`.
+    pub fn database_url(&self) -> Result<&str, ConfigError> {
+        self.memory_plugin_database_url
+            .as_deref()
+            .or(self.database_url.as_deref())
+            .ok_or_else(|| {
+                ConfigError::Invalid("set MEMORY_PLUGIN_DATABASE_URL (or DATABASE_URL) to the plugin's Postgres".into())
+            })
+    }
+}
+
+fn positive(name: &str, v: u64) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
+    }
+    Ok(())
+}
+
+fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(CONFIG_FILE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
+fn extract<T: serde::de::DeserializeOwned>(
+    defaults: Serialized<impl Serialize>,
+    file: Option<&Path>,
+    knob_sets: &[&[Knob]],
+) -> Result<T, ConfigError> {
+    let names: Vec<&'static str> = knob_sets.iter().flat_map(|s| s.iter().map(|k| k.env)).collect();
+    let mut figment = Figment::from(defaults);
+    let file = config_file(file);
+    if let Some(path) = &file {
+        if !path.is_file() {
+            return Err(ConfigError::File {
+                path: path.display().to_string(),
+                message: format!("not found (given by --config or {CONFIG_FILE_ENV})"),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    // Env names map to lower-case keys; only documented knobs are read.
+    figment = figment.merge(Env::raw().only(&names));
+    figment.extract().map_err(|e| match &file {
+        Some(path) if e.metadata.as_ref().is_some_and(|m| m.name.contains("TOML")) => ConfigError::File {
+            path: path.display().to_string(),
+            message: describe(&e),
+        },
+        _ => ConfigError::Invalid(describe(&e)),
+    })
+}
+
+/// One line per figment error: the key (as the env var to set) and what was wrong.
+fn describe(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+            if key.is_empty() {
+                format!("{} ({source})", err.kind)
+            } else {
+                format!("key `{key}` (env {}): {} ({source})", key.to_uppercase(), err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
+mod tests {
+    use super::*;
+    use figment::{Jail, Provider};
+
+    #[test]
+    fn defaults_match_the_original() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let c = ServerConfig::load(None).unwrap();
+            assert_eq!(c.port, 8080);
+            assert_eq!(c.liveness_ttl_seconds, 180);
+            assert!(c.admin_token.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_beats_file_beats_defaults() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "m.toml",
+                "port = 9000\nadmin_token = \"from-file\"\nliveness_ttl_seconds = 60\n",
+            )?;
+            jail.set_env("PORT", "9001");
+            jail.set_env("ADMIN_TOKEN", "12345");
+            let c = ServerConfig::load(Some(Path::new("m.toml"))).unwrap();
+            assert_eq!(c.port, 9001);
+            assert_eq!(
+                c.admin_token.as_deref(),
+                Some("12345"),
+                "numeric-looking tokens stay strings"
+            );
+            assert_eq!(c.liveness_ttl_seconds, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn empty_env_means_unset() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("ADMIN_TOKEN", "");
+            assert!(ServerConfig::load(None).unwrap().admin_token.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn malformed_file_names_file_and_key() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("bad.toml", "port = \"eighty\"\n")?;
+            let err = ServerConfig::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(err.contains("bad.toml") && err.contains("port"), "{err}");
+            jail.create_file("broken.toml", "port = = 1\n")?;
+            let err = ServerConfig::load(Some(Path::new("broken.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("broken.toml"), "{err}");
+            let err = ServerConfig::load(Some(Path::new("missing.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("missing.toml") && err.contains("not found"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("PORT", "http");
+            let err = ServerConfig::load(None).unwrap_err().to_string();
+            assert!(err.contains("PORT"), "{err}");
+            jail.set_env("PORT", "8080");
+            jail.set_env("LIVENESS_TTL_SECONDS", "0");
+            let err = ServerConfig::load(None).unwrap_err().to_string();
+            assert!(err.contains("LIVENESS_TTL_SECONDS"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_requires_an_encryption_key() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("MOLECULE_ENV", "production");
+            let err = ServerConfig::load(None).unwrap_err().to_string();
+            assert!(err.contains("SECRETS_ENCRYPTION_KEY"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plugin_falls_back_to_database_url() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert!(PluginConfig::load(None).is_err());
+            jail.set_env("DATABASE_URL", "postgres://a@h/db");
+            jail.set_env("MEMORY_PLUGIN_SKIP_MIGRATE", "1");
+            let c = PluginConfig::load(None).unwrap();
+            assert_eq!(c.database_url().unwrap(), "postgres://a@h/db");
+            assert!(c.memory_plugin_skip_migrate);
+            assert_eq!(c.memory_plugin_listen_addr.to_string(), "127.0.0.1:9100");
+            jail.set_env("MEMORY_PLUGIN_DATABASE_URL", "postgres://b@h/db");
+            assert_eq!(
+                PluginConfig::load(None).unwrap().database_url().unwrap(),
+                "postgres://b@h/db"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_field_is_a_documented_knob() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let fig = Figment::from(Serialized::defaults(ServerConfig::default()));
+            let dict = fig.data().unwrap();
+            for (_, d) in dict {
+                for key in d.keys() {
+                    let env = key.to_uppercase();
+                    assert!(
+                        SHARED_KNOBS.iter().chain(SERVER_KNOBS).any(|k| k.env == env),
+                        "ServerConfig field {key} has no knob entry"
+                    );
+                }
+            }
+            let fig = Figment::from(Serialized::defaults(PluginConfig::default()));
+            for (_, d) in fig.data().unwrap() {
+                for key in d.keys() {
+                    let env = key.to_uppercase();
+                    assert!(
+                        SHARED_KNOBS.iter().chain(PLUGIN_KNOBS).any(|k| k.env == env),
+                        "PluginConfig field {key} has no knob entry"
+                    );
+                }
+            }
+            Ok(())
+        });
+    }
+}

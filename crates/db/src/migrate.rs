@@ -1,0 +1,87 @@
+//! The embedded migrations of `migrations/` and the functions that apply, revert and check
+//! them.
+
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncMigrationHarness, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::{DbError, Pool};
+
+/// Every migration under the repository's `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
+
+/// A set of embedded migrations with the operations the binaries and the test kit need.
+/// Other crates (the memory plugin, the ledger) wrap their own sets in the same type.
+/// It holds a constructor because diesel's `EmbeddedMigrations` is neither `Clone` nor `Copy`;
+/// a `const` is materialised afresh by each call.
+#[derive(Clone, Copy)]
+pub struct Migrations(pub fn() -> EmbeddedMigrations);
+
+impl Default for Migrations {
+    fn default() -> Self {
+        Self(|| MIGRATIONS)
+    }
+}
+
+impl std::fmt::Debug for Migrations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.versions()).finish()
+    }
+}
+
+impl Migrations {
+    /// Versions of every embedded migration, in order.
+    pub fn versions(&self) -> Vec<String> {
+        MigrationSource::<Pg>::migrations(&(self.0)())
+            .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Applies what is pending; returns the versions applied. Needs the multi-thread runtime
+    /// (diesel's harness blocks in place).
+    pub async fn run_pending(&self, pool: &Pool) -> Result<Vec<String>, DbError> {
+        let conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        let set = (self.0)();
+        let mut harness = AsyncMigrationHarness::new(conn);
+        let applied = harness
+            .run_pending_migrations(set)
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(applied.iter().map(ToString::to_string).collect())
+    }
+
+    /// Reverts every applied migration of this set, newest first.
+    pub async fn revert_all(&self, pool: &Pool) -> Result<Vec<String>, DbError> {
+        let conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        let mut harness = AsyncMigrationHarness::new(conn);
+        let reverted = harness
+            .revert_all_migrations((self.0)())
+            .map_err(|e| DbError::Migration(e.to_string()))?;
+        Ok(reverted.iter().map(ToString::to_string).collect())
+    }
+
+    /// Versions embedded here but not yet recorded in the database. Plain async SQL, so it is
+    /// safe on any runtime (readiness probes run on actix's single-threaded workers).
+    pub async fn pending(&self, pool: &Pool) -> Result<Vec<String>, DbError> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            version: String,
+        }
+        let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        let applied: Vec<Row> = match diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load(&mut conn)
+            .await
+        {
+            Ok(rows) => rows,
+            // No bookkeeping table yet: nothing is applied.
+            Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("does not exist") => {
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let applied: std::collections::HashSet<String> = applied.into_iter().map(|r| r.version).collect();
+        Ok(self.versions().into_iter().filter(|v| !applied.contains(v)).collect())
+    }
+}

@@ -1,0 +1,108 @@
+//! Diesel table definitions, written by hand (diesel_cli would need libpq). Generated columns
+//! such as tsvectors are left out and queried with `sql_query`.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::WorkspaceStatusSql;
+
+    workspaces (id) {
+        id -> Uuid,
+        name -> Text,
+        role -> Nullable<Text>,
+        tier -> Int4,
+        status -> WorkspaceStatusSql,
+        runtime -> Text,
+        model -> Nullable<Text>,
+        url -> Nullable<Text>,
+        delivery_mode -> Nullable<Text>,
+        agent_card -> Nullable<Jsonb>,
+        parent_id -> Nullable<Uuid>,
+        instance_id -> Nullable<Text>,
+        last_sample_error -> Nullable<Text>,
+        last_heartbeat_at -> Nullable<Timestamptz>,
+        active_tasks -> Int4,
+        max_concurrent_tasks -> Int4,
+        current_task -> Nullable<Text>,
+        last_error_rate -> Float8,
+        uptime_seconds -> Int8,
+        collapsed -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        runtime_image_digest -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    workspace_auth_tokens (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        token_hash -> Bytea,
+        prefix -> Text,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    activity_logs (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        activity_type -> Text,
+        source_id -> Nullable<Uuid>,
+        target_id -> Nullable<Uuid>,
+        method -> Nullable<Text>,
+        summary -> Nullable<Text>,
+        request_body -> Nullable<Jsonb>,
+        response_body -> Nullable<Jsonb>,
+        duration_ms -> Nullable<Int4>,
+        status -> Text,
+        error_detail -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Int8,
+        event_type -> Text,
+        workspace_id -> Nullable<Uuid>,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    workspace_secrets (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        key -> Text,
+        encrypted_value -> Bytea,
+        encryption_version -> Int2,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    runtime_image_pins (template_name) {
+        template_name -> Text,
+        digest -> Text,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Text>,
+        notes -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(workspace_auth_tokens -> workspaces (workspace_id));
+diesel::joinable!(activity_logs -> workspaces (workspace_id));
+diesel::joinable!(workspace_secrets -> workspaces (workspace_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    workspaces,
+    workspace_auth_tokens,
+    activity_logs,
+    events,
+    workspace_secrets,
+    runtime_image_pins,
+);

@@ -1,0 +1,22 @@
+//! `molecule-domain`: the platform's vocabulary.
+//!
+//! Owns typed ids, the workspace and delegation status vocabularies (with the delegation
+//! transition rules), runtimes, and memory namespace names. Every SQL CHECK, partial-index
+//! predicate and API allowlist elsewhere is derived from the lists defined here, or tested
+//! against them.
+//!
+//! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
+
+mod delegation;
+mod ids;
+mod namespace;
+mod runtime;
+mod vocab;
+mod workspace;
+
+pub use delegation::{DelegationStatus, InvalidTransition};
+pub use ids::{DelegationId, IdParseError, WorkspaceId};
+pub use namespace::{NamespaceError, NamespaceName};
+pub use runtime::Runtime;
+pub use vocab::{UnknownValue, Vocabulary};
+pub use workspace::{DeliveryMode, FailureReason, WorkspaceStatus};

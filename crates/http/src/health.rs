@@ -1,0 +1,66 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::ApiError;
+use crate::server::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health).service(readyz);
+}
+
+/// Liveness: the process serves HTTP. Never touches the database.
+#[get("/health")]
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers and every embedded migration is applied.
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let unavailable = |msg: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg);
+    molecule_db::ping(&state.pool)
+        .await
+        .map_err(|e| unavailable(format!("database unreachable: {e}")))?;
+    let pending = state
+        .migrations
+        .pending(&state.pool)
+        .await
+        .map_err(|e| unavailable(format!("cannot read migration state: {e}")))?;
+    if !pending.is_empty() {
+        return Err(
+            unavailable("migrations pending; run `workspace-server migrate` or restart the server".into())
+                .with_details(json!({ "pending_migrations": pending })),
+        );
+    }
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "migrations": state.migrations.versions().len() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test, web};
+    use molecule_testkit::TestDb;
+
+    use crate::AppState;
+
+    #[actix_web::test]
+    async fn readyz_reports_ready_then_pending() {
+        let db = TestDb::new().await;
+        let state = AppState::new(db.pool().clone(), molecule_db::Migrations::default());
+        let app = test::init_service(App::new().app_data(web::Data::new(state)).configure(crate::routes)).await;
+        let resp = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(resp.status(), 200);
+        let resp = test::call_service(&app, test::TestRequest::get().uri("/health").to_request()).await;
+        assert_eq!(resp.status(), 200);
+
+        // Forget the newest migration: readiness must now refuse.
+        db.execute_sql(
+            "DELETE FROM __diesel_schema_migrations WHERE version = (SELECT max(version) FROM __diesel_schema_migrations)",
+        )
+        .await;
+        let resp = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(resp.status(), 503);
+        let body: serde_json::Value = test::read_body_json(resp).await;
+        assert_eq!(body["pending_migrations"].as_array().map(Vec::len), Some(1), "{body}");
+    }
+}

@@ -1,0 +1,85 @@
+//! `molecule-telemetry`: process-wide logging and tracing for the binaries.
+//!
+//! Owns: the `tracing` subscriber (env filter, pretty or JSON lines on stderr) and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, an OTLP/HTTP span exporter (blocking reqwest client
+//! with the SDK's batch processor: the pairing that does not panic inside tokio).
+//!
+//! Must not know: what the binaries do. Libraries only emit `tracing` events and spans.
+
+use molecule_config::{LogFormat, Telemetry};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("RUST_LOG is not a valid filter: {0}")]
+    Filter(String),
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT: cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed: {0}")]
+    AlreadyInstalled(String),
+}
+
+/// Keeps the exporter alive; call [`Guard::shutdown`] from a blocking context at exit to
+/// flush pending spans.
+#[derive(Debug)]
+pub struct Guard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Guard {
+    /// Flushes and stops the exporter. Blocking: run it in `spawn_blocking`.
+    pub fn shutdown(self) {
+        if let Some(p) = self.provider
+            && let Err(e) = p.shutdown()
+        {
+            tracing::warn!(error = %e, "OpenTelemetry shutdown failed; some spans may be lost");
+        }
+    }
+
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+}
+
+/// Installs the global subscriber for `service`.
+pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
+    let filter = EnvFilter::try_new(&cfg.rust_log).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let fmt = match cfg.molecule_log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+    };
+    let (otel, provider) = match &cfg.otel_exporter_otlp_endpoint {
+        Some(endpoint) => {
+            let name = cfg.otel_service_name.clone().unwrap_or_else(|| service.to_owned());
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+                .build()
+                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(Resource::builder().with_service_name(name.clone()).build())
+                .build();
+            let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(name));
+            (Some(layer), Some(provider))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    Ok(Guard { provider })
+}

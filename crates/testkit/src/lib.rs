@@ -1,0 +1,307 @@
+//! `molecule-testkit` (dev-dependency only): every test gets its own database.
+//!
+//! Owns: finding a Postgres server for the tests (`DATABASE_URL` when set, otherwise one
+//! throwaway cluster per test process, started from Debian's binaries and destroyed by a
+//! watchdog when the process exits), building a migrated *template* database once per
+//! migration set (guarded by an advisory lock, so parallel test processes cooperate), and
+//! cloning it into a fresh database per test. Tests never share rows.
+//!
+//! Must not know: what the tests test. It never mocks SQL: everything runs on a real server.
+
+#![allow(clippy::print_stderr)]
+
+use std::sync::OnceLock;
+
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use molecule_db::{Migrations, Pool, PoolOptions};
+use molecule_pg_cluster::{Cluster, Options};
+
+/// Anything that went wrong setting up a test database. Tests `unwrap` it; the message says
+/// what to fix.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the server is: its admin URL (database `postgres`).
+#[derive(Debug, Clone)]
+struct Server {
+    admin_url: String,
+    /// The throwaway cluster is destroyed with the process, so per-test drops are skipped.
+    throwaway: bool,
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+fn server() -> Result<Server, Error> {
+    SERVER
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("DATABASE_URL")
+                && !url.trim().is_empty()
+            {
+                return Ok(Server {
+                    admin_url: with_database(&url, "postgres"),
+                    throwaway: false,
+                });
+            }
+            start_throwaway().map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(Into::into)
+}
+
+fn start_throwaway() -> Result<Server, Error> {
+    let dir = std::env::temp_dir().join(format!(
+        "molecule-testkit-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let cluster = Cluster::start(&dir.join("pg"), &Options::default())
+        .map_err(|e| format!("no DATABASE_URL set and a throwaway cluster could not start: {e}"))?;
+    cluster.destroy_when_process_exits(std::process::id())?;
+    eprintln!(
+        "molecule-testkit: started a throwaway PostgreSQL on 127.0.0.1:{} (set DATABASE_URL to reuse a server)",
+        cluster.port()
+    );
+    Ok(Server {
+        admin_url: cluster.url("postgres"),
+        throwaway: true,
+    })
+}
+
+/// `url` with its database path replaced by `db` (query parameters kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// Runs `f` on a private multi-thread runtime in its own thread: template setup uses diesel's
+/// blocking migration harness, which must not run on the test's (possibly single-threaded)
+/// runtime.
+fn on_side_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, Error>> + Send>> + Send + 'static,
+) -> Result<T, Error> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        rt.block_on(f())
+    })
+    .join()
+    .map_err(|_| "test kit setup thread panicked")?
+}
+
+/// A fresh database for one test. Dropping it drops the database (on a shared server).
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+    pool: Option<Pool>,
+    server: Server,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb").field("name", &self.name).finish()
+    }
+}
+
+impl TestDb {
+    /// A database with the workspace-server's migrations applied.
+    pub async fn new() -> Self {
+        Self::with_migrations(Migrations::default()).await
+    }
+
+    /// A database with `set` applied, cloned from a template built once per migration set.
+    pub async fn with_migrations(set: Migrations) -> Self {
+        Self::try_create(Some(set))
+            .await
+            .unwrap_or_else(|e| panic!("molecule-testkit: {e}"))
+    }
+
+    /// An empty database (no migrations), for tests of the migrations themselves.
+    pub async fn empty() -> Self {
+        Self::try_create(None)
+            .await
+            .unwrap_or_else(|e| panic!("molecule-testkit: {e}"))
+    }
+
+    async fn try_create(set: Option<Migrations>) -> Result<Self, Error> {
+        let server = server()?;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = server.admin_url.clone();
+        let db = name.clone();
+        on_side_runtime(move || {
+            Box::pin(async move {
+                let template = match set {
+                    Some(set) => Some(ensure_template(&admin, set).await?),
+                    None => None,
+                };
+                let mut conn = AsyncPgConnection::establish(&admin).await?;
+                let sql = match template {
+                    Some(t) => format!("CREATE DATABASE \"{db}\" TEMPLATE \"{t}\""),
+                    None => format!("CREATE DATABASE \"{db}\""),
+                };
+                diesel::sql_query(sql).execute(&mut conn).await?;
+                Ok(())
+            })
+        })?;
+        let url = with_database(&server.admin_url, &name);
+        let pool = molecule_db::connect(
+            &url,
+            &PoolOptions {
+                max_size: 8,
+                ..PoolOptions::default()
+            },
+        )
+        .await?;
+        Ok(Self {
+            url,
+            name,
+            pool: Some(pool),
+            server,
+        })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        // Only `Drop` takes the pool out.
+        #[allow(clippy::expect_used)]
+        self.pool.as_ref().expect("pool present until drop")
+    }
+
+    /// Runs one SQL statement (panics with the statement on failure).
+    pub async fn execute_sql(&self, sql: &str) -> usize {
+        let mut conn = self.pool().get().await.unwrap_or_else(|e| panic!("checkout: {e}"));
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The admin URL of the server the database lives on (database `postgres`).
+    pub fn admin_url(&self) -> &str {
+        &self.server.admin_url
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        drop(self.pool.take());
+        if self.server.throwaway {
+            return; // the whole cluster goes with the process
+        }
+        let admin = self.server.admin_url.clone();
+        let name = self.name.clone();
+        let result = on_side_runtime(move || {
+            Box::pin(async move {
+                let mut conn = AsyncPgConnection::establish(&admin).await?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await?;
+                Ok(())
+            })
+        });
+        if let Err(e) = result {
+            eprintln!("molecule-testkit: could not drop {}: {e}", self.name);
+        }
+    }
+}
+
+/// Name of the template for `set`: derived from its versions, so a new migration makes a new
+/// template and stale ones are never reused.
+fn template_name(set: &Migrations) -> String {
+    // FNV-1a: stable across processes and Rust versions (std's hasher is not).
+    let mut h: u64 = 0xcbf29ce484222325;
+    for v in set.versions() {
+        for b in v.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    format!("tpl_{h:016x}")
+}
+
+async fn ensure_template(admin_url: &str, set: Migrations) -> Result<String, Error> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let name = template_name(&set);
+    let mut conn = AsyncPgConnection::establish(admin_url).await?;
+    // One builder per server at a time; other processes wait, then find it built.
+    diesel::sql_query("SELECT pg_advisory_lock(728007001)")
+        .execute(&mut conn)
+        .await?;
+    let result = async {
+        let found: Found = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+            .bind::<Text, _>(&name)
+            .get_result(&mut conn)
+            .await?;
+        if found.n == 0 {
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await?;
+            diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+                .execute(&mut conn)
+                .await?;
+            {
+                let pool = molecule_db::connect(
+                    &with_database(admin_url, &building),
+                    &PoolOptions {
+                        max_size: 1,
+                        ..PoolOptions::default()
+                    },
+                )
+                .await?;
+                set.run_pending(&pool).await?;
+            }
+            // The rename publishes the template only once it is complete. The migration
+            // pool's backends exit asynchronously after the drop, so poll until they are gone.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let renamed = diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
+                    .execute(&mut conn)
+                    .await;
+                match renamed {
+                    Ok(_) => break,
+                    Err(e) if e.to_string().contains("being accessed") && std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok::<_, Error>(())
+    }
+    .await;
+    diesel::sql_query("SELECT pg_advisory_unlock(728007001)")
+        .execute(&mut conn)
+        .await?;
+    result.map(|()| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_swapped_and_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:1/a?sslmode=disable", "b"),
+            "postgres://u@h:1/b?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:1", "b"), "postgres://u@h:1/b");
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE events;
+DROP TABLE activity_logs;
+DROP TABLE workspace_auth_tokens;

@@ -1,0 +1,73 @@
+//! `cargo xtask lint-arch`: the architecture's invariants that types cannot express.
+//!
+//! - **deps**: dependency direction from `cargo metadata` (which crate may depend on which;
+//!   only the HTTP crates may use actix-web; only `molecule-provisioner` may use bollard and the
+//!   AWS SDK; no library depends on a binary or on the HTTP crate).
+//! - **backend-calls**: only `molecule-dispatcher` calls a provisioner `Backend`'s
+//!   provision/stop/remove methods, found on the syntax tree (syn), through `use … as` aliases,
+//!   UFCS paths, trait objects, generics and struct fields.
+//!
+//! Each violation prints as `file:line rule-name: explanation`.
+
+mod backend_calls;
+mod deps;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// One broken rule at one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub file: PathBuf,
+    pub line: usize,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} {}: {}",
+            self.file.display(),
+            self.line,
+            self.rule,
+            self.message
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub violations: Vec<Violation>,
+    pub crates_checked: usize,
+    pub files_checked: usize,
+}
+
+/// Runs every rule over the workspace whose root manifest is `manifest`.
+pub fn check(manifest: &Path) -> anyhow::Result<Report> {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(manifest)
+        .exec()
+        .with_context(|| format!("cargo metadata --manifest-path {}", manifest.display()))?;
+    let root = meta.workspace_root.clone().into_std_path_buf();
+    let mut report = Report::default();
+    deps::check(&meta, &mut report);
+    backend_calls::check(&meta, &mut report)?;
+    for v in &mut report.violations {
+        if let Ok(rel) = v.file.strip_prefix(&root) {
+            v.file = rel.to_path_buf();
+        }
+    }
+    report
+        .violations
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Ok(report)
+}
+
+/// The 1-based line of the first line in `text` for which `pred` holds (1 if none).
+pub(crate) fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> usize {
+    text.lines().position(pred).map_or(1, |i| i + 1)
+}

@@ -1,0 +1,70 @@
+//! xtask: the contributor commands. `cargo xtask up` runs the platform on a local Postgres;
+//! `cargo xtask test` runs every check CI runs; `cargo xtask lint-arch` enforces the
+//! architecture's invariants.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod lint_arch;
+mod steps;
+mod test;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "molecule contributor commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run workspace-server and memory-plugin-postgres on a local Postgres (started under
+    /// ./.molecule/ unless DATABASE_URL is set). Ctrl-C stops everything.
+    Up(up::Args),
+    /// Everything CI checks: fmt, clippy, lint-arch, tests on a real Postgres, cargo-deny.
+    Test(test::Args),
+    /// Check the architecture's invariants; prints `file:line rule: explanation` per violation.
+    LintArch {
+        /// Cargo.toml of the workspace to check (default: this repository).
+        #[arg(long)]
+        manifest_path: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Up(args) => up::run(args),
+        Cmd::Test(args) => test::run(args),
+        Cmd::LintArch { manifest_path } => lint_arch_cmd(manifest_path),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn lint_arch_cmd(manifest_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let manifest = manifest_path.unwrap_or_else(|| steps::repo_root().join("Cargo.toml"));
+    let report = lint_arch::check(&manifest)?;
+    for v in &report.violations {
+        println!("{v}");
+    }
+    if report.violations.is_empty() {
+        println!(
+            "lint-arch: ok ({} crates, {} files checked)",
+            report.crates_checked, report.files_checked
+        );
+        Ok(())
+    } else {
+        anyhow::bail!("lint-arch: {} violation(s)", report.violations.len())
+    }
+}

@@ -1,0 +1,133 @@
+//! `cargo xtask test`: every check CI runs, in order, with a summary.
+
+use anyhow::{Context, bail};
+use molecule_pg_cluster::{Cluster, Options};
+
+use crate::steps::{Steps, cargo, cargo_has, exec, repo_root};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Also run `cargo test -p <crate>` for every crate on its own (slower; proves each crate
+    /// builds and passes in isolation).
+    #[arg(long)]
+    pub each_crate: bool,
+    /// Extra arguments passed to `cargo nextest run` (e.g. a test filter).
+    #[arg(last = true)]
+    pub nextest_args: Vec<String>,
+}
+
+/// Workspace members, for `--each-crate`.
+fn members() -> anyhow::Result<Vec<String>> {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(repo_root().join("Cargo.toml"))
+        .no_deps()
+        .exec()?;
+    Ok(meta.workspace_packages().iter().map(|p| p.name.to_string()).collect())
+}
+
+pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
+    steps.run("cargo fmt --check", || {
+        exec(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    steps.run("cargo clippy -D warnings", || {
+        exec(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    steps.run("lint-arch", || {
+        let report = crate::lint_arch::check(&repo_root().join("Cargo.toml"))?;
+        for v in &report.violations {
+            println!("{v}");
+        }
+        if !report.violations.is_empty() {
+            bail!("{} architecture violation(s)", report.violations.len());
+        }
+        println!(
+            "{} crates, {} files: no violations",
+            report.crates_checked, report.files_checked
+        );
+        Ok(())
+    })?;
+
+    let (cluster, url) = steps.run("PostgreSQL for the tests", start_postgres)?;
+    let tests = steps.run("tests (cargo nextest, real PostgreSQL)", || {
+        let mut cmd = if cargo_has("nextest") {
+            let mut c = cargo();
+            c.args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
+            c
+        } else {
+            println!("cargo-nextest not found; falling back to cargo test");
+            let mut c = cargo();
+            c.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+            c
+        };
+        cmd.args(&args.nextest_args).env("DATABASE_URL", &url);
+        exec(&mut cmd)
+    });
+    let each = if args.each_crate && tests.is_ok() {
+        steps.run("each crate on its own (cargo test -p)", || {
+            for name in members()? {
+                println!("--- cargo test -p {name}");
+                exec(
+                    cargo()
+                        .args(["test", "--locked", "-p", &name])
+                        .env("DATABASE_URL", &url),
+                )?;
+            }
+            Ok(())
+        })
+    } else {
+        Ok(())
+    };
+    if let Some(c) = cluster
+        && let Err(e) = c.destroy()
+    {
+        println!("warning: could not remove the test cluster: {e}");
+    }
+    tests?;
+    each?;
+
+    steps.run("cargo deny check licenses bans sources", || {
+        if !cargo_has("deny") {
+            println!("cargo-deny is not installed; installing it with `cargo install --locked cargo-deny` (about 3 minutes, once)");
+            exec(cargo().args(["install", "--locked", "cargo-deny"]))?;
+        }
+        exec(cargo().args(["deny", "--offline", "check", "licenses", "bans", "sources"]))
+    })?;
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut steps = Steps::new(if args.each_crate { 7 } else { 6 });
+    let result = run_all(&args, &mut steps);
+    steps.summary();
+    result
+}
+
+/// A throwaway cluster under the system temp dir, unless DATABASE_URL points at one already.
+fn start_postgres() -> anyhow::Result<(Option<Cluster>, String)> {
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.trim().is_empty()
+    {
+        println!("using DATABASE_URL from the environment");
+        return Ok((None, url));
+    }
+    molecule_pg_cluster::ensure_installed(&|msg| println!("{msg}"))?;
+    let dir = std::env::temp_dir().join(format!("molecule-xtask-test-{}", std::process::id()));
+    let cluster = Cluster::start(&dir, &Options::default()).context("starting the test cluster")?;
+    // If this process dies, the watchdog still removes the cluster.
+    cluster.destroy_when_process_exits(std::process::id())?;
+    let url = cluster.url("postgres");
+    println!(
+        "throwaway PostgreSQL on 127.0.0.1:{} ({})",
+        cluster.port(),
+        dir.display()
+    );
+    Ok((Some(cluster), url))
+}

@@ -1,0 +1,292 @@
+//! `cargo xtask up`: the platform on this machine. Starts (or reuses) a Postgres cluster under
+//! `./.molecule/`, builds and migrates, then runs both binaries with prefixed logs until
+//! Ctrl-C, and leaves no process or running cluster behind.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use molecule_pg_cluster::{Cluster, Options};
+use rand::RngCore;
+
+use crate::steps::{Steps, cargo, exec, repo_root, target_dir};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// workspace-server port (env PORT).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// memory-plugin-postgres listen address (env MEMORY_PLUGIN_LISTEN_ADDR).
+    #[arg(long, env = "MEMORY_PLUGIN_LISTEN_ADDR", default_value = "127.0.0.1:9100")]
+    pub plugin_addr: String,
+    /// Build in release mode.
+    #[arg(long)]
+    pub release: bool,
+}
+
+const DB_NAME: &str = "molecule";
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let state_dir = repo_root().join(".molecule");
+    std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    }
+
+    let mut steps = Steps::new(4);
+    let (cluster, database_url) = steps.run("PostgreSQL", || database(&state_dir))?;
+    // From here on, every exit path stops the cluster we started.
+    let result = run_platform(&args, &mut steps, &state_dir, &database_url, &stop);
+    if let Some(c) = cluster {
+        println!("stopping PostgreSQL ({})", c.dir().display());
+        if let Err(e) = c.stop() {
+            println!("warning: PostgreSQL did not stop cleanly: {e}");
+        }
+    }
+    result
+}
+
+fn run_platform(
+    args: &Args,
+    steps: &mut Steps,
+    state_dir: &Path,
+    database_url: &str,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    steps.run("build workspace-server and memory-plugin-postgres", || {
+        let mut c = cargo();
+        c.args(["build", "-p", "workspace-server", "-p", "memory-plugin-postgres"]);
+        if args.release {
+            c.arg("--release");
+        }
+        exec(&mut c)
+    })?;
+    let bin_dir = target_dir()?.join(if args.release { "release" } else { "debug" });
+    let admin_token = admin_token(state_dir)?;
+    let env = |c: &mut Command| {
+        c.env("DATABASE_URL", database_url)
+            .env("ADMIN_TOKEN", &admin_token)
+            .env("PORT", args.port.to_string())
+            .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+            .env("MEMORY_PLUGIN_LISTEN_ADDR", &args.plugin_addr)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+    };
+    steps.run("migrate", || {
+        let mut c = Command::new(bin_dir.join("workspace-server"));
+        c.arg("migrate");
+        env(&mut c);
+        exec(&mut c)
+    })?;
+
+    let mut children: Vec<(&str, Child)> = Vec::new();
+    let started = steps.run("start both binaries", || {
+        for (name, bin) in [
+            ("workspace-server", "workspace-server"),
+            ("memory-plugin", "memory-plugin-postgres"),
+        ] {
+            let mut c = Command::new(bin_dir.join(bin));
+            env(&mut c);
+            // Own process group: the terminal's Ctrl-C reaches only xtask, which then stops the
+            // children in order (servers first, database last).
+            c.process_group(0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = c.spawn().with_context(|| format!("starting {bin}"))?;
+            prefix_output(name, child.stdout.take());
+            prefix_output(name, child.stderr.take());
+            children.push((name, child));
+        }
+        let server = format!("http://127.0.0.1:{}", args.port);
+        let plugin = format!("http://{}", args.plugin_addr);
+        wait_healthy(&format!("{server}/health"), &mut children, stop)?;
+        wait_healthy(&format!("{plugin}/v1/health"), &mut children, stop)?;
+        println!();
+        println!("  workspace-server       {server}   (GET /health, /readyz)");
+        println!("  memory-plugin-postgres {plugin}   (GET /v1/health)");
+        println!("  DATABASE_URL           {database_url}");
+        println!("  ADMIN_TOKEN            {admin_token}");
+        println!("\n  Ctrl-C stops everything.");
+        Ok(())
+    });
+    let outcome = match started {
+        Ok(()) => supervise(&mut children, stop),
+        Err(e) => Err(e),
+    };
+    for (name, child) in &mut children {
+        terminate(name, child);
+    }
+    outcome
+}
+
+/// Waits for Ctrl-C, or for a child to die (which ends the session with an error).
+fn supervise(children: &mut [(&str, Child)], stop: &AtomicBool) -> anyhow::Result<()> {
+    while !stop.load(Ordering::SeqCst) {
+        for (name, child) in children.iter_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!("{name} exited unexpectedly ({status}); see its log lines above");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("\nCtrl-C: stopping");
+    Ok(())
+}
+
+fn terminate(name: &str, child: &mut Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(35);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            println!("{name} stopped");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("{name} did not stop within 35s; killing it");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn wait_healthy(url: &str, children: &mut [(&str, Child)], stop: &AtomicBool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if http_get_ok(url) {
+            return Ok(());
+        }
+        for (name, child) in children.iter_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!("{name} exited during startup ({status}); see its log lines above");
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            bail!("interrupted during startup");
+        }
+        if Instant::now() > deadline {
+            bail!("{url} did not answer within 60s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Minimal HTTP/1.0 GET over loopback (xtask stays free of an HTTP client stack).
+fn http_get_ok(url: &str) -> bool {
+    use std::io::Write;
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let Ok(mut s) = std::net::TcpStream::connect(hostport) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+fn prefix_output(name: &'static str, stream: Option<impl Read + Send + 'static>) {
+    let Some(stream) = stream else { return };
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            println!("[{name:<16}] {line}");
+        }
+    });
+}
+
+/// ADMIN_TOKEN from the environment, else one generated once and kept in .molecule/.
+fn admin_token(state_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(t) = std::env::var("ADMIN_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(t);
+    }
+    let path = state_dir.join("admin_token");
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_owned());
+    }
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+/// DATABASE_URL from the environment, or the local cluster under .molecule/pg.
+fn database(state_dir: &Path) -> anyhow::Result<(Option<Cluster>, String)> {
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.trim().is_empty()
+    {
+        println!("using DATABASE_URL from the environment");
+        return Ok((None, url));
+    }
+    molecule_pg_cluster::ensure_installed(&|msg| println!("{msg}"))?;
+    let dir = cluster_dir(state_dir)?;
+    if let Some(old) = Cluster::attach(&dir)
+        && old.is_running()
+    {
+        println!("a cluster from an earlier run is still up; stopping it first");
+        old.stop()?;
+    }
+    let opts = Options {
+        unsafe_fast: false,
+        port: None,
+        max_connections: 100,
+    };
+    let cluster = Cluster::start(&dir, &opts).with_context(|| format!("starting PostgreSQL in {}", dir.display()))?;
+    cluster.create_database(DB_NAME)?;
+    println!(
+        "PostgreSQL on 127.0.0.1:{} (data in {})",
+        cluster.port(),
+        cluster.data_dir().display()
+    );
+    let url = cluster.url(DB_NAME);
+    Ok((Some(cluster), url))
+}
+
+/// `.molecule/pg`, unless the server user cannot reach it (a checkout under /root, say): then a
+/// directory under /var/tmp named after this checkout, recorded in `.molecule/pg-location`.
+fn cluster_dir(state_dir: &Path) -> anyhow::Result<PathBuf> {
+    let local = state_dir.join("pg");
+    if !molecule_pg_cluster::running_as_root() || reachable_by_postgres(state_dir) {
+        return Ok(local);
+    }
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in state_dir.to_string_lossy().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    let dir = PathBuf::from(format!("/var/tmp/molecule-pg-{h:016x}"));
+    println!(
+        "the postgres user cannot traverse {}; keeping the cluster in {}",
+        state_dir.display(),
+        dir.display()
+    );
+    std::fs::write(state_dir.join("pg-location"), dir.display().to_string())?;
+    Ok(dir)
+}
+
+fn reachable_by_postgres(dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
