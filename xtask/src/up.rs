@@ -31,6 +31,36 @@ pub struct Args {
 
 const DB_NAME: &str = "molecule";
 
+/// `println!` that never panics: after Ctrl-C the reader of our stdout (a pipe into `tee`,
+/// say) may be gone, and cleanup must still run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Owns everything `up` starts; dropping it (normal exit, error or panic) stops the children
+/// first and the cluster last.
+struct Session {
+    children: Vec<(&'static str, Child)>,
+    cluster: Option<Cluster>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for (name, child) in &mut self.children {
+            terminate(name, child);
+        }
+        if let Some(c) = self.cluster.take() {
+            say!("stopping PostgreSQL ({})", c.dir().display());
+            if let Err(e) = c.stop() {
+                say!("warning: PostgreSQL did not stop cleanly: {e}");
+            }
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let state_dir = repo_root().join(".molecule");
     std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
@@ -42,15 +72,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut steps = Steps::new(4);
     let (cluster, database_url) = steps.run("PostgreSQL", || database(&state_dir))?;
-    // From here on, every exit path stops the cluster we started.
-    let result = run_platform(&args, &mut steps, &state_dir, &database_url, &stop);
-    if let Some(c) = cluster {
-        println!("stopping PostgreSQL ({})", c.dir().display());
-        if let Err(e) = c.stop() {
-            println!("warning: PostgreSQL did not stop cleanly: {e}");
-        }
-    }
-    result
+    let mut session = Session {
+        children: Vec::new(),
+        cluster,
+    };
+    run_platform(&args, &mut steps, &state_dir, &database_url, &stop, &mut session)
 }
 
 fn run_platform(
@@ -59,6 +85,7 @@ fn run_platform(
     state_dir: &Path,
     database_url: &str,
     stop: &AtomicBool,
+    session: &mut Session,
 ) -> anyhow::Result<()> {
     steps.run("build workspace-server and memory-plugin-postgres", || {
         let mut c = cargo();
@@ -85,7 +112,7 @@ fn run_platform(
         exec(&mut c)
     })?;
 
-    let mut children: Vec<(&str, Child)> = Vec::new();
+    let children = &mut session.children;
     let started = steps.run("start both binaries", || {
         for (name, bin) in [
             ("workspace-server", "workspace-server"),
@@ -106,24 +133,18 @@ fn run_platform(
         }
         let server = format!("http://127.0.0.1:{}", args.port);
         let plugin = format!("http://{}", args.plugin_addr);
-        wait_healthy(&format!("{server}/health"), &mut children, stop)?;
-        wait_healthy(&format!("{plugin}/v1/health"), &mut children, stop)?;
-        println!();
-        println!("  workspace-server       {server}   (GET /health, /readyz)");
-        println!("  memory-plugin-postgres {plugin}   (GET /v1/health)");
-        println!("  DATABASE_URL           {database_url}");
-        println!("  ADMIN_TOKEN            {admin_token}");
-        println!("\n  Ctrl-C stops everything.");
+        wait_healthy(&format!("{server}/health"), children, stop)?;
+        wait_healthy(&format!("{plugin}/v1/health"), children, stop)?;
+        say!("");
+        say!("  workspace-server       {server}   (GET /health, /readyz)");
+        say!("  memory-plugin-postgres {plugin}   (GET /v1/health)");
+        say!("  DATABASE_URL           {database_url}");
+        say!("  ADMIN_TOKEN            {admin_token}");
+        say!("\n  Ctrl-C stops everything.");
         Ok(())
     });
-    let outcome = match started {
-        Ok(()) => supervise(&mut children, stop),
-        Err(e) => Err(e),
-    };
-    for (name, child) in &mut children {
-        terminate(name, child);
-    }
-    outcome
+    started?;
+    supervise(children, stop)
 }
 
 /// Waits for Ctrl-C, or for a child to die (which ends the session with an error).
@@ -136,7 +157,7 @@ fn supervise(children: &mut [(&str, Child)], stop: &AtomicBool) -> anyhow::Resul
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("\nCtrl-C: stopping");
+    say!("\nCtrl-C: stopping");
     Ok(())
 }
 
@@ -149,12 +170,12 @@ fn terminate(name: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(35);
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
-            println!("{name} stopped");
+            say!("{name} stopped");
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("{name} did not stop within 35s; killing it");
+    say!("{name} did not stop within 35s; killing it");
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -204,7 +225,7 @@ fn prefix_output(name: &'static str, stream: Option<impl Read + Send + 'static>)
     let Some(stream) = stream else { return };
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            println!("[{name:<16}] {line}");
+            say!("[{name:<16}] {line}");
         }
     });
 }
@@ -234,15 +255,15 @@ fn database(state_dir: &Path) -> anyhow::Result<(Option<Cluster>, String)> {
     if let Ok(url) = std::env::var("DATABASE_URL")
         && !url.trim().is_empty()
     {
-        println!("using DATABASE_URL from the environment");
+        say!("using DATABASE_URL from the environment");
         return Ok((None, url));
     }
-    molecule_pg_cluster::ensure_installed(&|msg| println!("{msg}"))?;
+    molecule_pg_cluster::ensure_installed(&|msg| say!("{msg}"))?;
     let dir = cluster_dir(state_dir)?;
     if let Some(old) = Cluster::attach(&dir)
         && old.is_running()
     {
-        println!("a cluster from an earlier run is still up; stopping it first");
+        say!("a cluster from an earlier run is still up; stopping it first");
         old.stop()?;
     }
     let opts = Options {
@@ -252,7 +273,7 @@ fn database(state_dir: &Path) -> anyhow::Result<(Option<Cluster>, String)> {
     };
     let cluster = Cluster::start(&dir, &opts).with_context(|| format!("starting PostgreSQL in {}", dir.display()))?;
     cluster.create_database(DB_NAME)?;
-    println!(
+    say!(
         "PostgreSQL on 127.0.0.1:{} (data in {})",
         cluster.port(),
         cluster.data_dir().display()
@@ -274,7 +295,7 @@ fn cluster_dir(state_dir: &Path) -> anyhow::Result<PathBuf> {
         h = h.wrapping_mul(0x100000001b3);
     }
     let dir = PathBuf::from(format!("/var/tmp/molecule-pg-{h:016x}"));
-    println!(
+    say!(
         "the postgres user cannot traverse {}; keeping the cluster in {}",
         state_dir.display(),
         dir.display()

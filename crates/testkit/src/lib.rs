@@ -54,8 +54,7 @@ fn start_throwaway() -> Result<Server, Error> {
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     ));
-    std::fs::create_dir_all(&dir)?;
-    let cluster = Cluster::start(&dir.join("pg"), &Options::default())
+    let cluster = Cluster::start(&dir, &Options::default())
         .map_err(|e| format!("no DATABASE_URL set and a throwaway cluster could not start: {e}"))?;
     cluster.destroy_when_process_exits(std::process::id())?;
     eprintln!(
