@@ -17,11 +17,16 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 /// It holds a constructor because diesel's `EmbeddedMigrations` is neither `Clone` nor `Copy`;
 /// a `const` is materialised afresh by each call.
 #[derive(Clone, Copy)]
-pub struct Migrations(pub fn() -> EmbeddedMigrations);
+pub struct Migrations {
+    source: fn() -> EmbeddedMigrations,
+    /// Changes whenever any migration file's content changes (computed by the owning crate's
+    /// build script), so caches keyed on it never serve an edited schema.
+    pub fingerprint: &'static str,
+}
 
 impl Default for Migrations {
     fn default() -> Self {
-        Self(|| MIGRATIONS)
+        Self::new(|| MIGRATIONS, env!("MOLECULE_MIGRATIONS_FINGERPRINT"))
     }
 }
 
@@ -32,9 +37,13 @@ impl std::fmt::Debug for Migrations {
 }
 
 impl Migrations {
+    pub const fn new(source: fn() -> EmbeddedMigrations, fingerprint: &'static str) -> Self {
+        Self { source, fingerprint }
+    }
+
     /// Versions of every embedded migration, in order.
     pub fn versions(&self) -> Vec<String> {
-        MigrationSource::<Pg>::migrations(&(self.0)())
+        MigrationSource::<Pg>::migrations(&(self.source)())
             .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
             .unwrap_or_default()
     }
@@ -43,7 +52,7 @@ impl Migrations {
     /// (diesel's harness blocks in place).
     pub async fn run_pending(&self, pool: &Pool) -> Result<Vec<String>, DbError> {
         let conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
-        let set = (self.0)();
+        let set = (self.source)();
         let mut harness = AsyncMigrationHarness::new(conn);
         let applied = harness
             .run_pending_migrations(set)
@@ -56,7 +65,7 @@ impl Migrations {
         let conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
         let mut harness = AsyncMigrationHarness::new(conn);
         let reverted = harness
-            .revert_all_migrations((self.0)())
+            .revert_all_migrations((self.source)())
             .map_err(|e| DbError::Migration(e.to_string()))?;
         Ok(reverted.iter().map(ToString::to_string).collect())
     }

@@ -216,12 +216,16 @@ impl Drop for TestDb {
     }
 }
 
-/// Name of the template for `set`: derived from its versions, so a new migration makes a new
-/// template and stale ones are never reused.
+/// Name of the template for `set`: derived from its versions and content fingerprint, so a new
+/// or edited migration makes a new template and stale ones are never reused.
 fn template_name(set: &Migrations) -> String {
     // FNV-1a: stable across processes and Rust versions (std's hasher is not).
     let mut h: u64 = 0xcbf29ce484222325;
-    for v in set.versions() {
+    for v in set
+        .versions()
+        .into_iter()
+        .chain(std::iter::once(set.fingerprint.to_owned()))
+    {
         for b in v.bytes().chain(std::iter::once(0)) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x100000001b3);
