@@ -73,10 +73,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::warn!("ADMIN_TOKEN is unset: admin routes answer 503 until it is configured");
     }
 
+    let services = molecule_service::Services::new(
+        pool.clone(),
+        molecule_service::ServiceConfig {
+            liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
+            platform_url: cfg.platform_url(),
+            saas: cfg.is_saas(),
+        },
+    );
+    let listener_task = services.bus.spawn_listener(cfg.database_url.clone(), pool.clone());
+    let liveness = molecule_periodic::Periodic::new(
+        "liveness",
+        Duration::from_secs(cfg.liveness_sweep_interval_seconds),
+        pool.clone(),
+    );
+    let liveness_task = {
+        let services = services.clone();
+        liveness.spawn(move || {
+            let services = services.clone();
+            async move { services.liveness_sweep().await.map_err(|e| e.to_string()) }
+        })
+    };
+    let state = molecule_http::AppState {
+        pool,
+        migrations,
+        services,
+        auth: molecule_http::AuthConfig {
+            admin_token: cfg.admin_token.clone(),
+        },
+        tasks: vec![liveness],
+        org_id: cfg.molecule_org_id.clone(),
+    };
+
     let listener = molecule_http::bind(cfg.listen_addr())?;
     let server = molecule_http::Server::start(
         listener,
-        molecule_http::AppState::new(pool, migrations),
+        state,
         Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
     )?;
     tracing::info!(addr = %server.local_addr, exporting_spans = telemetry.exporting(), "workspace-server listening");
@@ -87,6 +119,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(signal, "shutting down; letting in-flight requests finish");
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
+    liveness_task.abort();
+    listener_task.abort();
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())

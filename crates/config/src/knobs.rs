@@ -72,6 +72,21 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "180",
         "no heartbeat for this long marks a workspace offline",
     ),
+    k(
+        "LIVENESS_SWEEP_INTERVAL_SECONDS",
+        "30",
+        "how often the liveness sweep runs (once per cluster)",
+    ),
+    k(
+        "PLATFORM_URL",
+        "http://127.0.0.1:$PORT",
+        "URL agents use to reach the platform (shown to external agents)",
+    ),
+    k(
+        "MOLECULE_DEPLOY_MODE",
+        "unset",
+        "`saas` refuses loopback agent URLs; unset means saas when MOLECULE_ORG_ID is set",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.

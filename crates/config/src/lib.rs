@@ -83,6 +83,11 @@ pub struct ServerConfig {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub secrets_encryption_key: Option<String>,
     pub liveness_ttl_seconds: u64,
+    pub liveness_sweep_interval_seconds: u64,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub platform_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_deploy_mode: Option<String>,
     pub molecule_db_pool_size: usize,
     pub molecule_db_connect_timeout_seconds: u64,
     pub molecule_shutdown_timeout_seconds: u64,
@@ -101,6 +106,9 @@ impl Default for ServerConfig {
             molecule_env: None,
             secrets_encryption_key: None,
             liveness_ttl_seconds: 180,
+            liveness_sweep_interval_seconds: 30,
+            platform_url: None,
+            molecule_deploy_mode: None,
             molecule_db_pool_size: 16,
             molecule_db_connect_timeout_seconds: 5,
             molecule_shutdown_timeout_seconds: 30,
@@ -130,8 +138,24 @@ impl ServerConfig {
         matches!(self.molecule_env.as_deref(), Some("prod" | "production"))
     }
 
+    /// SaaS mode: `MOLECULE_DEPLOY_MODE=saas`, or, when that is unset, `MOLECULE_ORG_ID` set.
+    pub fn is_saas(&self) -> bool {
+        match self.molecule_deploy_mode.as_deref() {
+            Some(mode) => mode == "saas",
+            None => self.molecule_org_id.is_some(),
+        }
+    }
+
+    /// The URL agents use to reach this server: `PLATFORM_URL`, else derived from `PORT`.
+    pub fn platform_url(&self) -> String {
+        self.platform_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.port))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         positive("LIVENESS_TTL_SECONDS", self.liveness_ttl_seconds)?;
+        positive("LIVENESS_SWEEP_INTERVAL_SECONDS", self.liveness_sweep_interval_seconds)?;
         positive("MOLECULE_DB_POOL_SIZE", self.molecule_db_pool_size as u64)?;
         positive(
             "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",

@@ -7,16 +7,23 @@
 //!
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
 
+mod activity;
 mod delegation;
+mod events;
 mod ids;
 mod namespace;
 mod runtime;
 mod vocab;
 mod workspace;
 
+pub use activity::{ActivityStatus, ActivityType};
 pub use delegation::{DelegationStatus, InvalidTransition};
+pub use events::EventType;
 pub use ids::{DelegationId, IdParseError, WorkspaceId};
 pub use namespace::{NamespaceError, NamespaceName};
 pub use runtime::Runtime;
 pub use vocab::{UnknownValue, Vocabulary};
-pub use workspace::{DeliveryMode, FailureReason, WorkspaceStatus};
+pub use workspace::{
+    DEGRADED_ERROR_RATE, DeliveryMode, FailureReason, HeartbeatHealth, RECOVERED_ERROR_RATE, StatusChange,
+    WorkspaceStatus, heartbeat_transition,
+};

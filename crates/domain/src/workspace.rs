@@ -79,6 +79,72 @@ impl std::fmt::Display for FailureReason {
     }
 }
 
+/// A status write. `Failed` cannot be built without a [`FailureReason`], so a workspace can
+/// never be marked failed without saying why: the wrong call does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusChange {
+    Provisioning,
+    Online,
+    Offline,
+    Degraded,
+    Removed,
+    Paused,
+    Hibernated,
+    AwaitingAgent,
+    Failed(FailureReason),
+}
+
+impl StatusChange {
+    pub fn status(&self) -> WorkspaceStatus {
+        match self {
+            Self::Provisioning => WorkspaceStatus::Provisioning,
+            Self::Online => WorkspaceStatus::Online,
+            Self::Offline => WorkspaceStatus::Offline,
+            Self::Degraded => WorkspaceStatus::Degraded,
+            Self::Removed => WorkspaceStatus::Removed,
+            Self::Paused => WorkspaceStatus::Paused,
+            Self::Hibernated => WorkspaceStatus::Hibernated,
+            Self::AwaitingAgent => WorkspaceStatus::AwaitingAgent,
+            Self::Failed(_) => WorkspaceStatus::Failed,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&FailureReason> {
+        match self {
+            Self::Failed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What a heartbeat reports about health, for [`heartbeat_transition`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeartbeatHealth {
+    pub error_rate: f64,
+    /// `runtime_state == "wedged"`.
+    pub wedged: bool,
+    /// The agent declared capability `status_mgmt`: it manages degraded/online itself.
+    pub self_managed: bool,
+}
+
+/// Error rate at or above which an online workspace becomes degraded.
+pub const DEGRADED_ERROR_RATE: f64 = 0.5;
+/// Error rate below which a degraded workspace recovers.
+pub const RECOVERED_ERROR_RATE: f64 = 0.1;
+
+/// The status a heartbeat moves a workspace to, or `None` to leave it. Heartbeats never move
+/// failed, paused, hibernated, awaiting_agent or removed workspaces.
+pub fn heartbeat_transition(current: WorkspaceStatus, h: HeartbeatHealth) -> Option<WorkspaceStatus> {
+    use WorkspaceStatus::*;
+    match current {
+        Online if h.wedged => Some(Degraded),
+        Online if !h.self_managed && h.error_rate >= DEGRADED_ERROR_RATE => Some(Degraded),
+        Degraded if !h.self_managed && !h.wedged && h.error_rate < RECOVERED_ERROR_RATE => Some(Online),
+        Offline | Provisioning => Some(if h.wedged { Degraded } else { Online }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +173,59 @@ mod tests {
         let long = "é".repeat(FAILURE_REASON_MAX_BYTES);
         let r = FailureReason::new(long).unwrap();
         assert!(r.as_str().len() <= FAILURE_REASON_MAX_BYTES);
+    }
+
+    #[test]
+    fn heartbeats_move_only_live_statuses() {
+        let healthy = HeartbeatHealth {
+            error_rate: 0.0,
+            wedged: false,
+            self_managed: false,
+        };
+        let sick = HeartbeatHealth {
+            error_rate: 0.7,
+            ..healthy
+        };
+        use WorkspaceStatus::*;
+        assert_eq!(heartbeat_transition(Online, sick), Some(Degraded));
+        assert_eq!(heartbeat_transition(Online, healthy), None);
+        assert_eq!(heartbeat_transition(Degraded, healthy), Some(Online));
+        assert_eq!(
+            heartbeat_transition(
+                Degraded,
+                HeartbeatHealth {
+                    error_rate: 0.2,
+                    ..healthy
+                }
+            ),
+            None
+        );
+        assert_eq!(heartbeat_transition(Offline, healthy), Some(Online));
+        assert_eq!(heartbeat_transition(Provisioning, healthy), Some(Online));
+        assert_eq!(
+            heartbeat_transition(
+                Online,
+                HeartbeatHealth {
+                    wedged: true,
+                    ..healthy
+                }
+            ),
+            Some(Degraded)
+        );
+        assert_eq!(
+            heartbeat_transition(
+                Online,
+                HeartbeatHealth {
+                    self_managed: true,
+                    ..sick
+                }
+            ),
+            None
+        );
+        for sticky in [Failed, Paused, Hibernated, AwaitingAgent, Removed] {
+            assert_eq!(heartbeat_transition(sticky, healthy), None, "{sticky}");
+            assert_eq!(heartbeat_transition(sticky, sick), None, "{sticky}");
+        }
     }
 
     #[test]

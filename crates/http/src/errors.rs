@@ -43,6 +43,31 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Maps a use-case error to its status code; the message is kept, details are merged in.
+pub fn service_error(e: molecule_service::ServiceError) -> ApiError {
+    use molecule_service::ServiceError as E;
+    match e {
+        E::Invalid { field, message } => ApiError::new(StatusCode::BAD_REQUEST, format!("{field}: {message}"))
+            .with_details(json!({ "field": field })),
+        E::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
+        E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+        E::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+        E::Conflict { message, details } => ApiError::new(StatusCode::CONFLICT, message).with_details(details),
+        E::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
+        E::Unavailable(m) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable, retry shortly: {m}"),
+        ),
+    }
+}
+
+/// The JSON error body, for the OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to change.
+    pub error: String,
+}
+
 /// JSON 404 for unknown routes.
 pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     ApiError::new(

@@ -3,21 +3,20 @@ use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 
 use crate::ApiError;
+use crate::errors::ErrorBody;
 use crate::server::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health).service(readyz);
-}
-
 /// Liveness: the process serves HTTP. Never touches the database.
+#[utoipa::path(tag = "health", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
 #[get("/health")]
-async fn health() -> HttpResponse {
+pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// Readiness: the database answers and every embedded migration is applied.
+#[utoipa::path(tag = "health", responses((status = 200, description = "ready"), (status = 503, body = ErrorBody)))]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let unavailable = |msg: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg);
     molecule_db::ping(&state.pool)
         .await
@@ -38,16 +37,16 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::{App, test, web};
+    use actix_web::test;
     use molecule_testkit::TestDb;
 
-    use crate::AppState;
+    use crate::{AppState, app};
 
     #[actix_web::test]
     async fn readyz_reports_ready_then_pending() {
         let db = TestDb::new().await;
-        let state = AppState::new(db.pool().clone(), molecule_db::Migrations::default());
-        let app = test::init_service(App::new().app_data(web::Data::new(state)).configure(crate::routes)).await;
+        let state = AppState::for_tests(db.pool().clone(), None);
+        let app = test::init_service(app(state)).await;
         let resp = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(resp.status(), 200);
         let resp = test::call_service(&app, test::TestRequest::get().uri("/health").to_request()).await;

@@ -1,20 +1,19 @@
 //! `molecule-http`: the HTTP face of workspace-server.
 //!
-//! Owns: actix-web routing, request extraction and validation glue, auth extractors, the JSON
-//! error shape (`{"error": "..."}` plus fields that say what to fix), health and readiness
-//! probes, and serving with graceful shutdown.
+//! Owns: actix-web routing, auth extractors (admin bearer, workspace tokens, tenant guard),
+//! the JSON error shape (`{"error": "..."}` plus fields that say what to fix), event streams
+//! (WebSocket and SSE), health and readiness probes, the OpenAPI document generated from the
+//! router, and serving with graceful shutdown.
 //!
-//! Must not know: SQL or business rules. Handlers call the service layer; they never build
-//! queries. (Readiness asks `molecule-db` whether migrations are current.)
+//! Must not know: SQL or business rules. Handlers call `molecule-service`; they never build
+//! queries.
 
+mod auth;
 mod errors;
 mod health;
+pub mod routes;
 mod server;
 
+pub use auth::{AuthConfig, Caller};
 pub use errors::ApiError;
-pub use server::{AppState, Server, bind};
-
-/// Registers every route of workspace-server on `cfg`.
-pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-    health::routes(cfg);
-}
+pub use server::{AppState, Server, app, bind, openapi};

@@ -1,10 +1,16 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use molecule_db::{Migrations, Pool};
+use molecule_periodic::Periodic;
+use molecule_service::{ServiceConfig, Services};
+use utoipa::OpenApi as _;
+use utoipa_actix_web::AppExt;
 
+use crate::auth::AuthConfig;
 use crate::errors;
 
 /// Shared state of every request handler.
@@ -12,12 +18,110 @@ use crate::errors;
 pub struct AppState {
     pub pool: Pool,
     pub migrations: Migrations,
+    pub services: Services,
+    pub auth: AuthConfig,
+    /// Background loops whose stats `/admin/liveness` shows.
+    pub tasks: Vec<Periodic>,
+    /// `MOLECULE_ORG_ID`: when set, requests must carry a matching `X-Molecule-Org-Id`.
+    pub org_id: Option<String>,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, migrations: Migrations) -> Self {
-        Self { pool, migrations }
+    /// State with default service settings (tests).
+    pub fn for_tests(pool: Pool, admin_token: Option<String>) -> Self {
+        Self {
+            services: Services::new(pool.clone(), ServiceConfig::default()),
+            pool,
+            migrations: Migrations::default(),
+            auth: AuthConfig { admin_token },
+            tasks: Vec::new(),
+            org_id: None,
+        }
     }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "molecule workspace-server", description = "Control plane of the molecule agent platform."),
+    modifiers(&BearerScheme)
+)]
+struct BaseDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the same registration as the router.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(BaseDoc::openapi())
+        .configure(crate::routes::api)
+        .split_for_parts()
+        .1
+}
+
+/// Paths answered without the tenant header even when `MOLECULE_ORG_ID` is set.
+const TENANT_EXEMPT: &[&str] = &["/health", "/readyz", "/registry/register", "/registry/heartbeat"];
+
+/// The whole application: routes, JSON error handlers, tenant guard, access log.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let org = state.org_id.clone();
+    let data = web::Data::new(state);
+    let (app, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(BaseDoc::openapi())
+        .app_data(data)
+        .app_data(errors::json_config())
+        .app_data(errors::query_config())
+        .app_data(errors::path_config())
+        .configure(crate::routes::api)
+        .split_for_parts();
+    let doc = web::Data::new(doc);
+    app.app_data(doc)
+        .route(
+            "/openapi.json",
+            web::get()
+                .to(|doc: web::Data<utoipa::openapi::OpenApi>| async move { HttpResponse::Ok().json(doc.get_ref()) }),
+        )
+        .default_service(web::to(errors::not_found))
+        .wrap(actix_web::middleware::from_fn(
+            move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {
+                let org = org.clone();
+                async move {
+                    if let Some(org) = org {
+                        let exempt = TENANT_EXEMPT.contains(&req.path());
+                        let matches =
+                            req.headers().get("X-Molecule-Org-Id").and_then(|v| v.to_str().ok()) == Some(org.as_str());
+                        if !exempt && !matches {
+                            let resp = HttpResponse::NotFound().json(serde_json::json!({ "error": "not found" }));
+                            return Ok(req.into_response(resp).map_into_right_body());
+                        }
+                    }
+                    next.call(req).await.map(|r| r.map_into_left_body())
+                }
+            },
+        ))
+        .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
 }
 
 /// Binds the listener, with an error that names the knob to change.
@@ -30,7 +134,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     })
 }
 
-/// A running HTTP server. Signals are handled by the binary, which calls [`Server::stop`].
+/// A running HTTP server. Signals are handled by the binary, which calls `handle().stop(true)`.
 pub struct Server {
     handle: ServerHandle,
     server: actix_web::dev::Server,
@@ -38,25 +142,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts serving on `listener`; requests still running at [`Server::stop`] get
-    /// `shutdown_timeout` to finish.
+    /// Starts serving on `listener`; requests still running at stop get `shutdown_timeout`.
     pub fn start(listener: TcpListener, state: AppState, shutdown_timeout: Duration) -> std::io::Result<Self> {
         let local_addr = listener.local_addr()?;
-        let data = web::Data::new(state);
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(errors::json_config())
-                .app_data(errors::query_config())
-                .app_data(errors::path_config())
-                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
-                .configure(crate::routes)
-                .default_service(web::to(errors::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(shutdown_timeout.as_secs())
-        .listen(listener)?
-        .run();
+        let server = HttpServer::new(move || app(state.clone()))
+            .disable_signals()
+            .shutdown_timeout(shutdown_timeout.as_secs())
+            .listen(listener)?
+            .run();
         let handle = server.handle();
         Ok(Self {
             handle,

@@ -1,0 +1,38 @@
+use crate::vocab::vocabulary;
+
+vocabulary! {
+    /// Structure events, by the original's names. Persisted ones are written to `events` and
+    /// replayable; the rest are live-only (delivered over WebSocket/SSE, never stored).
+    pub enum EventType ("event type") {
+        WorkspaceProvisioning => "WORKSPACE_PROVISIONING",
+        WorkspaceOnline => "WORKSPACE_ONLINE",
+        WorkspaceOffline => "WORKSPACE_OFFLINE",
+        WorkspaceDegraded => "WORKSPACE_DEGRADED",
+        WorkspaceProvisionFailed => "WORKSPACE_PROVISION_FAILED",
+        WorkspacePaused => "WORKSPACE_PAUSED",
+        WorkspaceResumed => "WORKSPACE_RESUMED",
+        WorkspaceHibernated => "WORKSPACE_HIBERNATED",
+        WorkspaceRemoved => "WORKSPACE_REMOVED",
+        WorkspacePurged => "WORKSPACE_PURGED",
+        WorkspaceAwaitingAgent => "WORKSPACE_AWAITING_AGENT",
+        WorkspaceUpdated => "WORKSPACE_UPDATED",
+        WorkspaceReparented => "WORKSPACE_REPARENTED",
+        AgentCardUpdated => "AGENT_CARD_UPDATED",
+        TokenMinted => "TOKEN_MINTED",
+        TokenRevoked => "TOKEN_REVOKED",
+        LeakSuspect => "LEAK_SUSPECT",
+        // live-only
+        WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
+        TaskUpdated => "TASK_UPDATED",
+        ActivityLogged => "ACTIVITY_LOGGED",
+    }
+}
+
+impl EventType {
+    /// Live-only events: delivered to listeners, never written to `events`.
+    pub const LIVE_ONLY: &'static [Self] = &[Self::WorkspaceHeartbeat, Self::TaskUpdated, Self::ActivityLogged];
+
+    pub fn is_persisted(self) -> bool {
+        !Self::LIVE_ONLY.contains(&self)
+    }
+}

@@ -1,0 +1,136 @@
+//! Authentication extractors. Admin routes never fail open: without `ADMIN_TOKEN` they answer
+//! 503. Workspace routes accept the admin token or a live token of that very workspace.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+use molecule_service::tokens::secrets_equal;
+use uuid::Uuid;
+
+use crate::errors::{ApiError, service_error};
+use crate::server::AppState;
+
+/// Credentials configuration (from `ADMIN_TOKEN`).
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub admin_token: Option<String>,
+}
+
+pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server state missing"))
+}
+
+fn is_admin(state: &AppState, token: &str) -> Result<bool, ApiError> {
+    match &state.auth.admin_token {
+        Some(admin) => Ok(secrets_equal(admin, token)),
+        None => Ok(false),
+    }
+}
+
+/// The caller holds the admin token.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAuth;
+
+impl FromRequest for AdminAuth {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let state = state(req)?;
+            if state.auth.admin_token.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "admin routes are disabled: set ADMIN_TOKEN on the server to enable them",
+                ));
+            }
+            let token = bearer(req).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "admin auth required: send Authorization: Bearer <ADMIN_TOKEN>",
+                )
+            })?;
+            if !is_admin(&state, token)? {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid admin auth token"));
+            }
+            Ok(AdminAuth)
+        })())
+    }
+}
+
+/// Who is acting on a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    Workspace { token_id: Uuid },
+}
+
+/// The caller may act on the workspace named by the `{id}` path segment.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkspaceAuth {
+    pub workspace_id: Uuid,
+    pub caller: Caller,
+}
+
+impl WorkspaceAuth {
+    pub fn is_admin(&self) -> bool {
+        self.caller == Caller::Admin
+    }
+}
+
+/// Checks `token` for workspace `id`: the admin token, or a live token of `id`.
+pub(crate) async fn authorize(state: &AppState, token: Option<&str>, id: Uuid) -> Result<Caller, ApiError> {
+    let token = token.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing workspace auth token: send Authorization: Bearer <token>",
+        )
+    })?;
+    if is_admin(state, token)? {
+        return Ok(Caller::Admin);
+    }
+    let owner = state
+        .services
+        .authorize_workspace(token, id)
+        .await
+        .map_err(service_error)?;
+    Ok(Caller::Workspace {
+        token_id: owner.token_id,
+    })
+}
+
+impl FromRequest for WorkspaceAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let raw = req.match_info().get("id").unwrap_or_default();
+            let workspace_id = raw.parse::<Uuid>().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("id: workspace id must be a UUID, got {raw:?}"),
+                )
+            })?;
+            let caller = authorize(&state, bearer(&req), workspace_id).await?;
+            Ok(WorkspaceAuth { workspace_id, caller })
+        })
+    }
+}

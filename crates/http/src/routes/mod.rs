@@ -1,0 +1,37 @@
+//! Every route of workspace-server. Each handler carries `#[utoipa::path]`, and [`api`]
+//! registers them through utoipa-actix-web, so `/openapi.json` is generated from the router
+//! itself and cannot miss a route.
+
+pub mod activity;
+pub mod admin;
+pub mod events;
+pub mod registry;
+pub mod tokens;
+pub mod workspaces;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers all documented routes.
+pub fn api(cfg: &mut ServiceConfig) {
+    cfg.service(crate::health::health)
+        .service(crate::health::readyz)
+        .service(workspaces::create_workspace)
+        .service(workspaces::list_workspaces)
+        .service(workspaces::get_workspace)
+        .service(workspaces::patch_workspace)
+        .service(workspaces::delete_workspace)
+        .service(workspaces::workspace_state)
+        .service(tokens::list_tokens)
+        .service(tokens::mint_token)
+        .service(tokens::rotate_tokens)
+        .service(tokens::revoke_token)
+        .service(registry::register)
+        .service(registry::heartbeat)
+        .service(activity::append_activity)
+        .service(activity::list_activity)
+        .service(events::list_events)
+        .service(events::list_workspace_events)
+        .service(events::event_stream)
+        .service(events::websocket)
+        .service(admin::liveness);
+}

@@ -1,0 +1,88 @@
+use actix_web::{HttpResponse, delete, get, post, web};
+use molecule_service::tokens::{MintedToken, TokenSummary};
+use uuid::Uuid;
+
+use crate::auth::WorkspaceAuth;
+use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::server::AppState;
+
+/// Live tokens of the workspace (prefixes only).
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses((status = 200, body = Vec<TokenSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/workspaces/{id}/tokens")]
+pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let tokens = state
+        .services
+        .list_tokens(auth.workspace_id)
+        .await
+        .map_err(service_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "count": tokens.len(), "tokens": tokens })))
+}
+
+/// Mint another token (shown once). At most 50 live tokens per workspace.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/workspaces/{id}/tokens")]
+pub async fn mint_token(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(
+        state
+            .services
+            .mint_token(auth.workspace_id)
+            .await
+            .map_err(service_error)?,
+    ))
+}
+
+/// Revoke every live token and mint one new one (rotate external credentials).
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/workspaces/{id}/tokens/rotate")]
+pub async fn rotate_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(
+        state
+            .services
+            .rotate_tokens(auth.workspace_id)
+            .await
+            .map_err(service_error)?,
+    ))
+}
+
+/// Revoke one token.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "workspace id"), ("token_id" = Uuid, Path, description = "token id")),
+    responses((status = 200, description = "revoked"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[delete("/workspaces/{id}/tokens/{token_id}")]
+pub async fn revoke_token(
+    auth: WorkspaceAuth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = &path.1;
+    let token_id = raw.parse::<Uuid>().map_err(|_| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            format!("token_id: must be a UUID, got {raw:?}"),
+        )
+    })?;
+    state
+        .services
+        .revoke_token(auth.workspace_id, token_id)
+        .await
+        .map_err(service_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "revoked", "token_id": token_id })))
+}

@@ -1,0 +1,267 @@
+//! `molecule-periodic`: background loops that must run once per cluster (sweepers,
+//! reconcilers), however many replicas share the database.
+//!
+//! Owns: the tick loop (first tick at start, then every interval), mutual exclusion per tick
+//! through a Postgres advisory lock held on the runner's own pooled connection, isolation of
+//! the tick body in its own task so a panic is recorded and the loop goes on, and the stats an
+//! operator reads (`last_tick_at`, counts, `last_error`).
+//!
+//! Must not know: what a tick does. Work functions are handed in by the crates that own them.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Bool};
+use diesel_async::RunQueryDsl;
+use molecule_db::Pool;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// What a tick body returns: counts and facts to report (e.g. `{"marked_offline": 3}`).
+pub type Report = serde_json::Value;
+
+/// The outcome of one tick, as seen by this replica.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TickOutcome {
+    /// This replica held the lock and the body finished.
+    Ran(Report),
+    /// Another replica holds the lock this tick.
+    Skipped,
+    /// The body returned an error (kept in `last_error`).
+    Failed(String),
+    /// The body panicked (kept in `last_error`); the loop goes on.
+    Panicked(String),
+}
+
+/// Counters and the last outcome, serialised for `/admin/liveness`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub name: &'static str,
+    pub interval_seconds: u64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_tick_at: Option<OffsetDateTime>,
+    pub ticks_run: u64,
+    pub ticks_skipped: u64,
+    pub errors: u64,
+    pub panics: u64,
+    pub last_error: Option<String>,
+    pub last_report: Option<Report>,
+}
+
+/// A task that runs `body` every `interval`, in at most one replica at a time.
+#[derive(Clone)]
+pub struct Periodic {
+    name: &'static str,
+    lock_key: i64,
+    interval: Duration,
+    pool: Pool,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl std::fmt::Debug for Periodic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Periodic")
+            .field("name", &self.name)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// A stable advisory-lock key for a task name (FNV-1a), so replicas agree without coordination.
+pub fn lock_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+impl Periodic {
+    pub fn new(name: &'static str, interval: Duration, pool: Pool) -> Self {
+        let stats = Stats {
+            name,
+            interval_seconds: interval.as_secs(),
+            ..Stats::default()
+        };
+        Self {
+            name,
+            lock_key: lock_key(name),
+            interval,
+            pool,
+            stats: Arc::new(Mutex::new(stats)),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Runs ticks forever (abort the returned task to stop).
+    pub fn spawn<F, Fut>(&self, body: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Report, String>> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(this.interval);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                this.tick_once(&body).await;
+            }
+        })
+    }
+
+    /// One tick: take the cluster-wide lock or skip; run `body` in its own task; record.
+    pub async fn tick_once<F, Fut>(&self, body: &F) -> TickOutcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Report, String>> + Send + 'static,
+    {
+        let outcome = self.locked(body).await;
+        self.record(&outcome);
+        outcome
+    }
+
+    async fn locked<F, Fut>(&self, body: &F) -> TickOutcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Report, String>> + Send + 'static,
+    {
+        #[derive(diesel::QueryableByName)]
+        struct Got {
+            #[diesel(sql_type = Bool)]
+            locked: bool,
+        }
+        // The lock lives on this connection (a session lock), outside the body's task, so a
+        // panicking body cannot leave it held.
+        let mut conn = match self.pool.get().await {
+            Ok(c) => c,
+            Err(e) => return TickOutcome::Failed(format!("no database connection for the lock: {e}")),
+        };
+        let got: Result<Got, _> = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+            .bind::<BigInt, _>(self.lock_key)
+            .get_result(&mut conn)
+            .await;
+        match got {
+            Ok(Got { locked: true }) => {}
+            Ok(Got { locked: false }) => return TickOutcome::Skipped,
+            Err(e) => return TickOutcome::Failed(format!("advisory lock: {e}")),
+        }
+        let outcome = match tokio::spawn(body()).await {
+            Ok(Ok(report)) => TickOutcome::Ran(report),
+            Ok(Err(e)) => TickOutcome::Failed(e),
+            Err(join) if join.is_panic() => {
+                let payload = join.into_panic();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+                TickOutcome::Panicked(msg)
+            }
+            Err(join) => TickOutcome::Failed(format!("tick task cancelled: {join}")),
+        };
+        let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(self.lock_key)
+            .execute(&mut conn)
+            .await;
+        if let Err(e) = unlocked {
+            // A broken connection releases its session locks when the server drops it; make
+            // sure this one is not returned to the pool.
+            tracing::warn!(task = self.name, error = %e, "advisory unlock failed; discarding the connection");
+            let _ = molecule_db::Conn::take(conn);
+        }
+        outcome
+    }
+
+    fn record(&self, outcome: &TickOutcome) {
+        let Ok(mut s) = self.stats.lock() else { return };
+        s.last_tick_at = Some(OffsetDateTime::now_utc());
+        match outcome {
+            TickOutcome::Ran(report) => {
+                s.ticks_run += 1;
+                let quiet = report
+                    .as_object()
+                    .is_some_and(|o| o.values().all(|v| v.as_u64() == Some(0)));
+                if !quiet {
+                    tracing::info!(task = self.name, %report, "tick");
+                }
+                s.last_report = Some(report.clone());
+            }
+            TickOutcome::Skipped => s.ticks_skipped += 1,
+            TickOutcome::Failed(e) => {
+                s.errors += 1;
+                tracing::warn!(task = self.name, error = %e, "tick failed");
+                s.last_error = Some(e.clone());
+            }
+            TickOutcome::Panicked(e) => {
+                s.panics += 1;
+                tracing::error!(task = self.name, panic = %e, "tick panicked; the loop goes on");
+                s.last_error = Some(format!("panic: {e}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use molecule_testkit::TestDb;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_tick_is_recorded_and_releases_the_lock() {
+        let db = TestDb::empty().await;
+        let p = Periodic::new("test-panics", Duration::from_secs(60), db.pool().clone());
+        let boom = || async { panic!("kaboom") };
+        assert_eq!(p.tick_once(&boom).await, TickOutcome::Panicked("kaboom".into()));
+        let ok = || async { Ok(serde_json::json!({"n": 1})) };
+        assert_eq!(p.tick_once(&ok).await, TickOutcome::Ran(serde_json::json!({"n": 1})));
+        let s = p.stats();
+        assert_eq!((s.ticks_run, s.panics), (1, 1));
+        assert!(s.last_error.unwrap().contains("kaboom"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_one_runner_holds_the_tick() {
+        let db = TestDb::empty().await;
+        let a = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
+        let b = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rx = std::sync::Mutex::new(Some(rx));
+        let slow = move || {
+            let rx = rx.lock().unwrap().take();
+            async move {
+                if let Some(rx) = rx {
+                    let _ = rx.await;
+                }
+                Ok(serde_json::json!({}))
+            }
+        };
+        let a2 = a.clone();
+        let running = tokio::spawn(async move { a2.tick_once(&slow).await });
+        // Wait until `a` holds the lock, polling b against a deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let quick = || async { Ok(serde_json::json!({})) };
+        loop {
+            if b.tick_once(&quick).await == TickOutcome::Skipped {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "a never took the lock");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx.send(()).unwrap();
+        assert!(matches!(running.await.unwrap(), TickOutcome::Ran(_)));
+        assert!(
+            matches!(b.tick_once(&quick).await, TickOutcome::Ran(_)),
+            "released after a's tick"
+        );
+    }
+}

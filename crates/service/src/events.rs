@@ -1,0 +1,250 @@
+//! Structure events: persisted in `events` in the same transaction as the change they
+//! describe, and delivered to every replica's live listeners through Postgres LISTEN/NOTIFY
+//! (the notification is sent at commit, so listeners never see a rolled-back change).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use molecule_db::Pool;
+use molecule_db::schema::events as ev;
+use molecule_domain::{EventType, Vocabulary};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// The NOTIFY channel every replica listens on.
+pub const CHANNEL: &str = "molecule_events";
+/// NOTIFY payloads must stay under 8000 bytes; larger events travel by id.
+const INLINE_LIMIT: usize = 7000;
+/// Events a slow live subscriber may fall behind by before it skips ahead.
+const LIVE_BUFFER: usize = 1024;
+
+/// The wire envelope: `{"id","event","workspace_id","timestamp","payload"}`. `id` is set for
+/// persisted events (the replay cursor) and absent for live-only ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    pub event: String,
+    pub workspace_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+#[derive(Deserialize)]
+struct ByRef {
+    #[serde(rename = "ref")]
+    id: i64,
+}
+
+/// Records `ty` about `workspace_id` on `conn` (use the transaction that makes the change):
+/// persisted events are inserted into `events`; every event is NOTIFYed.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    ty: EventType,
+    workspace_id: Option<Uuid>,
+    payload: Value,
+) -> Result<Event> {
+    let mut event = Event {
+        id: None,
+        event: ty.as_str().to_owned(),
+        workspace_id,
+        timestamp: OffsetDateTime::now_utc(),
+        payload,
+    };
+    if ty.is_persisted() {
+        let (id, at): (i64, OffsetDateTime) = diesel::insert_into(ev::table)
+            .values((
+                ev::event_type.eq(&event.event),
+                ev::workspace_id.eq(workspace_id),
+                ev::payload.eq(&event.payload),
+            ))
+            .returning((ev::id, ev::created_at))
+            .get_result(conn)
+            .await?;
+        event.id = Some(id);
+        event.timestamp = at;
+    }
+    let inline = serde_json::to_string(&event).unwrap_or_default();
+    let message = if inline.len() <= INLINE_LIMIT {
+        inline
+    } else if let Some(id) = event.id {
+        serde_json::json!({ "ref": id }).to_string()
+    } else {
+        // A live-only event too large to notify travels without its payload.
+        let mut slim = event.clone();
+        slim.payload = serde_json::json!({ "truncated": true });
+        serde_json::to_string(&slim).unwrap_or_default()
+    };
+    diesel::sql_query("SELECT pg_notify($1, $2)")
+        .bind::<Text, _>(CHANNEL)
+        .bind::<Text, _>(message)
+        .execute(conn)
+        .await?;
+    Ok(event)
+}
+
+/// Persisted events, newest last: all of them, or one workspace's.
+pub async fn recent(conn: &mut AsyncPgConnection, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<Event>> {
+    let mut q = ev::table.into_boxed();
+    if let Some(id) = workspace_id {
+        q = q.filter(ev::workspace_id.eq(id));
+    }
+    let rows: Vec<(i64, String, Option<Uuid>, Value, OffsetDateTime)> = q
+        .order(ev::id.desc())
+        .limit(limit)
+        .select((ev::id, ev::event_type, ev::workspace_id, ev::payload, ev::created_at))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .rev()
+        .map(|(id, event, workspace_id, payload, timestamp)| Event {
+            id: Some(id),
+            event,
+            workspace_id,
+            timestamp,
+            payload,
+        })
+        .collect())
+}
+
+/// This replica's fan-out of live events, fed by one LISTEN connection.
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+    listening: watch::Receiver<bool>,
+    listening_tx: Arc<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("subscribers", &self.tx.receiver_count())
+            .finish()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(LIVE_BUFFER);
+        let (listening_tx, listening) = watch::channel(false);
+        Self {
+            tx,
+            listening,
+            listening_tx: Arc::new(listening_tx),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Waits until the LISTEN connection is up (tests and readiness).
+    pub async fn wait_listening(&self, within: Duration) -> bool {
+        let mut rx = self.listening.clone();
+        tokio::time::timeout(within, rx.wait_for(|up| *up))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    pub fn is_listening(&self) -> bool {
+        *self.listening.borrow()
+    }
+
+    /// Keeps a LISTEN connection to `database_url` for as long as the task lives, reconnecting
+    /// with backoff; by-reference notifications are resolved through `pool`.
+    pub fn spawn_listener(&self, database_url: String, pool: Pool) -> tokio::task::JoinHandle<()> {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let attempt = || bus.listen_once(&database_url, &pool);
+                let result = attempt
+                    .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(200)).with_max_delay(Duration::from_secs(10)).without_max_times())
+                    .notify(|e: &String, after| tracing::warn!(error = %e, retry_in = ?after, "event listener disconnected"))
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "event listener gave up");
+                }
+            }
+        })
+    }
+
+    async fn listen_once(&self, database_url: &str, pool: &Pool) -> Result<(), String> {
+        let (client, mut connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (note_tx, mut note_rx) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(msg) = messages.next().await {
+                match msg {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if note_tx.send(n.payload().to_owned()).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return e.to_string(),
+                }
+            }
+            "connection closed".to_owned()
+        });
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.listening_tx.send_replace(true);
+        tracing::info!(channel = CHANNEL, "event listener connected");
+        while let Some(payload) = note_rx.recv().await {
+            match self.decode(&payload, pool).await {
+                Some(event) => {
+                    // No live subscribers is fine.
+                    let _ = self.tx.send(Arc::new(event));
+                }
+                None => tracing::warn!(payload, "undecodable event notification"),
+            }
+        }
+        self.listening_tx.send_replace(false);
+        let reason = driver.await.unwrap_or_else(|e| e.to_string());
+        Err(reason)
+    }
+
+    async fn decode(&self, payload: &str, pool: &Pool) -> Option<Event> {
+        if let Ok(event) = serde_json::from_str::<Event>(payload) {
+            return Some(event);
+        }
+        let ByRef { id } = serde_json::from_str(payload).ok()?;
+        let mut conn = pool.get().await.ok()?;
+        let (event, workspace_id, payload, timestamp): (String, Option<Uuid>, Value, OffsetDateTime) = ev::table
+            .find(id)
+            .select((ev::event_type, ev::workspace_id, ev::payload, ev::created_at))
+            .first(&mut conn)
+            .await
+            .ok()?;
+        Some(Event {
+            id: Some(id),
+            event,
+            workspace_id,
+            timestamp,
+            payload,
+        })
+    }
+}

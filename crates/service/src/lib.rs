@@ -1,0 +1,153 @@
+//! `molecule-service`: workspace-server's use-cases.
+//!
+//! Owns: the workspace tree (create, patch, re-parent, cascade delete and purge), workspace
+//! tokens, registration and heartbeats, activity and the inbox, structure events (persisted
+//! and fanned out through LISTEN/NOTIFY), the liveness sweep, and the hooks through which the
+//! dispatcher and the memory layer join in.
+//!
+//! Must not know: actix or any HTTP type. Inputs are plain structs; errors are
+//! [`ServiceError`]s that the HTTP layer maps to status codes.
+
+pub mod activity;
+pub mod error;
+pub mod events;
+pub mod hooks;
+pub mod liveness;
+pub mod registry;
+pub mod tokens;
+mod validate;
+pub mod workspaces;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{Result, ServiceError};
+pub use events::{Event, EventBus};
+pub use hooks::{HookChain, NoHooks, WorkloadHooks};
+use molecule_db::Pool;
+
+/// Settings the use-cases need (a slice of the server's configuration).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub liveness_ttl: Duration,
+    /// Public URL agents use to reach the platform (shown in external connection info).
+    pub platform_url: String,
+    /// SaaS mode refuses loopback agent URLs.
+    pub saas: bool,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            liveness_ttl: Duration::from_secs(180),
+            platform_url: "http://127.0.0.1:8080".into(),
+            saas: false,
+        }
+    }
+}
+
+/// The use-cases, sharing one pool, one event bus and the hooks.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: Pool,
+    pub bus: EventBus,
+    pub hooks: Arc<dyn WorkloadHooks>,
+    pub config: ServiceConfig,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("config", &self.config).finish()
+    }
+}
+
+impl Services {
+    pub fn new(pool: Pool, config: ServiceConfig) -> Self {
+        Self {
+            pool,
+            bus: EventBus::new(),
+            hooks: Arc::new(NoHooks),
+            config,
+        }
+    }
+
+    pub fn with_hooks(mut self, hooks: Arc<dyn WorkloadHooks>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Validates a bearer token for workspace `id` (admin callers are checked by the HTTP layer).
+    pub async fn authorize_workspace(&self, token: &str, id: uuid::Uuid) -> Result<tokens::TokenOwner> {
+        let mut conn = self.pool.get().await?;
+        let owner = tokens::validate(&mut conn, token).await?;
+        if owner.workspace_id != id {
+            return Err(ServiceError::Forbidden(
+                "this token belongs to another workspace".into(),
+            ));
+        }
+        Ok(owner)
+    }
+
+    pub async fn mint_token(&self, id: uuid::Uuid) -> Result<tokens::MintedToken> {
+        use diesel_async::AsyncConnection;
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let t = tokens::mint(conn, id).await?;
+            events::record(
+                conn,
+                molecule_domain::EventType::TokenMinted,
+                Some(id),
+                serde_json::json!({ "token_id": t.id, "prefix": t.prefix }),
+            )
+            .await?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn revoke_token(&self, id: uuid::Uuid, token_id: uuid::Uuid) -> Result<()> {
+        use diesel_async::AsyncConnection;
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            tokens::revoke(conn, id, token_id).await?;
+            events::record(
+                conn,
+                molecule_domain::EventType::TokenRevoked,
+                Some(id),
+                serde_json::json!({ "token_id": token_id }),
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Revokes every live token and mints one new one (external agents rotating credentials).
+    pub async fn rotate_tokens(&self, id: uuid::Uuid) -> Result<tokens::MintedToken> {
+        use diesel_async::AsyncConnection;
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let revoked = tokens::revoke_all(conn, id).await?;
+            let t = tokens::mint(conn, id).await?;
+            events::record(
+                conn,
+                molecule_domain::EventType::TokenMinted,
+                Some(id),
+                serde_json::json!({ "token_id": t.id, "prefix": t.prefix, "rotated": true, "revoked": revoked }),
+            )
+            .await?;
+            Ok(t)
+        })
+        .await
+    }
+
+    pub async fn list_tokens(&self, id: uuid::Uuid) -> Result<Vec<tokens::TokenSummary>> {
+        let mut conn = self.pool.get().await?;
+        tokens::list(&mut conn, id).await
+    }
+
+    pub async fn recent_events(&self, workspace_id: Option<uuid::Uuid>, limit: i64) -> Result<Vec<Event>> {
+        let mut conn = self.pool.get().await?;
+        events::recent(&mut conn, workspace_id, limit).await
+    }
+}

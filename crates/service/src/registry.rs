@@ -1,0 +1,239 @@
+//! Agents announce themselves: registration and heartbeats, on the original's wire shapes.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_db::schema::workspaces as w;
+use molecule_db::sql_types::DbWorkspaceStatus;
+use molecule_domain::{DeliveryMode, EventType, HeartbeatHealth, Vocabulary, WorkspaceStatus, heartbeat_transition};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::{Services, events, validate};
+
+/// `POST /registry/register` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct Register {
+    pub id: Uuid,
+    /// Where the platform reaches the agent (required for push delivery; may come from
+    /// `agent_card.url`).
+    pub url: Option<String>,
+    #[schema(value_type = Object)]
+    pub agent_card: Value,
+    /// push (default) or poll.
+    pub delivery_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub status: &'static str,
+    pub delivery_mode: String,
+    pub workspace_status: String,
+}
+
+/// `runtime_metadata.capabilities` of a heartbeat.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub status_mgmt: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct RuntimeMetadata {
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    pub idle_timeout_seconds: Option<i64>,
+}
+
+/// `POST /registry/heartbeat` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct Heartbeat {
+    pub workspace_id: Uuid,
+    #[serde(default)]
+    pub error_rate: f64,
+    pub sample_error: Option<String>,
+    #[serde(default)]
+    pub active_tasks: i32,
+    #[serde(default)]
+    pub uptime_seconds: i64,
+    pub current_task: Option<String>,
+    /// Cents; 0 means "no update".
+    #[serde(default)]
+    pub monthly_spend: i64,
+    /// "" or "wedged".
+    pub runtime_state: Option<String>,
+    pub runtime_metadata: Option<RuntimeMetadata>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HeartbeatAck {
+    pub status: &'static str,
+    pub workspace_status: String,
+}
+
+fn sticky_conflict(id: Uuid, status: WorkspaceStatus) -> ServiceError {
+    if status == WorkspaceStatus::Removed {
+        ServiceError::conflict(
+            format!("workspace {id} was removed; it cannot register again"),
+            json!({ "status": "removed" }),
+        )
+    } else {
+        ServiceError::conflict(
+            format!("workspace {id} is {status}; resume it before its agent registers"),
+            json!({ "status": status.as_str() }),
+        )
+    }
+}
+
+impl Services {
+    /// Registers an agent: stores its URL, card and delivery mode and marks it online. Never
+    /// revives a removed, paused or hibernated workspace.
+    pub async fn register(&self, input: Register) -> Result<Registered> {
+        let mode = match input.delivery_mode.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => DeliveryMode::Push,
+            Some(m) => DeliveryMode::parse(m).map_err(|e| ServiceError::invalid("delivery_mode", e.to_string()))?,
+        };
+        if !input.agent_card.is_object() {
+            return Err(ServiceError::invalid("agent_card", "must be a JSON object"));
+        }
+        let url = input.url.clone().filter(|u| !u.trim().is_empty()).or_else(|| {
+            input
+                .agent_card
+                .get("url")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .filter(|u| !u.trim().is_empty())
+        });
+        let url = url
+            .map(|u| validate::agent_url("url", &u, self.config.saas))
+            .transpose()?;
+        if mode == DeliveryMode::Push && url.is_none() {
+            return Err(ServiceError::invalid(
+                "url",
+                "url is required for push-mode workspaces (or register with delivery_mode \"poll\")",
+            ));
+        }
+        let id = input.id;
+        let card = input.agent_card;
+        let mut conn = self.pool.get().await?;
+        let status = conn
+            .transaction::<_, ServiceError, _>(async move |conn| {
+                let current: Option<DbWorkspaceStatus> = w::table
+                    .find(id)
+                    .select(w::status)
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let current = current
+                    .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?
+                    .0;
+                if current.is_sticky() {
+                    return Err(sticky_conflict(id, current));
+                }
+                diesel::update(w::table.find(id))
+                    .set((
+                        w::url.eq(&url),
+                        w::agent_card.eq(&card),
+                        w::delivery_mode.eq(mode.as_str()),
+                        w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Online)),
+                        w::last_heartbeat_at.eq(diesel::dsl::now),
+                        w::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                events::record(
+                    conn,
+                    EventType::WorkspaceOnline,
+                    Some(id),
+                    json!({ "url": url, "agent_card": card, "recovered_from": current.as_str() }),
+                )
+                .await?;
+                Ok(WorkspaceStatus::Online)
+            })
+            .await?;
+        Ok(Registered {
+            status: "registered",
+            delivery_mode: mode.as_str().to_owned(),
+            workspace_status: status.as_str().to_owned(),
+        })
+    }
+
+    /// Records a heartbeat and moves the workspace between online and degraded.
+    pub async fn heartbeat(&self, hb: Heartbeat) -> Result<HeartbeatAck> {
+        if !hb.error_rate.is_finite() || !(0.0..=1.0).contains(&hb.error_rate) {
+            return Err(ServiceError::invalid("error_rate", "must be a number between 0 and 1"));
+        }
+        if hb.active_tasks < 0 {
+            return Err(ServiceError::invalid("active_tasks", "must be >= 0"));
+        }
+        if hb.uptime_seconds < 0 {
+            return Err(ServiceError::invalid("uptime_seconds", "must be >= 0"));
+        }
+        let runtime_state = hb.runtime_state.as_deref().map(str::trim).unwrap_or("");
+        if !matches!(runtime_state, "" | "wedged") {
+            return Err(ServiceError::invalid("runtime_state", "must be \"\" or \"wedged\""));
+        }
+        let current_task = validate::optional_text("current_task", hb.current_task.as_deref(), 4096, false)?;
+        let sample_error = hb
+            .sample_error
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(8192).collect::<String>());
+        let health = HeartbeatHealth {
+            error_rate: hb.error_rate,
+            wedged: runtime_state == "wedged",
+            self_managed: hb.runtime_metadata.as_ref().is_some_and(|m| m.capabilities.status_mgmt),
+        };
+        let id = hb.workspace_id;
+        let mut conn = self.pool.get().await?;
+        let new_status = conn
+            .transaction::<_, ServiceError, _>(async move |conn| {
+                    let row: Option<(DbWorkspaceStatus, Option<String>)> =
+                        w::table.find(id).select((w::status, w::current_task)).for_update().first(conn).await.optional()?;
+                    let (current, old_task) = row.ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
+                    let current = current.0;
+                    if current == WorkspaceStatus::Removed {
+                        return Err(sticky_conflict(id, current));
+                    }
+                    let next = heartbeat_transition(current, health);
+                    let status = next.unwrap_or(current);
+                    diesel::update(w::table.find(id))
+                        .set((
+                            w::last_heartbeat_at.eq(diesel::dsl::now),
+                            w::last_error_rate.eq(hb.error_rate),
+                            w::active_tasks.eq(hb.active_tasks),
+                            w::uptime_seconds.eq(hb.uptime_seconds),
+                            w::current_task.eq(&current_task),
+                            w::status.eq(DbWorkspaceStatus(status)),
+                            w::updated_at.eq(diesel::dsl::now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if let Some(err) = &sample_error {
+                        diesel::update(w::table.find(id)).set(w::last_sample_error.eq(err)).execute(conn).await?;
+                    }
+                    match next {
+                        Some(WorkspaceStatus::Degraded) => {
+                            events::record(conn, EventType::WorkspaceDegraded, Some(id), json!({ "error_rate": hb.error_rate, "sample_error": sample_error, "runtime_state": runtime_state })).await?;
+                        }
+                        Some(WorkspaceStatus::Online) => {
+                            events::record(conn, EventType::WorkspaceOnline, Some(id), json!({ "recovered_from": current.as_str() })).await?;
+                        }
+                        _ => {}
+                    }
+                    if old_task != current_task {
+                        events::record(conn, EventType::TaskUpdated, Some(id), json!({ "current_task": current_task, "active_tasks": hb.active_tasks })).await?;
+                    }
+                    events::record(conn, EventType::WorkspaceHeartbeat, Some(id), json!({ "active_tasks": hb.active_tasks, "uptime_seconds": hb.uptime_seconds })).await?;
+                    Ok(status)
+                })
+            .await?;
+        Ok(HeartbeatAck {
+            status: "ok",
+            workspace_status: new_status.as_str().to_owned(),
+        })
+    }
+}

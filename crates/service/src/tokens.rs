@@ -1,0 +1,176 @@
+//! Workspace bearer tokens: 32 random bytes, base64url without padding, shown once. Only
+//! `sha256(plaintext)` and the first 8 characters are stored; lookups compare hashes in
+//! constant time; revoked tokens and tokens of removed workspaces never authenticate.
+
+use base64::Engine;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use molecule_db::schema::{workspace_auth_tokens as t, workspaces as w};
+use molecule_db::sql_types::DbWorkspaceStatus;
+use molecule_domain::WorkspaceStatus;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+
+/// Live tokens a workspace may hold at once (the original's limit).
+pub const MAX_LIVE_TOKENS: i64 = 50;
+
+/// A freshly minted token. `token` is the only copy of the plaintext.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MintedToken {
+    pub id: Uuid,
+    pub auth_token: String,
+    pub prefix: String,
+}
+
+/// A token as listed (never the plaintext).
+#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+pub struct TokenSummary {
+    pub id: Uuid,
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// Who a valid token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub token_id: Uuid,
+    pub workspace_id: Uuid,
+}
+
+pub fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Constant-time equality of two secrets (used for the admin token too).
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    // Compare digests so the lengths do not leak either.
+    hash(a).ct_eq(&hash(b)).into()
+}
+
+fn generate() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Mints a token for `workspace_id` (inside the caller's transaction).
+pub async fn mint(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<MintedToken> {
+    let live: i64 = t::table
+        .filter(t::workspace_id.eq(workspace_id))
+        .filter(t::revoked_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    if live >= MAX_LIVE_TOKENS {
+        return Err(ServiceError::TooMany(format!(
+            "workspace already has {live} live tokens (limit {MAX_LIVE_TOKENS}); revoke some first"
+        )));
+    }
+    let plaintext = generate();
+    let prefix: String = plaintext.chars().take(8).collect();
+    let id: Uuid = diesel::insert_into(t::table)
+        .values((
+            t::workspace_id.eq(workspace_id),
+            t::token_hash.eq(hash(&plaintext).to_vec()),
+            t::prefix.eq(&prefix),
+        ))
+        .returning(t::id)
+        .get_result(conn)
+        .await?;
+    Ok(MintedToken {
+        id,
+        auth_token: plaintext,
+        prefix,
+    })
+}
+
+/// Revokes every live token of `workspace_id`; returns how many.
+pub async fn revoke_all(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<usize> {
+    Ok(diesel::update(
+        t::table
+            .filter(t::workspace_id.eq(workspace_id))
+            .filter(t::revoked_at.is_null()),
+    )
+    .set(t::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?)
+}
+
+/// Revokes every live token of all `ids`.
+pub async fn revoke_all_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<usize> {
+    Ok(diesel::update(
+        t::table
+            .filter(t::workspace_id.eq_any(ids))
+            .filter(t::revoked_at.is_null()),
+    )
+    .set(t::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?)
+}
+
+/// Revokes one token of `workspace_id`; `NotFound` when it is not a live token of it.
+pub async fn revoke(conn: &mut AsyncPgConnection, workspace_id: Uuid, token_id: Uuid) -> Result<()> {
+    let n = diesel::update(
+        t::table
+            .filter(t::id.eq(token_id))
+            .filter(t::workspace_id.eq(workspace_id))
+            .filter(t::revoked_at.is_null()),
+    )
+    .set(t::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await?;
+    if n == 0 {
+        return Err(ServiceError::NotFound(format!(
+            "no live token {token_id} on workspace {workspace_id}"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn list(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<Vec<TokenSummary>> {
+    Ok(t::table
+        .filter(t::workspace_id.eq(workspace_id))
+        .filter(t::revoked_at.is_null())
+        .order(t::created_at.asc())
+        .select((t::id, t::prefix, t::created_at, t::last_used_at))
+        .load(conn)
+        .await?)
+}
+
+/// The owner of `token` when it is live and its workspace is not removed. Bumps
+/// `last_used_at` (best effort). Every failure is the same opaque `Unauthorized`.
+pub async fn validate(conn: &mut AsyncPgConnection, token: &str) -> Result<TokenOwner> {
+    let digest = hash(token);
+    let found: Option<(Uuid, Uuid, Vec<u8>)> = t::table
+        .inner_join(w::table)
+        .filter(t::token_hash.eq(digest.to_vec()))
+        .filter(t::revoked_at.is_null())
+        .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+        .select((t::id, t::workspace_id, t::token_hash))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((token_id, workspace_id, stored)) = found else {
+        return Err(ServiceError::Unauthorized("invalid workspace auth token".into()));
+    };
+    if !bool::from(stored.as_slice().ct_eq(&digest)) {
+        return Err(ServiceError::Unauthorized("invalid workspace auth token".into()));
+    }
+    if let Err(e) = diesel::update(t::table.find(token_id))
+        .set(t::last_used_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await
+    {
+        tracing::debug!(error = %e, "last_used_at bump failed");
+    }
+    Ok(TokenOwner { token_id, workspace_id })
+}

@@ -1,0 +1,734 @@
+//! The workspace tree: create, read, patch, delete (cascade, purge), state, and the one
+//! function that writes statuses.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use molecule_db::schema::workspaces as w;
+use molecule_db::sql_types::DbWorkspaceStatus;
+use molecule_domain::{DeliveryMode, EventType, Runtime, StatusChange, Vocabulary, WorkspaceStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::tokens::{self, MintedToken};
+use crate::{Services, events, validate};
+
+/// Advisory lock serialising tree-shape changes (re-parent, delete) so two concurrent
+/// re-parents cannot build a cycle.
+const TREE_LOCK: i64 = 0x6d6f_6c65_7472_6565;
+/// Ancestor walks stop here, so a corrupt tree cannot hang a query.
+pub const MAX_DEPTH: i32 = 50;
+
+/// A workspace as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Option<String>,
+    pub tier: i32,
+    /// One of the workspace status vocabulary.
+    pub status: String,
+    pub runtime: String,
+    pub model: Option<String>,
+    pub url: Option<String>,
+    pub delivery_mode: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub agent_card: Option<Value>,
+    pub parent_id: Option<Uuid>,
+    pub instance_id: Option<String>,
+    pub last_sample_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_heartbeat_at: Option<OffsetDateTime>,
+    pub active_tasks: i32,
+    pub max_concurrent_tasks: i32,
+    pub current_task: Option<String>,
+    pub last_error_rate: f64,
+    pub uptime_seconds: i64,
+    pub collapsed: bool,
+    pub runtime_image_digest: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = w)]
+struct Row {
+    id: Uuid,
+    name: String,
+    role: Option<String>,
+    tier: i32,
+    status: DbWorkspaceStatus,
+    runtime: String,
+    model: Option<String>,
+    url: Option<String>,
+    delivery_mode: Option<String>,
+    agent_card: Option<Value>,
+    parent_id: Option<Uuid>,
+    instance_id: Option<String>,
+    last_sample_error: Option<String>,
+    last_heartbeat_at: Option<OffsetDateTime>,
+    active_tasks: i32,
+    max_concurrent_tasks: i32,
+    current_task: Option<String>,
+    last_error_rate: f64,
+    uptime_seconds: i64,
+    collapsed: bool,
+    runtime_image_digest: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl From<Row> for Workspace {
+    fn from(r: Row) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            tier: r.tier,
+            status: r.status.0.as_str().to_owned(),
+            runtime: r.runtime,
+            model: r.model,
+            url: r.url,
+            delivery_mode: r.delivery_mode,
+            agent_card: r.agent_card,
+            parent_id: r.parent_id,
+            instance_id: r.instance_id,
+            last_sample_error: r.last_sample_error,
+            last_heartbeat_at: r.last_heartbeat_at,
+            active_tasks: r.active_tasks,
+            max_concurrent_tasks: r.max_concurrent_tasks,
+            current_task: r.current_task,
+            last_error_rate: r.last_error_rate,
+            uptime_seconds: r.uptime_seconds,
+            collapsed: r.collapsed,
+            runtime_image_digest: r.runtime_image_digest,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// `POST /workspaces` body (the original's field names; unknown fields are ignored).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct CreateWorkspace {
+    pub name: String,
+    pub role: Option<String>,
+    /// 1..=4; absent or 0 means 3.
+    pub tier: Option<i32>,
+    /// claude-code, hermes, openclaw, codex or external; empty or unknown means claude-code.
+    pub runtime: Option<String>,
+    pub model: Option<String>,
+    /// An off-host agent: nothing is provisioned for it.
+    pub external: Option<bool>,
+    pub url: Option<String>,
+    /// push or poll.
+    pub delivery_mode: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub max_concurrent_tasks: Option<i32>,
+}
+
+/// What `POST /workspaces` answers (201). `auth_token` is shown this once.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Created {
+    pub id: Uuid,
+    pub status: String,
+    pub external: bool,
+    pub auth_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub connection: Option<Value>,
+    pub workspace: Workspace,
+}
+
+/// `PATCH /workspaces/:id` body. `parent_id: null` makes the workspace a root.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct PatchWorkspace {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub collapsed: Option<bool>,
+    /// Admin only.
+    pub tier: Option<i32>,
+    /// Admin only. `null` detaches the workspace into a root.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub parent_id: Option<Option<Uuid>>,
+    /// Admin only.
+    pub runtime: Option<String>,
+    pub model: Option<String>,
+    pub delivery_mode: Option<String>,
+    pub max_concurrent_tasks: Option<i32>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Uuid>>, D::Error> {
+    Ok(Some(Option::<Uuid>::deserialize(d)?))
+}
+
+/// `PATCH` answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Patched {
+    pub status: &'static str,
+    pub reparented: bool,
+    pub workspace: Workspace,
+}
+
+/// `DELETE` answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    /// `removed` or `purged`.
+    pub status: &'static str,
+    pub cascade_deleted: usize,
+    pub ids: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stop_failures: Vec<crate::hooks::StopFailure>,
+}
+
+/// `GET /workspaces/:id/state` answer (what remote agents poll).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct State {
+    pub workspace_id: Uuid,
+    pub status: String,
+    pub paused: bool,
+    pub deleted: bool,
+}
+
+fn tier(t: Option<i32>) -> Result<i32> {
+    match t {
+        None | Some(0) => Ok(3),
+        Some(t @ 1..=4) => Ok(t),
+        Some(other) => Err(ServiceError::invalid("tier", format!("must be 1..=4, got {other}"))),
+    }
+}
+
+fn max_tasks(n: Option<i32>) -> Result<i32> {
+    match n {
+        None => Ok(1),
+        Some(n) if n <= 0 => Ok(1),
+        Some(n) if n > 1000 => Err(ServiceError::invalid("max_concurrent_tasks", "at most 1000")),
+        Some(n) => Ok(n),
+    }
+}
+
+fn delivery(field: &'static str, v: Option<&str>) -> Result<Option<DeliveryMode>> {
+    v.filter(|s| !s.trim().is_empty())
+        .map(|s| DeliveryMode::parse(s.trim()).map_err(|e| ServiceError::invalid(field, e.to_string())))
+        .transpose()
+}
+
+async fn lock_tree(conn: &mut AsyncPgConnection) -> Result<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(TREE_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn load(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Workspace> {
+    w::table
+        .find(id)
+        .select(Row::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .map(Workspace::from)
+        .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))
+}
+
+async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, for_update: bool) -> Result<Option<WorkspaceStatus>> {
+    let q = w::table.find(id).select(w::status);
+    let s: Option<DbWorkspaceStatus> = if for_update {
+        q.for_update().first(conn).await.optional()?
+    } else {
+        q.first(conn).await.optional()?
+    };
+    Ok(s.map(|s| s.0))
+}
+
+/// The parent a new or re-parented workspace may hang under: it exists and is not removed.
+async fn check_parent(conn: &mut AsyncPgConnection, parent: Uuid) -> Result<()> {
+    match status_of(conn, parent, false).await? {
+        None => Err(ServiceError::invalid(
+            "parent_id",
+            format!("workspace {parent} does not exist"),
+        )),
+        Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
+            format!("parent_id: workspace {parent} is removed"),
+            json!({ "parent_id": parent, "parent_status": "removed" }),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// `id`'s ancestors, nearest first (capped at [`MAX_DEPTH`]; cycles cannot loop).
+pub async fn ancestors(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Vec<Uuid>> {
+    let rows: Vec<IdRow> = diesel::sql_query(format!(
+        "WITH RECURSIVE up(id, depth) AS (
+             SELECT parent_id, 1 FROM workspaces WHERE id = $1 AND parent_id IS NOT NULL
+           UNION ALL
+             SELECT w.parent_id, up.depth + 1 FROM workspaces w JOIN up ON w.id = up.id
+              WHERE w.parent_id IS NOT NULL AND up.depth < {MAX_DEPTH})
+         SELECT id FROM up ORDER BY depth"
+    ))
+    .bind::<SqlUuid, _>(id)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// `id` and all its descendants, parents before children (removed ones only if asked).
+async fn subtree(conn: &mut AsyncPgConnection, id: Uuid, include_removed: bool) -> Result<Vec<Uuid>> {
+    let filter = if include_removed {
+        ""
+    } else {
+        "AND w.status <> 'removed'"
+    };
+    let rows: Vec<IdRow> = diesel::sql_query(format!(
+        "WITH RECURSIVE down(id, depth) AS (
+             SELECT id, 0 FROM workspaces WHERE id = $1
+           UNION ALL
+             SELECT w.id, down.depth + 1 FROM workspaces w JOIN down ON w.parent_id = down.id
+              WHERE down.depth < {MAX_DEPTH} {filter})
+         SELECT id FROM down ORDER BY depth"
+    ))
+    .bind::<SqlUuid, _>(id)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Writes a status (and, for `Failed`, its reason into `last_sample_error`) and records the
+/// matching event, on `conn` (the caller's transaction). `only_from` guards against races:
+/// when the current status is not in it, nothing changes and `None` is returned.
+pub async fn transition(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    change: &StatusChange,
+    only_from: Option<&[WorkspaceStatus]>,
+    mut payload: Value,
+) -> Result<Option<WorkspaceStatus>> {
+    let Some(current) = status_of(conn, id, true).await? else {
+        return Err(ServiceError::NotFound(format!("workspace {id} not found")));
+    };
+    if only_from.is_some_and(|allowed| !allowed.contains(&current)) {
+        return Ok(None);
+    }
+    let new = change.status();
+    let target = w::table.find(id);
+    match change.reason() {
+        Some(reason) => {
+            diesel::update(target)
+                .set((
+                    w::status.eq(DbWorkspaceStatus(new)),
+                    w::last_sample_error.eq(reason.as_str()),
+                    w::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            if let Some(obj) = payload.as_object_mut() {
+                obj.insert("error".into(), json!(reason.as_str()));
+            }
+        }
+        None => {
+            diesel::update(target)
+                .set((w::status.eq(DbWorkspaceStatus(new)), w::updated_at.eq(diesel::dsl::now)))
+                .execute(conn)
+                .await?;
+        }
+    }
+    let ty = match new {
+        WorkspaceStatus::Provisioning => Some(EventType::WorkspaceProvisioning),
+        WorkspaceStatus::Online => Some(EventType::WorkspaceOnline),
+        WorkspaceStatus::Offline => Some(EventType::WorkspaceOffline),
+        WorkspaceStatus::Degraded => Some(EventType::WorkspaceDegraded),
+        WorkspaceStatus::Failed => Some(EventType::WorkspaceProvisionFailed),
+        WorkspaceStatus::Removed => Some(EventType::WorkspaceRemoved),
+        WorkspaceStatus::Paused => Some(EventType::WorkspacePaused),
+        WorkspaceStatus::Hibernated => Some(EventType::WorkspaceHibernated),
+        WorkspaceStatus::AwaitingAgent => Some(EventType::WorkspaceAwaitingAgent),
+    };
+    if let Some(ty) = ty {
+        events::record(conn, ty, Some(id), payload).await?;
+    }
+    Ok(Some(current))
+}
+
+impl Services {
+    pub async fn create_workspace(&self, input: CreateWorkspace) -> Result<Created> {
+        let name = validate::text("name", &input.name, 255, true)?;
+        let role = validate::optional_text("role", input.role.as_deref(), 1000, true)?;
+        let model = validate::optional_text("model", input.model.as_deref(), 100, false)?;
+        let runtime_raw = validate::optional_text("runtime", input.runtime.as_deref(), 100, false)?;
+        let runtime = Runtime::resolve(runtime_raw.as_deref());
+        let external = input.external.unwrap_or(false) || runtime == Runtime::External;
+        let runtime = if external { Runtime::External } else { runtime };
+        let url = input
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| validate::agent_url("url", u, self.config.saas))
+            .transpose()?;
+        let delivery_mode = delivery("delivery_mode", input.delivery_mode.as_deref())?;
+        let tier = tier(input.tier)?;
+        let max_tasks = max_tasks(input.max_concurrent_tasks)?;
+        let status = match (external, &url) {
+            (true, Some(_)) => WorkspaceStatus::Online,
+            (true, None) => WorkspaceStatus::AwaitingAgent,
+            (false, _) => WorkspaceStatus::Provisioning,
+        };
+        let parent = input.parent_id;
+        let mut conn = self.pool.get().await?;
+        let (workspace, token) = conn
+            .transaction::<_, ServiceError, _>(async move |conn| {
+                if let Some(p) = parent {
+                    check_parent(conn, p).await?;
+                }
+                let id: Uuid = diesel::insert_into(w::table)
+                    .values((
+                        w::name.eq(&name),
+                        w::role.eq(&role),
+                        w::tier.eq(tier),
+                        w::status.eq(DbWorkspaceStatus(status)),
+                        w::runtime.eq(runtime.as_str()),
+                        w::model.eq(&model),
+                        w::url.eq(&url),
+                        w::delivery_mode.eq(delivery_mode.map(|d| d.as_str())),
+                        w::parent_id.eq(parent),
+                        w::max_concurrent_tasks.eq(max_tasks),
+                    ))
+                    .returning(w::id)
+                    .get_result(conn)
+                    .await?;
+                let token: MintedToken = tokens::mint(conn, id).await?;
+                let (ty, payload) = match status {
+                    WorkspaceStatus::Online => (EventType::WorkspaceOnline, json!({ "name": name, "external": true })),
+                    WorkspaceStatus::AwaitingAgent => (
+                        EventType::WorkspaceAwaitingAgent,
+                        json!({ "name": name, "external": true }),
+                    ),
+                    _ => (
+                        EventType::WorkspaceProvisioning,
+                        json!({ "name": name, "tier": tier, "runtime": runtime.as_str(), "parent_id": parent }),
+                    ),
+                };
+                events::record(conn, ty, Some(id), payload).await?;
+                Ok((load(conn, id).await?, token))
+            })
+            .await?;
+        drop(conn);
+        if status == WorkspaceStatus::Provisioning {
+            self.hooks.provision(workspace.id).await;
+        }
+        let connection = (status == WorkspaceStatus::AwaitingAgent).then(|| {
+            json!({
+                "workspace_id": workspace.id,
+                "platform_url": self.config.platform_url,
+                "auth_token": token.auth_token,
+                "registry_endpoint": "/registry/register",
+                "heartbeat_endpoint": "/registry/heartbeat",
+            })
+        });
+        Ok(Created {
+            id: workspace.id,
+            status: workspace.status.clone(),
+            external,
+            auth_token: token.auth_token,
+            connection,
+            workspace,
+        })
+    }
+
+    /// Every workspace that is not removed, oldest first.
+    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Row> = w::table
+            .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+            .order((w::created_at.asc(), w::id.asc()))
+            .select(Row::as_select())
+            .load(&mut conn)
+            .await?;
+        Ok(rows.into_iter().map(Workspace::from).collect())
+    }
+
+    /// One workspace, removed ones included.
+    pub async fn get_workspace(&self, id: Uuid) -> Result<Workspace> {
+        let mut conn = self.pool.get().await?;
+        load(&mut conn, id).await
+    }
+
+    pub async fn workspace_state(&self, id: Uuid) -> Result<State> {
+        let mut conn = self.pool.get().await?;
+        match status_of(&mut conn, id, false).await? {
+            None | Some(WorkspaceStatus::Removed) => Err(ServiceError::NotFound(format!("workspace {id} is deleted"))),
+            Some(s) => Ok(State {
+                workspace_id: id,
+                status: s.as_str().to_owned(),
+                paused: s == WorkspaceStatus::Paused,
+                deleted: false,
+            }),
+        }
+    }
+
+    pub async fn patch_workspace(&self, id: Uuid, input: PatchWorkspace, admin: bool) -> Result<Patched> {
+        let infra = input.tier.is_some() || input.parent_id.is_some() || input.runtime.is_some();
+        if infra && !admin {
+            return Err(ServiceError::Forbidden(
+                "WORKSPACE_INFRASTRUCTURE_AUTH_REQUIRED: tier, parent_id and runtime can only be changed with the admin token".into(),
+            ));
+        }
+        let name = input
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, 255, true))
+            .transpose()?;
+        let role = input
+            .role
+            .as_deref()
+            .map(|r| validate::text("role", r, 1000, true))
+            .transpose()?;
+        let model = input
+            .model
+            .as_deref()
+            .map(|m| validate::text("model", m, 100, false))
+            .transpose()?;
+        let tier = input.tier.map(|t| tier(Some(t))).transpose()?;
+        let runtime = input.runtime.as_deref().map(|r| Runtime::resolve(Some(r)));
+        let delivery_mode = delivery("delivery_mode", input.delivery_mode.as_deref())?;
+        let max = input.max_concurrent_tasks.map(|n| max_tasks(Some(n))).transpose()?;
+        let collapsed = input.collapsed;
+        let new_parent = input.parent_id;
+        if name.is_none()
+            && role.is_none()
+            && model.is_none()
+            && tier.is_none()
+            && runtime.is_none()
+            && delivery_mode.is_none()
+            && max.is_none()
+            && collapsed.is_none()
+            && new_parent.is_none()
+        {
+            return Err(ServiceError::invalid(
+                "body",
+                "nothing to update: give at least one of name, role, model, tier, runtime, parent_id, delivery_mode, max_concurrent_tasks, collapsed",
+            ));
+        }
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            if new_parent.is_some() {
+                lock_tree(conn).await?;
+            }
+            match status_of(conn, id, true).await? {
+                None => return Err(ServiceError::NotFound(format!("workspace {id} not found"))),
+                Some(WorkspaceStatus::Removed) => {
+                    return Err(ServiceError::conflict(
+                        format!("workspace {id} is removed"),
+                        json!({ "status": "removed" }),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let before = load(conn, id).await?;
+            let mut reparented = false;
+            if let Some(parent) = new_parent {
+                if let Some(p) = parent {
+                    if p == id {
+                        return Err(ServiceError::invalid(
+                            "parent_id",
+                            "a workspace cannot be its own parent",
+                        ));
+                    }
+                    check_parent(conn, p).await?;
+                    let mut chain = ancestors(conn, p).await?;
+                    chain.insert(0, p);
+                    if chain.contains(&id) {
+                        return Err(ServiceError::conflict(
+                            format!("parent_id: {p} is a descendant of {id}; the move would create a cycle"),
+                            json!({ "parent_id": p, "cycle": true }),
+                        ));
+                    }
+                }
+                if before.parent_id != parent {
+                    diesel::update(w::table.find(id))
+                        .set(w::parent_id.eq(parent))
+                        .execute(conn)
+                        .await?;
+                    events::record(
+                        conn,
+                        EventType::WorkspaceReparented,
+                        Some(id),
+                        json!({ "from": before.parent_id, "to": parent }),
+                    )
+                    .await?;
+                    reparented = true;
+                }
+            }
+            let target = w::table.find(id);
+            if let Some(v) = &name {
+                diesel::update(target).set(w::name.eq(v)).execute(conn).await?;
+            }
+            if let Some(v) = &role {
+                diesel::update(target).set(w::role.eq(v)).execute(conn).await?;
+            }
+            if let Some(v) = &model {
+                diesel::update(target).set(w::model.eq(v)).execute(conn).await?;
+            }
+            if let Some(v) = tier {
+                diesel::update(target).set(w::tier.eq(v)).execute(conn).await?;
+            }
+            if let Some(v) = runtime {
+                diesel::update(target)
+                    .set(w::runtime.eq(v.as_str()))
+                    .execute(conn)
+                    .await?;
+            }
+            if let Some(v) = delivery_mode {
+                diesel::update(target)
+                    .set(w::delivery_mode.eq(v.as_str()))
+                    .execute(conn)
+                    .await?;
+            }
+            if let Some(v) = max {
+                diesel::update(target)
+                    .set(w::max_concurrent_tasks.eq(v))
+                    .execute(conn)
+                    .await?;
+            }
+            if let Some(v) = collapsed {
+                diesel::update(target).set(w::collapsed.eq(v)).execute(conn).await?;
+            }
+            diesel::update(target)
+                .set(w::updated_at.eq(diesel::dsl::now))
+                .execute(conn)
+                .await?;
+            let after = load(conn, id).await?;
+            events::record(
+                conn,
+                EventType::WorkspaceUpdated,
+                Some(id),
+                json!({ "name": after.name }),
+            )
+            .await?;
+            Ok(Patched {
+                status: "updated",
+                reparented,
+                workspace: after,
+            })
+        })
+        .await
+    }
+
+    /// Deletes `id` and its subtree: without `confirm`, non-removed children make it a 409;
+    /// every member is marked removed first, its tokens revoked, then its workload stopped
+    /// through the hooks. `purge` also deletes the rows and runs the cleanup hooks.
+    pub async fn delete_workspace(&self, id: Uuid, confirm: bool, purge: bool) -> Result<Deleted> {
+        #[derive(QueryableByName, Serialize)]
+        struct Child {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let mut conn = self.pool.get().await?;
+        let (ids, newly_removed) = conn
+            .transaction::<_, ServiceError, _>(async move |conn| {
+                    lock_tree(conn).await?;
+                    let Some(status) = status_of(conn, id, true).await? else {
+                        return Err(ServiceError::NotFound(format!("workspace {id} not found")));
+                    };
+                    if status == WorkspaceStatus::Removed && !purge {
+                        return Err(ServiceError::conflict(
+                            format!("workspace {id} is already removed; add ?purge=true to delete its row"),
+                            json!({ "status": "removed" }),
+                        ));
+                    }
+                    if !confirm {
+                        let children: Vec<Child> = diesel::sql_query("SELECT id, name FROM workspaces WHERE parent_id = $1 AND status <> 'removed' ORDER BY created_at")
+                            .bind::<SqlUuid, _>(id)
+                            .load(conn)
+                            .await?;
+                        if !children.is_empty() {
+                            let count = children.len();
+                            return Err(ServiceError::conflict(
+                                format!("workspace {id} has {count} child workspace(s); repeat with ?confirm=true to delete them too"),
+                                json!({ "status": "confirmation_required", "children": children, "children_count": count }),
+                            ));
+                        }
+                    }
+                    let live = subtree(conn, id, false).await?;
+                    // Mark removed first (parents before children), so nothing revives them.
+                    let removed: Vec<Uuid> = diesel::update(w::table.filter(w::id.eq_any(&live)).filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed))))
+                        .set((w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Removed)), w::url.eq(None::<String>), w::updated_at.eq(diesel::dsl::now)))
+                        .returning(w::id)
+                        .get_results(conn)
+                        .await?;
+                    tokens::revoke_all_of(conn, &live).await?;
+                    for wid in live.iter().rev().filter(|w| **w != id && removed.contains(w)) {
+                        events::record(conn, EventType::WorkspaceRemoved, Some(*wid), json!({})).await?;
+                    }
+                    if removed.contains(&id) {
+                        events::record(conn, EventType::WorkspaceRemoved, Some(id), json!({ "cascade_deleted": removed.len() - 1 })).await?;
+                    }
+                    let all = if purge { subtree(conn, id, true).await? } else { live };
+                    if purge {
+                        diesel::sql_query("DELETE FROM workspaces WHERE id = ANY($1)").bind::<Array<SqlUuid>, _>(&all).execute(conn).await?;
+                        for wid in &all {
+                            events::record(conn, EventType::WorkspacePurged, Some(*wid), json!({})).await?;
+                        }
+                    }
+                    Ok((all, removed))
+                })
+            .await?;
+        drop(conn);
+        let stop_failures = if newly_removed.is_empty() {
+            Vec::new()
+        } else {
+            self.hooks.stop(&newly_removed).await
+        };
+        if purge {
+            self.hooks.purge(&ids).await;
+        }
+        Ok(Deleted {
+            status: if purge { "purged" } else { "removed" },
+            cascade_deleted: ids.len().saturating_sub(1),
+            ids,
+            stop_failures,
+        })
+    }
+
+    /// Marks `id` failed with `reason` (stored in `last_sample_error`, carried by
+    /// `WORKSPACE_PROVISION_FAILED`). The only way to fail a workspace.
+    pub async fn mark_failed(&self, id: Uuid, reason: molecule_domain::FailureReason, payload: Value) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let change = StatusChange::Failed(reason);
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let allowed: Vec<WorkspaceStatus> = WorkspaceStatus::ALL
+                .iter()
+                .copied()
+                .filter(|s| *s != WorkspaceStatus::Removed)
+                .collect();
+            Ok(transition(conn, id, &change, Some(&allowed), payload).await?.is_some())
+        })
+        .await
+    }
+
+    /// Whether `id` exists and is not removed (used by auth on registry routes).
+    pub async fn is_live(&self, id: Uuid) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let live: Option<bool> = w::table
+            .find(id)
+            .select(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+            .first(&mut conn)
+            .await
+            .optional()?;
+        Ok(live.unwrap_or(false))
+    }
+}

@@ -1,0 +1,225 @@
+//! The original's register and heartbeat bodies, against a real database: the statuses and
+//! events they produce, the TTL sweep, and removed workspaces staying removed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use molecule_service::registry::{Heartbeat, Register};
+use molecule_service::workspaces::CreateWorkspace;
+use molecule_service::{ServiceConfig, Services};
+use molecule_testkit::TestDb;
+use serde_json::json;
+use uuid::Uuid;
+
+fn services(db: &TestDb) -> Services {
+    Services::new(
+        db.pool().clone(),
+        ServiceConfig {
+            liveness_ttl: Duration::from_secs(180),
+            ..ServiceConfig::default()
+        },
+    )
+}
+
+async fn workspace(s: &Services, name: &str) -> Uuid {
+    s.create_workspace(CreateWorkspace {
+        name: name.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+fn register_body(id: Uuid) -> Register {
+    // The original agent's body (workspace/main.py): id, url, agent_card.
+    serde_json::from_value(json!({
+        "id": id,
+        "url": "http://127.0.0.1:8000",
+        "agent_card": { "name": "echo", "url": "http://127.0.0.1:8000", "skills": [] }
+    }))
+    .unwrap()
+}
+
+fn heartbeat_body(id: Uuid, error_rate: f64, runtime_state: &str) -> Heartbeat {
+    // The original agent's heartbeat (workspace/heartbeat.py).
+    serde_json::from_value(json!({
+        "workspace_id": id,
+        "error_rate": error_rate,
+        "sample_error": if error_rate > 0.0 { "tool call failed" } else { "" },
+        "active_tasks": 1,
+        "uptime_seconds": 42,
+        "current_task": "summarise the repo",
+        "monthly_spend": 0,
+        "runtime_state": runtime_state,
+        "runtime_metadata": { "capabilities": { "heartbeat": true, "status_mgmt": false }, "idle_timeout_seconds": 300 }
+    }))
+    .unwrap()
+}
+
+async fn event_types(s: &Services, id: Uuid) -> Vec<String> {
+    s.recent_events(Some(id), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_heartbeat_degrade_recover_and_expire() {
+    let db = TestDb::new().await;
+    let s = services(&db);
+    let id = workspace(&s, "agent-a").await;
+    assert_eq!(s.get_workspace(id).await.unwrap().status, "provisioning");
+
+    let reg = s.register(register_body(id)).await.unwrap();
+    assert_eq!((reg.status, reg.delivery_mode.as_str()), ("registered", "push"));
+    let ws = s.get_workspace(id).await.unwrap();
+    assert_eq!(ws.status, "online");
+    assert_eq!(ws.url.as_deref(), Some("http://127.0.0.1:8000"));
+
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        "online"
+    );
+    let ws = s.get_workspace(id).await.unwrap();
+    assert_eq!(
+        (ws.active_tasks, ws.uptime_seconds, ws.current_task.as_deref()),
+        (1, 42, Some("summarise the repo"))
+    );
+
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.6, "")).await.unwrap().workspace_status,
+        "degraded"
+    );
+    assert_eq!(
+        s.get_workspace(id).await.unwrap().last_sample_error.as_deref(),
+        Some("tool call failed")
+    );
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.3, "")).await.unwrap().workspace_status,
+        "degraded",
+        "hysteresis"
+    );
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        "online"
+    );
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.0, "wedged"))
+            .await
+            .unwrap()
+            .workspace_status,
+        "degraded"
+    );
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        "online"
+    );
+
+    // Nothing is stale yet.
+    assert_eq!(s.liveness_sweep().await.unwrap(), json!({ "marked_offline": 0 }));
+    // Age the heartbeat past the TTL, then sweep.
+    db.execute_sql(&format!(
+        "UPDATE workspaces SET last_heartbeat_at = now() - interval '181 seconds' WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(s.liveness_sweep().await.unwrap(), json!({ "marked_offline": 1 }));
+    assert_eq!(s.get_workspace(id).await.unwrap().status, "offline");
+    assert_eq!(
+        s.liveness_sweep().await.unwrap(),
+        json!({ "marked_offline": 0 }),
+        "idempotent"
+    );
+
+    // A heartbeat brings it back.
+    assert_eq!(
+        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        "online"
+    );
+
+    let events = event_types(&s, id).await;
+    assert_eq!(
+        events,
+        [
+            "WORKSPACE_PROVISIONING",
+            "WORKSPACE_ONLINE",
+            "WORKSPACE_DEGRADED",
+            "WORKSPACE_ONLINE",
+            "WORKSPACE_DEGRADED",
+            "WORKSPACE_ONLINE",
+            "WORKSPACE_OFFLINE",
+            "WORKSPACE_ONLINE",
+        ],
+        "persisted events (heartbeat and task updates are live-only)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removed_and_paused_workspaces_are_never_revived() {
+    let db = TestDb::new().await;
+    let s = services(&db);
+    let id = workspace(&s, "gone").await;
+    s.register(register_body(id)).await.unwrap();
+    s.delete_workspace(id, false, false).await.unwrap();
+    let err = s.register(register_body(id)).await.unwrap_err();
+    assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
+    let err = s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap_err();
+    assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
+    assert_eq!(s.get_workspace(id).await.unwrap().status, "removed");
+
+    let paused = workspace(&s, "napping").await;
+    db.execute_sql(&format!(
+        "UPDATE workspaces SET status = 'paused' WHERE id = '{paused}'"
+    ))
+    .await;
+    assert!(s.register(register_body(paused)).await.is_err());
+    assert_eq!(
+        s.heartbeat(heartbeat_body(paused, 0.0, ""))
+            .await
+            .unwrap()
+            .workspace_status,
+        "paused"
+    );
+    assert_eq!(s.get_workspace(paused).await.unwrap().status, "paused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_mode_needs_a_url_and_poll_mode_does_not() {
+    let db = TestDb::new().await;
+    let s = services(&db);
+    let id = workspace(&s, "poller").await;
+    let no_url: Register = serde_json::from_value(json!({ "id": id, "agent_card": { "name": "p" } })).unwrap();
+    let err = s.register(no_url.clone()).await.unwrap_err().to_string();
+    assert!(err.contains("url"), "{err}");
+    let poll = Register {
+        delivery_mode: Some("poll".into()),
+        ..no_url
+    };
+    assert_eq!(s.register(poll).await.unwrap().delivery_mode, "poll");
+    let bad = Register {
+        url: Some("http://169.254.169.254/".into()),
+        ..register_body(id)
+    };
+    assert!(s.register(bad).await.is_err(), "metadata address refused");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_needs_a_reason_which_is_kept_and_announced() {
+    let db = TestDb::new().await;
+    let s = services(&db);
+    let id = workspace(&s, "doomed").await;
+    let reason = molecule_domain::FailureReason::new("image pull failed: no such image").unwrap();
+    assert!(s.mark_failed(id, reason, json!({ "source": "test" })).await.unwrap());
+    let ws = s.get_workspace(id).await.unwrap();
+    assert_eq!(ws.status, "failed");
+    assert_eq!(
+        ws.last_sample_error.as_deref(),
+        Some("image pull failed: no such image")
+    );
+    let events = s.recent_events(Some(id), 10).await.unwrap();
+    let failed = events.iter().find(|e| e.event == "WORKSPACE_PROVISION_FAILED").unwrap();
+    assert_eq!(failed.payload["error"], "image pull failed: no such image");
+    assert_eq!(failed.payload["source"], "test");
+}

@@ -1,0 +1,190 @@
+//! The workspace tree on a real database: re-parent rules, cascade delete, purge.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use molecule_service::workspaces::{CreateWorkspace, PatchWorkspace};
+use molecule_service::{ServiceConfig, ServiceError, Services};
+use molecule_testkit::TestDb;
+use uuid::Uuid;
+
+async fn create(s: &Services, name: &str, parent: Option<Uuid>) -> Uuid {
+    s.create_workspace(CreateWorkspace {
+        name: name.into(),
+        parent_id: parent,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+fn reparent(to: Option<Uuid>) -> PatchWorkspace {
+    PatchWorkspace {
+        parent_id: Some(to),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reparenting_refuses_cycles_missing_and_removed_parents() {
+    let db = TestDb::new().await;
+    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let root = create(&s, "root", None).await;
+    let mid = create(&s, "mid", Some(root)).await;
+    let leaf = create(&s, "leaf", Some(mid)).await;
+
+    let err = s.patch_workspace(root, reparent(Some(leaf)), true).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict { .. }), "cycle: {err}");
+    let err = s.patch_workspace(root, reparent(Some(root)), true).await.unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Invalid { field: "parent_id", .. }),
+        "self: {err}"
+    );
+    let err = s
+        .patch_workspace(leaf, reparent(Some(Uuid::new_v4())), true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Invalid { field: "parent_id", .. }),
+        "missing: {err}"
+    );
+    let err = s.patch_workspace(leaf, reparent(Some(root)), false).await.unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Forbidden(_)),
+        "token callers may not re-parent: {err}"
+    );
+
+    let other = create(&s, "other", None).await;
+    s.delete_workspace(other, false, false).await.unwrap();
+    let err = s.patch_workspace(leaf, reparent(Some(other)), true).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict { .. }), "removed parent: {err}");
+
+    let moved = s.patch_workspace(leaf, reparent(Some(root)), true).await.unwrap();
+    assert!(moved.reparented);
+    assert_eq!(moved.workspace.parent_id, Some(root));
+    let detached = s.patch_workspace(leaf, reparent(None), true).await.unwrap();
+    assert_eq!(detached.workspace.parent_id, None);
+    assert!(
+        s.patch_workspace(leaf, PatchWorkspace::default(), true).await.is_err(),
+        "empty patch"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
+    let db = TestDb::new().await;
+    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let root = create(&s, "root", None).await;
+    let a = create(&s, "a", Some(root)).await;
+    let b = create(&s, "b", Some(a)).await;
+    let token = s.mint_token(b).await.unwrap().auth_token;
+
+    match s.delete_workspace(root, false, false).await.unwrap_err() {
+        ServiceError::Conflict { details, .. } => {
+            assert_eq!(details["status"], "confirmation_required");
+            assert_eq!(details["children_count"], 1);
+            assert_eq!(details["children"][0]["name"], "a");
+        }
+        other => panic!("expected 409, got {other}"),
+    }
+    let deleted = s.delete_workspace(root, true, false).await.unwrap();
+    assert_eq!((deleted.status, deleted.cascade_deleted), ("removed", 2));
+    for id in [root, a, b] {
+        assert_eq!(s.get_workspace(id).await.unwrap().status, "removed");
+    }
+    assert!(
+        s.authorize_workspace(&token, b).await.is_err(),
+        "tokens revoked with the workspace"
+    );
+    assert!(s.list_workspaces().await.unwrap().is_empty());
+    let removed_events = s
+        .recent_events(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "WORKSPACE_REMOVED")
+        .count();
+    assert_eq!(removed_events, 3, "one event per workspace");
+
+    let purged = s.delete_workspace(root, false, true).await.unwrap();
+    assert_eq!((purged.status, purged.ids.len()), ("purged", 3));
+    assert!(s.get_workspace(b).await.is_err());
+    assert_eq!(
+        s.recent_events(Some(b), 10).await.unwrap().last().unwrap().event,
+        "WORKSPACE_PURGED",
+        "history survives the purge"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creation_validates_fields_by_name() {
+    let db = TestDb::new().await;
+    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    for (body, field) in [
+        (
+            CreateWorkspace {
+                name: "bad\nname".into(),
+                ..Default::default()
+            },
+            "name",
+        ),
+        (
+            CreateWorkspace {
+                name: "x".into(),
+                tier: Some(9),
+                ..Default::default()
+            },
+            "tier",
+        ),
+        (
+            CreateWorkspace {
+                name: "x".into(),
+                delivery_mode: Some("smoke".into()),
+                ..Default::default()
+            },
+            "delivery_mode",
+        ),
+        (
+            CreateWorkspace {
+                name: "x".into(),
+                parent_id: Some(Uuid::new_v4()),
+                ..Default::default()
+            },
+            "parent_id",
+        ),
+        (
+            CreateWorkspace {
+                name: "x".into(),
+                url: Some("gopher://x".into()),
+                ..Default::default()
+            },
+            "url",
+        ),
+    ] {
+        match s.create_workspace(body).await.unwrap_err() {
+            ServiceError::Invalid { field: f, .. } => assert_eq!(f, field),
+            other => panic!("{field}: expected 400, got {other}"),
+        }
+    }
+    let ext = s
+        .create_workspace(CreateWorkspace {
+            name: "ext".into(),
+            external: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ext.status, "awaiting_agent");
+    assert!(ext.connection.is_some());
+    let rt = s
+        .create_workspace(CreateWorkspace {
+            name: "rt".into(),
+            runtime: Some("langgraph".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rt.workspace.runtime, "claude-code",
+        "unknown runtime becomes the default"
+    );
+}
