@@ -6,10 +6,12 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-/// The repository root (xtask lives in `<root>/xtask`).
+/// The repository root (xtask lives in `<root>/xtask`). Read at run time (`cargo run` sets
+/// `CARGO_MANIFEST_DIR`): a binary built for another checkout that shares the target dir must
+/// not act on that checkout.
 pub fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().map_or_else(|| here.to_path_buf(), Path::to_path_buf)
+    let here = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    here.parent().map_or_else(|| here.clone(), Path::to_path_buf)
 }
 
 /// Numbered steps with timings, so long commands show where they are.
