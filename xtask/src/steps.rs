@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 /// `CARGO_MANIFEST_DIR`): a binary built for another checkout that shares the target dir must
 /// not act on that checkout.
 pub fn repo_root() -> PathBuf {
-    let here = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let here =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     here.parent().map_or_else(|| here.clone(), Path::to_path_buf)
 }
 
