@@ -1,0 +1,210 @@
+//! Two workspace-server processes on one database: events caused through one replica reach
+//! WebSocket clients of the other, and the liveness sweep acts once per stale workspace.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use molecule_testkit::TestDb;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+const ADMIN: &str = "replica-admin";
+
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(db: &TestDb) -> Replica {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", port.to_string())
+        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("LIVENESS_TTL_SECONDS", "1")
+        .env("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    Replica {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ready(http: &reqwest::Client, r: &Replica) {
+    until("replica listening for events", Duration::from_secs(30), || async {
+        let resp = http
+            .get(format!("{}/admin/liveness", r.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .ok()?;
+        let body: Value = resp.json().await.ok()?;
+        (body["event_listener_connected"] == true).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_cross_replicas_and_the_sweep_acts_once() {
+    let db = TestDb::new().await;
+    let (a, b) = (start(&db), start(&db));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    ready(&http, &a).await;
+    ready(&http, &b).await;
+
+    // A WebSocket client on replica B.
+    let mut req = format!("{}/ws", b.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {ADMIN}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+
+    // A change made through replica A.
+    let created: Value = http
+        .post(format!("{}/workspaces", a.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": "cross-replica" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let token = created["auth_token"].as_str().unwrap().to_owned();
+
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(msg) = ws.next().await {
+            let msg = msg.unwrap();
+            if let Ok(text) = msg.to_text() {
+                let ev: Value = serde_json::from_str(text).unwrap_or_default();
+                if ev["workspace_id"] == id.as_str() && ev["event"] == "WORKSPACE_PROVISIONING" {
+                    return ev;
+                }
+            }
+        }
+        panic!("WebSocket closed");
+    })
+    .await
+    .expect("replica B's WebSocket client never saw the event caused through replica A");
+    assert!(seen["id"].as_i64().is_some(), "persisted events carry their id: {seen}");
+
+    // Five online workspaces go stale (TTL 1 s); both replicas sweep every second.
+    let mut ids = vec![id.clone()];
+    let mut tokens = vec![token];
+    for i in 0..4 {
+        let c: Value = http
+            .post(format!("{}/workspaces", b.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "name": format!("stale-{i}") }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(c["id"].as_str().unwrap().to_owned());
+        tokens.push(c["auth_token"].as_str().unwrap().to_owned());
+    }
+    for (id, token) in ids.iter().zip(&tokens) {
+        let r = http
+            .post(format!("{}/registry/register", a.base))
+            .bearer_auth(token)
+            .json(&json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": { "name": "x" } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    until("every workspace offline", Duration::from_secs(30), || async {
+        let list: Value = http
+            .get(format!("{}/workspaces", a.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        list.as_array()?.iter().all(|w| w["status"] == "offline").then_some(())
+    })
+    .await;
+    // Let a few more ticks pass on both replicas (each would re-mark if it were not exclusive).
+    let ticks = |r: &Replica| {
+        let http = http.clone();
+        let url = format!("{}/admin/liveness", r.base);
+        async move {
+            let body: Value = http.get(url).bearer_auth(ADMIN).send().await.ok()?.json().await.ok()?;
+            let s = &body["subsystems"]["liveness"];
+            Some((s["ticks_run"].as_u64()?, s["ticks_skipped"].as_u64()?))
+        }
+    };
+    let before = (ticks(&a).await.unwrap(), ticks(&b).await.unwrap());
+    until("three more ticks on each replica", Duration::from_secs(30), || async {
+        let (ra, rb) = (ticks(&a).await?, ticks(&b).await?);
+        (ra.0 + ra.1 >= before.0.0 + before.0.1 + 3 && rb.0 + rb.1 >= before.1.0 + before.1.1 + 3).then_some(())
+    })
+    .await;
+
+    for id in &ids {
+        let events: Value = http
+            .get(format!("{}/events/{id}", b.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let offline = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "WORKSPACE_OFFLINE")
+            .count();
+        assert_eq!(offline, 1, "workspace {id}: exactly one replica marks it offline");
+    }
+}
