@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod lint_arch;
+mod schemathesis;
 mod steps;
 mod test;
 mod up;

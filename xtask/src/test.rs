@@ -70,6 +70,13 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         cmd.args(&args.nextest_args).env("DATABASE_URL", &url);
         exec(&mut cmd)
     });
+    let fuzz = if tests.is_ok() {
+        steps.run("schemathesis: workspace-server /openapi.json", || {
+            crate::schemathesis::workspace_server(&url).map(|_| ())
+        })
+    } else {
+        Ok(())
+    };
     let each = if !args.quick && tests.is_ok() {
         steps.run("each crate on its own (cargo test -p)", || {
             for name in members()? {
@@ -91,6 +98,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         println!("warning: could not remove the test cluster: {e}");
     }
     tests?;
+    fuzz?;
     each?;
 
     steps.run("cargo deny check licenses bans sources", || {
@@ -104,7 +112,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 6 } else { 7 });
+    let mut steps = Steps::new(if args.quick { 7 } else { 8 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result

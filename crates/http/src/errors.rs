@@ -81,6 +81,9 @@ pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
 pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
         .limit(1 << 20)
+        // Agents are not always careful with Content-Type; the body must still be JSON.
+        .content_type_required(false)
+        .content_type(|_| true)
         .error_handler(|err, _req| {
             let status = match &err {
                 actix_web::error::JsonPayloadError::OverflowKnownLength { .. }

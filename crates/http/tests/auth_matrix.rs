@@ -23,7 +23,7 @@ fn routes() -> Vec<(Method, String)> {
             ));
         }
     }
-    out.sort_by(|a, b| (a.1.clone(), a.0.to_string()).cmp(&(b.1.clone(), b.0.to_string())));
+    out.sort_by_key(|(m, p)| (p.clone(), m.to_string()));
     out
 }
 

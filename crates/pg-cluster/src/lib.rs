@@ -416,9 +416,62 @@ fn run(cmd: &mut Command, log: &Path) -> Result<(), Error> {
     })
 }
 
+/// Drops and recreates database `name` on the server of `url` (with `psql` from the Debian
+/// binaries), returning the URL of the new database.
+pub fn fresh_database_url(url: &str, name: &str) -> Result<String, Error> {
+    let bin = find_bin_dir()?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{name}\""),
+    ] {
+        let out = Command::new(bin.join("psql"))
+            .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-d", url, "-c", &sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| Error::Spawn {
+                cmd: "psql".into(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                cmd: format!("psql -c {sql:?}"),
+                status: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                log: "(stderr above)".into(),
+            });
+        }
+    }
+    Ok(with_database(url, name))
+}
+
+/// `url` with its database path replaced by `db` (query parameters kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_is_swapped_and_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:1/a?sslmode=disable", "b"),
+            "postgres://u@h:1/b?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h:1", "b"), "postgres://u@h:1/b");
+    }
 
     #[test]
     fn starts_creates_a_database_and_stops() {

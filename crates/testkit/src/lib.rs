@@ -67,22 +67,7 @@ fn start_throwaway() -> Result<Server, Error> {
     })
 }
 
-/// `url` with its database path replaced by `db` (query parameters kept).
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
+pub use molecule_pg_cluster::with_database;
 
 /// Runs `f` on a private multi-thread runtime in its own thread: template setup uses diesel's
 /// blocking migration harness, which must not run on the test's (possibly single-threaded)
@@ -293,18 +278,4 @@ async fn ensure_template(admin_url: &str, set: Migrations) -> Result<String, Err
         .execute(&mut conn)
         .await?;
     result.map(|()| name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_is_swapped_and_query_kept() {
-        assert_eq!(
-            with_database("postgres://u@h:1/a?sslmode=disable", "b"),
-            "postgres://u@h:1/b?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://u@h:1", "b"), "postgres://u@h:1/b");
-    }
 }

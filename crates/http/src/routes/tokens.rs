@@ -6,11 +6,18 @@ use crate::auth::WorkspaceAuth;
 use crate::errors::{ApiError, ErrorBody, service_error};
 use crate::server::AppState;
 
+/// `GET /workspaces/:id/tokens` answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub count: usize,
+    pub tokens: Vec<TokenSummary>,
+}
+
 /// Live tokens of the workspace (prefixes only).
 #[utoipa::path(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "workspace id")),
-    responses((status = 200, body = Vec<TokenSummary>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = TokenList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[get("/workspaces/{id}/tokens")]
@@ -20,7 +27,10 @@ pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Res
         .list_tokens(auth.workspace_id)
         .await
         .map_err(service_error)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "count": tokens.len(), "tokens": tokens })))
+    Ok(HttpResponse::Ok().json(TokenList {
+        count: tokens.len(),
+        tokens,
+    }))
 }
 
 /// Mint another token (shown once). At most 50 live tokens per workspace.
