@@ -4,6 +4,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod lint_arch;
 mod schemathesis;
 mod steps;
@@ -29,6 +30,8 @@ enum Cmd {
     Up(up::Args),
     /// Everything CI checks: fmt, clippy, lint-arch, tests on a real Postgres, cargo-deny.
     Test(test::Args),
+    /// Benchmarks against real servers (release builds): `heartbeat`.
+    Bench(bench::Args),
     /// Check the architecture's invariants; prints `file:line rule: explanation` per violation.
     LintArch {
         /// Cargo.toml of the workspace to check (default: this repository).
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Up(args) => up::run(args),
         Cmd::Test(args) => test::run(args),
+        Cmd::Bench(args) => bench::run(args),
         Cmd::LintArch { manifest_path } => lint_arch_cmd(manifest_path),
     };
     match result {

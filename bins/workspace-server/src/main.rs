@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
     );
     let listener_task = services.bus.spawn_listener(cfg.database_url.clone(), pool.clone());
+    let bus = services.bus.clone();
     let liveness = molecule_periodic::Periodic::new(
         "liveness",
         Duration::from_secs(cfg.liveness_sweep_interval_seconds),
@@ -117,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let signal = shutdown_signal().await?;
     tracing::info!(signal, "shutting down; letting in-flight requests finish");
+    bus.close();
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
     liveness_task.abort();

@@ -83,6 +83,33 @@ async fn ready(http: &reqwest::Client, r: &Replica) {
     .await;
 }
 
+async fn sse_connect(base: &str, id: &str, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let host = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req =
+        format!("GET /workspaces/{id}/events/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s
+}
+
+/// Reads the stream until `needle` appears (10 s at most); returns what was read.
+async fn read_until(s: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(needle) {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "stream closed before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} within 10 s: {seen}"));
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn events_cross_replicas_and_the_sweep_acts_once() {
     let db = TestDb::new().await;
@@ -131,6 +158,21 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
     .await
     .expect("replica B's WebSocket client never saw the event caused through replica A");
     assert!(seen["id"].as_i64().is_some(), "persisted events carry their id: {seen}");
+
+    // An SSE client of that workspace on replica B sees a change made through replica A.
+    let mut sse = sse_connect(&b.base, &id, &token).await;
+    let first = read_until(&mut sse, ": ping").await;
+    assert!(first.contains(": ping"), "SSE opens with a ping: {first}");
+    let r = http
+        .patch(format!("{}/workspaces/{id}", a.base))
+        .bearer_auth(&token)
+        .json(&json!({ "role": "sse probe" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let frame = read_until(&mut sse, "WORKSPACE_UPDATED").await;
+    assert!(frame.contains("data: {"), "SSE frames are `data: <json>`: {frame}");
 
     // Five online workspaces go stale (TTL 1 s); both replicas sweep every second.
     let mut ids = vec![id.clone()];

@@ -124,6 +124,8 @@ pub async fn recent(conn: &mut AsyncPgConnection, workspace_id: Option<Uuid>, li
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    closing: watch::Receiver<bool>,
+    closing_tx: Arc<watch::Sender<bool>>,
     listening: watch::Receiver<bool>,
     listening_tx: Arc<watch::Sender<bool>>,
 }
@@ -146,8 +148,11 @@ impl EventBus {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(LIVE_BUFFER);
         let (listening_tx, listening) = watch::channel(false);
+        let (closing_tx, closing) = watch::channel(false);
         Self {
             tx,
+            closing,
+            closing_tx: Arc::new(closing_tx),
             listening,
             listening_tx: Arc::new(listening_tx),
         }
@@ -155,6 +160,17 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// Ends every live stream (WebSocket, SSE) so a graceful shutdown does not wait on them.
+    pub fn close(&self) {
+        self.closing_tx.send_replace(true);
+    }
+
+    /// Resolves once [`EventBus::close`] has been called.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.clone();
+        let _ = rx.wait_for(|c| *c).await;
     }
 
     /// Waits until the LISTEN connection is up (tests and readiness).

@@ -102,25 +102,30 @@ fn sse_frame(ev: &Event) -> Bytes {
 #[get("/workspaces/{id}/events/stream")]
 pub async fn event_stream(auth: WorkspaceAuth, state: web::Data<AppState>) -> HttpResponse {
     let id = auth.workspace_id;
-    let rx = state.services.bus.subscribe();
+    let bus = state.services.bus.clone();
+    let rx = bus.subscribe();
     let mut ping = tokio::time::interval(SSE_PING);
     ping.reset(); // the first ping is sent right away below
-    let body = futures_util::stream::unfold((rx, ping, true), move |(mut rx, mut ping, first)| async move {
-        if first {
-            return Some((
-                Ok::<_, actix_web::Error>(Bytes::from_static(b": ping\n\n")),
-                (rx, ping, false),
-            ));
-        }
-        loop {
-            tokio::select! {
-                got = rx.recv() => match got {
-                    Ok(ev) if ev.workspace_id == Some(id) => return Some((Ok(sse_frame(&ev)), (rx, ping, false))),
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => tracing::warn!(workspace_id = %id, skipped = n, "SSE client fell behind"),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = ping.tick() => return Some((Ok(Bytes::from_static(b": ping\n\n")), (rx, ping, false))),
+    let body = futures_util::stream::unfold((rx, ping, true), move |(mut rx, mut ping, first)| {
+        let bus = bus.clone();
+        async move {
+            if first {
+                return Some((
+                    Ok::<_, actix_web::Error>(Bytes::from_static(b": ping\n\n")),
+                    (rx, ping, false),
+                ));
+            }
+            loop {
+                tokio::select! {
+                    () = bus.closed() => return None,
+                    got = rx.recv() => match got {
+                        Ok(ev) if ev.workspace_id == Some(id) => return Some((Ok(sse_frame(&ev)), (rx, ping, false))),
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(n)) => tracing::warn!(workspace_id = %id, skipped = n, "SSE client fell behind"),
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = ping.tick() => return Some((Ok(Bytes::from_static(b": ping\n\n")), (rx, ping, false))),
+                }
             }
         }
     });
@@ -150,10 +155,12 @@ pub async fn websocket(
             format!("GET /ws needs a WebSocket upgrade request: {e}"),
         )
     })?;
-    let mut rx = state.services.bus.subscribe();
+    let bus = state.services.bus.clone();
+    let mut rx = bus.subscribe();
     actix_web::rt::spawn(async move {
         loop {
             tokio::select! {
+                () = bus.closed() => break,
                 got = rx.recv() => match got {
                     Ok(ev) => {
                         let text = serde_json::to_string(&*ev).unwrap_or_default();
