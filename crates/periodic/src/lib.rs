@@ -13,8 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Bool};
+use diesel_async::AsyncPgConnection;
 use diesel_async::RunQueryDsl;
-use molecule_db::Pool;
+use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
+
+/// The connection pool (the same type as `molecule_db::Pool`; this crate does not depend on
+/// any schema).
+pub type Pool = DeadPool<AsyncPgConnection>;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -177,7 +182,7 @@ impl Periodic {
             // A broken connection releases its session locks when the server drops it; make
             // sure this one is not returned to the pool.
             tracing::warn!(task = self.name, error = %e, "advisory unlock failed; discarding the connection");
-            let _ = molecule_db::Conn::take(conn);
+            let _ = Object::take(conn);
         }
         outcome
     }

@@ -1,0 +1,469 @@
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use molecule_domain::{DelegationStatus, InvalidTransition, Vocabulary};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::schema::PREVIEW_LIMIT;
+use crate::{DEFAULT_DEADLINE, LedgerError, Pool, Result};
+
+/// Bytes kept of `task_preview` and `result_preview`.
+pub const PREVIEW_MAX_BYTES: usize = PREVIEW_LIMIT;
+
+/// `s` cut to at most [`PREVIEW_MAX_BYTES`] on a character boundary (no marker).
+pub fn truncate_preview(s: &str) -> &str {
+    if s.len() <= PREVIEW_MAX_BYTES {
+        return s;
+    }
+    let mut end = PREVIEW_MAX_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// One row of the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, diesel::QueryableByName)]
+pub struct Delegation {
+    #[diesel(sql_type = Text)]
+    pub delegation_id: String,
+    #[diesel(sql_type = SqlUuid)]
+    pub caller_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub callee_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub task_preview: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub result_preview: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub error_detail: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_heartbeat: Option<OffsetDateTime>,
+    #[diesel(sql_type = Timestamptz)]
+    #[serde(with = "time::serde::rfc3339")]
+    pub deadline: OffsetDateTime,
+    #[diesel(sql_type = Integer)]
+    pub retry_count: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub idempotency_key: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[diesel(sql_type = Timestamptz)]
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl Delegation {
+    /// The status as the domain type (the CHECK constraint guarantees it parses).
+    pub fn status(&self) -> Option<DelegationStatus> {
+        DelegationStatus::parse(&self.status).ok()
+    }
+}
+
+pub(crate) const COLUMNS: &str = "delegation_id, caller_id, callee_id, task_preview, result_preview, error_detail, status, \
+                       last_heartbeat, deadline, retry_count, idempotency_key, created_at, updated_at, finished_at";
+
+/// A delegation to record.
+#[derive(Debug, Clone)]
+pub struct NewDelegation {
+    pub delegation_id: String,
+    pub caller_id: Uuid,
+    pub callee_id: Uuid,
+    /// Kept up to [`PREVIEW_MAX_BYTES`].
+    pub task: String,
+    pub idempotency_key: Option<String>,
+    /// Default: now + 6 h.
+    pub deadline: Option<OffsetDateTime>,
+}
+
+/// What [`Ledger::insert`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    Created(Delegation),
+    /// A row with this id, or with this caller and idempotency key, already existed.
+    Existing(Delegation),
+}
+
+impl Inserted {
+    pub fn delegation(&self) -> &Delegation {
+        match self {
+            Self::Created(d) | Self::Existing(d) => d,
+        }
+    }
+}
+
+/// A status write a caller may make. `Stuck` is not here: only the sweeper sets it.
+/// A completion carries its result, so the result can never be lost to a status-only write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    Dispatched,
+    InProgress,
+    Completed { result: String },
+    Failed { error: String },
+}
+
+impl Update {
+    pub fn status(&self) -> DelegationStatus {
+        match self {
+            Self::Dispatched => DelegationStatus::Dispatched,
+            Self::InProgress => DelegationStatus::InProgress,
+            Self::Completed { .. } => DelegationStatus::Completed,
+            Self::Failed { .. } => DelegationStatus::Failed,
+        }
+    }
+}
+
+/// Who made a transition. Exactly one party sees `Applied` for each real transition; that
+/// party notifies the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// This call moved the delegation from `from`.
+    Applied {
+        from: DelegationStatus,
+        delegation: Box<Delegation>,
+    },
+    /// It already had that status; nothing changed (a retried write).
+    Replayed,
+    /// Another writer changed it first; it is now `current`.
+    LostRace {
+        current: Option<DelegationStatus>,
+    },
+    NotFound,
+}
+
+/// Filter of the admin listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    InFlight,
+    Stuck,
+    Failed,
+    Completed,
+}
+
+impl StatusFilter {
+    pub const ALLOWED: &'static [&'static str] = &["completed", "failed", "in_flight", "stuck"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_flight" => Some(Self::InFlight),
+            "stuck" => Some(Self::Stuck),
+            "failed" => Some(Self::Failed),
+            "completed" => Some(Self::Completed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InFlight => "in_flight",
+            Self::Stuck => "stuck",
+            Self::Failed => "failed",
+            Self::Completed => "completed",
+        }
+    }
+
+    pub(crate) fn statuses(self) -> &'static [DelegationStatus] {
+        match self {
+            Self::InFlight => DelegationStatus::IN_FLIGHT,
+            Self::Stuck => &[DelegationStatus::Stuck],
+            Self::Failed => &[DelegationStatus::Failed],
+            Self::Completed => &[DelegationStatus::Completed],
+        }
+    }
+}
+
+/// Counts per status (zero-filled) and durations of the last 24 h's completions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub counts: std::collections::BTreeMap<String, i64>,
+    pub completed_last_24h: i64,
+    pub duration_p50_seconds: Option<f64>,
+    pub duration_p95_seconds: Option<f64>,
+    pub duration_p99_seconds: Option<f64>,
+}
+
+fn strings(list: &[DelegationStatus]) -> Vec<String> {
+    list.iter().map(|s| s.as_str().to_owned()).collect()
+}
+
+/// The ledger over a pool.
+#[derive(Clone)]
+pub struct Ledger {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ledger")
+    }
+}
+
+impl Ledger {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Creates the table and indexes when they do not exist (safe at every boot).
+    pub async fn install(&self) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        let sql = crate::schema_sql();
+        conn.batch_execute(&sql).await?;
+        Ok(())
+    }
+
+    /// Records a delegation as `queued`. Idempotent on `delegation_id` and on
+    /// `(caller_id, idempotency_key)`: a repeat returns the existing row.
+    pub async fn insert(&self, new: NewDelegation) -> Result<Inserted> {
+        if new.delegation_id.trim().is_empty() || new.delegation_id.len() > 200 {
+            return Err(LedgerError::Invalid {
+                field: "delegation_id",
+                message: "must be 1..=200 bytes".into(),
+            });
+        }
+        let key = new.idempotency_key.filter(|k| !k.trim().is_empty());
+        let deadline = new
+            .deadline
+            .unwrap_or_else(|| OffsetDateTime::now_utc() + DEFAULT_DEADLINE);
+        let mut conn = self.pool.get().await?;
+        let created: Vec<Delegation> = diesel::sql_query(format!(
+            "INSERT INTO delegations (delegation_id, caller_id, callee_id, task_preview, idempotency_key, deadline)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind::<Text, _>(&new.delegation_id)
+        .bind::<SqlUuid, _>(new.caller_id)
+        .bind::<SqlUuid, _>(new.callee_id)
+        .bind::<Text, _>(truncate_preview(&new.task))
+        .bind::<Nullable<Text>, _>(&key)
+        .bind::<Timestamptz, _>(deadline)
+        .load(&mut conn)
+        .await?;
+        if let Some(d) = created.into_iter().next() {
+            return Ok(Inserted::Created(d));
+        }
+        let existing: Vec<Delegation> = diesel::sql_query(format!(
+            "SELECT {COLUMNS} FROM delegations WHERE delegation_id = $1
+              OR (caller_id = $2 AND idempotency_key = $3) ORDER BY (delegation_id = $1) DESC LIMIT 1"
+        ))
+        .bind::<Text, _>(&new.delegation_id)
+        .bind::<SqlUuid, _>(new.caller_id)
+        .bind::<Nullable<Text>, _>(&key)
+        .load(&mut conn)
+        .await?;
+        existing
+            .into_iter()
+            .next()
+            .map(Inserted::Existing)
+            .ok_or_else(|| LedgerError::Db("insert conflicted but no existing row was found".into()))
+    }
+
+    pub async fn get(&self, delegation_id: &str) -> Result<Option<Delegation>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Delegation> =
+            diesel::sql_query(format!("SELECT {COLUMNS} FROM delegations WHERE delegation_id = $1"))
+                .bind::<Text, _>(delegation_id)
+                .load(&mut conn)
+                .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Moves a delegation with one compare-and-set statement. A same-status write is a
+    /// `Replayed` no-op; a forbidden move is an [`InvalidTransition`] error.
+    pub async fn set_status(&self, delegation_id: &str, update: Update) -> Result<Outcome> {
+        let to = update.status();
+        let (result, error) = match &update {
+            Update::Completed { result } => (Some(truncate_preview(result).to_owned()), None),
+            Update::Failed { error } => (None, Some(error.clone())),
+            _ => (None, None),
+        };
+        self.transition(delegation_id, to, result, error).await
+    }
+
+    /// The one transition statement (also used by the sweeper for `stuck` and deadline failures).
+    pub(crate) async fn transition(
+        &self,
+        id: &str,
+        to: DelegationStatus,
+        result: Option<String>,
+        error: Option<String>,
+    ) -> Result<Outcome> {
+        #[derive(diesel::QueryableByName)]
+        struct Cas {
+            #[diesel(sql_type = Nullable<Text>)]
+            before: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            applied: Option<String>,
+        }
+        let from = strings(&DelegationStatus::predecessors(to));
+        let terminal = to.is_terminal();
+        let mut conn = self.pool.get().await?;
+        // `cur` reads the snapshot before the update; the UPDATE re-checks its predicate on the
+        // latest row version, so of two racing writers exactly one matches.
+        let cas: Cas = diesel::sql_query(
+            "WITH cur AS (SELECT status FROM delegations WHERE delegation_id = $1),
+                  upd AS (
+                    UPDATE delegations SET
+                        status = $2,
+                        result_preview = COALESCE($3, result_preview),
+                        error_detail = CASE WHEN $2 IN ('completed', 'in_progress') THEN NULL ELSE COALESCE($4, error_detail) END,
+                        finished_at = CASE WHEN $5 THEN now() ELSE finished_at END,
+                        last_heartbeat = CASE WHEN $2 = 'in_progress' THEN now() ELSE last_heartbeat END,
+                        updated_at = now()
+                    WHERE delegation_id = $1 AND status = ANY($6)
+                    RETURNING status)
+             SELECT (SELECT status FROM cur) AS before, (SELECT status FROM upd) AS applied",
+        )
+        .bind::<Text, _>(id)
+        .bind::<Text, _>(to.as_str())
+        .bind::<Nullable<Text>, _>(&result)
+        .bind::<Nullable<Text>, _>(&error)
+        .bind::<diesel::sql_types::Bool, _>(terminal)
+        .bind::<Array<Text>, _>(&from)
+        .get_result(&mut conn)
+        .await?;
+        drop(conn);
+        let before = cas.before.as_deref().and_then(|s| DelegationStatus::parse(s).ok());
+        match (before, cas.applied) {
+            (None, _) => Ok(Outcome::NotFound),
+            (Some(from), Some(_)) => {
+                let delegation = self
+                    .get(id)
+                    .await?
+                    .ok_or_else(|| LedgerError::Db("row vanished after update".into()))?;
+                Ok(Outcome::Applied { from, delegation: Box::new(delegation) })
+            }
+            (Some(current), None) if current == to => Ok(Outcome::Replayed),
+            (Some(current), None) => match current.check_transition(to) {
+                // Allowed from the snapshot, yet not applied: someone moved it meanwhile.
+                Ok(_) => Ok(Outcome::LostRace {
+                    current: self.get(id).await?.and_then(|d| d.status()),
+                }),
+                Err(e) => Err(LedgerError::InvalidTransition(InvalidTransition {
+                    from: e.from,
+                    to: e.to,
+                })),
+            },
+        }
+    }
+
+    /// Marks the delegation alive. Touches only in-flight rows; a `stuck` row returns to
+    /// `in_progress`. Returns whether a row was touched.
+    pub async fn heartbeat(&self, delegation_id: &str) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let n = diesel::sql_query(format!(
+            "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
+                    status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END,
+                    error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END
+              WHERE delegation_id = $1 AND status IN ({})",
+            DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
+        ))
+        .bind::<Text, _>(delegation_id)
+        .execute(&mut conn)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Marks every in-flight delegation of `callee_id` alive in one indexed statement (the
+    /// server calls it on each registry heartbeat). Returns how many rows it touched.
+    pub async fn heartbeat_callee(&self, callee_id: Uuid) -> Result<usize> {
+        let mut conn = self.pool.get().await?;
+        let n = diesel::sql_query(format!(
+            "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
+                    status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END,
+                    error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END
+              WHERE callee_id = $1 AND status IN ({})",
+            DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
+        ))
+        .bind::<SqlUuid, _>(callee_id)
+        .execute(&mut conn)
+        .await?;
+        Ok(n)
+    }
+
+    /// Delegations where `workspace` is caller or callee, newest first.
+    pub async fn list_for(&self, workspace: Uuid, limit: i64) -> Result<Vec<Delegation>> {
+        let mut conn = self.pool.get().await?;
+        Ok(diesel::sql_query(format!(
+            "(SELECT {COLUMNS} FROM delegations WHERE caller_id = $1 ORDER BY created_at DESC LIMIT $2)
+             UNION
+             (SELECT {COLUMNS} FROM delegations WHERE callee_id = $1 ORDER BY created_at DESC LIMIT $2)
+             ORDER BY created_at DESC LIMIT $2"
+        ))
+        .bind::<SqlUuid, _>(workspace)
+        .bind::<BigInt, _>(limit)
+        .load(&mut conn)
+        .await?)
+    }
+
+    /// Admin listing by status filter, newest first.
+    pub async fn list(&self, filter: StatusFilter, limit: i64) -> Result<Vec<Delegation>> {
+        let mut conn = self.pool.get().await?;
+        Ok(diesel::sql_query(format!(
+            "SELECT {COLUMNS} FROM delegations WHERE status IN ({}) ORDER BY created_at DESC LIMIT $1",
+            DelegationStatus::sql_list(filter.statuses())
+        ))
+        .bind::<BigInt, _>(limit)
+        .load(&mut conn)
+        .await?)
+    }
+
+    /// Counts for every status (zero-filled) and completion-duration percentiles (24 h).
+    pub async fn stats(&self) -> Result<Stats> {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = Text)]
+            status: String,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Durations {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            p50: Option<f64>,
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            p95: Option<f64>,
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            p99: Option<f64>,
+        }
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Count> = diesel::sql_query("SELECT status, count(*) AS n FROM delegations GROUP BY status")
+            .load(&mut conn)
+            .await?;
+        let mut counts: std::collections::BTreeMap<String, i64> = DelegationStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+        for r in rows {
+            counts.insert(r.status, r.n);
+        }
+        let d: Durations = diesel::sql_query(
+            "SELECT count(*) AS n,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) AS p50,
+                    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) AS p95,
+                    percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) AS p99
+               FROM delegations WHERE status = 'completed' AND finished_at > now() - interval '24 hours'",
+        )
+        .get_result(&mut conn)
+        .await?;
+        Ok(Stats {
+            counts,
+            completed_last_24h: d.n,
+            duration_p50_seconds: d.p50,
+            duration_p95_seconds: d.p95,
+            duration_p99_seconds: d.p99,
+        })
+    }
+}
