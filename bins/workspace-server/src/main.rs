@@ -73,6 +73,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::warn!("ADMIN_TOKEN is unset: admin routes answer 503 until it is configured");
     }
 
+    if let Some(v) = &cfg.delegation_ledger_write {
+        tracing::info!(DELEGATION_LEDGER_WRITE = %v, "DELEGATION_LEDGER_WRITE is accepted but has no effect: the delegation ledger is this platform's source of truth and is always written");
+    }
     let services = molecule_service::Services::new(
         pool.clone(),
         molecule_service::ServiceConfig {
@@ -80,7 +83,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             platform_url: cfg.platform_url(),
             saas: cfg.is_saas(),
         },
+    )
+    .with_delegation_config(molecule_service::delegations::DelegationConfig {
+        inbox_push: cfg.delegation_result_inbox_push,
+        a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
+    });
+    let sweeper_config = molecule_ledger::SweeperConfig::from_raw(
+        cfg.delegation_sweeper_interval_s.as_deref(),
+        cfg.delegation_stuck_threshold_s.as_deref(),
     );
+    let (delegation_sweeper, sweeper_task) = {
+        let services = services.clone();
+        services.ledger.clone().spawn_sweeper(sweeper_config, move |failed| {
+            let services = services.clone();
+            async move { services.notify_deadline_failures(failed).await }
+        })
+    };
     let listener_task = services.bus.spawn_listener(cfg.database_url.clone(), pool.clone());
     let bus = services.bus.clone();
     let liveness = molecule_periodic::Periodic::new(
@@ -102,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
         },
-        tasks: vec![liveness],
+        tasks: vec![liveness, delegation_sweeper],
         org_id: cfg.molecule_org_id.clone(),
     };
 
@@ -122,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
     liveness_task.abort();
+    sweeper_task.abort();
     listener_task.abort();
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");

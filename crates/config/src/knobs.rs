@@ -87,6 +87,31 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "unset",
         "`saas` refuses loopback agent URLs; unset means saas when MOLECULE_ORG_ID is set",
     ),
+    k(
+        "DELEGATION_SWEEPER_INTERVAL_S",
+        "300",
+        "delegation sweeper period; invalid values fall back with a warning",
+    ),
+    k(
+        "DELEGATION_STUCK_THRESHOLD_S",
+        "600",
+        "no delegation heartbeat for this long marks it stuck",
+    ),
+    k(
+        "DELEGATION_RESULT_INBOX_PUSH",
+        "1",
+        "`0` stops pushing delegation results into the caller's inbox",
+    ),
+    k(
+        "DELEGATION_LEDGER_WRITE",
+        "unset",
+        "accepted for compatibility; the ledger is always written",
+    ),
+    k(
+        "DELEGATION_A2A_TIMEOUT_SECONDS",
+        "1800",
+        "how long a callee gets to answer a delegated message/send",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.

@@ -88,6 +88,16 @@ pub struct ServerConfig {
     pub platform_url: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_deploy_mode: Option<String>,
+    /// Raw: an invalid value falls back to the default with a warning (the original's rule).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub delegation_sweeper_interval_s: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub delegation_stuck_threshold_s: Option<String>,
+    #[serde(deserialize_with = "lenient::flag")]
+    pub delegation_result_inbox_push: bool,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub delegation_ledger_write: Option<String>,
+    pub delegation_a2a_timeout_seconds: u64,
     pub molecule_db_pool_size: usize,
     pub molecule_db_connect_timeout_seconds: u64,
     pub molecule_shutdown_timeout_seconds: u64,
@@ -109,6 +119,11 @@ impl Default for ServerConfig {
             liveness_sweep_interval_seconds: 30,
             platform_url: None,
             molecule_deploy_mode: None,
+            delegation_sweeper_interval_s: None,
+            delegation_stuck_threshold_s: None,
+            delegation_result_inbox_push: true,
+            delegation_ledger_write: None,
+            delegation_a2a_timeout_seconds: 1800,
             molecule_db_pool_size: 16,
             molecule_db_connect_timeout_seconds: 5,
             molecule_shutdown_timeout_seconds: 30,
@@ -156,6 +171,7 @@ impl ServerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         positive("LIVENESS_TTL_SECONDS", self.liveness_ttl_seconds)?;
         positive("LIVENESS_SWEEP_INTERVAL_SECONDS", self.liveness_sweep_interval_seconds)?;
+        positive("DELEGATION_A2A_TIMEOUT_SECONDS", self.delegation_a2a_timeout_seconds)?;
         positive("MOLECULE_DB_POOL_SIZE", self.molecule_db_pool_size as u64)?;
         positive(
             "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",

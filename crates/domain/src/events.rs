@@ -21,6 +21,10 @@ vocabulary! {
         TokenMinted => "TOKEN_MINTED",
         TokenRevoked => "TOKEN_REVOKED",
         LeakSuspect => "LEAK_SUSPECT",
+        DelegationSent => "DELEGATION_SENT",
+        DelegationStatus => "DELEGATION_STATUS",
+        DelegationComplete => "DELEGATION_COMPLETE",
+        DelegationFailed => "DELEGATION_FAILED",
         // live-only
         WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
         TaskUpdated => "TASK_UPDATED",

@@ -57,6 +57,11 @@ fn body_for(path: &str, ws: Uuid) -> Value {
         "/registry/register" => json!({ "id": ws, "url": "http://127.0.0.1:9", "agent_card": {} }),
         "/registry/heartbeat" => json!({ "workspace_id": ws }),
         p if p.ends_with("/activity") => json!({ "activity_type": "agent_log" }),
+        p if p.ends_with("/delegate") => json!({ "target_id": Uuid::new_v4(), "task": "t" }),
+        p if p.ends_with("/delegations/record") => {
+            json!({ "target_id": Uuid::new_v4(), "task": "t", "delegation_id": Uuid::new_v4() })
+        }
+        p if p.ends_with("/update") => json!({ "status": "completed" }),
         _ => json!({}),
     }
 }
@@ -73,6 +78,7 @@ struct Fixture {
 async fn fixture(admin: Option<&str>) -> Fixture {
     let db = TestDb::new().await;
     let state = AppState::for_tests(db.pool().clone(), admin.map(str::to_owned));
+    state.services.ledger.install().await.unwrap();
     let s = &state.services;
     let mk = |name: &str| molecule_service::workspaces::CreateWorkspace {
         name: name.into(),

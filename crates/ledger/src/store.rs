@@ -341,7 +341,10 @@ impl Ledger {
                     .get(id)
                     .await?
                     .ok_or_else(|| LedgerError::Db("row vanished after update".into()))?;
-                Ok(Outcome::Applied { from, delegation: Box::new(delegation) })
+                Ok(Outcome::Applied {
+                    from,
+                    delegation: Box::new(delegation),
+                })
             }
             (Some(current), None) if current == to => Ok(Outcome::Replayed),
             (Some(current), None) => match current.check_transition(to) {

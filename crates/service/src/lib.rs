@@ -9,6 +9,7 @@
 //! [`ServiceError`]s that the HTTP layer maps to status codes.
 
 pub mod activity;
+pub mod delegations;
 pub mod error;
 pub mod events;
 pub mod hooks;
@@ -53,6 +54,10 @@ pub struct Services {
     pub bus: EventBus,
     pub hooks: Arc<dyn WorkloadHooks>,
     pub config: ServiceConfig,
+    pub ledger: molecule_ledger::Ledger,
+    pub delegation: delegations::DelegationConfig,
+    /// Outbound HTTP (A2A to agents).
+    pub http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Services {
@@ -64,11 +69,23 @@ impl std::fmt::Debug for Services {
 impl Services {
     pub fn new(pool: Pool, config: ServiceConfig) -> Self {
         Self {
+            ledger: molecule_ledger::Ledger::new(pool.clone()),
             pool,
             bus: EventBus::new(),
             hooks: Arc::new(NoHooks),
             config,
+            delegation: delegations::DelegationConfig::default(),
+            // No redirects: an agent URL that redirects elsewhere is not followed.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
+    }
+
+    pub fn with_delegation_config(mut self, config: delegations::DelegationConfig) -> Self {
+        self.delegation = config;
+        self
     }
 
     pub fn with_hooks(mut self, hooks: Arc<dyn WorkloadHooks>) -> Self {

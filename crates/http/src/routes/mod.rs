@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod admin;
+pub mod delegations;
 pub mod events;
 pub mod registry;
 pub mod tokens;
@@ -33,5 +34,12 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(events::list_workspace_events)
         .service(events::event_stream)
         .service(events::websocket)
+        .service(delegations::delegate)
+        .service(delegations::record_delegation)
+        .service(delegations::update_delegation)
+        .service(delegations::heartbeat_delegation)
+        .service(delegations::list_delegations)
+        .service(delegations::admin_delegations)
+        .service(delegations::admin_delegation_stats)
         .service(admin::liveness);
 }

@@ -1,0 +1,592 @@
+//! Delegations between workspaces: the canvas-initiated `delegate` (executed in the
+//! background, detached from the request), agent-recorded ones, updates, heartbeats, and the
+//! result push into the caller's inbox. The ledger is the source of truth; whoever sees
+//! `Applied` for a terminal transition writes the result rows and notifies, exactly once.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_db::schema::{activity_logs as a, workspaces as w};
+use molecule_db::sql_types::DbWorkspaceStatus;
+use molecule_domain::{EventType, Vocabulary, WorkspaceStatus};
+use molecule_ledger::{Delegation, Inserted, LedgerError, NewDelegation, Outcome, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::{Services, events};
+
+/// Delegation knobs.
+#[derive(Debug, Clone)]
+pub struct DelegationConfig {
+    /// `DELEGATION_RESULT_INBOX_PUSH`: write results into the caller's inbox (default on).
+    pub inbox_push: bool,
+    /// How long the callee gets to answer `message/send` (`DELEGATION_A2A_TIMEOUT_SECONDS`).
+    pub a2a_timeout: Duration,
+}
+
+impl Default for DelegationConfig {
+    fn default() -> Self {
+        Self {
+            inbox_push: true,
+            a2a_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+/// `POST /workspaces/:id/delegate` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct DelegateRequest {
+    pub target_id: Uuid,
+    pub task: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// `POST /workspaces/:id/delegations/record` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct RecordRequest {
+    pub target_id: Uuid,
+    pub task: String,
+    pub delegation_id: String,
+}
+
+/// `POST /workspaces/:id/delegations/:did/update` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct UpdateRequest {
+    /// completed or failed.
+    pub status: String,
+    pub error: Option<String>,
+    pub response_preview: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Delegated {
+    pub delegation_id: String,
+    /// `delegated` for a new delegation; the ledger status for an idempotent hit.
+    pub status: String,
+    pub target_id: Uuid,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent_hit: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Updated {
+    pub status: String,
+    pub delegation_id: String,
+    /// True when this call made the transition (and so notified the caller).
+    pub applied: bool,
+}
+
+/// A ledger row as a workspace sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DelegationView {
+    pub delegation_id: String,
+    pub source_id: Uuid,
+    pub target_id: Uuid,
+    /// sent (this workspace is the caller) or received.
+    pub direction: &'static str,
+    pub summary: String,
+    pub status: String,
+    pub response_preview: Option<String>,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_heartbeat: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deadline: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: time::OffsetDateTime,
+    pub _ledger: bool,
+}
+
+fn ledger_error(e: LedgerError) -> ServiceError {
+    match e {
+        LedgerError::InvalidTransition(t) => ServiceError::conflict(
+            format!("delegation is {} and cannot become {}", t.from, t.to),
+            json!({ "current_status": t.from.as_str(), "requested_status": t.to.as_str() }),
+        ),
+        LedgerError::Invalid { field, message } => ServiceError::Invalid { field, message },
+        LedgerError::Db(m) => ServiceError::Unavailable(m),
+    }
+}
+
+fn preview(s: &str, bytes: usize) -> String {
+    let mut end = s.len().min(bytes);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < s.len() {
+        format!("{}...", &s[..end])
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The text of an A2A `message/send` answer: the first text part of `result.parts`, else of
+/// `result.artifacts[].parts`, else the raw body.
+pub fn answer_text(body: &Value, raw: &str) -> String {
+    let text_of = |parts: &Value| {
+        parts.as_array()?.iter().find_map(|p| {
+            let is_text = p.get("kind").or_else(|| p.get("type")).and_then(Value::as_str) == Some("text");
+            is_text
+                .then(|| p.get("text").and_then(Value::as_str).map(str::to_owned))
+                .flatten()
+        })
+    };
+    let result = &body["result"];
+    text_of(&result["parts"])
+        .or_else(|| {
+            result["artifacts"]
+                .as_array()
+                .and_then(|arts| arts.iter().find_map(|art| text_of(&art["parts"])))
+        })
+        .unwrap_or_else(|| raw.to_owned())
+}
+
+impl Services {
+    /// Canvas-initiated delegation: records it and runs it in the background.
+    pub async fn delegate(&self, caller: Uuid, req: DelegateRequest) -> Result<Delegated> {
+        if req.target_id == caller {
+            return Err(ServiceError::Invalid {
+                field: "target_id",
+                message: "self-delegation not permitted: a workspace cannot delegate to itself; pick another workspace or do the task directly".into(),
+            });
+        }
+        let task = req.task.trim();
+        if task.is_empty() {
+            return Err(ServiceError::invalid("task", "must not be empty"));
+        }
+        if task.len() > 1 << 20 {
+            return Err(ServiceError::invalid("task", "must be at most 1 MiB"));
+        }
+        let key = req.idempotency_key.filter(|k| !k.trim().is_empty());
+        if key.as_ref().is_some_and(|k| k.len() > 200) {
+            return Err(ServiceError::invalid("idempotency_key", "must be at most 200 bytes"));
+        }
+        let delegation_id = Uuid::new_v4().to_string();
+        let inserted = self
+            .ledger
+            .insert(NewDelegation {
+                delegation_id: delegation_id.clone(),
+                caller_id: caller,
+                callee_id: req.target_id,
+                task: task.to_owned(),
+                idempotency_key: key,
+                deadline: None,
+            })
+            .await
+            .map_err(ledger_error)?;
+        let d = match inserted {
+            Inserted::Existing(d) => {
+                return Ok(Delegated {
+                    delegation_id: d.delegation_id,
+                    status: d.status,
+                    target_id: d.callee_id,
+                    idempotent_hit: true,
+                });
+            }
+            Inserted::Created(d) => d,
+        };
+        let mut conn = self.pool.get().await?;
+        let (did, target, task_owned) = (d.delegation_id.clone(), req.target_id, task.to_owned());
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            diesel::insert_into(a::table)
+                .values((
+                    a::workspace_id.eq(caller),
+                    a::activity_type.eq("delegation"),
+                    a::method.eq("delegate"),
+                    a::source_id.eq(caller),
+                    a::target_id.eq(target),
+                    a::summary.eq(format!("Delegating to {target}")),
+                    a::request_body.eq(json!({ "task": task_owned, "delegation_id": did })),
+                    a::response_body.eq(json!({ "delegation_id": did })),
+                    a::status.eq("pending"),
+                ))
+                .execute(conn)
+                .await?;
+            events::record(
+                conn,
+                EventType::DelegationSent,
+                Some(caller),
+                json!({ "delegation_id": did, "target_id": target, "task_preview": preview(&task_owned, 100) }),
+            )
+            .await?;
+            Ok(())
+        })
+        .await?;
+        drop(conn);
+        // Detached: the client hanging up must not abort the delegation.
+        let this = self.clone();
+        let task = task.to_owned();
+        tokio::spawn(async move { this.execute_delegation(d, task).await });
+        Ok(Delegated {
+            delegation_id,
+            status: "delegated".into(),
+            target_id: req.target_id,
+            idempotent_hit: false,
+        })
+    }
+
+    async fn execute_delegation(&self, d: Delegation, task: String) {
+        let id = d.delegation_id.clone();
+        match self.ledger.set_status(&id, Update::Dispatched).await {
+            Ok(Outcome::Applied { .. }) => self.mark_delegate_row(d.caller_id, &id, "dispatched").await,
+            Ok(other) => {
+                tracing::info!(delegation_id = %id, ?other, "delegation already moved on; not dispatching");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(delegation_id = %id, error = %e, "cannot mark delegation dispatched");
+                return;
+            }
+        }
+        let update = match self.send_a2a(&d, &task).await {
+            Ok(text) => Update::Completed { result: text },
+            Err(reason) => Update::Failed { error: reason },
+        };
+        if let Err(e) = self.finish(&d, update).await {
+            tracing::warn!(delegation_id = %id, error = %e, "could not record the delegation's outcome; the sweeper will fail it at its deadline");
+        }
+    }
+
+    /// Sends the task to the callee and returns its answer's text, or why it failed.
+    async fn send_a2a(&self, d: &Delegation, task: &str) -> Result<String, String> {
+        let callee = d.callee_id;
+        let row: Option<(DbWorkspaceStatus, Option<String>)> = {
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| format!("database unavailable: {e}"))?;
+            w::table
+                .find(callee)
+                .select((w::status, w::url))
+                .first(&mut conn)
+                .await
+                .optional()
+                .map_err(|e| format!("database: {e}"))?
+        };
+        let url = match row {
+            None => return Err(format!("callee workspace {callee} does not exist")),
+            Some((s, _)) if s.0 == WorkspaceStatus::Removed => {
+                return Err(format!("callee workspace {callee} was removed"));
+            }
+            Some((_, None)) => {
+                return Err(format!(
+                    "callee workspace {callee} has no URL (not registered, or poll delivery)"
+                ));
+            }
+            Some((_, Some(url))) => url,
+        };
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": d.delegation_id,
+            "method": "message/send",
+            "params": { "message": {
+                "role": "user",
+                "messageId": d.delegation_id,
+                "parts": [{ "kind": "text", "text": task }],
+                "metadata": { "delegation_id": d.delegation_id },
+            }},
+        });
+        let timeout = self.delegation.a2a_timeout;
+        let resp = self
+            .http
+            .post(&url)
+            .header("X-Workspace-ID", d.caller_id.to_string())
+            .timeout(timeout)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    format!(
+                        "callee did not answer within {}s (DELEGATION_A2A_TIMEOUT_SECONDS)",
+                        timeout.as_secs()
+                    )
+                } else {
+                    format!("cannot reach callee at {url}: {e}")
+                }
+            })?;
+        let status = resp.status();
+        let raw = resp
+            .text()
+            .await
+            .map_err(|e| format!("callee's answer could not be read: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("callee answered {status}: {}", preview(&raw, 500)));
+        }
+        if raw.trim().is_empty() {
+            return Err("callee returned an empty response".into());
+        }
+        let parsed: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        if let Some(err) = parsed.get("error").filter(|e| !e.is_null()) {
+            return Err(format!("callee returned a JSON-RPC error: {err}"));
+        }
+        Ok(answer_text(&parsed, &raw))
+    }
+
+    /// Records a terminal outcome; if this call made the transition, writes the result rows,
+    /// pushes the inbox row and emits the event. Returns whether it did.
+    async fn finish(&self, d: &Delegation, update: Update) -> Result<bool> {
+        let outcome = self
+            .ledger
+            .set_status(&d.delegation_id, update)
+            .await
+            .map_err(ledger_error)?;
+        let Outcome::Applied { delegation, .. } = outcome else {
+            return Ok(false);
+        };
+        self.notify_caller(&delegation).await?;
+        Ok(true)
+    }
+
+    /// The caller-side rows and event for a terminal delegation. Call once per transition.
+    pub async fn notify_caller(&self, d: &Delegation) -> Result<()> {
+        let completed = d.status == "completed";
+        let did = d.delegation_id.clone();
+        let (caller, callee) = (d.caller_id, d.callee_id);
+        let text = d.result_preview.clone().unwrap_or_default();
+        let error = d.error_detail.clone();
+        let inbox_push = self.delegation.inbox_push;
+        self.mark_delegate_row(caller, &did, &d.status).await;
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let body = if completed {
+                json!({ "text": text, "delegation_id": did })
+            } else {
+                json!({ "error": error, "delegation_id": did })
+            };
+            diesel::insert_into(a::table)
+                .values((
+                    a::workspace_id.eq(caller),
+                    a::activity_type.eq("delegation"),
+                    a::method.eq("delegate_result"),
+                    a::source_id.eq(callee),
+                    a::target_id.eq(caller),
+                    a::summary.eq(if completed {
+                        format!("Delegation completed ({})", preview(&text, 80))
+                    } else {
+                        "Delegation failed".to_owned()
+                    }),
+                    a::response_body.eq(&body),
+                    a::status.eq(if completed { "completed" } else { "failed" }),
+                    a::error_detail.eq(&error),
+                ))
+                .execute(conn)
+                .await?;
+            if inbox_push {
+                diesel::insert_into(a::table)
+                    .values((
+                        a::workspace_id.eq(caller),
+                        a::activity_type.eq("a2a_receive"),
+                        a::method.eq("delegate_result"),
+                        a::source_id.eq(caller),
+                        a::target_id.eq(callee),
+                        a::summary.eq(if completed {
+                            "Delegation result delivered"
+                        } else {
+                            "Delegation failed"
+                        }),
+                        a::request_body.eq(json!({ "delegation_id": did })),
+                        a::response_body.eq(&body),
+                        a::status.eq(if completed { "ok" } else { "error" }),
+                        a::error_detail.eq(&error),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            let (ty, payload) = if completed {
+                (
+                    EventType::DelegationComplete,
+                    json!({ "delegation_id": did, "target_id": callee, "response_preview": preview(&text, 200) }),
+                )
+            } else {
+                (
+                    EventType::DelegationFailed,
+                    json!({ "delegation_id": did, "target_id": callee, "error": error }),
+                )
+            };
+            events::record(conn, ty, Some(caller), payload).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Keeps the caller's `delegate` activity row in step with the ledger (best effort).
+    async fn mark_delegate_row(&self, caller: Uuid, delegation_id: &str, status: &str) {
+        let result = async {
+            let mut conn = self.pool.get().await?;
+            diesel::sql_query(
+                "UPDATE activity_logs SET status = $3 WHERE workspace_id = $1 AND method = 'delegate' AND request_body->>'delegation_id' = $2",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(caller)
+            .bind::<diesel::sql_types::Text, _>(delegation_id)
+            .bind::<diesel::sql_types::Text, _>(status)
+            .execute(&mut conn)
+            .await?;
+            let mut conn2 = self.pool.get().await?;
+            events::record(&mut conn2, EventType::DelegationStatus, Some(caller), json!({ "delegation_id": delegation_id, "status": status })).await?;
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(delegation_id, error = %e, "delegate activity row not updated");
+        }
+    }
+
+    /// Agent-initiated: the caller delegated through its own channel and records it.
+    pub async fn record_delegation(&self, caller: Uuid, req: RecordRequest) -> Result<Delegated> {
+        if req.target_id == caller {
+            return Err(ServiceError::invalid(
+                "target_id",
+                "self-delegation not permitted: a workspace cannot delegate to itself",
+            ));
+        }
+        if req.task.trim().is_empty() {
+            return Err(ServiceError::invalid("task", "must not be empty"));
+        }
+        let inserted = self
+            .ledger
+            .insert(NewDelegation {
+                delegation_id: req.delegation_id.clone(),
+                caller_id: caller,
+                callee_id: req.target_id,
+                task: req.task.clone(),
+                idempotency_key: None,
+                deadline: None,
+            })
+            .await
+            .map_err(ledger_error)?;
+        if inserted.delegation().caller_id != caller {
+            return Err(ServiceError::conflict(
+                "delegation_id is already used by another workspace",
+                json!({ "delegation_id": req.delegation_id }),
+            ));
+        }
+        if let Inserted::Created(_) = inserted {
+            self.ledger
+                .set_status(&req.delegation_id, Update::Dispatched)
+                .await
+                .map_err(ledger_error)?;
+            let mut conn = self.pool.get().await?;
+            diesel::insert_into(a::table)
+                .values((
+                    a::workspace_id.eq(caller),
+                    a::activity_type.eq("delegation"),
+                    a::method.eq("delegate"),
+                    a::source_id.eq(caller),
+                    a::target_id.eq(req.target_id),
+                    a::summary.eq(format!("Delegating to {}", req.target_id)),
+                    a::request_body.eq(json!({ "task": req.task, "delegation_id": req.delegation_id })),
+                    a::status.eq("dispatched"),
+                ))
+                .execute(&mut conn)
+                .await?;
+        }
+        Ok(Delegated {
+            delegation_id: req.delegation_id,
+            status: "recorded".into(),
+            target_id: req.target_id,
+            idempotent_hit: matches!(inserted, Inserted::Existing(_)),
+        })
+    }
+
+    async fn party_delegation(&self, ws: Uuid, delegation_id: &str) -> Result<Delegation> {
+        match self.ledger.get(delegation_id).await.map_err(ledger_error)? {
+            Some(d) if d.caller_id == ws || d.callee_id == ws => Ok(d),
+            _ => Err(ServiceError::NotFound(format!(
+                "workspace {ws} has no delegation {delegation_id}"
+            ))),
+        }
+    }
+
+    /// A party reports the outcome. Only completed and failed are accepted here.
+    pub async fn update_delegation(&self, ws: Uuid, delegation_id: &str, req: UpdateRequest) -> Result<Updated> {
+        let d = self.party_delegation(ws, delegation_id).await?;
+        let update = match req.status.trim() {
+            "completed" => Update::Completed {
+                result: req.response_preview.clone().unwrap_or_default(),
+            },
+            "failed" => Update::Failed {
+                error: req
+                    .error
+                    .clone()
+                    .filter(|e| !e.trim().is_empty())
+                    .unwrap_or_else(|| "failed (no error given)".into()),
+            },
+            other => {
+                return Err(ServiceError::invalid(
+                    "status",
+                    format!("status must be one of: completed, failed (got {other:?})"),
+                ));
+            }
+        };
+        let status = update.status().as_str().to_owned();
+        let applied = self.finish(&d, update).await?;
+        Ok(Updated {
+            status,
+            delegation_id: delegation_id.to_owned(),
+            applied,
+        })
+    }
+
+    /// A party says the delegation is alive.
+    pub async fn heartbeat_delegation(&self, ws: Uuid, delegation_id: &str) -> Result<bool> {
+        self.party_delegation(ws, delegation_id).await?;
+        self.ledger.heartbeat(delegation_id).await.map_err(ledger_error)
+    }
+
+    /// The workspace's delegations, sent and received, newest first (at most 50).
+    pub async fn list_delegations(&self, ws: Uuid) -> Result<Vec<DelegationView>> {
+        let rows = self.ledger.list_for(ws, 50).await.map_err(ledger_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|d| DelegationView {
+                direction: if d.caller_id == ws { "sent" } else { "received" },
+                summary: preview(&d.task_preview, 200),
+                source_id: d.caller_id,
+                target_id: d.callee_id,
+                status: d.status,
+                response_preview: d.result_preview,
+                error: d.error_detail,
+                last_heartbeat: d.last_heartbeat,
+                deadline: d.deadline,
+                created_at: d.created_at,
+                updated_at: d.updated_at,
+                delegation_id: d.delegation_id,
+                _ledger: true,
+            })
+            .collect())
+    }
+
+    /// Tells callers about delegations the sweeper failed at their deadline; returns how many
+    /// notifications failed.
+    pub async fn notify_deadline_failures(&self, failed: Vec<Delegation>) -> usize {
+        let mut errors = 0;
+        for d in failed {
+            if let Err(e) = self.notify_caller(&d).await {
+                tracing::warn!(delegation_id = %d.delegation_id, error = %e, "could not tell the caller about a deadline failure");
+                errors += 1;
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_text_prefers_parts_then_artifacts_then_raw() {
+        let v = json!({ "result": { "parts": [{ "kind": "data" }, { "kind": "text", "text": "hi" }] } });
+        assert_eq!(answer_text(&v, "raw"), "hi");
+        let v = json!({ "result": { "artifacts": [{ "parts": [{ "type": "text", "text": "art" }] }] } });
+        assert_eq!(answer_text(&v, "raw"), "art");
+        assert_eq!(answer_text(&json!({ "result": {} }), "raw"), "raw");
+    }
+}
