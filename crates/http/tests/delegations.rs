@@ -80,7 +80,11 @@ async fn silent_agent() -> String {
 
 async fn poll_status<S, B>(app: &S, caller: Uuid, token: &str, did: &str) -> Value
 where
-    S: actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
     B: actix_web::body::MessageBody,
 {
     let deadline = Instant::now() + Duration::from_secs(20);
