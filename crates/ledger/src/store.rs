@@ -298,19 +298,47 @@ impl Ledger {
         result: Option<String>,
         error: Option<String>,
     ) -> Result<Outcome> {
+        /// `before` from the pre-update snapshot; the other columns are the updated row, all
+        /// NULL when the compare-and-set did not match.
         #[derive(diesel::QueryableByName)]
         struct Cas {
             #[diesel(sql_type = Nullable<Text>)]
             before: Option<String>,
             #[diesel(sql_type = Nullable<Text>)]
-            applied: Option<String>,
+            delegation_id: Option<String>,
+            #[diesel(sql_type = Nullable<SqlUuid>)]
+            caller_id: Option<Uuid>,
+            #[diesel(sql_type = Nullable<SqlUuid>)]
+            callee_id: Option<Uuid>,
+            #[diesel(sql_type = Nullable<Text>)]
+            task_preview: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            result_preview: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            error_detail: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            status: Option<String>,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            last_heartbeat: Option<OffsetDateTime>,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            deadline: Option<OffsetDateTime>,
+            #[diesel(sql_type = Nullable<Integer>)]
+            retry_count: Option<i32>,
+            #[diesel(sql_type = Nullable<Text>)]
+            idempotency_key: Option<String>,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            created_at: Option<OffsetDateTime>,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            updated_at: Option<OffsetDateTime>,
+            #[diesel(sql_type = Nullable<Timestamptz>)]
+            finished_at: Option<OffsetDateTime>,
         }
         let from = strings(&DelegationStatus::predecessors(to));
         let terminal = to.is_terminal();
         let mut conn = self.pool.get().await?;
         // `cur` reads the snapshot before the update; the UPDATE re-checks its predicate on the
-        // latest row version, so of two racing writers exactly one matches.
-        let cas: Cas = diesel::sql_query(
+        // latest row version, so of two racing writers exactly one matches. One round trip.
+        let cas: Cas = diesel::sql_query(format!(
             "WITH cur AS (SELECT status FROM delegations WHERE delegation_id = $1),
                   upd AS (
                     UPDATE delegations SET
@@ -321,9 +349,9 @@ impl Ledger {
                         last_heartbeat = CASE WHEN $2 = 'in_progress' THEN now() ELSE last_heartbeat END,
                         updated_at = now()
                     WHERE delegation_id = $1 AND status = ANY($6)
-                    RETURNING status)
-             SELECT (SELECT status FROM cur) AS before, (SELECT status FROM upd) AS applied",
-        )
+                    RETURNING {COLUMNS})
+             SELECT cur.status AS before, upd.* FROM (SELECT 1) AS one LEFT JOIN cur ON true LEFT JOIN upd ON true"
+        ))
         .bind::<Text, _>(id)
         .bind::<Text, _>(to.as_str())
         .bind::<Nullable<Text>, _>(&result)
@@ -334,18 +362,51 @@ impl Ledger {
         .await?;
         drop(conn);
         let before = cas.before.as_deref().and_then(|s| DelegationStatus::parse(s).ok());
-        match (before, cas.applied) {
+        let applied = match (
+            cas.delegation_id,
+            cas.caller_id,
+            cas.callee_id,
+            cas.task_preview,
+            cas.status,
+            cas.deadline,
+            cas.retry_count,
+            cas.created_at,
+            cas.updated_at,
+        ) {
+            (
+                Some(delegation_id),
+                Some(caller_id),
+                Some(callee_id),
+                Some(task_preview),
+                Some(status),
+                Some(deadline),
+                Some(retry_count),
+                Some(created_at),
+                Some(updated_at),
+            ) => Some(Delegation {
+                delegation_id,
+                caller_id,
+                callee_id,
+                task_preview,
+                result_preview: cas.result_preview,
+                error_detail: cas.error_detail,
+                status,
+                last_heartbeat: cas.last_heartbeat,
+                deadline,
+                retry_count,
+                idempotency_key: cas.idempotency_key,
+                created_at,
+                updated_at,
+                finished_at: cas.finished_at,
+            }),
+            _ => None,
+        };
+        match (before, applied) {
             (None, _) => Ok(Outcome::NotFound),
-            (Some(from), Some(_)) => {
-                let delegation = self
-                    .get(id)
-                    .await?
-                    .ok_or_else(|| LedgerError::Db("row vanished after update".into()))?;
-                Ok(Outcome::Applied {
-                    from,
-                    delegation: Box::new(delegation),
-                })
-            }
+            (Some(from), Some(delegation)) => Ok(Outcome::Applied {
+                from,
+                delegation: Box::new(delegation),
+            }),
             (Some(current), None) if current == to => Ok(Outcome::Replayed),
             (Some(current), None) => match current.check_transition(to) {
                 // Allowed from the snapshot, yet not applied: someone moved it meanwhile.
