@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::steps::{exec, repo_root, target_dir};
+use crate::steps::{exec, target_dir};
 
 /// The Python tools' virtualenv (shared by every checkout on this machine).
 pub fn venv() -> PathBuf {
@@ -93,8 +93,11 @@ pub fn run_against(
     let base = format!("http://127.0.0.1:{port}");
     wait_http(&base, Duration::from_secs(60)).with_context(|| format!("see {}", log.display()))?;
     let report = target_dir()?.join(format!("{bin}-schemathesis-report"));
+    // Its crash cache lives with the build output, not in the repository.
+    let workdir = target_dir()?.join("schemathesis");
+    std::fs::create_dir_all(&workdir)?;
     let out = Command::new(&st)
-        .current_dir(repo_root())
+        .current_dir(&workdir)
         .arg("run")
         .arg(format!("{base}{openapi}"))
         .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance"])

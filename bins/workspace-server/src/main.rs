@@ -66,6 +66,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         total = migrations.versions().len(),
         "migrations current"
     );
+    let ledger = molecule_ledger::Ledger::new(pool.clone());
+    ledger
+        .install()
+        .await
+        .context("DATABASE_URL: installing the delegation ledger's table")?;
     if cli.command == Some(Command::Migrate) {
         return Ok(());
     }

@@ -113,6 +113,13 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
         }
         let ready = http.get(format!("{base}/readyz")).send().unwrap();
         assert_eq!(ready.status(), 200);
+        // The ledger's table is installed at boot: its admin view answers.
+        let stats = http
+            .get(format!("{base}/admin/delegations/stats"))
+            .bearer_auth("t")
+            .send()
+            .unwrap();
+        assert_eq!(stats.status(), 200, "{}", stats.text().unwrap_or_default());
         let missing = http.get(format!("{base}/no/such/route")).send().unwrap();
         assert_eq!(missing.status(), 404);
         let body: serde_json::Value = missing.json().unwrap();

@@ -112,7 +112,8 @@ async fn read_until(s: &mut tokio::net::TcpStream, needle: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_cross_replicas_and_the_sweep_acts_once() {
-    let db = TestDb::new().await;
+    // An empty database: both replicas race to migrate it and install the ledger at boot.
+    let db = TestDb::empty().await;
     let (a, b) = (start(&db), start(&db));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

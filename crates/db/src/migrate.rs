@@ -3,7 +3,7 @@
 
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncMigrationHarness, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -50,14 +50,44 @@ impl Migrations {
 
     /// Applies what is pending; returns the versions applied. Needs the multi-thread runtime
     /// (diesel's harness blocks in place).
+    /// Replicas booting together take turns through a session advisory lock, held on the
+    /// harness's own connection (so a pool of one connection works too).
     pub async fn run_pending(&self, pool: &Pool) -> Result<Vec<String>, DbError> {
-        let conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
-        let set = (self.source)();
+        let key = self.lock_key();
+        let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(&mut conn)
+            .await?;
         let mut harness = AsyncMigrationHarness::new(conn);
-        let applied = harness
-            .run_pending_migrations(set)
-            .map_err(|e| DbError::Migration(e.to_string()))?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+        let result = harness
+            .run_pending_migrations((self.source)())
+            .map(|applied| applied.iter().map(ToString::to_string).collect())
+            .map_err(|e| DbError::Migration(e.to_string()));
+        let mut conn = harness.into_inner();
+        if diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(&mut conn)
+            .await
+            .is_err()
+        {
+            // The session lock dies with the connection; make sure it is not reused.
+            let _ = crate::Conn::take(conn);
+        }
+        result
+    }
+
+    /// Lock key for this migration set (derived from its first version, so two sets differ).
+    fn lock_key(&self) -> i64 {
+        let mut h: u64 = 0x6d69_6772_6174_6521;
+        let versions = self.versions();
+        // Slice syntax: diesel's RunQueryDsl would claim a plain `.first()`.
+        let first = <[String]>::first(&versions).map(String::as_bytes).unwrap_or_default();
+        for b in first {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        i64::from_ne_bytes(h.to_ne_bytes())
     }
 
     /// Reverts every applied migration of this set, newest first.

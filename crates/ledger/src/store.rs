@@ -8,6 +8,9 @@ use uuid::Uuid;
 use crate::schema::PREVIEW_LIMIT;
 use crate::{DEFAULT_DEADLINE, LedgerError, Pool, Result};
 
+/// Advisory lock key serialising [`Ledger::install`] across processes.
+const INSTALL_LOCK: i64 = 0x6c65_6467_6572_0001;
+
 /// Bytes kept of `task_preview` and `result_preview`.
 pub const PREVIEW_MAX_BYTES: usize = PREVIEW_LIMIT;
 
@@ -218,7 +221,10 @@ impl Ledger {
     /// Creates the table and indexes when they do not exist (safe at every boot).
     pub async fn install(&self) -> Result<()> {
         let mut conn = self.pool.get().await?;
-        let sql = crate::schema_sql();
+        // Replicas booting together would race `CREATE … IF NOT EXISTS` (Postgres can fail one
+        // of them on its catalog's unique index). The batch is one implicit transaction, so
+        // this transaction-scoped lock serialises them.
+        let sql = format!("SELECT pg_advisory_xact_lock({INSTALL_LOCK});\n{}", crate::schema_sql());
         conn.batch_execute(&sql).await?;
         Ok(())
     }

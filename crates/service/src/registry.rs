@@ -231,6 +231,10 @@ impl Services {
                     Ok(status)
                 })
             .await?;
+        // A live callee keeps its delegations alive (and revives its stuck ones).
+        if let Err(e) = self.ledger.heartbeat_callee(id).await {
+            tracing::warn!(workspace_id = %id, error = %e, "delegation heartbeat failed");
+        }
         Ok(HeartbeatAck {
             status: "ok",
             workspace_status: new_status.as_str().to_owned(),

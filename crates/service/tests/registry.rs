@@ -223,3 +223,34 @@ async fn failing_needs_a_reason_which_is_kept_and_announced() {
     assert_eq!(failed.payload["error"], "image pull failed: no such image");
     assert_eq!(failed.payload["source"], "test");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_heartbeat_keeps_the_callees_delegations_alive() {
+    use molecule_ledger::{NewDelegation, Update};
+    let db = TestDb::new().await;
+    let s = services(&db);
+    s.ledger.install().await.unwrap();
+    let callee = workspace(&s, "callee").await;
+    s.register(register_body(callee)).await.unwrap();
+    s.ledger
+        .insert(NewDelegation {
+            delegation_id: "d".into(),
+            caller_id: Uuid::new_v4(),
+            callee_id: callee,
+            task: "t".into(),
+            idempotency_key: None,
+            deadline: None,
+        })
+        .await
+        .unwrap();
+    s.ledger.set_status("d", Update::InProgress).await.unwrap();
+    db.execute_sql("UPDATE delegations SET status = 'stuck', last_heartbeat = now() - interval '1 hour'")
+        .await;
+    s.heartbeat(heartbeat_body(callee, 0.0, "")).await.unwrap();
+    let d = s.ledger.get("d").await.unwrap().unwrap();
+    assert_eq!(
+        d.status, "in_progress",
+        "the callee's heartbeat revives its stuck delegation"
+    );
+    assert!(d.last_heartbeat.unwrap() > time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
+}
