@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod image;
 mod lint_arch;
 mod schemathesis;
 mod steps;
@@ -30,6 +31,8 @@ enum Cmd {
     Up(up::Args),
     /// Everything CI checks: fmt, clippy, lint-arch, tests on a real Postgres, cargo-deny.
     Test(test::Args),
+    /// Build the reference agent statically and import it as `molecule-agent:<runtime>` images.
+    Image(image::Args),
     /// Benchmarks against real servers (release builds): `heartbeat`.
     Bench(bench::Args),
     /// Check the architecture's invariants; prints `file:line rule: explanation` per violation.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Cmd::Up(args) => up::run(args),
         Cmd::Test(args) => test::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Image(args) => image::run(args),
         Cmd::LintArch { manifest_path } => lint_arch_cmd(manifest_path),
     };
     match result {

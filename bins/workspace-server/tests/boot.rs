@@ -143,6 +143,7 @@ fn readme_documents_every_knob() {
         .iter()
         .chain(molecule_config::SERVER_KNOBS)
         .chain(molecule_config::PLUGIN_KNOBS)
+        .chain(molecule_config::AGENT_KNOBS)
     {
         assert!(
             readme.contains(&format!("`{}`", knob.env)),

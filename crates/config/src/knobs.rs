@@ -133,3 +133,25 @@ pub const PLUGIN_KNOBS: &[Knob] = &[
         "`1` skips the plugin's migrations at boot",
     ),
 ];
+
+/// Knobs of molecule-agent, the reference agent (set by the provisioner).
+pub const AGENT_KNOBS: &[Knob] = &[
+    k("WORKSPACE_ID", "unset (required)", "the workspace this agent serves"),
+    k("PLATFORM_URL", "http://127.0.0.1:8080", "workspace-server base URL"),
+    k(
+        "MOLECULE_WORKSPACE_TOKEN",
+        "unset (required)",
+        "the workspace's bearer token",
+    ),
+    k("MODEL", "unset", "model name (reported in the agent card)"),
+    k("AGENT_PORT", "8000", "port of the agent's A2A endpoint"),
+    k("AGENT_URL", "http://127.0.0.1:$AGENT_PORT", "URL the platform calls"),
+    k("DELIVERY_MODE", "push", "`push` (serve A2A) or `poll` (read the inbox)"),
+    k("HEARTBEAT_INTERVAL_SECONDS", "30", "registry heartbeat period"),
+    k("AGENT_REPLY", "unset (echo)", "fixed reply text"),
+    k(
+        "AGENT_WORK_SECONDS",
+        "0",
+        "simulated work per message, with delegation heartbeats",
+    ),
+];

@@ -18,7 +18,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use knobs::{Knob, PLUGIN_KNOBS, SERVER_KNOBS, SHARED_KNOBS};
+pub use knobs::{AGENT_KNOBS, Knob, PLUGIN_KNOBS, SERVER_KNOBS, SHARED_KNOBS};
 
 /// Environment variable naming the TOML file (the `--config` flag wins over it).
 pub const CONFIG_FILE_ENV: &str = "MOLECULE_CONFIG";
@@ -242,6 +242,86 @@ impl PluginConfig {
             .ok_or_else(|| {
                 ConfigError::Invalid("set MEMORY_PLUGIN_DATABASE_URL (or DATABASE_URL) to the plugin's Postgres".into())
             })
+    }
+}
+
+/// molecule-agent (the reference agent) configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentConfig {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub workspace_id: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub platform_url: String,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_workspace_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub model: Option<String>,
+    /// Port the A2A endpoint listens on (all interfaces).
+    pub agent_port: u16,
+    /// URL the platform should call; default `http://127.0.0.1:<AGENT_PORT>`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_url: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub delivery_mode: String,
+    pub heartbeat_interval_seconds: u64,
+    /// Fixed reply text; unset means echo.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_reply: Option<String>,
+    /// Seconds to "work" on each message (heartbeating its delegation meanwhile).
+    pub agent_work_seconds: u64,
+    #[serde(flatten)]
+    pub telemetry: Telemetry,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            workspace_id: None,
+            platform_url: "http://127.0.0.1:8080".into(),
+            molecule_workspace_token: None,
+            model: None,
+            agent_port: 8000,
+            agent_url: None,
+            delivery_mode: "push".into(),
+            heartbeat_interval_seconds: 30,
+            agent_reply: None,
+            agent_work_seconds: 0,
+            telemetry: Telemetry::default(),
+        }
+    }
+}
+
+impl AgentConfig {
+    pub fn load() -> Result<Self, ConfigError> {
+        let cfg: Self = extract(
+            Serialized::defaults(Self::default()),
+            None,
+            &[SHARED_KNOBS, AGENT_KNOBS],
+        )?;
+        if cfg.workspace_id.is_none() {
+            return Err(ConfigError::Invalid(
+                "WORKSPACE_ID must be set to the workspace this agent serves".into(),
+            ));
+        }
+        if cfg.molecule_workspace_token.is_none() {
+            return Err(ConfigError::Invalid(
+                "MOLECULE_WORKSPACE_TOKEN must be set (the workspace's bearer token)".into(),
+            ));
+        }
+        if !matches!(cfg.delivery_mode.as_str(), "push" | "poll") {
+            return Err(ConfigError::Invalid(format!(
+                "DELIVERY_MODE must be push or poll, got {:?}",
+                cfg.delivery_mode
+            )));
+        }
+        positive("HEARTBEAT_INTERVAL_SECONDS", cfg.heartbeat_interval_seconds)?;
+        Ok(cfg)
+    }
+
+    pub fn advertised_url(&self) -> String {
+        self.agent_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.agent_port))
     }
 }
 

@@ -1,0 +1,260 @@
+//! molecule-agent: the reference agent the platform provisions and tests against.
+//!
+//! On start it registers with the platform (retrying until it is reachable), then heartbeats
+//! every `HEARTBEAT_INTERVAL_SECONDS`. In push mode it serves A2A JSON-RPC `message/send` on
+//! `AGENT_PORT` and answers with an echo (or `AGENT_REPLY`); while it "works"
+//! (`AGENT_WORK_SECONDS`) it heartbeats the delegation it was handed. In poll mode it reads
+//! its inbox instead. SIGTERM or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
+//! links statically for a registry-free `docker import` image.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use molecule_config::AgentConfig;
+use serde_json::{Value, json};
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Agent {
+    cfg: AgentConfig,
+    workspace_id: String,
+    token: String,
+    http: HttpClient,
+}
+
+impl Agent {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
+        let uri = format!("{}{}", self.cfg.platform_url.trim_end_matches('/'), path);
+        let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .body(Full::new(bytes))?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
+            .await
+            .context("timed out")??;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+
+    async fn register(&self) -> anyhow::Result<()> {
+        let card = json!({
+            "name": format!("molecule-agent {}", self.workspace_id),
+            "url": self.cfg.advertised_url(),
+            "model": self.cfg.model,
+            "skills": [{ "id": "echo", "name": "echo" }],
+        });
+        let body = json!({
+            "id": self.workspace_id,
+            "url": if self.cfg.delivery_mode == "push" { Some(self.cfg.advertised_url()) } else { None },
+            "agent_card": card,
+            "delivery_mode": self.cfg.delivery_mode,
+        });
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.call(Method::POST, "/registry/register", Some(body.clone())).await {
+                Ok((s, _)) if s.is_success() => {
+                    tracing::info!(workspace_id = %self.workspace_id, "registered");
+                    return Ok(());
+                }
+                Ok((s, v)) if s == StatusCode::CONFLICT || s == StatusCode::UNAUTHORIZED => {
+                    anyhow::bail!("the platform refused registration ({s}): {v}");
+                }
+                Ok((s, v)) => tracing::warn!(status = %s, answer = %v, "register failed; retrying"),
+                Err(e) => tracing::warn!(error = %e, "platform unreachable; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let started = tokio::time::Instant::now();
+        let mut every = tokio::time::interval(Duration::from_secs(self.cfg.heartbeat_interval_seconds));
+        loop {
+            every.tick().await;
+            let body = json!({
+                "workspace_id": self.workspace_id,
+                "error_rate": 0.0,
+                "sample_error": "",
+                "active_tasks": 0,
+                "uptime_seconds": started.elapsed().as_secs(),
+                "current_task": "",
+                "runtime_state": "",
+            });
+            match self.call(Method::POST, "/registry/heartbeat", Some(body)).await {
+                Ok((s, _)) if s.is_success() => {}
+                Ok((s, v)) => tracing::warn!(status = %s, answer = %v, "heartbeat refused"),
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        let mut every = tokio::time::interval(Duration::from_secs(self.cfg.heartbeat_interval_seconds));
+        let path = format!("/workspaces/{}/activity?type=a2a_receive&limit=50", self.workspace_id);
+        loop {
+            every.tick().await;
+            match self.call(Method::GET, &path, None).await {
+                Ok((s, v)) if s.is_success() => {
+                    tracing::debug!(messages = v.as_array().map_or(0, Vec::len), "inbox read")
+                }
+                Ok((s, v)) => tracing::warn!(status = %s, answer = %v, "inbox read refused"),
+                Err(e) => tracing::warn!(error = %e, "inbox read failed"),
+            }
+        }
+    }
+
+    /// Answers one JSON-RPC request.
+    async fn answer(&self, req: Value) -> Value {
+        let id = req.get("id").cloned().unwrap_or(Value::Null);
+        if req.get("method").and_then(Value::as_str) != Some("message/send") {
+            return json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32601, "message": "only message/send is supported" } });
+        }
+        let message = &req["params"]["message"];
+        let text = message["parts"]
+            .as_array()
+            .and_then(|parts| parts.iter().find_map(|p| p.get("text").and_then(Value::as_str)))
+            .unwrap_or("")
+            .to_owned();
+        let delegation = message["metadata"]["delegation_id"].as_str().map(str::to_owned);
+        if self.cfg.agent_work_seconds > 0 {
+            let end = tokio::time::Instant::now() + Duration::from_secs(self.cfg.agent_work_seconds);
+            while tokio::time::Instant::now() < end {
+                if let Some(did) = &delegation {
+                    let path = format!("/workspaces/{}/delegations/{did}/heartbeat", self.workspace_id);
+                    if let Err(e) = self.call(Method::POST, &path, None).await {
+                        tracing::warn!(delegation_id = %did, error = %e, "delegation heartbeat failed");
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1).min(end - tokio::time::Instant::now())).await;
+            }
+        }
+        let reply = self.cfg.agent_reply.clone().unwrap_or_else(|| format!("echo: {text}"));
+        json!({ "jsonrpc": "2.0", "id": id, "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": reply }] } })
+    }
+}
+
+async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let json_response = |status: StatusCode, v: Value| {
+        let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            "Content-Type",
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        r
+    };
+    if req.method() == Method::GET && req.uri().path() == "/health" {
+        return Ok(json_response(StatusCode::OK, json!({ "status": "ok" })));
+    }
+    if req.method() != Method::POST {
+        return Ok(json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({ "error": "POST a JSON-RPC message/send" }),
+        ));
+    }
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Ok(json_response(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": e.to_string() }),
+            ));
+        }
+    };
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => Ok(json_response(StatusCode::OK, agent.answer(v).await)),
+        Err(e) => Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32700, "message": e.to_string() } }),
+        )),
+    }
+}
+
+async fn serve(agent: Arc<Agent>) -> anyhow::Result<()> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], agent.cfg.agent_port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("AGENT_PORT: cannot listen on {addr}"))?;
+    tracing::info!(%addr, "serving A2A");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| serve_one(agent.clone(), req));
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cfg = AgentConfig::load()?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.telemetry.rust_log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let agent = Arc::new(Agent {
+        workspace_id: cfg.workspace_id.clone().unwrap_or_default(),
+        token: cfg.molecule_workspace_token.clone().unwrap_or_default(),
+        http: Client::builder(TokioExecutor::new()).build_http(),
+        cfg,
+    });
+    // Serve first, so the platform can reach us as soon as we register.
+    let server = if agent.cfg.delivery_mode == "push" {
+        Some(tokio::spawn(serve(agent.clone())))
+    } else {
+        None
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = agent.register() => r?,
+        _ = term.recv() => return Ok(()),
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    }
+    let beats = tokio::spawn(agent.clone().heartbeat_loop());
+    let poll = (agent.cfg.delivery_mode == "poll").then(|| tokio::spawn(agent.clone().poll_loop()));
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+        Some(Ok(Err(e))) = async { match server { Some(s) => Some(s.await), None => std::future::pending().await } } => return Err(e),
+    }
+    beats.abort();
+    if let Some(p) = poll {
+        p.abort();
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("molecule-agent: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
