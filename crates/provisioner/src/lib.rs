@@ -1,0 +1,102 @@
+//! `molecule-provisioner`: where workloads run.
+//!
+//! Owns: the [`Backend`] trait (provision, stop, remove_volumes, is_running, list_managed) and
+//! its implementations (Docker through bollard, a local-process backend for development), the
+//! naming and labelling of what they create, image references and the moving-tag rule, and
+//! image selection (pin → runtime map → default).
+//!
+//! Must not know: the database, HTTP, or who calls it. Only `molecule-dispatcher` calls the
+//! mutating methods (`cargo xtask lint-arch` checks it).
+
+mod docker;
+mod image;
+mod local;
+
+use std::collections::BTreeMap;
+
+pub use docker::{DockerBackend, DockerConfig};
+pub use image::{ImageRef, MOVING_TAGS, select_image};
+pub use local::{LocalConfig, LocalProcessBackend};
+use uuid::Uuid;
+
+/// Label on everything this platform creates.
+pub const LABEL_MANAGED: &str = "molecule.platform.managed";
+/// Label naming the platform instance (so co-resident platforms never touch each other's).
+pub const LABEL_INSTANCE: &str = "molecule.platform.instance";
+/// Label naming the workspace.
+pub const LABEL_WORKSPACE: &str = "molecule.workspace.id";
+pub const LABEL_RUNTIME: &str = "molecule.workspace.runtime";
+
+/// Container name of a workspace: the full id, never truncated.
+pub fn container_name(id: Uuid) -> String {
+    format!("ws-{id}")
+}
+
+/// Volume names of a workspace: configs and workspace.
+pub fn volume_names(id: Uuid) -> [String; 2] {
+    [format!("ws-{id}-configs"), format!("ws-{id}-workspace")]
+}
+
+/// What to run for a workspace.
+#[derive(Debug, Clone)]
+pub struct ProvisionSpec {
+    pub workspace_id: Uuid,
+    pub runtime: String,
+    pub tier: i32,
+    /// The image to run (chosen by the caller with [`select_image`]); backends without images
+    /// ignore it.
+    pub image: ImageRef,
+    /// Environment for the agent (WORKSPACE_ID, PLATFORM_URL, MOLECULE_WORKSPACE_TOKEN, …).
+    pub env: BTreeMap<String, String>,
+    /// Start from a fresh session (drop session state kept between restarts).
+    pub reset_session: bool,
+}
+
+/// What a backend started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provisioned {
+    /// Where the agent will listen (it registers this itself too).
+    pub url: Option<String>,
+    /// Backend-specific handle: container id, instance id, pid.
+    pub instance_id: Option<String>,
+    /// The image reference run and its content digest, when the backend knows them.
+    pub image: Option<String>,
+    pub image_digest: Option<String>,
+}
+
+/// One resource a backend manages, as listed for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedResource {
+    pub resource_id: String,
+    pub workspace_id: Option<Uuid>,
+    /// The platform instance label; resources of other instances must never be touched.
+    pub platform_instance: Option<String>,
+    pub running: bool,
+}
+
+/// Why a backend call failed. The text is what ends up in `last_sample_error`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    #[error("image {image} cannot be obtained: {reason}")]
+    ImageUnavailable { image: String, reason: String },
+    #[error("{backend} backend unavailable: {reason}")]
+    Unavailable { backend: &'static str, reason: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A place workloads run. Only the dispatcher calls `provision`, `stop` and `remove_volumes`.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    /// Short name recorded on the workspace row (`docker`, `local`, `ec2`).
+    fn name(&self) -> &'static str;
+    /// Starts the workload; replaces a previous one of the same workspace.
+    async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned, BackendError>;
+    /// Stops and removes the workload. Nothing to stop is success.
+    async fn stop(&self, workspace_id: Uuid) -> Result<(), BackendError>;
+    /// Removes the workspace's persistent data. Nothing to remove is success.
+    async fn remove_volumes(&self, workspace_id: Uuid) -> Result<(), BackendError>;
+    async fn is_running(&self, workspace_id: Uuid) -> Result<bool, BackendError>;
+    /// Everything this backend manages (of every platform instance: callers filter).
+    async fn list_managed(&self) -> Result<Vec<ManagedResource>, BackendError>;
+}

@@ -1,0 +1,129 @@
+//! The local-process backend, for development on a machine without Docker: the runtime command
+//! runs as a child process with the same environment, its output in `<data_dir>/<id>.log`.
+//! It is never selected automatically in production.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
+
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The agent program (the reference agent by default).
+    pub command: PathBuf,
+    /// Logs and per-workspace data.
+    pub data_dir: PathBuf,
+    pub platform_instance: String,
+}
+
+#[derive(Debug)]
+pub struct LocalProcessBackend {
+    config: LocalConfig,
+    children: Mutex<HashMap<Uuid, Child>>,
+}
+
+impl LocalProcessBackend {
+    pub fn new(config: LocalConfig) -> Self {
+        Self { config, children: Mutex::new(HashMap::new()) }
+    }
+
+    async fn terminate(child: &mut Child) {
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+                return;
+            }
+        }
+        let _ = child.kill().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for LocalProcessBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned, BackendError> {
+        let id = spec.workspace_id;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| BackendError::Failed(format!("no free port for the agent: {e}")))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let dir = self.config.data_dir.join(id.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| BackendError::Failed(format!("{}: {e}", dir.display())))?;
+        let log_path = self.config.data_dir.join(format!("{id}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| BackendError::Failed(format!("{}: {e}", log_path.display())))?;
+        let log2 = log.try_clone().map_err(|e| BackendError::Failed(e.to_string()))?;
+        let mut children = self.children.lock().await;
+        if let Some(mut old) = children.remove(&id) {
+            Self::terminate(&mut old).await;
+        }
+        let child = Command::new(&self.config.command)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(&spec.env)
+            .env("AGENT_PORT", port.to_string())
+            .env("AGENT_URL", &url)
+            .env("WORKSPACE_CONFIG_PATH", &dir)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| BackendError::Failed(format!("cannot start {}: {e}", self.config.command.display())))?;
+        let pid = child.id().map(|p| p.to_string());
+        children.insert(id, child);
+        Ok(Provisioned { url: Some(url), instance_id: pid, image: None, image_digest: None })
+    }
+
+    async fn stop(&self, workspace_id: Uuid) -> Result<(), BackendError> {
+        let child = self.children.lock().await.remove(&workspace_id);
+        if let Some(mut c) = child {
+            Self::terminate(&mut c).await;
+        }
+        Ok(())
+    }
+
+    async fn remove_volumes(&self, workspace_id: Uuid) -> Result<(), BackendError> {
+        let dir = self.config.data_dir.join(workspace_id.to_string());
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BackendError::Failed(format!("{}: {e}", dir.display()))),
+        }
+    }
+
+    async fn is_running(&self, workspace_id: Uuid) -> Result<bool, BackendError> {
+        let mut children = self.children.lock().await;
+        Ok(match children.get_mut(&workspace_id) {
+            Some(c) => c.try_wait().map(|s| s.is_none()).unwrap_or(false),
+            None => false,
+        })
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedResource>, BackendError> {
+        let mut children = self.children.lock().await;
+        Ok(children
+            .iter_mut()
+            .map(|(id, c)| ManagedResource {
+                resource_id: c.id().map(|p| p.to_string()).unwrap_or_default(),
+                workspace_id: Some(*id),
+                platform_instance: Some(self.config.platform_instance.clone()),
+                running: c.try_wait().map(|s| s.is_none()).unwrap_or(false),
+            })
+            .collect())
+    }
+}
