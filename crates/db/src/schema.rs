@@ -29,6 +29,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         runtime_image_digest -> Nullable<Text>,
+        backend -> Nullable<Text>,
     }
 }
 

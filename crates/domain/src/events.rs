@@ -17,6 +17,7 @@ vocabulary! {
         WorkspaceAwaitingAgent => "WORKSPACE_AWAITING_AGENT",
         WorkspaceUpdated => "WORKSPACE_UPDATED",
         WorkspaceReparented => "WORKSPACE_REPARENTED",
+        WorkspaceCollapsed => "WORKSPACE_COLLAPSED",
         AgentCardUpdated => "AGENT_CARD_UPDATED",
         TokenMinted => "TOKEN_MINTED",
         TokenRevoked => "TOKEN_REVOKED",

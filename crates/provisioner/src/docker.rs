@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions,
@@ -14,8 +16,8 @@ use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::{
-    Backend, BackendError, ImageRef, LABEL_INSTANCE, LABEL_MANAGED, LABEL_RUNTIME, LABEL_WORKSPACE, ManagedResource, ProvisionSpec,
-    Provisioned, container_name, volume_names,
+    Backend, BackendError, ImageRef, LABEL_INSTANCE, LABEL_MANAGED, LABEL_RUNTIME, LABEL_WORKSPACE, ManagedResource,
+    ProvisionSpec, Provisioned, container_name, volume_names,
 };
 
 /// Docker backend settings.
@@ -31,7 +33,11 @@ pub struct DockerConfig {
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        Self { platform_instance: "default".into(), network_mode: "bridge".into(), advertise_host: "127.0.0.1".into() }
+        Self {
+            platform_instance: "default".into(),
+            network_mode: "bridge".into(),
+            advertise_host: "127.0.0.1".into(),
+        }
     }
 }
 
@@ -64,7 +70,10 @@ fn free_port() -> Result<u16, BackendError> {
 impl DockerBackend {
     /// Connects to the local engine (`DOCKER_HOST` or the default socket) and checks it answers.
     pub async fn connect(config: DockerConfig) -> Result<Self, BackendError> {
-        let unavailable = |reason: String| BackendError::Unavailable { backend: "docker", reason };
+        let unavailable = |reason: String| BackendError::Unavailable {
+            backend: "docker",
+            reason,
+        };
         let docker = Docker::connect_with_local_defaults().map_err(|e| unavailable(e.to_string()))?;
         docker.ping().await.map_err(|e| unavailable(e.to_string()))?;
         Ok(Self { docker, config })
@@ -152,11 +161,25 @@ impl Backend for DockerBackend {
         self.ensure_image(&spec.image).await?;
         let [configs, workspace] = volume_names(id);
         for v in [&configs, &workspace] {
-            let req = VolumeCreateRequest { name: Some(v.clone()), labels: Some(self.labels(id, None)), ..Default::default() };
-            self.docker.create_volume(req).await.map_err(|e| failed("create volume", e))?;
+            let req = VolumeCreateRequest {
+                name: Some(v.clone()),
+                labels: Some(self.labels(id, None)),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(req)
+                .await
+                .map_err(|e| failed("create volume", e))?;
         }
         let name = container_name(id);
-        match self.docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await {
+        match self
+            .docker
+            .remove_container(
+                &name,
+                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+            )
+            .await
+        {
             Ok(()) => tracing::info!(container = %name, "replaced the previous container"),
             Err(e) if not_found(&e) => {}
             Err(e) => return Err(failed("remove stale container", e)),
@@ -170,7 +193,13 @@ impl Backend for DockerBackend {
         env.insert("AGENT_URL".into(), url.clone());
         env.insert("WORKSPACE_CONFIG_PATH".into(), "/configs".into());
         let port_bindings = (!host).then(|| {
-            HashMap::from([("8000/tcp".to_owned(), Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(host_port.to_string()) }]))])
+            HashMap::from([(
+                "8000/tcp".to_owned(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(host_port.to_string()),
+                }]),
+            )])
         });
         let memory = match spec.tier {
             1 | 2 => Some(512 * 1024 * 1024),
@@ -186,7 +215,10 @@ impl Backend for DockerBackend {
                 network_mode: Some(self.config.network_mode.clone()),
                 binds: Some(vec![format!("{configs}:/configs"), format!("{workspace}:/workspace")]),
                 port_bindings,
-                restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
                 memory,
                 extra_hosts: (!host).then(|| vec!["host.docker.internal:host-gateway".to_owned()]),
                 ..Default::default()
@@ -199,25 +231,50 @@ impl Backend for DockerBackend {
             .await
             .map_err(|e| failed("create container", e))?;
         if let Err(e) = self.docker.start_container(&name, None::<StartContainerOptions>).await {
-            let _ = self.docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await;
+            let _ = self
+                .docker
+                .remove_container(
+                    &name,
+                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                )
+                .await;
             return Err(failed("start container", e));
         }
-        Ok(Provisioned { url: Some(url), instance_id: Some(created.id), image_digest: self.image_digest(&image).await, image: Some(image) })
+        Ok(Provisioned {
+            url: Some(url),
+            instance_id: Some(created.id),
+            image_digest: self.image_digest(&image).await,
+            image: Some(image),
+        })
     }
 
     async fn stop(&self, workspace_id: Uuid) -> Result<(), BackendError> {
         // Force-remove: a restart policy would bring a merely stopped container back.
-        match self.docker.remove_container(&container_name(workspace_id), Some(RemoveContainerOptionsBuilder::default().force(true).build())).await {
+        match self
+            .docker
+            .remove_container(
+                &container_name(workspace_id),
+                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+            )
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),
-            Err(DockerError::DockerResponseServerError { status_code: 409, message }) if message.contains("in progress") => Ok(()),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("in progress") => Ok(()),
             Err(e) => Err(failed("remove container", e)),
         }
     }
 
     async fn remove_volumes(&self, workspace_id: Uuid) -> Result<(), BackendError> {
         for v in volume_names(workspace_id) {
-            match self.docker.remove_volume(&v, Some(RemoveVolumeOptionsBuilder::default().force(true).build())).await {
+            match self
+                .docker
+                .remove_volume(&v, Some(RemoveVolumeOptionsBuilder::default().force(true).build()))
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if not_found(&e) => {}
                 Err(e) => return Err(failed("remove volume", e)),
@@ -227,7 +284,11 @@ impl Backend for DockerBackend {
     }
 
     async fn is_running(&self, workspace_id: Uuid) -> Result<bool, BackendError> {
-        match self.docker.inspect_container(&container_name(workspace_id), None::<InspectContainerOptions>).await {
+        match self
+            .docker
+            .inspect_container(&container_name(workspace_id), None::<InspectContainerOptions>)
+            .await
+        {
             Ok(c) => Ok(c.state.and_then(|s| s.running).unwrap_or(false)),
             Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(failed("inspect container", e)),
@@ -238,7 +299,12 @@ impl Backend for DockerBackend {
         let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_MANAGED}=true")])]);
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(|e| failed("list containers", e))?;
         Ok(list

@@ -23,7 +23,11 @@ impl ImageRef {
             return None;
         }
         let (rest, digest) = match s.split_once('@') {
-            Some((r, d)) if d.starts_with("sha256:") && d.len() == 71 && d[7..].chars().all(|c| c.is_ascii_hexdigit()) => (r, Some(d.to_owned())),
+            Some((r, d))
+                if d.starts_with("sha256:") && d.len() == 71 && d[7..].chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                (r, Some(d.to_owned()))
+            }
             Some(_) => return None,
             None => (s, None),
         };
@@ -39,13 +43,20 @@ impl ImageRef {
             },
         };
         let (registry, repository) = match path.split_once('/') {
-            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (Some(first.to_owned()), rest.to_owned()),
+            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+                (Some(first.to_owned()), rest.to_owned())
+            }
             _ => (None, path),
         };
         if repository.is_empty() || tag.as_deref() == Some("") {
             return None;
         }
-        Some(Self { registry, repository, tag, digest })
+        Some(Self {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// Pinned by digest, or a fixed tag: no pull needed when present locally.
@@ -63,7 +74,11 @@ impl ImageRef {
 
     /// The same image pinned to `digest`.
     pub fn pinned(&self, digest: &str) -> Self {
-        Self { tag: None, digest: Some(digest.to_owned()), ..self.clone() }
+        Self {
+            tag: None,
+            digest: Some(digest.to_owned()),
+            ..self.clone()
+        }
     }
 }
 
@@ -83,7 +98,10 @@ impl std::fmt::Display for ImageRef {
 /// The image for `runtime`: a pinned digest on the runtime's base image, else the runtime's
 /// mapped image, else `default`.
 pub fn select_image(pin: Option<&str>, runtime: &str, map: &BTreeMap<String, String>, default: &ImageRef) -> ImageRef {
-    let mapped = map.get(runtime).and_then(|s| ImageRef::parse(s)).unwrap_or_else(|| default.clone());
+    let mapped = map
+        .get(runtime)
+        .and_then(|s| ImageRef::parse(s))
+        .unwrap_or_else(|| default.clone());
     match pin {
         Some(digest) => mapped.pinned(digest),
         None => mapped,
@@ -99,10 +117,16 @@ mod tests {
     #[test]
     fn parses_registries_ports_tags_and_digests() {
         let r = ImageRef::parse("localhost:5000/team/agent:nightly").unwrap();
-        assert_eq!((r.registry.as_deref(), r.repository.as_str(), r.tag.as_deref()), (Some("localhost:5000"), "team/agent", Some("nightly")));
+        assert_eq!(
+            (r.registry.as_deref(), r.repository.as_str(), r.tag.as_deref()),
+            (Some("localhost:5000"), "team/agent", Some("nightly"))
+        );
         assert!(r.is_moving());
         let r = ImageRef::parse("registry.example.com:443/agent").unwrap();
-        assert_eq!((r.registry.as_deref(), r.tag.as_deref()), (Some("registry.example.com:443"), None));
+        assert_eq!(
+            (r.registry.as_deref(), r.tag.as_deref()),
+            (Some("registry.example.com:443"), None)
+        );
         assert!(r.is_moving(), "untagged is moving");
         let r = ImageRef::parse(&format!("agent:v1.2@{D}")).unwrap();
         assert!(!r.is_moving());
@@ -120,7 +144,13 @@ mod tests {
         let default = ImageRef::parse("molecule-agent:latest").unwrap();
         let map = BTreeMap::from([("hermes".to_owned(), "localhost:5000/hermes:staging".to_owned())]);
         assert_eq!(select_image(None, "codex", &map, &default), default);
-        assert_eq!(select_image(None, "hermes", &map, &default).to_string(), "localhost:5000/hermes:staging");
-        assert_eq!(select_image(Some(D), "hermes", &map, &default).to_string(), format!("localhost:5000/hermes@{D}"));
+        assert_eq!(
+            select_image(None, "hermes", &map, &default).to_string(),
+            "localhost:5000/hermes:staging"
+        );
+        assert_eq!(
+            select_image(Some(D), "hermes", &map, &default).to_string(),
+            format!("localhost:5000/hermes@{D}")
+        );
     }
 }

@@ -30,13 +30,19 @@ pub struct LocalProcessBackend {
 
 impl LocalProcessBackend {
     pub fn new(config: LocalConfig) -> Self {
-        Self { config, children: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            children: Mutex::new(HashMap::new()),
+        }
     }
 
     async fn terminate(child: &mut Child) {
         if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_ok()
+            {
                 return;
             }
         }
@@ -86,7 +92,12 @@ impl Backend for LocalProcessBackend {
             .map_err(|e| BackendError::Failed(format!("cannot start {}: {e}", self.config.command.display())))?;
         let pid = child.id().map(|p| p.to_string());
         children.insert(id, child);
-        Ok(Provisioned { url: Some(url), instance_id: pid, image: None, image_digest: None })
+        Ok(Provisioned {
+            url: Some(url),
+            instance_id: pid,
+            image: None,
+            image_digest: None,
+        })
     }
 
     async fn stop(&self, workspace_id: Uuid) -> Result<(), BackendError> {

@@ -13,11 +13,36 @@ pub struct StopFailure {
     pub error: String,
 }
 
-/// What happens to workloads when the tree changes.
+/// What a restart request turned into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartOutcome {
+    /// A restart cycle started.
+    Started,
+    /// One was already running; it will run once more after it (concurrent restarts coalesce).
+    Coalesced,
+    /// No backend is configured.
+    NoProvisioner,
+}
+
+/// What happens to workloads when the tree changes. The dispatcher implements it; the
+/// defaults are those of a platform with no provisioner.
 #[async_trait::async_trait]
 pub trait WorkloadHooks: Send + Sync {
-    /// A workspace was created and should be provisioned (detached from the request).
+    /// Whether a backend can run workloads.
+    fn has_provisioner(&self) -> bool {
+        false
+    }
+    /// A workspace was created (or resumed) and should be provisioned, detached from the request.
     async fn provision(&self, _id: Uuid) {}
+    /// Stop, then provision again (concurrent calls coalesce).
+    async fn restart(&self, _id: Uuid, _reset_session: bool) -> RestartOutcome {
+        RestartOutcome::NoProvisioner
+    }
+    /// Stop one workload, keeping its volumes (pause). The error says why it failed.
+    async fn stop_one(&self, _id: Uuid) -> Result<(), String> {
+        Ok(())
+    }
     /// These workspaces were removed: stop their workloads and remove their volumes.
     async fn stop(&self, _ids: &[Uuid]) -> Vec<StopFailure> {
         Vec::new()
@@ -38,6 +63,21 @@ pub struct HookChain(pub Vec<Arc<dyn WorkloadHooks>>);
 
 #[async_trait::async_trait]
 impl WorkloadHooks for HookChain {
+    fn has_provisioner(&self) -> bool {
+        self.0.iter().any(|h| h.has_provisioner())
+    }
+    async fn restart(&self, id: Uuid, reset_session: bool) -> RestartOutcome {
+        match self.0.iter().find(|h| h.has_provisioner()) {
+            Some(h) => h.restart(id, reset_session).await,
+            None => RestartOutcome::NoProvisioner,
+        }
+    }
+    async fn stop_one(&self, id: Uuid) -> Result<(), String> {
+        for h in &self.0 {
+            h.stop_one(id).await?;
+        }
+        Ok(())
+    }
     async fn provision(&self, id: Uuid) {
         for h in &self.0 {
             h.provision(id).await;

@@ -13,6 +13,7 @@ pub mod delegations;
 pub mod error;
 pub mod events;
 pub mod hooks;
+pub mod lifecycle;
 pub mod liveness;
 pub mod registry;
 pub mod tokens;
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 pub use error::{Result, ServiceError};
 pub use events::{Event, EventBus};
-pub use hooks::{HookChain, NoHooks, WorkloadHooks};
+pub use hooks::{HookChain, NoHooks, RestartOutcome, WorkloadHooks};
 use molecule_db::Pool;
 
 /// Settings the use-cases need (a slice of the server's configuration).

@@ -720,6 +720,26 @@ impl Services {
         .await
     }
 
+    /// Like [`Services::mark_failed`], but only while the status is one of `only_from`
+    /// (e.g. still `provisioning` when a timeout fires). Returns whether it changed.
+    pub async fn mark_failed_from(
+        &self,
+        id: Uuid,
+        reason: molecule_domain::FailureReason,
+        only_from: &[WorkspaceStatus],
+        payload: Value,
+    ) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let change = StatusChange::Failed(reason);
+        let only_from = only_from.to_vec();
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            Ok(transition(conn, id, &change, Some(&only_from), payload)
+                .await?
+                .is_some())
+        })
+        .await
+    }
+
     /// Whether `id` exists and is not removed (used by auth on registry routes).
     pub async fn is_live(&self, id: Uuid) -> Result<bool> {
         let mut conn = self.pool.get().await?;

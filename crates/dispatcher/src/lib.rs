@@ -1,0 +1,21 @@
+//! `molecule-dispatcher`: the ONLY caller of provisioner backends' `provision`, `stop` and
+//! `remove_volumes` (`cargo xtask lint-arch` enforces it).
+//!
+//! Owns: provisioning (spawned and synchronous), the no-backend contract ("no provisioner
+//! configured" → failed), panic isolation (a panicking backend fails the workspace with the
+//! panic's message), a per-workspace gate and a global concurrency gate, stop with bounded
+//! retry and a durable `LEAK_SUSPECT` event, restart coalescing, which backend provisioned a
+//! workspace, and the provisioning-timeout sweeper (with its template loader).
+//!
+//! Must not know: HTTP. It plugs into the service layer as its [`WorkloadHooks`].
+
+mod concurrency;
+mod dispatch;
+mod templates;
+mod timeout;
+
+pub use concurrency::{DEFAULT_CONCURRENCY, parse_concurrency};
+pub use dispatch::{Dispatcher, DispatcherConfig, StopError};
+pub use molecule_service::{RestartOutcome, WorkloadHooks};
+pub use templates::Templates;
+pub use timeout::{TimeoutConfig, timeout_for};

@@ -1,0 +1,312 @@
+//! The dispatcher against a real database with scripted backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use molecule_dispatcher::{Dispatcher, DispatcherConfig, RestartOutcome, TimeoutConfig};
+use molecule_provisioner::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
+use molecule_service::workspaces::CreateWorkspace;
+use molecule_service::{ServiceConfig, Services};
+use molecule_testkit::TestDb;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Ok,
+    NoImage,
+    Panic,
+    StopFails,
+}
+
+#[derive(Default)]
+struct Counters {
+    provisions: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    stops: AtomicUsize,
+}
+
+struct Fake {
+    mode: Mode,
+    delay: Duration,
+    n: Arc<Counters>,
+}
+
+#[async_trait::async_trait]
+impl Backend for Fake {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned, BackendError> {
+        let now = self.n.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.n.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.n.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.n.provisions.fetch_add(1, Ordering::SeqCst);
+        assert!(spec.env.contains_key("MOLECULE_WORKSPACE_TOKEN"));
+        match self.mode {
+            Mode::NoImage => Err(BackendError::ImageUnavailable {
+                image: spec.image.to_string(),
+                reason: "manifest unknown".into(),
+            }),
+            Mode::Panic => panic!("injected backend panic"),
+            _ => Ok(Provisioned {
+                url: None,
+                instance_id: Some(format!("fake-{}", spec.workspace_id)),
+                image: Some(spec.image.to_string()),
+                image_digest: Some("sha256:abc".into()),
+            }),
+        }
+    }
+    async fn stop(&self, _id: Uuid) -> Result<(), BackendError> {
+        self.n.stops.fetch_add(1, Ordering::SeqCst);
+        if self.mode == Mode::StopFails {
+            Err(BackendError::Failed("engine unreachable".into()))
+        } else {
+            Ok(())
+        }
+    }
+    async fn remove_volumes(&self, _id: Uuid) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn is_running(&self, _id: Uuid) -> Result<bool, BackendError> {
+        Ok(true)
+    }
+    async fn list_managed(&self) -> Result<Vec<ManagedResource>, BackendError> {
+        Ok(Vec::new())
+    }
+}
+
+struct Setup {
+    _db: TestDb,
+    services: Services,
+    dispatcher: Dispatcher,
+    n: Arc<Counters>,
+}
+
+async fn setup(mode: Option<Mode>, delay: Duration, concurrency: Option<usize>) -> Setup {
+    let db = TestDb::new().await;
+    let base = Services::new(db.pool().clone(), ServiceConfig::default());
+    let n = Arc::new(Counters::default());
+    let backends: Vec<Arc<dyn Backend>> = match mode {
+        Some(mode) => vec![Arc::new(Fake {
+            mode,
+            delay,
+            n: n.clone(),
+        })],
+        None => Vec::new(),
+    };
+    let config = DispatcherConfig {
+        concurrency,
+        stop_backoff: Duration::from_millis(10),
+        ..DispatcherConfig::default()
+    };
+    let dispatcher = Dispatcher::new(backends, mode.map(|_| "fake"), base.clone(), config);
+    let services = base.with_hooks(Arc::new(dispatcher.clone()));
+    Setup {
+        _db: db,
+        services,
+        dispatcher,
+        n,
+    }
+}
+
+async fn create(s: &Services, name: &str) -> Uuid {
+    s.create_workspace(CreateWorkspace {
+        name: name.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+async fn wait_status(s: &Services, id: Uuid, want: &str) -> molecule_service::workspaces::Workspace {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let w = s.get_workspace(id).await.unwrap();
+        if w.status == want {
+            return w;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id}: still {} (want {want}); last error {:?}",
+            w.status,
+            w.last_sample_error
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn events(s: &Services, id: Uuid, ty: &str) -> Vec<serde_json::Value> {
+    s.recent_events(Some(id), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == ty)
+        .map(|e| e.payload)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_backend_creation_fails_with_the_reason() {
+    let t = setup(None, Duration::ZERO, Some(3)).await;
+    let id = create(&t.services, "orphan").await;
+    let w = wait_status(&t.services, id, "failed").await;
+    assert!(w.last_sample_error.unwrap().contains("no provisioner configured"));
+    assert!(
+        events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no provisioner configured")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unobtainable_image_fails_the_workspace_with_the_reason() {
+    let t = setup(Some(Mode::NoImage), Duration::ZERO, Some(3)).await;
+    let id = create(&t.services, "no-image").await;
+    let w = wait_status(&t.services, id, "failed").await;
+    assert!(
+        w.last_sample_error
+            .as_deref()
+            .unwrap()
+            .contains("cannot be obtained: manifest unknown"),
+        "{w:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_backend_fails_the_workspace_and_the_rest_goes_on() {
+    let t = setup(Some(Mode::Panic), Duration::ZERO, Some(3)).await;
+    let id = create(&t.services, "boom").await;
+    let w = wait_status(&t.services, id, "failed").await;
+    assert!(w.last_sample_error.unwrap().contains("injected backend panic"));
+    assert_eq!(events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await.len(), 1);
+    // Still serving: another request goes through.
+    assert!(t.services.list_workspaces().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_successful_provision_records_backend_instance_and_digest() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, Some(3)).await;
+    let id = create(&t.services, "fine").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let w = t.services.get_workspace(id).await.unwrap();
+        if w.instance_id.is_some() {
+            assert_eq!(w.instance_id.as_deref(), Some(format!("fake-{id}").as_str()));
+            assert_eq!(w.runtime_image_digest.as_deref(), Some("sha256:abc"));
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_retries_then_persists_a_leak_suspect_event() {
+    let t = setup(Some(Mode::StopFails), Duration::ZERO, Some(3)).await;
+    let id = create(&t.services, "sticky").await;
+    t.dispatcher.provision_sync(id, false).await.unwrap();
+    let err = t.dispatcher.stop(id).await.unwrap_err();
+    assert!(err.to_string().contains("after 3 attempts"), "{err}");
+    assert_eq!(t.n.stops.load(Ordering::SeqCst), 3);
+    let leak = events(&t.services, id, "LEAK_SUSPECT").await;
+    assert_eq!(leak.len(), 1);
+    assert_eq!(
+        (leak[0]["backend"].as_str(), leak[0]["attempts"].as_u64()),
+        (Some("fake"), Some(3))
+    );
+    assert!(leak[0]["error"].as_str().unwrap().contains("engine unreachable"));
+
+    // A cancelled retry ends early, without a leak event.
+    t.dispatcher.shutdown();
+    assert!(matches!(
+        t.dispatcher.stop(id).await,
+        Err(molecule_dispatcher::StopError::Cancelled(_))
+    ));
+    assert_eq!(events(&t.services, id, "LEAK_SUSPECT").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gates_bound_concurrency_globally_and_per_workspace() {
+    let t = setup(Some(Mode::Ok), Duration::from_millis(150), Some(2)).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(create(&t.services, &format!("g{i}")).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while t.n.provisions.load(Ordering::SeqCst) < 6 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        t.n.max_in_flight.load(Ordering::SeqCst),
+        2,
+        "MOLECULE_PROVISION_CONCURRENCY=2"
+    );
+
+    // Never two provisions of one workspace at once.
+    let t = setup(Some(Mode::Ok), Duration::from_millis(100), None).await;
+    let id = create(&t.services, "single").await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let d = t.dispatcher.clone();
+            tokio::spawn(async move { d.provision_sync(id, false).await })
+        })
+        .collect();
+    for r in runs {
+        r.await.unwrap().unwrap();
+    }
+    assert_eq!(t.n.max_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_restarts_coalesce_into_one_rerun() {
+    let t = setup(Some(Mode::Ok), Duration::from_millis(200), None).await;
+    let id = create(&t.services, "restarty").await;
+    t.dispatcher.provision_sync(id, false).await.unwrap();
+    let before = t.n.provisions.load(Ordering::SeqCst);
+    let outcomes: Vec<RestartOutcome> = (0..5).map(|_| t.dispatcher.restart(id, false)).collect();
+    assert_eq!(outcomes[0], RestartOutcome::Started);
+    assert!(outcomes[1..].iter().all(|o| *o == RestartOutcome::Coalesced));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.n.provisions.load(Ordering::SeqCst) < before + 2 {
+        assert!(Instant::now() < deadline, "expected the run and one coalesced re-run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Give a stray third cycle time to show up (there must be none).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(t.n.provisions.load(Ordering::SeqCst), before + 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_past_its_timeout_fails_naming_the_timeout() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let id = create(&t.services, "slowpoke").await;
+    let db_url = t._db.url.clone();
+    let _ = db_url;
+    t._db
+        .execute_sql(&format!(
+            "UPDATE workspaces SET updated_at = now() - interval '11 minutes' WHERE id = '{id}'"
+        ))
+        .await;
+    let report = t
+        .dispatcher
+        .sweep_provision_timeouts(&TimeoutConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(report["timed_out"], 1);
+    let w = t.services.get_workspace(id).await.unwrap();
+    assert_eq!(w.status, "failed");
+    assert!(
+        w.last_sample_error
+            .unwrap()
+            .contains("timed out after 600s (the default")
+    );
+    let ev = events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await;
+    assert_eq!(ev[0]["source"], "provision_timeout_sweep");
+}

@@ -1,0 +1,360 @@
+//! Lifecycle verbs: restart, pause, resume, collapse. They change rows and events here and
+//! move workloads through the hooks (the dispatcher). Each runs on a spawned task, so a client
+//! hanging up does not abort it halfway.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_db::schema::workspaces as w;
+use molecule_db::sql_types::DbWorkspaceStatus;
+use molecule_domain::{EventType, WorkspaceStatus};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::hooks::RestartOutcome;
+use crate::{Services, events, workspaces};
+
+/// One workspace a verb could not act on.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Failure {
+    pub workspace_id: Uuid,
+    pub name: String,
+    /// Which step failed: `stop`, `claim` (the status changed meanwhile) or `provision`.
+    pub stage: &'static str,
+    pub error: String,
+}
+
+/// The outcome of a verb over a workspace and its descendants.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkOutcome {
+    pub status: String,
+    pub count: usize,
+    pub failed_count: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+}
+
+impl BulkOutcome {
+    /// 200 when everything worked, 207 when some did, 500 when nothing did.
+    pub fn http_status(&self) -> u16 {
+        match (self.count, self.failed_count) {
+            (_, 0) => 200,
+            (0, _) => 500,
+            _ => 207,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Restarted {
+    pub status: &'static str,
+    pub reset_session: bool,
+    pub outcome: RestartOutcome,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Collapsed {
+    pub status: &'static str,
+    pub removed: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct Member {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+}
+
+impl Services {
+    /// `id` and its descendants with their names and statuses, parents first.
+    async fn members(&self, id: Uuid) -> Result<Vec<Member>> {
+        let mut conn = self.pool.get().await?;
+        Ok(diesel::sql_query(format!(
+            "WITH RECURSIVE down(id, depth) AS (
+                 SELECT id, 0 FROM workspaces WHERE id = $1
+               UNION ALL
+                 SELECT w.id, down.depth + 1 FROM workspaces w JOIN down ON w.parent_id = down.id WHERE down.depth < {}
+             )
+             SELECT w.id, w.name, w.status::text AS status FROM down JOIN workspaces w USING (id) ORDER BY down.depth",
+            workspaces::MAX_DEPTH
+        ))
+        .bind::<SqlUuid, _>(id)
+        .load(&mut conn)
+        .await?)
+    }
+
+    /// The first paused ancestor of `id`, if any (name and id).
+    async fn paused_ancestor(&self, id: Uuid) -> Result<Option<(Uuid, String)>> {
+        let mut conn = self.pool.get().await?;
+        for a in workspaces::ancestors(&mut conn, id).await? {
+            let row: Option<(DbWorkspaceStatus, String)> = w::table
+                .find(a)
+                .select((w::status, w::name))
+                .first(&mut conn)
+                .await
+                .optional()?;
+            if let Some((s, name)) = row
+                && s.0 == WorkspaceStatus::Paused
+            {
+                return Ok(Some((a, name)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
+        let mut conn = self.pool.get().await?;
+        let s: Option<DbWorkspaceStatus> = w::table.find(id).select(w::status).first(&mut conn).await.optional()?;
+        match s.map(|s| s.0) {
+            None => Err(ServiceError::NotFound(format!("workspace {id} not found"))),
+            Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
+                format!("workspace {id} is removed"),
+                json!({ "status": "removed" }),
+            )),
+            Some(s) => Ok(s),
+        }
+    }
+
+    fn no_provisioner() -> ServiceError {
+        ServiceError::Unavailable(
+            "no provisioner configured: set MOLECULE_BACKEND (docker or local) on the server".into(),
+        )
+    }
+
+    /// Stops and provisions again, in the background. 409 under a paused ancestor.
+    pub async fn restart_workspace(&self, id: Uuid, reset_session: bool) -> Result<Restarted> {
+        self.require_live(id).await?;
+        if let Some((pid, name)) = self.paused_ancestor(id).await? {
+            return Err(ServiceError::conflict(
+                format!("parent workspace \"{name}\" is paused — resume it first"),
+                json!({ "paused_ancestor": pid }),
+            ));
+        }
+        if !self.hooks.has_provisioner() {
+            return Err(Self::no_provisioner());
+        }
+        let outcome = self.hooks.restart(id, reset_session).await;
+        Ok(Restarted {
+            status: "provisioning",
+            reset_session,
+            outcome,
+        })
+    }
+
+    /// Stops the workspace and its live descendants and marks them paused.
+    pub async fn pause_workspace(&self, id: Uuid) -> Result<BulkOutcome> {
+        let status = self
+            .require_live(id)
+            .await
+            .map_err(|_| ServiceError::NotFound(format!("workspace {id} not found or already paused")))?;
+        if status == WorkspaceStatus::Paused {
+            return Err(ServiceError::NotFound(format!(
+                "workspace {id} not found or already paused"
+            )));
+        }
+        let targets: Vec<Member> = self
+            .members(id)
+            .await?
+            .into_iter()
+            .filter(|m| m.status != "removed" && m.status != "paused")
+            .collect();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut paused = 0;
+            for m in targets {
+                if let Err(e) = this.hooks.stop_one(m.id).await {
+                    failures.push(Failure {
+                        workspace_id: m.id,
+                        name: m.name,
+                        stage: "stop",
+                        error: e,
+                    });
+                    continue;
+                }
+                match this
+                    .claim(
+                        m.id,
+                        &[WorkspaceStatus::Removed, WorkspaceStatus::Paused],
+                        WorkspaceStatus::Paused,
+                        EventType::WorkspacePaused,
+                        &m.name,
+                    )
+                    .await
+                {
+                    Ok(true) => paused += 1,
+                    Ok(false) => failures.push(Failure {
+                        workspace_id: m.id,
+                        name: m.name,
+                        stage: "claim",
+                        error: "status changed while pausing".into(),
+                    }),
+                    Err(e) => failures.push(Failure {
+                        workspace_id: m.id,
+                        name: m.name,
+                        stage: "claim",
+                        error: e.to_string(),
+                    }),
+                }
+            }
+            let status = match (paused, failures.len()) {
+                (_, 0) => "paused",
+                (0, _) => "pause_failed",
+                _ => "partially_paused",
+            };
+            BulkOutcome {
+                status: status.into(),
+                count: paused,
+                failed_count: failures.len(),
+                failures,
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("pause task failed: {e}")))
+    }
+
+    /// Moves the paused workspace and its paused descendants back to provisioning and starts them.
+    pub async fn resume_workspace(&self, id: Uuid) -> Result<BulkOutcome> {
+        let status = self.require_live(id).await?;
+        if status != WorkspaceStatus::Paused {
+            return Err(ServiceError::NotFound(format!("workspace {id} is not paused")));
+        }
+        if !self.hooks.has_provisioner() {
+            return Err(Self::no_provisioner());
+        }
+        if let Some((pid, name)) = self.paused_ancestor(id).await? {
+            return Err(ServiceError::conflict(
+                format!("parent workspace \"{name}\" is paused — resume it first"),
+                json!({ "paused_ancestor": pid }),
+            ));
+        }
+        let targets: Vec<Member> = self
+            .members(id)
+            .await?
+            .into_iter()
+            .filter(|m| m.status == "paused")
+            .collect();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut resumed = 0;
+            for m in targets {
+                let others: Vec<WorkspaceStatus> = molecule_domain::Vocabulary::ALL
+                    .iter()
+                    .copied()
+                    .filter(|s: &WorkspaceStatus| *s != WorkspaceStatus::Paused)
+                    .collect();
+                match this
+                    .claim(
+                        m.id,
+                        &others,
+                        WorkspaceStatus::Provisioning,
+                        EventType::WorkspaceProvisioning,
+                        &m.name,
+                    )
+                    .await
+                {
+                    Ok(true) => {
+                        this.hooks.provision(m.id).await;
+                        resumed += 1;
+                    }
+                    Ok(false) => failures.push(Failure {
+                        workspace_id: m.id,
+                        name: m.name,
+                        stage: "claim",
+                        error: "no longer paused".into(),
+                    }),
+                    Err(e) => failures.push(Failure {
+                        workspace_id: m.id,
+                        name: m.name,
+                        stage: "claim",
+                        error: e.to_string(),
+                    }),
+                }
+            }
+            let status = match (resumed, failures.len()) {
+                (_, 0) => "provisioning",
+                (0, _) => "resume_failed",
+                _ => "partially_resumed",
+            };
+            BulkOutcome {
+                status: status.into(),
+                count: resumed,
+                failed_count: failures.len(),
+                failures,
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("resume task failed: {e}")))
+    }
+
+    /// Compare-and-set to `to` unless the status is one of `not_from`; emits `event`.
+    async fn claim(
+        &self,
+        id: Uuid,
+        not_from: &[WorkspaceStatus],
+        to: WorkspaceStatus,
+        event: EventType,
+        name: &str,
+    ) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let excluded: Vec<DbWorkspaceStatus> = not_from.iter().copied().map(DbWorkspaceStatus).collect();
+        let name = name.to_owned();
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let n = diesel::update(w::table.find(id).filter(w::status.ne_all(excluded)))
+                .set((
+                    w::status.eq(DbWorkspaceStatus(to)),
+                    w::url.eq(None::<String>),
+                    w::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            if n == 1 {
+                events::record(conn, event, Some(id), json!({ "name": name })).await?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Removes the direct children (and their subtrees), stopping their workloads.
+    pub async fn collapse_workspace(&self, id: Uuid) -> Result<Collapsed> {
+        self.require_live(id).await?;
+        let children: Vec<(Uuid, String)> = {
+            let mut conn = self.pool.get().await?;
+            w::table
+                .filter(w::parent_id.eq(id))
+                .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+                .select((w::id, w::name))
+                .load(&mut conn)
+                .await?
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut removed = Vec::new();
+            for (child, name) in children {
+                this.delete_workspace(child, true, false).await?;
+                removed.push(name);
+            }
+            let mut conn = this.pool.get().await?;
+            events::record(
+                &mut conn,
+                EventType::WorkspaceCollapsed,
+                Some(id),
+                json!({ "removed_children": removed }),
+            )
+            .await?;
+            Ok(Collapsed {
+                status: "collapsed",
+                removed,
+            })
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("collapse task failed: {e}")))?
+    }
+}
