@@ -117,6 +117,7 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
                 .env("PORT", port.to_string())
                 .env("MOLECULE_BIND_ADDR", "127.0.0.1")
                 .env("ADMIN_TOKEN", "bench")
+                .env("MOLECULE_BACKEND", "none")
                 .env("MOLECULE_DB_POOL_SIZE", "32")
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())

@@ -131,6 +131,7 @@ pub fn workspace_server(database_url: &str) -> anyhow::Result<String> {
         &[
             ("DATABASE_URL", db),
             ("ADMIN_TOKEN", "schemathesis-admin".into()),
+            ("MOLECULE_BACKEND", "none".into()),
             ("MOLECULE_BIND_ADDR", "127.0.0.1".into()),
         ],
         |port| ("PORT".into(), port.to_string()),

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use molecule_config::ServerConfig;
 use molecule_db::{Migrations, PoolOptions};
 
+mod provisioning;
+
 #[derive(Parser)]
 #[command(version, about = "molecule workspace-server (control plane)")]
 struct Cli {
@@ -93,6 +95,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         inbox_push: cfg.delegation_result_inbox_push,
         a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
     });
+    let dispatcher = provisioning::dispatcher(&cfg, services.clone()).await?;
+    let services = services.with_hooks(std::sync::Arc::new(dispatcher.clone()));
+    let timeouts = molecule_periodic::Periodic::new(
+        "provision-timeout",
+        Duration::from_secs(cfg.provision_timeout_sweep_interval_seconds),
+        pool.clone(),
+    );
+    let timeout_task = {
+        let dispatcher = dispatcher.clone();
+        let timeout_cfg = molecule_dispatcher::TimeoutConfig {
+            global: cfg.provision_timeout_seconds,
+            templates: molecule_dispatcher::Templates {
+                dir: cfg.configs_dir.clone().map(Into::into),
+            },
+            interval: Duration::from_secs(cfg.provision_timeout_sweep_interval_seconds),
+        };
+        timeouts.spawn(move || {
+            let dispatcher = dispatcher.clone();
+            let timeout_cfg = timeout_cfg.clone();
+            async move { dispatcher.sweep_provision_timeouts(&timeout_cfg).await }
+        })
+    };
     let sweeper_config = molecule_ledger::SweeperConfig::from_raw(
         cfg.delegation_sweeper_interval_s.as_deref(),
         cfg.delegation_stuck_threshold_s.as_deref(),
@@ -125,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
         },
-        tasks: vec![liveness, delegation_sweeper],
+        tasks: vec![liveness, delegation_sweeper, timeouts],
         org_id: cfg.molecule_org_id.clone(),
     };
 
@@ -142,9 +166,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let signal = shutdown_signal().await?;
     tracing::info!(signal, "shutting down; letting in-flight requests finish");
     bus.close();
+    dispatcher.shutdown();
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
     liveness_task.abort();
+    timeout_task.abort();
     sweeper_task.abort();
     listener_task.abort();
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;

@@ -94,6 +94,7 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
         .env("PORT", port.to_string())
         .env("MOLECULE_BIND_ADDR", "127.0.0.1")
         .env("ADMIN_TOKEN", "t")
+        .env("MOLECULE_BACKEND", "none")
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");

@@ -42,6 +42,7 @@ fn start(db: &TestDb) -> Replica {
         .env("PORT", port.to_string())
         .env("MOLECULE_BIND_ADDR", "127.0.0.1")
         .env("ADMIN_TOKEN", ADMIN)
+        .env("MOLECULE_BACKEND", "none")
         .env("LIVENESS_TTL_SECONDS", "1")
         .env("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")
         .env("RUST_LOG", "warn")

@@ -112,6 +112,68 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "1800",
         "how long a callee gets to answer a delegated message/send",
     ),
+    k(
+        "MOLECULE_BACKEND",
+        "docker if the engine answers, else none",
+        "`docker`, `local` (development only; never chosen automatically) or `none`",
+    ),
+    k(
+        "MOLECULE_PLATFORM_INSTANCE",
+        "sha256(DATABASE_URL)[:16]",
+        "label value that keeps co-resident platforms off each other's workloads",
+    ),
+    k(
+        "MOLECULE_DOCKER_NETWORK",
+        "bridge",
+        "container network mode: `bridge`, `host` or a network name",
+    ),
+    k(
+        "MOLECULE_WORKSPACE_IMAGE",
+        "molecule-agent:latest",
+        "default agent image",
+    ),
+    k(
+        "MOLECULE_RUNTIME_IMAGES",
+        "unset",
+        "per-runtime images, `runtime=image,runtime=image`",
+    ),
+    k("WORKSPACE_IMAGE_LOCAL_OVERRIDE", "0", "`1` ignores runtime_image_pins"),
+    k(
+        "MOLECULE_PROVISION_CONCURRENCY",
+        "3",
+        "provisions at once; `0` unlimited; invalid values fall back to 3 with a warning",
+    ),
+    k(
+        "PROVISION_TIMEOUT_SECONDS",
+        "unset",
+        "provisioning timeout for every runtime (else template, else 30 min hermes / 10 min)",
+    ),
+    k(
+        "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
+        "30",
+        "how often provisioning timeouts are checked (once per cluster)",
+    ),
+    k("CONFIGS_DIR", "unset", "templates directory: `<name>/config.yaml`"),
+    k(
+        "MOLECULE_DATA_DIR",
+        ".molecule/data",
+        "local backend: agent logs and data",
+    ),
+    k(
+        "MOLECULE_LOCAL_AGENT_COMMAND",
+        "molecule-agent",
+        "local backend: the agent program",
+    ),
+    k(
+        "MOLECULE_AGENT_ENV",
+        "unset",
+        "extra environment for every agent, `NAME=value,NAME=value`",
+    ),
+    k(
+        "MOLECULE_CONTAINER_PLATFORM_URL",
+        "PLATFORM_URL",
+        "platform URL as agents see it",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.

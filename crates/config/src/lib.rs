@@ -98,6 +98,33 @@ pub struct ServerConfig {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub delegation_ledger_write: Option<String>,
     pub delegation_a2a_timeout_seconds: u64,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_backend: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_platform_instance: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub molecule_docker_network: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub molecule_workspace_image: String,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_runtime_images: Option<String>,
+    #[serde(deserialize_with = "lenient::flag")]
+    pub workspace_image_local_override: bool,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_provision_concurrency: Option<String>,
+    #[serde(default)]
+    pub provision_timeout_seconds: Option<u64>,
+    pub provision_timeout_sweep_interval_seconds: u64,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub configs_dir: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub molecule_data_dir: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub molecule_local_agent_command: String,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_agent_env: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_container_platform_url: Option<String>,
     pub molecule_db_pool_size: usize,
     pub molecule_db_connect_timeout_seconds: u64,
     pub molecule_shutdown_timeout_seconds: u64,
@@ -124,6 +151,20 @@ impl Default for ServerConfig {
             delegation_result_inbox_push: true,
             delegation_ledger_write: None,
             delegation_a2a_timeout_seconds: 1800,
+            molecule_backend: None,
+            molecule_platform_instance: None,
+            molecule_docker_network: "bridge".into(),
+            molecule_workspace_image: "molecule-agent:latest".into(),
+            molecule_runtime_images: None,
+            workspace_image_local_override: false,
+            molecule_provision_concurrency: None,
+            provision_timeout_seconds: None,
+            provision_timeout_sweep_interval_seconds: 30,
+            configs_dir: None,
+            molecule_data_dir: ".molecule/data".into(),
+            molecule_local_agent_command: "molecule-agent".into(),
+            molecule_agent_env: None,
+            molecule_container_platform_url: None,
             molecule_db_pool_size: 16,
             molecule_db_connect_timeout_seconds: 5,
             molecule_shutdown_timeout_seconds: 30,
@@ -153,6 +194,16 @@ impl ServerConfig {
         matches!(self.molecule_env.as_deref(), Some("prod" | "production"))
     }
 
+    /// `MOLECULE_RUNTIME_IMAGES` (`runtime=image,runtime=image`).
+    pub fn runtime_images(&self) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+        pairs("MOLECULE_RUNTIME_IMAGES", self.molecule_runtime_images.as_deref())
+    }
+
+    /// `MOLECULE_AGENT_ENV` (`NAME=value,NAME=value`).
+    pub fn agent_env(&self) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+        pairs("MOLECULE_AGENT_ENV", self.molecule_agent_env.as_deref())
+    }
+
     /// SaaS mode: `MOLECULE_DEPLOY_MODE=saas`, or, when that is unset, `MOLECULE_ORG_ID` set.
     pub fn is_saas(&self) -> bool {
         match self.molecule_deploy_mode.as_deref() {
@@ -172,6 +223,19 @@ impl ServerConfig {
         positive("LIVENESS_TTL_SECONDS", self.liveness_ttl_seconds)?;
         positive("LIVENESS_SWEEP_INTERVAL_SECONDS", self.liveness_sweep_interval_seconds)?;
         positive("DELEGATION_A2A_TIMEOUT_SECONDS", self.delegation_a2a_timeout_seconds)?;
+        positive(
+            "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
+            self.provision_timeout_sweep_interval_seconds,
+        )?;
+        if let Some(b) = &self.molecule_backend
+            && !matches!(b.as_str(), "docker" | "local" | "none")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "MOLECULE_BACKEND must be docker, local or none, got {b:?}"
+            )));
+        }
+        self.runtime_images()?;
+        self.agent_env()?;
         positive("MOLECULE_DB_POOL_SIZE", self.molecule_db_pool_size as u64)?;
         positive(
             "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
@@ -323,6 +387,22 @@ impl AgentConfig {
             .clone()
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.agent_port))
     }
+}
+
+fn pairs(name: &str, raw: Option<&str>) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let mut out = std::collections::BTreeMap::new();
+    for item in raw.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = item
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "{name}: {item:?} is not name=value (separate entries with commas)"
+                ))
+            })?;
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(out)
 }
 
 fn positive(name: &str, v: u64) -> Result<(), ConfigError> {

@@ -6,6 +6,7 @@ pub mod activity;
 pub mod admin;
 pub mod delegations;
 pub mod events;
+pub mod lifecycle;
 pub mod registry;
 pub mod tokens;
 pub mod workspaces;
@@ -41,5 +42,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(delegations::list_delegations)
         .service(delegations::admin_delegations)
         .service(delegations::admin_delegation_stats)
+        .service(lifecycle::restart_workspace)
+        .service(lifecycle::pause_workspace)
+        .service(lifecycle::resume_workspace)
+        .service(lifecycle::collapse_workspace)
         .service(admin::liveness);
 }

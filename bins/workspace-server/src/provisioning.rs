@@ -1,0 +1,77 @@
+//! Wiring of the backends and the dispatcher from configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use molecule_config::ServerConfig;
+use molecule_dispatcher::{Dispatcher, DispatcherConfig, parse_concurrency};
+use molecule_provisioner::{Backend, DockerBackend, DockerConfig, ImageRef, LocalConfig, LocalProcessBackend};
+use molecule_service::Services;
+
+/// `MOLECULE_PLATFORM_INSTANCE`, or the first 16 hex digits of sha256(DATABASE_URL).
+fn platform_instance(cfg: &ServerConfig) -> String {
+    cfg.molecule_platform_instance.clone().unwrap_or_else(|| {
+        molecule_service::tokens::hash(&cfg.database_url)
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
+}
+
+pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Result<Dispatcher> {
+    let instance = platform_instance(cfg);
+    let docker_config = DockerConfig {
+        platform_instance: instance.clone(),
+        network_mode: cfg.molecule_docker_network.clone(),
+        advertise_host: "127.0.0.1".into(),
+    };
+    let backend: Option<Arc<dyn Backend>> = match cfg.molecule_backend.as_deref() {
+        Some("docker") => Some(Arc::new(DockerBackend::connect(docker_config).await.context(
+            "MOLECULE_BACKEND=docker: the Docker engine (DOCKER_HOST or /var/run/docker.sock)",
+        )?)),
+        Some("local") => {
+            tracing::warn!("MOLECULE_BACKEND=local: workspaces run as local processes (development only)");
+            Some(Arc::new(LocalProcessBackend::new(LocalConfig {
+                command: cfg.molecule_local_agent_command.clone().into(),
+                data_dir: cfg.molecule_data_dir.clone().into(),
+                platform_instance: instance.clone(),
+            })))
+        }
+        Some(_) => None,
+        None => match DockerBackend::connect(docker_config).await {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no Docker engine: workspaces will fail with \"no provisioner configured\" (set MOLECULE_BACKEND=local for development)");
+                None
+            }
+        },
+    };
+    let (concurrency, warning) = parse_concurrency(cfg.molecule_provision_concurrency.as_deref());
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let default_image = ImageRef::parse(&cfg.molecule_workspace_image).with_context(|| {
+        format!(
+            "MOLECULE_WORKSPACE_IMAGE={:?} is not an image reference",
+            cfg.molecule_workspace_image
+        )
+    })?;
+    let config = DispatcherConfig {
+        concurrency,
+        default_image,
+        runtime_images: cfg.runtime_images()?,
+        local_image_override: cfg.workspace_image_local_override,
+        platform_url: cfg
+            .molecule_container_platform_url
+            .clone()
+            .unwrap_or_else(|| cfg.platform_url()),
+        agent_env: cfg.agent_env()?,
+        stop_attempts: 3,
+        stop_backoff: Duration::from_secs(1),
+    };
+    let name = backend.as_ref().map(|b| b.name());
+    tracing::info!(backend = name.unwrap_or("none"), platform_instance = %instance, "provisioning");
+    Ok(Dispatcher::new(backend.into_iter().collect(), name, services, config))
+}
