@@ -277,21 +277,34 @@ impl Dispatcher {
         let outcome = tokio::spawn(async move { backend.provision(&spec).await }).await;
         match outcome {
             Ok(Ok(p)) => {
-                let mut conn = services.pool.get().await.map_err(|e| e.to_string())?;
-                diesel::update(
-                    w::table
-                        .find(id)
-                        .filter(w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Provisioning))),
-                )
-                .set((
-                    w::backend.eq(name),
-                    w::instance_id.eq(&p.instance_id),
-                    w::runtime_image_digest.eq(&p.image_digest),
-                    w::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
+                // The agent may already have registered (online): record what runs either way,
+                // unless the workspace was removed meanwhile, in which case the new workload
+                // must not outlive it.
+                let recorded = {
+                    let mut conn = services.pool.get().await.map_err(|e| e.to_string())?;
+                    diesel::update(
+                        w::table
+                            .find(id)
+                            .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed))),
+                    )
+                    .set((
+                        w::backend.eq(name),
+                        w::instance_id.eq(&p.instance_id),
+                        w::runtime_image_digest.eq(&p.image_digest),
+                    ))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?
+                };
+                if recorded == 0 {
+                    tracing::warn!(workspace_id = %id, backend = name, "removed while provisioning; stopping the new workload");
+                    if let Some(b) = self.inner.backends.get(name)
+                        && let Err(e) = b.stop(id).await
+                    {
+                        tracing::error!(workspace_id = %id, backend = name, error = %e, "LEAK-SUSPECT: could not stop the workload of a removed workspace");
+                    }
+                    return Ok(());
+                }
                 tracing::info!(workspace_id = %id, backend = name, image = ?p.image, "provisioned");
                 Ok(())
             }
@@ -355,7 +368,16 @@ impl Dispatcher {
     /// Stops the workload through the backend that started it: a bounded retry (3 attempts,
     /// waits doubling from 1 s). On exhaustion a `LEAK_SUSPECT` event is persisted and the
     /// caller goes on; a cancellation ends the retry without one.
+    ///
+    /// Waits for an in-flight provision of the same workspace (its gate) first, so a workload
+    /// started concurrently is stopped too.
     pub async fn stop(&self, id: Uuid) -> Result<(), StopError> {
+        let gate = self.gate(id);
+        let _held = gate.lock().await;
+        self.stop_unlocked(id).await
+    }
+
+    async fn stop_unlocked(&self, id: Uuid) -> Result<(), StopError> {
         let Some(backend) = self.backend_of(id).await? else {
             return Ok(()); // no backend: nothing can be running
         };
@@ -443,9 +465,7 @@ impl Dispatcher {
                         .restarts
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let s = restarts.entry(id).or_default();
-                    s.pending = false;
-                    std::mem::take(&mut s.reset_session)
+                    std::mem::take(&mut restarts.entry(id).or_default().reset_session)
                 };
                 this.restart_cycle(id, reset).await;
                 let mut restarts = this
@@ -453,8 +473,12 @@ impl Dispatcher {
                     .restarts
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Requests that arrived since this cycle was claimed (even before it began)
+                // coalesce into exactly one more run.
                 let s = restarts.entry(id).or_default();
-                if !s.pending {
+                if s.pending {
+                    s.pending = false;
+                } else {
                     restarts.remove(&id);
                     break;
                 }
@@ -506,7 +530,7 @@ impl Dispatcher {
         }
         // Replace the workload; a failed stop is logged (and leak-flagged) but provisioning
         // replaces the old workload anyway.
-        if let Err(e) = self.stop(id).await {
+        if let Err(e) = self.stop_unlocked(id).await {
             tracing::warn!(workspace_id = %id, error = %e, "restart: stop failed; provisioning over it");
         }
         let _ = self.provision_locked(id, reset_session).await;

@@ -1,0 +1,316 @@
+//! End to end on a real Docker engine: the server provisions the reference agent's image, the
+//! agent registers back, and pause, resume, restart and delete act on real containers.
+//!
+//! Needs the `molecule-agent:*` images (`cargo xtask image`; `cargo xtask test` builds them).
+//! In CI (`CI=true`) a missing engine or image fails the test; elsewhere it is skipped loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use molecule_testkit::TestDb;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+const ADMIN: &str = "e2e-admin";
+
+/// Whether the Docker tests can run; panics in CI when they cannot.
+pub fn docker_ready(image: &str) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let problem = if !engine {
+        Some("no Docker engine answers".to_owned())
+    } else if !Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        Some(format!("image {image} is missing (run `cargo xtask image`)"))
+    } else {
+        None
+    };
+    match problem {
+        None => true,
+        Some(p) if ci => panic!("Docker end-to-end tests must run in CI: {p}"),
+        Some(p) => {
+            eprintln!("\n!!!!!!!! SKIPPING Docker end-to-end test: {p} !!!!!!!!\n");
+            false
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", port.to_string())
+        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+        .env("PLATFORM_URL", &base)
+        .env("ADMIN_TOKEN", ADMIN)
+        .env("MOLECULE_BACKEND", "docker")
+        .env("MOLECULE_DOCKER_NETWORK", "host")
+        .env("MOLECULE_PLATFORM_INSTANCE", instance)
+        .env("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1")
+        .env("RUST_LOG", "warn,molecule_dispatcher=info");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.stdin(Stdio::null()).spawn().unwrap();
+    Server { child, base }
+}
+
+pub fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker").args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn post(http: &reqwest::Client, base: &str, path: String, body: Value) -> reqwest::Response {
+    http.post(format!("{base}{path}"))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn status(http: &reqwest::Client, base: &str, id: &str) -> Value {
+    http.get(format!("{base}/workspaces/{id}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
+    until(&format!("{id} {want}"), Duration::from_secs(90), || async {
+        let w = status(http, base, id).await;
+        assert_ne!(w["status"], "failed", "workspace failed: {}", w["last_sample_error"]);
+        (w["status"] == want).then_some(w)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_lifecycle_end_to_end() {
+    if !docker_ready("molecule-agent:claude-code") {
+        return;
+    }
+    let db = TestDb::empty().await;
+    let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    let server = start(
+        &db,
+        &instance,
+        &[("MOLECULE_RUNTIME_IMAGES", "claude-code=molecule-agent:claude-code")],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    until("server up", Duration::from_secs(30), || async {
+        http.get(format!("{}/health", server.base))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    // create → the container starts from the local image → the agent registers → online.
+    let created: Value = post(
+        &http,
+        &server.base,
+        "/workspaces".into(),
+        json!({ "name": "e2e", "runtime": "claude-code", "model": "anthropic:claude" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let container = format!("ws-{id}");
+    let w = wait_status(&http, &server.base, &id, "online").await;
+    assert_eq!(
+        w["runtime_image_digest"].as_str().map(|d| d.starts_with("sha256:")),
+        Some(true),
+        "{w}"
+    );
+    let (_, labels) = docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"molecule.platform.instance\"}} {{index .Config.Labels \"molecule.workspace.id\"}} {{.Config.Image}}",
+        &container,
+    ]);
+    assert_eq!(labels, format!("{instance} {id} molecule-agent:claude-code"));
+    let (_, env) = docker(&["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", &container]);
+    assert!(
+        env.contains("MODEL=anthropic:claude")
+            && env.contains("MODEL_PROVIDER=anthropic")
+            && env.contains(&format!("WORKSPACE_ID={id}")),
+        "{env}"
+    );
+
+    // pause → container gone, status paused.
+    let r = post(&http, &server.base, format!("/workspaces/{id}/pause"), json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert!(
+        !docker(&["inspect", &container]).0,
+        "paused workspace keeps no container"
+    );
+    assert_eq!(status(&http, &server.base, &id).await["status"], "paused");
+
+    // resume → online again.
+    let r = post(&http, &server.base, format!("/workspaces/{id}/resume"), json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    wait_status(&http, &server.base, &id, "online").await;
+
+    // restart twice at once → one run and one coalesced re-run.
+    let (a, b) = tokio::join!(
+        post(&http, &server.base, format!("/workspaces/{id}/restart"), json!({})),
+        post(&http, &server.base, format!("/workspaces/{id}/restart"), json!({}))
+    );
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    let outcomes = [a["outcome"].as_str().unwrap(), b["outcome"].as_str().unwrap()];
+    assert!(
+        outcomes.contains(&"started") && outcomes.contains(&"coalesced"),
+        "{outcomes:?}"
+    );
+    until("two restart cycles", Duration::from_secs(90), || async {
+        let events: Value = http
+            .get(format!("{}/events/{id}", server.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let cycles = events
+            .as_array()?
+            .iter()
+            .filter(|e| e["event"] == "WORKSPACE_PROVISIONING" && e["payload"]["restart"] == true)
+            .count();
+        assert!(cycles <= 2, "coalesced into at most one re-run, saw {cycles} cycles");
+        (cycles == 2).then_some(())
+    })
+    .await;
+    wait_status(&http, &server.base, &id, "online").await;
+
+    // delete → container and volumes gone.
+    let r = http
+        .delete(format!("{}/workspaces/{id}", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert!(!docker(&["inspect", &container]).0, "container removed");
+    for v in [format!("ws-{id}-configs"), format!("ws-{id}-workspace")] {
+        assert!(!docker(&["volume", "inspect", &v]).0, "volume {v} removed");
+    }
+
+    // An image that cannot be obtained fails the workspace with the reason.
+    let bad: Value = post(
+        &http,
+        &server.base,
+        "/workspaces".into(),
+        json!({ "name": "no-image", "runtime": "hermes" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    drop(server);
+    let server = start(
+        &db,
+        &instance,
+        &[("MOLECULE_RUNTIME_IMAGES", "hermes=127.0.0.1:9/nope:1.0")],
+    );
+    until("server up", Duration::from_secs(30), || async {
+        http.get(format!("{}/health", server.base))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let bad_id = bad["id"].as_str().unwrap().to_owned();
+    let _ = post(&http, &server.base, format!("/workspaces/{bad_id}/restart"), json!({})).await;
+    let failed = until("failed with the reason", Duration::from_secs(60), || async {
+        let w = status(&http, &server.base, &bad_id).await;
+        (w["status"] == "failed").then_some(w)
+    })
+    .await;
+    assert!(
+        failed["last_sample_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be obtained"),
+        "{failed}"
+    );
+    drop(server);
+
+    // Nothing of this run is left behind.
+    let (_, left) = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=molecule.platform.instance={instance}"),
+    ]);
+    let stale: Vec<&str> = left.lines().collect();
+    for c in &stale {
+        docker(&["rm", "-f", c]);
+    }
+    assert!(stale.is_empty(), "containers left behind: {stale:?}");
+}
