@@ -1,0 +1,237 @@
+//! A moving tag is pulled again on every provision: publish a new image under the same tag in
+//! a local registry (Debian's `docker-registry` on 127.0.0.1), restart, and the new image runs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use molecule_testkit::TestDb;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+const ADMIN: &str = "reg-admin";
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+fn ready() -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let engine = Command::new("docker")
+        .args(["image", "inspect", "molecule-agent:latest"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let registry = std::path::Path::new("/usr/bin/docker-registry").exists();
+    let problem = match (engine, registry) {
+        (false, _) => "no Docker engine or no molecule-agent:latest image (run `cargo xtask image`)",
+        (_, false) => "Debian's docker-registry is not installed (apt-get install docker-registry)",
+        _ => return true,
+    };
+    assert!(!ci, "the registry pull test must run in CI: {problem}");
+    eprintln!("\n!!!!!!!! SKIPPING registry pull test: {problem} !!!!!!!!\n");
+    false
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moving_tag_is_pulled_again_on_restart() {
+    if !ready() {
+        return;
+    }
+    // A registry of our own, on loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let reg_port = free_port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{reg_port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let _registry = Killed(
+        Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    until("registry up", Duration::from_secs(20), || async {
+        http.get(format!("http://127.0.0.1:{reg_port}/v2/"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status() == 200)
+            .map(|_| ())
+    })
+    .await;
+
+    let repo = format!("127.0.0.1:{reg_port}/molecule/agent:latest");
+    docker(&["tag", "molecule-agent:latest", &repo]);
+    docker(&["push", &repo]);
+    let old_id = docker(&["image", "inspect", "-f", "{{.Id}}", "molecule-agent:latest"]);
+
+    let db = TestDb::empty().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let instance = format!("reg-{}", uuid::Uuid::new_v4().simple());
+    let _server = Killed(
+        Command::new(BIN)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &db.url)
+            .env("PORT", port.to_string())
+            .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+            .env("PLATFORM_URL", &base)
+            .env("ADMIN_TOKEN", ADMIN)
+            .env("MOLECULE_BACKEND", "docker")
+            .env("MOLECULE_DOCKER_NETWORK", "host")
+            .env("MOLECULE_PLATFORM_INSTANCE", &instance)
+            .env("MOLECULE_RUNTIME_IMAGES", format!("claude-code={repo}"))
+            .env("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    until("server up", Duration::from_secs(30), || async {
+        http.get(format!("{base}/health")).send().await.ok().map(|_| ())
+    })
+    .await;
+    let created: Value = http
+        .post(format!("{base}/workspaces"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": "puller", "runtime": "claude-code" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let container = format!("ws-{id}");
+    let running_image = || docker(&["inspect", "-f", "{{.Image}}", &container]);
+    let online = |want_image: String| {
+        let http = http.clone();
+        let base = base.clone();
+        let id = id.clone();
+        async move {
+            let w: Value = http
+                .get(format!("{base}/workspaces/{id}"))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            assert_ne!(w["status"], "failed", "{}", w["last_sample_error"]);
+            let image = Command::new("docker")
+                .args(["inspect", "-f", "{{.Image}}", &format!("ws-{id}")])
+                .output()
+                .ok()?;
+            let image = String::from_utf8_lossy(&image.stdout).trim().to_owned();
+            (w["status"] == "online" && image == want_image).then_some(())
+        }
+    };
+    until("online on the first image", Duration::from_secs(60), || {
+        online(old_id.clone())
+    })
+    .await;
+    assert_eq!(running_image(), old_id);
+
+    // Publish a new image under the same tag; the local tag still names the old one.
+    let mut build = Command::new("docker")
+        .args(["build", "-q", "-t", &repo, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        build
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"FROM molecule-agent:latest\nLABEL molecule.test.generation=2\n")
+            .unwrap();
+    }
+    assert!(build.wait().unwrap().success(), "docker build");
+    docker(&["push", &repo]);
+    let new_id = docker(&["image", "inspect", "-f", "{{.Id}}", &repo]);
+    assert_ne!(new_id, old_id);
+    docker(&["tag", "molecule-agent:latest", &repo]);
+    assert_eq!(
+        docker(&["image", "inspect", "-f", "{{.Id}}", &repo]),
+        old_id,
+        "the local cache is stale"
+    );
+
+    let r = http
+        .post(format!("{base}/workspaces/{id}/restart"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until("online on the new image", Duration::from_secs(90), || {
+        online(new_id.clone())
+    })
+    .await;
+
+    let r = http
+        .delete(format!("{base}/workspaces/{id}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = Command::new("docker").args(["rmi", "-f", &repo, &new_id]).output();
+}
