@@ -55,6 +55,16 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         Ok(())
     })?;
 
+    steps.run("agent image for the Docker tests (cargo xtask image)", || {
+        if crate::image::docker_available() {
+            crate::image::build_image(false)
+        } else if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            anyhow::bail!("CI needs a Docker engine for the Docker tests, and none answers (`docker version`)")
+        } else {
+            println!("!!!!!!!! no Docker engine: the Docker tests will be SKIPPED !!!!!!!!");
+            Ok(())
+        }
+    })?;
     let (cluster, url) = steps.run("PostgreSQL for the tests", start_postgres)?;
     let tests = steps.run("tests (cargo nextest, real PostgreSQL)", || {
         let mut cmd = if cargo_has("nextest") {
@@ -112,7 +122,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 7 } else { 8 });
+    let mut steps = Steps::new(if args.quick { 8 } else { 9 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result

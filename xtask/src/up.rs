@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     }
 
-    let mut steps = Steps::new(4);
+    let mut steps = Steps::new(5);
     let (cluster, database_url) = steps.run("PostgreSQL", || database(&state_dir))?;
     let mut session = Session {
         children: Vec::new(),
@@ -87,22 +87,48 @@ fn run_platform(
     stop: &AtomicBool,
     session: &mut Session,
 ) -> anyhow::Result<()> {
-    steps.run("build workspace-server and memory-plugin-postgres", || {
-        let mut c = cargo();
-        c.args(["build", "-p", "workspace-server", "-p", "memory-plugin-postgres"]);
-        if args.release {
-            c.arg("--release");
-        }
-        exec(&mut c)
-    })?;
+    steps.run(
+        "build workspace-server, memory-plugin-postgres and molecule-agent",
+        || {
+            let mut c = cargo();
+            c.args([
+                "build",
+                "-p",
+                "workspace-server",
+                "-p",
+                "memory-plugin-postgres",
+                "-p",
+                "molecule-agent",
+            ]);
+            if args.release {
+                c.arg("--release");
+            }
+            exec(&mut c)
+        },
+    )?;
     let bin_dir = target_dir()?.join(if args.release { "release" } else { "debug" });
     let admin_token = admin_token(state_dir)?;
+    // Workspaces get real agents: containers when an engine answers, else local processes.
+    let backend = if crate::image::docker_available() {
+        steps.run("agent image (Docker)", || crate::image::build_image(false))?;
+        "docker"
+    } else {
+        say!("no Docker engine: workspaces will run as local processes (MOLECULE_BACKEND=local)");
+        "local"
+    };
+    let agent = bin_dir.join("molecule-agent");
+    let data_dir = state_dir.join("data");
     let env = |c: &mut Command| {
         c.env("DATABASE_URL", database_url)
             .env("ADMIN_TOKEN", &admin_token)
             .env("PORT", args.port.to_string())
             .env("MOLECULE_BIND_ADDR", "127.0.0.1")
             .env("MEMORY_PLUGIN_LISTEN_ADDR", &args.plugin_addr)
+            .env("MOLECULE_BACKEND", backend)
+            .env("MOLECULE_DOCKER_NETWORK", "host")
+            .env("PLATFORM_URL", format!("http://127.0.0.1:{}", args.port))
+            .env("MOLECULE_LOCAL_AGENT_COMMAND", &agent)
+            .env("MOLECULE_DATA_DIR", &data_dir)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
     };
     steps.run("migrate", || {
@@ -140,6 +166,7 @@ fn run_platform(
         say!("  memory-plugin-postgres {plugin}   (GET /v1/health)");
         say!("  DATABASE_URL           {database_url}");
         say!("  ADMIN_TOKEN            {admin_token}");
+        say!("  workspaces run on      {backend} (POST /workspaces with the admin token)");
         say!("\n  Ctrl-C stops everything.");
         Ok(())
     });

@@ -40,9 +40,16 @@ fn backend_calls_outside_the_dispatcher_are_found_in_every_disguise() {
             "missing line {line}: {lines:#?}"
         );
     }
+    // Failing a workspace behind the dispatcher's back.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("crates/rogue/src/lib.rs:54 provisioning-failure-only-in-dispatcher: ")),
+        "{lines:#?}"
+    );
     assert_eq!(
         lines.len(),
-        7,
+        8,
         "the dispatcher itself and read-only calls are allowed: {lines:#?}"
     );
 }

@@ -122,6 +122,15 @@ pub fn check(meta: &Metadata, report: &mut Report) -> anyhow::Result<()> {
     }
 
     for (krate, path, file) in &parsed {
+        if krate != DISPATCHER {
+            let mut f = FailureVisitor {
+                path,
+                krate,
+                found: Vec::new(),
+            };
+            f.visit_file(file);
+            report.violations.extend(f.found);
+        }
         if krate == DISPATCHER || krate == PROVISIONER {
             continue;
         }
@@ -131,6 +140,55 @@ pub fn check(meta: &Metadata, report: &mut Report) -> anyhow::Result<()> {
         report.violations.extend(v.found);
     }
     Ok(())
+}
+
+pub const FAILURE_RULE: &str = "provisioning-failure-only-in-dispatcher";
+/// The service layer defines the failing write; only the dispatcher may use it.
+const SERVICE: &str = "molecule-service";
+
+/// Rule `provisioning-failure-only-in-dispatcher`: `FailureReason` already makes a reasonless
+/// failure impossible to write; this keeps provisioning failures in one crate. Outside the
+/// dispatcher nothing calls `mark_failed*`, and outside the dispatcher and the service layer
+/// nothing builds `StatusChange::Failed`.
+struct FailureVisitor<'a> {
+    path: &'a Path,
+    krate: &'a str,
+    found: Vec<Violation>,
+}
+
+impl FailureVisitor<'_> {
+    fn flag(&mut self, span: proc_macro2::Span, what: String) {
+        self.found.push(Violation {
+            file: self.path.to_path_buf(),
+            line: span.start().line,
+            rule: FAILURE_RULE,
+            message: format!(
+                "{what} marks a workspace failed outside {DISPATCHER}; provisioning failures go through the dispatcher"
+            ),
+        });
+    }
+}
+
+impl<'ast> Visit<'ast> for FailureVisitor<'_> {
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        let name = m.method.to_string();
+        if name.starts_with("mark_failed") {
+            self.flag(m.method.span(), format!("`.{name}(..)`"));
+        }
+        visit::visit_expr_method_call(self, m);
+    }
+
+    fn visit_path(&mut self, p: &'ast syn::Path) {
+        let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+        let n = segs.len();
+        if self.krate != SERVICE && n >= 2 && segs[n - 2] == "StatusChange" && segs[n - 1] == "Failed" {
+            self.flag(p.span(), "`StatusChange::Failed`".into());
+        }
+        if n >= 2 && segs[n - 1].starts_with("mark_failed") && segs[n - 2] == "Services" {
+            self.flag(p.span(), format!("`{}`", segs.join("::")));
+        }
+        visit::visit_path(self, p);
+    }
 }
 
 /// Walks one file. Scopes are approximated per function: a name bound to a backend anywhere
