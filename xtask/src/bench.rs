@@ -33,7 +33,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.name.as_str() {
         "heartbeat" => heartbeat(&args),
         "ledger" => ledger(&args),
-        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger"),
+        "provision" => provision(),
+        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision"),
     }
 }
 
@@ -315,6 +316,42 @@ fn ledger(args: &Args) -> anyhow::Result<()> {
         std::fs::write(out.join("ledger.json"), serde_json::to_string_pretty(&report)?)?;
         Ok(())
     })();
+    steps.summary();
+    let _ = cluster.destroy();
+    result
+}
+
+/// Org provisioning wall time at three concurrency caps (500 ms per provision).
+fn provision() -> anyhow::Result<()> {
+    let mut steps = Steps::new(3);
+    steps.run("release build of the provisioning benchmark", || {
+        exec(cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "molecule-dispatcher",
+            "--example",
+            "provision_bench",
+        ]))
+    })?;
+    let dir = std::env::temp_dir().join(format!("molecule-bench-provision-{}", std::process::id()));
+    let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
+    cluster.destroy_when_process_exits(std::process::id())?;
+    let result = steps.run("50 workspaces at MOLECULE_PROVISION_CONCURRENCY 0, 3 and 10", || {
+        let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "provision_bench")?;
+        let out = Command::new(target_dir()?.join("release/examples/provision_bench"))
+            .env("DATABASE_URL", &url)
+            .output()?;
+        if !out.status.success() {
+            bail!("provision_bench failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let figures: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+        let dir = target_dir()?.join("bench");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("provision.json"), serde_json::to_string_pretty(&figures)?)?;
+        Ok(())
+    });
     steps.summary();
     let _ = cluster.destroy();
     result
