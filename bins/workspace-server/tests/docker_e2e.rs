@@ -12,6 +12,28 @@ use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+/// Removes every container and volume of this run's platform instance, pass or fail.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let label = format!("label=molecule.platform.instance={}", self.0);
+        for kind in [&["ps", "-aq", "--filter"][..], &["volume", "ls", "-q", "--filter"][..]] {
+            let out = Command::new("docker").args(kind).arg(&label).output();
+            let ids = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for id in ids.lines() {
+                let rm: &[&str] = if kind[0] == "ps" {
+                    &["rm", "-f"]
+                } else {
+                    &["volume", "rm", "-f"]
+                };
+                let _ = Command::new("docker").args(rm).arg(id).output();
+            }
+        }
+    }
+}
+
 const ADMIN: &str = "e2e-admin";
 
 /// Whether the Docker tests can run; panics in CI when they cannot.
@@ -150,6 +172,7 @@ async fn docker_lifecycle_end_to_end() {
     }
     let db = TestDb::empty().await;
     let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
     let server = start(
         &db,
         &instance,
@@ -180,10 +203,15 @@ async fn docker_lifecycle_end_to_end() {
     .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let container = format!("ws-{id}");
-    let w = wait_status(&http, &server.base, &id, "online").await;
-    assert_eq!(
-        w["runtime_image_digest"].as_str().map(|d| d.starts_with("sha256:")),
-        Some(true),
+    wait_status(&http, &server.base, &id, "online").await;
+    // The agent may register before the dispatcher has recorded what it started.
+    let w = until("image digest recorded", Duration::from_secs(30), || async {
+        let w = status(&http, &server.base, &id).await;
+        w["runtime_image_digest"].as_str().is_some().then_some(w)
+    })
+    .await;
+    assert!(
+        w["runtime_image_digest"].as_str().unwrap().starts_with("sha256:"),
         "{w}"
     );
     let (_, labels) = docker(&[

@@ -9,6 +9,28 @@ use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+/// Removes every container and volume of this run's platform instance, pass or fail.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let label = format!("label=molecule.platform.instance={}", self.0);
+        for kind in [&["ps", "-aq", "--filter"][..], &["volume", "ls", "-q", "--filter"][..]] {
+            let out = Command::new("docker").args(kind).arg(&label).output();
+            let ids = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for id in ids.lines() {
+                let rm: &[&str] = if kind[0] == "ps" {
+                    &["rm", "-f"]
+                } else {
+                    &["volume", "rm", "-f"]
+                };
+                let _ = Command::new("docker").args(rm).arg(id).output();
+            }
+        }
+    }
+}
+
 const ADMIN: &str = "reg-admin";
 
 struct Killed(Child);
@@ -122,6 +144,7 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let instance = format!("reg-{}", uuid::Uuid::new_v4().simple());
+    let _cleanup = Cleanup(instance.clone());
     let _server = Killed(
         Command::new(BIN)
             .env_clear()

@@ -268,7 +268,12 @@ async fn gates_bound_concurrency_globally_and_per_workspace() {
 async fn concurrent_restarts_coalesce_into_one_rerun() {
     let t = setup(Some(Mode::Ok), Duration::from_millis(200), None).await;
     let id = create(&t.services, "restarty").await;
-    t.dispatcher.provision_sync(id, false).await.unwrap();
+    // Creation provisions in the background: let that one finish first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.n.provisions.load(Ordering::SeqCst) < 1 {
+        assert!(Instant::now() < deadline, "the creation's provision never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before = t.n.provisions.load(Ordering::SeqCst);
     let outcomes: Vec<RestartOutcome> = (0..5).map(|_| t.dispatcher.restart(id, false)).collect();
     assert_eq!(outcomes[0], RestartOutcome::Started);

@@ -250,6 +250,18 @@ async fn bad_input_gets_a_json_400_naming_the_field() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = test::read_body_json(resp).await;
     assert!(body["error"].as_str().unwrap().contains("name"), "{body}");
+    // NUL characters (which Postgres refuses) are the input's fault: 400, nothing written.
+    let nul = test::TestRequest::post()
+        .uri(&format!("/workspaces/{}/activity", f.own))
+        .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+        .set_json(json!({ "activity_type": "agent_log", "summary": "a\u{0}b" }))
+        .to_request();
+    let resp = test::call_service(&app, nul).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(resp).await;
+    assert!(body["error"].as_str().unwrap().contains("NUL"), "{body}");
+    let rows = f.state.services.list_activity(f.own, None, None, None).await.unwrap();
+    assert!(rows.is_empty(), "nothing half-written");
     let bad_id = test::TestRequest::get()
         .uri("/workspaces/not-a-uuid")
         .insert_header(("Authorization", format!("Bearer {ADMIN}")))

@@ -239,29 +239,33 @@ mod tests {
         let db = TestDb::empty().await;
         let a = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
         let b = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let rx = std::sync::Mutex::new(Some(rx));
+        // a's body says when it runs (so a holds the lock), then waits to be released.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let channels = std::sync::Mutex::new(Some((started_tx, release_rx)));
         let slow = move || {
-            let rx = rx.lock().unwrap().take();
+            let channels = channels.lock().unwrap().take();
             async move {
-                if let Some(rx) = rx {
-                    let _ = rx.await;
+                if let Some((started, release)) = channels {
+                    let _ = started.send(());
+                    let _ = release.await;
                 }
                 Ok(serde_json::json!({}))
             }
         };
         let a2 = a.clone();
         let running = tokio::spawn(async move { a2.tick_once(&slow).await });
-        // Wait until `a` holds the lock, polling b against a deadline.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        tokio::time::timeout(Duration::from_secs(10), started_rx)
+            .await
+            .expect("a's tick never started")
+            .unwrap();
         let quick = || async { Ok(serde_json::json!({})) };
-        loop {
-            if b.tick_once(&quick).await == TickOutcome::Skipped {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "a never took the lock");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert_eq!(
+            b.tick_once(&quick).await,
+            TickOutcome::Skipped,
+            "b must not run while a holds the tick"
+        );
+        let tx = release_tx;
         tx.send(()).unwrap();
         assert!(matches!(running.await.unwrap(), TickOutcome::Ran(_)));
         assert!(

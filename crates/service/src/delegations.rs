@@ -159,6 +159,12 @@ impl Services {
         if task.is_empty() {
             return Err(ServiceError::invalid("task", "must not be empty"));
         }
+        if task.contains('\0') {
+            return Err(ServiceError::invalid(
+                "task",
+                "must not contain NUL (\\u0000) characters",
+            ));
+        }
         if task.len() > 1 << 20 {
             return Err(ServiceError::invalid("task", "must be at most 1 MiB"));
         }
@@ -448,6 +454,12 @@ impl Services {
         }
         if req.task.trim().is_empty() {
             return Err(ServiceError::invalid("task", "must not be empty"));
+        }
+        if req.task.contains('\0') || req.delegation_id.contains('\0') {
+            return Err(ServiceError::invalid(
+                "task",
+                "task and delegation_id must not contain NUL (\\u0000) characters",
+            ));
         }
         let inserted = self
             .ledger

@@ -60,6 +60,16 @@ impl From<diesel::result::Error> for ServiceError {
                 field: "body",
                 message: format!("refers to a row that does not exist: {}", info.message()),
             },
+            // Postgres refuses NUL in text and `\u0000` in jsonb: the input is at fault.
+            Error::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence")
+                    || info.message().contains("unsupported Unicode escape") =>
+            {
+                Self::Invalid {
+                    field: "body",
+                    message: format!("text must not contain NUL (\\u0000) characters: {}", info.message()),
+                }
+            }
             _ => Self::Unavailable(e.to_string()),
         }
     }

@@ -120,9 +120,11 @@ impl Services {
         }
     }
 
+    /// A state of the server, not a passing fault: 409 with what to set (the original said 503).
     fn no_provisioner() -> ServiceError {
-        ServiceError::Unavailable(
-            "no provisioner configured: set MOLECULE_BACKEND (docker or local) on the server".into(),
+        ServiceError::conflict(
+            "no provisioner configured: set MOLECULE_BACKEND (docker or local) on the server",
+            json!({ "reason": "no_provisioner" }),
         )
     }
 

@@ -14,7 +14,7 @@ pub struct RestartOptions {
     pub reset: bool,
 }
 
-/// Stop and provision again (in the background). 409 under a paused ancestor; 503 without a
+/// Stop and provision again (in the background). 409 under a paused ancestor or without a
 /// provisioner. Concurrent restarts coalesce into at most one pending re-run.
 #[utoipa::path(
     tag = "lifecycle",
