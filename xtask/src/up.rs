@@ -45,12 +45,27 @@ macro_rules! say {
 struct Session {
     children: Vec<(&'static str, Child)>,
     cluster: Option<Cluster>,
+    /// Platform instance label of this session's containers (Docker backend).
+    instance: Option<String>,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         for (name, child) in &mut self.children {
             terminate(name, child);
+        }
+        if let Some(instance) = &self.instance {
+            // Containers outlive the server (restart policy); this session's go with it.
+            let label = format!("label=molecule.platform.instance={instance}");
+            let ids = Command::new("docker").args(["ps", "-aq", "--filter", &label]).output();
+            let ids = ids
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let ids: Vec<&str> = ids.lines().collect();
+            if !ids.is_empty() {
+                say!("removing {} workspace container(s)", ids.len());
+                let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+            }
         }
         if let Some(c) = self.cluster.take() {
             say!("stopping PostgreSQL ({})", c.dir().display());
@@ -75,6 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut session = Session {
         children: Vec::new(),
         cluster,
+        instance: None,
     };
     run_platform(&args, &mut steps, &state_dir, &database_url, &stop, &mut session)
 }
@@ -116,6 +132,10 @@ fn run_platform(
         say!("no Docker engine: workspaces will run as local processes (MOLECULE_BACKEND=local)");
         "local"
     };
+    let instance = format!("xtask-up-{}", std::process::id());
+    if backend == "docker" {
+        session.instance = Some(instance.clone());
+    }
     let agent = bin_dir.join("molecule-agent");
     let data_dir = state_dir.join("data");
     let env = |c: &mut Command| {
@@ -125,6 +145,7 @@ fn run_platform(
             .env("MOLECULE_BIND_ADDR", "127.0.0.1")
             .env("MEMORY_PLUGIN_LISTEN_ADDR", &args.plugin_addr)
             .env("MOLECULE_BACKEND", backend)
+            .env("MOLECULE_PLATFORM_INSTANCE", &instance)
             .env("MOLECULE_DOCKER_NETWORK", "host")
             .env("PLATFORM_URL", format!("http://127.0.0.1:{}", args.port))
             .env("MOLECULE_LOCAL_AGENT_COMMAND", &agent)
@@ -188,12 +209,14 @@ fn supervise(children: &mut [(&str, Child)], stop: &AtomicBool) -> anyhow::Resul
     Ok(())
 }
 
+/// SIGTERM to the child's whole process group (it leads one): local agents it started stop too.
 fn terminate(name: &str, child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     if child.try_wait().ok().flatten().is_some() {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGTERM);
         return;
     }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(35);
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
