@@ -22,6 +22,8 @@ enum Mode {
 
 #[derive(Default)]
 struct Counters {
+    /// Stops of this workspace fail.
+    fail_stop_for: std::sync::Mutex<Option<Uuid>>,
     provisions: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -60,8 +62,11 @@ impl Backend for Fake {
             }),
         }
     }
-    async fn stop(&self, _id: Uuid) -> Result<(), BackendError> {
+    async fn stop(&self, id: Uuid) -> Result<(), BackendError> {
         self.n.stops.fetch_add(1, Ordering::SeqCst);
+        if *self.n.fail_stop_for.lock().unwrap() == Some(id) {
+            return Err(BackendError::Failed("engine lost this one".into()));
+        }
         if self.mode == Mode::StopFails {
             Err(BackendError::Failed("engine unreachable".into()))
         } else {
@@ -314,4 +319,101 @@ async fn provisioning_past_its_timeout_fails_naming_the_timeout() {
     );
     let ev = events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await;
     assert_eq!(ev[0]["source"], "provision_timeout_sweep");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_ancestors() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let root = create(&t.services, "root").await;
+    let child = t
+        .services
+        .create_workspace(CreateWorkspace {
+            name: "child".into(),
+            parent_id: Some(root),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    wait_status(&t.services, root, "provisioning").await;
+
+    // The child's stop fails: 207, the root paused, the child not, with the stage and reason.
+    *t.n.fail_stop_for.lock().unwrap() = Some(child);
+    let partial = t.services.pause_workspace(root).await.unwrap();
+    assert_eq!(
+        (partial.http_status(), partial.count, partial.failed_count),
+        (207, 1, 1)
+    );
+    assert_eq!(
+        (partial.failures[0].workspace_id, partial.failures[0].stage),
+        (child, "stop")
+    );
+    assert!(partial.failures[0].error.contains("engine lost this one"));
+    assert_eq!(t.services.get_workspace(root).await.unwrap().status, "paused");
+    assert_ne!(t.services.get_workspace(child).await.unwrap().status, "paused");
+
+    // A restart under a paused ancestor is refused.
+    let err = t.services.restart_workspace(child, false).await.unwrap_err();
+    assert!(
+        matches!(err, molecule_service::ServiceError::Conflict { .. })
+            && err.to_string().contains("\"root\" is paused"),
+        "{err}"
+    );
+
+    // Pausing only the failing child: nothing paused, 500.
+    let none = t.services.pause_workspace(child).await.unwrap();
+    assert_eq!(
+        (none.http_status(), none.count, none.status.as_str()),
+        (500, 0, "pause_failed")
+    );
+
+    // Resume brings the root back to provisioning (and provisions it).
+    *t.n.fail_stop_for.lock().unwrap() = None;
+    let resumed = t.services.resume_workspace(root).await.unwrap();
+    assert_eq!((resumed.http_status(), resumed.count), (200, 1));
+    assert_eq!(t.services.get_workspace(root).await.unwrap().status, "provisioning");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collapse_removes_and_stops_the_direct_children() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let root = create(&t.services, "root").await;
+    let mut kids = Vec::new();
+    for name in ["a", "b"] {
+        kids.push(
+            t.services
+                .create_workspace(CreateWorkspace {
+                    name: name.into(),
+                    parent_id: Some(root),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let grandchild = t
+        .services
+        .create_workspace(CreateWorkspace {
+            name: "a1".into(),
+            parent_id: Some(kids[0]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let stops_before = t.n.stops.load(Ordering::SeqCst);
+    let collapsed = t.services.collapse_workspace(root).await.unwrap();
+    let mut removed = collapsed.removed.clone();
+    removed.sort();
+    assert_eq!(removed, ["a", "b"]);
+    for id in kids.iter().chain([&grandchild]) {
+        assert_eq!(t.services.get_workspace(*id).await.unwrap().status, "removed");
+    }
+    assert_ne!(t.services.get_workspace(root).await.unwrap().status, "removed");
+    assert!(
+        t.n.stops.load(Ordering::SeqCst) >= stops_before + 3,
+        "every removed workload was stopped"
+    );
+    assert_eq!(events(&t.services, root, "WORKSPACE_COLLAPSED").await.len(), 1);
 }
