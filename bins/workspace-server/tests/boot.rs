@@ -6,17 +6,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::free_port;
 use molecule_testkit::TestDb;
 
-const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 
 /// The binary with a clean environment (only PATH), so the developer's shell cannot leak in.
 fn server() -> Command {

@@ -5,90 +5,17 @@
 //! In CI (`CI=true`) a missing engine or image fails the test; elsewhere it is skipped loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::{Cleanup, Proc as Server, docker, docker_problem, free_port, ready_or_skip, until};
 use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
-/// Removes every container and volume of this run's platform instance, pass or fail.
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=molecule.platform.instance={}", self.0);
-        for kind in [&["ps", "-aq", "--filter"][..], &["volume", "ls", "-q", "--filter"][..]] {
-            let out = Command::new("docker").args(kind).arg(&label).output();
-            let ids = out
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for id in ids.lines() {
-                let rm: &[&str] = if kind[0] == "ps" {
-                    &["rm", "-f"]
-                } else {
-                    &["volume", "rm", "-f"]
-                };
-                let _ = Command::new("docker").args(rm).arg(id).output();
-            }
-        }
-    }
-}
-
 const ADMIN: &str = "e2e-admin";
-
-/// Whether the Docker tests can run; panics in CI when they cannot.
-pub fn docker_ready(image: &str) -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let engine = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let problem = if !engine {
-        Some("no Docker engine answers".to_owned())
-    } else if !Command::new("docker")
-        .args(["image", "inspect", image])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        Some(format!("image {image} is missing (run `cargo xtask image`)"))
-    } else {
-        None
-    };
-    match problem {
-        None => true,
-        Some(p) if ci => panic!("Docker end-to-end tests must run in CI: {p}"),
-        Some(p) => {
-            eprintln!("\n!!!!!!!! SKIPPING Docker end-to-end test: {p} !!!!!!!!\n");
-            false
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
     let port = free_port();
@@ -111,29 +38,6 @@ fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
     }
     let child = cmd.stdin(Stdio::null()).spawn().unwrap();
     Server { child, base }
-}
-
-pub fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker").args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    )
-}
-
-pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    within: Duration,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn post(http: &reqwest::Client, base: &str, path: String, body: Value) -> reqwest::Response {
@@ -167,7 +71,10 @@ async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_lifecycle_end_to_end() {
-    if !docker_ready("molecule-agent:claude-code") {
+    if !ready_or_skip(
+        "the Docker end-to-end test",
+        docker_problem("molecule-agent:claude-code"),
+    ) {
         return;
     }
     let db = TestDb::empty().await;

@@ -2,102 +2,26 @@
 //! a local registry (Debian's `docker-registry` on 127.0.0.1), restart, and the new image runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::{Cleanup, Proc, docker_ok as docker, docker_problem, free_port, ready_or_skip, until};
 use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
-/// Removes every container and volume of this run's platform instance, pass or fail.
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=molecule.platform.instance={}", self.0);
-        for kind in [&["ps", "-aq", "--filter"][..], &["volume", "ls", "-q", "--filter"][..]] {
-            let out = Command::new("docker").args(kind).arg(&label).output();
-            let ids = out
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for id in ids.lines() {
-                let rm: &[&str] = if kind[0] == "ps" {
-                    &["rm", "-f"]
-                } else {
-                    &["volume", "rm", "-f"]
-                };
-                let _ = Command::new("docker").args(rm).arg(id).output();
-            }
-        }
-    }
-}
-
 const ADMIN: &str = "reg-admin";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-    }
-}
-
-fn ready() -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let engine = Command::new("docker")
-        .args(["image", "inspect", "molecule-agent:latest"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let registry = std::path::Path::new("/usr/bin/docker-registry").exists();
-    let problem = match (engine, registry) {
-        (false, _) => "no Docker engine or no molecule-agent:latest image (run `cargo xtask image`)",
-        (_, false) => "Debian's docker-registry is not installed (apt-get install docker-registry)",
-        _ => return true,
-    };
-    assert!(!ci, "the registry pull test must run in CI: {problem}");
-    eprintln!("\n!!!!!!!! SKIPPING registry pull test: {problem} !!!!!!!!\n");
-    false
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    within: Duration,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_moving_tag_is_pulled_again_on_restart() {
-    if !ready() {
+    let registry_missing = (!std::path::Path::new("/usr/bin/docker-registry").exists())
+        .then(|| "Debian's docker-registry is not installed (apt-get install docker-registry)".to_owned());
+    if !ready_or_skip(
+        "the registry pull test",
+        docker_problem("molecule-agent:latest").or(registry_missing),
+    ) {
         return;
     }
     // A registry of our own, on loopback.
@@ -112,15 +36,16 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
         ),
     )
     .unwrap();
-    let _registry = Killed(
-        Command::new("/usr/bin/docker-registry")
+    let _registry = Proc {
+        child: Command::new("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-    );
+        base: String::new(),
+    };
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -145,8 +70,8 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let instance = format!("reg-{}", uuid::Uuid::new_v4().simple());
     let _cleanup = Cleanup(instance.clone());
-    let _server = Killed(
-        Command::new(BIN)
+    let _server = Proc {
+        child: Command::new(BIN)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &db.url)
@@ -163,7 +88,8 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
             .stdin(Stdio::null())
             .spawn()
             .unwrap(),
-    );
+        base: base.clone(),
+    };
     until("server up", Duration::from_secs(30), || async {
         http.get(format!("{base}/health")).send().await.ok().map(|_| ())
     })

@@ -2,36 +2,19 @@
 //! WebSocket clients of the other, and the liveness sweep acts once per stale workspace.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::{Proc as Replica, free_port, until};
 use futures_util::StreamExt;
 use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const ADMIN: &str = "replica-admin";
-
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(db: &TestDb) -> Replica {
     let port = free_port();
@@ -52,21 +35,6 @@ fn start(db: &TestDb) -> Replica {
     Replica {
         child,
         base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    within: Duration,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -310,12 +310,7 @@ impl Dispatcher {
             }
             Ok(Err(e)) => self.fail(id, e.to_string(), Some(name)).await,
             Err(join) if join.is_panic() => {
-                let payload = join.into_panic();
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic".into());
+                let msg = molecule_periodic::panic_message(join.into_panic().as_ref());
                 self.fail(
                     id,
                     format!("provisioning panicked in the {name} backend: {msg}"),

@@ -74,6 +74,17 @@ impl Delegation {
 pub(crate) const COLUMNS: &str = "delegation_id, caller_id, callee_id, task_preview, result_preview, error_detail, status, \
                        last_heartbeat, deadline, retry_count, idempotency_key, created_at, updated_at, finished_at";
 
+/// The heartbeat statement for the in-flight rows matching `filter` (a stuck one revives).
+fn heartbeat_sql(filter: &str) -> String {
+    format!(
+        "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
+                status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END,
+                error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END
+          WHERE {filter} AND status IN ({})",
+        DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
+    )
+}
+
 /// A delegation to record.
 #[derive(Debug, Clone)]
 pub struct NewDelegation {
@@ -431,16 +442,10 @@ impl Ledger {
     /// `in_progress`. Returns whether a row was touched.
     pub async fn heartbeat(&self, delegation_id: &str) -> Result<bool> {
         let mut conn = self.pool.get().await?;
-        let n = diesel::sql_query(format!(
-            "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
-                    status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END,
-                    error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END
-              WHERE delegation_id = $1 AND status IN ({})",
-            DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
-        ))
-        .bind::<Text, _>(delegation_id)
-        .execute(&mut conn)
-        .await?;
+        let n = diesel::sql_query(heartbeat_sql("delegation_id = $1"))
+            .bind::<Text, _>(delegation_id)
+            .execute(&mut conn)
+            .await?;
         Ok(n > 0)
     }
 
@@ -448,17 +453,10 @@ impl Ledger {
     /// server calls it on each registry heartbeat). Returns how many rows it touched.
     pub async fn heartbeat_callee(&self, callee_id: Uuid) -> Result<usize> {
         let mut conn = self.pool.get().await?;
-        let n = diesel::sql_query(format!(
-            "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
-                    status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END,
-                    error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END
-              WHERE callee_id = $1 AND status IN ({})",
-            DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
-        ))
-        .bind::<SqlUuid, _>(callee_id)
-        .execute(&mut conn)
-        .await?;
-        Ok(n)
+        Ok(diesel::sql_query(heartbeat_sql("callee_id = $1"))
+            .bind::<SqlUuid, _>(callee_id)
+            .execute(&mut conn)
+            .await?)
     }
 
     /// Delegations where `workspace` is caller or callee, newest first.

@@ -73,6 +73,15 @@ impl std::fmt::Debug for Periodic {
     }
 }
 
+/// The text of a panic payload (`&str` or `String`; anything else is described as such).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+}
+
 /// A stable advisory-lock key for a task name (FNV-1a), so replicas agree without coordination.
 pub fn lock_key(name: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -163,15 +172,7 @@ impl Periodic {
         let outcome = match tokio::spawn(body()).await {
             Ok(Ok(report)) => TickOutcome::Ran(report),
             Ok(Err(e)) => TickOutcome::Failed(e),
-            Err(join) if join.is_panic() => {
-                let payload = join.into_panic();
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic with a non-string payload".to_owned());
-                TickOutcome::Panicked(msg)
-            }
+            Err(join) if join.is_panic() => TickOutcome::Panicked(panic_message(join.into_panic().as_ref())),
             Err(join) => TickOutcome::Failed(format!("tick task cancelled: {join}")),
         };
         let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")

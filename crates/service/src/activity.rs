@@ -37,7 +37,8 @@ pub struct NewActivity {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
+#[diesel(table_name = a)]
 pub struct Activity {
     pub id: Uuid,
     pub workspace_id: Uuid,
@@ -64,39 +65,6 @@ pub struct Appended {
     /// True when an earlier row with the same idempotency key was returned.
     pub idempotent_hit: bool,
 }
-
-type Columns = (
-    a::id,
-    a::workspace_id,
-    a::activity_type,
-    a::source_id,
-    a::target_id,
-    a::method,
-    a::summary,
-    a::request_body,
-    a::response_body,
-    a::duration_ms,
-    a::status,
-    a::error_detail,
-    a::idempotency_key,
-    a::created_at,
-);
-const COLUMNS: Columns = (
-    a::id,
-    a::workspace_id,
-    a::activity_type,
-    a::source_id,
-    a::target_id,
-    a::method,
-    a::summary,
-    a::request_body,
-    a::response_body,
-    a::duration_ms,
-    a::status,
-    a::error_detail,
-    a::idempotency_key,
-    a::created_at,
-);
 
 impl Services {
     pub async fn append_activity(&self, workspace_id: Uuid, input: NewActivity) -> Result<Appended> {
@@ -192,7 +160,7 @@ impl Services {
         let mut conn = self.pool.get().await?;
         Ok(q.order((a::created_at.desc(), a::id.desc()))
             .limit(limit)
-            .select(COLUMNS)
+            .select(Activity::as_select())
             .load(&mut conn)
             .await?)
     }

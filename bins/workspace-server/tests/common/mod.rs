@@ -1,0 +1,114 @@
+//! Helpers shared by workspace-server's integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // each test uses some
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` every 100 ms until it yields a value, failing after `within`.
+pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A child process with its base URL; SIGTERM (then SIGKILL after 20 s) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `docker <args>`: whether it succeeded and its trimmed stdout.
+pub fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker").args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+/// `docker <args>`, which must succeed.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Whether a Docker test can run: `problem` describes what is missing. In CI (`CI=true`) a
+/// missing piece fails the test; elsewhere it is skipped with a loud message.
+pub fn ready_or_skip(test: &str, problem: Option<String>) -> bool {
+    let Some(problem) = problem else { return true };
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+        "{test} must run in CI: {problem}"
+    );
+    eprintln!("\n!!!!!!!! SKIPPING {test}: {problem} !!!!!!!!\n");
+    false
+}
+
+/// What is missing to run containers from `image`, if anything.
+pub fn docker_problem(image: &str) -> Option<String> {
+    if !Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Some("no Docker engine answers".into());
+    }
+    if !docker(&["image", "inspect", image]).0 {
+        return Some(format!("image {image} is missing (run `cargo xtask image`)"));
+    }
+    None
+}
+
+/// Removes every container and volume of a platform instance, pass or fail.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let label = format!("label=molecule.platform.instance={}", self.0);
+        let (_, containers) = docker(&["ps", "-aq", "--filter", &label]);
+        for id in containers.lines() {
+            docker(&["rm", "-f", id]);
+        }
+        let (_, volumes) = docker(&["volume", "ls", "-q", "--filter", &label]);
+        for v in volumes.lines() {
+            docker(&["volume", "rm", "-f", v]);
+        }
+    }
+}
