@@ -24,6 +24,8 @@ enum Mode {
 struct Counters {
     /// Stops of this workspace fail.
     fail_stop_for: std::sync::Mutex<Option<Uuid>>,
+    /// The image of the last provision.
+    last_image: std::sync::Mutex<Option<String>>,
     provisions: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -48,6 +50,7 @@ impl Backend for Fake {
         self.n.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.n.provisions.fetch_add(1, Ordering::SeqCst);
         assert!(spec.env.contains_key("MOLECULE_WORKSPACE_TOKEN"));
+        *self.n.last_image.lock().unwrap() = Some(spec.image.to_string());
         match self.mode {
             Mode::NoImage => Err(BackendError::ImageUnavailable {
                 image: spec.image.to_string(),
@@ -416,4 +419,64 @@ async fn collapse_removes_and_stops_the_direct_children() {
         "every removed workload was stopped"
     );
     assert_eq!(events(&t.services, root, "WORKSPACE_COLLAPSED").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_digest_is_what_runs_unless_overridden() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let pin = molecule_service::pins::PinRequest {
+        digest: digest.clone(),
+        notes: Some("rollback".into()),
+        updated_by: None,
+    };
+    t.services.put_pin("claude-code", pin).await.unwrap();
+    let id = create(&t.services, "pinned").await;
+    t.dispatcher.provision_sync(id, false).await.unwrap();
+    assert_eq!(
+        t.n.last_image.lock().unwrap().clone().unwrap(),
+        format!("molecule-agent@{digest}")
+    );
+
+    // WORKSPACE_IMAGE_LOCAL_OVERRIDE=1 skips the pin.
+    let config = DispatcherConfig {
+        local_image_override: true,
+        ..DispatcherConfig::default()
+    };
+    let n = Arc::new(Counters::default());
+    let overriding = Dispatcher::new(
+        vec![Arc::new(Fake {
+            mode: Mode::Ok,
+            delay: Duration::ZERO,
+            n: n.clone(),
+        })],
+        Some("fake"),
+        t.services.clone(),
+        config,
+    );
+    overriding.provision_sync(id, false).await.unwrap();
+    assert_eq!(n.last_image.lock().unwrap().clone().unwrap(), "molecule-agent:latest");
+
+    // Which workspaces still run an old digest is one query on runtime_image_digest.
+    let bad = t
+        .services
+        .put_pin(
+            "claude-code",
+            molecule_service::pins::PinRequest {
+                digest: "latest".into(),
+                notes: None,
+                updated_by: None,
+            },
+        )
+        .await;
+    assert!(matches!(
+        bad,
+        Err(molecule_service::ServiceError::Invalid { field: "digest", .. })
+    ));
+    t.services.delete_pin("claude-code").await.unwrap();
+    assert!(
+        t.services.delete_pin("claude-code").await.is_err(),
+        "404 the second time"
+    );
+    assert!(t.services.list_pins().await.unwrap().is_empty());
 }

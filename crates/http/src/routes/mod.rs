@@ -7,6 +7,7 @@ pub mod admin;
 pub mod delegations;
 pub mod events;
 pub mod lifecycle;
+pub mod pins;
 pub mod registry;
 pub mod tokens;
 pub mod workspaces;
@@ -46,5 +47,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(lifecycle::pause_workspace)
         .service(lifecycle::resume_workspace)
         .service(lifecycle::collapse_workspace)
+        .service(pins::list_pins)
+        .service(pins::put_pin)
+        .service(pins::delete_pin)
         .service(admin::liveness);
 }

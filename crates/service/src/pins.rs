@@ -1,0 +1,107 @@
+//! Runtime image pins: an operator pins a runtime template to an image digest; the dispatcher
+//! then runs `<base>@<digest>` (never re-pulled) for that runtime until the pin is removed.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_db::schema::runtime_image_pins as p;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Result, ServiceError};
+use crate::{Services, validate};
+
+/// A pin as listed.
+#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
+#[diesel(table_name = p)]
+pub struct Pin {
+    pub template_name: String,
+    pub digest: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub updated_by: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// `PUT /admin/runtime-image-pins/:template` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct PinRequest {
+    /// `sha256:` followed by 64 lower-case hex digits.
+    pub digest: String,
+    pub notes: Option<String>,
+    pub updated_by: Option<String>,
+}
+
+/// Whether `s` is `sha256:<64 lower-case hex>` (the column's CHECK, checked before the write).
+pub fn valid_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+}
+
+impl Services {
+    pub async fn list_pins(&self) -> Result<Vec<Pin>> {
+        let mut conn = self.pool.get().await?;
+        Ok(p::table
+            .order(p::template_name.asc())
+            .select(Pin::as_select())
+            .load(&mut conn)
+            .await?)
+    }
+
+    /// Creates or replaces the pin of `template`.
+    pub async fn put_pin(&self, template: &str, req: PinRequest) -> Result<Pin> {
+        let template = validate::text("template", template, 200, true)?;
+        let digest = req.digest.trim().to_owned();
+        if !valid_digest(&digest) {
+            return Err(ServiceError::invalid(
+                "digest",
+                "must be sha256: followed by 64 lower-case hex digits",
+            ));
+        }
+        let notes = validate::optional_text("notes", req.notes.as_deref(), 2000, false)?;
+        let by = validate::optional_text("updated_by", req.updated_by.as_deref(), 200, false)?;
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            Ok(diesel::insert_into(p::table)
+                .values((
+                    p::template_name.eq(&template),
+                    p::digest.eq(&digest),
+                    p::notes.eq(&notes),
+                    p::updated_by.eq(&by),
+                ))
+                .on_conflict(p::template_name)
+                .do_update()
+                .set((
+                    p::digest.eq(&digest),
+                    p::notes.eq(&notes),
+                    p::updated_by.eq(&by),
+                    p::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(Pin::as_returning())
+                .get_result(conn)
+                .await?)
+        })
+        .await
+    }
+
+    pub async fn delete_pin(&self, template: &str) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        let n = diesel::delete(p::table.find(template)).execute(&mut conn).await?;
+        if n == 0 {
+            return Err(ServiceError::NotFound(format!("no pin for template {template:?}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_digest;
+
+    #[test]
+    fn digests_are_checked() {
+        assert!(valid_digest(&format!("sha256:{}", "a".repeat(64))));
+        assert!(!valid_digest(&format!("sha256:{}", "A".repeat(64))));
+        assert!(!valid_digest(&format!("sha256:{}", "a".repeat(63))));
+        assert!(!valid_digest("latest"));
+    }
+}
