@@ -117,6 +117,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             async move { dispatcher.sweep_provision_timeouts(&timeout_cfg).await }
         })
     };
+    let reconciler = molecule_periodic::Periodic::new(
+        "reconciler",
+        Duration::from_secs(cfg.molecule_reconcile_interval_seconds),
+        pool.clone(),
+    );
+    let reconcile_task = {
+        let dispatcher = dispatcher.clone();
+        let rc = molecule_dispatcher::ReconcileConfig {
+            grace: Duration::from_secs(cfg.molecule_reconcile_grace_seconds),
+            interval: Duration::from_secs(cfg.molecule_reconcile_interval_seconds),
+        };
+        reconciler.spawn(move || {
+            let dispatcher = dispatcher.clone();
+            async move { dispatcher.reconcile(&rc).await }
+        })
+    };
     let sweeper_config = molecule_ledger::SweeperConfig::from_raw(
         cfg.delegation_sweeper_interval_s.as_deref(),
         cfg.delegation_stuck_threshold_s.as_deref(),
@@ -149,7 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
         },
-        tasks: vec![liveness, delegation_sweeper, timeouts],
+        tasks: vec![liveness, delegation_sweeper, timeouts, reconciler],
         org_id: cfg.molecule_org_id.clone(),
     };
 
@@ -171,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     serving.await.context("HTTP server task")??;
     liveness_task.abort();
     timeout_task.abort();
+    reconcile_task.abort();
     sweeper_task.abort();
     listener_task.abort();
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;

@@ -70,6 +70,7 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
         agent_env: cfg.agent_env()?,
         stop_attempts: 3,
         stop_backoff: Duration::from_secs(1),
+        platform_instance: instance.clone(),
     };
     let name = backend.as_ref().map(|b| b.name());
     tracing::info!(backend = name.unwrap_or("none"), platform_instance = %instance, "provisioning");

@@ -174,6 +174,16 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "PLATFORM_URL",
         "platform URL as agents see it",
     ),
+    k(
+        "MOLECULE_RECONCILE_GRACE_SECONDS",
+        "300",
+        "an orphaned workload is stopped only after this long",
+    ),
+    k(
+        "MOLECULE_RECONCILE_INTERVAL_SECONDS",
+        "60",
+        "how often the leak reconciler runs (once per cluster)",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.

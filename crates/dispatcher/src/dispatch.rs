@@ -33,6 +33,8 @@ pub struct DispatcherConfig {
     /// Stop attempts and the first wait between them (doubling: 1 s, 2 s, 4 s, …).
     pub stop_attempts: usize,
     pub stop_backoff: Duration,
+    /// This platform's instance label: the reconciler touches nothing else.
+    pub platform_instance: String,
 }
 
 impl Default for DispatcherConfig {
@@ -51,6 +53,7 @@ impl Default for DispatcherConfig {
             agent_env: BTreeMap::new(),
             stop_attempts: 3,
             stop_backoff: Duration::from_secs(1),
+            platform_instance: "default".into(),
         }
     }
 }
@@ -140,6 +143,14 @@ impl Dispatcher {
                 cancel: CancellationToken::new(),
             }),
         }
+    }
+
+    pub(crate) fn backends(&self) -> impl Iterator<Item = &Arc<dyn Backend>> {
+        self.inner.backends.values()
+    }
+
+    pub(crate) fn config(&self) -> &DispatcherConfig {
+        &self.inner.config
     }
 
     pub fn services(&self) -> &Services {

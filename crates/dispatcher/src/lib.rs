@@ -11,11 +11,13 @@
 
 mod concurrency;
 mod dispatch;
+mod reconcile;
 mod templates;
 mod timeout;
 
 pub use concurrency::{DEFAULT_CONCURRENCY, parse_concurrency};
 pub use dispatch::{Dispatcher, DispatcherConfig, StopError};
 pub use molecule_service::{RestartOutcome, WorkloadHooks};
+pub use reconcile::ReconcileConfig;
 pub use templates::Templates;
 pub use timeout::{TimeoutConfig, timeout_for};

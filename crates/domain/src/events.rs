@@ -22,6 +22,7 @@ vocabulary! {
         TokenMinted => "TOKEN_MINTED",
         TokenRevoked => "TOKEN_REVOKED",
         LeakSuspect => "LEAK_SUSPECT",
+        LeakResolved => "LEAK_RESOLVED",
         DelegationSent => "DELEGATION_SENT",
         DelegationStatus => "DELEGATION_STATUS",
         DelegationComplete => "DELEGATION_COMPLETE",

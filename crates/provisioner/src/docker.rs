@@ -316,6 +316,7 @@ impl Backend for DockerBackend {
                     workspace_id: labels.get(LABEL_WORKSPACE).and_then(|s| s.parse().ok()),
                     platform_instance: labels.get(LABEL_INSTANCE).cloned(),
                     running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                    created_unix: c.created,
                 }
             })
             .collect())

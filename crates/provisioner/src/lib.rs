@@ -72,6 +72,8 @@ pub struct ManagedResource {
     /// The platform instance label; resources of other instances must never be touched.
     pub platform_instance: Option<String>,
     pub running: bool,
+    /// When the resource was created (seconds since the epoch), if the backend knows.
+    pub created_unix: Option<i64>,
 }
 
 /// Why a backend call failed. The text is what ends up in `last_sample_error`.

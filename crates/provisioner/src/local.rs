@@ -134,6 +134,7 @@ impl Backend for LocalProcessBackend {
                 workspace_id: Some(*id),
                 platform_instance: Some(self.config.platform_instance.clone()),
                 running: c.try_wait().map(|s| s.is_none()).unwrap_or(false),
+                created_unix: None,
             })
             .collect())
     }
