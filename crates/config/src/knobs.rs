@@ -184,6 +184,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "60",
         "how often the leak reconciler runs (once per cluster)",
     ),
+    k(
+        "MOLECULE_ORG_TEMPLATES_DIR",
+        "unset",
+        "org templates root: `<dir>/org.yaml` for POST /org/import",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.

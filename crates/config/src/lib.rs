@@ -125,6 +125,8 @@ pub struct ServerConfig {
     pub molecule_agent_env: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_container_platform_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_org_templates_dir: Option<String>,
     pub molecule_reconcile_grace_seconds: u64,
     pub molecule_reconcile_interval_seconds: u64,
     pub molecule_db_pool_size: usize,
@@ -167,6 +169,7 @@ impl Default for ServerConfig {
             molecule_local_agent_command: "molecule-agent".into(),
             molecule_agent_env: None,
             molecule_container_platform_url: None,
+            molecule_org_templates_dir: None,
             molecule_reconcile_grace_seconds: 300,
             molecule_reconcile_interval_seconds: 60,
             molecule_db_pool_size: 16,

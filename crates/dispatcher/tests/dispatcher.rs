@@ -480,3 +480,119 @@ async fn a_pinned_digest_is_what_runs_unless_overridden() {
     );
     assert!(t.services.list_pins().await.unwrap().is_empty());
 }
+
+const ORG: &str = r#"
+name: acme
+defaults: { runtime: claude-code, tier: 2 }
+workspaces:
+  - name: lead
+    role: coordinator
+    children:
+      - name: dev
+        children:
+          - name: dev-helper
+      - name: qa
+  - name: ops
+    children:
+      - name: oncall
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() {
+    use molecule_service::org::ImportRequest;
+    let t = setup(Some(Mode::Ok), Duration::from_millis(50), Some(1)).await;
+    let req = |replace| ImportRequest {
+        template: Some(ORG.into()),
+        replace_if_exists: replace,
+        ..ImportRequest::default()
+    };
+    let first = t.services.import_org(req(false), None).await.unwrap();
+    assert_eq!(
+        (first.http_status(), first.count, first.created, first.skipped),
+        (201, 6, 6, 0)
+    );
+    assert_eq!(
+        first.workspaces.iter().find(|w| w.name == "dev-helper").unwrap().node,
+        "workspaces[0].children[0].children[0]"
+    );
+
+    let again = t.services.import_org(req(false), None).await.unwrap();
+    assert_eq!(
+        (again.http_status(), again.created, again.skipped),
+        (201, 0, 6),
+        "re-importing creates nothing"
+    );
+    assert_eq!(
+        t.services.list_workspaces().await.unwrap().len(),
+        6,
+        "one set of workspaces"
+    );
+    let ids_first: Vec<_> = first.workspaces.iter().map(|w| w.id).collect();
+    let ids_again: Vec<_> = again.workspaces.iter().map(|w| w.id).collect();
+    assert_eq!(ids_first, ids_again);
+
+    // MOLECULE_PROVISION_CONCURRENCY=1: every workspace still gets provisioned, one at a time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = t.services.list_workspaces().await.unwrap();
+        if all.iter().all(|w| w.instance_id.is_some()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all provisioned: {:?}",
+            all.iter().map(|w| (&w.name, &w.instance_id)).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(t.n.max_in_flight.load(Ordering::SeqCst), 1);
+
+    // replace_if_exists recreates.
+    let replaced = t.services.import_org(req(true), None).await.unwrap();
+    assert_eq!(
+        replaced.workspaces.iter().filter(|w| w.status == "replaced").count(),
+        2,
+        "the two roots (their subtrees are recreated under them)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn org_import_refuses_bad_trees_by_node_and_reports_partial_failure() {
+    use molecule_service::org::ImportRequest;
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let import = |yaml: &str| {
+        t.services.import_org(
+            ImportRequest {
+                template: Some(yaml.into()),
+                ..ImportRequest::default()
+            },
+            None,
+        )
+    };
+    let err = import("workspaces:\n  - name: a\n    children:\n      - name: ok\n      - name: 'bad|name'\n")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("workspaces[0].children[1]") && err.contains("name"),
+        "{err}"
+    );
+    let err = import("workspaces:\n  - name: twin\n  - name: twin\n")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("workspaces[1]") && err.contains("two siblings"), "{err}");
+    assert!(import("workspaces: [").await.is_err());
+    assert!(
+        t.services.list_workspaces().await.unwrap().is_empty(),
+        "nothing written for an invalid tree"
+    );
+
+    // One node fails (a URL that is not http): 207 with its reason, the rest created.
+    let partial = import("workspaces:\n  - name: fine\n  - name: broken\n    external: true\n    url: 'ftp://x'\n")
+        .await
+        .unwrap();
+    assert_eq!((partial.http_status(), partial.created, partial.failed), (207, 1, 1));
+    let failed = partial.workspaces.iter().find(|w| w.status == "failed").unwrap();
+    assert!(failed.error.as_deref().unwrap().contains("url"), "{failed:?}");
+}

@@ -24,6 +24,8 @@ pub struct AppState {
     pub tasks: Vec<Periodic>,
     /// `MOLECULE_ORG_ID`: when set, requests must carry a matching `X-Molecule-Org-Id`.
     pub org_id: Option<String>,
+    /// `MOLECULE_ORG_TEMPLATES_DIR`: where `POST /org/import {dir}` looks.
+    pub org_templates_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             auth: AuthConfig { admin_token },
             tasks: Vec::new(),
             org_id: None,
+            org_templates_dir: None,
         }
     }
 }

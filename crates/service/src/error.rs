@@ -56,6 +56,14 @@ impl From<diesel::result::Error> for ServiceError {
                     info.message()
                 ),
             },
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                if info.constraint_name() == Some("workspaces_sibling_name_uniq") =>
+            {
+                Self::Conflict {
+                    message: "name: a live workspace with this name already exists under the same parent".into(),
+                    details: serde_json::json!({ "field": "name" }),
+                }
+            }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => Self::Invalid {
                 field: "body",
                 message: format!("refers to a row that does not exist: {}", info.message()),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod hooks;
 pub mod lifecycle;
 pub mod liveness;
+pub mod org;
 pub mod pins;
 pub mod registry;
 pub mod tokens;

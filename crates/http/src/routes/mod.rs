@@ -7,6 +7,7 @@ pub mod admin;
 pub mod delegations;
 pub mod events;
 pub mod lifecycle;
+pub mod org;
 pub mod pins;
 pub mod registry;
 pub mod tokens;
@@ -50,5 +51,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(pins::list_pins)
         .service(pins::put_pin)
         .service(pins::delete_pin)
+        .service(org::import_org)
+        .service(org::org_templates)
         .service(admin::liveness);
 }

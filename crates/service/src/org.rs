@@ -1,0 +1,318 @@
+//! Org import: the original's YAML tree of workspaces (`workspaces:` with nested `children:`),
+//! created depth-first and provisioned through the hooks (so the dispatcher's concurrency gate
+//! applies). Idempotent: a node whose name already exists, live, under the same parent is
+//! skipped (or, with `replace_if_exists`, removed and created again).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Result, ServiceError};
+use crate::workspaces::CreateWorkspace;
+use crate::{Services, validate};
+
+/// An org template file (`org.yaml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgTemplate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub workspaces: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Defaults {
+    pub runtime: Option<String>,
+    pub tier: Option<i32>,
+    pub model: Option<String>,
+}
+
+/// One workspace of the tree.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Node {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub runtime: Option<String>,
+    pub tier: Option<i32>,
+    pub model: Option<String>,
+    pub external: Option<bool>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub children: Vec<Node>,
+}
+
+/// `POST /org/import` body: a template directory under the org templates root, or the YAML
+/// itself.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct ImportRequest {
+    /// Directory (under the org templates root) holding `org.yaml`.
+    pub dir: Option<String>,
+    /// The template's YAML text.
+    pub template: Option<String>,
+    /// Remove and recreate nodes that already exist (default: skip them).
+    #[serde(default)]
+    pub replace_if_exists: bool,
+}
+
+/// What happened to one node.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NodeResult {
+    /// Where the node is in the template, e.g. `workspaces[0].children[1]`.
+    pub node: String,
+    pub name: String,
+    pub id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
+    /// created, skipped, replaced or failed.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    pub org: Option<String>,
+    pub workspaces: Vec<NodeResult>,
+    pub count: usize,
+    pub created: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+impl Imported {
+    /// 201 when nothing failed, 207 otherwise.
+    pub fn http_status(&self) -> u16 {
+        if self.failed == 0 { 201 } else { 207 }
+    }
+}
+
+/// A template available under the org templates root.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TemplateSummary {
+    pub dir: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub workspaces: usize,
+}
+
+fn count(nodes: &[Node]) -> usize {
+    nodes.iter().map(|n| 1 + count(&n.children)).sum()
+}
+
+/// Checks every node before anything is written: the error names the node.
+fn validate_tree(nodes: &[Node], prefix: &str, depth: usize) -> Result<()> {
+    if depth > crate::workspaces::MAX_DEPTH as usize {
+        return Err(ServiceError::invalid(
+            "template",
+            format!("{prefix}: the tree is deeper than {}", crate::workspaces::MAX_DEPTH),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let at = format!("{prefix}[{i}]");
+        let name = n.name.as_deref().unwrap_or("");
+        let name = validate::text("name", name, 255, true)
+            .map_err(|e| ServiceError::invalid("template", format!("{at}: {e}")))?;
+        if !seen.insert(name.clone()) {
+            return Err(ServiceError::invalid(
+                "template",
+                format!("{at} ({name:?}): two siblings have this name"),
+            ));
+        }
+        if let Some(t) = n.tier
+            && !(1..=4).contains(&t)
+        {
+            return Err(ServiceError::invalid(
+                "template",
+                format!("{at} ({name:?}): tier must be 1..=4, got {t}"),
+            ));
+        }
+        validate_tree(&n.children, &format!("{at}.children"), depth + 1)?;
+    }
+    Ok(())
+}
+
+fn load_dir(root: &Path, dir: &str) -> Result<(OrgTemplate, PathBuf)> {
+    if dir.is_empty() || dir.contains('/') || dir.contains("..") {
+        return Err(ServiceError::invalid(
+            "dir",
+            "must be the name of a directory under the org templates root",
+        ));
+    }
+    for file in ["org.yaml", "org.yml"] {
+        let path = root.join(dir).join(file);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return parse(&text).map(|t| (t, path));
+        }
+    }
+    Err(ServiceError::NotFound(format!(
+        "no org.yaml in {}",
+        root.join(dir).display()
+    )))
+}
+
+fn parse(text: &str) -> Result<OrgTemplate> {
+    serde_yaml_ng::from_str(text)
+        .map_err(|e| ServiceError::invalid("template", format!("not a valid org template: {e}")))
+}
+
+impl Services {
+    /// Templates under `root` (`<dir>/org.yaml`).
+    pub fn org_templates(&self, root: Option<&Path>) -> Result<Vec<TemplateSummary>> {
+        let Some(root) = root else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return Ok(Vec::new());
+        };
+        for e in entries.flatten() {
+            let dir = e.file_name().to_string_lossy().into_owned();
+            if let Ok((t, _)) = load_dir(root, &dir) {
+                out.push(TemplateSummary {
+                    dir,
+                    name: t.name,
+                    description: t.description,
+                    workspaces: count(&t.workspaces),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.dir.cmp(&b.dir));
+        Ok(out)
+    }
+
+    /// Imports a template; see the module docs.
+    pub async fn import_org(&self, req: ImportRequest, root: Option<&Path>) -> Result<Imported> {
+        let template = match (&req.dir, &req.template) {
+            (Some(dir), None) => {
+                load_dir(
+                    root.ok_or_else(|| {
+                        ServiceError::invalid(
+                            "dir",
+                            "no org templates root is configured (set MOLECULE_ORG_TEMPLATES_DIR)",
+                        )
+                    })?,
+                    dir,
+                )?
+                .0
+            }
+            (None, Some(text)) => parse(text)?,
+            _ => return Err(ServiceError::invalid("body", "give exactly one of dir or template")),
+        };
+        if template.workspaces.is_empty() {
+            return Err(ServiceError::invalid(
+                "template",
+                "workspaces: the template has no workspaces",
+            ));
+        }
+        validate_tree(&template.workspaces, "workspaces", 0)?;
+        let mut results = Vec::new();
+        // Depth-first, parents before children; each node provisions through the hooks.
+        let mut stack: Vec<(String, Option<Uuid>, Node)> = template
+            .workspaces
+            .iter()
+            .cloned()
+            .enumerate()
+            .rev()
+            .map(|(i, n)| (format!("workspaces[{i}]"), None, n))
+            .collect();
+        while let Some((at, parent, node)) = stack.pop() {
+            let name = node.name.clone().unwrap_or_default();
+            let result = self
+                .import_node(&template.defaults, &node, parent, req.replace_if_exists)
+                .await;
+            let (id, status, error) = match result {
+                Ok((id, status)) => (Some(id), status, None),
+                Err(e) => (None, "failed", Some(e.to_string())),
+            };
+            if let Some(id) = id {
+                for (i, child) in node.children.iter().cloned().enumerate().rev() {
+                    stack.push((format!("{at}.children[{i}]"), Some(id), child));
+                }
+            }
+            results.push(NodeResult {
+                node: at,
+                name,
+                id,
+                parent_id: parent,
+                status,
+                error,
+            });
+        }
+        let created = results
+            .iter()
+            .filter(|r| matches!(r.status, "created" | "replaced"))
+            .count();
+        let skipped = results.iter().filter(|r| r.status == "skipped").count();
+        let failed = results.iter().filter(|r| r.status == "failed").count();
+        Ok(Imported {
+            org: template.name,
+            count: results.len(),
+            workspaces: results,
+            created,
+            skipped,
+            failed,
+        })
+    }
+
+    async fn import_node(
+        &self,
+        defaults: &Defaults,
+        node: &Node,
+        parent: Option<Uuid>,
+        replace: bool,
+    ) -> Result<(Uuid, &'static str)> {
+        let name = node.name.clone().unwrap_or_default();
+        let existing = self.live_child(parent, name.trim()).await?;
+        let status = match existing {
+            Some(id) if !replace => return Ok((id, "skipped")),
+            Some(id) => {
+                self.delete_workspace(id, true, false).await?;
+                "replaced"
+            }
+            None => "created",
+        };
+        let input = CreateWorkspace {
+            name,
+            role: node.role.clone(),
+            tier: node.tier.or(defaults.tier),
+            runtime: node.runtime.clone().or_else(|| defaults.runtime.clone()),
+            model: node.model.clone().or_else(|| defaults.model.clone()),
+            external: node.external,
+            url: node.url.clone(),
+            parent_id: parent,
+            ..CreateWorkspace::default()
+        };
+        match self.create_workspace(input).await {
+            Ok(c) => Ok((c.id, status)),
+            // Another import created it meanwhile (the unique index decided): same workspace.
+            Err(ServiceError::Conflict { .. }) if !replace => {
+                let id = self
+                    .live_child(parent, node.name.as_deref().unwrap_or("").trim())
+                    .await?
+                    .ok_or_else(|| ServiceError::Unavailable("conflicting import vanished".into()))?;
+                Ok((id, "skipped"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The live workspace named `name` under `parent` (roots when `None`).
+    async fn live_child(&self, parent: Option<Uuid>, name: &str) -> Result<Option<Uuid>> {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use molecule_db::schema::workspaces as w;
+        use molecule_db::sql_types::DbWorkspaceStatus;
+        use molecule_domain::WorkspaceStatus;
+        let mut conn = self.pool.get().await?;
+        let mut q = w::table
+            .filter(w::name.eq(name))
+            .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+            .into_boxed();
+        q = match parent {
+            Some(p) => q.filter(w::parent_id.eq(p)),
+            None => q.filter(w::parent_id.is_null()),
+        };
+        Ok(q.select(w::id).first(&mut conn).await.optional()?)
+    }
+}

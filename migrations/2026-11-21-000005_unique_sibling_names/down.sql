@@ -1,0 +1,1 @@
+DROP INDEX workspaces_sibling_name_uniq;
