@@ -14,19 +14,26 @@ pub fn venv() -> PathBuf {
     home.join(".cache/molecule/venv")
 }
 
-/// `st`, installing schemathesis into the venv on first use.
-pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
-    let st = venv().join("bin/st");
-    if st.exists() {
-        return Ok(st);
+/// `bin` from the tools virtualenv, installing `package` (a pip requirement) on first use.
+pub fn ensure_tool(bin: &str, package: &str) -> anyhow::Result<PathBuf> {
+    let path = venv().join("bin").join(bin);
+    if path.exists() {
+        return Ok(path);
     }
     println!(
-        "schemathesis is not installed; creating {} and installing it from PyPI (about a minute, once)",
+        "{bin} is not installed; installing {package} into {} from PyPI (once)",
         venv().display()
     );
-    exec(Command::new("python3").args(["-m", "venv"]).arg(venv()))?;
-    exec(Command::new(venv().join("bin/pip")).args(["install", "-q", "schemathesis"]))?;
-    Ok(st)
+    if !venv().join("bin/pip").exists() {
+        exec(Command::new("python3").args(["-m", "venv"]).arg(venv()))?;
+    }
+    exec(Command::new(venv().join("bin/pip")).args(["install", "-q", package]))?;
+    Ok(path)
+}
+
+/// `st`, installing schemathesis on first use.
+pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
+    ensure_tool("st", "schemathesis")
 }
 
 struct Running(Child);

@@ -38,6 +38,17 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
             "--",
             "-D",
             "warnings",
+        ]))?;
+        // The contributor build without the AWS SDK must keep compiling.
+        exec(cargo().args([
+            "clippy",
+            "-p",
+            "workspace-server",
+            "--no-default-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
         ]))
     })?;
     steps.run("lint-arch", || {
@@ -64,6 +75,9 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
             println!("!!!!!!!! no Docker engine: the Docker tests will be SKIPPED !!!!!!!!");
             Ok(())
         }
+    })?;
+    steps.run("moto for the EC2 tests (PyPI moto[server])", || {
+        crate::schemathesis::ensure_tool("moto_server", "moto[server,ec2]").map(|_| ())
     })?;
     let (cluster, url) = steps.run("PostgreSQL for the tests", start_postgres)?;
     let tests = steps.run("tests (cargo nextest, real PostgreSQL)", || {
@@ -122,7 +136,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 8 } else { 9 });
+    let mut steps = Steps::new(if args.quick { 9 } else { 10 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result

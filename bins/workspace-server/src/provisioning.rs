@@ -39,6 +39,7 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
                 platform_instance: instance.clone(),
             })))
         }
+        Some("ec2") => ec2_backend(cfg, &instance).await?,
         Some(_) => None,
         None => match DockerBackend::connect(docker_config).await {
             Ok(d) => Some(Arc::new(d)),
@@ -75,4 +76,35 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
     let name = backend.as_ref().map(|b| b.name());
     tracing::info!(backend = name.unwrap_or("none"), platform_instance = %instance, "provisioning");
     Ok(Dispatcher::new(backend.into_iter().collect(), name, services, config))
+}
+
+#[cfg(feature = "ec2")]
+async fn ec2_backend(cfg: &ServerConfig, instance: &str) -> anyhow::Result<Option<Arc<dyn Backend>>> {
+    let config = molecule_provisioner::Ec2Config {
+        platform_instance: instance.to_owned(),
+        amis: cfg.ec2_amis()?,
+        default_ami: cfg.molecule_ec2_default_ami.clone().unwrap_or_default(),
+        instance_types: cfg.ec2_instance_types()?,
+        default_instance_type: cfg.molecule_ec2_default_instance_type.clone(),
+        subnet_id: cfg.molecule_ec2_subnet_id.clone(),
+        security_group_ids: cfg
+            .molecule_ec2_security_group_ids
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        max_attempts: 4,
+    };
+    let backend = molecule_provisioner::Ec2Backend::connect(config)
+        .await
+        .context("MOLECULE_BACKEND=ec2")?;
+    Ok(Some(Arc::new(backend)))
+}
+
+#[cfg(not(feature = "ec2"))]
+async fn ec2_backend(_: &ServerConfig, _: &str) -> anyhow::Result<Option<Arc<dyn Backend>>> {
+    anyhow::bail!("MOLECULE_BACKEND=ec2: this build has no EC2 backend (built with --no-default-features)")
 }

@@ -189,6 +189,36 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "unset",
         "org templates root: `<dir>/org.yaml` for POST /org/import",
     ),
+    k(
+        "MOLECULE_EC2_DEFAULT_AMI",
+        "unset",
+        "EC2 backend: AMI for runtimes without their own",
+    ),
+    k(
+        "MOLECULE_EC2_AMIS",
+        "unset",
+        "EC2 backend: `runtime=ami-…,runtime=ami-…`",
+    ),
+    k(
+        "MOLECULE_EC2_DEFAULT_INSTANCE_TYPE",
+        "t3.micro",
+        "EC2 backend: instance type for runtimes without their own",
+    ),
+    k(
+        "MOLECULE_EC2_INSTANCE_TYPES",
+        "unset",
+        "EC2 backend: `runtime=type,runtime=type`",
+    ),
+    k(
+        "MOLECULE_EC2_SUBNET_ID",
+        "unset",
+        "EC2 backend: subnet for new instances",
+    ),
+    k(
+        "MOLECULE_EC2_SECURITY_GROUP_IDS",
+        "unset",
+        "EC2 backend: comma-separated security groups",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.

@@ -127,6 +127,18 @@ pub struct ServerConfig {
     pub molecule_container_platform_url: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_org_templates_dir: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_ec2_default_ami: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_ec2_amis: Option<String>,
+    #[serde(deserialize_with = "lenient::string")]
+    pub molecule_ec2_default_instance_type: String,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_ec2_instance_types: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_ec2_subnet_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_ec2_security_group_ids: Option<String>,
     pub molecule_reconcile_grace_seconds: u64,
     pub molecule_reconcile_interval_seconds: u64,
     pub molecule_db_pool_size: usize,
@@ -170,6 +182,12 @@ impl Default for ServerConfig {
             molecule_agent_env: None,
             molecule_container_platform_url: None,
             molecule_org_templates_dir: None,
+            molecule_ec2_default_ami: None,
+            molecule_ec2_amis: None,
+            molecule_ec2_default_instance_type: "t3.micro".into(),
+            molecule_ec2_instance_types: None,
+            molecule_ec2_subnet_id: None,
+            molecule_ec2_security_group_ids: None,
             molecule_reconcile_grace_seconds: 300,
             molecule_reconcile_interval_seconds: 60,
             molecule_db_pool_size: 16,
@@ -206,6 +224,19 @@ impl ServerConfig {
         pairs("MOLECULE_RUNTIME_IMAGES", self.molecule_runtime_images.as_deref())
     }
 
+    /// `MOLECULE_EC2_AMIS` (`runtime=ami-…`).
+    pub fn ec2_amis(&self) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+        pairs("MOLECULE_EC2_AMIS", self.molecule_ec2_amis.as_deref())
+    }
+
+    /// `MOLECULE_EC2_INSTANCE_TYPES` (`runtime=t3.large`).
+    pub fn ec2_instance_types(&self) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+        pairs(
+            "MOLECULE_EC2_INSTANCE_TYPES",
+            self.molecule_ec2_instance_types.as_deref(),
+        )
+    }
+
     /// `MOLECULE_AGENT_ENV` (`NAME=value,NAME=value`).
     pub fn agent_env(&self) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
         pairs("MOLECULE_AGENT_ENV", self.molecule_agent_env.as_deref())
@@ -235,10 +266,10 @@ impl ServerConfig {
             self.provision_timeout_sweep_interval_seconds,
         )?;
         if let Some(b) = &self.molecule_backend
-            && !matches!(b.as_str(), "docker" | "local" | "none")
+            && !matches!(b.as_str(), "docker" | "local" | "ec2" | "none")
         {
             return Err(ConfigError::Invalid(format!(
-                "MOLECULE_BACKEND must be docker, local or none, got {b:?}"
+                "MOLECULE_BACKEND must be docker, local, ec2 or none, got {b:?}"
             )));
         }
         self.runtime_images()?;

@@ -9,12 +9,16 @@
 //! mutating methods (`cargo xtask lint-arch` checks it).
 
 mod docker;
+#[cfg(feature = "ec2")]
+mod ec2;
 mod image;
 mod local;
 
 use std::collections::BTreeMap;
 
 pub use docker::{DockerBackend, DockerConfig};
+#[cfg(feature = "ec2")]
+pub use ec2::{Ec2Backend, Ec2Config, TAG_TOKEN, user_data};
 pub use image::{ImageRef, MOVING_TAGS, select_image};
 pub use local::{LocalConfig, LocalProcessBackend};
 use uuid::Uuid;

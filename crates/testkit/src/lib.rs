@@ -10,7 +10,11 @@
 
 #![allow(clippy::print_stderr)]
 
+mod moto;
+
 use std::sync::OnceLock;
+
+pub use moto::{Moto, moto_server_path};
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
