@@ -304,6 +304,10 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     task.abort();
+    eprintln!(
+        "orphan terminated {:?} after the endpoint returned (interval {interval:?})",
+        back.elapsed()
+    );
     let live = live_instances().await;
     assert!(live.is_empty(), "instances left: {live:?}");
     let resolved = services
