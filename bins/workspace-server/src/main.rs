@@ -168,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tasks: vec![liveness, delegation_sweeper, timeouts, reconciler],
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
+        metrics: telemetry.metrics(),
     };
 
     let listener = molecule_http::bind(cfg.listen_addr())?;

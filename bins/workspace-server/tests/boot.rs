@@ -116,6 +116,15 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
             .send()
             .unwrap();
         assert_eq!(stats.status(), 200, "{}", stats.text().unwrap_or_default());
+        // The background loops tick at start, so /metrics already counts them.
+        let metrics = http.get(format!("{base}/metrics")).bearer_auth("t").send().unwrap();
+        assert_eq!(metrics.status(), 200);
+        let text = metrics.text().unwrap();
+        assert!(
+            text.contains(r#"molecule_task_ticks_total{task="liveness",outcome="ran"}"#),
+            "{text}"
+        );
+        assert_eq!(http.get(format!("{base}/metrics")).send().unwrap().status(), 401);
         let missing = http.get(format!("{base}/no/such/route")).send().unwrap();
         assert_eq!(missing.status(), 404);
         let body: serde_json::Value = missing.json().unwrap();

@@ -112,13 +112,22 @@ impl Dispatcher {
                 }
             }
         }
-        Ok(json!({
+        let report = json!({
             "listed": listed,
             "other_instances": foreign,
             "within_grace": within_grace,
             "orphans_stopped": stopped,
             "stop_errors": errors,
             "leak_suspects_resolved": resolved,
-        }))
+        });
+        // Counts reach operators three ways: this event when a pass acted, the periodic task's
+        // log line and `/admin/liveness`, and the `molecule_task_*` metrics.
+        if stopped > 0 || errors > 0 {
+            let mut conn = services.pool.get().await.map_err(|e| e.to_string())?;
+            events::record(&mut conn, EventType::ReconcilerReport, None, report.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(report)
     }
 }

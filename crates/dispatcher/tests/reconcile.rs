@@ -159,6 +159,16 @@ async fn orphans_of_this_instance_go_and_everything_else_stays() {
         "LEAK_RESOLVED"
     );
 
+    let reports: Vec<_> = services
+        .recent_events(None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "RECONCILER_REPORT")
+        .collect();
+    assert_eq!(reports.len(), 1, "one report, for the pass that acted");
+    assert_eq!(reports[0].payload["orphans_stopped"], 2);
+
     for ws in [live, foreign] {
         docker(&["rm", "-f", &format!("ws-{ws}")]);
     }

@@ -23,6 +23,8 @@ vocabulary! {
         TokenRevoked => "TOKEN_REVOKED",
         LeakSuspect => "LEAK_SUSPECT",
         LeakResolved => "LEAK_RESOLVED",
+        /// A reconciler pass that stopped something or failed to: its counts.
+        ReconcilerReport => "RECONCILER_REPORT",
         DelegationSent => "DELEGATION_SENT",
         DelegationStatus => "DELEGATION_STATUS",
         DelegationComplete => "DELEGATION_COMPLETE",

@@ -26,7 +26,12 @@ pub struct AppState {
     pub org_id: Option<String>,
     /// `MOLECULE_ORG_TEMPLATES_DIR`: where `POST /org/import {dir}` looks.
     pub org_templates_dir: Option<std::path::PathBuf>,
+    /// Renders `/metrics` (the binary installs the recorder; `None` answers 503).
+    pub metrics: Option<MetricsRender>,
 }
+
+/// Renders the process's metrics in the Prometheus text format.
+pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 impl AppState {
     /// State with default service settings (tests).
@@ -39,6 +44,7 @@ impl AppState {
             tasks: Vec::new(),
             org_id: None,
             org_templates_dir: None,
+            metrics: None,
         }
     }
 }

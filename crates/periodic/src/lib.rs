@@ -189,6 +189,7 @@ impl Periodic {
     }
 
     fn record(&self, outcome: &TickOutcome) {
+        self.export(outcome);
         let Ok(mut s) = self.stats.lock() else { return };
         s.last_tick_at = Some(OffsetDateTime::now_utc());
         match outcome {
@@ -217,6 +218,37 @@ impl Periodic {
     }
 }
 
+impl Periodic {
+    /// Publishes the tick through the `metrics` facade (a no-op until a binary installs a
+    /// recorder): `molecule_task_ticks_total{task,outcome}`,
+    /// `molecule_task_last_tick_timestamp_seconds{task}`, and for every count in a report
+    /// `molecule_task_items_total{task,item}` (summed over ticks) and
+    /// `molecule_task_last_report{task,item}` (the last tick's value).
+    fn export(&self, outcome: &TickOutcome) {
+        let task = self.name;
+        let label = match outcome {
+            TickOutcome::Ran(_) => "ran",
+            TickOutcome::Skipped => "skipped",
+            TickOutcome::Failed(_) => "failed",
+            TickOutcome::Panicked(_) => "panicked",
+        };
+        metrics::counter!("molecule_task_ticks_total", "task" => task, "outcome" => label).increment(1);
+        #[allow(clippy::cast_precision_loss)] // seconds since 1970 fit an f64 exactly for ages
+        metrics::gauge!("molecule_task_last_tick_timestamp_seconds", "task" => task)
+            .set(OffsetDateTime::now_utc().unix_timestamp() as f64);
+        if let TickOutcome::Ran(report) = outcome
+            && let Some(fields) = report.as_object()
+        {
+            for (item, value) in fields {
+                let Some(n) = value.as_u64() else { continue };
+                metrics::counter!("molecule_task_items_total", "task" => task, "item" => item.clone()).increment(n);
+                #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+                metrics::gauge!("molecule_task_last_report", "task" => task, "item" => item.clone()).set(n as f64);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +265,29 @@ mod tests {
         let s = p.stats();
         assert_eq!((s.ticks_run, s.panics), (1, 1));
         assert!(s.last_error.unwrap().contains("kaboom"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn ticks_and_report_counts_become_metrics() {
+        let db = TestDb::empty().await;
+        let p = Periodic::new("test-metrics", Duration::from_secs(60), db.pool().clone());
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            p.export(&TickOutcome::Ran(serde_json::json!({"swept": 3, "note": "x"})));
+            p.export(&TickOutcome::Ran(serde_json::json!({"swept": 2})));
+            p.export(&TickOutcome::Failed("db down".into()));
+        });
+        let text = handle.render();
+        for line in [
+            r#"molecule_task_ticks_total{task="test-metrics",outcome="ran"} 2"#,
+            r#"molecule_task_ticks_total{task="test-metrics",outcome="failed"} 1"#,
+            r#"molecule_task_items_total{task="test-metrics",item="swept"} 5"#,
+            r#"molecule_task_last_report{task="test-metrics",item="swept"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert!(!text.contains("note"), "non-numbers are not metrics");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -2,10 +2,14 @@
 //!
 //! Owns: the `tracing` subscriber (env filter, pretty or JSON lines on stderr) and, when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, an OTLP/HTTP span exporter (blocking reqwest client
-//! with the SDK's batch processor: the pairing that does not panic inside tokio).
+//! with the SDK's batch processor: the pairing that does not panic inside tokio); and the
+//! process's `metrics` recorder, rendered in the Prometheus text format on demand.
 //!
 //! Must not know: what the binaries do. Libraries only emit `tracing` events and spans.
 
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use molecule_config::{LogFormat, Telemetry};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
@@ -27,10 +31,22 @@ pub enum TelemetryError {
 
 /// Keeps the exporter alive; call [`Guard::shutdown`] from a blocking context at exit to
 /// flush pending spans.
-#[derive(Debug)]
 pub struct Guard {
     provider: Option<SdkTracerProvider>,
+    metrics: Option<PrometheusHandle>,
 }
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("exporting_spans", &self.provider.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
+}
+
+/// Renders every metric recorded so far in the Prometheus text exposition format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Guard {
     /// Flushes and stops the exporter. Blocking: run it in `spawn_blocking`.
@@ -44,6 +60,12 @@ impl Guard {
 
     pub fn exporting(&self) -> bool {
         self.provider.is_some()
+    }
+
+    /// The renderer for `/metrics`, when this process's recorder could be installed.
+    pub fn metrics(&self) -> Option<MetricsRender> {
+        let handle = self.metrics.clone()?;
+        Some(Arc::new(move || handle.render()))
     }
 }
 
@@ -81,5 +103,12 @@ pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
-    Ok(Guard { provider })
+    let metrics = match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "no metrics recorder: /metrics will answer 503");
+            None
+        }
+    };
+    Ok(Guard { provider, metrics })
 }

@@ -26,3 +26,26 @@ pub async fn liveness(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpRe
         serde_json::json!({ "subsystems": subsystems, "event_listener_connected": state.services.bus.is_listening() }),
     ))
 }
+
+/// Prometheus text exposition of the process's metrics (admin: scrape with the admin bearer).
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "Prometheus text format (`molecule_task_*` for the background loops)", content_type = "text/plain", body = String),
+        (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+#[get("/metrics")]
+pub async fn metrics(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(render) = &state.metrics else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no metrics recorder is installed in this process",
+        ));
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(render()))
+}

@@ -53,5 +53,6 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(pins::delete_pin)
         .service(org::import_org)
         .service(org::org_templates)
-        .service(admin::liveness);
+        .service(admin::liveness)
+        .service(admin::metrics);
 }
