@@ -3,6 +3,11 @@
 //! `heartbeat`: heartbeat requests per second through a release workspace-server (wrk, 32
 //! connections), against pgbench running the same SQL a heartbeat runs, on the same cluster
 //! with the same concurrency. The ratio is what to watch.
+//!
+//! `memory`: full-text search latency (p50/p99) through a release memory-plugin-postgres over
+//! 100k memories in 3 namespaces, against pgbench running the same statement
+//! (`xtask/bench/memory-search.sql`, kept identical by a test) on the same cluster; then commit
+//! throughput.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -16,7 +21,7 @@ use crate::steps::{Steps, cargo, exec, target_dir};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: `heartbeat`.
+    /// Which benchmark: `heartbeat`, `ledger`, `provision` or `memory`.
     pub name: String,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
@@ -34,7 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "heartbeat" => heartbeat(&args),
         "ledger" => ledger(&args),
         "provision" => provision(),
-        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision"),
+        "memory" => memory(&args),
+        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory"),
     }
 }
 
@@ -44,6 +50,25 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts a release binary (quiet logs) and waits up to 60 s for `health` to answer 200.
+fn serve(cmd: &mut Command, health: &str) -> anyhow::Result<Killed> {
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let child = Killed(
+        cmd.env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http("GET", health, "", "").is_ok_and(|r| r.0 == 200) {
+        if Instant::now() > deadline {
+            bail!("{name} did not answer {health} within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(child)
 }
 
 /// Minimal HTTP/1.1 request over loopback; returns (status, body).
@@ -112,26 +137,16 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
         let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "bench")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
-        let _server = Killed(
+        let _server = serve(
             Command::new(target_dir()?.join("release/workspace-server"))
                 .env("DATABASE_URL", &url)
                 .env("PORT", port.to_string())
                 .env("MOLECULE_BIND_ADDR", "127.0.0.1")
                 .env("ADMIN_TOKEN", "bench")
                 .env("MOLECULE_BACKEND", "none")
-                .env("MOLECULE_DB_POOL_SIZE", "32")
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .spawn()
-                .context("starting workspace-server")?,
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !http("GET", &format!("{base}/health"), "", "").is_ok_and(|r| r.0 == 200) {
-            if Instant::now() > deadline {
-                bail!("workspace-server did not start");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                .env("MOLECULE_DB_POOL_SIZE", "32"),
+            &format!("{base}/health"),
+        )?;
         let pairs = steps.run(&format!("{} workspaces, registered", args.workspaces), || {
             let mut pairs = Vec::new();
             for i in 0..args.workspaces {
@@ -352,6 +367,222 @@ fn provision() -> anyhow::Result<()> {
         std::fs::write(dir.join("provision.json"), serde_json::to_string_pretty(&figures)?)?;
         Ok(())
     });
+    steps.summary();
+    let _ = cluster.destroy();
+    result
+}
+
+/// Milliseconds from a wrk latency cell such as `812.00us`, `1.52ms` or `1.01s`.
+fn wrk_ms(cell: &str) -> Option<f64> {
+    let (num, factor) = if let Some(n) = cell.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = cell.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = cell.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|v| v * factor)
+}
+
+/// The `p%` line of wrk's `--latency` distribution, in milliseconds.
+fn wrk_percentile(text: &str, p: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let mut cells = l.split_whitespace();
+        (cells.next() == Some(p))
+            .then(|| cells.next().and_then(wrk_ms))
+            .flatten()
+    })
+}
+
+/// p50 and p99 in milliseconds from pgbench's per-transaction logs (latency in µs, 3rd field).
+fn pgbench_percentiles(dir: &Path, prefix: &str) -> anyhow::Result<(f64, f64, usize)> {
+    let mut lat: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        {
+            for line in std::fs::read_to_string(&path)?.lines() {
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse::<f64>().ok()) {
+                    lat.push(us / 1000.0);
+                }
+            }
+        }
+    }
+    if lat.is_empty() {
+        bail!("pgbench wrote no transaction log under {}", dir.display());
+    }
+    lat.sort_by(f64::total_cmp);
+    let at = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize];
+    Ok((at(0.50), at(0.99), lat.len()))
+}
+
+const MEMORY_NAMESPACES: [&str; 3] = ["custom:bench-a", "custom:bench-b", "custom:bench-c"];
+const MEMORY_WORDS: u32 = 2000;
+
+fn memory(args: &Args) -> anyhow::Result<()> {
+    let mut steps = Steps::new(6);
+    need_tool("wrk", "wrk")?;
+    steps.run("release build of memory-plugin-postgres", || {
+        exec(cargo().args(["build", "--release", "-p", "memory-plugin-postgres"]))
+    })?;
+    let dir = std::env::temp_dir().join(format!("molecule-bench-memory-{}", std::process::id()));
+    let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
+    cluster.destroy_when_process_exits(std::process::id())?;
+    let clients = 4;
+    let result = (|| {
+        let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "memory_bench")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let base = format!("http://127.0.0.1:{port}");
+        let _plugin = serve(
+            Command::new(target_dir()?.join("release/memory-plugin-postgres"))
+                .env("MEMORY_PLUGIN_DATABASE_URL", &url)
+                .env("MEMORY_PLUGIN_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+                .env("MOLECULE_DB_POOL_SIZE", "16"),
+            &format!("{base}/v1/health"),
+        )?;
+        let bin = molecule_pg_cluster::find_bin_dir()?;
+        steps.run("100k memories over 3 namespaces (12 words each from 2000)", || {
+            for ns in MEMORY_NAMESPACES {
+                let (status, body) = http("PUT", &format!("{base}/v1/namespaces/{ns}"), "", r#"{"kind":"custom"}"#)?;
+                if status != 200 {
+                    bail!("PUT {ns}: {status} {body}");
+                }
+            }
+            let seed = format!(
+                "INSERT INTO memory_plugin.memories (id, namespace, content, kind, source)
+                 SELECT gen_random_uuid(), (ARRAY['{a}','{b}','{c}'])[1 + g % 3],
+                        (SELECT string_agg('term' || (1 + floor(random() * {MEMORY_WORDS}))::int, ' ')
+                           FROM generate_series(1, 12) WHERE g > 0),
+                        'fact', 'agent'
+                   FROM generate_series(1, 100000) g;
+                 ANALYZE memory_plugin.memories; ANALYZE memory_plugin.namespaces;",
+                a = MEMORY_NAMESPACES[0],
+                b = MEMORY_NAMESPACES[1],
+                c = MEMORY_NAMESPACES[2]
+            );
+            exec(Command::new(bin.join("psql")).args(["-qAt", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", &seed]))
+        })?;
+        let namespaces_json = MEMORY_NAMESPACES.map(|n| format!("\"{n}\"")).join(",");
+        let search_lua = dir.join("search.lua");
+        std::fs::write(
+            &search_lua,
+            format!(
+                "math.randomseed(7)\nrequest = function()\n  local body = '{{\"namespaces\":[{namespaces_json}],\"query\":\"term' .. math.random(1, {MEMORY_WORDS}) .. '\",\"limit\":20}}'\n  return wrk.format(\"POST\", \"/v1/search\", {{[\"Content-Type\"]=\"application/json\"}}, body)\nend\n"
+            ),
+        )?;
+        let (http_p50, http_p99, http_rps) = steps.run(
+            &format!("wrk: full-text POST /v1/search, {clients} connections"),
+            || {
+                let out = Command::new("wrk")
+                    .args([
+                        "-t2",
+                        &format!("-c{clients}"),
+                        &format!("-d{}s", args.seconds),
+                        "--latency",
+                        "-s",
+                    ])
+                    .arg(&search_lua)
+                    .arg(&base)
+                    .output()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                println!("{text}");
+                if text.contains("Non-2xx") {
+                    bail!("some searches failed: {text}");
+                }
+                Ok((
+                    wrk_percentile(&text, "50%").context("no p50 in wrk output")?,
+                    wrk_percentile(&text, "99%").context("no p99 in wrk output")?,
+                    parse_after(&text, "Requests/sec:").context("no Requests/sec")?,
+                ))
+            },
+        )?;
+        let (sql_p50, sql_p99, sql_n) =
+            steps.run("pgbench: the same statement, same cluster, same concurrency", || {
+                let template =
+                    std::fs::read_to_string(crate::steps::repo_root().join("xtask/bench/memory-search.sql"))?;
+                let ns_array = format!("'{{{}}}'::text[]", MEMORY_NAMESPACES.join(","));
+                let statement = template
+                    .replace("$1", &ns_array)
+                    .replace("$2", "NULL")
+                    .replace("$3", "20")
+                    .replace("$4", "('term' || :w)");
+                let script = dir.join("search.sql");
+                // pgbench takes one statement per line unless it ends with `;`.
+                std::fs::write(
+                    &script,
+                    format!(
+                        "\\set w random(1, {MEMORY_WORDS})\n{};\n",
+                        statement.trim().replace('\n', " ")
+                    ),
+                )?;
+                let out = Command::new(bin.join("pgbench"))
+                    .current_dir(&dir)
+                    .args([
+                        "-n",
+                        "-j2",
+                        &format!("-c{clients}"),
+                        &format!("-T{}", args.seconds),
+                        "--log",
+                        "--log-prefix=search",
+                        "-f",
+                    ])
+                    .arg(&script)
+                    .arg(&url)
+                    .output()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                println!("{text}");
+                if !out.status.success() {
+                    bail!("pgbench failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+                }
+                pgbench_percentiles(&dir, "search")
+            })?;
+        let commit_lua = dir.join("commit.lua");
+        std::fs::write(
+            &commit_lua,
+            format!(
+                "request = function()\n  local body = '{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\",\"kind\":\"fact\",\"source\":\"agent\"}}'\n  return wrk.format(\"POST\", \"/v1/namespaces/{}/memories\", {{[\"Content-Type\"]=\"application/json\"}}, body)\nend\n",
+                MEMORY_NAMESPACES[0]
+            ),
+        )?;
+        let commits = steps.run("wrk: POST memories, 16 connections", || {
+            let out = Command::new("wrk")
+                .args(["-t2", "-c16", &format!("-d{}s", args.seconds), "-s"])
+                .arg(&commit_lua)
+                .arg(&base)
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            println!("{text}");
+            if text.contains("Non-2xx") {
+                bail!("some commits failed: {text}");
+            }
+            parse_after(&text, "Requests/sec:").context("no Requests/sec")
+        })?;
+        let report = serde_json::json!({
+            "benchmark": "memory",
+            "memories": 100_000,
+            "namespaces": MEMORY_NAMESPACES.len(),
+            "search_clients": clients,
+            "search_http_p50_ms": http_p50,
+            "search_http_p99_ms": http_p99,
+            "search_http_requests_per_second": http_rps,
+            "search_sql_p50_ms": sql_p50,
+            "search_sql_p99_ms": sql_p99,
+            "search_sql_transactions": sql_n,
+            "p50_ratio_http_to_sql": http_p50 / sql_p50,
+            "p99_ratio_http_to_sql": http_p99 / sql_p99,
+            "commits_per_second": commits,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        let out = target_dir()?.join("bench");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("memory.json"), serde_json::to_string_pretty(&report)?)?;
+        println!("written to {}", out.join("memory.json").display());
+        Ok(())
+    })();
     steps.summary();
     let _ = cluster.destroy();
     result

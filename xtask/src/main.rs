@@ -35,12 +35,38 @@ enum Cmd {
     Image(image::Args),
     /// Benchmarks against real servers (release builds): `heartbeat`.
     Bench(bench::Args),
+    /// Fuzz one server's OpenAPI document with schemathesis (as `cargo xtask test` does).
+    Fuzz {
+        #[arg(value_enum)]
+        target: FuzzTarget,
+    },
     /// Check the architecture's invariants; prints `file:line rule: explanation` per violation.
     LintArch {
         /// Cargo.toml of the workspace to check (default: this repository).
         #[arg(long)]
         manifest_path: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FuzzTarget {
+    /// workspace-server's /openapi.json
+    Server,
+    /// memory-plugin-postgres against the Memory Plugin v1 document
+    Plugin,
+}
+
+fn fuzz(target: FuzzTarget) -> anyhow::Result<()> {
+    let (cluster, url) = test::start_postgres()?;
+    let result = match target {
+        FuzzTarget::Server => schemathesis::workspace_server(&url),
+        FuzzTarget::Plugin => schemathesis::memory_plugin(&url),
+    };
+    if let Some(c) = cluster {
+        let _ = c.destroy();
+    }
+    println!("{}", result?);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -50,6 +76,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Image(args) => image::run(args),
+        Cmd::Fuzz { target } => fuzz(target),
         Cmd::LintArch { manifest_path } => lint_arch_cmd(manifest_path),
     };
     match result {

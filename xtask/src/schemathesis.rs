@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::steps::{exec, target_dir};
+use crate::steps::{exec, repo_root, target_dir};
 
 /// The Python tools' virtualenv (shared by every checkout on this machine).
 pub fn venv() -> PathBuf {
@@ -66,13 +66,25 @@ fn wait_http(url: &str, within: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where schemathesis reads the OpenAPI document.
+pub enum Schema<'a> {
+    /// Served by the binary under test at this path.
+    Served(&'a str),
+    /// A file; requests go to the binary under test.
+    File(&'a std::path::Path),
+}
+
+/// Every check: 5xx, response schemas, documented status codes, content types and headers.
+pub const ALL_CHECKS: &str = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance";
+
 /// Runs `bin` (a binary of this workspace) with `env` plus `listen_env=<addr>`, then points
-/// schemathesis at `<base><openapi_path>` with `extra` arguments.
+/// schemathesis at `schema` with `checks` and `extra` arguments.
 pub fn run_against(
     bin: &str,
     env: &[(&str, String)],
     listen: impl Fn(u16) -> (String, String),
-    openapi: &str,
+    schema: &Schema<'_>,
+    checks: &str,
     extra: &[&str],
 ) -> anyhow::Result<String> {
     let st = ensure_schemathesis()?;
@@ -103,12 +115,23 @@ pub fn run_against(
     // Its crash cache lives with the build output, not in the repository.
     let workdir = target_dir()?.join("schemathesis");
     std::fs::create_dir_all(&workdir)?;
-    let out = Command::new(&st)
-        .current_dir(&workdir)
-        .arg("run")
-        .arg(format!("{base}{openapi}"))
-        .args(["--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance"])
-        .args(["--request-timeout", "10", "--max-examples", "25", "--seed", "1", "--no-color"])
+    let mut st_cmd = Command::new(&st);
+    st_cmd.current_dir(&workdir).arg("run");
+    match schema {
+        Schema::Served(path) => st_cmd.arg(format!("{base}{path}")),
+        Schema::File(file) => st_cmd.arg(file).args(["--url", &base]),
+    };
+    let out = st_cmd
+        .args(["--checks", checks])
+        .args([
+            "--request-timeout",
+            "10",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--no-color",
+        ])
         .args(["--report", "junit", "--report-dir"])
         .arg(&report)
         .args(extra)
@@ -142,7 +165,8 @@ pub fn workspace_server(database_url: &str) -> anyhow::Result<String> {
             ("MOLECULE_BIND_ADDR", "127.0.0.1".into()),
         ],
         |port| ("PORT".into(), port.to_string()),
-        "/openapi.json",
+        &Schema::Served("/openapi.json"),
+        ALL_CHECKS,
         // Streams never end; they are covered by their own tests.
         &[
             "-H",
@@ -151,4 +175,38 @@ pub fn workspace_server(database_url: &str) -> anyhow::Result<String> {
             "(/events/stream$|^/ws$)",
         ],
     )
+}
+
+/// memory-plugin-postgres on a database of its own, against the contract crate's document with
+/// every check, then (when it is beside the repository) against the original v1 document with
+/// the checks that document can judge: no 5xx and no response outside its schemas (it does not
+/// list the 400s a PATCH or DELETE may answer).
+pub fn memory_plugin(database_url: &str) -> anyhow::Result<String> {
+    let db = molecule_pg_cluster::fresh_database_url(database_url, "schemathesis_mem")?;
+    let run = |schema: &Schema<'_>, checks: &str| {
+        run_against(
+            "memory-plugin-postgres",
+            &[("MEMORY_PLUGIN_DATABASE_URL", db.clone())],
+            |port| ("MEMORY_PLUGIN_LISTEN_ADDR".into(), format!("127.0.0.1:{port}")),
+            schema,
+            checks,
+            &[],
+        )
+    };
+    let ours = repo_root().join("crates/memory-contract/openapi/memory-plugin-v1.yaml");
+    let mut summary = format!("ours: {}", run(&Schema::File(&ours), ALL_CHECKS)?);
+    let reference = repo_root().join("../shared/reference/memory-plugin-v1.yaml");
+    if reference.exists() {
+        let theirs = run(
+            &Schema::File(&reference),
+            "not_a_server_error,response_schema_conformance,content_type_conformance",
+        )?;
+        summary.push_str(&format!("; reference: {theirs}"));
+    } else {
+        println!(
+            "note: {} is not here; only the contract crate's copy was fuzzed",
+            reference.display()
+        );
+    }
+    Ok(summary)
 }

@@ -95,9 +95,15 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         exec(&mut cmd)
     });
     let fuzz = if tests.is_ok() {
-        steps.run("schemathesis: workspace-server /openapi.json", || {
-            crate::schemathesis::workspace_server(&url).map(|_| ())
-        })
+        steps
+            .run("schemathesis: workspace-server /openapi.json", || {
+                crate::schemathesis::workspace_server(&url).map(|_| ())
+            })
+            .and_then(|()| {
+                steps.run("schemathesis: memory-plugin-postgres (Memory Plugin v1)", || {
+                    crate::schemathesis::memory_plugin(&url).map(|_| ())
+                })
+            })
     } else {
         Ok(())
     };
@@ -136,14 +142,14 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 9 } else { 10 });
+    let mut steps = Steps::new(if args.quick { 10 } else { 11 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result
 }
 
 /// A throwaway cluster under the system temp dir, unless DATABASE_URL points at one already.
-fn start_postgres() -> anyhow::Result<(Option<Cluster>, String)> {
+pub fn start_postgres() -> anyhow::Result<(Option<Cluster>, String)> {
     if let Ok(url) = std::env::var("DATABASE_URL")
         && !url.trim().is_empty()
     {

@@ -144,6 +144,7 @@ fn run_platform(
             .env("PORT", args.port.to_string())
             .env("MOLECULE_BIND_ADDR", "127.0.0.1")
             .env("MEMORY_PLUGIN_LISTEN_ADDR", &args.plugin_addr)
+            .env("MEMORY_PLUGIN_URL", format!("http://{}", args.plugin_addr))
             .env("MOLECULE_BACKEND", backend)
             .env("MOLECULE_PLATFORM_INSTANCE", &instance)
             .env("MOLECULE_DOCKER_NETWORK", "host")
@@ -161,9 +162,12 @@ fn run_platform(
 
     let children = &mut session.children;
     let started = steps.run("start both binaries", || {
-        for (name, bin) in [
-            ("workspace-server", "workspace-server"),
-            ("memory-plugin", "memory-plugin-postgres"),
+        let server = format!("http://127.0.0.1:{}", args.port);
+        let plugin = format!("http://{}", args.plugin_addr);
+        // The plugin first: the server probes it at boot.
+        for (name, bin, health) in [
+            ("memory-plugin", "memory-plugin-postgres", format!("{plugin}/v1/health")),
+            ("workspace-server", "workspace-server", format!("{server}/health")),
         ] {
             let mut c = Command::new(bin_dir.join(bin));
             env(&mut c);
@@ -177,11 +181,8 @@ fn run_platform(
             prefix_output(name, child.stdout.take());
             prefix_output(name, child.stderr.take());
             children.push((name, child));
+            wait_healthy(&health, children, stop)?;
         }
-        let server = format!("http://127.0.0.1:{}", args.port);
-        let plugin = format!("http://{}", args.plugin_addr);
-        wait_healthy(&format!("{server}/health"), children, stop)?;
-        wait_healthy(&format!("{plugin}/v1/health"), children, stop)?;
         say!("");
         say!("  workspace-server       {server}   (GET /health, /readyz)");
         say!("  memory-plugin-postgres {plugin}   (GET /v1/health)");

@@ -1,5 +1,5 @@
-//! memory-plugin-postgres: wiring only. config → telemetry → pool → HTTP, then wait for
-//! SIGTERM/SIGINT. The contract lives in `molecule-memory-plugin`.
+//! memory-plugin-postgres: wiring only. config → telemetry → pool → schema → janitor → HTTP,
+//! then wait for SIGTERM/SIGINT. The contract lives in `molecule-memory-plugin`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,11 +50,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("MEMORY_PLUGIN_DATABASE_URL/{e}"))?;
     if cfg.memory_plugin_skip_migrate {
         tracing::info!("MEMORY_PLUGIN_SKIP_MIGRATE=1: not applying the plugin schema");
+    } else {
+        let applied = molecule_memory_plugin::migrations()
+            .run_pending(&pool)
+            .await
+            .context("applying the memory_plugin schema (MEMORY_PLUGIN_SKIP_MIGRATE=1 skips this)")?;
+        tracing::info!(?applied, "memory_plugin schema is current");
     }
+    let mut state = molecule_memory_plugin::PluginState::new(pool.clone());
+    state.max_body_bytes = cfg.memory_plugin_max_body_bytes;
+    let janitor = molecule_periodic::Periodic::new(
+        "memory-janitor",
+        Duration::from_secs(cfg.memory_plugin_janitor_interval_seconds),
+        pool,
+    );
+    let janitor_task = {
+        let store = state.store.clone();
+        janitor.spawn(move || {
+            let store = store.clone();
+            async move { molecule_memory_plugin::janitor_pass(&store).await }
+        })
+    };
     let listener = molecule_memory_plugin::bind(cfg.memory_plugin_listen_addr)?;
     let server = molecule_memory_plugin::Server::start(
         listener,
-        molecule_memory_plugin::PluginState { pool },
+        state,
         Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
     )?;
     tracing::info!(addr = %server.local_addr, "memory-plugin-postgres listening");
@@ -63,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let signal = shutdown_signal().await?;
     tracing::info!(signal, "shutting down");
     handle.stop(true).await;
+    janitor_task.abort();
     serving.await.context("HTTP server task")??;
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     Ok(())

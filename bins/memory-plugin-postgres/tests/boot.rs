@@ -6,22 +6,28 @@ use molecule_testkit::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_memory-plugin-postgres");
 
-#[tokio::test(flavor = "multi_thread")]
-async fn serves_v1_health_and_stops_on_sigterm() {
-    let db = TestDb::empty().await;
+/// The binary with only `env` (and PATH) on a free loopback port.
+fn plugin(env: &[(&str, &str)]) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
+        .envs(env.iter().copied())
         .env("MEMORY_PLUGIN_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
+    (child, port)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_v1_health_and_stops_on_sigterm() {
+    let db = TestDb::empty().await;
+    let (mut child, port) = plugin(&[("DATABASE_URL", &db.url)]);
     let result = tokio::task::spawn_blocking(move || {
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
@@ -33,6 +39,8 @@ async fn serves_v1_health_and_stops_on_sigterm() {
                 assert_eq!(r.status(), 200);
                 let body: serde_json::Value = r.json().unwrap();
                 assert_eq!(body["status"], "ok");
+                // The schema was applied at boot: every capability works.
+                assert_eq!(body["capabilities"].as_array().unwrap().len(), 5, "{body}");
                 return;
             }
             assert!(Instant::now() < deadline, "no /v1/health within 30s");
@@ -54,4 +62,34 @@ async fn serves_v1_health_and_stops_on_sigterm() {
     };
     result.unwrap();
     assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skipping_migrations_on_an_empty_database_reports_degraded() {
+    let db = TestDb::empty().await;
+    let (mut child, port) = plugin(&[
+        ("MEMORY_PLUGIN_DATABASE_URL", &db.url),
+        ("MEMORY_PLUGIN_SKIP_MIGRATE", "1"),
+    ]);
+    let result = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::blocking::get(format!("http://127.0.0.1:{port}/v1/health")) {
+                assert_eq!(r.status(), 503);
+                let body: serde_json::Value = r.json().unwrap();
+                assert_eq!(body["status"], "degraded");
+                assert!(
+                    body["message"].as_str().unwrap().contains("MEMORY_PLUGIN_SKIP_MIGRATE"),
+                    "{body}"
+                );
+                return;
+            }
+            assert!(Instant::now() < deadline, "no /v1/health within 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap();
 }

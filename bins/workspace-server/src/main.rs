@@ -169,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),
+        memory_plugin: memory_plugin(&cfg).await?,
     };
 
     let listener = molecule_http::bind(cfg.listen_addr())?;
@@ -206,4 +207,28 @@ async fn shutdown_signal() -> anyhow::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
+}
+
+/// The memory plugin client when `MEMORY_PLUGIN_URL` is set. A failing health probe at boot
+/// is logged, not fatal: the plugin may start later, and the client keeps trying.
+async fn memory_plugin(
+    cfg: &molecule_config::ServerConfig,
+) -> anyhow::Result<Option<std::sync::Arc<molecule_memory_contract::client::PluginClient>>> {
+    use molecule_memory_contract::client::{ClientConfig, PluginClient};
+    let Some(url) = cfg.memory_plugin_url.as_deref() else {
+        tracing::info!("MEMORY_PLUGIN_URL is unset: agent memory is disabled");
+        return Ok(None);
+    };
+    let client = PluginClient::new(ClientConfig {
+        base_url: url.to_owned(),
+        timeout: cfg.memory_plugin_timeout(),
+        ..ClientConfig::default()
+    })
+    .context("MEMORY_PLUGIN_URL")?;
+    match tokio::time::timeout(Duration::from_secs(5), client.refresh()).await {
+        Ok(Ok(caps)) => tracing::info!(url, ?caps, "memory plugin answers"),
+        Ok(Err(e)) => tracing::warn!(url, error = %e, "memory plugin /v1/health probe failed at boot"),
+        Err(_) => tracing::warn!(url, "memory plugin /v1/health probe timed out at boot (5 s)"),
+    }
+    Ok(Some(std::sync::Arc::new(client)))
 }

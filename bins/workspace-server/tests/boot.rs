@@ -90,6 +90,9 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
         .env("MOLECULE_BIND_ADDR", "127.0.0.1")
         .env("ADMIN_TOKEN", "t")
         .env("MOLECULE_BACKEND", "none")
+        // A plugin that is not there does not stop the boot.
+        .env("MEMORY_PLUGIN_URL", "http://127.0.0.1:1")
+        .env("MEMORY_PLUGIN_TIMEOUT", "300ms")
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -125,6 +128,18 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
             "{text}"
         );
         assert_eq!(http.get(format!("{base}/metrics")).send().unwrap().status(), 401);
+        let liveness: serde_json::Value = http
+            .get(format!("{base}/admin/liveness"))
+            .bearer_auth("t")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(liveness["memory_plugin"]["url"], "http://127.0.0.1:1", "{liveness}");
+        assert!(
+            liveness["memory_plugin"]["capabilities"].is_null(),
+            "never answered: {liveness}"
+        );
         let missing = http.get(format!("{base}/no/such/route")).send().unwrap();
         assert_eq!(missing.status(), 404);
         let body: serde_json::Value = missing.json().unwrap();

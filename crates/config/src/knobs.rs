@@ -219,6 +219,16 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "unset",
         "EC2 backend: comma-separated security groups",
     ),
+    k(
+        "MEMORY_PLUGIN_URL",
+        "unset",
+        "the memory plugin's base URL (e.g. `http://127.0.0.1:9100`); unset disables agent memory",
+    ),
+    k(
+        "MEMORY_PLUGIN_TIMEOUT",
+        "2s",
+        "per-request timeout towards the memory plugin (Go-style duration: `500ms`, `2s`); invalid or ≤0 falls back to 2s",
+    ),
 ];
 
 /// Knobs of memory-plugin-postgres.
@@ -238,6 +248,16 @@ pub const PLUGIN_KNOBS: &[Knob] = &[
         "MEMORY_PLUGIN_SKIP_MIGRATE",
         "0",
         "`1` skips the plugin's migrations at boot",
+    ),
+    k(
+        "MEMORY_PLUGIN_JANITOR_INTERVAL_SECONDS",
+        "60",
+        "how often expired memories and namespaces are deleted (one replica per tick)",
+    ),
+    k(
+        "MEMORY_PLUGIN_MAX_BODY_BYTES",
+        "1048576",
+        "largest request body the plugin reads; bigger ones get 413",
     ),
 ];
 

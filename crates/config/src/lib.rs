@@ -141,6 +141,10 @@ pub struct ServerConfig {
     pub molecule_ec2_security_group_ids: Option<String>,
     pub molecule_reconcile_grace_seconds: u64,
     pub molecule_reconcile_interval_seconds: u64,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub memory_plugin_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub memory_plugin_timeout: Option<String>,
     pub molecule_db_pool_size: usize,
     pub molecule_db_connect_timeout_seconds: u64,
     pub molecule_shutdown_timeout_seconds: u64,
@@ -190,6 +194,8 @@ impl Default for ServerConfig {
             molecule_ec2_security_group_ids: None,
             molecule_reconcile_grace_seconds: 300,
             molecule_reconcile_interval_seconds: 60,
+            memory_plugin_url: None,
+            memory_plugin_timeout: None,
             molecule_db_pool_size: 16,
             molecule_db_connect_timeout_seconds: 5,
             molecule_shutdown_timeout_seconds: 30,
@@ -235,6 +241,26 @@ impl ServerConfig {
             "MOLECULE_EC2_INSTANCE_TYPES",
             self.molecule_ec2_instance_types.as_deref(),
         )
+    }
+
+    /// `MEMORY_PLUGIN_TIMEOUT` as a duration: Go-style (`2s`, `500ms`, `1m30s`); unset,
+    /// unparsable or not positive means 2 s (the original's rule), with a warning for the
+    /// last two.
+    pub fn memory_plugin_timeout(&self) -> std::time::Duration {
+        const DEFAULT: std::time::Duration = std::time::Duration::from_secs(2);
+        let Some(raw) = self.memory_plugin_timeout.as_deref() else {
+            return DEFAULT;
+        };
+        match humantime::parse_duration(raw.trim()) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                tracing::warn!(
+                    value = raw,
+                    "MEMORY_PLUGIN_TIMEOUT is not a positive duration such as 2s; using 2s"
+                );
+                DEFAULT
+            }
+        }
     }
 
     /// `MOLECULE_AGENT_ENV` (`NAME=value,NAME=value`).
@@ -298,6 +324,8 @@ pub struct PluginConfig {
     pub memory_plugin_listen_addr: SocketAddr,
     #[serde(deserialize_with = "lenient::flag")]
     pub memory_plugin_skip_migrate: bool,
+    pub memory_plugin_janitor_interval_seconds: u64,
+    pub memory_plugin_max_body_bytes: usize,
     pub molecule_db_pool_size: usize,
     pub molecule_db_connect_timeout_seconds: u64,
     pub molecule_shutdown_timeout_seconds: u64,
@@ -312,6 +340,8 @@ impl Default for PluginConfig {
             database_url: None,
             memory_plugin_listen_addr: SocketAddr::from(([127, 0, 0, 1], 9100)),
             memory_plugin_skip_migrate: false,
+            memory_plugin_janitor_interval_seconds: 60,
+            memory_plugin_max_body_bytes: 1 << 20,
             molecule_db_pool_size: 16,
             molecule_db_connect_timeout_seconds: 5,
             molecule_shutdown_timeout_seconds: 30,
@@ -329,6 +359,11 @@ impl PluginConfig {
         )?;
         cfg.database_url()?;
         positive("MOLECULE_DB_POOL_SIZE", cfg.molecule_db_pool_size as u64)?;
+        positive(
+            "MEMORY_PLUGIN_JANITOR_INTERVAL_SECONDS",
+            cfg.memory_plugin_janitor_interval_seconds,
+        )?;
+        positive("MEMORY_PLUGIN_MAX_BODY_BYTES", cfg.memory_plugin_max_body_bytes as u64)?;
         positive(
             "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
             cfg.molecule_db_connect_timeout_seconds,
@@ -506,6 +541,22 @@ fn describe(e: &figment::Error) -> String {
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closure signature is fixed
 mod tests {
+
+    #[test]
+    fn memory_plugin_timeout_reads_go_durations_and_falls_back_to_2s() {
+        let with = |v: Option<&str>| ServerConfig {
+            memory_plugin_timeout: v.map(str::to_owned),
+            ..ServerConfig::default()
+        };
+        let d = std::time::Duration::from_millis;
+        assert_eq!(with(None).memory_plugin_timeout(), d(2000));
+        assert_eq!(with(Some("500ms")).memory_plugin_timeout(), d(500));
+        assert_eq!(with(Some("1m30s")).memory_plugin_timeout(), d(90_000));
+        for bad in ["0s", "-1s", "soon", ""] {
+            assert_eq!(with(Some(bad)).memory_plugin_timeout(), d(2000), "{bad}");
+        }
+    }
+
     use super::*;
     use figment::{Jail, Provider};
 

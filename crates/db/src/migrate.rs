@@ -22,6 +22,10 @@ pub struct Migrations {
     /// Changes whenever any migration file's content changes (computed by the owning crate's
     /// build script), so caches keyed on it never serve an edited schema.
     pub fingerprint: &'static str,
+    /// When set, the set lives in this Postgres schema: it is created first, the migrations
+    /// run with `search_path` set to it, and the bookkeeping table is kept there (so two
+    /// sets sharing a database never see each other's versions).
+    schema: Option<&'static str>,
 }
 
 impl Default for Migrations {
@@ -38,7 +42,48 @@ impl std::fmt::Debug for Migrations {
 
 impl Migrations {
     pub const fn new(source: fn() -> EmbeddedMigrations, fingerprint: &'static str) -> Self {
-        Self { source, fingerprint }
+        Self {
+            source,
+            fingerprint,
+            schema: None,
+        }
+    }
+
+    /// The same set, kept in its own Postgres schema (see the field).
+    pub const fn in_schema(self, schema: &'static str) -> Self {
+        Self {
+            schema: Some(schema),
+            ..self
+        }
+    }
+
+    /// The bookkeeping table, qualified when the set has its own schema.
+    fn bookkeeping(&self) -> String {
+        match self.schema {
+            Some(s) => format!("\"{s}\".__diesel_schema_migrations"),
+            None => "__diesel_schema_migrations".to_owned(),
+        }
+    }
+
+    /// Points `conn` at this set's schema (creating it) before the harness runs.
+    async fn enter(&self, conn: &mut crate::Conn) -> Result<(), DbError> {
+        if let Some(s) = self.schema {
+            diesel::sql_query(format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))
+                .execute(conn)
+                .await?;
+            diesel::sql_query(format!("SET search_path TO \"{s}\""))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Restores `search_path` before the connection goes back to the pool.
+    async fn leave(&self, conn: &mut crate::Conn) -> Result<(), DbError> {
+        if self.schema.is_some() {
+            diesel::sql_query("RESET search_path").execute(conn).await?;
+        }
+        Ok(())
     }
 
     /// Versions of every embedded migration, in order.
@@ -59,17 +104,22 @@ impl Migrations {
             .bind::<BigInt, _>(key)
             .execute(&mut conn)
             .await?;
+        let entered = self.enter(&mut conn).await;
         let mut harness = AsyncMigrationHarness::new(conn);
-        let result = harness
-            .run_pending_migrations((self.source)())
-            .map(|applied| applied.iter().map(ToString::to_string).collect())
-            .map_err(|e| DbError::Migration(e.to_string()));
+        let result = match entered {
+            Ok(()) => harness
+                .run_pending_migrations((self.source)())
+                .map(|applied| applied.iter().map(ToString::to_string).collect())
+                .map_err(|e| DbError::Migration(e.to_string())),
+            Err(e) => Err(e),
+        };
         let mut conn = harness.into_inner();
-        if diesel::sql_query("SELECT pg_advisory_unlock($1)")
-            .bind::<BigInt, _>(key)
-            .execute(&mut conn)
-            .await
-            .is_err()
+        if self.leave(&mut conn).await.is_err()
+            || diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                .bind::<BigInt, _>(key)
+                .execute(&mut conn)
+                .await
+                .is_err()
         {
             // The session lock dies with the connection; make sure it is not reused.
             let _ = crate::Conn::take(conn);
@@ -92,12 +142,18 @@ impl Migrations {
 
     /// Reverts every applied migration of this set, newest first.
     pub async fn revert_all(&self, pool: &Pool) -> Result<Vec<String>, DbError> {
-        let conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        self.enter(&mut conn).await?;
         let mut harness = AsyncMigrationHarness::new(conn);
-        let reverted = harness
+        let reverted: Result<Vec<String>, DbError> = harness
             .revert_all_migrations((self.source)())
-            .map_err(|e| DbError::Migration(e.to_string()))?;
-        Ok(reverted.iter().map(ToString::to_string).collect())
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| DbError::Migration(e.to_string()));
+        let mut conn = harness.into_inner();
+        if self.leave(&mut conn).await.is_err() {
+            let _ = crate::Conn::take(conn);
+        }
+        reverted
     }
 
     /// Versions embedded here but not yet recorded in the database. Plain async SQL, so it is
@@ -109,7 +165,7 @@ impl Migrations {
             version: String,
         }
         let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
-        let applied: Vec<Row> = match diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        let applied: Vec<Row> = match diesel::sql_query(format!("SELECT version FROM {}", self.bookkeeping()))
             .load(&mut conn)
             .await
         {

@@ -1,7 +1,8 @@
 //! `molecule-domain`: the platform's vocabulary.
 //!
 //! Owns typed ids, the workspace and delegation status vocabularies (with the delegation
-//! transition rules), runtimes, and memory namespace names. Every SQL CHECK, partial-index
+//! transition rules), runtimes, memory namespace names and the memory contract's vocabularies
+//! (namespace kinds, memory kinds and sources, plugin capabilities). Every SQL CHECK, partial-index
 //! predicate and API allowlist elsewhere is derived from the lists defined here, or tested
 //! against them.
 //!
@@ -11,6 +12,7 @@ mod activity;
 mod delegation;
 mod events;
 mod ids;
+mod memory;
 mod namespace;
 mod runtime;
 mod vocab;
@@ -20,6 +22,7 @@ pub use activity::{ActivityStatus, ActivityType};
 pub use delegation::{DelegationStatus, InvalidTransition};
 pub use events::EventType;
 pub use ids::{DelegationId, IdParseError, WorkspaceId};
+pub use memory::{MemoryCapability, MemoryKind, MemorySource, NamespaceKind};
 pub use namespace::{NamespaceError, NamespaceName};
 pub use runtime::Runtime;
 pub use vocab::{UnknownValue, Vocabulary};

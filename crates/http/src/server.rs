@@ -28,6 +28,8 @@ pub struct AppState {
     pub org_templates_dir: Option<std::path::PathBuf>,
     /// Renders `/metrics` (the binary installs the recorder; `None` answers 503).
     pub metrics: Option<MetricsRender>,
+    /// The memory plugin (`MEMORY_PLUGIN_URL`), when configured.
+    pub memory_plugin: Option<std::sync::Arc<molecule_memory_contract::client::PluginClient>>,
 }
 
 /// Renders the process's metrics in the Prometheus text format.
@@ -45,6 +47,7 @@ impl AppState {
             org_id: None,
             org_templates_dir: None,
             metrics: None,
+            memory_plugin: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::server::AppState;
 /// Background loops: last tick, counts and last error per subsystem (admin).
 #[utoipa::path(
     tag = "admin",
-    responses((status = 200, description = "`{subsystems:{name:{last_tick_at,seconds_ago,…}}}`"), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, description = "`{subsystems:{name:{last_tick_at,seconds_ago,…}}, event_listener_connected, memory_plugin:{url,breaker_open,capabilities}|null}`"), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[get("/admin/liveness")]
@@ -22,9 +22,18 @@ pub async fn liveness(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpRe
         }
         subsystems.insert(stats.name.to_owned(), v);
     }
-    Ok(HttpResponse::Ok().json(
-        serde_json::json!({ "subsystems": subsystems, "event_listener_connected": state.services.bus.is_listening() }),
-    ))
+    let memory_plugin = state.memory_plugin.as_ref().map_or(serde_json::Value::Null, |c| {
+        serde_json::json!({
+            "url": c.base_url(),
+            "breaker_open": c.breaker_open(),
+            "capabilities": c.known_capabilities(),
+        })
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "subsystems": subsystems,
+        "event_listener_connected": state.services.bus.is_listening(),
+        "memory_plugin": memory_plugin,
+    })))
 }
 
 /// Prometheus text exposition of the process's metrics (admin: scrape with the admin bearer).
