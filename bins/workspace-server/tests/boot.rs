@@ -153,6 +153,10 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
     let status = wait_exit(&mut child, Duration::from_secs(15));
     result.unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
+    // Logs written to a pipe carry no terminal colour codes.
+    let lines = stderr_lines(child);
+    assert!(lines.len() > 3, "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:?}");
 }
 
 /// README.md's configuration table lists every knob of both binaries.

@@ -7,6 +7,7 @@
 //!
 //! Must not know: what the binaries do. Libraries only emit `tracing` events and spans.
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -78,7 +79,12 @@ pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
             .with_current_span(true)
             .with_writer(std::io::stderr)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        // Colour only for a person at a terminal: piped into a file, journald or
+        // `cargo xtask up`, escape codes would end up in the stored lines.
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
     let (otel, provider) = match &cfg.otel_exporter_otlp_endpoint {
         Some(endpoint) => {
