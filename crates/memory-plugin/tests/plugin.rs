@@ -59,6 +59,13 @@ fn ns(kind: NamespaceKind) -> NamespaceUpsert {
     }
 }
 
+/// Creates each namespace with `kind` and nothing else.
+async fn create(c: &PluginClient, kind: NamespaceKind, names: &[&str]) {
+    for name in names {
+        c.upsert_namespace(name, &ns(kind)).await.unwrap();
+    }
+}
+
 fn search(namespaces: &[&str]) -> SearchRequest {
     SearchRequest {
         namespaces: namespaces.iter().map(|s| (*s).to_owned()).collect(),
@@ -80,12 +87,7 @@ async fn contents(c: &PluginClient, req: &SearchRequest) -> Vec<String> {
 async fn upsert_by_id_twice_gives_one_row_and_never_moves_a_memory() {
     let r = start().await;
     let c = &r.client;
-    c.upsert_namespace("workspace:a", &ns(NamespaceKind::Workspace))
-        .await
-        .unwrap();
-    c.upsert_namespace("workspace:b", &ns(NamespaceKind::Workspace))
-        .await
-        .unwrap();
+    create(c, NamespaceKind::Workspace, &["workspace:a", "workspace:b"]).await;
     let id = Uuid::new_v4();
     let mut w = MemoryWrite::fact("first version");
     w.id = Some(id);
@@ -189,8 +191,7 @@ async fn expired_rows_are_never_returned_and_the_janitor_deletes_them() {
 async fn deleting_a_namespace_cascades_to_its_memories() {
     let r = start().await;
     let c = &r.client;
-    c.upsert_namespace("org:o", &ns(NamespaceKind::Org)).await.unwrap();
-    c.upsert_namespace("org:keep", &ns(NamespaceKind::Org)).await.unwrap();
+    create(c, NamespaceKind::Org, &["org:o", "org:keep"]).await;
     for i in 0..3 {
         c.commit("org:o", &MemoryWrite::fact(format!("m{i}"))).await.unwrap();
     }
@@ -256,9 +257,7 @@ async fn namespaces_match_by_whole_name_only() {
 async fn search_modes_ranking_kinds_and_limits() {
     let r = start().await;
     let c = &r.client;
-    c.upsert_namespace("workspace:w", &ns(NamespaceKind::Workspace))
-        .await
-        .unwrap();
+    create(c, NamespaceKind::Workspace, &["workspace:w"]).await;
     let write = |content: &str, kind: MemoryKind, pin: bool, embedding: Option<Vec<f32>>| {
         let mut w = MemoryWrite::fact(content);
         w.kind = kind;
@@ -342,12 +341,7 @@ async fn search_modes_ranking_kinds_and_limits() {
 async fn forget_checks_the_requesting_namespace() {
     let r = start().await;
     let c = &r.client;
-    c.upsert_namespace("workspace:a", &ns(NamespaceKind::Workspace))
-        .await
-        .unwrap();
-    c.upsert_namespace("workspace:b", &ns(NamespaceKind::Workspace))
-        .await
-        .unwrap();
+    create(c, NamespaceKind::Workspace, &["workspace:a", "workspace:b"]).await;
     let id = c.commit("workspace:a", &MemoryWrite::fact("mine")).await.unwrap().id;
     let by = |n: &str| ForgetRequest {
         requested_by_namespace: n.into(),
