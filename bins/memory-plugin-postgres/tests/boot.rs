@@ -24,10 +24,15 @@ fn plugin(env: &[(&str, &str)]) -> (std::process::Child, u16) {
     (child, port)
 }
 
+/// Also: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the requests' spans reach a collector.
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_v1_health_and_stops_on_sigterm() {
     let db = TestDb::empty().await;
-    let (mut child, port) = plugin(&[("DATABASE_URL", &db.url)]);
+    let collector = molecule_testkit::OtlpSink::start().unwrap();
+    let (mut child, port) = plugin(&[
+        ("DATABASE_URL", &db.url),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url()),
+    ]);
     let result = tokio::task::spawn_blocking(move || {
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
@@ -62,6 +67,10 @@ async fn serves_v1_health_and_stops_on_sigterm() {
     };
     result.unwrap();
     assert!(status.success());
+    let traces = collector.wait_for(Duration::from_secs(5), |r| {
+        r.path == "/v1/traces" && r.body_contains("/v1/health") && r.body_contains("memory-plugin-postgres")
+    });
+    assert!(traces.is_some(), "no span for /v1/health: {:?}", collector.received());
 }
 
 #[tokio::test(flavor = "multi_thread")]

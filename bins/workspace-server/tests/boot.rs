@@ -159,6 +159,57 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
     assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:?}");
 }
 
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, each request's span reaches the collector over
+/// OTLP/HTTP (at the latest when SIGTERM flushes the exporter), under the service's name.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_spans_reach_an_otlp_collector() {
+    let db = TestDb::empty().await;
+    let collector = molecule_testkit::OtlpSink::start().unwrap();
+    let port = free_port();
+    let mut child = server()
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", port.to_string())
+        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+        .env("MOLECULE_BACKEND", "none")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let served = tokio::task::spawn_blocking(move || {
+        let http = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http
+            .get(format!("{base}/readyz"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(Instant::now() < deadline, "no /readyz within 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    served.unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    let traces = collector.wait_for(Duration::from_secs(5), |r| {
+        r.method == "POST" && r.path == "/v1/traces" && r.body_contains("/readyz")
+    });
+    let got: Vec<_> = collector
+        .received()
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let traces = traces.unwrap_or_else(|| panic!("no span for /readyz; the collector got {got:?}"));
+    assert!(traces.body_contains("workspace-server"), "service.name missing");
+    assert_eq!(traces.content_type.as_deref(), Some("application/x-protobuf"));
+}
+
 /// README.md's configuration table lists every knob of both binaries.
 #[test]
 fn readme_documents_every_knob() {

@@ -134,6 +134,8 @@ pub fn app(
             },
         ))
         .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
+        // Outermost: the request's span covers everything above, including the access line.
+        .wrap(tracing_actix_web::TracingLogger::default())
 }
 
 /// Binds the listener, with an error that names the knob to change.

@@ -315,7 +315,7 @@ pub struct Server {
 impl Server {
     pub fn start(listener: TcpListener, state: PluginState, shutdown_timeout: Duration) -> std::io::Result<Self> {
         let local_addr = listener.local_addr()?;
-        let server = HttpServer::new(move || app(state.clone()))
+        let server = HttpServer::new(move || app(state.clone()).wrap(tracing_actix_web::TracingLogger::default()))
             .disable_signals()
             .shutdown_timeout(shutdown_timeout.as_secs())
             .listen(listener)?

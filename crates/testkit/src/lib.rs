@@ -5,16 +5,19 @@
 //! watchdog when the process exits), building a migrated *template* database once per
 //! migration set (guarded by an advisory lock, so parallel test processes cooperate), and
 //! cloning it into a fresh database per test. Tests never share rows.
+//! Also the other real-protocol peers tests need: moto (EC2) and a loopback OTLP collector.
 //!
 //! Must not know: what the tests test. It never mocks SQL: everything runs on a real server.
 
 #![allow(clippy::print_stderr)]
 
 mod moto;
+mod otlp;
 
 use std::sync::OnceLock;
 
 pub use moto::{Moto, moto_server_path};
+pub use otlp::{OtlpSink, Received};
 
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
