@@ -35,6 +35,15 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Sends SIGTERM and waits (at most 15 s) for the exit.
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_exit(child, Duration::from_secs(15))
+}
+
 fn stderr_lines(child: Child) -> Vec<String> {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stderr)
@@ -146,11 +155,7 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
         assert!(body["error"].as_str().unwrap().contains("/no/such/route"));
     })
     .await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(15));
+    let status = sigterm(&mut child);
     result.unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
     // Logs written to a pipe carry no terminal colour codes.
@@ -190,11 +195,7 @@ async fn request_spans_reach_an_otlp_collector() {
         }
     })
     .await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(15));
+    let status = sigterm(&mut child);
     served.unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
     let traces = collector.wait_for(Duration::from_secs(5), |r| {

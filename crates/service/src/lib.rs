@@ -112,6 +112,7 @@ impl Services {
         use diesel_async::AsyncConnection;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
+            workspaces::lock_live(conn, id).await?;
             let t = tokens::mint(conn, id).await?;
             events::record(
                 conn,
@@ -147,6 +148,8 @@ impl Services {
         use diesel_async::AsyncConnection;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
+            // The workspace row first, as a delete takes it: then the tokens.
+            workspaces::lock_live(conn, id).await?;
             let revoked = tokens::revoke_all(conn, id).await?;
             let t = tokens::mint(conn, id).await?;
             events::record(

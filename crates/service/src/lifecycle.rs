@@ -110,14 +110,7 @@ impl Services {
     async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
         let mut conn = self.pool.get().await?;
         let s: Option<DbWorkspaceStatus> = w::table.find(id).select(w::status).first(&mut conn).await.optional()?;
-        match s.map(|s| s.0) {
-            None => Err(ServiceError::NotFound(format!("workspace {id} not found"))),
-            Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
-                format!("workspace {id} is removed"),
-                json!({ "status": "removed" }),
-            )),
-            Some(s) => Ok(s),
-        }
+        crate::workspaces::require_live_status(id, s.map(|s| s.0))
     }
 
     /// A state of the server, not a passing fault: 409 with what to set (the original said 503).

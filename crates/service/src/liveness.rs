@@ -29,7 +29,7 @@ impl Services {
               WHERE id IN (SELECT id FROM workspaces
                             WHERE status IN ({})
                               AND COALESCE(last_heartbeat_at, updated_at) < now() - make_interval(secs => $1)
-                            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                            ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED)
               RETURNING id",
             WorkspaceStatus::sql_list(SWEPT)
         );

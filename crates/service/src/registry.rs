@@ -122,7 +122,7 @@ impl Services {
                 let current: Option<DbWorkspaceStatus> = w::table
                     .find(id)
                     .select(w::status)
-                    .for_update()
+                    .for_no_key_update()
                     .first(conn)
                     .await
                     .optional()?;
@@ -192,7 +192,7 @@ impl Services {
         let new_status = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
                     let row: Option<(DbWorkspaceStatus, Option<String>)> =
-                        w::table.find(id).select((w::status, w::current_task)).for_update().first(conn).await.optional()?;
+                        w::table.find(id).select((w::status, w::current_task)).for_no_key_update().first(conn).await.optional()?;
                     let (current, old_task) = row.ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
                     let current = current.0;
                     if current == WorkspaceStatus::Removed {

@@ -238,14 +238,39 @@ async fn load(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Workspace> {
         .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))
 }
 
-async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, for_update: bool) -> Result<Option<WorkspaceStatus>> {
+/// The status of `id`; with `lock`, the row stays locked until the transaction ends.
+///
+/// Every lock on a workspace row is `FOR NO KEY UPDATE`: no path changes a workspace's key, and
+/// a plain `FOR UPDATE` would also block the key-share locks that inserting a token, event or
+/// activity row takes on the workspace it references. That blocking closed deadlock cycles,
+/// e.g. a cascade delete (workspace row, then its tokens) against a provision rotating the
+/// workspace's tokens (tokens, then the key-share on the workspace row).
+async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, lock: bool) -> Result<Option<WorkspaceStatus>> {
     let q = w::table.find(id).select(w::status);
-    let s: Option<DbWorkspaceStatus> = if for_update {
-        q.for_update().first(conn).await.optional()?
+    let s: Option<DbWorkspaceStatus> = if lock {
+        q.for_no_key_update().first(conn).await.optional()?
     } else {
         q.first(conn).await.optional()?
     };
     Ok(s.map(|s| s.0))
+}
+
+/// `status` of a workspace that must exist and not be removed: 404 or 409 otherwise.
+pub(crate) fn require_live_status(id: Uuid, status: Option<WorkspaceStatus>) -> Result<WorkspaceStatus> {
+    match status {
+        None => Err(ServiceError::NotFound(format!("workspace {id} not found"))),
+        Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
+            format!("workspace {id} is removed"),
+            json!({ "status": "removed" }),
+        )),
+        Some(s) => Ok(s),
+    }
+}
+
+/// Locks the row of a live workspace (see [`status_of`]) before a change that writes rows
+/// referencing it, so every such transaction takes the workspace row first.
+pub(crate) async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<WorkspaceStatus> {
+    require_live_status(id, status_of(conn, id, true).await?)
 }
 
 /// The parent a new or re-parented workspace may hang under: it exists and is not removed.

@@ -115,6 +115,43 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
     );
 }
 
+/// A transaction holding a key-share lock on a workspace row (what inserting a token, event or
+/// activity row for it takes) must not stall a delete. When the delete locked rows `FOR
+/// UPDATE`, it waited here, and against a provision rotating the same workspace's tokens
+/// that wait closed a deadlock. Tokens cannot be minted for a removed workspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_does_not_wait_on_writers_that_reference_the_workspace() {
+    use diesel_async::RunQueryDsl;
+    let db = TestDb::new().await;
+    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let root = create(&s, "root", None).await;
+    let a = create(&s, "a", Some(root)).await;
+    let mut other = db.pool().get().await.unwrap();
+    diesel::sql_query("BEGIN").execute(&mut other).await.unwrap();
+    for id in [root, a] {
+        diesel::sql_query("SELECT 1 FROM workspaces WHERE id = $1 FOR KEY SHARE")
+            .bind::<diesel::sql_types::Uuid, _>(id)
+            .execute(&mut other)
+            .await
+            .unwrap();
+    }
+    let deleted = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.delete_workspace(root, true, false),
+    )
+    .await
+    .expect("the delete waited on a key-share lock")
+    .unwrap();
+    assert_eq!(deleted.cascade_deleted, 1);
+    diesel::sql_query("ROLLBACK").execute(&mut other).await.unwrap();
+    for err in [
+        s.rotate_tokens(a).await.unwrap_err(),
+        s.mint_token(a).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, ServiceError::Conflict { .. }), "{err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn creation_validates_fields_by_name() {
     let db = TestDb::new().await;
