@@ -37,7 +37,7 @@ pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Res
 #[utoipa::path(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "workspace id")),
-    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "no such workspace", body = ErrorBody), (status = 409, description = "the workspace is removed", body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[post("/workspaces/{id}/tokens")]
@@ -55,7 +55,7 @@ pub async fn mint_token(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resu
 #[utoipa::path(
     tag = "tokens",
     params(("id" = Uuid, Path, description = "workspace id")),
-    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 201, body = MintedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "no such workspace", body = ErrorBody), (status = 409, description = "the workspace is removed", body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[post("/workspaces/{id}/tokens/rotate")]
