@@ -109,8 +109,7 @@ impl Services {
 
     async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
         let mut conn = self.pool.get().await?;
-        let s: Option<DbWorkspaceStatus> = w::table.find(id).select(w::status).first(&mut conn).await.optional()?;
-        crate::workspaces::require_live_status(id, s.map(|s| s.0))
+        crate::workspaces::require_live_status(id, crate::workspaces::status_of(&mut conn, id, false).await?)
     }
 
     /// A state of the server, not a passing fault: 409 with what to set (the original said 503).

@@ -245,7 +245,7 @@ async fn load(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Workspace> {
 /// activity row takes on the workspace it references. That blocking closed deadlock cycles,
 /// e.g. a cascade delete (workspace row, then its tokens) against a provision rotating the
 /// workspace's tokens (tokens, then the key-share on the workspace row).
-async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, lock: bool) -> Result<Option<WorkspaceStatus>> {
+pub(crate) async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, lock: bool) -> Result<Option<WorkspaceStatus>> {
     let q = w::table.find(id).select(w::status);
     let s: Option<DbWorkspaceStatus> = if lock {
         q.for_no_key_update().first(conn).await.optional()?
