@@ -432,55 +432,71 @@ async fn the_wire_edges_answer_in_json() {
     let (s, b) = call(reqwest::Method::POST, "/v1/search", Some("{not json")).await;
     assert_eq!((s, b["code"].as_str()), (400, Some("bad_request")));
     assert!(b["message"].as_str().unwrap().contains("invalid JSON"));
-    let (s, _) = call(
-        reqwest::Method::PUT,
-        "/v1/namespaces/Bad%20Name",
-        Some(r#"{"kind":"team"}"#),
-    )
-    .await;
-    assert_eq!(s, 400);
-    let (s, b) = call(
-        reqwest::Method::PUT,
-        "/v1/namespaces/team:x",
-        Some(r#"{"kind":"tribe"}"#),
-    )
-    .await;
-    assert_eq!(s, 400, "{b}");
-    let (s, _) = call(
-        reqwest::Method::DELETE,
-        "/v1/memories/not-a-uuid",
-        Some(r#"{"requested_by_namespace":"team:x"}"#),
-    )
-    .await;
-    assert_eq!(s, 400);
-    let (s, b) = call(reqwest::Method::PATCH, "/v1/namespaces/team:x", Some("{}")).await;
-    assert_eq!(s, 400, "an empty patch: {b}");
     let huge = format!(r#"{{"namespaces":["team:x"],"query":"{}"}}"#, "a".repeat(2 << 20));
-    let (s, b) = call(reqwest::Method::POST, "/v1/search", Some(&huge)).await;
-    assert_eq!(s, 413, "{b}");
-    assert!(b["message"].as_str().unwrap().contains("MEMORY_PLUGIN_MAX_BODY_BYTES"));
-    // NUL cannot reach Postgres.
-    let (s, b) = call(
-        reqwest::Method::PUT,
-        "/v1/namespaces/team:x",
-        Some(r#"{"kind":"team"}"#),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
-    let (s, b) = call(
-        reqwest::Method::POST,
-        "/v1/namespaces/team:x/memories",
-        Some(r#"{"content":"a\u0000b","kind":"fact","source":"agent"}"#),
-    )
-    .await;
-    assert_eq!(s, 400, "{b}");
-    let (s, b) = call(
-        reqwest::Method::POST,
-        "/v1/namespaces/team:x/memories",
-        Some(r#"{"content":"x","kind":"fact","source":"agent","embedding":[1e300]}"#),
-    )
-    .await;
-    assert_eq!(s, 400, "{b}");
+    use reqwest::Method as M;
+    // In order: the PUT creates team:x for the cases after it.
+    let cases: [(M, &str, &str, u16, &str); 8] = [
+        (
+            M::PUT,
+            "/v1/namespaces/Bad%20Name",
+            r#"{"kind":"team"}"#,
+            400,
+            "a bad name",
+        ),
+        (
+            M::PUT,
+            "/v1/namespaces/team:x",
+            r#"{"kind":"tribe"}"#,
+            400,
+            "an unknown kind",
+        ),
+        (
+            M::DELETE,
+            "/v1/memories/not-a-uuid",
+            r#"{"requested_by_namespace":"team:x"}"#,
+            400,
+            "a bad id",
+        ),
+        (M::PATCH, "/v1/namespaces/team:x", "{}", 400, "an empty patch"),
+        (
+            M::POST,
+            "/v1/search",
+            &huge,
+            413,
+            "a body over MEMORY_PLUGIN_MAX_BODY_BYTES",
+        ),
+        (
+            M::PUT,
+            "/v1/namespaces/team:x",
+            r#"{"kind":"team"}"#,
+            200,
+            "a good namespace",
+        ),
+        (
+            M::POST,
+            "/v1/namespaces/team:x/memories",
+            r#"{"content":"a\u0000b","kind":"fact","source":"agent"}"#,
+            400,
+            "NUL, which Postgres cannot store",
+        ),
+        (
+            M::POST,
+            "/v1/namespaces/team:x/memories",
+            r#"{"content":"x","kind":"fact","source":"agent","embedding":[1e300]}"#,
+            400,
+            "a non-finite embedding",
+        ),
+    ];
+    for (method, path, body, want, what) in cases {
+        let (s, b) = call(method.clone(), path, Some(body)).await;
+        assert_eq!(s, want, "{what}: {method} {path} answered {b}");
+        if want == 413 {
+            assert!(
+                b["message"].as_str().unwrap().contains("MEMORY_PLUGIN_MAX_BODY_BYTES"),
+                "{b}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
