@@ -90,7 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             platform_url: cfg.platform_url(),
             saas: cfg.is_saas(),
         },
-    )
+    )?
     .with_delegation_config(molecule_service::delegations::DelegationConfig {
         inbox_push: cfg.delegation_result_inbox_push,
         a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
@@ -139,13 +139,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let (delegation_sweeper, sweeper_task) = {
         let services = services.clone();
-        services.ledger.clone().spawn_sweeper(sweeper_config, move |failed| {
+        services.ledger().clone().spawn_sweeper(sweeper_config, move |failed| {
             let services = services.clone();
             async move { services.notify_deadline_failures(failed).await }
         })
     };
-    let listener_task = services.bus.spawn_listener(cfg.database_url.clone(), pool.clone());
-    let bus = services.bus.clone();
+    let listener_task = services.bus().spawn_listener(cfg.database_url.clone(), pool.clone());
+    let bus = services.bus().clone();
     let liveness = molecule_periodic::Periodic::new(
         "liveness",
         Duration::from_secs(cfg.liveness_sweep_interval_seconds),
@@ -155,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let services = services.clone();
         liveness.spawn(move || {
             let services = services.clone();
-            async move { services.liveness_sweep().await.map_err(|e| e.to_string()) }
+            async move { services.liveness_sweep().await }
         })
     };
     let state = molecule_http::AppState {

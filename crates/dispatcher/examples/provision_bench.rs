@@ -56,7 +56,7 @@ async fn main() {
     .await
     .unwrap();
     molecule_db::Migrations::default().run_pending(&pool).await.unwrap();
-    let services = Services::new(pool, ServiceConfig::default());
+    let services = Services::new(pool, ServiceConfig::default()).unwrap();
     let mut results = serde_json::Map::new();
     for raw in ["0", "3", "10"] {
         let (concurrency, _) = parse_concurrency(Some(raw));

@@ -2,15 +2,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use diesel::prelude::*;
-use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
-use molecule_db::schema::workspaces as w;
-use molecule_db::sql_types::DbWorkspaceStatus;
-use molecule_domain::{EventType, FailureReason, WorkspaceStatus};
-use molecule_provisioner::{Backend, ImageRef, ProvisionSpec, select_image};
-use molecule_service::hooks::StopFailure;
-use molecule_service::{RestartOutcome, Services, WorkloadHooks, events};
+use molecule_domain::{FailureReason, Vocabulary};
+use molecule_provisioner::{Backend, BackendError, ImageRef, ProvisionSpec, select_image};
+use molecule_service::error::chain;
+use molecule_service::hooks::{HookError, StopFailure};
+use molecule_service::workloads::Provisioned;
+use molecule_service::{RestartOutcome, ServiceError, Services, WorkloadHooks};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -59,18 +56,41 @@ impl Default for DispatcherConfig {
 }
 
 /// Why a stop did not happen.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum StopError {
-    #[error("stop of {workspace_id} failed after {attempts} attempts: {last_error}")]
+    #[error("stop of {workspace_id} failed after {attempts} attempts")]
     Exhausted {
         workspace_id: Uuid,
         attempts: usize,
-        last_error: String,
+        #[source]
+        last_error: BackendError,
     },
     #[error("stop of {0} was cancelled")]
     Cancelled(Uuid),
-    #[error("{0}")]
-    Database(String),
+    #[error("could not read which backend runs the workspace")]
+    Database(#[from] ServiceError),
+}
+
+/// Why a provision did not happen. Its text (with the causes) becomes the workspace's
+/// `last_sample_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("workspace {0} not found")]
+    NotFound(Uuid),
+    #[error("no provisioner configured: set MOLECULE_BACKEND (docker or local) on the server")]
+    NoProvisioner,
+    #[error("could not mint the workspace token")]
+    Token(#[source] ServiceError),
+    #[error("could not read or record the workspace")]
+    Database(#[from] ServiceError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("provisioning panicked in the {backend} backend: {message}")]
+    Panicked { backend: &'static str, message: String },
+    #[error("provisioning task cancelled")]
+    Cancelled(#[source] tokio::task::JoinError),
+    #[error("the dispatcher is shutting down")]
+    ShuttingDown,
 }
 
 #[derive(Default)]
@@ -179,85 +199,75 @@ impl Dispatcher {
     pub fn provision(&self, id: Uuid) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
-            let _ = this.provision_sync(id, false).await;
+            // The outcome is already on the workspace row (failed + reason) and in the log.
+            if let Err(e) = this.provision_sync(id, false).await {
+                tracing::debug!(workspace_id = %id, error = %chain(&e), "background provision ended in failure");
+            }
         })
     }
 
     /// Provisions and waits, holding the workspace's gate (never two provisions of one
     /// workspace at once) and a global permit. Errors are also written to the workspace.
-    pub async fn provision_sync(&self, id: Uuid, reset_session: bool) -> Result<(), String> {
+    pub async fn provision_sync(&self, id: Uuid, reset_session: bool) -> Result<(), ProvisionError> {
         let gate = self.gate(id);
         let _held = gate.lock().await;
         self.provision_locked(id, reset_session).await
     }
 
-    async fn fail(&self, id: Uuid, text: String, backend: Option<&str>) -> Result<(), String> {
+    async fn fail(&self, id: Uuid, error: ProvisionError, backend: Option<&str>) -> Result<(), ProvisionError> {
+        let text = chain(&error);
         tracing::warn!(workspace_id = %id, error = %text, "provisioning failed");
         let payload = json!({ "source": "dispatcher", "backend": backend });
-        if let Err(e) = self.inner.services.mark_failed(id, reason(text.clone()), payload).await {
-            tracing::error!(workspace_id = %id, error = %e, "could not record the provisioning failure");
+        if let Err(e) = self.inner.services.mark_failed(id, reason(text), payload).await {
+            tracing::error!(workspace_id = %id, error = %e.chain(), "could not record the provisioning failure");
         }
-        Err(text)
+        Err(error)
     }
 
-    async fn provision_locked(&self, id: Uuid, reset_session: bool) -> Result<(), String> {
+    async fn provision_locked(&self, id: Uuid, reset_session: bool) -> Result<(), ProvisionError> {
         let services = &self.inner.services;
-        let row: Option<(DbWorkspaceStatus, String, i32, Option<String>)> = {
-            let mut conn = services.pool.get().await.map_err(|e| e.to_string())?;
-            w::table
-                .find(id)
-                .select((w::status, w::runtime, w::tier, w::model))
-                .first(&mut conn)
-                .await
-                .optional()
-                .map_err(|e| e.to_string())?
+        let Some(target) = services.provision_target(id).await? else {
+            return Err(ProvisionError::NotFound(id));
         };
-        let Some((status, runtime, tier, model)) = row else {
-            return Err(format!("workspace {id} not found"));
-        };
-        if matches!(status.0, WorkspaceStatus::Removed | WorkspaceStatus::Paused) || runtime == "external" {
-            tracing::info!(workspace_id = %id, status = %status.0, runtime, "nothing to provision");
+        if !target.wants_workload() {
+            tracing::info!(workspace_id = %id, status = %target.status, runtime = %target.runtime, "nothing to provision");
             return Ok(());
         }
+        let runtime = target.runtime.as_str();
         let Some(backend) = self
             .inner
             .default_backend
             .and_then(|n| self.inner.backends.get(n))
             .cloned()
         else {
-            return self
-                .fail(
-                    id,
-                    "no provisioner configured: set MOLECULE_BACKEND (docker or local) on the server".into(),
-                    None,
-                )
-                .await;
+            return self.fail(id, ProvisionError::NoProvisioner, None).await;
         };
         let _permit = match &self.inner.permits {
-            Some(p) => Some(p.clone().acquire_owned().await.map_err(|e| e.to_string())?),
+            Some(p) => Some(
+                p.clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ProvisionError::ShuttingDown)?,
+            ),
             None => None,
         };
         // A fresh credential per provision; the old workload's tokens stop working.
         let token = match services.rotate_tokens(id).await {
             Ok(t) => t.auth_token,
-            Err(e) => {
-                return self
-                    .fail(
-                        id,
-                        format!("could not mint the workspace token: {e}"),
-                        Some(backend.name()),
-                    )
-                    .await;
-            }
+            Err(e) => return self.fail(id, ProvisionError::Token(e), Some(backend.name())).await,
         };
         let pin = if self.inner.config.local_image_override {
             None
         } else {
-            self.pin_for(&runtime).await
+            match services.pinned_digest(target.runtime).await {
+                Ok(pin) => pin,
+                // Running an unpinned image when a pin may exist would be wrong: fail instead.
+                Err(e) => return self.fail(id, ProvisionError::Database(e), Some(backend.name())).await,
+            }
         };
         let image = select_image(
             pin.as_deref(),
-            &runtime,
+            runtime,
             &self.inner.config.runtime_images,
             &self.inner.config.default_image,
         );
@@ -266,9 +276,9 @@ impl Dispatcher {
         env.insert("PLATFORM_URL".into(), self.inner.config.platform_url.clone());
         env.insert("MOLECULE_URL".into(), self.inner.config.platform_url.clone());
         env.insert("MOLECULE_WORKSPACE_TOKEN".into(), token);
-        env.insert("TIER".into(), tier.to_string());
-        env.insert("MOLECULE_RUNTIME".into(), runtime.clone());
-        if let Some(m) = &model {
+        env.insert("TIER".into(), target.tier.to_string());
+        env.insert("MOLECULE_RUNTIME".into(), runtime.to_owned());
+        if let Some(m) = &target.model {
             env.insert("MODEL".into(), m.clone());
             if let Some((provider, _)) = m.split_once(':') {
                 env.insert("MODEL_PROVIDER".into(), provider.to_owned());
@@ -277,8 +287,8 @@ impl Dispatcher {
         }
         let spec = ProvisionSpec {
             workspace_id: id,
-            runtime: runtime.clone(),
-            tier,
+            runtime: runtime.to_owned(),
+            tier: target.tier,
             image,
             env,
             reset_session,
@@ -291,23 +301,12 @@ impl Dispatcher {
                 // The agent may already have registered (online): record what runs either way,
                 // unless the workspace was removed meanwhile, in which case the new workload
                 // must not outlive it.
-                let recorded = {
-                    let mut conn = services.pool.get().await.map_err(|e| e.to_string())?;
-                    diesel::update(
-                        w::table
-                            .find(id)
-                            .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed))),
-                    )
-                    .set((
-                        w::backend.eq(name),
-                        w::instance_id.eq(&p.instance_id),
-                        w::runtime_image_digest.eq(&p.image_digest),
-                    ))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?
+                let done = Provisioned {
+                    backend: name,
+                    instance_id: p.instance_id.as_deref(),
+                    image_digest: p.image_digest.as_deref(),
                 };
-                if recorded == 0 {
+                if !services.record_provisioned(id, done).await? {
                     tracing::warn!(workspace_id = %id, backend = name, "removed while provisioning; stopping the new workload");
                     if let Some(b) = self.inner.backends.get(name)
                         && let Err(e) = b.stop(id).await
@@ -319,56 +318,21 @@ impl Dispatcher {
                 tracing::info!(workspace_id = %id, backend = name, image = ?p.image, "provisioned");
                 Ok(())
             }
-            Ok(Err(e)) => self.fail(id, e.to_string(), Some(name)).await,
+            Ok(Err(e)) => self.fail(id, ProvisionError::Backend(e), Some(name)).await,
             Err(join) if join.is_panic() => {
-                let msg = molecule_periodic::panic_message(join.into_panic().as_ref());
-                self.fail(
-                    id,
-                    format!("provisioning panicked in the {name} backend: {msg}"),
-                    Some(name),
-                )
-                .await
-            }
-            Err(join) => {
-                self.fail(id, format!("provisioning task cancelled: {join}"), Some(name))
+                let message = molecule_periodic::panic_message(join.into_panic().as_ref());
+                self.fail(id, ProvisionError::Panicked { backend: name, message }, Some(name))
                     .await
             }
+            Err(join) => self.fail(id, ProvisionError::Cancelled(join), Some(name)).await,
         }
     }
 
-    async fn pin_for(&self, runtime: &str) -> Option<String> {
-        #[derive(diesel::QueryableByName)]
-        struct Pin {
-            #[diesel(sql_type = Text)]
-            digest: String,
-        }
-        let mut conn = self.inner.services.pool.get().await.ok()?;
-        let pins: Vec<Pin> = diesel::sql_query("SELECT digest FROM runtime_image_pins WHERE template_name = $1")
-            .bind::<Text, _>(runtime)
-            .load(&mut conn)
-            .await
-            .ok()?;
-        pins.into_iter().next().map(|p| p.digest)
-    }
-
-    /// The backend that provisioned `id` (its row says which), if any.
+    /// The backend that provisioned `id` (its row says which; else the default), if any.
     async fn backend_of(&self, id: Uuid) -> Result<Option<Arc<dyn Backend>>, StopError> {
-        let mut conn = self
-            .inner
-            .services
-            .pool
-            .get()
-            .await
-            .map_err(|e| StopError::Database(e.to_string()))?;
-        let name: Option<Option<String>> = w::table
-            .find(id)
-            .select(w::backend)
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(|e| StopError::Database(e.to_string()))?;
-        let name = name.flatten().or_else(|| self.inner.default_backend.map(str::to_owned));
-        Ok(name.and_then(|n| self.inner.backends.get(n.as_str()).cloned()))
+        let name = self.inner.services.backend_of(id).await?;
+        let name = name.as_deref().or(self.inner.default_backend);
+        Ok(name.and_then(|n| self.inner.backends.get(n).cloned()))
     }
 
     /// Stops the workload through the backend that started it: a bounded retry (3 attempts,
@@ -388,7 +352,7 @@ impl Dispatcher {
             return Ok(()); // no backend: nothing can be running
         };
         let attempts = self.inner.config.stop_attempts.max(1);
-        let mut last = String::new();
+        let mut last = BackendError::Failed("not attempted".into());
         let mut delay = self.inner.config.stop_backoff;
         for attempt in 1..=attempts {
             match backend.stop(id).await {
@@ -396,10 +360,14 @@ impl Dispatcher {
                     if attempt > 1 {
                         tracing::info!(workspace_id = %id, backend = backend.name(), attempt, "stop succeeded after retrying");
                     }
-                    self.clear_instance(id).await;
+                    // The workload is gone; a failure to forget its instance id is only stale
+                    // bookkeeping (the next provision overwrites it), so it is logged.
+                    if let Err(e) = self.inner.services.clear_instance(id).await {
+                        tracing::warn!(workspace_id = %id, error = %e.chain(), "stopped, but the instance id was not cleared");
+                    }
                     return Ok(());
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = e,
             }
             if attempt < attempts {
                 tokio::select! {
@@ -413,11 +381,10 @@ impl Dispatcher {
             }
         }
         tracing::error!(workspace_id = %id, backend = backend.name(), attempts, last_error = %last, "LEAK-SUSPECT: workload may still be running");
-        let payload = json!({ "workspace_id": id, "backend": backend.name(), "attempts": attempts, "error": last });
-        if let Ok(mut conn) = self.inner.services.pool.get().await
-            && let Err(e) = events::record(&mut conn, EventType::LeakSuspect, Some(id), payload).await
-        {
-            tracing::error!(workspace_id = %id, error = %e, "could not persist the LEAK_SUSPECT event");
+        let payload =
+            json!({ "workspace_id": id, "backend": backend.name(), "attempts": attempts, "error": last.to_string() });
+        if let Err(e) = self.inner.services.record_leak_suspect(id, payload).await {
+            tracing::error!(workspace_id = %id, error = %e.chain(), "could not persist the LEAK_SUSPECT event");
         }
         Err(StopError::Exhausted {
             workspace_id: id,
@@ -426,18 +393,9 @@ impl Dispatcher {
         })
     }
 
-    async fn clear_instance(&self, id: Uuid) {
-        if let Ok(mut conn) = self.inner.services.pool.get().await {
-            let _ = diesel::update(w::table.find(id))
-                .set(w::instance_id.eq(None::<String>))
-                .execute(&mut conn)
-                .await;
-        }
-    }
-
-    async fn remove_volumes(&self, id: Uuid) -> Result<(), String> {
-        match self.backend_of(id).await.map_err(|e| e.to_string())? {
-            Some(b) => b.remove_volumes(id).await.map_err(|e| e.to_string()),
+    async fn remove_volumes(&self, id: Uuid) -> Result<(), HookError> {
+        match self.backend_of(id).await.map_err(HookError::from_source)? {
+            Some(b) => b.remove_volumes(id).await.map_err(HookError::from_source),
             None => Ok(()),
         }
     }
@@ -496,33 +454,7 @@ impl Dispatcher {
     async fn restart_cycle(&self, id: Uuid, reset_session: bool) {
         let gate = self.gate(id);
         let _held = gate.lock().await;
-        let claimed = async {
-            let mut conn = self.inner.services.pool.get().await.map_err(|e| e.to_string())?;
-            let n = diesel::update(w::table.find(id).filter(w::status.ne_all([
-                DbWorkspaceStatus(WorkspaceStatus::Removed),
-                DbWorkspaceStatus(WorkspaceStatus::Paused),
-            ])))
-            .set((
-                w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Provisioning)),
-                w::url.eq(None::<String>),
-                w::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-            if n == 1 {
-                events::record(
-                    &mut conn,
-                    EventType::WorkspaceProvisioning,
-                    Some(id),
-                    json!({ "restart": true, "reset_session": reset_session }),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            }
-            Ok::<_, String>(n == 1)
-        }
-        .await;
+        let claimed = self.inner.services.claim_restart(id, reset_session).await;
         match claimed {
             Ok(true) => {}
             Ok(false) => {
@@ -530,7 +462,7 @@ impl Dispatcher {
                 return;
             }
             Err(e) => {
-                tracing::warn!(workspace_id = %id, error = %e, "restart could not claim the workspace");
+                tracing::warn!(workspace_id = %id, error = %e.chain(), "restart could not claim the workspace");
                 return;
             }
         }
@@ -539,7 +471,10 @@ impl Dispatcher {
         if let Err(e) = self.stop_unlocked(id).await {
             tracing::warn!(workspace_id = %id, error = %e, "restart: stop failed; provisioning over it");
         }
-        let _ = self.provision_locked(id, reset_session).await;
+        // A failure is on the workspace row (failed + reason) and in the log already.
+        if let Err(e) = self.provision_locked(id, reset_session).await {
+            tracing::debug!(workspace_id = %id, error = %chain(&e), "restart: provision failed");
+        }
     }
 }
 
@@ -557,8 +492,8 @@ impl WorkloadHooks for Dispatcher {
         Dispatcher::restart(self, id, reset_session)
     }
 
-    async fn stop_one(&self, id: Uuid) -> Result<(), String> {
-        Dispatcher::stop(self, id).await.map_err(|e| e.to_string())
+    async fn stop_one(&self, id: Uuid) -> Result<(), HookError> {
+        Dispatcher::stop(self, id).await.map_err(HookError::from_source)
     }
 
     async fn stop(&self, ids: &[Uuid]) -> Vec<StopFailure> {
@@ -566,12 +501,12 @@ impl WorkloadHooks for Dispatcher {
         for id in ids {
             let result = match Dispatcher::stop(self, *id).await {
                 Ok(()) => self.remove_volumes(*id).await,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(HookError::from_source(e)),
             };
             if let Err(error) = result {
                 failures.push(StopFailure {
                     workspace_id: *id,
-                    error,
+                    error: error.to_string(),
                 });
             }
         }

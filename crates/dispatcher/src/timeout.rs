@@ -5,11 +5,9 @@
 
 use std::time::Duration;
 
-use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
-use diesel_async::RunQueryDsl;
 use molecule_domain::{FailureReason, WorkspaceStatus};
+use molecule_service::ServiceError;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::Templates;
 use crate::dispatch::Dispatcher;
@@ -44,30 +42,13 @@ pub fn timeout_for(cfg: &TimeoutConfig, runtime: &str) -> (u64, String) {
 
 impl Dispatcher {
     /// One sweep: fails every workspace provisioning for longer than its timeout.
-    pub async fn sweep_provision_timeouts(&self, cfg: &TimeoutConfig) -> Result<serde_json::Value, String> {
-        #[derive(diesel::QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = SqlUuid)]
-            id: Uuid,
-            #[diesel(sql_type = Text)]
-            runtime: String,
-            #[diesel(sql_type = BigInt)]
-            age: i64,
-        }
+    pub async fn sweep_provision_timeouts(&self, cfg: &TimeoutConfig) -> Result<serde_json::Value, ServiceError> {
         let services = self.services();
-        let rows: Vec<Row> = {
-            let mut conn = services.pool.get().await.map_err(|e| e.to_string())?;
-            diesel::sql_query(
-                "SELECT id, runtime, extract(epoch FROM now() - updated_at)::bigint AS age FROM workspaces WHERE status = 'provisioning'",
-            )
-            .load(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?
-        };
+        let rows = services.provisioning_ages().await?;
         let mut failed = 0;
         for r in rows {
             let (timeout, source) = timeout_for(cfg, &r.runtime);
-            if u64::try_from(r.age).unwrap_or(0) < timeout {
+            if u64::try_from(r.age_seconds).unwrap_or(0) < timeout {
                 continue;
             }
             let message = format!(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use molecule_dispatcher::{Dispatcher, DispatcherConfig, RestartOutcome, TimeoutConfig};
+use molecule_domain::Vocabulary;
 use molecule_provisioner::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
 use molecule_service::workspaces::CreateWorkspace;
 use molecule_service::{ServiceConfig, Services};
@@ -96,7 +97,7 @@ struct Setup {
 
 async fn setup(mode: Option<Mode>, delay: Duration, concurrency: Option<usize>) -> Setup {
     let db = TestDb::new().await;
-    let base = Services::new(db.pool().clone(), ServiceConfig::default());
+    let base = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let n = Arc::new(Counters::default());
     let backends: Vec<Arc<dyn Backend>> = match mode {
         Some(mode) => vec![Arc::new(Fake {
@@ -135,7 +136,7 @@ async fn wait_status(s: &Services, id: Uuid, want: &str) -> molecule_service::wo
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let w = s.get_workspace(id).await.unwrap();
-        if w.status == want {
+        if w.status.as_str() == want {
             return w;
         }
         assert!(
@@ -314,7 +315,7 @@ async fn provisioning_past_its_timeout_fails_naming_the_timeout() {
         .unwrap();
     assert_eq!(report["timed_out"], 1);
     let w = t.services.get_workspace(id).await.unwrap();
-    assert_eq!(w.status, "failed");
+    assert_eq!(w.status.as_str(), "failed");
     assert!(
         w.last_sample_error
             .unwrap()
@@ -349,11 +350,11 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
     );
     assert_eq!(
         (partial.failures[0].workspace_id, partial.failures[0].stage),
-        (child, "stop")
+        (child, molecule_service::lifecycle::Stage::Stop)
     );
     assert!(partial.failures[0].error.contains("engine lost this one"));
-    assert_eq!(t.services.get_workspace(root).await.unwrap().status, "paused");
-    assert_ne!(t.services.get_workspace(child).await.unwrap().status, "paused");
+    assert_eq!(t.services.get_workspace(root).await.unwrap().status.as_str(), "paused");
+    assert_ne!(t.services.get_workspace(child).await.unwrap().status.as_str(), "paused");
 
     // A restart under a paused ancestor is refused.
     let err = t.services.restart_workspace(child, false).await.unwrap_err();
@@ -366,15 +367,18 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
     // Pausing only the failing child: nothing paused, 500.
     let none = t.services.pause_workspace(child).await.unwrap();
     assert_eq!(
-        (none.http_status(), none.count, none.status.as_str()),
-        (500, 0, "pause_failed")
+        (none.http_status(), none.count, none.status),
+        (500, 0, molecule_service::lifecycle::BulkStatus::PauseFailed)
     );
 
     // Resume brings the root back to provisioning (and provisions it).
     *t.n.fail_stop_for.lock().unwrap() = None;
     let resumed = t.services.resume_workspace(root).await.unwrap();
     assert_eq!((resumed.http_status(), resumed.count), (200, 1));
-    assert_eq!(t.services.get_workspace(root).await.unwrap().status, "provisioning");
+    assert_eq!(
+        t.services.get_workspace(root).await.unwrap().status.as_str(),
+        "provisioning"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -411,9 +415,9 @@ async fn collapse_removes_and_stops_the_direct_children() {
     removed.sort();
     assert_eq!(removed, ["a", "b"]);
     for id in kids.iter().chain([&grandchild]) {
-        assert_eq!(t.services.get_workspace(*id).await.unwrap().status, "removed");
+        assert_eq!(t.services.get_workspace(*id).await.unwrap().status.as_str(), "removed");
     }
-    assert_ne!(t.services.get_workspace(root).await.unwrap().status, "removed");
+    assert_ne!(t.services.get_workspace(root).await.unwrap().status.as_str(), "removed");
     assert!(
         t.n.stops.load(Ordering::SeqCst) >= stops_before + 3,
         "every removed workload was stopped"
@@ -550,7 +554,11 @@ async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() 
     // replace_if_exists recreates.
     let replaced = t.services.import_org(req(true), None).await.unwrap();
     assert_eq!(
-        replaced.workspaces.iter().filter(|w| w.status == "replaced").count(),
+        replaced
+            .workspaces
+            .iter()
+            .filter(|w| w.status == molecule_service::org::NodeStatus::Replaced)
+            .count(),
         2,
         "the two roots (their subtrees are recreated under them)"
     );
@@ -593,6 +601,10 @@ async fn org_import_refuses_bad_trees_by_node_and_reports_partial_failure() {
         .await
         .unwrap();
     assert_eq!((partial.http_status(), partial.created, partial.failed), (207, 1, 1));
-    let failed = partial.workspaces.iter().find(|w| w.status == "failed").unwrap();
+    let failed = partial
+        .workspaces
+        .iter()
+        .find(|w| w.status == molecule_service::org::NodeStatus::Failed)
+        .unwrap();
     assert!(failed.error.as_deref().unwrap().contains("url"), "{failed:?}");
 }

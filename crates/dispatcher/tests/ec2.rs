@@ -108,7 +108,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
     let direct = aws_sdk_ec2::Client::new(&sdk(moto.endpoint()).await); // bypasses the proxy
 
     let db = TestDb::new().await;
-    let base = Services::new(db.pool().clone(), ServiceConfig::default());
+    let base = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let config = DispatcherConfig {
         platform_instance: ours.clone(),
         stop_backoff: Duration::from_millis(20),

@@ -67,7 +67,7 @@ async fn orphans_of_this_instance_go_and_everything_else_stays() {
     let ours = format!("rec-{}", Uuid::new_v4().simple());
     let theirs = format!("rec-other-{}", Uuid::new_v4().simple());
     let db = TestDb::new().await;
-    let services = Services::new(db.pool().clone(), ServiceConfig::default());
+    let services = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let backend: Arc<dyn Backend> = Arc::new(
         DockerBackend::connect(DockerConfig {
             platform_instance: ours.clone(),

@@ -31,10 +31,37 @@ impl ActivityType {
 }
 
 vocabulary! {
-    /// Outcome recorded on an activity row posted by an agent.
+    /// Outcome recorded on an activity row: agents post the first three; the server's
+    /// delegation rows follow the delegation through the rest.
     pub enum ActivityStatus ("activity status") {
         Ok => "ok",
         Error => "error",
         Timeout => "timeout",
+        // written by the server only (delegation rows)
+        Pending => "pending",
+        Dispatched => "dispatched",
+        Queued => "queued",
+        InProgress => "in_progress",
+        Stuck => "stuck",
+        Completed => "completed",
+        Failed => "failed",
+    }
+}
+
+impl ActivityStatus {
+    /// What agents may post through `POST /workspaces/:id/activity`.
+    pub const AGENT_WRITABLE: &'static [Self] = &[Self::Ok, Self::Error, Self::Timeout];
+
+    /// The status a delegation row shows for a ledger status.
+    pub fn of_delegation(status: crate::DelegationStatus) -> Self {
+        use crate::DelegationStatus as D;
+        match status {
+            D::Queued => Self::Queued,
+            D::Dispatched => Self::Dispatched,
+            D::InProgress => Self::InProgress,
+            D::Stuck => Self::Stuck,
+            D::Completed => Self::Completed,
+            D::Failed => Self::Failed,
+        }
     }
 }

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use molecule_service::tokens::secrets_equal;
 use uuid::Uuid;
 
-use crate::errors::{ApiError, service_error};
+use crate::errors::ApiError;
 use crate::server::AppState;
 
 /// Credentials configuration (from `ADMIN_TOKEN`).
@@ -104,11 +104,7 @@ pub(crate) async fn authorize(state: &AppState, token: Option<&str>, id: Uuid) -
     if is_admin(state, token)? {
         return Ok(Caller::Admin);
     }
-    let owner = state
-        .services
-        .authorize_workspace(token, id)
-        .await
-        .map_err(service_error)?;
+    let owner = state.services.authorize_workspace(token, id).await?;
     Ok(Caller::Workspace {
         token_id: owner.token_id,
     })

@@ -45,7 +45,7 @@ mod tests {
     #[actix_web::test]
     async fn readyz_reports_ready_then_pending() {
         let db = TestDb::new().await;
-        let state = AppState::for_tests(db.pool().clone(), None);
+        let state = AppState::for_tests(db.pool().clone(), None).unwrap();
         let app = test::init_service(app(state)).await;
         let resp = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(resp.status(), 200);

@@ -37,9 +37,9 @@ pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 impl AppState {
     /// State with default service settings (tests).
-    pub fn for_tests(pool: Pool, admin_token: Option<String>) -> Self {
-        Self {
-            services: Services::new(pool.clone(), ServiceConfig::default()),
+    pub fn for_tests(pool: Pool, admin_token: Option<String>) -> Result<Self, molecule_service::ServiceError> {
+        Ok(Self {
+            services: Services::new(pool.clone(), ServiceConfig::default())?,
             pool,
             migrations: Migrations::default(),
             auth: AuthConfig { admin_token },
@@ -48,7 +48,7 @@ impl AppState {
             org_templates_dir: None,
             metrics: None,
             memory_plugin: None,
-        }
+        })
     }
 }
 
@@ -133,6 +133,7 @@ pub fn app(
                 }
             },
         ))
+        .wrap(actix_web::middleware::from_fn(errors::request_id_middleware))
         .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
         // Outermost: the request's span covers everything above, including the access line.
         .wrap(tracing_actix_web::TracingLogger::default())

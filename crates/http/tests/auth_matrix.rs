@@ -77,8 +77,8 @@ struct Fixture {
 
 async fn fixture(admin: Option<&str>) -> Fixture {
     let db = TestDb::new().await;
-    let state = AppState::for_tests(db.pool().clone(), admin.map(str::to_owned));
-    state.services.ledger.install().await.unwrap();
+    let state = AppState::for_tests(db.pool().clone(), admin.map(str::to_owned)).unwrap();
+    state.services.ledger().install().await.unwrap();
     let s = &state.services;
     let mk = |name: &str| molecule_service::workspaces::CreateWorkspace {
         name: name.into(),

@@ -112,12 +112,12 @@ where
 #[actix_web::test]
 async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
     let db = TestDb::new().await;
-    let mut state = AppState::for_tests(db.pool().clone(), Some("adm".into()));
+    let mut state = AppState::for_tests(db.pool().clone(), Some("adm".into())).unwrap();
     state.services = state.services.clone().with_delegation_config(DelegationConfig {
         inbox_push: true,
         a2a_timeout: Duration::from_secs(1),
     });
-    state.services.ledger.install().await.unwrap();
+    state.services.ledger().install().await.unwrap();
     let s = state.services.clone();
     let mk = |name: &str| CreateWorkspace {
         name: name.into(),

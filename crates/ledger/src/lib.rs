@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use schema::schema_sql;
 pub use store::{
-    Delegation, Inserted, Ledger, NewDelegation, Outcome, PREVIEW_MAX_BYTES, Stats, StatusFilter, Update,
+    Delegation, Inserted, Ledger, LedgerConn, NewDelegation, Outcome, PREVIEW_MAX_BYTES, Stats, StatusFilter, Update,
     truncate_preview,
 };
 pub use sweeper::{SweepReport, SweeperConfig};
@@ -26,27 +26,22 @@ pub use sweeper::{SweepReport, SweeperConfig};
 /// Pool type the ledger works on (diesel-async over deadpool).
 pub type Pool = diesel_async::pooled_connection::deadpool::Pool<diesel_async::AsyncPgConnection>;
 
-/// Ledger errors.
+/// Ledger errors. Database failures keep their cause as `#[source]`.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error(transparent)]
     InvalidTransition(#[from] molecule_domain::InvalidTransition),
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
-    #[error("database: {0}")]
-    Db(String),
-}
-
-impl From<diesel::result::Error> for LedgerError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(e.to_string())
-    }
-}
-
-impl From<diesel_async::pooled_connection::deadpool::PoolError> for LedgerError {
-    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self::Db(e.to_string())
-    }
+    /// No connection could be had (pool wait timeout, connect failure, closed pool).
+    #[error("no database connection")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    /// A statement failed.
+    #[error("ledger query failed")]
+    Query(#[from] diesel::result::Error),
+    /// The table broke an invariant the ledger relies on (a bug or a manual edit).
+    #[error("ledger inconsistency: {0}")]
+    Inconsistent(&'static str),
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;

@@ -10,6 +10,8 @@ pub const PREVIEW_LIMIT: usize = 4096;
 pub fn schema_sql() -> String {
     let all = DelegationStatus::sql_list(DelegationStatus::ALL);
     let in_flight = DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT);
+    let queued = DelegationStatus::Queued.as_str();
+    let completed = DelegationStatus::Completed.as_str();
     format!(
         "CREATE TABLE IF NOT EXISTS delegations (
     delegation_id    TEXT PRIMARY KEY CHECK (length(delegation_id) BETWEEN 1 AND 200),
@@ -18,7 +20,7 @@ pub fn schema_sql() -> String {
     task_preview     TEXT NOT NULL CHECK (octet_length(task_preview) <= {PREVIEW_LIMIT}),
     result_preview   TEXT CHECK (octet_length(result_preview) <= {PREVIEW_LIMIT}),
     error_detail     TEXT,
-    status           TEXT NOT NULL DEFAULT 'queued' CONSTRAINT delegations_status_check CHECK (status IN ({all})),
+    status           TEXT NOT NULL DEFAULT '{queued}' CONSTRAINT delegations_status_check CHECK (status IN ({all})),
     last_heartbeat   TIMESTAMPTZ,
     deadline         TIMESTAMPTZ NOT NULL DEFAULT now() + interval '6 hours',
     retry_count      INTEGER NOT NULL DEFAULT 0 CHECK (retry_count >= 0),
@@ -33,7 +35,7 @@ CREATE INDEX IF NOT EXISTS delegations_inflight_deadline ON delegations (deadlin
 CREATE INDEX IF NOT EXISTS delegations_inflight_callee ON delegations (callee_id) WHERE status IN ({in_flight});
 CREATE INDEX IF NOT EXISTS delegations_caller_created ON delegations (caller_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS delegations_callee_created ON delegations (callee_id, created_at DESC);
-CREATE INDEX IF NOT EXISTS delegations_completed_finished ON delegations (finished_at) WHERE status = 'completed';
+CREATE INDEX IF NOT EXISTS delegations_completed_finished ON delegations (finished_at) WHERE status = '{completed}';
 "
     )
 }

@@ -1,5 +1,5 @@
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use molecule_domain::{DelegationStatus, InvalidTransition, Vocabulary};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -41,8 +41,8 @@ pub struct Delegation {
     pub result_preview: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub error_detail: Option<String>,
-    #[diesel(sql_type = Text)]
-    pub status: String,
+    #[diesel(sql_type = Text, deserialize_as = StatusText)]
+    pub status: DelegationStatus,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_heartbeat: Option<OffsetDateTime>,
@@ -65,9 +65,26 @@ pub struct Delegation {
 }
 
 impl Delegation {
-    /// The status as the domain type (the CHECK constraint guarantees it parses).
+    /// The status (kept for callers of the 0.1 API, which returned it parsed).
     pub fn status(&self) -> Option<DelegationStatus> {
-        DelegationStatus::parse(&self.status).ok()
+        Some(self.status)
+    }
+}
+
+/// The `status` column read as [`DelegationStatus`]; the table's CHECK keeps it in the
+/// vocabulary, and a value outside it is a deserialization error, never a silent default.
+struct StatusText(DelegationStatus);
+
+impl diesel::deserialize::FromSql<Text, diesel::pg::Pg> for StatusText {
+    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let raw = <String as diesel::deserialize::FromSql<Text, diesel::pg::Pg>>::from_sql(bytes)?;
+        Ok(Self(DelegationStatus::parse(&raw)?))
+    }
+}
+
+impl From<StatusText> for DelegationStatus {
+    fn from(s: StatusText) -> Self {
+        s.0
     }
 }
 
@@ -78,10 +95,12 @@ pub(crate) const COLUMNS: &str = "delegation_id, caller_id, callee_id, task_prev
 fn heartbeat_sql(filter: &str) -> String {
     format!(
         "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
-                status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END,
-                error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END
-          WHERE {filter} AND status IN ({})",
-        DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
+                status = CASE WHEN status = '{stuck}' THEN '{in_progress}' ELSE status END,
+                error_detail = CASE WHEN status = '{stuck}' THEN NULL ELSE error_detail END
+          WHERE {filter} AND status IN ({in_flight})",
+        stuck = DelegationStatus::Stuck.as_str(),
+        in_progress = DelegationStatus::InProgress.as_str(),
+        in_flight = DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
     )
 }
 
@@ -240,9 +259,78 @@ impl Ledger {
         Ok(())
     }
 
+    /// The ledger on a connection the caller holds (see [`LedgerConn`]).
+    pub fn on(conn: &mut AsyncPgConnection) -> LedgerConn<'_> {
+        LedgerConn { conn }
+    }
+
     /// Records a delegation as `queued`. Idempotent on `delegation_id` and on
     /// `(caller_id, idempotency_key)`: a repeat returns the existing row.
     pub async fn insert(&self, new: NewDelegation) -> Result<Inserted> {
+        Ledger::on(&mut *self.pool.get().await?).insert(new).await
+    }
+
+    pub async fn get(&self, delegation_id: &str) -> Result<Option<Delegation>> {
+        Ledger::on(&mut *self.pool.get().await?).get(delegation_id).await
+    }
+
+    /// Moves a delegation with one compare-and-set statement. A same-status write is a
+    /// `Replayed` no-op; a forbidden move is an [`InvalidTransition`] error.
+    pub async fn set_status(&self, delegation_id: &str, update: Update) -> Result<Outcome> {
+        Ledger::on(&mut *self.pool.get().await?)
+            .set_status(delegation_id, update)
+            .await
+    }
+
+    /// Marks the delegation alive (see [`LedgerConn::heartbeat`]).
+    pub async fn heartbeat(&self, delegation_id: &str) -> Result<bool> {
+        Ledger::on(&mut *self.pool.get().await?).heartbeat(delegation_id).await
+    }
+
+    /// Marks every in-flight delegation of `callee_id` alive (see
+    /// [`LedgerConn::heartbeat_callee`]).
+    pub async fn heartbeat_callee(&self, callee_id: Uuid) -> Result<usize> {
+        Ledger::on(&mut *self.pool.get().await?)
+            .heartbeat_callee(callee_id)
+            .await
+    }
+
+    /// Delegations where `workspace` is caller or callee, newest first.
+    pub async fn list_for(&self, workspace: Uuid, limit: i64) -> Result<Vec<Delegation>> {
+        Ledger::on(&mut *self.pool.get().await?)
+            .list_for(workspace, limit)
+            .await
+    }
+
+    /// Admin listing by status filter, newest first.
+    pub async fn list(&self, filter: StatusFilter, limit: i64) -> Result<Vec<Delegation>> {
+        Ledger::on(&mut *self.pool.get().await?).list(filter, limit).await
+    }
+
+    /// Counts for every status (zero-filled) and completion-duration percentiles (24 h).
+    pub async fn stats(&self) -> Result<Stats> {
+        Ledger::on(&mut *self.pool.get().await?).stats().await
+    }
+}
+
+/// The ledger's operations on a connection the caller already holds, typically inside its
+/// own transaction (`Ledger::on(conn)`). A caller that holds a connection must use these
+/// rather than the pool-based methods: taking a second connection while holding one lets a
+/// busy fleet exhaust the pool with every request waiting on another (the heartbeat did).
+pub struct LedgerConn<'c> {
+    conn: &'c mut AsyncPgConnection,
+}
+
+impl std::fmt::Debug for LedgerConn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LedgerConn")
+    }
+}
+
+impl<'c> LedgerConn<'c> {
+    /// Records a delegation as `queued`. Idempotent on `delegation_id` and on
+    /// `(caller_id, idempotency_key)`: a repeat returns the existing row.
+    pub async fn insert(&mut self, new: NewDelegation) -> Result<Inserted> {
         if new.delegation_id.trim().is_empty() || new.delegation_id.len() > 200 {
             return Err(LedgerError::Invalid {
                 field: "delegation_id",
@@ -253,7 +341,6 @@ impl Ledger {
         let deadline = new
             .deadline
             .unwrap_or_else(|| OffsetDateTime::now_utc() + DEFAULT_DEADLINE);
-        let mut conn = self.pool.get().await?;
         let created: Vec<Delegation> = diesel::sql_query(format!(
             "INSERT INTO delegations (delegation_id, caller_id, callee_id, task_preview, idempotency_key, deadline)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
@@ -264,7 +351,7 @@ impl Ledger {
         .bind::<Text, _>(truncate_preview(&new.task))
         .bind::<Nullable<Text>, _>(&key)
         .bind::<Timestamptz, _>(deadline)
-        .load(&mut conn)
+        .load(&mut *self.conn)
         .await?;
         if let Some(d) = created.into_iter().next() {
             return Ok(Inserted::Created(d));
@@ -276,28 +363,27 @@ impl Ledger {
         .bind::<Text, _>(&new.delegation_id)
         .bind::<SqlUuid, _>(new.caller_id)
         .bind::<Nullable<Text>, _>(&key)
-        .load(&mut conn)
+        .load(&mut *self.conn)
         .await?;
         existing
             .into_iter()
             .next()
             .map(Inserted::Existing)
-            .ok_or_else(|| LedgerError::Db("insert conflicted but no existing row was found".into()))
+            .ok_or_else(|| LedgerError::Inconsistent("insert conflicted but no existing row was found"))
     }
 
-    pub async fn get(&self, delegation_id: &str) -> Result<Option<Delegation>> {
-        let mut conn = self.pool.get().await?;
+    pub async fn get(&mut self, delegation_id: &str) -> Result<Option<Delegation>> {
         let rows: Vec<Delegation> =
             diesel::sql_query(format!("SELECT {COLUMNS} FROM delegations WHERE delegation_id = $1"))
                 .bind::<Text, _>(delegation_id)
-                .load(&mut conn)
+                .load(&mut *self.conn)
                 .await?;
         Ok(rows.into_iter().next())
     }
 
     /// Moves a delegation with one compare-and-set statement. A same-status write is a
     /// `Replayed` no-op; a forbidden move is an [`InvalidTransition`] error.
-    pub async fn set_status(&self, delegation_id: &str, update: Update) -> Result<Outcome> {
+    pub async fn set_status(&mut self, delegation_id: &str, update: Update) -> Result<Outcome> {
         let to = update.status();
         let (result, error) = match &update {
             Update::Completed { result } => (Some(truncate_preview(result).to_owned()), None),
@@ -309,7 +395,7 @@ impl Ledger {
 
     /// The one transition statement (also used by the sweeper for `stuck` and deadline failures).
     pub(crate) async fn transition(
-        &self,
+        &mut self,
         id: &str,
         to: DelegationStatus,
         result: Option<String>,
@@ -352,7 +438,6 @@ impl Ledger {
         }
         let from = strings(&DelegationStatus::predecessors(to));
         let terminal = to.is_terminal();
-        let mut conn = self.pool.get().await?;
         // `cur` reads the snapshot before the update; the UPDATE re-checks its predicate on the
         // latest row version, so of two racing writers exactly one matches. One round trip.
         let cas: Cas = diesel::sql_query(format!(
@@ -361,13 +446,15 @@ impl Ledger {
                     UPDATE delegations SET
                         status = $2,
                         result_preview = COALESCE($3, result_preview),
-                        error_detail = CASE WHEN $2 IN ('completed', 'in_progress') THEN NULL ELSE COALESCE($4, error_detail) END,
+                        error_detail = CASE WHEN $2 IN ('{completed}', '{in_progress}') THEN NULL ELSE COALESCE($4, error_detail) END,
                         finished_at = CASE WHEN $5 THEN now() ELSE finished_at END,
-                        last_heartbeat = CASE WHEN $2 = 'in_progress' THEN now() ELSE last_heartbeat END,
+                        last_heartbeat = CASE WHEN $2 = '{in_progress}' THEN now() ELSE last_heartbeat END,
                         updated_at = now()
                     WHERE delegation_id = $1 AND status = ANY($6)
                     RETURNING {COLUMNS})
-             SELECT cur.status AS before, upd.* FROM (SELECT 1) AS one LEFT JOIN cur ON true LEFT JOIN upd ON true"
+             SELECT cur.status AS before, upd.* FROM (SELECT 1) AS one LEFT JOIN cur ON true LEFT JOIN upd ON true",
+            completed = DelegationStatus::Completed.as_str(),
+            in_progress = DelegationStatus::InProgress.as_str(),
         ))
         .bind::<Text, _>(id)
         .bind::<Text, _>(to.as_str())
@@ -375,16 +462,15 @@ impl Ledger {
         .bind::<Nullable<Text>, _>(&error)
         .bind::<diesel::sql_types::Bool, _>(terminal)
         .bind::<Array<Text>, _>(&from)
-        .get_result(&mut conn)
+        .get_result(&mut *self.conn)
         .await?;
-        drop(conn);
         let before = cas.before.as_deref().and_then(|s| DelegationStatus::parse(s).ok());
         let applied = match (
             cas.delegation_id,
             cas.caller_id,
             cas.callee_id,
             cas.task_preview,
-            cas.status,
+            cas.status.as_deref().and_then(|s| DelegationStatus::parse(s).ok()),
             cas.deadline,
             cas.retry_count,
             cas.created_at,
@@ -440,28 +526,25 @@ impl Ledger {
 
     /// Marks the delegation alive. Touches only in-flight rows; a `stuck` row returns to
     /// `in_progress`. Returns whether a row was touched.
-    pub async fn heartbeat(&self, delegation_id: &str) -> Result<bool> {
-        let mut conn = self.pool.get().await?;
+    pub async fn heartbeat(&mut self, delegation_id: &str) -> Result<bool> {
         let n = diesel::sql_query(heartbeat_sql("delegation_id = $1"))
             .bind::<Text, _>(delegation_id)
-            .execute(&mut conn)
+            .execute(&mut *self.conn)
             .await?;
         Ok(n > 0)
     }
 
     /// Marks every in-flight delegation of `callee_id` alive in one indexed statement (the
     /// server calls it on each registry heartbeat). Returns how many rows it touched.
-    pub async fn heartbeat_callee(&self, callee_id: Uuid) -> Result<usize> {
-        let mut conn = self.pool.get().await?;
+    pub async fn heartbeat_callee(&mut self, callee_id: Uuid) -> Result<usize> {
         Ok(diesel::sql_query(heartbeat_sql("callee_id = $1"))
             .bind::<SqlUuid, _>(callee_id)
-            .execute(&mut conn)
+            .execute(&mut *self.conn)
             .await?)
     }
 
     /// Delegations where `workspace` is caller or callee, newest first.
-    pub async fn list_for(&self, workspace: Uuid, limit: i64) -> Result<Vec<Delegation>> {
-        let mut conn = self.pool.get().await?;
+    pub async fn list_for(&mut self, workspace: Uuid, limit: i64) -> Result<Vec<Delegation>> {
         Ok(diesel::sql_query(format!(
             "(SELECT {COLUMNS} FROM delegations WHERE caller_id = $1 ORDER BY created_at DESC LIMIT $2)
              UNION
@@ -470,24 +553,23 @@ impl Ledger {
         ))
         .bind::<SqlUuid, _>(workspace)
         .bind::<BigInt, _>(limit)
-        .load(&mut conn)
+        .load(&mut *self.conn)
         .await?)
     }
 
     /// Admin listing by status filter, newest first.
-    pub async fn list(&self, filter: StatusFilter, limit: i64) -> Result<Vec<Delegation>> {
-        let mut conn = self.pool.get().await?;
+    pub async fn list(&mut self, filter: StatusFilter, limit: i64) -> Result<Vec<Delegation>> {
         Ok(diesel::sql_query(format!(
             "SELECT {COLUMNS} FROM delegations WHERE status IN ({}) ORDER BY created_at DESC LIMIT $1",
             DelegationStatus::sql_list(filter.statuses())
         ))
         .bind::<BigInt, _>(limit)
-        .load(&mut conn)
+        .load(&mut *self.conn)
         .await?)
     }
 
     /// Counts for every status (zero-filled) and completion-duration percentiles (24 h).
-    pub async fn stats(&self) -> Result<Stats> {
+    pub async fn stats(&mut self) -> Result<Stats> {
         #[derive(diesel::QueryableByName)]
         struct Count {
             #[diesel(sql_type = Text)]
@@ -506,9 +588,8 @@ impl Ledger {
             #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
             p99: Option<f64>,
         }
-        let mut conn = self.pool.get().await?;
         let rows: Vec<Count> = diesel::sql_query("SELECT status, count(*) AS n FROM delegations GROUP BY status")
-            .load(&mut conn)
+            .load(&mut *self.conn)
             .await?;
         let mut counts: std::collections::BTreeMap<String, i64> = DelegationStatus::ALL
             .iter()
@@ -522,9 +603,10 @@ impl Ledger {
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) AS p50,
                     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) AS p95,
                     percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at)) AS p99
-               FROM delegations WHERE status = 'completed' AND finished_at > now() - interval '24 hours'",
+               FROM delegations WHERE status = $1 AND finished_at > now() - interval '24 hours'",
         )
-        .get_result(&mut conn)
+        .bind::<Text, _>(DelegationStatus::Completed.as_str())
+        .get_result(&mut *self.conn)
         .await?;
         Ok(Stats {
             counts,

@@ -12,7 +12,7 @@ use molecule_periodic::Periodic;
 use serde::Serialize;
 
 use crate::store::Delegation;
-use crate::{Ledger, Result};
+use crate::{Ledger, LedgerError, Result};
 
 /// Error detail written on deadline failures.
 pub const DEADLINE_ERROR: &str = "deadline exceeded by sweeper";
@@ -89,13 +89,13 @@ impl Ledger {
         let mut conn = self.pool().get().await?;
         for _ in 0..MAX_BATCHES {
             let failed: Vec<Delegation> = diesel::sql_query(format!(
-                "UPDATE delegations SET status = 'failed', error_detail = '{DEADLINE_ERROR}', finished_at = now(), updated_at = now()
+                "UPDATE delegations SET status = '{failed}', error_detail = '{DEADLINE_ERROR}', finished_at = now(), updated_at = now()
                   WHERE delegation_id IN (SELECT delegation_id FROM delegations
                                            WHERE status IN ({in_flight}) AND deadline < now()
                                            ORDER BY deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
                     AND status IN ({in_flight})
-                  RETURNING {}",
-                COLUMNS
+                  RETURNING {COLUMNS}",
+                failed = DelegationStatus::Failed.as_str(),
             ))
             .bind::<BigInt, _>(BATCH)
             .load(&mut conn)
@@ -110,13 +110,14 @@ impl Ledger {
         let secs = i64::try_from(stuck_threshold.as_secs()).unwrap_or(i64::MAX);
         for _ in 0..MAX_BATCHES {
             let n = diesel::sql_query(format!(
-                "UPDATE delegations SET status = 'stuck', updated_at = now(),
+                "UPDATE delegations SET status = '{stuck}', updated_at = now(),
                         error_detail = 'no heartbeat for ' || extract(epoch FROM date_trunc('second', now() - last_heartbeat))::bigint || 's (DELEGATION_STUCK_THRESHOLD_S=' || $2 || ')'
                   WHERE delegation_id IN (SELECT delegation_id FROM delegations
                                            WHERE status IN ({fresh}) AND last_heartbeat IS NOT NULL
                                              AND last_heartbeat < now() - make_interval(secs => $2)
                                            ORDER BY last_heartbeat LIMIT $1 FOR UPDATE SKIP LOCKED)
-                    AND status IN ({fresh})"
+                    AND status IN ({fresh})",
+                stuck = DelegationStatus::Stuck.as_str(),
             ))
             .bind::<BigInt, _>(BATCH)
             .bind::<BigInt, _>(secs)
@@ -147,13 +148,13 @@ impl Ledger {
             let ledger = ledger.clone();
             let on_deadline = on_deadline.clone();
             async move {
-                let report = ledger.sweep(config.stuck_threshold).await.map_err(|e| e.to_string())?;
+                let report = ledger.sweep(config.stuck_threshold).await?;
                 let notify_errors = if report.deadline_failed.is_empty() {
                     0
                 } else {
                     on_deadline(report.deadline_failed.clone()).await
                 };
-                Ok(serde_json::json!({
+                Ok::<_, LedgerError>(serde_json::json!({
                     "deadline_failures": report.deadline_failures,
                     "stuck_marked": report.stuck_marked,
                     "notify_errors": notify_errors,

@@ -42,7 +42,10 @@ async fn a_service_embeds_the_ledger_from_the_crate_alone() {
     );
     let row = ledger.get("embed-1").await.unwrap().unwrap();
     assert_eq!(
-        (row.status.as_str(), row.result_preview.as_deref()),
+        (
+            molecule_domain::Vocabulary::as_str(row.status),
+            row.result_preview.as_deref()
+        ),
         ("completed", Some("done"))
     );
 }

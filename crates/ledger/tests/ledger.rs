@@ -149,12 +149,12 @@ async fn sweeper_fails_deadlines_marks_stale_stuck_and_skips_null_heartbeats() {
         let l = l.clone();
         async move { l.get(id).await.unwrap().unwrap() }
     };
-    assert_eq!(status("late").await.status, "failed");
+    assert_eq!(status("late").await.status.to_string(), "failed");
     assert_eq!(
         status("late").await.error_detail.as_deref(),
         Some("deadline exceeded by sweeper")
     );
-    assert_eq!(status("stale").await.status, "stuck");
+    assert_eq!(status("stale").await.status.to_string(), "stuck");
     assert!(
         status("stale")
             .await
@@ -163,11 +163,11 @@ async fn sweeper_fails_deadlines_marks_stale_stuck_and_skips_null_heartbeats() {
             .starts_with("no heartbeat for 3600s")
     );
     assert_eq!(
-        status("silent").await.status,
+        status("silent").await.status.to_string(),
         "in_progress",
         "a NULL heartbeat is a free pass"
     );
-    assert_eq!(status("fresh").await.status, "in_progress");
+    assert_eq!(status("fresh").await.status.to_string(), "in_progress");
 
     // stuck is recoverable: a heartbeat of its callee brings it back, and it can complete.
     assert_eq!(
@@ -175,7 +175,7 @@ async fn sweeper_fails_deadlines_marks_stale_stuck_and_skips_null_heartbeats() {
         3,
         "late is terminal and untouched"
     );
-    assert_eq!(status("stale").await.status, "in_progress");
+    assert_eq!(status("stale").await.status.to_string(), "in_progress");
     assert_eq!(status("stale").await.error_detail, None);
     db.execute_sql("UPDATE delegations SET status = 'stuck' WHERE delegation_id = 'stale'")
         .await;

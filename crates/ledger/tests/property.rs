@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use molecule_domain::{DelegationStatus, Vocabulary};
+use molecule_domain::DelegationStatus;
 use molecule_ledger::{Inserted, Ledger, LedgerError, NewDelegation, Outcome, Update};
 use molecule_testkit::TestDb;
 use proptest::prelude::*;
@@ -181,7 +181,7 @@ async fn run_case(l: &Ledger, db: &TestDb, case: &str, ops: &[Op]) {
             match (&row.status, got) {
                 (None, None) => {}
                 (Some(s), Some(d)) => {
-                    assert_eq!(d.status, s.as_str(), "row {i} after {op:?}");
+                    assert_eq!(d.status, *s, "row {i} after {op:?}");
                     if *s == DelegationStatus::Completed {
                         assert_eq!(
                             d.result_preview, row.result,

@@ -98,11 +98,11 @@ async fn completion_races_the_sweeper_and_exactly_one_wins() {
         let row = ledger.get(&id).await.unwrap().unwrap();
         match wins[0].split_once(':').unwrap() {
             ("completed", result) => {
-                assert_eq!(row.status, "completed");
+                assert_eq!(row.status.to_string(), "completed");
                 assert_eq!(row.result_preview.as_deref(), Some(result), "{id}: the winner's result");
             }
             (_, _) => {
-                assert_eq!(row.status, "failed");
+                assert_eq!(row.status.to_string(), "failed");
                 assert_eq!(row.error_detail.as_deref(), Some("deadline exceeded by sweeper"));
             }
         }

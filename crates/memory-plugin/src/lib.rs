@@ -281,11 +281,11 @@ pub fn app(
 
 /// One janitor pass: deletes expired memories and namespaces in batches of 1000 (at most 50
 /// batches, so one pass stays short). Returns counts for the periodic task's report.
-pub async fn janitor_pass(store: &Store) -> Result<serde_json::Value, String> {
+pub async fn janitor_pass(store: &Store) -> Result<serde_json::Value, StoreError> {
     const BATCH: i64 = 1000;
     let (mut memories, mut namespaces) = (0usize, 0usize);
     for _ in 0..50 {
-        let (m, n) = store.sweep_expired(BATCH).await.map_err(|e| e.to_string())?;
+        let (m, n) = store.sweep_expired(BATCH).await?;
         memories += m;
         namespaces += n;
         if (m as i64) < BATCH && (n as i64) < BATCH {

@@ -92,6 +92,19 @@ pub fn lock_key(name: &str) -> i64 {
     i64::from_ne_bytes(h.to_ne_bytes())
 }
 
+/// `e` and its causes on one line: what `last_error` and the log show (and, through the
+/// service layer, every operator-facing reason).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
 impl Periodic {
     pub fn new(name: &'static str, interval: Duration, pool: Pool) -> Self {
         let stats = Stats {
@@ -117,10 +130,11 @@ impl Periodic {
     }
 
     /// Runs ticks forever (abort the returned task to stop).
-    pub fn spawn<F, Fut>(&self, body: F) -> tokio::task::JoinHandle<()>
+    pub fn spawn<F, Fut, E>(&self, body: F) -> tokio::task::JoinHandle<()>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Report, String>> + Send + 'static,
+        Fut: Future<Output = Result<Report, E>> + Send + 'static,
+        E: std::error::Error + Send + 'static,
     {
         let this = self.clone();
         tokio::spawn(async move {
@@ -134,20 +148,22 @@ impl Periodic {
     }
 
     /// One tick: take the cluster-wide lock or skip; run `body` in its own task; record.
-    pub async fn tick_once<F, Fut>(&self, body: &F) -> TickOutcome
+    pub async fn tick_once<F, Fut, E>(&self, body: &F) -> TickOutcome
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Report, String>> + Send + 'static,
+        Fut: Future<Output = Result<Report, E>> + Send + 'static,
+        E: std::error::Error + Send + 'static,
     {
         let outcome = self.locked(body).await;
         self.record(&outcome);
         outcome
     }
 
-    async fn locked<F, Fut>(&self, body: &F) -> TickOutcome
+    async fn locked<F, Fut, E>(&self, body: &F) -> TickOutcome
     where
         F: Fn() -> Fut,
-        Fut: Future<Output = Result<Report, String>> + Send + 'static,
+        Fut: Future<Output = Result<Report, E>> + Send + 'static,
+        E: std::error::Error + Send + 'static,
     {
         #[derive(diesel::QueryableByName)]
         struct Got {
@@ -171,7 +187,7 @@ impl Periodic {
         }
         let outcome = match tokio::spawn(body()).await {
             Ok(Ok(report)) => TickOutcome::Ran(report),
-            Ok(Err(e)) => TickOutcome::Failed(e),
+            Ok(Err(e)) => TickOutcome::Failed(error_chain(&e)),
             Err(join) if join.is_panic() => TickOutcome::Panicked(panic_message(join.into_panic().as_ref())),
             Err(join) => TickOutcome::Failed(format!("tick task cancelled: {join}")),
         };
@@ -259,8 +275,11 @@ mod tests {
         let db = TestDb::empty().await;
         let p = Periodic::new("test-panics", Duration::from_secs(60), db.pool().clone());
         let boom = || async { panic!("kaboom") };
-        assert_eq!(p.tick_once(&boom).await, TickOutcome::Panicked("kaboom".into()));
-        let ok = || async { Ok(serde_json::json!({"n": 1})) };
+        assert_eq!(
+            p.tick_once::<_, _, std::io::Error>(&boom).await,
+            TickOutcome::Panicked("kaboom".into())
+        );
+        let ok = || async { Ok::<_, std::io::Error>(serde_json::json!({"n": 1})) };
         assert_eq!(p.tick_once(&ok).await, TickOutcome::Ran(serde_json::json!({"n": 1})));
         let s = p.stats();
         assert_eq!((s.ticks_run, s.panics), (1, 1));
@@ -306,7 +325,7 @@ mod tests {
                     let _ = started.send(());
                     let _ = release.await;
                 }
-                Ok(serde_json::json!({}))
+                Ok::<_, std::io::Error>(serde_json::json!({}))
             }
         };
         let a2 = a.clone();
@@ -315,7 +334,7 @@ mod tests {
             .await
             .expect("a's tick never started")
             .unwrap();
-        let quick = || async { Ok(serde_json::json!({})) };
+        let quick = || async { Ok::<_, std::io::Error>(serde_json::json!({})) };
         assert_eq!(
             b.tick_once(&quick).await,
             TickOutcome::Skipped,

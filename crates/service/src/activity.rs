@@ -1,7 +1,10 @@
 //! Activity rows: what agents did, and the inbox poll-mode agents read.
+//!
+//! Owns: the `activity_logs` table (every insert goes through [`ActivityRow`]). Must not
+//! know: HTTP, or what the delegation rows mean to the ledger.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use molecule_db::schema::activity_logs as a;
 use molecule_domain::{ActivityStatus, ActivityType, EventType, Vocabulary};
 use serde::{Deserialize, Serialize};
@@ -66,6 +69,66 @@ pub struct Appended {
     pub idempotent_hit: bool,
 }
 
+/// One `activity_logs` row: every writer (agents' posts, delegation bookkeeping) inserts
+/// through this, so the columns and vocabularies are written one way.
+#[derive(Debug, Clone)]
+pub(crate) struct ActivityRow<'a> {
+    pub workspace_id: Uuid,
+    pub activity_type: ActivityType,
+    pub method: Option<&'a str>,
+    pub source_id: Option<Uuid>,
+    pub target_id: Option<Uuid>,
+    pub summary: Option<&'a str>,
+    pub request_body: Option<&'a Value>,
+    pub response_body: Option<&'a Value>,
+    pub duration_ms: Option<i32>,
+    pub status: ActivityStatus,
+    pub error_detail: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl<'a> ActivityRow<'a> {
+    /// A row with only its owner, type and status; set the rest with struct update syntax.
+    pub(crate) fn new(workspace_id: Uuid, activity_type: ActivityType, status: ActivityStatus) -> Self {
+        Self {
+            workspace_id,
+            activity_type,
+            method: None,
+            source_id: None,
+            target_id: None,
+            summary: None,
+            request_body: None,
+            response_body: None,
+            duration_ms: None,
+            status,
+            error_detail: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// Inserts the row on the caller's connection (inside its transaction) and returns its id.
+    pub(crate) async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<Uuid> {
+        Ok(diesel::insert_into(a::table)
+            .values((
+                a::workspace_id.eq(self.workspace_id),
+                a::activity_type.eq(self.activity_type.as_str()),
+                a::source_id.eq(self.source_id),
+                a::target_id.eq(self.target_id),
+                a::method.eq(self.method),
+                a::summary.eq(self.summary),
+                a::request_body.eq(self.request_body),
+                a::response_body.eq(self.response_body),
+                a::duration_ms.eq(self.duration_ms),
+                a::status.eq(self.status.as_str()),
+                a::error_detail.eq(self.error_detail),
+                a::idempotency_key.eq(self.idempotency_key),
+            ))
+            .returning(a::id)
+            .get_result(conn)
+            .await?)
+    }
+}
+
 impl Services {
     pub async fn append_activity(&self, workspace_id: Uuid, input: NewActivity) -> Result<Appended> {
         let ty = ActivityType::parse(input.activity_type.trim())
@@ -88,7 +151,22 @@ impl Services {
         }
         let status = match input.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => ActivityStatus::Ok,
-            Some(s) => ActivityStatus::parse(s).map_err(|e| ServiceError::invalid("status", e.to_string()))?,
+            Some(s) => match ActivityStatus::parse(s) {
+                Ok(st) if ActivityStatus::AGENT_WRITABLE.contains(&st) => st,
+                _ => {
+                    return Err(ServiceError::invalid(
+                        "status",
+                        format!(
+                            "status must be one of: {} (got {s:?})",
+                            ActivityStatus::AGENT_WRITABLE
+                                .iter()
+                                .map(|v| v.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            },
         };
         if input.duration_ms.is_some_and(|d| d < 0) {
             return Err(ServiceError::invalid("duration_ms", "must be >= 0"));
@@ -107,24 +185,22 @@ impl Services {
                         return Ok(Appended { id, idempotent_hit: true });
                     }
                 }
-                let id: Uuid = diesel::insert_into(a::table)
-                    .values((
-                        a::workspace_id.eq(workspace_id),
-                        a::activity_type.eq(ty.as_str()),
-                        a::source_id.eq(input.source_id),
-                        a::target_id.eq(input.target_id),
-                        a::method.eq(&method),
-                        a::summary.eq(&summary),
-                        a::request_body.eq(&input.request_body),
-                        a::response_body.eq(&input.response_body),
-                        a::duration_ms.eq(input.duration_ms),
-                        a::status.eq(status.as_str()),
-                        a::error_detail.eq(&input.error_detail),
-                        a::idempotency_key.eq(&key),
-                    ))
-                    .returning(a::id)
-                    .get_result(conn)
-                    .await?;
+                let id = ActivityRow {
+                    workspace_id,
+                    activity_type: ty,
+                    method: method.as_deref(),
+                    source_id: input.source_id,
+                    target_id: input.target_id,
+                    summary: summary.as_deref(),
+                    request_body: input.request_body.as_ref(),
+                    response_body: input.response_body.as_ref(),
+                    duration_ms: input.duration_ms,
+                    status,
+                    error_detail: input.error_detail.as_deref(),
+                    idempotency_key: key.as_deref(),
+                }
+                .insert(conn)
+                .await?;
                 events::record(conn, EventType::ActivityLogged, Some(workspace_id), json!({ "activity_type": ty.as_str(), "method": method, "summary": summary, "status": status.as_str(), "source_id": input.source_id, "target_id": input.target_id, "duration_ms": input.duration_ms })).await?;
                 Ok(Appended { id, idempotent_hit: false })
             })

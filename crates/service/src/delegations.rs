@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use molecule_db::schema::{activity_logs as a, workspaces as w};
+use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
-use molecule_domain::{EventType, Vocabulary, WorkspaceStatus};
+use molecule_domain::{ActivityStatus, ActivityType, DelegationStatus, EventType, Vocabulary, WorkspaceStatus};
 use molecule_ledger::{Delegation, Inserted, LedgerError, NewDelegation, Outcome, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::activity::ActivityRow;
 use crate::error::{Result, ServiceError};
 use crate::{Services, events};
 
@@ -61,11 +62,40 @@ pub struct UpdateRequest {
     pub response_preview: Option<String>,
 }
 
+/// What a delegate or record call answered: `delegated` or `recorded` for a new delegation,
+/// the ledger status for an idempotent hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegatedStatus {
+    Delegated,
+    Recorded,
+    Existing(DelegationStatus),
+}
+
+impl Serialize for DelegatedStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Self::Delegated => "delegated",
+            Self::Recorded => "recorded",
+            Self::Existing(status) => status.as_str(),
+        })
+    }
+}
+
+/// Which side of a delegation a workspace is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// This workspace is the caller.
+    Sent,
+    Received,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delegated {
     pub delegation_id: String,
     /// `delegated` for a new delegation; the ledger status for an idempotent hit.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: DelegatedStatus,
     pub target_id: Uuid,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub idempotent_hit: bool,
@@ -73,7 +103,8 @@ pub struct Delegated {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Updated {
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: DelegationStatus,
     pub delegation_id: String,
     /// True when this call made the transition (and so notified the caller).
     pub applied: bool,
@@ -85,10 +116,10 @@ pub struct DelegationView {
     pub delegation_id: String,
     pub source_id: Uuid,
     pub target_id: Uuid,
-    /// sent (this workspace is the caller) or received.
-    pub direction: &'static str,
+    pub direction: Direction,
     pub summary: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: DelegationStatus,
     pub response_preview: Option<String>,
     pub error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -109,7 +140,9 @@ fn ledger_error(e: LedgerError) -> ServiceError {
             json!({ "current_status": t.from.as_str(), "requested_status": t.to.as_str() }),
         ),
         LedgerError::Invalid { field, message } => ServiceError::Invalid { field, message },
-        LedgerError::Db(m) => ServiceError::Unavailable(m),
+        LedgerError::Pool(e) => e.into(),
+        LedgerError::Query(e) => e.into(),
+        e @ LedgerError::Inconsistent(_) => ServiceError::internal("reading the delegation ledger", e),
     }
 }
 
@@ -189,7 +222,7 @@ impl Services {
             Inserted::Existing(d) => {
                 return Ok(Delegated {
                     delegation_id: d.delegation_id,
-                    status: d.status,
+                    status: DelegatedStatus::Existing(d.status),
                     target_id: d.callee_id,
                     idempotent_hit: true,
                 });
@@ -199,20 +232,20 @@ impl Services {
         let mut conn = self.pool.get().await?;
         let (did, target, task_owned) = (d.delegation_id.clone(), req.target_id, task.to_owned());
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            diesel::insert_into(a::table)
-                .values((
-                    a::workspace_id.eq(caller),
-                    a::activity_type.eq("delegation"),
-                    a::method.eq("delegate"),
-                    a::source_id.eq(caller),
-                    a::target_id.eq(target),
-                    a::summary.eq(format!("Delegating to {target}")),
-                    a::request_body.eq(json!({ "task": task_owned, "delegation_id": did })),
-                    a::response_body.eq(json!({ "delegation_id": did })),
-                    a::status.eq("pending"),
-                ))
-                .execute(conn)
-                .await?;
+            let summary = format!("Delegating to {target}");
+            let request = json!({ "task": task_owned, "delegation_id": did });
+            let response = json!({ "delegation_id": did });
+            ActivityRow {
+                method: Some("delegate"),
+                source_id: Some(caller),
+                target_id: Some(target),
+                summary: Some(&summary),
+                request_body: Some(&request),
+                response_body: Some(&response),
+                ..ActivityRow::new(caller, ActivityType::Delegation, ActivityStatus::Pending)
+            }
+            .insert(conn)
+            .await?;
             events::record(
                 conn,
                 EventType::DelegationSent,
@@ -230,7 +263,7 @@ impl Services {
         tokio::spawn(async move { this.execute_delegation(d, task).await });
         Ok(Delegated {
             delegation_id,
-            status: "delegated".into(),
+            status: DelegatedStatus::Delegated,
             target_id: req.target_id,
             idempotent_hit: false,
         })
@@ -239,7 +272,10 @@ impl Services {
     async fn execute_delegation(&self, d: Delegation, task: String) {
         let id = d.delegation_id.clone();
         match self.ledger.set_status(&id, Update::Dispatched).await {
-            Ok(Outcome::Applied { .. }) => self.mark_delegate_row(d.caller_id, &id, "dispatched").await,
+            Ok(Outcome::Applied { .. }) => {
+                self.mark_delegate_row(d.caller_id, &id, DelegationStatus::Dispatched)
+                    .await
+            }
             Ok(other) => {
                 tracing::info!(delegation_id = %id, ?other, "delegation already moved on; not dispatching");
                 return;
@@ -352,13 +388,13 @@ impl Services {
 
     /// The caller-side rows and event for a terminal delegation. Call once per transition.
     pub async fn notify_caller(&self, d: &Delegation) -> Result<()> {
-        let completed = d.status == "completed";
+        let completed = d.status == DelegationStatus::Completed;
         let did = d.delegation_id.clone();
         let (caller, callee) = (d.caller_id, d.callee_id);
         let text = d.result_preview.clone().unwrap_or_default();
         let error = d.error_detail.clone();
         let inbox_push = self.delegation.inbox_push;
-        self.mark_delegate_row(caller, &did, &d.status).await;
+        self.mark_delegate_row(caller, &did, d.status).await;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
             let body = if completed {
@@ -366,44 +402,56 @@ impl Services {
             } else {
                 json!({ "error": error, "delegation_id": did })
             };
-            diesel::insert_into(a::table)
-                .values((
-                    a::workspace_id.eq(caller),
-                    a::activity_type.eq("delegation"),
-                    a::method.eq("delegate_result"),
-                    a::source_id.eq(callee),
-                    a::target_id.eq(caller),
-                    a::summary.eq(if completed {
-                        format!("Delegation completed ({})", preview(&text, 80))
+            let summary = if completed {
+                format!("Delegation completed ({})", preview(&text, 80))
+            } else {
+                "Delegation failed".to_owned()
+            };
+            ActivityRow {
+                method: Some("delegate_result"),
+                source_id: Some(callee),
+                target_id: Some(caller),
+                summary: Some(&summary),
+                response_body: Some(&body),
+                error_detail: error.as_deref(),
+                ..ActivityRow::new(
+                    caller,
+                    ActivityType::Delegation,
+                    if completed {
+                        ActivityStatus::Completed
                     } else {
-                        "Delegation failed".to_owned()
-                    }),
-                    a::response_body.eq(&body),
-                    a::status.eq(if completed { "completed" } else { "failed" }),
-                    a::error_detail.eq(&error),
-                ))
-                .execute(conn)
-                .await?;
+                        ActivityStatus::Failed
+                    },
+                )
+            }
+            .insert(conn)
+            .await?;
             if inbox_push {
-                diesel::insert_into(a::table)
-                    .values((
-                        a::workspace_id.eq(caller),
-                        a::activity_type.eq("a2a_receive"),
-                        a::method.eq("delegate_result"),
-                        a::source_id.eq(caller),
-                        a::target_id.eq(callee),
-                        a::summary.eq(if completed {
-                            "Delegation result delivered"
+                let request = json!({ "delegation_id": did });
+                ActivityRow {
+                    method: Some("delegate_result"),
+                    source_id: Some(caller),
+                    target_id: Some(callee),
+                    summary: Some(if completed {
+                        "Delegation result delivered"
+                    } else {
+                        "Delegation failed"
+                    }),
+                    request_body: Some(&request),
+                    response_body: Some(&body),
+                    error_detail: error.as_deref(),
+                    ..ActivityRow::new(
+                        caller,
+                        ActivityType::A2aReceive,
+                        if completed {
+                            ActivityStatus::Ok
                         } else {
-                            "Delegation failed"
-                        }),
-                        a::request_body.eq(json!({ "delegation_id": did })),
-                        a::response_body.eq(&body),
-                        a::status.eq(if completed { "ok" } else { "error" }),
-                        a::error_detail.eq(&error),
-                    ))
-                    .execute(conn)
-                    .await?;
+                            ActivityStatus::Error
+                        },
+                    )
+                }
+                .insert(conn)
+                .await?;
             }
             let (ty, payload) = if completed {
                 (
@@ -423,7 +471,7 @@ impl Services {
     }
 
     /// Keeps the caller's `delegate` activity row in step with the ledger (best effort).
-    async fn mark_delegate_row(&self, caller: Uuid, delegation_id: &str, status: &str) {
+    async fn mark_delegate_row(&self, caller: Uuid, delegation_id: &str, status: DelegationStatus) {
         let result = async {
             let mut conn = self.pool.get().await?;
             diesel::sql_query(
@@ -431,11 +479,10 @@ impl Services {
             )
             .bind::<diesel::sql_types::Uuid, _>(caller)
             .bind::<diesel::sql_types::Text, _>(delegation_id)
-            .bind::<diesel::sql_types::Text, _>(status)
+            .bind::<diesel::sql_types::Text, _>(ActivityStatus::of_delegation(status).as_str())
             .execute(&mut conn)
             .await?;
-            let mut conn2 = self.pool.get().await?;
-            events::record(&mut conn2, EventType::DelegationStatus, Some(caller), json!({ "delegation_id": delegation_id, "status": status })).await?;
+            events::record(&mut conn, EventType::DelegationStatus, Some(caller), json!({ "delegation_id": delegation_id, "status": status.as_str() })).await?;
             Ok::<_, ServiceError>(())
         }
         .await;
@@ -485,23 +532,22 @@ impl Services {
                 .await
                 .map_err(ledger_error)?;
             let mut conn = self.pool.get().await?;
-            diesel::insert_into(a::table)
-                .values((
-                    a::workspace_id.eq(caller),
-                    a::activity_type.eq("delegation"),
-                    a::method.eq("delegate"),
-                    a::source_id.eq(caller),
-                    a::target_id.eq(req.target_id),
-                    a::summary.eq(format!("Delegating to {}", req.target_id)),
-                    a::request_body.eq(json!({ "task": req.task, "delegation_id": req.delegation_id })),
-                    a::status.eq("dispatched"),
-                ))
-                .execute(&mut conn)
-                .await?;
+            let summary = format!("Delegating to {}", req.target_id);
+            let request = json!({ "task": req.task, "delegation_id": req.delegation_id });
+            ActivityRow {
+                method: Some("delegate"),
+                source_id: Some(caller),
+                target_id: Some(req.target_id),
+                summary: Some(&summary),
+                request_body: Some(&request),
+                ..ActivityRow::new(caller, ActivityType::Delegation, ActivityStatus::Dispatched)
+            }
+            .insert(&mut conn)
+            .await?;
         }
         Ok(Delegated {
             delegation_id: req.delegation_id,
-            status: "recorded".into(),
+            status: DelegatedStatus::Recorded,
             target_id: req.target_id,
             idempotent_hit: matches!(inserted, Inserted::Existing(_)),
         })
@@ -514,6 +560,20 @@ impl Services {
                 "workspace {ws} has no delegation {delegation_id}"
             ))),
         }
+    }
+
+    /// Admin listing of the ledger by status filter, newest first.
+    pub async fn admin_delegations(
+        &self,
+        filter: molecule_ledger::StatusFilter,
+        limit: i64,
+    ) -> Result<Vec<Delegation>> {
+        self.ledger.list(filter, limit).await.map_err(ledger_error)
+    }
+
+    /// Counts per status and completion-duration percentiles (admin).
+    pub async fn delegation_stats(&self) -> Result<molecule_ledger::Stats> {
+        self.ledger.stats().await.map_err(ledger_error)
     }
 
     /// A party reports the outcome. Only completed and failed are accepted here.
@@ -537,7 +597,7 @@ impl Services {
                 ));
             }
         };
-        let status = update.status().as_str().to_owned();
+        let status = update.status();
         let applied = self.finish(&d, update).await?;
         Ok(Updated {
             status,
@@ -558,7 +618,11 @@ impl Services {
         Ok(rows
             .into_iter()
             .map(|d| DelegationView {
-                direction: if d.caller_id == ws { "sent" } else { "received" },
+                direction: if d.caller_id == ws {
+                    Direction::Sent
+                } else {
+                    Direction::Received
+                },
                 summary: preview(&d.task_preview, 200),
                 source_id: d.caller_id,
                 target_id: d.callee_id,

@@ -1,7 +1,15 @@
+//! The use-cases' error type: one variant per public outcome, the cause kept as `#[source]`.
+//!
+//! Must not know: HTTP status codes or bodies (the HTTP crate maps each variant to one).
+
 use serde_json::Value;
 
+/// Any cause kept behind a public outcome.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a use-case refused or failed. The HTTP layer maps each variant to one status code;
-/// every message says what to fix.
+/// every message says what to fix. `Unavailable` and `Internal` keep their cause for the log:
+/// their `Display` never includes it, so a client never sees database text.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// 400: a field is wrong.
@@ -22,9 +30,18 @@ pub enum ServiceError {
     /// 429.
     #[error("{0}")]
     TooMany(String),
-    /// 503: the database is unreachable or refused; retry.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    /// 503: the database could not be reached (no free connection in time, connection refused
+    /// or lost, a serialization conflict); the request may be retried as it is.
+    #[error("database unavailable")]
+    Unavailable(#[source] BoxError),
+    /// 500: a failure nobody planned for (a bug, a broken schema, a refused privilege). The
+    /// cause goes to the log; the client gets a request id.
+    #[error("internal error while {doing}")]
+    Internal {
+        doing: &'static str,
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl ServiceError {
@@ -41,6 +58,19 @@ impl ServiceError {
             details,
         }
     }
+
+    /// An unexpected failure while `doing` something.
+    pub fn internal(doing: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Internal {
+            doing,
+            source: source.into(),
+        }
+    }
+
+    /// The whole cause chain on one line, for the log (never for clients).
+    pub fn chain(&self) -> String {
+        chain(self)
+    }
 }
 
 impl From<diesel::result::Error> for ServiceError {
@@ -51,9 +81,8 @@ impl From<diesel::result::Error> for ServiceError {
             Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => Self::Invalid {
                 field: "body",
                 message: format!(
-                    "rejected by constraint {}: {}",
+                    "a value is outside what is allowed (constraint {})",
                     info.constraint_name().unwrap_or("?"),
-                    info.message()
                 ),
             },
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
@@ -66,7 +95,10 @@ impl From<diesel::result::Error> for ServiceError {
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => Self::Invalid {
                 field: "body",
-                message: format!("refers to a row that does not exist: {}", info.message()),
+                message: format!(
+                    "refers to a row that does not exist (constraint {})",
+                    info.constraint_name().unwrap_or("?")
+                ),
             },
             // Postgres refuses NUL in text and `\u0000` in jsonb: the input is at fault.
             Error::DatabaseError(_, info)
@@ -75,18 +107,29 @@ impl From<diesel::result::Error> for ServiceError {
             {
                 Self::Invalid {
                     field: "body",
-                    message: format!("text must not contain NUL (\\u0000) characters: {}", info.message()),
+                    message: "text must not contain NUL (\\u0000) characters".into(),
                 }
             }
-            _ => Self::Unavailable(e.to_string()),
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure,
+                _,
+            ) => Self::Unavailable(Box::new(e)),
+            _ => Self::internal("querying the database", e),
         }
     }
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for ServiceError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self::Unavailable(e.to_string())
+        // Every pool failure is "no connection now": a wait timeout, a refused or failed
+        // connect, or a closed pool during shutdown.
+        Self::Unavailable(Box::new(e))
     }
 }
+
+/// `e` and its causes on one line, for logs and operator-facing reasons.
+pub use molecule_periodic::error_chain as chain;
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

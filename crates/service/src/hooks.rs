@@ -6,6 +6,21 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
+/// Why a hook failed: the implementation's own error, kept as the source. Its text (with
+/// the causes) is what a bulk outcome reports per workspace.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::error::chain(source.as_ref()))]
+pub struct HookError {
+    #[source]
+    source: crate::error::BoxError,
+}
+
+impl HookError {
+    pub fn from_source(e: impl Into<crate::error::BoxError>) -> Self {
+        Self { source: e.into() }
+    }
+}
+
 /// A workload that could not be stopped (the workspace is still marked removed).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StopFailure {
@@ -40,7 +55,7 @@ pub trait WorkloadHooks: Send + Sync {
         RestartOutcome::NoProvisioner
     }
     /// Stop one workload, keeping its volumes (pause). The error says why it failed.
-    async fn stop_one(&self, _id: Uuid) -> Result<(), String> {
+    async fn stop_one(&self, _id: Uuid) -> Result<(), HookError> {
         Ok(())
     }
     /// These workspaces were removed: stop their workloads and remove their volumes.
@@ -72,7 +87,7 @@ impl WorkloadHooks for HookChain {
             None => RestartOutcome::NoProvisioner,
         }
     }
-    async fn stop_one(&self, id: Uuid) -> Result<(), String> {
+    async fn stop_one(&self, id: Uuid) -> Result<(), HookError> {
         for h in &self.0 {
             h.stop_one(id).await?;
         }

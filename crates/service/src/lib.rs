@@ -20,6 +20,7 @@ pub mod pins;
 pub mod registry;
 pub mod tokens;
 mod validate;
+pub mod workloads;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -50,17 +51,18 @@ impl Default for ServiceConfig {
     }
 }
 
-/// The use-cases, sharing one pool, one event bus and the hooks.
+/// The use-cases, sharing one pool, one event bus and the hooks. Fields are private: other
+/// crates call use-cases and named operations, never the pool (this crate owns the SQL).
 #[derive(Clone)]
 pub struct Services {
-    pub pool: Pool,
-    pub bus: EventBus,
-    pub hooks: Arc<dyn WorkloadHooks>,
-    pub config: ServiceConfig,
-    pub ledger: molecule_ledger::Ledger,
-    pub delegation: delegations::DelegationConfig,
+    pool: Pool,
+    bus: EventBus,
+    hooks: Arc<dyn WorkloadHooks>,
+    config: ServiceConfig,
+    ledger: molecule_ledger::Ledger,
+    delegation: delegations::DelegationConfig,
     /// Outbound HTTP (A2A to agents).
-    pub http: reqwest::Client,
+    http: reqwest::Client,
 }
 
 impl std::fmt::Debug for Services {
@@ -70,20 +72,36 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
-    pub fn new(pool: Pool, config: ServiceConfig) -> Self {
-        Self {
+    /// Fails only if the TLS backend cannot initialise (the outbound A2A client).
+    pub fn new(pool: Pool, config: ServiceConfig) -> Result<Self> {
+        Ok(Self {
             ledger: molecule_ledger::Ledger::new(pool.clone()),
             pool,
             bus: EventBus::new(),
             hooks: Arc::new(NoHooks),
             config,
             delegation: delegations::DelegationConfig::default(),
-            // No redirects: an agent URL that redirects elsewhere is not followed.
+            // No redirects: an agent URL that redirects elsewhere is not followed. A builder
+            // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .unwrap_or_default(),
-        }
+                .map_err(|e| ServiceError::internal("building the outbound HTTP client", e))?,
+        })
+    }
+
+    /// The event bus (streams subscribe here; the binary starts its listener).
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The delegation ledger (the binary starts its sweeper; admin routes read it).
+    pub fn ledger(&self) -> &molecule_ledger::Ledger {
+        &self.ledger
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
     }
 
     pub fn with_delegation_config(mut self, config: delegations::DelegationConfig) -> Self {

@@ -7,7 +7,7 @@ use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
-use molecule_domain::{EventType, WorkspaceStatus};
+use molecule_domain::{EventType, Vocabulary, WorkspaceStatus};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -16,20 +16,97 @@ use crate::error::{Result, ServiceError};
 use crate::hooks::RestartOutcome;
 use crate::{Services, events, workspaces};
 
+/// The step of a verb that failed for one workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Stopping the workload.
+    Stop,
+    /// Changing the status (it changed meanwhile, or the write failed).
+    Claim,
+}
+
 /// One workspace a verb could not act on.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     pub workspace_id: Uuid,
     pub name: String,
-    /// Which step failed: `stop`, `claim` (the status changed meanwhile) or `provision`.
-    pub stage: &'static str,
+    pub stage: Stage,
     pub error: String,
+}
+
+/// How a verb over a workspace and its descendants ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkStatus {
+    Paused,
+    PartiallyPaused,
+    PauseFailed,
+    /// Resumed: every workspace is provisioning again.
+    Provisioning,
+    PartiallyResumed,
+    ResumeFailed,
+}
+
+/// The subtree verbs that share one loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Pause,
+    Resume,
+}
+
+impl Verb {
+    /// Which members it acts on.
+    fn applies_to(self, status: WorkspaceStatus) -> bool {
+        match self {
+            Self::Pause => !matches!(status, WorkspaceStatus::Removed | WorkspaceStatus::Paused),
+            Self::Resume => status == WorkspaceStatus::Paused,
+        }
+    }
+
+    /// The compare-and-set: statuses it must not move from, the target, the event.
+    fn claim(self) -> (Vec<WorkspaceStatus>, WorkspaceStatus, EventType) {
+        match self {
+            Self::Pause => (
+                vec![WorkspaceStatus::Removed, WorkspaceStatus::Paused],
+                WorkspaceStatus::Paused,
+                EventType::WorkspacePaused,
+            ),
+            Self::Resume => (
+                WorkspaceStatus::ALL
+                    .iter()
+                    .copied()
+                    .filter(|s| *s != WorkspaceStatus::Paused)
+                    .collect(),
+                WorkspaceStatus::Provisioning,
+                EventType::WorkspaceProvisioning,
+            ),
+        }
+    }
+
+    fn lost_race(self) -> &'static str {
+        match self {
+            Self::Pause => "status changed while pausing",
+            Self::Resume => "no longer paused",
+        }
+    }
+
+    fn outcome(self, done: usize, failed: usize) -> BulkStatus {
+        match (self, done, failed) {
+            (Self::Pause, _, 0) => BulkStatus::Paused,
+            (Self::Pause, 0, _) => BulkStatus::PauseFailed,
+            (Self::Pause, _, _) => BulkStatus::PartiallyPaused,
+            (Self::Resume, _, 0) => BulkStatus::Provisioning,
+            (Self::Resume, 0, _) => BulkStatus::ResumeFailed,
+            (Self::Resume, _, _) => BulkStatus::PartiallyResumed,
+        }
+    }
 }
 
 /// The outcome of a verb over a workspace and its descendants.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BulkOutcome {
-    pub status: String,
+    pub status: BulkStatus,
     pub count: usize,
     pub failed_count: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -49,14 +126,23 @@ impl BulkOutcome {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Restarted {
-    pub status: &'static str,
+    /// Always `provisioning`: the restart runs in the background.
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
     pub reset_session: bool,
     pub outcome: RestartOutcome,
 }
 
+/// What a collapse did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CollapseStatus {
+    Collapsed,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Collapsed {
-    pub status: &'static str,
+    pub status: CollapseStatus,
     pub removed: Vec<String>,
 }
 
@@ -66,8 +152,8 @@ struct Member {
     id: Uuid,
     #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Text)]
-    status: String,
+    #[diesel(sql_type = molecule_db::sql_types::WorkspaceStatusSql)]
+    status: DbWorkspaceStatus,
 }
 
 impl Services {
@@ -134,7 +220,7 @@ impl Services {
         }
         let outcome = self.hooks.restart(id, reset_session).await;
         Ok(Restarted {
-            status: "provisioning",
+            status: WorkspaceStatus::Provisioning,
             reset_session,
             outcome,
         })
@@ -151,65 +237,7 @@ impl Services {
                 "workspace {id} not found or already paused"
             )));
         }
-        let targets: Vec<Member> = self
-            .members(id)
-            .await?
-            .into_iter()
-            .filter(|m| m.status != "removed" && m.status != "paused")
-            .collect();
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut failures = Vec::new();
-            let mut paused = 0;
-            for m in targets {
-                if let Err(e) = this.hooks.stop_one(m.id).await {
-                    failures.push(Failure {
-                        workspace_id: m.id,
-                        name: m.name,
-                        stage: "stop",
-                        error: e,
-                    });
-                    continue;
-                }
-                match this
-                    .claim(
-                        m.id,
-                        &[WorkspaceStatus::Removed, WorkspaceStatus::Paused],
-                        WorkspaceStatus::Paused,
-                        EventType::WorkspacePaused,
-                        &m.name,
-                    )
-                    .await
-                {
-                    Ok(true) => paused += 1,
-                    Ok(false) => failures.push(Failure {
-                        workspace_id: m.id,
-                        name: m.name,
-                        stage: "claim",
-                        error: "status changed while pausing".into(),
-                    }),
-                    Err(e) => failures.push(Failure {
-                        workspace_id: m.id,
-                        name: m.name,
-                        stage: "claim",
-                        error: e.to_string(),
-                    }),
-                }
-            }
-            let status = match (paused, failures.len()) {
-                (_, 0) => "paused",
-                (0, _) => "pause_failed",
-                _ => "partially_paused",
-            };
-            BulkOutcome {
-                status: status.into(),
-                count: paused,
-                failed_count: failures.len(),
-                failures,
-            }
-        })
-        .await
-        .map_err(|e| ServiceError::Unavailable(format!("pause task failed: {e}")))
+        self.run_bulk(id, Verb::Pause).await
     }
 
     /// Moves the paused workspace and its paused descendants back to provisioning and starts them.
@@ -227,64 +255,56 @@ impl Services {
                 json!({ "paused_ancestor": pid }),
             ));
         }
+        self.run_bulk(id, Verb::Resume).await
+    }
+
+    /// Pause or resume `id`'s subtree (parents first) on a spawned task: pausing stops each
+    /// workload, then claims the new status; resuming claims, then provisions.
+    async fn run_bulk(&self, id: Uuid, verb: Verb) -> Result<BulkOutcome> {
         let targets: Vec<Member> = self
             .members(id)
             .await?
             .into_iter()
-            .filter(|m| m.status == "paused")
+            .filter(|m| verb.applies_to(m.status.0))
             .collect();
         let this = self.clone();
+        let (not_from, to, event) = verb.claim();
         tokio::spawn(async move {
             let mut failures = Vec::new();
-            let mut resumed = 0;
+            let mut done = 0;
             for m in targets {
-                let others: Vec<WorkspaceStatus> = molecule_domain::Vocabulary::ALL
-                    .iter()
-                    .copied()
-                    .filter(|s: &WorkspaceStatus| *s != WorkspaceStatus::Paused)
-                    .collect();
-                match this
-                    .claim(
-                        m.id,
-                        &others,
-                        WorkspaceStatus::Provisioning,
-                        EventType::WorkspaceProvisioning,
-                        &m.name,
-                    )
-                    .await
+                let fail = |stage, error| Failure {
+                    workspace_id: m.id,
+                    name: m.name.clone(),
+                    stage,
+                    error,
+                };
+                if verb == Verb::Pause
+                    && let Err(e) = this.hooks.stop_one(m.id).await
                 {
+                    failures.push(fail(Stage::Stop, e.to_string()));
+                    continue;
+                }
+                match this.claim(m.id, &not_from, to, event, &m.name).await {
                     Ok(true) => {
-                        this.hooks.provision(m.id).await;
-                        resumed += 1;
+                        if verb == Verb::Resume {
+                            this.hooks.provision(m.id).await;
+                        }
+                        done += 1;
                     }
-                    Ok(false) => failures.push(Failure {
-                        workspace_id: m.id,
-                        name: m.name,
-                        stage: "claim",
-                        error: "no longer paused".into(),
-                    }),
-                    Err(e) => failures.push(Failure {
-                        workspace_id: m.id,
-                        name: m.name,
-                        stage: "claim",
-                        error: e.to_string(),
-                    }),
+                    Ok(false) => failures.push(fail(Stage::Claim, verb.lost_race().into())),
+                    Err(e) => failures.push(fail(Stage::Claim, e.to_string())),
                 }
             }
-            let status = match (resumed, failures.len()) {
-                (_, 0) => "provisioning",
-                (0, _) => "resume_failed",
-                _ => "partially_resumed",
-            };
             BulkOutcome {
-                status: status.into(),
-                count: resumed,
+                status: verb.outcome(done, failures.len()),
+                count: done,
                 failed_count: failures.len(),
                 failures,
             }
         })
         .await
-        .map_err(|e| ServiceError::Unavailable(format!("resume task failed: {e}")))
+        .map_err(|e| ServiceError::internal("changing the subtree", e))
     }
 
     /// Compare-and-set to `to` unless the status is one of `not_from`; emits `event`.
@@ -344,11 +364,11 @@ impl Services {
             )
             .await?;
             Ok(Collapsed {
-                status: "collapsed",
+                status: CollapseStatus::Collapsed,
                 removed,
             })
         })
         .await
-        .map_err(|e| ServiceError::Unavailable(format!("collapse task failed: {e}")))?
+        .map_err(|e| ServiceError::internal("collapsing the subtree", e))?
     }
 }

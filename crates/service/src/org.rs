@@ -57,6 +57,18 @@ pub struct ImportRequest {
     pub replace_if_exists: bool,
 }
 
+/// What an import did with one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Created,
+    /// A live workspace of that name already existed under the same parent.
+    Skipped,
+    /// An existing one was removed and created again (`replace_if_exists`).
+    Replaced,
+    Failed,
+}
+
 /// What happened to one node.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NodeResult {
@@ -65,8 +77,7 @@ pub struct NodeResult {
     pub name: String,
     pub id: Option<Uuid>,
     pub parent_id: Option<Uuid>,
-    /// created, skipped, replaced or failed.
-    pub status: &'static str,
+    pub status: NodeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -223,7 +234,7 @@ impl Services {
                 .await;
             let (id, status, error) = match result {
                 Ok((id, status)) => (Some(id), status, None),
-                Err(e) => (None, "failed", Some(e.to_string())),
+                Err(e) => (None, NodeStatus::Failed, Some(e.to_string())),
             };
             if let Some(id) = id {
                 for (i, child) in node.children.iter().cloned().enumerate().rev() {
@@ -241,10 +252,10 @@ impl Services {
         }
         let created = results
             .iter()
-            .filter(|r| matches!(r.status, "created" | "replaced"))
+            .filter(|r| matches!(r.status, NodeStatus::Created | NodeStatus::Replaced))
             .count();
-        let skipped = results.iter().filter(|r| r.status == "skipped").count();
-        let failed = results.iter().filter(|r| r.status == "failed").count();
+        let skipped = results.iter().filter(|r| r.status == NodeStatus::Skipped).count();
+        let failed = results.iter().filter(|r| r.status == NodeStatus::Failed).count();
         Ok(Imported {
             org: template.name,
             count: results.len(),
@@ -261,16 +272,16 @@ impl Services {
         node: &Node,
         parent: Option<Uuid>,
         replace: bool,
-    ) -> Result<(Uuid, &'static str)> {
+    ) -> Result<(Uuid, NodeStatus)> {
         let name = node.name.clone().unwrap_or_default();
         let existing = self.live_child(parent, name.trim()).await?;
         let status = match existing {
-            Some(id) if !replace => return Ok((id, "skipped")),
+            Some(id) if !replace => return Ok((id, NodeStatus::Skipped)),
             Some(id) => {
                 self.delete_workspace(id, true, false).await?;
-                "replaced"
+                NodeStatus::Replaced
             }
-            None => "created",
+            None => NodeStatus::Created,
         };
         let input = CreateWorkspace {
             name,
@@ -290,8 +301,13 @@ impl Services {
                 let id = self
                     .live_child(parent, node.name.as_deref().unwrap_or("").trim())
                     .await?
-                    .ok_or_else(|| ServiceError::Unavailable("conflicting import vanished".into()))?;
-                Ok((id, "skipped"))
+                    .ok_or_else(|| {
+                        ServiceError::conflict(
+                            "a concurrent import created and removed this workspace; retry the import",
+                            serde_json::json!({ "field": "name" }),
+                        )
+                    })?;
+                Ok((id, NodeStatus::Skipped))
             }
             Err(e) => Err(e),
         }

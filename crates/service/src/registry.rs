@@ -231,8 +231,9 @@ impl Services {
                     Ok(status)
                 })
             .await?;
-        // A live callee keeps its delegations alive (and revives its stuck ones).
-        if let Err(e) = self.ledger.heartbeat_callee(id).await {
+        // A live callee keeps its delegations alive (and revives its stuck ones). Same
+        // connection: a request never holds one connection while waiting for another.
+        if let Err(e) = molecule_ledger::Ledger::on(&mut conn).heartbeat_callee(id).await {
             tracing::warn!(workspace_id = %id, error = %e, "delegation heartbeat failed");
         }
         Ok(HeartbeatAck {

@@ -29,9 +29,10 @@ pub struct Workspace {
     pub name: String,
     pub role: Option<String>,
     pub tier: i32,
-    /// One of the workspace status vocabulary.
-    pub status: String,
-    pub runtime: String,
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
+    #[schema(value_type = String)]
+    pub runtime: Runtime,
     pub model: Option<String>,
     pub url: Option<String>,
     pub delivery_mode: Option<String>,
@@ -90,8 +91,8 @@ impl From<Row> for Workspace {
             name: r.name,
             role: r.role,
             tier: r.tier,
-            status: r.status.0.as_str().to_owned(),
-            runtime: r.runtime,
+            status: r.status.0,
+            runtime: Runtime::resolve(Some(&r.runtime)),
             model: r.model,
             url: r.url,
             delivery_mode: r.delivery_mode,
@@ -136,7 +137,8 @@ pub struct CreateWorkspace {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub id: Uuid,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
     pub external: bool,
     pub auth_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -464,7 +466,7 @@ impl Services {
         });
         Ok(Created {
             id: workspace.id,
-            status: workspace.status.clone(),
+            status: workspace.status,
             external,
             auth_token: token.auth_token,
             connection,

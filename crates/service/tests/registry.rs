@@ -19,6 +19,7 @@ fn services(db: &TestDb) -> Services {
             ..ServiceConfig::default()
         },
     )
+    .unwrap()
 }
 
 async fn workspace(s: &Services, name: &str) -> Uuid {
@@ -71,12 +72,12 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     let db = TestDb::new().await;
     let s = services(&db);
     let id = workspace(&s, "agent-a").await;
-    assert_eq!(s.get_workspace(id).await.unwrap().status, "provisioning");
+    assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "provisioning");
 
     let reg = s.register(register_body(id)).await.unwrap();
     assert_eq!((reg.status, reg.delivery_mode.as_str()), ("registered", "push"));
     let ws = s.get_workspace(id).await.unwrap();
-    assert_eq!(ws.status, "online");
+    assert_eq!(ws.status.to_string(), "online");
     assert_eq!(ws.url.as_deref(), Some("http://127.0.0.1:8000"));
 
     assert_eq!(
@@ -126,7 +127,7 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     ))
     .await;
     assert_eq!(s.liveness_sweep().await.unwrap(), json!({ "marked_offline": 1 }));
-    assert_eq!(s.get_workspace(id).await.unwrap().status, "offline");
+    assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "offline");
     assert_eq!(
         s.liveness_sweep().await.unwrap(),
         json!({ "marked_offline": 0 }),
@@ -167,7 +168,7 @@ async fn removed_and_paused_workspaces_are_never_revived() {
     assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
     let err = s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap_err();
     assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
-    assert_eq!(s.get_workspace(id).await.unwrap().status, "removed");
+    assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "removed");
 
     let paused = workspace(&s, "napping").await;
     db.execute_sql(&format!(
@@ -182,7 +183,7 @@ async fn removed_and_paused_workspaces_are_never_revived() {
             .workspace_status,
         "paused"
     );
-    assert_eq!(s.get_workspace(paused).await.unwrap().status, "paused");
+    assert_eq!(s.get_workspace(paused).await.unwrap().status.to_string(), "paused");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,7 +214,7 @@ async fn failing_needs_a_reason_which_is_kept_and_announced() {
     let reason = molecule_domain::FailureReason::new("image pull failed: no such image").unwrap();
     assert!(s.mark_failed(id, reason, json!({ "source": "test" })).await.unwrap());
     let ws = s.get_workspace(id).await.unwrap();
-    assert_eq!(ws.status, "failed");
+    assert_eq!(ws.status.to_string(), "failed");
     assert_eq!(
         ws.last_sample_error.as_deref(),
         Some("image pull failed: no such image")
@@ -229,10 +230,10 @@ async fn a_registry_heartbeat_keeps_the_callees_delegations_alive() {
     use molecule_ledger::{NewDelegation, Update};
     let db = TestDb::new().await;
     let s = services(&db);
-    s.ledger.install().await.unwrap();
+    s.ledger().install().await.unwrap();
     let callee = workspace(&s, "callee").await;
     s.register(register_body(callee)).await.unwrap();
-    s.ledger
+    s.ledger()
         .insert(NewDelegation {
             delegation_id: "d".into(),
             caller_id: Uuid::new_v4(),
@@ -243,13 +244,14 @@ async fn a_registry_heartbeat_keeps_the_callees_delegations_alive() {
         })
         .await
         .unwrap();
-    s.ledger.set_status("d", Update::InProgress).await.unwrap();
+    s.ledger().set_status("d", Update::InProgress).await.unwrap();
     db.execute_sql("UPDATE delegations SET status = 'stuck', last_heartbeat = now() - interval '1 hour'")
         .await;
     s.heartbeat(heartbeat_body(callee, 0.0, "")).await.unwrap();
-    let d = s.ledger.get("d").await.unwrap().unwrap();
+    let d = s.ledger().get("d").await.unwrap().unwrap();
     assert_eq!(
-        d.status, "in_progress",
+        d.status.to_string(),
+        "in_progress",
         "the callee's heartbeat revives its stuck delegation"
     );
     assert!(d.last_heartbeat.unwrap() > time::OffsetDateTime::now_utc() - time::Duration::minutes(1));

@@ -27,7 +27,7 @@ fn reparent(to: Option<Uuid>) -> PatchWorkspace {
 #[tokio::test(flavor = "multi_thread")]
 async fn reparenting_refuses_cycles_missing_and_removed_parents() {
     let db = TestDb::new().await;
-    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let s = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let root = create(&s, "root", None).await;
     let mid = create(&s, "mid", Some(root)).await;
     let leaf = create(&s, "leaf", Some(mid)).await;
@@ -72,7 +72,7 @@ async fn reparenting_refuses_cycles_missing_and_removed_parents() {
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
     let db = TestDb::new().await;
-    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let s = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let root = create(&s, "root", None).await;
     let a = create(&s, "a", Some(root)).await;
     let b = create(&s, "b", Some(a)).await;
@@ -89,7 +89,7 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
     let deleted = s.delete_workspace(root, true, false).await.unwrap();
     assert_eq!((deleted.status, deleted.cascade_deleted), ("removed", 2));
     for id in [root, a, b] {
-        assert_eq!(s.get_workspace(id).await.unwrap().status, "removed");
+        assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "removed");
     }
     assert!(
         s.authorize_workspace(&token, b).await.is_err(),
@@ -123,7 +123,7 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
 async fn delete_does_not_wait_on_writers_that_reference_the_workspace() {
     use diesel_async::RunQueryDsl;
     let db = TestDb::new().await;
-    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let s = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let root = create(&s, "root", None).await;
     let a = create(&s, "a", Some(root)).await;
     let mut other = db.pool().get().await.unwrap();
@@ -155,7 +155,7 @@ async fn delete_does_not_wait_on_writers_that_reference_the_workspace() {
 #[tokio::test(flavor = "multi_thread")]
 async fn creation_validates_fields_by_name() {
     let db = TestDb::new().await;
-    let s = Services::new(db.pool().clone(), ServiceConfig::default());
+    let s = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     for (body, field) in [
         (
             CreateWorkspace {
@@ -210,7 +210,7 @@ async fn creation_validates_fields_by_name() {
         })
         .await
         .unwrap();
-    assert_eq!(ext.status, "awaiting_agent");
+    assert_eq!(ext.status.to_string(), "awaiting_agent");
     assert!(ext.connection.is_some());
     let rt = s
         .create_workspace(CreateWorkspace {
@@ -221,7 +221,8 @@ async fn creation_validates_fields_by_name() {
         .await
         .unwrap();
     assert_eq!(
-        rt.workspace.runtime, "claude-code",
+        rt.workspace.runtime.to_string(),
+        "claude-code",
         "unknown runtime becomes the default"
     );
 }

@@ -179,6 +179,19 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The database's own URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A second pool on the same database with its own size and wait, e.g. fewer slots than
+    /// a test sends concurrent requests.
+    pub async fn pool_with(&self, opts: PoolOptions) -> Pool {
+        molecule_db::connect(&self.url, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("molecule-testkit: {e}"))
+    }
+
     /// The admin URL of the server the database lives on (database `postgres`).
     pub fn admin_url(&self) -> &str {
         &self.server.admin_url

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::auth::WorkspaceAuth;
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// Record an activity row for the workspace (`source_id`, when given, must be the workspace).
@@ -29,8 +29,7 @@ pub async fn append_activity(
     let appended = state
         .services
         .append_activity(auth.workspace_id, body.into_inner())
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(if appended.idempotent_hit {
         HttpResponse::Ok()
     } else {
@@ -81,7 +80,6 @@ pub async fn list_activity(
     let rows = state
         .services
         .list_activity(auth.workspace_id, q.kind.as_deref(), q.limit, since)
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(HttpResponse::Ok().json(rows))
 }

@@ -31,7 +31,7 @@ pub async fn liveness(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpRe
     });
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "subsystems": subsystems,
-        "event_listener_connected": state.services.bus.is_listening(),
+        "event_listener_connected": state.services.bus().is_listening(),
         "memory_plugin": memory_plugin,
     })))
 }

@@ -7,7 +7,7 @@ use molecule_service::delegations::{
 use serde::Deserialize;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// Delegate a task to another workspace. Runs in the background (A2A `message/send` to the
@@ -29,11 +29,7 @@ pub async fn delegate(
     state: web::Data<AppState>,
     body: web::Json<DelegateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let d = state
-        .services
-        .delegate(auth.workspace_id, body.into_inner())
-        .await
-        .map_err(service_error)?;
+    let d = state.services.delegate(auth.workspace_id, body.into_inner()).await?;
     Ok(if d.idempotent_hit {
         HttpResponse::Ok()
     } else {
@@ -62,8 +58,7 @@ pub async fn record_delegation(
     let d = state
         .services
         .record_delegation(auth.workspace_id, body.into_inner())
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(HttpResponse::Accepted().json(d))
 }
 
@@ -90,8 +85,7 @@ pub async fn update_delegation(
     let u = state
         .services
         .update_delegation(auth.workspace_id, &path.1, body.into_inner())
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(HttpResponse::Ok().json(u))
 }
 
@@ -111,11 +105,7 @@ pub async fn heartbeat_delegation(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let touched = state
-        .services
-        .heartbeat_delegation(auth.workspace_id, &path.1)
-        .await
-        .map_err(service_error)?;
+    let touched = state.services.heartbeat_delegation(auth.workspace_id, &path.1).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "touched": touched })))
 }
 
@@ -128,13 +118,7 @@ pub async fn heartbeat_delegation(
 )]
 #[get("/workspaces/{id}/delegations")]
 pub async fn list_delegations(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .list_delegations(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.list_delegations(auth.workspace_id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -183,12 +167,7 @@ pub async fn admin_delegations(
             }
         },
     };
-    let rows = state
-        .services
-        .ledger
-        .list(filter, limit)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("query failed: {e}")))?;
+    let rows = state.services.admin_delegations(filter, limit).await?;
     Ok(HttpResponse::Ok().json(AdminList {
         count: rows.len(),
         delegations: rows,
@@ -205,12 +184,7 @@ pub async fn admin_delegations(
 )]
 #[get("/admin/delegations/stats")]
 pub async fn admin_delegation_stats(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let stats = state
-        .services
-        .ledger
-        .stats()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("query failed: {e}")))?;
+    let stats = state.services.delegation_stats().await?;
     let mut body = serde_json::to_value(&stats.counts).unwrap_or_default();
     if let Some(obj) = body.as_object_mut() {
         obj.insert("completed_last_24h".into(), serde_json::json!(stats.completed_last_24h));

@@ -9,7 +9,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// SSE keep-alive comment interval.
@@ -45,11 +45,7 @@ pub async fn list_events(
     state: web::Data<AppState>,
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = state
-        .services
-        .recent_events(None, limit(&q)?)
-        .await
-        .map_err(service_error)?;
+    let events = state.services.recent_events(None, limit(&q)?).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -73,11 +69,7 @@ pub async fn list_workspace_events(
             format!("workspace_id: must be a UUID, got {:?}", path.as_str()),
         )
     })?;
-    let events = state
-        .services
-        .recent_events(Some(id), limit(&q)?)
-        .await
-        .map_err(service_error)?;
+    let events = state.services.recent_events(Some(id), limit(&q)?).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -102,7 +94,7 @@ fn sse_frame(ev: &Event) -> Bytes {
 #[get("/workspaces/{id}/events/stream")]
 pub async fn event_stream(auth: WorkspaceAuth, state: web::Data<AppState>) -> HttpResponse {
     let id = auth.workspace_id;
-    let bus = state.services.bus.clone();
+    let bus = state.services.bus().clone();
     let rx = bus.subscribe();
     let mut ping = tokio::time::interval(SSE_PING);
     ping.reset(); // the first ping is sent right away below
@@ -155,7 +147,7 @@ pub async fn websocket(
             format!("GET /ws needs a WebSocket upgrade request: {e}"),
         )
     })?;
-    let bus = state.services.bus.clone();
+    let bus = state.services.bus().clone();
     let mut rx = bus.subscribe();
     actix_web::rt::spawn(async move {
         loop {

@@ -4,7 +4,7 @@ use molecule_service::lifecycle::{BulkOutcome, Collapsed, Restarted};
 use serde::Deserialize;
 
 use crate::auth::WorkspaceAuth;
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -31,11 +31,7 @@ pub async fn restart_workspace(
     state: web::Data<AppState>,
     q: web::Query<RestartOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = state
-        .services
-        .restart_workspace(auth.workspace_id, q.reset)
-        .await
-        .map_err(service_error)?;
+    let r = state.services.restart_workspace(auth.workspace_id, q.reset).await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -57,13 +53,7 @@ fn bulk(outcome: BulkOutcome) -> HttpResponse {
 )]
 #[post("/workspaces/{id}/pause")]
 pub async fn pause_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(bulk(
-        state
-            .services
-            .pause_workspace(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(bulk(state.services.pause_workspace(auth.workspace_id).await?))
 }
 
 /// Provision the paused workspace and its paused descendants again.
@@ -79,13 +69,7 @@ pub async fn pause_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) ->
 )]
 #[post("/workspaces/{id}/resume")]
 pub async fn resume_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(bulk(
-        state
-            .services
-            .resume_workspace(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(bulk(state.services.resume_workspace(auth.workspace_id).await?))
 }
 
 /// Stop and remove the direct children (and their subtrees).
@@ -100,11 +84,5 @@ pub async fn resume_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -
 )]
 #[post("/workspaces/{id}/collapse")]
 pub async fn collapse_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .collapse_workspace(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.collapse_workspace(auth.workspace_id).await?))
 }

@@ -3,7 +3,7 @@ use actix_web::{HttpResponse, get, post, web};
 use molecule_service::org::{ImportRequest, Imported, TemplateSummary};
 
 use crate::auth::AdminAuth;
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// Import an org template (admin): its tree of workspaces is created depth-first and each one
@@ -30,8 +30,7 @@ pub async fn import_org(
     // Detached: a client hanging up does not leave half a tree.
     let imported = tokio::spawn(async move { services.import_org(body.into_inner(), root.as_deref()).await })
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("import task failed: {e}")))?
-        .map_err(service_error)?;
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("import task failed: {e}")))??;
     let status = StatusCode::from_u16(imported.http_status()).unwrap_or(StatusCode::MULTI_STATUS);
     Ok(HttpResponse::build(status).json(imported))
 }
@@ -44,10 +43,5 @@ pub async fn import_org(
 )]
 #[get("/org/templates")]
 pub async fn org_templates(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .org_templates(state.org_templates_dir.as_deref())
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.org_templates(state.org_templates_dir.as_deref())?))
 }

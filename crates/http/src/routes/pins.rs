@@ -2,7 +2,7 @@ use actix_web::{HttpResponse, delete, get, put, web};
 use molecule_service::pins::{Pin, PinRequest};
 
 use crate::auth::AdminAuth;
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// Every runtime image pin (admin).
@@ -13,7 +13,7 @@ use crate::server::AppState;
 )]
 #[get("/admin/runtime-image-pins")]
 pub async fn list_pins(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_pins().await.map_err(service_error)?))
+    Ok(HttpResponse::Ok().json(state.services.list_pins().await?))
 }
 
 /// Pin a runtime template to an image digest (admin). New provisions of that runtime run
@@ -32,13 +32,7 @@ pub async fn put_pin(
     path: web::Path<String>,
     body: web::Json<PinRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .put_pin(&path, body.into_inner())
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.put_pin(&path, body.into_inner()).await?))
 }
 
 /// Remove a pin (admin).
@@ -54,6 +48,6 @@ pub async fn delete_pin(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.services.delete_pin(&path).await.map_err(service_error)?;
+    state.services.delete_pin(&path).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "deleted", "template": path.as_str() })))
 }

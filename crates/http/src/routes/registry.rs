@@ -2,7 +2,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use molecule_service::registry::{Heartbeat, HeartbeatAck, Register, Registered};
 
 use crate::auth::{authorize, bearer};
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// An agent announces its URL, card and delivery mode. Needs a token of that workspace.
@@ -24,13 +24,7 @@ pub async fn register(
     body: web::Json<Register>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.id).await?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .register(body.into_inner())
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.register(body.into_inner()).await?))
 }
 
 /// Periodic liveness and load report; moves the workspace between online and degraded.
@@ -51,11 +45,5 @@ pub async fn heartbeat(
     body: web::Json<Heartbeat>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.workspace_id).await?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .heartbeat(body.into_inner())
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.heartbeat(body.into_inner()).await?))
 }

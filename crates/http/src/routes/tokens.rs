@@ -3,7 +3,7 @@ use molecule_service::tokens::{MintedToken, TokenSummary};
 use uuid::Uuid;
 
 use crate::auth::WorkspaceAuth;
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// `GET /workspaces/:id/tokens` answer.
@@ -22,11 +22,7 @@ pub struct TokenList {
 )]
 #[get("/workspaces/{id}/tokens")]
 pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let tokens = state
-        .services
-        .list_tokens(auth.workspace_id)
-        .await
-        .map_err(service_error)?;
+    let tokens = state.services.list_tokens(auth.workspace_id).await?;
     Ok(HttpResponse::Ok().json(TokenList {
         count: tokens.len(),
         tokens,
@@ -42,13 +38,7 @@ pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Res
 )]
 #[post("/workspaces/{id}/tokens")]
 pub async fn mint_token(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(
-        state
-            .services
-            .mint_token(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Created().json(state.services.mint_token(auth.workspace_id).await?))
 }
 
 /// Revoke every live token and mint one new one (rotate external credentials).
@@ -60,13 +50,7 @@ pub async fn mint_token(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resu
 )]
 #[post("/workspaces/{id}/tokens/rotate")]
 pub async fn rotate_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(
-        state
-            .services
-            .rotate_tokens(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Created().json(state.services.rotate_tokens(auth.workspace_id).await?))
 }
 
 /// Revoke one token.
@@ -89,10 +73,6 @@ pub async fn revoke_token(
             format!("token_id: must be a UUID, got {raw:?}"),
         )
     })?;
-    state
-        .services
-        .revoke_token(auth.workspace_id, token_id)
-        .await
-        .map_err(service_error)?;
+    state.services.revoke_token(auth.workspace_id, token_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "revoked", "token_id": token_id })))
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
-use crate::errors::{ApiError, ErrorBody, service_error};
+use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// Create a workspace (admin). Mints its first token, shown once in `auth_token`.
@@ -24,11 +24,7 @@ pub async fn create_workspace(
     state: web::Data<AppState>,
     body: web::Json<CreateWorkspace>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = state
-        .services
-        .create_workspace(body.into_inner())
-        .await
-        .map_err(service_error)?;
+    let created = state.services.create_workspace(body.into_inner()).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -40,7 +36,7 @@ pub async fn create_workspace(
 )]
 #[get("/workspaces")]
 pub async fn list_workspaces(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_workspaces().await.map_err(service_error)?))
+    Ok(HttpResponse::Ok().json(state.services.list_workspaces().await?))
 }
 
 /// One workspace (removed ones included).
@@ -55,13 +51,7 @@ pub async fn list_workspaces(_: AdminAuth, state: web::Data<AppState>) -> Result
 )]
 #[get("/workspaces/{id}")]
 pub async fn get_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .get_workspace(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.get_workspace(auth.workspace_id).await?))
 }
 
 /// Update fields; `tier`, `parent_id` and `runtime` need the admin token. Re-parenting that
@@ -86,8 +76,7 @@ pub async fn patch_workspace(
     let patched = state
         .services
         .patch_workspace(auth.workspace_id, body.into_inner(), auth.is_admin())
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(HttpResponse::Ok().json(patched))
 }
 
@@ -121,8 +110,7 @@ pub async fn delete_workspace(
     let deleted = state
         .services
         .delete_workspace(id.into_inner(), q.confirm, q.purge)
-        .await
-        .map_err(service_error)?;
+        .await?;
     Ok(HttpResponse::Ok().json(deleted))
 }
 
@@ -138,11 +126,5 @@ pub async fn delete_workspace(
 )]
 #[get("/workspaces/{id}/state")]
 pub async fn workspace_state(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .services
-            .workspace_state(auth.workspace_id)
-            .await
-            .map_err(service_error)?,
-    ))
+    Ok(HttpResponse::Ok().json(state.services.workspace_state(auth.workspace_id).await?))
 }
