@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+#![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! change; a good one serves /health and /readyz and stops cleanly on SIGTERM.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+#![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 //! Needs the `molecule-agent:*` images (`cargo xtask image`; `cargo xtask test` builds them).
 //! In CI (`CI=true`) a missing engine or image fails the test; elsewhere it is skipped loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
+#![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! Two workspace-server processes on one database: events caused through one replica reach
 //! WebSocket clients of the other, and the liveness sweep acts once per stale workspace.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+#![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

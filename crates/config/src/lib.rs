@@ -7,7 +7,11 @@
 //!
 //! Must not know: what the knobs drive. This is the only crate that reads the process
 //! environment; everything else receives typed values.
+//!
+//! Modules: `knobs` (the knob table), `lenient` (values that fall back with a warning).
 
+// This crate is the one reader of the environment (Architecture Invariant 6).
+#![allow(clippy::disallowed_methods)]
 mod knobs;
 mod lenient;
 

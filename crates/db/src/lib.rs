@@ -7,6 +7,9 @@
 //!
 //! Must not know: HTTP, business rules, provisioning. Queries that embody a use-case live in
 //! the crates that own the use-case.
+//!
+//! Modules: `pool` (the pool, ping), `migrate` (embedded migrations, readiness), `schema`
+//! (diesel `table!`s), `sql_types` (enum ↔ SQL mapping).
 
 pub mod migrate;
 mod pool;

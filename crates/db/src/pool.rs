@@ -1,3 +1,8 @@
+//! The shared connection pool: building it (proving the URL at boot), ping, and a redacted URL
+//! for messages.
+//!
+//! Must not know: the schema or who checks connections out.
+
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;

@@ -2,6 +2,7 @@
 //! provision latency, at MOLECULE_PROVISION_CONCURRENCY 0 (unlimited), 3 and 10. Run by
 //! `cargo xtask bench provision` against an empty database named by `DATABASE_URL`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark driver
+#![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,6 +8,10 @@
 //! workspace, and the provisioning-timeout sweeper (with its template loader).
 //!
 //! Must not know: HTTP. It plugs into the service layer as its [`WorkloadHooks`].
+//!
+//! Modules: `dispatch` (the dispatcher and its hooks), `concurrency` (the global cap),
+//! `timeout` (the provisioning-timeout sweeper), `templates` (its template loader), `reconcile`
+//! (the leak reconciler).
 
 mod concurrency;
 mod dispatch;

@@ -1,3 +1,7 @@
+//! The activity vocabularies: row types and outcome statuses (agents' and delegation rows').
+//!
+//! Must not know: the `activity_logs` table.
+
 use crate::vocab::vocabulary;
 
 vocabulary! {

@@ -1,3 +1,7 @@
+//! The delegation status vocabulary and its transition rules.
+//!
+//! Must not know: the ledger's SQL.
+
 use crate::vocab::vocabulary;
 
 vocabulary! {

@@ -1,3 +1,7 @@
+//! The event type vocabulary (persisted and live-only events).
+//!
+//! Must not know: how events are stored or streamed.
+
 use crate::vocab::vocabulary;
 
 vocabulary! {

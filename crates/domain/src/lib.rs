@@ -7,6 +7,9 @@
 //! against them.
 //!
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
+//!
+//! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `runtime`, `memory`,
+//! `namespace`, and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod delegation;

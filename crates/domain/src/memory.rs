@@ -1,3 +1,8 @@
+//! The memory contract's vocabularies: namespace kinds, memory kinds and sources, plugin
+//! capabilities.
+//!
+//! Must not know: any plugin's storage.
+
 use crate::vocab::vocabulary;
 
 vocabulary! {

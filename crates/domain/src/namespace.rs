@@ -1,3 +1,7 @@
+//! Memory namespace names (`workspace:<id>`, `team:<id>`, `org:<id>`, custom), validated.
+//!
+//! Must not know: the workspace tree (the resolver computes who may read what).
+
 use std::sync::LazyLock;
 
 use regex::Regex;

@@ -1,3 +1,7 @@
+//! The agent runtime vocabulary and its lenient resolution.
+//!
+//! Must not know: images or templates.
+
 use crate::vocab::{Vocabulary, vocabulary};
 
 vocabulary! {

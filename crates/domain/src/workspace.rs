@@ -1,3 +1,8 @@
+//! Workspace statuses, delivery modes, failure reasons, status changes and the heartbeat
+//! transition rule.
+//!
+//! Must not know: the `workspaces` table.
+
 use crate::vocab::vocabulary;
 
 vocabulary! {

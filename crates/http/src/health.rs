@@ -1,3 +1,7 @@
+//! `/health` (liveness) and `/readyz` (database reachable, migrations current).
+//!
+//! Must not know: use-cases.
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;

@@ -7,6 +7,9 @@
 //!
 //! Must not know: SQL or business rules. Handlers call `molecule-service`; they never build
 //! queries.
+//!
+//! Modules: `routes` (one module per resource), `auth`, `errors` (JSON errors, request ids),
+//! `health`, `server` (state, middleware, serving).
 
 mod auth;
 mod errors;

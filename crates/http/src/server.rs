@@ -1,3 +1,8 @@
+//! The actix application: shared state, the router with its OpenAPI document, middleware
+//! (request ids, tenant guard, access log, request spans), binding and serving.
+//!
+//! Must not know: SQL or use-cases beyond calling them.
+
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 

@@ -9,6 +9,9 @@
 //! Must not know: HTTP, workspaces, provisioning. Callers and callees are plain UUIDs with no
 //! foreign keys, so history survives whatever the embedding service deletes. See README.md for
 //! embedding it in another tokio service.
+//!
+//! Modules: `store` (the statements, on a pool or a held connection), `schema` (the DDL),
+//! `sweeper`.
 
 mod schema;
 mod store;

@@ -1,3 +1,8 @@
+//! The ledger's statements: insert, get, the compare-and-set transition, heartbeats, listings
+//! and stats, on a pool (`Ledger`) or on a connection the caller holds (`LedgerConn`).
+//!
+//! Must not know: workspaces or HTTP.
+
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use molecule_domain::{DelegationStatus, InvalidTransition, Vocabulary};

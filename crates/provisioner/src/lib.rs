@@ -7,6 +7,9 @@
 //!
 //! Must not know: the database, HTTP, or who calls it. Only `molecule-dispatcher` calls the
 //! mutating methods (`cargo xtask lint-arch` checks it).
+//!
+//! Modules: `docker`, `local` and `ec2` (the backends), `image` (references and selection),
+//! names and labels live in the crate root.
 
 mod docker;
 #[cfg(feature = "ec2")]

@@ -7,6 +7,11 @@
 //!
 //! Must not know: actix or any HTTP type. Inputs are plain structs; errors are
 //! [`ServiceError`]s that the HTTP layer maps to status codes.
+//!
+//! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
+//! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`, `pins`,
+//! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
+//! `WorkloadHooks` port), `validate` (shared input checks), `error` (`ServiceError`).
 
 pub mod activity;
 pub mod delegations;

@@ -8,7 +8,11 @@
 //! Also the other real-protocol peers tests need: moto (EC2) and a loopback OTLP collector.
 //!
 //! Must not know: what the tests test. It never mocks SQL: everything runs on a real server.
+//!
+//! Modules: `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector).
 
+// Test tooling: DATABASE_URL, CI and the tool paths come from the environment.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stderr)]
 
 mod moto;

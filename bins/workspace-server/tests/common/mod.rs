@@ -1,5 +1,6 @@
 //! Helpers shared by workspace-server's integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // each test uses some
+#![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

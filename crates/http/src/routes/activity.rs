@@ -1,3 +1,7 @@
+//! Routes for activity rows and the inbox poll.
+//!
+//! Must not know: SQL (they call `Services`).
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use molecule_service::activity::{Activity, Appended, NewActivity};

@@ -1,3 +1,7 @@
+//! Admin routes: liveness of the background loops, metrics, the memory plugin's state.
+//!
+//! Must not know: SQL.
+
 use actix_web::{HttpResponse, get, web};
 
 use crate::auth::AdminAuth;

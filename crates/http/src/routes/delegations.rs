@@ -1,3 +1,7 @@
+//! Delegation routes: delegate, record, update, heartbeat, list, and the admin ledger views.
+//!
+//! Must not know: SQL or the ledger's statements.
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use molecule_ledger::{Delegation, StatusFilter};

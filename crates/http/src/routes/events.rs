@@ -1,3 +1,7 @@
+//! Event streams (WebSocket `/ws`, SSE) and the recent-events listing.
+//!
+//! Must not know: LISTEN/NOTIFY (the service's `EventBus` owns it).
+
 use std::time::Duration;
 
 use actix_web::http::StatusCode;

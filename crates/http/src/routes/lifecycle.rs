@@ -1,3 +1,7 @@
+//! Lifecycle verb routes: restart, pause, resume, collapse.
+//!
+//! Must not know: backends (the service calls the dispatcher through its hooks).
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, post, web};
 use molecule_service::lifecycle::{BulkOutcome, Collapsed, Restarted};

@@ -1,3 +1,7 @@
+//! Org import routes: `POST /org/import`, `GET /org/templates`.
+//!
+//! Must not know: SQL or template parsing.
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use molecule_service::org::{ImportRequest, Imported, TemplateSummary};

@@ -1,3 +1,7 @@
+//! Runtime image pin administration routes.
+//!
+//! Must not know: SQL.
+
 use actix_web::{HttpResponse, delete, get, put, web};
 use molecule_service::pins::{Pin, PinRequest};
 

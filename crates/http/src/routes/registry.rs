@@ -1,3 +1,7 @@
+//! Registry routes: agent registration and heartbeats.
+//!
+//! Must not know: SQL.
+
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use molecule_service::registry::{Heartbeat, HeartbeatAck, Register, Registered};
 

@@ -1,3 +1,7 @@
+//! Workspace token routes: mint, list, revoke, rotate.
+//!
+//! Must not know: how tokens are hashed or stored.
+
 use actix_web::{HttpResponse, delete, get, post, web};
 use molecule_service::tokens::{MintedToken, TokenSummary};
 use uuid::Uuid;

@@ -1,3 +1,7 @@
+//! Workspace routes: create, list, get, state, patch, delete.
+//!
+//! Must not know: SQL.
+
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use molecule_service::workspaces::{CreateWorkspace, Created, Deleted, PatchWorkspace, Patched, State, Workspace};
 use serde::Deserialize;
