@@ -8,6 +8,11 @@
 //! 100k memories in 3 namespaces, against pgbench running the same statement
 //! (`xtask/bench/memory-search.sql`, kept identical by a test) on the same cluster; then commit
 //! throughput.
+//!
+//! `--smoke` runs every benchmark small, on the debug build `cargo xtask test` already made,
+//! with fewer pool slots than concurrent clients: it asserts no ratio, but fails on any load
+//! tool error or timeout and on any warning the servers log (a pool wait among them). That is
+//! how CI notices a path that holds one connection while waiting for another.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -32,13 +37,107 @@ pub struct Args {
     /// Workspaces heartbeating.
     #[arg(long, default_value_t = 50)]
     pub workspaces: usize,
+    /// A short run on the debug build that fails on errors, timeouts or logged warnings and
+    /// asserts no ratio (what `cargo xtask test` runs).
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+/// Every benchmark, smoke-sized (`cargo xtask test` calls this).
+pub fn smoke_all() -> anyhow::Result<()> {
+    for name in ["heartbeat", "ledger", "provision", "memory"] {
+        println!("--- bench {name} --smoke");
+        run(Args {
+            name: name.into(),
+            seconds: 2,
+            connections: 16,
+            workspaces: 10,
+            smoke: true,
+        })
+        .with_context(|| format!("bench {name} --smoke"))?;
+    }
+    Ok(())
+}
+
+/// Builds what a benchmark runs and returns the directory holding the binaries: release
+/// builds of the named package for a measurement; for a smoke run, the workspace's debug build
+/// (the same one the tests use, so nothing is rebuilt).
+fn build(args: &Args, package: &str, example: Option<&str>) -> anyhow::Result<std::path::PathBuf> {
+    if args.smoke {
+        exec(cargo().args(["build", "--workspace", "--all-targets", "--locked"]))?;
+        return Ok(target_dir()?.join("debug"));
+    }
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", package]);
+    if let Some(e) = example {
+        cmd.args(["--example", e]);
+    }
+    exec(&mut cmd)?;
+    Ok(target_dir()?.join("release"))
+}
+
+/// Runs wrk and returns its output. Fails when wrk reports non-2xx answers or socket errors
+/// (connect, read, write or timeout): a benchmark that "passed" with errors measured nothing.
+fn wrk(connections: u32, seconds: u64, latency: bool, script: &Path, base: &str) -> anyhow::Result<String> {
+    let mut cmd = Command::new("wrk");
+    // A request slower than a second is a timeout: a wait on the pool shows up as one.
+    cmd.args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "1s"]);
+    if latency {
+        cmd.arg("--latency");
+    }
+    let out = cmd.arg("-s").arg(script).arg(base).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{text}");
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let bad: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Non-2xx") || l.starts_with("Socket errors"))
+        .collect();
+    if !bad.is_empty() {
+        bail!("wrk reported failures: {}", bad.join("; "));
+    }
+    if parse_after(&text, "Requests/sec:").is_none_or(|r| r <= 0.0) {
+        bail!("wrk completed no request in {seconds}s");
+    }
+    Ok(text)
+}
+
+/// Where reports go: `target/bench/`, or `target/bench/smoke/` for smoke runs (whose figures
+/// measure nothing and must not overwrite real ones).
+fn out_dir(args: &Args) -> anyhow::Result<std::path::PathBuf> {
+    let dir = target_dir()?.join("bench");
+    Ok(if args.smoke { dir.join("smoke") } else { dir })
+}
+
+/// How much a server has logged so far (see [`check_server_log`]).
+fn log_len(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |t| t.len())
+}
+
+/// Fails when a server under test logged a warning or an error after byte `from` of its log
+/// (its stderr is kept in `log`): what it logged while under load.
+fn check_server_log(log: &Path, from: usize) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let text = text.get(from..).unwrap_or_default();
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("\"level\":\"WARN") || l.contains("\"level\":\"ERROR"))
+        .take(5)
+        .collect();
+    if !bad.is_empty() {
+        bail!("the server logged warnings under load ({}):\n{}", log.display(), bad.join("\n"));
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.name.as_str() {
         "heartbeat" => heartbeat(&args),
         "ledger" => ledger(&args),
-        "provision" => provision(),
+        "provision" => provision(&args),
         "memory" => memory(&args),
         other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory"),
     }
@@ -52,12 +151,16 @@ impl Drop for Killed {
     }
 }
 
-/// Starts a release binary (quiet logs) and waits up to 60 s for `health` to answer 200.
-fn serve(cmd: &mut Command, health: &str) -> anyhow::Result<Killed> {
+/// Starts a server (warnings and errors only, to `log`) and waits up to 60 s for `health` to
+/// answer 200.
+fn serve(cmd: &mut Command, health: &str, log: &Path) -> anyhow::Result<Killed> {
     let name = cmd.get_program().to_string_lossy().into_owned();
+    let stderr = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let child = Killed(
         cmd.env("RUST_LOG", "warn")
+            .env("MOLECULE_LOG_FORMAT", "json")
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("starting {name}"))?,
     );
@@ -127,9 +230,10 @@ fn parse_after(text: &str, key: &str) -> Option<f64> {
 fn heartbeat(args: &Args) -> anyhow::Result<()> {
     let mut steps = Steps::new(6);
     need_tool("wrk", "wrk")?;
-    steps.run("release build of workspace-server", || {
-        exec(cargo().args(["build", "--release", "-p", "workspace-server"]))
-    })?;
+    let bin = steps.run("build of workspace-server", || build(args, "workspace-server", None))?;
+    // Fewer pool slots than clients in a smoke run: a request that needs two connections at
+    // once waits, and the pool's wait shows as a logged warning or a wrk timeout.
+    let pool_size = if args.smoke { args.connections / 4 } else { 32 }.max(1);
     let dir = std::env::temp_dir().join(format!("molecule-bench-{}", std::process::id()));
     let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
     cluster.destroy_when_process_exits(std::process::id())?;
@@ -137,15 +241,19 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
         let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "bench")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
+        let log = dir.join("workspace-server.log");
         let _server = serve(
-            Command::new(target_dir()?.join("release/workspace-server"))
+            Command::new(bin.join("workspace-server"))
                 .env("DATABASE_URL", &url)
                 .env("PORT", port.to_string())
                 .env("MOLECULE_BIND_ADDR", "127.0.0.1")
                 .env("ADMIN_TOKEN", "bench")
                 .env("MOLECULE_BACKEND", "none")
-                .env("MOLECULE_DB_POOL_SIZE", "32"),
+                .env("MOLECULE_DB_POOL_SIZE", pool_size.to_string())
+                // A pool wait fails (and logs) within the load window, not after it.
+                .env("MOLECULE_DB_CONNECT_TIMEOUT_SECONDS", if args.smoke { "1" } else { "5" }),
             &format!("{base}/health"),
+            &log,
         )?;
         let pairs = steps.run(&format!("{} workspaces, registered", args.workspaces), || {
             let mut pairs = Vec::new();
@@ -184,23 +292,15 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
             ),
         )?;
         let server_rps = steps.run("wrk: POST /registry/heartbeat through the server", || {
-            let out = Command::new("wrk")
-                .args([
-                    "-t2",
-                    &format!("-c{}", args.connections),
-                    &format!("-d{}s", args.seconds),
-                    "-s",
-                ])
-                .arg(&script)
-                .arg(&base)
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            println!("{text}");
-            if text.contains("Non-2xx") {
-                bail!("some heartbeats failed: {text}");
-            }
+            let from = log_len(&log);
+            let text = wrk(args.connections, args.seconds, false, &script, &base)?;
+            check_server_log(&log, from)?;
             parse_after(&text, "Requests/sec:").context("wrk printed no Requests/sec")
         })?;
+        if args.smoke {
+            println!("heartbeat smoke: {server_rps:.0} req/s, no errors, timeouts or warnings (pool of {pool_size} for {} clients)", args.connections);
+            return Ok(());
+        }
         let sql_tps = steps.run("pgbench: the same SQL, same cluster, same concurrency", || {
             pgbench(&cluster, &dir, args)
         })?;
@@ -209,7 +309,7 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
             server_rps / sql_tps
         );
         let report = serde_json::json!({ "benchmark": "heartbeat", "server_requests_per_second": server_rps, "pgbench_tps": sql_tps, "ratio": server_rps / sql_tps, "connections": args.connections, "seconds": args.seconds, "workspaces": args.workspaces });
-        let out = target_dir()?.join("bench");
+        let out = out_dir(args)?;
         std::fs::create_dir_all(&out)?;
         std::fs::write(out.join("heartbeat.json"), serde_json::to_string_pretty(&report)?)?;
         println!("written to {}", out.join("heartbeat.json").display());
@@ -267,15 +367,8 @@ COMMIT;
 /// rows against none (1k in flight both times).
 fn ledger(args: &Args) -> anyhow::Result<()> {
     let mut steps = Steps::new(4);
-    steps.run("release build of the ledger benchmark", || {
-        exec(cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "molecule-ledger",
-            "--example",
-            "ledger_bench",
-        ]))
+    let bin = steps.run("build of the ledger benchmark", || {
+        build(args, "molecule-ledger", Some("ledger_bench"))
     })?;
     let dir = std::env::temp_dir().join(format!("molecule-bench-ledger-{}", std::process::id()));
     let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
@@ -285,8 +378,9 @@ fn ledger(args: &Args) -> anyhow::Result<()> {
         let crate_figures: serde_json::Value = steps.run(
             "through molecule-ledger (1M-row sweep included; about a minute)",
             || {
-                let out = Command::new(target_dir()?.join("release/examples/ledger_bench"))
+                let out = Command::new(bin.join("examples/ledger_bench"))
                     .env("DATABASE_URL", &url)
+                    .env("BENCH_SMOKE", if args.smoke { "1" } else { "0" })
                     .output()?;
                 if !out.status.success() {
                     bail!("ledger_bench failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -326,7 +420,7 @@ fn ledger(args: &Args) -> anyhow::Result<()> {
             "sweep_busy_ratio_1m_to_0": ratio("sweep_1k_deadline_failures_ms_1m_terminal", "sweep_1k_deadline_failures_ms_0_terminal"),
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
-        let out = target_dir()?.join("bench");
+        let out = out_dir(args)?;
         std::fs::create_dir_all(&out)?;
         std::fs::write(out.join("ledger.json"), serde_json::to_string_pretty(&report)?)?;
         Ok(())
@@ -337,24 +431,17 @@ fn ledger(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Org provisioning wall time at three concurrency caps (500 ms per provision).
-fn provision() -> anyhow::Result<()> {
+fn provision(args: &Args) -> anyhow::Result<()> {
     let mut steps = Steps::new(3);
-    steps.run("release build of the provisioning benchmark", || {
-        exec(cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "molecule-dispatcher",
-            "--example",
-            "provision_bench",
-        ]))
+    let bin = steps.run("build of the provisioning benchmark", || {
+        build(args, "molecule-dispatcher", Some("provision_bench"))
     })?;
     let dir = std::env::temp_dir().join(format!("molecule-bench-provision-{}", std::process::id()));
     let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
     cluster.destroy_when_process_exits(std::process::id())?;
     let result = steps.run("50 workspaces at MOLECULE_PROVISION_CONCURRENCY 0, 3 and 10", || {
         let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "provision_bench")?;
-        let out = Command::new(target_dir()?.join("release/examples/provision_bench"))
+        let out = Command::new(bin.join("examples/provision_bench"))
             .env("DATABASE_URL", &url)
             .output()?;
         if !out.status.success() {
@@ -362,7 +449,7 @@ fn provision() -> anyhow::Result<()> {
         }
         let figures: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         println!("{}", serde_json::to_string_pretty(&figures)?);
-        let dir = target_dir()?.join("bench");
+        let dir = out_dir(args)?;
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("provision.json"), serde_json::to_string_pretty(&figures)?)?;
         Ok(())
@@ -426,9 +513,10 @@ const MEMORY_WORDS: u32 = 2000;
 fn memory(args: &Args) -> anyhow::Result<()> {
     let mut steps = Steps::new(6);
     need_tool("wrk", "wrk")?;
-    steps.run("release build of memory-plugin-postgres", || {
-        exec(cargo().args(["build", "--release", "-p", "memory-plugin-postgres"]))
+    let plugin_bin = steps.run("build of memory-plugin-postgres", || {
+        build(args, "memory-plugin-postgres", None)
     })?;
+    let memories: u32 = if args.smoke { 2_000 } else { 100_000 };
     let dir = std::env::temp_dir().join(format!("molecule-bench-memory-{}", std::process::id()));
     let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
     cluster.destroy_when_process_exits(std::process::id())?;
@@ -437,15 +525,17 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "memory_bench")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
+        let log = dir.join("memory-plugin.log");
         let _plugin = serve(
-            Command::new(target_dir()?.join("release/memory-plugin-postgres"))
+            Command::new(plugin_bin.join("memory-plugin-postgres"))
                 .env("MEMORY_PLUGIN_DATABASE_URL", &url)
                 .env("MEMORY_PLUGIN_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-                .env("MOLECULE_DB_POOL_SIZE", "16"),
+                .env("MOLECULE_DB_POOL_SIZE", if args.smoke { "4" } else { "16" }),
             &format!("{base}/v1/health"),
+            &log,
         )?;
         let bin = molecule_pg_cluster::find_bin_dir()?;
-        steps.run("100k memories over 3 namespaces (12 words each from 2000)", || {
+        steps.run(&format!("{memories} memories over 3 namespaces (12 words each from 2000)"), || {
             for ns in MEMORY_NAMESPACES {
                 let (status, body) = http("PUT", &format!("{base}/v1/namespaces/{ns}"), "", r#"{"kind":"custom"}"#)?;
                 if status != 200 {
@@ -458,7 +548,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                         (SELECT string_agg('term' || (1 + floor(random() * {MEMORY_WORDS}))::int, ' ')
                            FROM generate_series(1, 12) WHERE g > 0),
                         'fact', 'agent'
-                   FROM generate_series(1, 100000) g;
+                   FROM generate_series(1, {memories}) g;
                  ANALYZE memory_plugin.memories; ANALYZE memory_plugin.namespaces;",
                 a = MEMORY_NAMESPACES[0],
                 b = MEMORY_NAMESPACES[1],
@@ -477,22 +567,9 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         let (http_p50, http_p99, http_rps) = steps.run(
             &format!("wrk: full-text POST /v1/search, {clients} connections"),
             || {
-                let out = Command::new("wrk")
-                    .args([
-                        "-t2",
-                        &format!("-c{clients}"),
-                        &format!("-d{}s", args.seconds),
-                        "--latency",
-                        "-s",
-                    ])
-                    .arg(&search_lua)
-                    .arg(&base)
-                    .output()?;
-                let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                println!("{text}");
-                if text.contains("Non-2xx") {
-                    bail!("some searches failed: {text}");
-                }
+                let from = log_len(&log);
+                let text = wrk(clients, args.seconds, true, &search_lua, &base)?;
+                check_server_log(&log, from)?;
                 Ok((
                     wrk_percentile(&text, "50%").context("no p50 in wrk output")?,
                     wrk_percentile(&text, "99%").context("no p99 in wrk output")?,
@@ -549,21 +626,14 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             ),
         )?;
         let commits = steps.run("wrk: POST memories, 16 connections", || {
-            let out = Command::new("wrk")
-                .args(["-t2", "-c16", &format!("-d{}s", args.seconds), "-s"])
-                .arg(&commit_lua)
-                .arg(&base)
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            println!("{text}");
-            if text.contains("Non-2xx") {
-                bail!("some commits failed: {text}");
-            }
+            let from = log_len(&log);
+            let text = wrk(16, args.seconds, false, &commit_lua, &base)?;
+            check_server_log(&log, from)?;
             parse_after(&text, "Requests/sec:").context("no Requests/sec")
         })?;
         let report = serde_json::json!({
             "benchmark": "memory",
-            "memories": 100_000,
+            "memories": memories,
             "namespaces": MEMORY_NAMESPACES.len(),
             "search_clients": clients,
             "search_http_p50_ms": http_p50,
@@ -577,7 +647,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             "commits_per_second": commits,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
-        let out = target_dir()?.join("bench");
+        let out = out_dir(args)?;
         std::fs::create_dir_all(&out)?;
         std::fs::write(out.join("memory.json"), serde_json::to_string_pretty(&report)?)?;
         println!("written to {}", out.join("memory.json").display());

@@ -107,6 +107,11 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
     } else {
         Ok(())
     };
+    let smoke = if tests.is_ok() {
+        steps.run("benchmarks, smoke-sized (cargo xtask bench --smoke)", crate::bench::smoke_all)
+    } else {
+        Ok(())
+    };
     let each = if !args.quick && tests.is_ok() {
         steps.run("each crate on its own (cargo test -p)", || {
             for name in members()? {
@@ -129,6 +134,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
     }
     tests?;
     fuzz?;
+    smoke?;
     each?;
 
     steps.run("cargo deny check licenses bans sources", || {
@@ -142,7 +148,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 10 } else { 11 });
+    let mut steps = Steps::new(if args.quick { 11 } else { 12 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result

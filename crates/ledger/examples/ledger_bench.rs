@@ -10,10 +10,19 @@ use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use molecule_ledger::{Ledger, Outcome, Update};
 
-const TRANSITIONS: usize = 20_000;
 const TASKS: usize = 16;
 const IN_FLIGHT: usize = 1_000;
 const SWEEPS: u32 = 20;
+
+/// `BENCH_SMOKE=1` (`cargo xtask bench --smoke`): a small run that proves the path works.
+fn smoke() -> bool {
+    std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// Transitions measured, and terminal rows seeded for the second sweep.
+fn sizes() -> (usize, usize) {
+    if smoke() { (2_000, 10_000) } else { (20_000, 1_000_000) }
+}
 
 async fn sql(pool: &Pool<AsyncPgConnection>, s: &str) {
     pool.get().await.unwrap().batch_execute(s).await.unwrap();
@@ -61,13 +70,14 @@ async fn main() {
         .unwrap();
     let ledger = Ledger::new(pool.clone());
     ledger.install().await.unwrap();
+    let (transitions, terminal) = sizes();
 
     // Transitions per second: queued -> dispatched on distinct rows, 16 writers.
     sql(
         &pool,
         &format!(
             "INSERT INTO delegations (delegation_id, caller_id, callee_id, task_preview)
-             SELECT 't-' || g, gen_random_uuid(), gen_random_uuid(), 'task' FROM generate_series(1, {TRANSITIONS}) g; ANALYZE delegations;"
+             SELECT 't-' || g, gen_random_uuid(), gen_random_uuid(), 'task' FROM generate_series(1, {transitions}) g; ANALYZE delegations;"
         ),
     )
     .await;
@@ -77,7 +87,7 @@ async fn main() {
         let l = ledger.clone();
         tasks.push(tokio::spawn(async move {
             let mut applied = 0;
-            for i in (t..TRANSITIONS).step_by(TASKS) {
+            for i in (t..transitions).step_by(TASKS) {
                 if let Outcome::Applied { .. } =
                     l.set_status(&format!("t-{}", i + 1), Update::Dispatched).await.unwrap()
                 {
@@ -91,8 +101,8 @@ async fn main() {
     for t in tasks {
         applied += t.await.unwrap();
     }
-    let transitions_per_second = TRANSITIONS as f64 / start.elapsed().as_secs_f64();
-    assert_eq!(applied, TRANSITIONS);
+    let transitions_per_second = transitions as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(applied, transitions);
 
     // Sweep with no terminal rows, then with 1M terminal rows.
     sql(&pool, "DELETE FROM delegations").await;
@@ -100,10 +110,12 @@ async fn main() {
     let (idle_0, busy_0) = sweep_times(&ledger, &pool).await;
     sql(
         &pool,
-        "INSERT INTO delegations (delegation_id, caller_id, callee_id, task_preview, status, result_preview, finished_at, deadline)
-         SELECT 'done-' || g, gen_random_uuid(), gen_random_uuid(), 'task', CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END,
-                'result', now() - interval '1 hour', now() - interval '1 day'
-           FROM generate_series(1, 1000000) g",
+        &format!(
+            "INSERT INTO delegations (delegation_id, caller_id, callee_id, task_preview, status, result_preview, finished_at, deadline)
+             SELECT 'done-' || g, gen_random_uuid(), gen_random_uuid(), 'task', CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END,
+                    'result', now() - interval '1 hour', now() - interval '1 day'
+               FROM generate_series(1, {terminal}) g"
+        ),
     )
     .await;
     sql(&pool, "VACUUM ANALYZE delegations").await;
@@ -113,7 +125,8 @@ async fn main() {
     println!(
         "{}",
         serde_json::json!({
-            "transitions": TRANSITIONS,
+            "transitions": transitions,
+            "terminal_rows": terminal,
             "writers": TASKS,
             "transitions_per_second": transitions_per_second,
             "sweep_idle_ms_0_terminal": idle_0,
