@@ -81,7 +81,13 @@ fn build(args: &Args, package: &str, example: Option<&str>) -> anyhow::Result<st
 fn wrk(connections: u32, seconds: u64, latency: bool, script: &Path, base: &str) -> anyhow::Result<String> {
     let mut cmd = Command::new("wrk");
     // A request slower than a second is a timeout: a wait on the pool shows up as one.
-    cmd.args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "1s"]);
+    cmd.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--timeout",
+        "1s",
+    ]);
     if latency {
         cmd.arg("--latency");
     }
@@ -124,11 +130,20 @@ fn check_server_log(log: &Path, from: usize) -> anyhow::Result<()> {
     let text = text.get(from..).unwrap_or_default();
     let bad: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("\"level\":\"WARN") || l.contains("\"level\":\"ERROR"))
+        .filter(|l| {
+            l.contains("WARN")
+                || l.contains("ERROR")
+                || l.contains("\"level\":\"WARN")
+                || l.contains("\"level\":\"ERROR")
+        })
         .take(5)
         .collect();
     if !bad.is_empty() {
-        bail!("the server logged warnings under load ({}):\n{}", log.display(), bad.join("\n"));
+        bail!(
+            "the server logged warnings under load ({}):\n{}",
+            log.display(),
+            bad.join("\n")
+        );
     }
     Ok(())
 }
@@ -251,7 +266,10 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
                 .env("MOLECULE_BACKEND", "none")
                 .env("MOLECULE_DB_POOL_SIZE", pool_size.to_string())
                 // A pool wait fails (and logs) within the load window, not after it.
-                .env("MOLECULE_DB_CONNECT_TIMEOUT_SECONDS", if args.smoke { "1" } else { "5" }),
+                .env(
+                    "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
+                    if args.smoke { "1" } else { "5" },
+                ),
             &format!("{base}/health"),
             &log,
         )?;
@@ -298,7 +316,10 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
             parse_after(&text, "Requests/sec:").context("wrk printed no Requests/sec")
         })?;
         if args.smoke {
-            println!("heartbeat smoke: {server_rps:.0} req/s, no errors, timeouts or warnings (pool of {pool_size} for {} clients)", args.connections);
+            println!(
+                "heartbeat smoke: {server_rps:.0} req/s, no errors, timeouts or warnings (pool of {pool_size} for {} clients)",
+                args.connections
+            );
             return Ok(());
         }
         let sql_tps = steps.run("pgbench: the same SQL, same cluster, same concurrency", || {
@@ -535,27 +556,31 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             &log,
         )?;
         let bin = molecule_pg_cluster::find_bin_dir()?;
-        steps.run(&format!("{memories} memories over 3 namespaces (12 words each from 2000)"), || {
-            for ns in MEMORY_NAMESPACES {
-                let (status, body) = http("PUT", &format!("{base}/v1/namespaces/{ns}"), "", r#"{"kind":"custom"}"#)?;
-                if status != 200 {
-                    bail!("PUT {ns}: {status} {body}");
+        steps.run(
+            &format!("{memories} memories over 3 namespaces (12 words each from 2000)"),
+            || {
+                for ns in MEMORY_NAMESPACES {
+                    let (status, body) =
+                        http("PUT", &format!("{base}/v1/namespaces/{ns}"), "", r#"{"kind":"custom"}"#)?;
+                    if status != 200 {
+                        bail!("PUT {ns}: {status} {body}");
+                    }
                 }
-            }
-            let seed = format!(
-                "INSERT INTO memory_plugin.memories (id, namespace, content, kind, source)
+                let seed = format!(
+                    "INSERT INTO memory_plugin.memories (id, namespace, content, kind, source)
                  SELECT gen_random_uuid(), (ARRAY['{a}','{b}','{c}'])[1 + g % 3],
                         (SELECT string_agg('term' || (1 + floor(random() * {MEMORY_WORDS}))::int, ' ')
                            FROM generate_series(1, 12) WHERE g > 0),
                         'fact', 'agent'
                    FROM generate_series(1, {memories}) g;
                  ANALYZE memory_plugin.memories; ANALYZE memory_plugin.namespaces;",
-                a = MEMORY_NAMESPACES[0],
-                b = MEMORY_NAMESPACES[1],
-                c = MEMORY_NAMESPACES[2]
-            );
-            exec(Command::new(bin.join("psql")).args(["-qAt", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", &seed]))
-        })?;
+                    a = MEMORY_NAMESPACES[0],
+                    b = MEMORY_NAMESPACES[1],
+                    c = MEMORY_NAMESPACES[2]
+                );
+                exec(Command::new(bin.join("psql")).args(["-qAt", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", &seed]))
+            },
+        )?;
         let namespaces_json = MEMORY_NAMESPACES.map(|n| format!("\"{n}\"")).join(",");
         let search_lua = dir.join("search.lua");
         std::fs::write(

@@ -7,8 +7,8 @@ use crate::steps::{Steps, cargo, cargo_has, exec, repo_root};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Skip `cargo test -p <crate>` for each crate on its own (which proves every crate builds
-    /// and passes in isolation; CI always runs it).
+    /// Skip the per-crate step (each crate built alone with only its own features, all targets,
+    /// and its unit tests run alone; CI always runs it).
     #[arg(long)]
     pub quick: bool,
     /// Extra arguments passed to `cargo nextest run` (e.g. a test filter).
@@ -16,13 +16,27 @@ pub struct Args {
     pub nextest_args: Vec<String>,
 }
 
-/// Workspace members, for `--each-crate`.
-fn members() -> anyhow::Result<Vec<String>> {
+/// Workspace members with the unit-test target flags they have (`--lib`, `--bins`).
+fn members() -> anyhow::Result<Vec<(String, Vec<&'static str>)>> {
     let meta = cargo_metadata::MetadataCommand::new()
         .manifest_path(repo_root().join("Cargo.toml"))
         .no_deps()
         .exec()?;
-    Ok(meta.workspace_packages().iter().map(|p| p.name.to_string()).collect())
+    Ok(meta
+        .workspace_packages()
+        .iter()
+        .map(|p| {
+            let has = |kind: cargo_metadata::TargetKind| p.targets.iter().any(|t| t.kind.contains(&kind));
+            let mut flags = Vec::new();
+            if has(cargo_metadata::TargetKind::Lib) {
+                flags.push("--lib");
+            }
+            if has(cargo_metadata::TargetKind::Bin) {
+                flags.push("--bins");
+            }
+            (p.name.to_string(), flags)
+        })
+        .collect())
 }
 
 pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
@@ -108,22 +122,34 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         Ok(())
     };
     let smoke = if tests.is_ok() {
-        steps.run("benchmarks, smoke-sized (cargo xtask bench --smoke)", crate::bench::smoke_all)
+        steps.run(
+            "benchmarks, smoke-sized (cargo xtask bench --smoke)",
+            crate::bench::smoke_all,
+        )
     } else {
         Ok(())
     };
     let each = if !args.quick && tests.is_ok() {
-        steps.run("each crate on its own (cargo test -p)", || {
-            for name in members()? {
-                println!("--- cargo test -p {name}");
-                exec(
-                    cargo()
-                        .args(["test", "--locked", "-p", &name])
-                        .env("DATABASE_URL", &url),
-                )?;
-            }
-            Ok(())
-        })
+        // Built alone, a crate gets only the features it asks for: a missing feature or
+        // dev-dependency that the workspace build hides fails here. Every target is built
+        // (integration tests included); the unit tests run alone. The integration tests ran
+        // above on the same code, and running them again per crate doubled the suite's time.
+        steps.run(
+            "each crate on its own (cargo test -p: all targets built, unit tests run)",
+            || {
+                for (name, unit) in members()? {
+                    println!("--- cargo test -p {name} (build all targets; run unit tests)");
+                    exec(cargo().args(["test", "--locked", "-p", &name, "--no-run"]))?;
+                    exec(
+                        cargo()
+                            .args(["test", "--locked", "-p", &name])
+                            .args(&unit)
+                            .env("DATABASE_URL", &url),
+                    )?;
+                }
+                Ok(())
+            },
+        )
     } else {
         Ok(())
     };

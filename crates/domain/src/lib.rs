@@ -30,6 +30,6 @@ pub use namespace::{NamespaceError, NamespaceName};
 pub use runtime::Runtime;
 pub use vocab::{UnknownValue, Vocabulary};
 pub use workspace::{
-    DEGRADED_ERROR_RATE, DeliveryMode, FailureReason, HeartbeatHealth, RECOVERED_ERROR_RATE, StatusChange,
-    WorkspaceStatus, heartbeat_transition,
+    DEGRADED_ERROR_RATE, DeliveryMode, FailureReason, HeartbeatHealth, MAX_TREE_DEPTH, RECOVERED_ERROR_RATE,
+    StatusChange, WorkspaceName, WorkspaceNameError, WorkspaceStatus, heartbeat_transition,
 };

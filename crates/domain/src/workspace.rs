@@ -238,3 +238,84 @@ mod tests {
         assert_eq!(DeliveryMode::sql_list(DeliveryMode::ALL), "'push','poll'");
     }
 }
+
+/// How deep the workspace tree may go, and where every walk up or down it stops (so a cycle
+/// written behind the platform's back cannot loop). One number for the tree, org import and
+/// the memory namespace resolver.
+pub const MAX_TREE_DEPTH: i32 = 50;
+
+/// A workspace's name: trimmed, 1..=255 characters, no control characters and none of the
+/// original's template metacharacters (`{}[]|>*&!`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkspaceName(String);
+
+/// Why a name was refused; the text says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkspaceNameError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is {0} characters; at most {max} are allowed", max = WorkspaceName::MAX_CHARS)]
+    TooLong(usize),
+    #[error("must not contain control characters (newlines, tabs, …)")]
+    Control,
+    #[error("must not contain {0:?} (forbidden: {{}}[]|>*&!)")]
+    Forbidden(char),
+}
+
+impl WorkspaceName {
+    pub const MAX_CHARS: usize = 255;
+    const FORBIDDEN: &'static [char] = &['{', '}', '[', ']', '|', '>', '*', '&', '!'];
+
+    pub fn parse(raw: &str) -> Result<Self, WorkspaceNameError> {
+        let v = raw.trim();
+        if v.is_empty() {
+            return Err(WorkspaceNameError::Empty);
+        }
+        let len = v.chars().count();
+        if len > Self::MAX_CHARS {
+            return Err(WorkspaceNameError::TooLong(len));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(WorkspaceNameError::Control);
+        }
+        if let Some(c) = v.chars().find(|c| Self::FORBIDDEN.contains(c)) {
+            return Err(WorkspaceNameError::Forbidden(c));
+        }
+        Ok(Self(v.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for WorkspaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_checked() {
+        assert_eq!(
+            WorkspaceName::parse("  ok name ").map(WorkspaceName::into_string),
+            Ok("ok name".into())
+        );
+        assert_eq!(WorkspaceName::parse("   "), Err(WorkspaceNameError::Empty));
+        assert_eq!(WorkspaceName::parse("bad\nname"), Err(WorkspaceNameError::Control));
+        assert_eq!(WorkspaceName::parse("a{b}"), Err(WorkspaceNameError::Forbidden('{')));
+        assert_eq!(
+            WorkspaceName::parse(&"x".repeat(256)),
+            Err(WorkspaceNameError::TooLong(256))
+        );
+        assert!(WorkspaceName::parse(&"é".repeat(255)).is_ok(), "characters, not bytes");
+    }
+}

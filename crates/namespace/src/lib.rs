@@ -16,8 +16,9 @@ use molecule_domain::{NamespaceKind, NamespaceName};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// How far up the tree the walk goes: deeper trees (or cycles) stop here.
-pub const MAX_DEPTH: i32 = 50;
+/// How far up the tree the walk goes: deeper trees (or cycles) stop here (the tree's one
+/// depth limit, from the domain).
+pub use molecule_domain::MAX_TREE_DEPTH as MAX_DEPTH;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {

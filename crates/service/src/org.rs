@@ -124,8 +124,9 @@ fn validate_tree(nodes: &[Node], prefix: &str, depth: usize) -> Result<()> {
     for (i, n) in nodes.iter().enumerate() {
         let at = format!("{prefix}[{i}]");
         let name = n.name.as_deref().unwrap_or("");
-        let name = validate::text("name", name, 255, true)
-            .map_err(|e| ServiceError::invalid("template", format!("{at}: {e}")))?;
+        let name = validate::workspace_name("name", name)
+            .map_err(|e| ServiceError::invalid("template", format!("{at}: {e}")))?
+            .into_string();
         if !seen.insert(name.clone()) {
             return Err(ServiceError::invalid(
                 "template",

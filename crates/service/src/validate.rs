@@ -6,6 +6,11 @@ use crate::error::{Result, ServiceError};
 
 const NAME_FORBIDDEN: &[char] = &['{', '}', '[', ']', '|', '>', '*', '&', '!'];
 
+/// A workspace name ([`WorkspaceName`]'s rules), the error naming `field`.
+pub fn workspace_name(field: &'static str, value: &str) -> Result<molecule_domain::WorkspaceName> {
+    molecule_domain::WorkspaceName::parse(value).map_err(|e| ServiceError::invalid(field, e.to_string()))
+}
+
 /// Trimmed, non-empty, at most `max` characters, no control characters; `strict` also
 /// forbids the original's template metacharacters (`{}[]|>*&!`).
 pub fn text(field: &'static str, value: &str, max: usize, strict: bool) -> Result<String> {

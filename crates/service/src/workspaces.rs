@@ -20,7 +20,7 @@ use crate::{Services, events, validate};
 /// re-parents cannot build a cycle.
 const TREE_LOCK: i64 = 0x6d6f_6c65_7472_6565;
 /// Ancestor walks stop here, so a corrupt tree cannot hang a query.
-pub const MAX_DEPTH: i32 = 50;
+pub use molecule_domain::MAX_TREE_DEPTH as MAX_DEPTH;
 
 /// A workspace as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -391,7 +391,7 @@ pub async fn transition(
 
 impl Services {
     pub async fn create_workspace(&self, input: CreateWorkspace) -> Result<Created> {
-        let name = validate::text("name", &input.name, 255, true)?;
+        let name = validate::workspace_name("name", &input.name)?.into_string();
         let role = validate::optional_text("role", input.role.as_deref(), 1000, true)?;
         let model = validate::optional_text("model", input.model.as_deref(), 100, false)?;
         let runtime_raw = validate::optional_text("runtime", input.runtime.as_deref(), 100, false)?;
@@ -515,7 +515,7 @@ impl Services {
         let name = input
             .name
             .as_deref()
-            .map(|n| validate::text("name", n, 255, true))
+            .map(|n| validate::workspace_name("name", n).map(molecule_domain::WorkspaceName::into_string))
             .transpose()?;
         let role = input
             .role

@@ -10,7 +10,7 @@ use common::{Cleanup, Proc, docker_ok as docker, docker_problem, free_port, read
 use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const ADMIN: &str = "reg-admin";

@@ -12,7 +12,7 @@ use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-mod common;
+use crate::common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const ADMIN: &str = "replica-admin";

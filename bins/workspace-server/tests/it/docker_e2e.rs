@@ -13,7 +13,7 @@ use common::{Cleanup, Proc as Server, docker, docker_problem, free_port, ready_o
 use molecule_testkit::TestDb;
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const ADMIN: &str = "e2e-admin";

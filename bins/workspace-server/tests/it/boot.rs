@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::free_port;
 use molecule_testkit::TestDb;
 
-mod common;
+use crate::common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 

@@ -1,0 +1,8 @@
+//! `workspace-server`'s integration tests, linked as one binary (one link instead of one per file;
+//! nextest names them `it <module>::<test>`).
+
+mod boot;
+mod common;
+mod docker_e2e;
+mod docker_registry;
+mod replicas;

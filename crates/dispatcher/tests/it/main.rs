@@ -1,0 +1,6 @@
+//! `molecule-dispatcher`'s integration tests, linked as one binary (one link instead of one per file;
+//! nextest names them `it <module>::<test>`).
+
+mod dispatcher;
+mod ec2;
+mod reconcile;

@@ -1,0 +1,6 @@
+//! `molecule-http`'s integration tests, linked as one binary (one link instead of one per file;
+//! nextest names them `it <module>::<test>`).
+
+mod auth_matrix;
+mod delegations;
+mod failures;

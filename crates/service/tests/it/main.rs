@@ -1,0 +1,5 @@
+//! `molecule-service`'s integration tests, linked as one binary (one link instead of one per file;
+//! nextest names them `it <module>::<test>`).
+
+mod registry;
+mod tree;

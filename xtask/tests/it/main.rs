@@ -1,0 +1,5 @@
+//! `xtask`'s integration tests, linked as one binary (one link instead of one per file;
+//! nextest names them `it <module>::<test>`).
+
+mod lint_arch;
+mod tidy;
