@@ -134,19 +134,8 @@ impl Services {
     pub async fn mint_token(&self, id: uuid::Uuid) -> Result<tokens::MintedToken> {
         use diesel_async::AsyncConnection;
         let mut conn = self.pool.get().await?;
-        conn.transaction::<_, ServiceError, _>(async move |conn| {
-            workspaces::lock_live(conn, id).await?;
-            let t = tokens::mint(conn, id).await?;
-            events::record(
-                conn,
-                molecule_domain::EventType::TokenMinted,
-                Some(id),
-                serde_json::json!({ "token_id": t.id, "prefix": t.prefix }),
-            )
-            .await?;
-            Ok(t)
-        })
-        .await
+        conn.transaction::<_, ServiceError, _>(async move |conn| tokens::issue(conn, id, tokens::Issue::Another).await)
+            .await
     }
 
     pub async fn revoke_token(&self, id: uuid::Uuid, token_id: uuid::Uuid) -> Result<()> {
@@ -166,23 +155,13 @@ impl Services {
         .await
     }
 
-    /// Revokes every live token and mints one new one (external agents rotating credentials).
+    /// Revokes every live token and mints one new one (external agents rotating credentials,
+    /// and every provision).
     pub async fn rotate_tokens(&self, id: uuid::Uuid) -> Result<tokens::MintedToken> {
         use diesel_async::AsyncConnection;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            // The workspace row first, as a delete takes it: then the tokens.
-            workspaces::lock_live(conn, id).await?;
-            let revoked = tokens::revoke_all(conn, id).await?;
-            let t = tokens::mint(conn, id).await?;
-            events::record(
-                conn,
-                molecule_domain::EventType::TokenMinted,
-                Some(id),
-                serde_json::json!({ "token_id": t.id, "prefix": t.prefix, "rotated": true, "revoked": revoked }),
-            )
-            .await?;
-            Ok(t)
+            tokens::issue(conn, id, tokens::Issue::Replacing).await
         })
         .await
     }

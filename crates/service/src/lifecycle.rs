@@ -195,7 +195,10 @@ impl Services {
 
     async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
         let mut conn = self.pool.get().await?;
-        crate::workspaces::require_live_status(id, crate::workspaces::status_of(&mut conn, id, false).await?)
+        crate::workspaces::require_live_status(
+            id,
+            crate::workspaces::status_of(&mut conn, id, crate::workspaces::Lock::No).await?,
+        )
     }
 
     /// A state of the server, not a passing fault: 409 with what to set (the original said 503).
@@ -352,7 +355,8 @@ impl Services {
         tokio::spawn(async move {
             let mut removed = Vec::new();
             for (child, name) in children {
-                this.delete_workspace(child, true, false).await?;
+                this.delete_workspace(child, workspaces::Children::Cascade, workspaces::Removal::Removed)
+                    .await?;
                 removed.push(name);
             }
             let mut conn = this.pool.get().await?;

@@ -279,7 +279,12 @@ impl Services {
         let status = match existing {
             Some(id) if !replace => return Ok((id, NodeStatus::Skipped)),
             Some(id) => {
-                self.delete_workspace(id, true, false).await?;
+                self.delete_workspace(
+                    id,
+                    crate::workspaces::Children::Cascade,
+                    crate::workspaces::Removal::Removed,
+                )
+                .await?;
                 NodeStatus::Replaced
             }
             None => NodeStatus::Created,

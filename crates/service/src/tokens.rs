@@ -62,8 +62,41 @@ fn generate() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Mints a token for `workspace_id` (inside the caller's transaction).
-pub async fn mint(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<MintedToken> {
+/// How a token is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    /// One more live token (the limit applies).
+    Another,
+    /// Every live token is revoked first (rotation, and each provision).
+    Replacing,
+}
+
+/// The one way a token comes to exist, inside the caller's transaction: locks the live
+/// workspace row (as a delete does, so the two never deadlock), revokes the live tokens when
+/// replacing, mints, and records `TOKEN_MINTED`.
+pub async fn issue(conn: &mut AsyncPgConnection, workspace_id: Uuid, how: Issue) -> Result<MintedToken> {
+    crate::workspaces::lock_live(conn, workspace_id).await?;
+    let revoked = match how {
+        Issue::Another => None,
+        Issue::Replacing => Some(revoke_all(conn, workspace_id).await?),
+    };
+    let t = mint(conn, workspace_id).await?;
+    let payload = match revoked {
+        None => serde_json::json!({ "token_id": t.id, "prefix": t.prefix }),
+        Some(n) => serde_json::json!({ "token_id": t.id, "prefix": t.prefix, "rotated": true, "revoked": n }),
+    };
+    crate::events::record(
+        conn,
+        molecule_domain::EventType::TokenMinted,
+        Some(workspace_id),
+        payload,
+    )
+    .await?;
+    Ok(t)
+}
+
+/// Inserts a token row; only [`issue`] calls it.
+async fn mint(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<MintedToken> {
     let live: i64 = t::table
         .filter(t::workspace_id.eq(workspace_id))
         .filter(t::revoked_at.is_null())

@@ -170,19 +170,59 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<
     Ok(Some(Option::<Uuid>::deserialize(d)?))
 }
 
-/// `PATCH` answer.
+/// `PATCH` answer (`status` is always `updated`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Patched {
-    pub status: &'static str,
+    pub status: PatchStatus,
     pub reparented: bool,
     pub workspace: Workspace,
+}
+
+/// What a patch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchStatus {
+    Updated,
+}
+
+/// Whether a delete may take a workspace's live children with it (`?confirm=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Children {
+    /// Live children make the delete a 409 that lists them.
+    Refuse,
+    /// The whole subtree goes.
+    Cascade,
+}
+
+/// What a delete leaves behind (`?purge=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// Rows stay, marked `removed`.
+    Removed,
+    /// Rows are deleted and the purge hooks run.
+    Purged,
+}
+
+/// Who asks for a change: some fields only the operator may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Admin,
+    /// The workspace itself, with its own token.
+    Workspace,
+}
+
+/// Whether a status read locks the row (`FOR NO KEY UPDATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    No,
+    Row,
 }
 
 /// `DELETE` answer.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Deleted {
-    /// `removed` or `purged`.
-    pub status: &'static str,
+    pub status: Removal,
     pub cascade_deleted: usize,
     pub ids: Vec<Uuid>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -247,12 +287,11 @@ async fn load(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Workspace> {
 /// activity row takes on the workspace it references. That blocking closed deadlock cycles,
 /// e.g. a cascade delete (workspace row, then its tokens) against a provision rotating the
 /// workspace's tokens (tokens, then the key-share on the workspace row).
-pub(crate) async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, lock: bool) -> Result<Option<WorkspaceStatus>> {
+pub(crate) async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, lock: Lock) -> Result<Option<WorkspaceStatus>> {
     let q = w::table.find(id).select(w::status);
-    let s: Option<DbWorkspaceStatus> = if lock {
-        q.for_no_key_update().first(conn).await.optional()?
-    } else {
-        q.first(conn).await.optional()?
+    let s: Option<DbWorkspaceStatus> = match lock {
+        Lock::Row => q.for_no_key_update().first(conn).await.optional()?,
+        Lock::No => q.first(conn).await.optional()?,
     };
     Ok(s.map(|s| s.0))
 }
@@ -272,12 +311,12 @@ pub(crate) fn require_live_status(id: Uuid, status: Option<WorkspaceStatus>) -> 
 /// Locks the row of a live workspace (see [`status_of`]) before a change that writes rows
 /// referencing it, so every such transaction takes the workspace row first.
 pub(crate) async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<WorkspaceStatus> {
-    require_live_status(id, status_of(conn, id, true).await?)
+    require_live_status(id, status_of(conn, id, Lock::Row).await?)
 }
 
 /// The parent a new or re-parented workspace may hang under: it exists and is not removed.
 async fn check_parent(conn: &mut AsyncPgConnection, parent: Uuid) -> Result<()> {
-    match status_of(conn, parent, false).await? {
+    match status_of(conn, parent, Lock::No).await? {
         None => Err(ServiceError::invalid(
             "parent_id",
             format!("workspace {parent} does not exist"),
@@ -343,7 +382,7 @@ pub async fn transition(
     only_from: Option<&[WorkspaceStatus]>,
     mut payload: Value,
 ) -> Result<Option<WorkspaceStatus>> {
-    let Some(current) = status_of(conn, id, true).await? else {
+    let Some(current) = status_of(conn, id, Lock::Row).await? else {
         return Err(ServiceError::NotFound(format!("workspace {id} not found")));
     };
     if only_from.is_some_and(|allowed| !allowed.contains(&current)) {
@@ -435,7 +474,6 @@ impl Services {
                     .returning(w::id)
                     .get_result(conn)
                     .await?;
-                let token: MintedToken = tokens::mint(conn, id).await?;
                 let (ty, payload) = match status {
                     WorkspaceStatus::Online => (EventType::WorkspaceOnline, json!({ "name": name, "external": true })),
                     WorkspaceStatus::AwaitingAgent => (
@@ -448,6 +486,8 @@ impl Services {
                     ),
                 };
                 events::record(conn, ty, Some(id), payload).await?;
+                // The workspace's first event announces it; its first token follows.
+                let token: MintedToken = tokens::issue(conn, id, tokens::Issue::Another).await?;
                 Ok((load(conn, id).await?, token))
             })
             .await?;
@@ -494,7 +534,7 @@ impl Services {
 
     pub async fn workspace_state(&self, id: Uuid) -> Result<State> {
         let mut conn = self.pool.get().await?;
-        match status_of(&mut conn, id, false).await? {
+        match status_of(&mut conn, id, Lock::No).await? {
             None | Some(WorkspaceStatus::Removed) => Err(ServiceError::NotFound(format!("workspace {id} is deleted"))),
             Some(s) => Ok(State {
                 workspace_id: id,
@@ -505,9 +545,9 @@ impl Services {
         }
     }
 
-    pub async fn patch_workspace(&self, id: Uuid, input: PatchWorkspace, admin: bool) -> Result<Patched> {
+    pub async fn patch_workspace(&self, id: Uuid, input: PatchWorkspace, actor: Actor) -> Result<Patched> {
         let infra = input.tier.is_some() || input.parent_id.is_some() || input.runtime.is_some();
-        if infra && !admin {
+        if infra && actor != Actor::Admin {
             return Err(ServiceError::Forbidden(
                 "WORKSPACE_INFRASTRUCTURE_AUTH_REQUIRED: tier, parent_id and runtime can only be changed with the admin token".into(),
             ));
@@ -553,7 +593,7 @@ impl Services {
             if new_parent.is_some() {
                 lock_tree(conn).await?;
             }
-            match status_of(conn, id, true).await? {
+            match status_of(conn, id, Lock::Row).await? {
                 None => return Err(ServiceError::NotFound(format!("workspace {id} not found"))),
                 Some(WorkspaceStatus::Removed) => {
                     return Err(ServiceError::conflict(
@@ -645,7 +685,7 @@ impl Services {
             )
             .await?;
             Ok(Patched {
-                status: "updated",
+                status: PatchStatus::Updated,
                 reparented,
                 workspace: after,
             })
@@ -656,7 +696,8 @@ impl Services {
     /// Deletes `id` and its subtree: without `confirm`, non-removed children make it a 409;
     /// every member is marked removed first, its tokens revoked, then its workload stopped
     /// through the hooks. `purge` also deletes the rows and runs the cleanup hooks.
-    pub async fn delete_workspace(&self, id: Uuid, confirm: bool, purge: bool) -> Result<Deleted> {
+    pub async fn delete_workspace(&self, id: Uuid, children: Children, removal: Removal) -> Result<Deleted> {
+        let (confirm, purge) = (children == Children::Cascade, removal == Removal::Purged);
         #[derive(QueryableByName, Serialize)]
         struct Child {
             #[diesel(sql_type = SqlUuid)]
@@ -668,7 +709,7 @@ impl Services {
         let (ids, newly_removed) = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
                     lock_tree(conn).await?;
-                    let Some(status) = status_of(conn, id, true).await? else {
+                    let Some(status) = status_of(conn, id, Lock::Row).await? else {
                         return Err(ServiceError::NotFound(format!("workspace {id} not found")));
                     };
                     if status == WorkspaceStatus::Removed && !purge {
@@ -724,7 +765,7 @@ impl Services {
             self.hooks.purge(&ids).await;
         }
         Ok(Deleted {
-            status: if purge { "purged" } else { "removed" },
+            status: removal,
             cascade_deleted: ids.len().saturating_sub(1),
             ids,
             stop_failures,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
+use molecule_service::workspaces::{Children, Removal};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -199,7 +200,10 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
     backend.stop(spec.workspace_id).await.unwrap();
 
     // delete → terminated and instance_id cleared.
-    services.delete_workspace(id, false, false).await.unwrap();
+    services
+        .delete_workspace(id, Children::Refuse, Removal::Removed)
+        .await
+        .unwrap();
     let gone = instances(&direct, "molecule.workspace.id", &id.to_string()).await;
     assert!(
         matches!(
@@ -226,7 +230,10 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     proxy.up.store(false, Ordering::SeqCst);
-    let deleted = services.delete_workspace(id2, false, false).await.unwrap();
+    let deleted = services
+        .delete_workspace(id2, Children::Refuse, Removal::Removed)
+        .await
+        .unwrap();
     assert_eq!(deleted.stop_failures.len(), 1, "{deleted:?}");
     let leaks: Vec<_> = services
         .recent_events(Some(id2), 50)

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
+use molecule_service::workspaces::{Children, Removal};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,10 @@ async fn orphans_of_this_instance_go_and_everything_else_stays() {
     };
     let live = mk("live").await.unwrap().id;
     let removed = mk("removed").await.unwrap().id;
-    services.delete_workspace(removed, false, false).await.unwrap(); // marks removed; no provisioner, so nothing stopped
+    services
+        .delete_workspace(removed, Children::Refuse, Removal::Removed)
+        .await
+        .unwrap(); // marks removed; no provisioner, so nothing stopped
     let purged = Uuid::new_v4(); // behind the server's back: no row at all
     let foreign = Uuid::new_v4();
     for (instance, ws) in [(&ours, live), (&ours, removed), (&ours, purged), (&theirs, foreign)] {

@@ -3,7 +3,9 @@
 //! Must not know: SQL.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use molecule_service::workspaces::{CreateWorkspace, Created, Deleted, PatchWorkspace, Patched, State, Workspace};
+use molecule_service::workspaces::{
+    Actor, Children, CreateWorkspace, Created, Deleted, PatchWorkspace, Patched, Removal, State, Workspace,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -79,7 +81,15 @@ pub async fn patch_workspace(
 ) -> Result<HttpResponse, ApiError> {
     let patched = state
         .services
-        .patch_workspace(auth.workspace_id, body.into_inner(), auth.is_admin())
+        .patch_workspace(
+            auth.workspace_id,
+            body.into_inner(),
+            if auth.is_admin() {
+                Actor::Admin
+            } else {
+                Actor::Workspace
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(patched))
 }
@@ -113,7 +123,11 @@ pub async fn delete_workspace(
 ) -> Result<HttpResponse, ApiError> {
     let deleted = state
         .services
-        .delete_workspace(id.into_inner(), q.confirm, q.purge)
+        .delete_workspace(
+            id.into_inner(),
+            if q.confirm { Children::Cascade } else { Children::Refuse },
+            if q.purge { Removal::Purged } else { Removal::Removed },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(deleted))
 }

@@ -2,6 +2,7 @@
 //! events they produce, the TTL sweep, and removed workspaces staying removed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+use molecule_service::workspaces::{Children, Removal};
 use std::time::Duration;
 
 use molecule_service::registry::{Heartbeat, Register};
@@ -145,6 +146,7 @@ async fn register_heartbeat_degrade_recover_and_expire() {
         events,
         [
             "WORKSPACE_PROVISIONING",
+            "TOKEN_MINTED",
             "WORKSPACE_ONLINE",
             "WORKSPACE_DEGRADED",
             "WORKSPACE_ONLINE",
@@ -163,7 +165,9 @@ async fn removed_and_paused_workspaces_are_never_revived() {
     let s = services(&db);
     let id = workspace(&s, "gone").await;
     s.register(register_body(id)).await.unwrap();
-    s.delete_workspace(id, false, false).await.unwrap();
+    s.delete_workspace(id, Children::Refuse, Removal::Removed)
+        .await
+        .unwrap();
     let err = s.register(register_body(id)).await.unwrap_err();
     assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
     let err = s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap_err();

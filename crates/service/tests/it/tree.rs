@@ -1,6 +1,7 @@
 //! The workspace tree on a real database: re-parent rules, cascade delete, purge.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+use molecule_service::workspaces::{Actor, Children, Removal};
 use molecule_service::workspaces::{CreateWorkspace, PatchWorkspace};
 use molecule_service::{ServiceConfig, ServiceError, Services};
 use molecule_testkit::TestDb;
@@ -32,39 +33,58 @@ async fn reparenting_refuses_cycles_missing_and_removed_parents() {
     let mid = create(&s, "mid", Some(root)).await;
     let leaf = create(&s, "leaf", Some(mid)).await;
 
-    let err = s.patch_workspace(root, reparent(Some(leaf)), true).await.unwrap_err();
+    let err = s
+        .patch_workspace(root, reparent(Some(leaf)), Actor::Admin)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict { .. }), "cycle: {err}");
-    let err = s.patch_workspace(root, reparent(Some(root)), true).await.unwrap_err();
+    let err = s
+        .patch_workspace(root, reparent(Some(root)), Actor::Admin)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ServiceError::Invalid { field: "parent_id", .. }),
         "self: {err}"
     );
     let err = s
-        .patch_workspace(leaf, reparent(Some(Uuid::new_v4())), true)
+        .patch_workspace(leaf, reparent(Some(Uuid::new_v4())), Actor::Admin)
         .await
         .unwrap_err();
     assert!(
         matches!(err, ServiceError::Invalid { field: "parent_id", .. }),
         "missing: {err}"
     );
-    let err = s.patch_workspace(leaf, reparent(Some(root)), false).await.unwrap_err();
+    let err = s
+        .patch_workspace(leaf, reparent(Some(root)), Actor::Workspace)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ServiceError::Forbidden(_)),
         "token callers may not re-parent: {err}"
     );
 
     let other = create(&s, "other", None).await;
-    s.delete_workspace(other, false, false).await.unwrap();
-    let err = s.patch_workspace(leaf, reparent(Some(other)), true).await.unwrap_err();
+    s.delete_workspace(other, Children::Refuse, Removal::Removed)
+        .await
+        .unwrap();
+    let err = s
+        .patch_workspace(leaf, reparent(Some(other)), Actor::Admin)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict { .. }), "removed parent: {err}");
 
-    let moved = s.patch_workspace(leaf, reparent(Some(root)), true).await.unwrap();
+    let moved = s
+        .patch_workspace(leaf, reparent(Some(root)), Actor::Admin)
+        .await
+        .unwrap();
     assert!(moved.reparented);
     assert_eq!(moved.workspace.parent_id, Some(root));
-    let detached = s.patch_workspace(leaf, reparent(None), true).await.unwrap();
+    let detached = s.patch_workspace(leaf, reparent(None), Actor::Admin).await.unwrap();
     assert_eq!(detached.workspace.parent_id, None);
     assert!(
-        s.patch_workspace(leaf, PatchWorkspace::default(), true).await.is_err(),
+        s.patch_workspace(leaf, PatchWorkspace::default(), Actor::Admin)
+            .await
+            .is_err(),
         "empty patch"
     );
 }
@@ -78,7 +98,11 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
     let b = create(&s, "b", Some(a)).await;
     let token = s.mint_token(b).await.unwrap().auth_token;
 
-    match s.delete_workspace(root, false, false).await.unwrap_err() {
+    match s
+        .delete_workspace(root, Children::Refuse, Removal::Removed)
+        .await
+        .unwrap_err()
+    {
         ServiceError::Conflict { details, .. } => {
             assert_eq!(details["status"], "confirmation_required");
             assert_eq!(details["children_count"], 1);
@@ -86,8 +110,11 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
         }
         other => panic!("expected 409, got {other}"),
     }
-    let deleted = s.delete_workspace(root, true, false).await.unwrap();
-    assert_eq!((deleted.status, deleted.cascade_deleted), ("removed", 2));
+    let deleted = s
+        .delete_workspace(root, Children::Cascade, Removal::Removed)
+        .await
+        .unwrap();
+    assert_eq!((deleted.status, deleted.cascade_deleted), (Removal::Removed, 2));
     for id in [root, a, b] {
         assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "removed");
     }
@@ -105,8 +132,11 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
         .count();
     assert_eq!(removed_events, 3, "one event per workspace");
 
-    let purged = s.delete_workspace(root, false, true).await.unwrap();
-    assert_eq!((purged.status, purged.ids.len()), ("purged", 3));
+    let purged = s
+        .delete_workspace(root, Children::Refuse, Removal::Purged)
+        .await
+        .unwrap();
+    assert_eq!((purged.status, purged.ids.len()), (Removal::Purged, 3));
     assert!(s.get_workspace(b).await.is_err());
     assert_eq!(
         s.recent_events(Some(b), 10).await.unwrap().last().unwrap().event,
@@ -137,7 +167,7 @@ async fn delete_does_not_wait_on_writers_that_reference_the_workspace() {
     }
     let deleted = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        s.delete_workspace(root, true, false),
+        s.delete_workspace(root, Children::Cascade, Removal::Removed),
     )
     .await
     .expect("the delete waited on a key-share lock")
