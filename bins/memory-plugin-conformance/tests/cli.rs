@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use molecule_memory_plugin::{PluginState, Server, migrations};
+use molecule_memory_plugin::{PluginState, migrations};
 use molecule_testkit::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_memory-plugin-conformance");
@@ -14,7 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_memory-plugin-conformance");
 async fn exit_codes_follow_the_checks() {
     let db = TestDb::with_migrations(migrations()).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = Server::start(listener, PluginState::new(db.pool().clone()), Duration::from_secs(1)).unwrap();
+    let server =
+        molecule_memory_plugin::serve(listener, PluginState::new(db.pool().clone()), Duration::from_secs(1)).unwrap();
     let url = format!("http://{}", server.local_addr);
     let _serving = tokio::spawn(server.wait());
 

@@ -20,21 +20,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::anyhow!("cannot start the tokio runtime: {e}")),
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
-}
-
-#[allow(clippy::print_stderr)]
-fn fail(e: &anyhow::Error) -> ExitCode {
-    let line = format!("{e:#}").replace('\n', " ");
-    eprintln!("memory-plugin-postgres: {line}");
-    ExitCode::FAILURE
+    molecule_serve::run_main("memory-plugin-postgres", || run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -72,7 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         })
     };
     let listener = molecule_memory_plugin::bind(cfg.memory_plugin_listen_addr)?;
-    let server = molecule_memory_plugin::Server::start(
+    let server = molecule_memory_plugin::serve(
         listener,
         state,
         Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
@@ -80,21 +66,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(addr = %server.local_addr, "memory-plugin-postgres listening");
     let handle = server.handle();
     let serving = tokio::spawn(server.wait());
-    let signal = shutdown_signal().await?;
+    let signal = molecule_serve::shutdown_signal().await?;
     tracing::info!(signal, "shutting down");
     handle.stop(true).await;
     janitor_task.abort();
     serving.await.context("HTTP server task")??;
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     Ok(())
-}
-
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }

@@ -32,22 +32,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::anyhow!("cannot start the tokio runtime: {e}")),
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
-}
-
-/// One line on stderr that names what to change, then a failing exit code.
-#[allow(clippy::print_stderr)]
-fn fail(e: &anyhow::Error) -> ExitCode {
-    let line = format!("{e:#}").replace('\n', " ");
-    eprintln!("workspace-server: {line}");
-    ExitCode::FAILURE
+    molecule_serve::run_main("workspace-server", || run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -173,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
 
     let listener = molecule_http::bind(cfg.listen_addr())?;
-    let server = molecule_http::Server::start(
+    let server = molecule_http::serve(
         listener,
         state,
         Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
@@ -182,7 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let handle = server.handle();
     let serving = tokio::spawn(server.wait());
 
-    let signal = shutdown_signal().await?;
+    let signal = molecule_serve::shutdown_signal().await?;
     tracing::info!(signal, "shutting down; letting in-flight requests finish");
     bus.close();
     dispatcher.shutdown();
@@ -196,17 +181,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves on SIGTERM or SIGINT, naming which.
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }
 
 /// The memory plugin client when `MEMORY_PLUGIN_URL` is set. A failing health probe at boot

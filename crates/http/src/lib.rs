@@ -19,4 +19,4 @@ mod server;
 
 pub use auth::{AuthConfig, Caller};
 pub use errors::ApiError;
-pub use server::{AppState, MetricsRender, Server, app, bind, openapi};
+pub use server::{AppState, MetricsRender, Server, app, bind, openapi, serve};

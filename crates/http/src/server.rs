@@ -7,10 +7,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpResponse, web};
 use molecule_db::{Migrations, Pool};
 use molecule_periodic::Periodic;
+pub use molecule_serve::Server;
 use molecule_service::{ServiceConfig, Services};
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt;
@@ -144,46 +145,12 @@ pub fn app(
         .wrap(tracing_actix_web::TracingLogger::default())
 }
 
-/// Binds the listener, with an error that names the knob to change.
+/// Binds the listener, with an error that names the knobs to change.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot listen on {addr} (PORT / MOLECULE_BIND_ADDR): {e}"),
-        )
-    })
+    molecule_serve::bind(addr, "PORT / MOLECULE_BIND_ADDR")
 }
 
-/// A running HTTP server. Signals are handled by the binary, which calls `handle().stop(true)`.
-pub struct Server {
-    handle: ServerHandle,
-    server: actix_web::dev::Server,
-    pub local_addr: SocketAddr,
-}
-
-impl Server {
-    /// Starts serving on `listener`; requests still running at stop get `shutdown_timeout`.
-    pub fn start(listener: TcpListener, state: AppState, shutdown_timeout: Duration) -> std::io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let server = HttpServer::new(move || app(state.clone()))
-            .disable_signals()
-            .shutdown_timeout(shutdown_timeout.as_secs())
-            .listen(listener)?
-            .run();
-        let handle = server.handle();
-        Ok(Self {
-            handle,
-            server,
-            local_addr,
-        })
-    }
-
-    /// Serves until stopped.
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.server.await
-    }
-
-    pub fn handle(&self) -> ServerHandle {
-        self.handle.clone()
-    }
+/// Starts serving workspace-server on `listener` (see [`molecule_serve::Server`]).
+pub fn serve(listener: TcpListener, state: AppState, shutdown_timeout: Duration) -> std::io::Result<Server> {
+    Server::start(listener, move || app(state.clone()), shutdown_timeout)
 }

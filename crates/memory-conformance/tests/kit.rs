@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use molecule_memory_conformance::{Status, run};
-use molecule_memory_plugin::{PluginState, Server, migrations};
+use molecule_memory_plugin::{PluginState, migrations};
 use molecule_testkit::TestDb;
 
 struct Flat(Child, u16);
@@ -57,7 +57,8 @@ fn flat(extra: &[&str]) -> Option<Flat> {
 async fn memory_plugin_postgres_passes_with_every_capability() {
     let db = TestDb::with_migrations(migrations()).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = Server::start(listener, PluginState::new(db.pool().clone()), Duration::from_secs(1)).unwrap();
+    let server =
+        molecule_memory_plugin::serve(listener, PluginState::new(db.pool().clone()), Duration::from_secs(1)).unwrap();
     let base = format!("http://{}", server.local_addr);
     let _serving = tokio::spawn(server.wait());
     let report = run(&base, Duration::from_secs(5)).await;

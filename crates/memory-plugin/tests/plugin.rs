@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 use molecule_domain::Vocabulary;
 use molecule_memory_contract::client::{ClientConfig, ClientError, PluginClient};
 use molecule_memory_contract::*;
-use molecule_memory_plugin::{PluginState, Server, janitor_pass, migrations};
+use molecule_memory_plugin::{PluginState, janitor_pass, migrations};
 use molecule_testkit::TestDb;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -25,7 +25,7 @@ async fn start() -> Running {
     let db = TestDb::with_migrations(migrations()).await;
     let state = PluginState::new(db.pool().clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = Server::start(listener, state.clone(), Duration::from_secs(1)).unwrap();
+    let server = molecule_memory_plugin::serve(listener, state.clone(), Duration::from_secs(1)).unwrap();
     let base = format!("http://{}", server.local_addr);
     let client = PluginClient::new(ClientConfig {
         base_url: base.clone(),

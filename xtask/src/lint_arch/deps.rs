@@ -7,7 +7,7 @@ use super::{Report, Violation, find_line};
 
 /// The crates that may use an HTTP server framework: workspace-server's HTTP glue, and the
 /// memory plugin's own routes (a separate binary that must not link workspace-server's HTTP).
-pub const HTTP_FRAMEWORK_CRATES: &[&str] = &["molecule-http", "molecule-memory-plugin"];
+pub const HTTP_FRAMEWORK_CRATES: &[&str] = &["molecule-http", "molecule-memory-plugin", "molecule-serve"];
 const HTTP_FRAMEWORKS: &[&str] = &["actix-web", "actix-http", "actix-server"];
 /// The one crate that may talk to Docker and AWS.
 pub const PROVIDER_SDK_CRATE: &str = "molecule-provisioner";
