@@ -341,8 +341,11 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
     result
 }
 
-/// The statements one heartbeat runs: token lookup and `last_used_at`, then the locked status
-/// read, the update and the live-event NOTIFY in one transaction.
+/// The statements one heartbeat runs, as the server runs them: the token lookup with its
+/// throttled `last_used_at` bump (one statement), then the locked status read, the update and
+/// the live-event NOTIFY in one transaction, then the callee's delegation heartbeat (on the
+/// same connection). Keep it in step with `tokens::validate`, `Services::heartbeat` and the
+/// ledger's `heartbeat_callee`.
 fn pgbench(cluster: &Cluster, dir: &Path, args: &Args) -> anyhow::Result<f64> {
     let bin = molecule_pg_cluster::find_bin_dir()?;
     let url = molecule_pg_cluster::with_database(&cluster.url("postgres"), "bench");
@@ -353,13 +356,13 @@ fn pgbench(cluster: &Cluster, dir: &Path, args: &Args) -> anyhow::Result<f64> {
         &script,
         format!(
             "\\set i random(1, {n})
-SELECT t.id, t.workspace_id, t.token_hash FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.token_hash = (SELECT token_hash FROM bench_ids WHERE n = :i) AND t.revoked_at IS NULL AND w.status <> 'removed';
-UPDATE workspace_auth_tokens SET last_used_at = now() WHERE token_hash = (SELECT token_hash FROM bench_ids WHERE n = :i);
+WITH found AS (SELECT t.id, t.workspace_id, t.token_hash, t.last_used_at FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.token_hash = (SELECT token_hash FROM bench_ids WHERE n = :i) AND t.revoked_at IS NULL AND w.status <> 'removed'), bump AS (UPDATE workspace_auth_tokens SET last_used_at = now() WHERE id IN (SELECT id FROM found WHERE last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')) SELECT id, workspace_id, token_hash FROM found;
 BEGIN;
-SELECT status, current_task FROM workspaces WHERE id = (SELECT id FROM bench_ids WHERE n = :i) FOR UPDATE;
+SELECT status, current_task FROM workspaces WHERE id = (SELECT id FROM bench_ids WHERE n = :i) FOR NO KEY UPDATE;
 UPDATE workspaces SET last_heartbeat_at = now(), last_error_rate = 0, active_tasks = 1, uptime_seconds = 42, current_task = 'bench', status = status, updated_at = now() WHERE id = (SELECT id FROM bench_ids WHERE n = :i);
 SELECT pg_notify('molecule_events', '{{\"event\":\"WORKSPACE_HEARTBEAT\",\"workspace_id\":null,\"timestamp\":\"2026-01-01T00:00:00Z\",\"payload\":{{}}}}');
 COMMIT;
+UPDATE delegations SET last_heartbeat = now(), updated_at = now(), status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END, error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END WHERE callee_id = (SELECT id FROM bench_ids WHERE n = :i) AND status IN ('queued', 'dispatched', 'in_progress', 'stuck');
 ",
             n = args.workspaces
         ),

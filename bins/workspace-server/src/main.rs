@@ -118,10 +118,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             async move { dispatcher.reconcile(&rc).await }
         })
     };
-    let sweeper_config = molecule_ledger::SweeperConfig::from_raw(
-        cfg.delegation_sweeper_interval_s.as_deref(),
-        cfg.delegation_stuck_threshold_s.as_deref(),
-    );
+    let sweeper_config = {
+        let typed = cfg.delegation_sweeper();
+        molecule_ledger::SweeperConfig {
+            interval: typed.interval,
+            stuck_threshold: typed.stuck_threshold,
+        }
+    };
     let (delegation_sweeper, sweeper_task) = {
         let services = services.clone();
         services.ledger().clone().spawn_sweeper(sweeper_config, move |failed| {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use molecule_config::ServerConfig;
-use molecule_dispatcher::{Dispatcher, DispatcherConfig, parse_concurrency};
+use molecule_config::{BackendChoice, ServerConfig};
+use molecule_dispatcher::{Dispatcher, DispatcherConfig};
 use molecule_provisioner::{Backend, DockerBackend, DockerConfig, ImageRef, LocalConfig, LocalProcessBackend};
 use molecule_service::Services;
 
@@ -27,11 +27,13 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
         network_mode: cfg.molecule_docker_network.clone(),
         advertise_host: "127.0.0.1".into(),
     };
-    let backend: Option<Arc<dyn Backend>> = match cfg.molecule_backend.as_deref() {
-        Some("docker") => Some(Arc::new(DockerBackend::connect(docker_config).await.context(
-            "MOLECULE_BACKEND=docker: the Docker engine (DOCKER_HOST or /var/run/docker.sock)",
-        )?)),
-        Some("local") => {
+    let backend: Option<Arc<dyn Backend>> = match cfg.backend()? {
+        Some(BackendChoice::Docker) => {
+            Some(Arc::new(DockerBackend::connect(docker_config).await.context(
+                "MOLECULE_BACKEND=docker: the Docker engine (DOCKER_HOST or /var/run/docker.sock)",
+            )?))
+        }
+        Some(BackendChoice::Local) => {
             tracing::warn!("MOLECULE_BACKEND=local: workspaces run as local processes (development only)");
             Some(Arc::new(LocalProcessBackend::new(LocalConfig {
                 command: cfg.molecule_local_agent_command.clone().into(),
@@ -39,8 +41,8 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
                 platform_instance: instance.clone(),
             })))
         }
-        Some("ec2") => ec2_backend(cfg, &instance).await?,
-        Some(_) => None,
+        Some(BackendChoice::Ec2) => ec2_backend(cfg, &instance).await?,
+        Some(BackendChoice::None) => None,
         None => match DockerBackend::connect(docker_config).await {
             Ok(d) => Some(Arc::new(d)),
             Err(e) => {
@@ -49,10 +51,7 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
             }
         },
     };
-    let (concurrency, warning) = parse_concurrency(cfg.molecule_provision_concurrency.as_deref());
-    if let Some(w) = warning {
-        tracing::warn!("{w}");
-    }
+    let concurrency = cfg.provision_concurrency();
     let default_image = ImageRef::parse(&cfg.molecule_workspace_image).with_context(|| {
         format!(
             "MOLECULE_WORKSPACE_IMAGE={:?} is not an image reference",

@@ -8,12 +8,19 @@
 //! Must not know: what the knobs drive. This is the only crate that reads the process
 //! environment; everything else receives typed values.
 //!
-//! Modules: `knobs` (the knob table), `lenient` (values that fall back with a warning).
+//! Modules: `knobs` (the knob table), `lenient` (values figment may have typed), `sections`
+//! (typed sections for the components, with the fall-back-and-warn rules).
 
 // This crate is the one reader of the environment (Architecture Invariant 6).
 #![allow(clippy::disallowed_methods)]
 mod knobs;
 mod lenient;
+mod sections;
+
+pub use sections::{
+    BackendChoice, DEFAULT_DELEGATION_STUCK_THRESHOLD_S, DEFAULT_DELEGATION_SWEEPER_INTERVAL_S,
+    DEFAULT_PROVISION_CONCURRENCY, DelegationSweeper,
+};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -295,13 +302,7 @@ impl ServerConfig {
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,
         )?;
-        if let Some(b) = &self.molecule_backend
-            && !matches!(b.as_str(), "docker" | "local" | "ec2" | "none")
-        {
-            return Err(ConfigError::Invalid(format!(
-                "MOLECULE_BACKEND must be docker, local, ec2 or none, got {b:?}"
-            )));
-        }
+        self.backend()?;
         self.runtime_images()?;
         self.agent_env()?;
         positive("MOLECULE_DB_POOL_SIZE", self.molecule_db_pool_size as u64)?;

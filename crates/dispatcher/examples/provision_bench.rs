@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use molecule_dispatcher::{Dispatcher, DispatcherConfig, parse_concurrency};
+use molecule_dispatcher::{Dispatcher, DispatcherConfig};
 use molecule_provisioner::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
 use molecule_service::workspaces::CreateWorkspace;
 use molecule_service::{ServiceConfig, Services};
@@ -60,7 +60,11 @@ async fn main() {
     let services = Services::new(pool, ServiceConfig::default()).unwrap();
     let mut results = serde_json::Map::new();
     for raw in ["0", "3", "10"] {
-        let (concurrency, _) = parse_concurrency(Some(raw));
+        // MOLECULE_PROVISION_CONCURRENCY: 0 is unlimited.
+        let concurrency = match raw.parse::<usize>().unwrap() {
+            0 => None,
+            n => Some(n),
+        };
         let config = DispatcherConfig {
             concurrency,
             ..DispatcherConfig::default()

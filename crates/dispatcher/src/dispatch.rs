@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// How workloads are started.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
-    /// `None` = unlimited (see [`crate::parse_concurrency`]).
+    /// Provisions at once (`MOLECULE_PROVISION_CONCURRENCY`); `None` = unlimited.
     pub concurrency: Option<usize>,
     pub default_image: ImageRef,
     /// Image per runtime (`MOLECULE_RUNTIME_IMAGES`).
@@ -42,7 +42,7 @@ pub struct DispatcherConfig {
 impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
-            concurrency: Some(crate::DEFAULT_CONCURRENCY),
+            concurrency: Some(3),
             default_image: ImageRef {
                 registry: None,
                 repository: "molecule-agent".into(),

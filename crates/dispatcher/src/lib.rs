@@ -9,17 +9,14 @@
 //!
 //! Must not know: HTTP. It plugs into the service layer as its [`WorkloadHooks`].
 //!
-//! Modules: `dispatch` (the dispatcher and its hooks), `concurrency` (the global cap),
-//! `timeout` (the provisioning-timeout sweeper), `templates` (its template loader), `reconcile`
+//! Modules: `dispatch` (the dispatcher and its hooks), `timeout` (the provisioning-timeout sweeper), `templates` (its template loader), `reconcile`
 //! (the leak reconciler).
 
-mod concurrency;
 mod dispatch;
 mod reconcile;
 mod templates;
 mod timeout;
 
-pub use concurrency::{DEFAULT_CONCURRENCY, parse_concurrency};
 pub use dispatch::{Dispatcher, DispatcherConfig, StopError};
 pub use molecule_service::{RestartOutcome, WorkloadHooks};
 pub use reconcile::ReconcileConfig;

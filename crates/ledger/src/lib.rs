@@ -56,29 +56,3 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(6 * 3600);
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use crate::SweeperConfig;
-
-    #[test]
-    fn invalid_sweeper_knobs_fall_back_to_the_defaults() {
-        let c = SweeperConfig::from_raw(Some("abc"), Some("-5"));
-        assert_eq!(
-            (c.interval, c.stuck_threshold),
-            (Duration::from_secs(300), Duration::from_secs(600))
-        );
-        let c = SweeperConfig::from_raw(Some(" 60 "), Some("0"));
-        assert_eq!(
-            (c.interval, c.stuck_threshold),
-            (Duration::from_secs(60), Duration::from_secs(600))
-        );
-        let c = SweeperConfig::from_raw(None, Some("120"));
-        assert_eq!(
-            (c.interval, c.stuck_threshold),
-            (Duration::from_secs(300), Duration::from_secs(120))
-        );
-    }
-}

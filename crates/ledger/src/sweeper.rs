@@ -31,8 +31,8 @@ pub struct SweeperConfig {
 impl Default for SweeperConfig {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(300),
-            stuck_threshold: Duration::from_secs(600),
+            interval: Duration::from_secs(Self::DEFAULT_INTERVAL_S),
+            stuck_threshold: Duration::from_secs(Self::DEFAULT_STUCK_THRESHOLD_S),
         }
     }
 }
@@ -40,31 +40,6 @@ impl Default for SweeperConfig {
 impl SweeperConfig {
     pub const DEFAULT_INTERVAL_S: u64 = 300;
     pub const DEFAULT_STUCK_THRESHOLD_S: u64 = 600;
-
-    /// From the raw environment values: missing, garbage or non-positive values fall back to
-    /// the defaults with a warning naming the variable.
-    pub fn from_raw(interval: Option<&str>, threshold: Option<&str>) -> Self {
-        fn parse(name: &str, raw: Option<&str>, default: u64) -> Duration {
-            match raw.map(str::trim).filter(|s| !s.is_empty()) {
-                None => Duration::from_secs(default),
-                Some(s) => match s.parse::<i64>() {
-                    Ok(n) if n > 0 => Duration::from_secs(n.unsigned_abs()),
-                    _ => {
-                        tracing::warn!(variable = name, value = s, default, "invalid value; using the default");
-                        Duration::from_secs(default)
-                    }
-                },
-            }
-        }
-        Self {
-            interval: parse("DELEGATION_SWEEPER_INTERVAL_S", interval, Self::DEFAULT_INTERVAL_S),
-            stuck_threshold: parse(
-                "DELEGATION_STUCK_THRESHOLD_S",
-                threshold,
-                Self::DEFAULT_STUCK_THRESHOLD_S,
-            ),
-        }
-    }
 }
 
 /// What one sweep did. `deadline_failed` are the rows whose caller must be told.

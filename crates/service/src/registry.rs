@@ -25,11 +25,23 @@ pub struct Register {
     pub delivery_mode: Option<String>,
 }
 
+/// The fixed acknowledgement words of the registry answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ack {
+    /// `POST /registry/register`.
+    Registered,
+    /// `POST /registry/heartbeat`.
+    Ok,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Registered {
-    pub status: &'static str,
-    pub delivery_mode: String,
-    pub workspace_status: String,
+    pub status: Ack,
+    #[schema(value_type = String)]
+    pub delivery_mode: DeliveryMode,
+    #[schema(value_type = String)]
+    pub workspace_status: WorkspaceStatus,
 }
 
 /// `runtime_metadata.capabilities` of a heartbeat.
@@ -68,15 +80,16 @@ pub struct Heartbeat {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HeartbeatAck {
-    pub status: &'static str,
-    pub workspace_status: String,
+    pub status: Ack,
+    #[schema(value_type = String)]
+    pub workspace_status: WorkspaceStatus,
 }
 
 fn sticky_conflict(id: Uuid, status: WorkspaceStatus) -> ServiceError {
     if status == WorkspaceStatus::Removed {
         ServiceError::conflict(
             format!("workspace {id} was removed; it cannot register again"),
-            json!({ "status": "removed" }),
+            json!({ "status": WorkspaceStatus::Removed.as_str() }),
         )
     } else {
         ServiceError::conflict(
@@ -154,9 +167,9 @@ impl Services {
             })
             .await?;
         Ok(Registered {
-            status: "registered",
-            delivery_mode: mode.as_str().to_owned(),
-            workspace_status: status.as_str().to_owned(),
+            status: Ack::Registered,
+            delivery_mode: mode,
+            workspace_status: status,
         })
     }
 
@@ -237,8 +250,8 @@ impl Services {
             tracing::warn!(workspace_id = %id, error = %e, "delegation heartbeat failed");
         }
         Ok(HeartbeatAck {
-            status: "ok",
-            workspace_status: new_status.as_str().to_owned(),
+            status: Ack::Ok,
+            workspace_status: new_status,
         })
     }
 }

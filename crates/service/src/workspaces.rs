@@ -233,7 +233,8 @@ pub struct Deleted {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct State {
     pub workspace_id: Uuid,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
     pub paused: bool,
     pub deleted: bool,
 }
@@ -302,7 +303,7 @@ pub(crate) fn require_live_status(id: Uuid, status: Option<WorkspaceStatus>) -> 
         None => Err(ServiceError::NotFound(format!("workspace {id} not found"))),
         Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
             format!("workspace {id} is removed"),
-            json!({ "status": "removed" }),
+            json!({ "status": WorkspaceStatus::Removed.as_str() }),
         )),
         Some(s) => Ok(s),
     }
@@ -323,7 +324,7 @@ async fn check_parent(conn: &mut AsyncPgConnection, parent: Uuid) -> Result<()> 
         )),
         Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
             format!("parent_id: workspace {parent} is removed"),
-            json!({ "parent_id": parent, "parent_status": "removed" }),
+            json!({ "parent_id": parent, "parent_status": WorkspaceStatus::Removed.as_str() }),
         )),
         Some(_) => Ok(()),
     }
@@ -538,7 +539,7 @@ impl Services {
             None | Some(WorkspaceStatus::Removed) => Err(ServiceError::NotFound(format!("workspace {id} is deleted"))),
             Some(s) => Ok(State {
                 workspace_id: id,
-                status: s.as_str().to_owned(),
+                status: s,
                 paused: s == WorkspaceStatus::Paused,
                 deleted: false,
             }),
@@ -598,7 +599,7 @@ impl Services {
                 Some(WorkspaceStatus::Removed) => {
                     return Err(ServiceError::conflict(
                         format!("workspace {id} is removed"),
-                        json!({ "status": "removed" }),
+                        json!({ "status": WorkspaceStatus::Removed.as_str() }),
                     ));
                 }
                 Some(_) => {}
@@ -715,7 +716,7 @@ impl Services {
                     if status == WorkspaceStatus::Removed && !purge {
                         return Err(ServiceError::conflict(
                             format!("workspace {id} is already removed; add ?purge=true to delete its row"),
-                            json!({ "status": "removed" }),
+                            json!({ "status": WorkspaceStatus::Removed.as_str() }),
                         ));
                     }
                     if !confirm {

@@ -76,13 +76,20 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "provisioning");
 
     let reg = s.register(register_body(id)).await.unwrap();
-    assert_eq!((reg.status, reg.delivery_mode.as_str()), ("registered", "push"));
+    assert_eq!(
+        (serde_json::to_value(reg.status).unwrap(), reg.delivery_mode.to_string()),
+        (json!("registered"), "push".to_owned())
+    );
     let ws = s.get_workspace(id).await.unwrap();
     assert_eq!(ws.status.to_string(), "online");
     assert_eq!(ws.url.as_deref(), Some("http://127.0.0.1:8000"));
 
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        s.heartbeat(heartbeat_body(id, 0.0, ""))
+            .await
+            .unwrap()
+            .workspace_status
+            .to_string(),
         "online"
     );
     let ws = s.get_workspace(id).await.unwrap();
@@ -92,7 +99,11 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     );
 
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.6, "")).await.unwrap().workspace_status,
+        s.heartbeat(heartbeat_body(id, 0.6, ""))
+            .await
+            .unwrap()
+            .workspace_status
+            .to_string(),
         "degraded"
     );
     assert_eq!(
@@ -100,23 +111,36 @@ async fn register_heartbeat_degrade_recover_and_expire() {
         Some("tool call failed")
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.3, "")).await.unwrap().workspace_status,
+        s.heartbeat(heartbeat_body(id, 0.3, ""))
+            .await
+            .unwrap()
+            .workspace_status
+            .to_string(),
         "degraded",
         "hysteresis"
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        s.heartbeat(heartbeat_body(id, 0.0, ""))
+            .await
+            .unwrap()
+            .workspace_status
+            .to_string(),
         "online"
     );
     assert_eq!(
         s.heartbeat(heartbeat_body(id, 0.0, "wedged"))
             .await
             .unwrap()
-            .workspace_status,
+            .workspace_status
+            .to_string(),
         "degraded"
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        s.heartbeat(heartbeat_body(id, 0.0, ""))
+            .await
+            .unwrap()
+            .workspace_status
+            .to_string(),
         "online"
     );
 
@@ -137,7 +161,11 @@ async fn register_heartbeat_degrade_recover_and_expire() {
 
     // A heartbeat brings it back.
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap().workspace_status,
+        s.heartbeat(heartbeat_body(id, 0.0, ""))
+            .await
+            .unwrap()
+            .workspace_status
+            .to_string(),
         "online"
     );
 
@@ -184,7 +212,8 @@ async fn removed_and_paused_workspaces_are_never_revived() {
         s.heartbeat(heartbeat_body(paused, 0.0, ""))
             .await
             .unwrap()
-            .workspace_status,
+            .workspace_status
+            .to_string(),
         "paused"
     );
     assert_eq!(s.get_workspace(paused).await.unwrap().status.to_string(), "paused");
@@ -202,7 +231,7 @@ async fn push_mode_needs_a_url_and_poll_mode_does_not() {
         delivery_mode: Some("poll".into()),
         ..no_url
     };
-    assert_eq!(s.register(poll).await.unwrap().delivery_mode, "poll");
+    assert_eq!(s.register(poll).await.unwrap().delivery_mode.to_string(), "poll");
     let bad = Register {
         url: Some("http://169.254.169.254/".into()),
         ..register_body(id)
