@@ -341,8 +341,8 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
     result
 }
 
-/// The statements one heartbeat runs, as the server runs them: the token lookup with its
-/// throttled `last_used_at` bump (one statement), then the locked status read, the update and
+/// The statements one heartbeat runs, as the server runs them: the token lookup (its
+/// `last_used_at` bump runs at most once a minute per token, so not in steady state), then the locked status read, the update and
 /// the live-event NOTIFY in one transaction, then the callee's delegation heartbeat (on the
 /// same connection). Keep it in step with `tokens::validate`, `Services::heartbeat` and the
 /// ledger's `heartbeat_callee`.
@@ -356,7 +356,7 @@ fn pgbench(cluster: &Cluster, dir: &Path, args: &Args) -> anyhow::Result<f64> {
         &script,
         format!(
             "\\set i random(1, {n})
-WITH found AS (SELECT t.id, t.workspace_id, t.token_hash, t.last_used_at FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.token_hash = (SELECT token_hash FROM bench_ids WHERE n = :i) AND t.revoked_at IS NULL AND w.status <> 'removed'), bump AS (UPDATE workspace_auth_tokens SET last_used_at = now() WHERE id IN (SELECT id FROM found WHERE last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')) SELECT id, workspace_id, token_hash FROM found;
+SELECT t.id, t.workspace_id, t.token_hash, t.last_used_at FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.token_hash = (SELECT token_hash FROM bench_ids WHERE n = :i) AND t.revoked_at IS NULL AND w.status <> 'removed';
 BEGIN;
 SELECT status, current_task FROM workspaces WHERE id = (SELECT id FROM bench_ids WHERE n = :i) FOR NO KEY UPDATE;
 UPDATE workspaces SET last_heartbeat_at = now(), last_error_rate = 0, active_tasks = 1, uptime_seconds = 42, current_task = 'bench', status = status, updated_at = now() WHERE id = (SELECT id FROM bench_ids WHERE n = :i);

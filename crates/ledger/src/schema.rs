@@ -39,3 +39,15 @@ CREATE INDEX IF NOT EXISTS delegations_completed_finished ON delegations (finish
 "
     )
 }
+
+// The columns the ledger's cached (DSL) statements use; the rest go through `sql_query`.
+diesel::table! {
+    delegations (delegation_id) {
+        delegation_id -> Text,
+        callee_id -> Uuid,
+        status -> Text,
+        last_heartbeat -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+        error_detail -> Nullable<Text>,
+    }
+}

@@ -542,10 +542,33 @@ impl<'c> LedgerConn<'c> {
     /// Marks every in-flight delegation of `callee_id` alive in one indexed statement (the
     /// server calls it on each registry heartbeat). Returns how many rows it touched.
     pub async fn heartbeat_callee(&mut self, callee_id: Uuid) -> Result<usize> {
-        Ok(diesel::sql_query(heartbeat_sql("callee_id = $1"))
-            .bind::<SqlUuid, _>(callee_id)
-            .execute(&mut *self.conn)
-            .await?)
+        use diesel::dsl::case_when;
+        use diesel::{ExpressionMethods, IntoSql, QueryDsl};
+
+        use crate::schema::delegations as d;
+        // A DSL statement, so its prepared statement is cached: every registry heartbeat runs
+        // it, and an uncached statement costs a parse round trip each time.
+        let in_flight: Vec<&str> = DelegationStatus::IN_FLIGHT.iter().map(|s| s.as_str()).collect();
+        let stuck = DelegationStatus::Stuck.as_str();
+        Ok(diesel::update(
+            d::table
+                .filter(d::callee_id.eq(callee_id))
+                .filter(d::status.eq_any(in_flight)),
+        )
+        .set((
+            d::last_heartbeat.eq(diesel::dsl::now),
+            d::updated_at.eq(diesel::dsl::now),
+            d::status.eq(case_when(
+                d::status.eq(stuck),
+                DelegationStatus::InProgress.as_str().into_sql::<Text>(),
+            )
+            .otherwise(d::status)),
+            d::error_detail.eq(
+                case_when(d::status.eq(stuck), None::<String>.into_sql::<Nullable<Text>>()).otherwise(d::error_detail),
+            ),
+        ))
+        .execute(&mut *self.conn)
+        .await?)
     }
 
     /// Delegations where `workspace` is caller or callee, newest first.

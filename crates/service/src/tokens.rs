@@ -5,7 +5,7 @@
 use base64::Engine;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use molecule_db::schema::workspace_auth_tokens as t;
+use molecule_db::schema::{workspace_auth_tokens as t, workspaces as w};
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::WorkspaceStatus;
 use rand::RngCore;
@@ -185,46 +185,32 @@ pub async fn list(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<Ve
 /// The owner of `token` when it is live and its workspace is not removed; bumps
 /// `last_used_at` (at most once a minute). Every refusal is the same opaque `Unauthorized`.
 pub async fn validate(conn: &mut AsyncPgConnection, token: &str) -> Result<TokenOwner> {
-    #[derive(QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: Uuid,
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        workspace_id: Uuid,
-        #[diesel(sql_type = diesel::sql_types::Bytea)]
-        token_hash: Vec<u8>,
-    }
     let digest = hash(token);
-    // One round trip on the hot path (every heartbeat authenticates): the lookup, and a
-    // `last_used_at` bump at most once per LAST_USED_GRANULARITY_S per token, so a fleet
-    // heartbeating every 30 s does not rewrite its token rows on every beat.
-    let found: Option<Found> = diesel::sql_query(format!(
-        "WITH found AS (
-            SELECT t.id, t.workspace_id, t.token_hash, t.last_used_at
-              FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND w.status <> $2),
-         bump AS (
-            UPDATE workspace_auth_tokens SET last_used_at = now()
-             WHERE id IN (SELECT id FROM found
-                           WHERE last_used_at IS NULL
-                              OR last_used_at < now() - interval '{LAST_USED_GRANULARITY_S} seconds'))
-         SELECT id, workspace_id, token_hash FROM found"
-    ))
-    .bind::<diesel::sql_types::Bytea, _>(digest.to_vec())
-    .bind::<molecule_db::sql_types::WorkspaceStatusSql, _>(DbWorkspaceStatus(WorkspaceStatus::Removed))
-    .get_result(conn)
-    .await
-    .optional()?;
-    let Some(Found {
-        id: token_id,
-        workspace_id,
-        token_hash: stored,
-    }) = found
-    else {
+    // DSL statements, so their prepared statements are cached: on the hot path (every
+    // heartbeat authenticates) this is one round trip, plus a `last_used_at` bump at most once
+    // per LAST_USED_GRANULARITY_S per token.
+    let found: Option<(Uuid, Uuid, Vec<u8>, Option<OffsetDateTime>)> = t::table
+        .inner_join(w::table)
+        .filter(t::token_hash.eq(digest.to_vec()))
+        .filter(t::revoked_at.is_null())
+        .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+        .select((t::id, t::workspace_id, t::token_hash, t::last_used_at))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((token_id, workspace_id, stored, last_used)) = found else {
         return Err(ServiceError::Unauthorized("invalid workspace auth token".into()));
     };
     if !bool::from(stored.as_slice().ct_eq(&digest)) {
         return Err(ServiceError::Unauthorized("invalid workspace auth token".into()));
+    }
+    let stale = last_used
+        .is_none_or(|at| OffsetDateTime::now_utc() - at > time::Duration::seconds(i64::from(LAST_USED_GRANULARITY_S)));
+    if stale {
+        diesel::update(t::table.find(token_id))
+            .set(t::last_used_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
     }
     Ok(TokenOwner { token_id, workspace_id })
 }
