@@ -64,8 +64,7 @@ pub fn smoke_all() -> anyhow::Result<()> {
 /// (the same one the tests use, so nothing is rebuilt).
 fn build(args: &Args, package: &str, example: Option<&str>) -> anyhow::Result<std::path::PathBuf> {
     if args.smoke {
-        exec(cargo().args(["build", "--workspace", "--all-targets", "--locked"]))?;
-        return Ok(target_dir()?.join("debug"));
+        return crate::steps::workspace_debug_build();
     }
     let mut cmd = cargo();
     cmd.args(["build", "--release", "-p", package]);

@@ -88,8 +88,7 @@ pub fn run_against(
     extra: &[&str],
 ) -> anyhow::Result<String> {
     let st = ensure_schemathesis()?;
-    exec(crate::steps::cargo().args(["build", "-q", "-p", bin]))?;
-    let exe = target_dir()?.join("debug").join(bin);
+    let exe = crate::steps::workspace_debug_build()?.join(bin);
     let port = free_port()?;
     let (listen_key, listen_value) = listen(port);
     let mut cmd = Command::new(&exe);

@@ -76,6 +76,14 @@ pub fn cargo() -> Command {
     c
 }
 
+/// Builds every target of the workspace in the debug profile, with the features the test run
+/// resolves (dev-dependencies included), so it reuses the test build's artifacts instead of
+/// building each binary again under its own, narrower feature set. Returns `target/debug`.
+pub fn workspace_debug_build() -> anyhow::Result<PathBuf> {
+    exec(cargo().args(["build", "-q", "--workspace", "--all-targets", "--locked"]))?;
+    Ok(target_dir()?.join("debug"))
+}
+
 /// True when `cargo <sub> --version` works.
 pub fn cargo_has(sub: &str) -> bool {
     cargo()
