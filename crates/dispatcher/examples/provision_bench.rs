@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use molecule_api::workspaces::CreateWorkspace;
 use molecule_dispatcher::{Dispatcher, DispatcherConfig};
 use molecule_provisioner::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
-use molecule_service::workspaces::CreateWorkspace;
 use molecule_service::{ServiceConfig, Services};
 use uuid::Uuid;
 

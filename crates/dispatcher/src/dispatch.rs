@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use molecule_api::hooks::RestartOutcome;
+use molecule_api::hooks::StopFailure;
 use molecule_domain::{FailureReason, Vocabulary};
 use molecule_provisioner::{Backend, BackendError, ImageRef, ProvisionSpec, select_image};
 use molecule_service::error::chain;
-use molecule_service::hooks::{HookError, StopFailure};
+use molecule_service::hooks::HookError;
 use molecule_service::workloads::Provisioned;
-use molecule_service::{RestartOutcome, ServiceError, Services, WorkloadHooks};
+use molecule_service::{ServiceError, Services, WorkloadHooks};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

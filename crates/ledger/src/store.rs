@@ -96,17 +96,32 @@ impl From<StatusText> for DelegationStatus {
 pub(crate) const COLUMNS: &str = "delegation_id, caller_id, callee_id, task_preview, result_preview, error_detail, status, \
                        last_heartbeat, deadline, retry_count, idempotency_key, created_at, updated_at, finished_at";
 
-/// The heartbeat statement for the in-flight rows matching `filter` (a stuck one revives).
-fn heartbeat_sql(filter: &str) -> String {
-    format!(
-        "UPDATE delegations SET last_heartbeat = now(), updated_at = now(),
-                status = CASE WHEN status = '{stuck}' THEN '{in_progress}' ELSE status END,
-                error_detail = CASE WHEN status = '{stuck}' THEN NULL ELSE error_detail END
-          WHERE {filter} AND status IN ({in_flight})",
-        stuck = DelegationStatus::Stuck.as_str(),
-        in_progress = DelegationStatus::InProgress.as_str(),
-        in_flight = DelegationStatus::sql_list(DelegationStatus::IN_FLIGHT)
-    )
+/// The one heartbeat rule, as a DSL statement over the in-flight rows that `$filter` (an
+/// expression on `crate::schema::delegations`) picks: `last_heartbeat` and `updated_at` become
+/// now, and a `stuck` row returns to `in_progress` with its error cleared. A macro rather than a
+/// function so each caller keeps a statically typed statement, whose prepared statement diesel
+/// caches (every registry heartbeat runs one).
+macro_rules! heartbeat_where {
+    ($filter:expr) => {{
+        use diesel::dsl::case_when;
+        use diesel::{ExpressionMethods, IntoSql, QueryDsl};
+
+        use crate::schema::delegations as d;
+        let in_flight: Vec<&str> = DelegationStatus::IN_FLIGHT.iter().map(|s| s.as_str()).collect();
+        let stuck = DelegationStatus::Stuck.as_str();
+        diesel::update(d::table.filter($filter).filter(d::status.eq_any(in_flight))).set((
+            d::last_heartbeat.eq(diesel::dsl::now),
+            d::updated_at.eq(diesel::dsl::now),
+            d::status.eq(case_when(
+                d::status.eq(stuck),
+                DelegationStatus::InProgress.as_str().into_sql::<Text>(),
+            )
+            .otherwise(d::status)),
+            d::error_detail.eq(
+                case_when(d::status.eq(stuck), None::<String>.into_sql::<Nullable<Text>>()).otherwise(d::error_detail),
+            ),
+        ))
+    }};
 }
 
 /// A delegation to record.
@@ -532,8 +547,7 @@ impl<'c> LedgerConn<'c> {
     /// Marks the delegation alive. Touches only in-flight rows; a `stuck` row returns to
     /// `in_progress`. Returns whether a row was touched.
     pub async fn heartbeat(&mut self, delegation_id: &str) -> Result<bool> {
-        let n = diesel::sql_query(heartbeat_sql("delegation_id = $1"))
-            .bind::<Text, _>(delegation_id)
+        let n = heartbeat_where!(crate::schema::delegations::delegation_id.eq(delegation_id))
             .execute(&mut *self.conn)
             .await?;
         Ok(n > 0)
@@ -542,33 +556,9 @@ impl<'c> LedgerConn<'c> {
     /// Marks every in-flight delegation of `callee_id` alive in one indexed statement (the
     /// server calls it on each registry heartbeat). Returns how many rows it touched.
     pub async fn heartbeat_callee(&mut self, callee_id: Uuid) -> Result<usize> {
-        use diesel::dsl::case_when;
-        use diesel::{ExpressionMethods, IntoSql, QueryDsl};
-
-        use crate::schema::delegations as d;
-        // A DSL statement, so its prepared statement is cached: every registry heartbeat runs
-        // it, and an uncached statement costs a parse round trip each time.
-        let in_flight: Vec<&str> = DelegationStatus::IN_FLIGHT.iter().map(|s| s.as_str()).collect();
-        let stuck = DelegationStatus::Stuck.as_str();
-        Ok(diesel::update(
-            d::table
-                .filter(d::callee_id.eq(callee_id))
-                .filter(d::status.eq_any(in_flight)),
-        )
-        .set((
-            d::last_heartbeat.eq(diesel::dsl::now),
-            d::updated_at.eq(diesel::dsl::now),
-            d::status.eq(case_when(
-                d::status.eq(stuck),
-                DelegationStatus::InProgress.as_str().into_sql::<Text>(),
-            )
-            .otherwise(d::status)),
-            d::error_detail.eq(
-                case_when(d::status.eq(stuck), None::<String>.into_sql::<Nullable<Text>>()).otherwise(d::error_detail),
-            ),
-        ))
-        .execute(&mut *self.conn)
-        .await?)
+        Ok(heartbeat_where!(crate::schema::delegations::callee_id.eq(callee_id))
+            .execute(&mut *self.conn)
+            .await?)
     }
 
     /// Delegations where `workspace` is caller or callee, newest first.

@@ -5,9 +5,9 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use molecule_api::activity::{Activity, Appended, NewActivity};
 use molecule_db::schema::activity_logs as a;
 use molecule_domain::{ActivityStatus, ActivityType, EventType, Vocabulary};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,55 +18,50 @@ use crate::{Services, events, validate};
 /// Largest page of `GET /activity`.
 pub const MAX_LIMIT: i64 = 500;
 
-/// `POST /workspaces/:id/activity` body.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct NewActivity {
-    /// a2a_send, a2a_receive, task_update, agent_log, skill_promotion, memory_write or error.
-    pub activity_type: String,
-    /// Must be the workspace itself when given.
-    pub source_id: Option<Uuid>,
-    pub target_id: Option<Uuid>,
-    pub method: Option<String>,
-    pub summary: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub request_body: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    pub response_body: Option<Value>,
-    pub duration_ms: Option<i32>,
-    /// ok (default), error or timeout.
-    pub status: Option<String>,
-    pub error_detail: Option<String>,
-    /// A repeated key returns the first row instead of adding one.
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
+/// An `activity_logs` row as read.
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = a)]
-pub struct Activity {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
-    pub activity_type: String,
-    pub source_id: Option<Uuid>,
-    pub target_id: Option<Uuid>,
-    pub method: Option<String>,
-    pub summary: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub request_body: Option<Value>,
-    #[schema(value_type = Option<Object>)]
-    pub response_body: Option<Value>,
-    pub duration_ms: Option<i32>,
-    pub status: String,
-    pub error_detail: Option<String>,
-    pub idempotency_key: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+struct Stored {
+    id: Uuid,
+    workspace_id: Uuid,
+    activity_type: String,
+    source_id: Option<Uuid>,
+    target_id: Option<Uuid>,
+    method: Option<String>,
+    summary: Option<String>,
+    request_body: Option<Value>,
+    response_body: Option<Value>,
+    duration_ms: Option<i32>,
+    status: String,
+    error_detail: Option<String>,
+    idempotency_key: Option<String>,
+    created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Appended {
-    pub id: Uuid,
-    /// True when an earlier row with the same idempotency key was returned.
-    pub idempotent_hit: bool,
+impl TryFrom<Stored> for Activity {
+    type Error = ServiceError;
+
+    /// Every writer goes through [`ActivityRow`], so an unknown value means a row written by
+    /// something else: a 500 naming the row, not a silently relabelled one.
+    fn try_from(r: Stored) -> Result<Self> {
+        const DOING: &str = "reading an activity row";
+        Ok(Self {
+            activity_type: ActivityType::parse(&r.activity_type).map_err(|e| ServiceError::internal(DOING, e))?,
+            status: ActivityStatus::parse(&r.status).map_err(|e| ServiceError::internal(DOING, e))?,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            source_id: r.source_id,
+            target_id: r.target_id,
+            method: r.method,
+            summary: r.summary,
+            request_body: r.request_body,
+            response_body: r.response_body,
+            duration_ms: r.duration_ms,
+            error_detail: r.error_detail,
+            idempotency_key: r.idempotency_key,
+            created_at: r.created_at,
+        })
+    }
 }
 
 /// One `activity_logs` row: every writer (agents' posts, delegation bookkeeping) inserts
@@ -234,10 +229,12 @@ impl Services {
             q = q.filter(a::created_at.gt(s));
         }
         let mut conn = self.pool.get().await?;
-        Ok(q.order((a::created_at.desc(), a::id.desc()))
+        let rows: Vec<Stored> = q
+            .order((a::created_at.desc(), a::id.desc()))
             .limit(limit)
-            .select(Activity::as_select())
+            .select(Stored::as_select())
             .load(&mut conn)
-            .await?)
+            .await?;
+        rows.into_iter().map(Activity::try_from).collect()
     }
 }

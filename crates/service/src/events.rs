@@ -10,10 +10,11 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
+use molecule_api::events::Event;
 use molecule_db::Pool;
 use molecule_db::schema::events as ev;
 use molecule_domain::{EventType, Vocabulary};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
@@ -27,20 +28,6 @@ pub const CHANNEL: &str = "molecule_events";
 const INLINE_LIMIT: usize = 7000;
 /// Events a slow live subscriber may fall behind by before it skips ahead.
 const LIVE_BUFFER: usize = 1024;
-
-/// The wire envelope: `{"id","event","workspace_id","timestamp","payload"}`. `id` is set for
-/// persisted events (the replay cursor) and absent for live-only ones.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Event {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<i64>,
-    pub event: String,
-    pub workspace_id: Option<Uuid>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub timestamp: OffsetDateTime,
-    #[schema(value_type = Object)]
-    pub payload: Value,
-}
 
 #[derive(Deserialize)]
 struct ByRef {

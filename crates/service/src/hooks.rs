@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use molecule_api::hooks::{RestartOutcome, StopFailure};
 use uuid::Uuid;
 
 /// Why a hook failed: the implementation's own error, kept as the source. Its text (with
@@ -19,25 +19,6 @@ impl HookError {
     pub fn from_source(e: impl Into<crate::error::BoxError>) -> Self {
         Self { source: e.into() }
     }
-}
-
-/// A workload that could not be stopped (the workspace is still marked removed).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StopFailure {
-    pub workspace_id: Uuid,
-    pub error: String,
-}
-
-/// What a restart request turned into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RestartOutcome {
-    /// A restart cycle started.
-    Started,
-    /// One was already running; it will run once more after it (concurrent restarts coalesce).
-    Coalesced,
-    /// No backend is configured.
-    NoProvisioner,
 }
 
 /// What happens to workloads when the tree changes. The dispatcher implements it; the

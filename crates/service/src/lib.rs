@@ -5,13 +5,15 @@
 //! and fanned out through LISTEN/NOTIFY), the liveness sweep, and the hooks through which the
 //! dispatcher and the memory layer join in.
 //!
-//! Must not know: actix or any HTTP type. Inputs are plain structs; errors are
-//! [`ServiceError`]s that the HTTP layer maps to status codes.
+//! Must not know: actix, OpenAPI or any HTTP type. Inputs and answers are `molecule-api`'s wire
+//! types (rows stay private to their module); errors are [`ServiceError`]s that the HTTP layer
+//! maps to status codes.
 //!
 //! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
 //! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`, `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
-//! `WorkloadHooks` port), `validate` (shared input checks), `error` (`ServiceError`).
+//! `WorkloadHooks` port), `validate` (shared input checks), `error` (`ServiceError`), `testing`
+//! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
 pub mod delegations;
@@ -23,6 +25,8 @@ pub mod liveness;
 pub mod org;
 pub mod pins;
 pub mod registry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 mod validate;
 pub mod workloads;
@@ -32,8 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{Result, ServiceError};
-pub use events::{Event, EventBus};
-pub use hooks::{HookChain, NoHooks, RestartOutcome, WorkloadHooks};
+pub use events::EventBus;
+pub use hooks::{HookChain, NoHooks, WorkloadHooks};
 use molecule_db::Pool;
 
 /// Settings the use-cases need (a slice of the server's configuration).
@@ -131,7 +135,7 @@ impl Services {
         Ok(owner)
     }
 
-    pub async fn mint_token(&self, id: uuid::Uuid) -> Result<tokens::MintedToken> {
+    pub async fn mint_token(&self, id: uuid::Uuid) -> Result<molecule_api::tokens::MintedToken> {
         use diesel_async::AsyncConnection;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| tokens::issue(conn, id, tokens::Issue::Another).await)
@@ -157,7 +161,7 @@ impl Services {
 
     /// Revokes every live token and mints one new one (external agents rotating credentials,
     /// and every provision).
-    pub async fn rotate_tokens(&self, id: uuid::Uuid) -> Result<tokens::MintedToken> {
+    pub async fn rotate_tokens(&self, id: uuid::Uuid) -> Result<molecule_api::tokens::MintedToken> {
         use diesel_async::AsyncConnection;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
@@ -166,12 +170,16 @@ impl Services {
         .await
     }
 
-    pub async fn list_tokens(&self, id: uuid::Uuid) -> Result<Vec<tokens::TokenSummary>> {
+    pub async fn list_tokens(&self, id: uuid::Uuid) -> Result<Vec<molecule_api::tokens::TokenSummary>> {
         let mut conn = self.pool.get().await?;
         tokens::list(&mut conn, id).await
     }
 
-    pub async fn recent_events(&self, workspace_id: Option<uuid::Uuid>, limit: i64) -> Result<Vec<Event>> {
+    pub async fn recent_events(
+        &self,
+        workspace_id: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<molecule_api::events::Event>> {
         let mut conn = self.pool.get().await?;
         events::recent(&mut conn, workspace_id, limit).await
     }

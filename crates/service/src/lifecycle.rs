@@ -5,48 +5,15 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_api::lifecycle::{BulkOutcome, BulkStatus, CollapseStatus, Collapsed, Failure, Restarted, Stage};
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::{EventType, Vocabulary, WorkspaceStatus};
-use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
-use crate::hooks::RestartOutcome;
 use crate::{Services, events, workspaces};
-
-/// The step of a verb that failed for one workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Stopping the workload.
-    Stop,
-    /// Changing the status (it changed meanwhile, or the write failed).
-    Claim,
-}
-
-/// One workspace a verb could not act on.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Failure {
-    pub workspace_id: Uuid,
-    pub name: String,
-    pub stage: Stage,
-    pub error: String,
-}
-
-/// How a verb over a workspace and its descendants ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BulkStatus {
-    Paused,
-    PartiallyPaused,
-    PauseFailed,
-    /// Resumed: every workspace is provisioning again.
-    Provisioning,
-    PartiallyResumed,
-    ResumeFailed,
-}
 
 /// The subtree verbs that share one loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,49 +68,6 @@ impl Verb {
             (Self::Resume, _, _) => BulkStatus::PartiallyResumed,
         }
     }
-}
-
-/// The outcome of a verb over a workspace and its descendants.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct BulkOutcome {
-    pub status: BulkStatus,
-    pub count: usize,
-    pub failed_count: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failures: Vec<Failure>,
-}
-
-impl BulkOutcome {
-    /// 200 when everything worked, 207 when some did, 500 when nothing did.
-    pub fn http_status(&self) -> u16 {
-        match (self.count, self.failed_count) {
-            (_, 0) => 200,
-            (0, _) => 500,
-            _ => 207,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Restarted {
-    /// Always `provisioning`: the restart runs in the background.
-    #[schema(value_type = String)]
-    pub status: WorkspaceStatus,
-    pub reset_session: bool,
-    pub outcome: RestartOutcome,
-}
-
-/// What a collapse did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CollapseStatus {
-    Collapsed,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Collapsed {
-    pub status: CollapseStatus,
-    pub removed: Vec<String>,
 }
 
 #[derive(QueryableByName)]
@@ -355,8 +279,12 @@ impl Services {
         tokio::spawn(async move {
             let mut removed = Vec::new();
             for (child, name) in children {
-                this.delete_workspace(child, workspaces::Children::Cascade, workspaces::Removal::Removed)
-                    .await?;
+                this.delete_workspace(
+                    child,
+                    workspaces::Children::Cascade,
+                    molecule_api::workspaces::Removal::Removed,
+                )
+                .await?;
                 removed.push(name);
             }
             let mut conn = this.pool.get().await?;

@@ -25,12 +25,13 @@ impl Services {
         }
         let ttl = i64::try_from(self.config.liveness_ttl.as_secs()).unwrap_or(i64::MAX);
         let sql = format!(
-            "UPDATE workspaces SET status = 'offline', updated_at = now()
+            "UPDATE workspaces SET status = {}, updated_at = now()
               WHERE id IN (SELECT id FROM workspaces
                             WHERE status IN ({})
                               AND COALESCE(last_heartbeat_at, updated_at) < now() - make_interval(secs => $1)
                             ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED)
               RETURNING id",
+            WorkspaceStatus::sql_list(&[WorkspaceStatus::Offline]),
             WorkspaceStatus::sql_list(SWEPT)
         );
         let mut conn = self.pool.get().await?;

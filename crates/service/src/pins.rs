@@ -3,33 +3,12 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_api::pins::{Pin, PinRequest};
 use molecule_db::schema::runtime_image_pins as p;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Result, ServiceError};
 use crate::{Services, validate};
-
-/// A pin as listed.
-#[derive(Debug, Clone, Serialize, Queryable, Selectable, utoipa::ToSchema)]
-#[diesel(table_name = p)]
-pub struct Pin {
-    pub template_name: String,
-    pub digest: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    pub updated_by: Option<String>,
-    pub notes: Option<String>,
-}
-
-/// `PUT /admin/runtime-image-pins/:template` body.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct PinRequest {
-    /// `sha256:` followed by 64 lower-case hex digits.
-    pub digest: String,
-    pub notes: Option<String>,
-    pub updated_by: Option<String>,
-}
 
 /// Whether `s` is `sha256:<64 lower-case hex>` (the column's CHECK, checked before the write).
 pub fn valid_digest(s: &str) -> bool {
@@ -37,14 +16,38 @@ pub fn valid_digest(s: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
 }
 
+/// A `runtime_image_pins` row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = p)]
+struct Stored {
+    template_name: String,
+    digest: String,
+    updated_at: OffsetDateTime,
+    updated_by: Option<String>,
+    notes: Option<String>,
+}
+
+impl From<Stored> for Pin {
+    fn from(r: Stored) -> Self {
+        Self {
+            template_name: r.template_name,
+            digest: r.digest,
+            updated_at: r.updated_at,
+            updated_by: r.updated_by,
+            notes: r.notes,
+        }
+    }
+}
+
 impl Services {
     pub async fn list_pins(&self) -> Result<Vec<Pin>> {
         let mut conn = self.pool.get().await?;
-        Ok(p::table
+        let rows: Vec<Stored> = p::table
             .order(p::template_name.asc())
-            .select(Pin::as_select())
+            .select(Stored::as_select())
             .load(&mut conn)
-            .await?)
+            .await?;
+        Ok(rows.into_iter().map(Pin::from).collect())
     }
 
     /// Creates or replaces the pin of `template`.
@@ -61,7 +64,7 @@ impl Services {
         let by = validate::optional_text("updated_by", req.updated_by.as_deref(), 200, false)?;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            Ok(diesel::insert_into(p::table)
+            let row: Stored = diesel::insert_into(p::table)
                 .values((
                     p::template_name.eq(&template),
                     p::digest.eq(&digest),
@@ -76,9 +79,10 @@ impl Services {
                     p::updated_by.eq(&by),
                     p::updated_at.eq(diesel::dsl::now),
                 ))
-                .returning(Pin::as_returning())
+                .returning(Stored::as_returning())
                 .get_result(conn)
-                .await?)
+                .await?;
+            Ok(row.into())
         })
         .await
     }

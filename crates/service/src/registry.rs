@@ -2,88 +2,15 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_api::registry::{Ack, Heartbeat, HeartbeatAck, Register, Registered};
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::{DeliveryMode, EventType, HeartbeatHealth, Vocabulary, WorkspaceStatus, heartbeat_transition};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
 use crate::{Services, events, validate};
-
-/// `POST /registry/register` body.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct Register {
-    pub id: Uuid,
-    /// Where the platform reaches the agent (required for push delivery; may come from
-    /// `agent_card.url`).
-    pub url: Option<String>,
-    #[schema(value_type = Object)]
-    pub agent_card: Value,
-    /// push (default) or poll.
-    pub delivery_mode: Option<String>,
-}
-
-/// The fixed acknowledgement words of the registry answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Ack {
-    /// `POST /registry/register`.
-    Registered,
-    /// `POST /registry/heartbeat`.
-    Ok,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Registered {
-    pub status: Ack,
-    #[schema(value_type = String)]
-    pub delivery_mode: DeliveryMode,
-    #[schema(value_type = String)]
-    pub workspace_status: WorkspaceStatus,
-}
-
-/// `runtime_metadata.capabilities` of a heartbeat.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct Capabilities {
-    #[serde(default)]
-    pub status_mgmt: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct RuntimeMetadata {
-    #[serde(default)]
-    pub capabilities: Capabilities,
-    pub idle_timeout_seconds: Option<i64>,
-}
-
-/// `POST /registry/heartbeat` body.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct Heartbeat {
-    pub workspace_id: Uuid,
-    #[serde(default)]
-    pub error_rate: f64,
-    pub sample_error: Option<String>,
-    #[serde(default)]
-    pub active_tasks: i32,
-    #[serde(default)]
-    pub uptime_seconds: i64,
-    pub current_task: Option<String>,
-    /// Cents; 0 means "no update".
-    #[serde(default)]
-    pub monthly_spend: i64,
-    /// "" or "wedged".
-    pub runtime_state: Option<String>,
-    pub runtime_metadata: Option<RuntimeMetadata>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HeartbeatAck {
-    pub status: Ack,
-    #[schema(value_type = String)]
-    pub workspace_status: WorkspaceStatus,
-}
 
 fn sticky_conflict(id: Uuid, status: WorkspaceStatus) -> ServiceError {
     if status == WorkspaceStatus::Removed {

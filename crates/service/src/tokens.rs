@@ -5,11 +5,11 @@
 use base64::Engine;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use molecule_api::tokens::{MintedToken, TokenSummary};
 use molecule_db::schema::{workspace_auth_tokens as t, workspaces as w};
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::WorkspaceStatus;
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
@@ -22,25 +22,6 @@ pub const MAX_LIVE_TOKENS: i64 = 50;
 
 /// `last_used_at` is bumped at most this often per token (seconds).
 pub const LAST_USED_GRANULARITY_S: u32 = 60;
-
-/// A freshly minted token. `token` is the only copy of the plaintext.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MintedToken {
-    pub id: Uuid,
-    pub auth_token: String,
-    pub prefix: String,
-}
-
-/// A token as listed (never the plaintext).
-#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
-pub struct TokenSummary {
-    pub id: Uuid,
-    pub prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_used_at: Option<OffsetDateTime>,
-}
 
 /// Who a valid token belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,13 +154,22 @@ pub async fn revoke(conn: &mut AsyncPgConnection, workspace_id: Uuid, token_id: 
 }
 
 pub async fn list(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<Vec<TokenSummary>> {
-    Ok(t::table
+    let rows: Vec<(Uuid, String, OffsetDateTime, Option<OffsetDateTime>)> = t::table
         .filter(t::workspace_id.eq(workspace_id))
         .filter(t::revoked_at.is_null())
         .order(t::created_at.asc())
         .select((t::id, t::prefix, t::created_at, t::last_used_at))
         .load(conn)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, prefix, created_at, last_used_at)| TokenSummary {
+            id,
+            prefix,
+            created_at,
+            last_used_at,
+        })
+        .collect())
 }
 
 /// The owner of `token` when it is live and its workspace is not removed; bumps

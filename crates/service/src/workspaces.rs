@@ -4,57 +4,27 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use molecule_api::workspaces::{
+    CreateWorkspace, Created, Deleted, PatchStatus, PatchWorkspace, Patched, Removal, State, Workspace,
+};
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::{DeliveryMode, EventType, Runtime, StatusChange, Vocabulary, WorkspaceStatus};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
-use crate::tokens::{self, MintedToken};
+use crate::tokens;
 use crate::{Services, events, validate};
+use molecule_api::tokens::MintedToken;
 
 /// Advisory lock serialising tree-shape changes (re-parent, delete) so two concurrent
 /// re-parents cannot build a cycle.
 const TREE_LOCK: i64 = 0x6d6f_6c65_7472_6565;
 /// Ancestor walks stop here, so a corrupt tree cannot hang a query.
 pub use molecule_domain::MAX_TREE_DEPTH as MAX_DEPTH;
-
-/// A workspace as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Workspace {
-    pub id: Uuid,
-    pub name: String,
-    pub role: Option<String>,
-    pub tier: i32,
-    #[schema(value_type = String)]
-    pub status: WorkspaceStatus,
-    #[schema(value_type = String)]
-    pub runtime: Runtime,
-    pub model: Option<String>,
-    pub url: Option<String>,
-    pub delivery_mode: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub agent_card: Option<Value>,
-    pub parent_id: Option<Uuid>,
-    pub instance_id: Option<String>,
-    pub last_sample_error: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_heartbeat_at: Option<OffsetDateTime>,
-    pub active_tasks: i32,
-    pub max_concurrent_tasks: i32,
-    pub current_task: Option<String>,
-    pub last_error_rate: f64,
-    pub uptime_seconds: i64,
-    pub collapsed: bool,
-    pub runtime_image_digest: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = w)]
@@ -114,77 +84,6 @@ impl From<Row> for Workspace {
     }
 }
 
-/// `POST /workspaces` body (the original's field names; unknown fields are ignored).
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct CreateWorkspace {
-    pub name: String,
-    pub role: Option<String>,
-    /// 1..=4; absent or 0 means 3.
-    pub tier: Option<i32>,
-    /// claude-code, hermes, openclaw, codex or external; empty or unknown means claude-code.
-    pub runtime: Option<String>,
-    pub model: Option<String>,
-    /// An off-host agent: nothing is provisioned for it.
-    pub external: Option<bool>,
-    pub url: Option<String>,
-    /// push or poll.
-    pub delivery_mode: Option<String>,
-    pub parent_id: Option<Uuid>,
-    pub max_concurrent_tasks: Option<i32>,
-}
-
-/// What `POST /workspaces` answers (201). `auth_token` is shown this once.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Created {
-    pub id: Uuid,
-    #[schema(value_type = String)]
-    pub status: WorkspaceStatus,
-    pub external: bool,
-    pub auth_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub connection: Option<Value>,
-    pub workspace: Workspace,
-}
-
-/// `PATCH /workspaces/:id` body. `parent_id: null` makes the workspace a root.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-pub struct PatchWorkspace {
-    pub name: Option<String>,
-    pub role: Option<String>,
-    pub collapsed: Option<bool>,
-    /// Admin only.
-    pub tier: Option<i32>,
-    /// Admin only. `null` detaches the workspace into a root.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Uuid>, nullable)]
-    pub parent_id: Option<Option<Uuid>>,
-    /// Admin only.
-    pub runtime: Option<String>,
-    pub model: Option<String>,
-    pub delivery_mode: Option<String>,
-    pub max_concurrent_tasks: Option<i32>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Uuid>>, D::Error> {
-    Ok(Some(Option::<Uuid>::deserialize(d)?))
-}
-
-/// `PATCH` answer (`status` is always `updated`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Patched {
-    pub status: PatchStatus,
-    pub reparented: bool,
-    pub workspace: Workspace,
-}
-
-/// What a patch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PatchStatus {
-    Updated,
-}
-
 /// Whether a delete may take a workspace's live children with it (`?confirm=true`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Children {
@@ -192,16 +91,6 @@ pub enum Children {
     Refuse,
     /// The whole subtree goes.
     Cascade,
-}
-
-/// What a delete leaves behind (`?purge=true`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Removal {
-    /// Rows stay, marked `removed`.
-    Removed,
-    /// Rows are deleted and the purge hooks run.
-    Purged,
 }
 
 /// Who asks for a change: some fields only the operator may change.
@@ -217,26 +106,6 @@ pub enum Actor {
 pub(crate) enum Lock {
     No,
     Row,
-}
-
-/// `DELETE` answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Deleted {
-    pub status: Removal,
-    pub cascade_deleted: usize,
-    pub ids: Vec<Uuid>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stop_failures: Vec<crate::hooks::StopFailure>,
-}
-
-/// `GET /workspaces/:id/state` answer (what remote agents poll).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct State {
-    pub workspace_id: Uuid,
-    #[schema(value_type = String)]
-    pub status: WorkspaceStatus,
-    pub paused: bool,
-    pub deleted: bool,
 }
 
 fn tier(t: Option<i32>) -> Result<i32> {
@@ -355,9 +224,12 @@ pub async fn ancestors(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Vec<Uui
 /// `id` and all its descendants, parents before children (removed ones only if asked).
 async fn subtree(conn: &mut AsyncPgConnection, id: Uuid, include_removed: bool) -> Result<Vec<Uuid>> {
     let filter = if include_removed {
-        ""
+        String::new()
     } else {
-        "AND w.status <> 'removed'"
+        format!(
+            "AND w.status NOT IN ({})",
+            WorkspaceStatus::sql_list(&[WorkspaceStatus::Removed])
+        )
     };
     let rows: Vec<IdRow> = diesel::sql_query(format!(
         "WITH RECURSIVE down(id, depth) AS (
@@ -720,7 +592,7 @@ impl Services {
                         ));
                     }
                     if !confirm {
-                        let children: Vec<Child> = diesel::sql_query("SELECT id, name FROM workspaces WHERE parent_id = $1 AND status <> 'removed' ORDER BY created_at")
+                        let children: Vec<Child> = diesel::sql_query(format!("SELECT id, name FROM workspaces WHERE parent_id = $1 AND status NOT IN ({}) ORDER BY created_at", WorkspaceStatus::sql_list(&[WorkspaceStatus::Removed])))
                             .bind::<SqlUuid, _>(id)
                             .load(conn)
                             .await?;

@@ -9,6 +9,11 @@
 //!
 //! Must not know: what the tests test. It never mocks SQL: everything runs on a real server.
 //!
+//! Also the helpers every suite needs: [`until`]/[`until_ok`] (poll against a deadline, never
+//! a bare sleep), [`bearer`] (an authorised request), [`stable_json`] (a wire body ready for an
+//! `insta` snapshot) and [`free_port`]. Fixtures that need the application ("a workspace with a
+//! token") live in `molecule_service::testing`: the test kit must not depend on what it tests.
+//!
 //! Modules: `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector).
 
 // Test tooling: DATABASE_URL, CI and the tool paths come from the environment.
@@ -27,6 +32,87 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use molecule_db::{Migrations, Pool, PoolOptions};
 use molecule_pg_cluster::{Cluster, Options};
+
+/// How often [`until`] asks again.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Polls `f` until it yields a value, failing the test after `within` with "timed out waiting
+/// for {what}". Tests synchronise through this, never through a sleep of a guessed length.
+pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: std::time::Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Like [`until`], for a condition that can say why it does not hold yet: `f` answers
+/// `Err(reason)` while waiting, and the failure message carries the last reason.
+pub async fn until_ok<T, F: std::future::Future<Output = Result<T, String>>>(
+    what: &str,
+    within: std::time::Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(reason) => assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {within:?} waiting for {what}: {reason}"
+            ),
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// `body` with what changes from run to run replaced, for a wire-body snapshot: every UUID
+/// string becomes `"[uuid]"` and every RFC 3339 timestamp `"[timestamp]"`, at any depth.
+pub fn stable_json(body: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    fn is_uuid(s: &str) -> bool {
+        uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
+    }
+    fn is_timestamp(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':'
+    }
+    match body {
+        Value::String(s) if is_uuid(s) => Value::String("[uuid]".into()),
+        Value::String(s) if is_timestamp(s) => Value::String("[timestamp]".into()),
+        Value::Array(items) => Value::Array(items.iter().map(stable_json).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), stable_json(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The `Authorization` header of a bearer token, as a pair both actix's `TestRequest::
+/// insert_header` and reqwest's `header` take: `req.insert_header(bearer(&token))`.
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+///
+/// # Panics
+/// When no loopback port can be bound at all (the test cannot run).
+#[allow(clippy::expect_used)] // test tooling: a machine without loopback cannot run the tests
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a loopback port")
+        .port()
+}
 
 /// Anything that went wrong setting up a test database. Tests `unwrap` it; the message says
 /// what to fix.

@@ -63,8 +63,63 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "molecule-service",
-        &["molecule-http"],
-        "the service layer knows nothing of actix",
+        &["molecule-http", "utoipa", "utoipa-actix-web"],
+        "the service layer knows nothing of actix or OpenAPI (wire types live in molecule-api)",
+    ),
+    (
+        "molecule-api",
+        &[
+            "molecule-db",
+            "molecule-service",
+            "molecule-http",
+            "diesel",
+            "diesel-async",
+            "tokio",
+            "reqwest",
+            "actix-web",
+        ],
+        "wire types are plain data: no storage, I/O or HTTP framework",
+    ),
+    (
+        "molecule-secrets",
+        &[
+            "molecule-http",
+            "molecule-provisioner",
+            "molecule-dispatcher",
+            "actix-web",
+        ],
+        "secrets know nothing of HTTP or backends",
+    ),
+    (
+        "molecule-a2a",
+        &[
+            "molecule-http",
+            "molecule-provisioner",
+            "molecule-dispatcher",
+            "actix-web",
+        ],
+        "messaging rules know nothing of actix or backends (wakes go through WorkloadHooks)",
+    ),
+    (
+        "molecule-mcp",
+        &[
+            "molecule-db",
+            "molecule-provisioner",
+            "molecule-dispatcher",
+            "diesel",
+            "diesel-async",
+        ],
+        "MCP tools know no storage or backends: they call clients and use-cases",
+    ),
+    (
+        "molecule-templates",
+        &[
+            "molecule-http",
+            "molecule-provisioner",
+            "molecule-dispatcher",
+            "actix-web",
+        ],
+        "templates know nothing of HTTP or how files reach a workload",
     ),
 ];
 

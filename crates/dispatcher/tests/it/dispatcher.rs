@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use molecule_api::workspaces::CreateWorkspace;
 use molecule_dispatcher::{Dispatcher, DispatcherConfig, RestartOutcome, TimeoutConfig};
 use molecule_domain::Vocabulary;
 use molecule_provisioner::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
-use molecule_service::workspaces::CreateWorkspace;
+use molecule_service::testing::workspace_with_token;
 use molecule_service::{ServiceConfig, Services};
 use molecule_testkit::TestDb;
+use molecule_testkit::{until, until_ok};
 use uuid::Uuid;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -122,31 +124,16 @@ async fn setup(mode: Option<Mode>, delay: Duration, concurrency: Option<usize>) 
     }
 }
 
-async fn create(s: &Services, name: &str) -> Uuid {
-    s.create_workspace(CreateWorkspace {
-        name: name.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .id
-}
-
-async fn wait_status(s: &Services, id: Uuid, want: &str) -> molecule_service::workspaces::Workspace {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+async fn wait_status(s: &Services, id: Uuid, want: &str) -> molecule_api::workspaces::Workspace {
+    until_ok(&format!("{id} to become {want}"), Duration::from_secs(10), || async {
         let w = s.get_workspace(id).await.unwrap();
         if w.status.as_str() == want {
-            return w;
+            Ok(w)
+        } else {
+            Err(format!("still {}; last error {:?}", w.status, w.last_sample_error))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{id}: still {} (want {want}); last error {:?}",
-            w.status,
-            w.last_sample_error
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 async fn events(s: &Services, id: Uuid, ty: &str) -> Vec<serde_json::Value> {
@@ -162,7 +149,7 @@ async fn events(s: &Services, id: Uuid, ty: &str) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_backend_creation_fails_with_the_reason() {
     let t = setup(None, Duration::ZERO, Some(3)).await;
-    let id = create(&t.services, "orphan").await;
+    let id = workspace_with_token(&t.services, "orphan").await.id;
     let w = wait_status(&t.services, id, "failed").await;
     assert!(w.last_sample_error.unwrap().contains("no provisioner configured"));
     assert!(
@@ -176,7 +163,7 @@ async fn without_a_backend_creation_fails_with_the_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unobtainable_image_fails_the_workspace_with_the_reason() {
     let t = setup(Some(Mode::NoImage), Duration::ZERO, Some(3)).await;
-    let id = create(&t.services, "no-image").await;
+    let id = workspace_with_token(&t.services, "no-image").await.id;
     let w = wait_status(&t.services, id, "failed").await;
     assert!(
         w.last_sample_error
@@ -190,7 +177,7 @@ async fn an_unobtainable_image_fails_the_workspace_with_the_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_panicking_backend_fails_the_workspace_and_the_rest_goes_on() {
     let t = setup(Some(Mode::Panic), Duration::ZERO, Some(3)).await;
-    let id = create(&t.services, "boom").await;
+    let id = workspace_with_token(&t.services, "boom").await.id;
     let w = wait_status(&t.services, id, "failed").await;
     assert!(w.last_sample_error.unwrap().contains("injected backend panic"));
     assert_eq!(events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await.len(), 1);
@@ -201,24 +188,19 @@ async fn a_panicking_backend_fails_the_workspace_and_the_rest_goes_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_successful_provision_records_backend_instance_and_digest() {
     let t = setup(Some(Mode::Ok), Duration::ZERO, Some(3)).await;
-    let id = create(&t.services, "fine").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let w = t.services.get_workspace(id).await.unwrap();
-        if w.instance_id.is_some() {
-            assert_eq!(w.instance_id.as_deref(), Some(format!("fake-{id}").as_str()));
-            assert_eq!(w.runtime_image_digest.as_deref(), Some("sha256:abc"));
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = workspace_with_token(&t.services, "fine").await.id;
+    let w = until("the instance to be recorded", Duration::from_secs(10), || async {
+        Some(t.services.get_workspace(id).await.unwrap()).filter(|w| w.instance_id.is_some())
+    })
+    .await;
+    assert_eq!(w.instance_id.as_deref(), Some(format!("fake-{id}").as_str()));
+    assert_eq!(w.runtime_image_digest.as_deref(), Some("sha256:abc"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_retries_then_persists_a_leak_suspect_event() {
     let t = setup(Some(Mode::StopFails), Duration::ZERO, Some(3)).await;
-    let id = create(&t.services, "sticky").await;
+    let id = workspace_with_token(&t.services, "sticky").await.id;
     t.dispatcher.provision_sync(id, false).await.unwrap();
     let err = t.dispatcher.stop(id).await.unwrap_err();
     assert!(err.to_string().contains("after 3 attempts"), "{err}");
@@ -245,13 +227,12 @@ async fn gates_bound_concurrency_globally_and_per_workspace() {
     let t = setup(Some(Mode::Ok), Duration::from_millis(150), Some(2)).await;
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(create(&t.services, &format!("g{i}")).await);
+        ids.push(workspace_with_token(&t.services, &format!("g{i}")).await.id);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while t.n.provisions.load(Ordering::SeqCst) < 6 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("six provisions", Duration::from_secs(20), || async {
+        (t.n.provisions.load(Ordering::SeqCst) >= 6).then_some(())
+    })
+    .await;
     assert_eq!(
         t.n.max_in_flight.load(Ordering::SeqCst),
         2,
@@ -260,7 +241,7 @@ async fn gates_bound_concurrency_globally_and_per_workspace() {
 
     // Never two provisions of one workspace at once.
     let t = setup(Some(Mode::Ok), Duration::from_millis(100), None).await;
-    let id = create(&t.services, "single").await;
+    let id = workspace_with_token(&t.services, "single").await.id;
     let runs: Vec<_> = (0..4)
         .map(|_| {
             let d = t.dispatcher.clone();
@@ -276,22 +257,20 @@ async fn gates_bound_concurrency_globally_and_per_workspace() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_restarts_coalesce_into_one_rerun() {
     let t = setup(Some(Mode::Ok), Duration::from_millis(200), None).await;
-    let id = create(&t.services, "restarty").await;
+    let id = workspace_with_token(&t.services, "restarty").await.id;
     // Creation provisions in the background: let that one finish first.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while t.n.provisions.load(Ordering::SeqCst) < 1 {
-        assert!(Instant::now() < deadline, "the creation's provision never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the creation's provision", Duration::from_secs(10), || async {
+        (t.n.provisions.load(Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
     let before = t.n.provisions.load(Ordering::SeqCst);
     let outcomes: Vec<RestartOutcome> = (0..5).map(|_| t.dispatcher.restart(id, false)).collect();
     assert_eq!(outcomes[0], RestartOutcome::Started);
     assert!(outcomes[1..].iter().all(|o| *o == RestartOutcome::Coalesced));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while t.n.provisions.load(Ordering::SeqCst) < before + 2 {
-        assert!(Instant::now() < deadline, "expected the run and one coalesced re-run");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the run and one coalesced re-run", Duration::from_secs(10), || async {
+        (t.n.provisions.load(Ordering::SeqCst) >= before + 2).then_some(())
+    })
+    .await;
     // Give a stray third cycle time to show up (there must be none).
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(t.n.provisions.load(Ordering::SeqCst), before + 2);
@@ -300,7 +279,7 @@ async fn concurrent_restarts_coalesce_into_one_rerun() {
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioning_past_its_timeout_fails_naming_the_timeout() {
     let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
-    let id = create(&t.services, "slowpoke").await;
+    let id = workspace_with_token(&t.services, "slowpoke").await.id;
     let db_url = t._db.url.clone();
     let _ = db_url;
     t._db
@@ -328,7 +307,7 @@ async fn provisioning_past_its_timeout_fails_naming_the_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_ancestors() {
     let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
-    let root = create(&t.services, "root").await;
+    let root = workspace_with_token(&t.services, "root").await.id;
     let child = t
         .services
         .create_workspace(CreateWorkspace {
@@ -350,7 +329,7 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
     );
     assert_eq!(
         (partial.failures[0].workspace_id, partial.failures[0].stage),
-        (child, molecule_service::lifecycle::Stage::Stop)
+        (child, molecule_api::lifecycle::Stage::Stop)
     );
     assert!(partial.failures[0].error.contains("engine lost this one"));
     assert_eq!(t.services.get_workspace(root).await.unwrap().status.as_str(), "paused");
@@ -368,7 +347,7 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
     let none = t.services.pause_workspace(child).await.unwrap();
     assert_eq!(
         (none.http_status(), none.count, none.status),
-        (500, 0, molecule_service::lifecycle::BulkStatus::PauseFailed)
+        (500, 0, molecule_api::lifecycle::BulkStatus::PauseFailed)
     );
 
     // Resume brings the root back to provisioning (and provisions it).
@@ -384,7 +363,7 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
 #[tokio::test(flavor = "multi_thread")]
 async fn collapse_removes_and_stops_the_direct_children() {
     let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
-    let root = create(&t.services, "root").await;
+    let root = workspace_with_token(&t.services, "root").await.id;
     let mut kids = Vec::new();
     for name in ["a", "b"] {
         kids.push(
@@ -429,13 +408,13 @@ async fn collapse_removes_and_stops_the_direct_children() {
 async fn a_pinned_digest_is_what_runs_unless_overridden() {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
-    let pin = molecule_service::pins::PinRequest {
+    let pin = molecule_api::pins::PinRequest {
         digest: digest.clone(),
         notes: Some("rollback".into()),
         updated_by: None,
     };
     t.services.put_pin("claude-code", pin).await.unwrap();
-    let id = create(&t.services, "pinned").await;
+    let id = workspace_with_token(&t.services, "pinned").await.id;
     t.dispatcher.provision_sync(id, false).await.unwrap();
     assert_eq!(
         t.n.last_image.lock().unwrap().clone().unwrap(),
@@ -466,7 +445,7 @@ async fn a_pinned_digest_is_what_runs_unless_overridden() {
         .services
         .put_pin(
             "claude-code",
-            molecule_service::pins::PinRequest {
+            molecule_api::pins::PinRequest {
                 digest: "latest".into(),
                 notes: None,
                 updated_by: None,
@@ -503,7 +482,7 @@ workspaces:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() {
-    use molecule_service::org::ImportRequest;
+    use molecule_api::org::ImportRequest;
     let t = setup(Some(Mode::Ok), Duration::from_millis(50), Some(1)).await;
     let req = |replace| ImportRequest {
         template: Some(ORG.into()),
@@ -536,19 +515,18 @@ async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() 
     assert_eq!(ids_first, ids_again);
 
     // MOLECULE_PROVISION_CONCURRENCY=1: every workspace still gets provisioned, one at a time.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    until_ok("every workspace provisioned", Duration::from_secs(30), || async {
         let all = t.services.list_workspaces().await.unwrap();
         if all.iter().all(|w| w.instance_id.is_some()) {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "not all provisioned: {:?}",
+                all.iter().map(|w| (&w.name, &w.instance_id)).collect::<Vec<_>>()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "not all provisioned: {:?}",
-            all.iter().map(|w| (&w.name, &w.instance_id)).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     assert_eq!(t.n.max_in_flight.load(Ordering::SeqCst), 1);
 
     // replace_if_exists recreates.
@@ -557,7 +535,7 @@ async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() 
         replaced
             .workspaces
             .iter()
-            .filter(|w| w.status == molecule_service::org::NodeStatus::Replaced)
+            .filter(|w| w.status == molecule_api::org::NodeStatus::Replaced)
             .count(),
         2,
         "the two roots (their subtrees are recreated under them)"
@@ -566,7 +544,7 @@ async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn org_import_refuses_bad_trees_by_node_and_reports_partial_failure() {
-    use molecule_service::org::ImportRequest;
+    use molecule_api::org::ImportRequest;
     let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
     let import = |yaml: &str| {
         t.services.import_org(
@@ -604,7 +582,7 @@ async fn org_import_refuses_bad_trees_by_node_and_reports_partial_failure() {
     let failed = partial
         .workspaces
         .iter()
-        .find(|w| w.status == molecule_service::org::NodeStatus::Failed)
+        .find(|w| w.status == molecule_api::org::NodeStatus::Failed)
         .unwrap();
     assert!(failed.error.as_deref().unwrap().contains("url"), "{failed:?}");
 }

@@ -4,17 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
-use molecule_service::workspaces::{Children, Removal};
+use molecule_api::workspaces::Removal;
+use molecule_service::workspaces::Children;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName};
 use base64::Engine;
+use molecule_api::workspaces::CreateWorkspace;
 use molecule_dispatcher::{Dispatcher, DispatcherConfig, ReconcileConfig};
 use molecule_provisioner::{Backend, Ec2Backend, Ec2Config, ImageRef, ProvisionSpec};
-use molecule_service::workspaces::CreateWorkspace;
 use molecule_service::{ServiceConfig, Services};
+use molecule_testkit::until;
 use molecule_testkit::{Moto, TestDb};
 use uuid::Uuid;
 
@@ -134,14 +136,10 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .await
         .unwrap()
         .id;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let instance_id = loop {
-        if let Some(i) = services.get_workspace(id).await.unwrap().instance_id {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "no instance recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let instance_id = until("an instance recorded", Duration::from_secs(30), || async {
+        services.get_workspace(id).await.unwrap().instance_id
+    })
+    .await;
     let found = instances(&direct, "molecule.workspace.id", &id.to_string()).await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].instance_id(), Some(instance_id.as_str()));
@@ -224,11 +222,10 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .await
         .unwrap()
         .id;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while services.get_workspace(id2).await.unwrap().instance_id.is_none() {
-        assert!(Instant::now() < deadline, "no instance recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("an instance recorded", Duration::from_secs(30), || async {
+        services.get_workspace(id2).await.unwrap().instance_id
+    })
+    .await;
     proxy.up.store(false, Ordering::SeqCst);
     let deleted = services
         .delete_workspace(id2, Children::Refuse, Removal::Removed)
@@ -272,11 +269,10 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
             async move { dispatcher.reconcile(&rc).await }
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while periodic.stats().last_tick_at.is_none() {
-        assert!(Instant::now() < deadline, "the reconciler never ticked");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the reconciler's first tick", Duration::from_secs(30), || async {
+        periodic.stats().last_tick_at
+    })
+    .await;
     let first = periodic.stats();
     assert_eq!(
         first.errors, 1,

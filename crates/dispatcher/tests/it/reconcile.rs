@@ -3,14 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
-use molecule_service::workspaces::{Children, Removal};
+use molecule_api::workspaces::Removal;
+use molecule_service::workspaces::Children;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use molecule_api::workspaces::CreateWorkspace;
 use molecule_dispatcher::{Dispatcher, DispatcherConfig, ReconcileConfig};
 use molecule_provisioner::{Backend, DockerBackend, DockerConfig};
-use molecule_service::workspaces::CreateWorkspace;
 use molecule_service::{ServiceConfig, Services, events};
 use molecule_testkit::TestDb;
 use uuid::Uuid;

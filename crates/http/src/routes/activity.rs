@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use molecule_service::activity::{Activity, Appended, NewActivity};
+use molecule_api::activity::{Activity, Appended, NewActivity};
 use serde::Deserialize;
 use time::OffsetDateTime;
 

@@ -4,10 +4,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
+use molecule_api::delegations::{DelegateRequest, Delegated, DelegationView, RecordRequest, UpdateRequest, Updated};
 use molecule_ledger::{Delegation, StatusFilter};
-use molecule_service::delegations::{
-    DelegateRequest, Delegated, DelegationView, RecordRequest, UpdateRequest, Updated,
-};
 use serde::Deserialize;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, post, web};
-use molecule_service::lifecycle::{BulkOutcome, Collapsed, Restarted};
+use molecule_api::lifecycle::{BulkOutcome, Collapsed, Restarted};
 use serde::Deserialize;
 
 use crate::auth::WorkspaceAuth;

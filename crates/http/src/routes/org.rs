@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use molecule_service::org::{ImportRequest, Imported, TemplateSummary};
+use molecule_api::org::{ImportRequest, Imported, TemplateSummary};
 
 use crate::auth::AdminAuth;
 use crate::errors::{ApiError, ErrorBody};

@@ -3,7 +3,7 @@
 //! Must not know: SQL.
 
 use actix_web::{HttpResponse, delete, get, put, web};
-use molecule_service::pins::{Pin, PinRequest};
+use molecule_api::pins::{Pin, PinRequest};
 
 use crate::auth::AdminAuth;
 use crate::errors::{ApiError, ErrorBody};

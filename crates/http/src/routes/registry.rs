@@ -3,7 +3,7 @@
 //! Must not know: SQL.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use molecule_service::registry::{Heartbeat, HeartbeatAck, Register, Registered};
+use molecule_api::registry::{Heartbeat, HeartbeatAck, Register, Registered};
 
 use crate::auth::{authorize, bearer};
 use crate::errors::{ApiError, ErrorBody};

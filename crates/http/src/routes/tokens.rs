@@ -3,7 +3,7 @@
 //! Must not know: how tokens are hashed or stored.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use molecule_service::tokens::{MintedToken, TokenSummary};
+use molecule_api::tokens::{MintedToken, TokenSummary};
 use uuid::Uuid;
 
 use crate::auth::WorkspaceAuth;

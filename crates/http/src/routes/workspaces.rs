@@ -3,9 +3,8 @@
 //! Must not know: SQL.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use molecule_service::workspaces::{
-    Actor, Children, CreateWorkspace, Created, Deleted, PatchWorkspace, Patched, Removal, State, Workspace,
-};
+use molecule_api::workspaces::{CreateWorkspace, Created, Deleted, PatchWorkspace, Patched, Removal, State, Workspace};
+use molecule_service::workspaces::{Actor, Children};
 use serde::Deserialize;
 use uuid::Uuid;
 

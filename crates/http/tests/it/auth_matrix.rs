@@ -5,7 +5,8 @@
 use actix_web::http::{Method, StatusCode};
 use actix_web::test;
 use molecule_http::{AppState, app, openapi};
-use molecule_testkit::TestDb;
+use molecule_service::testing::workspace_with_token;
+use molecule_testkit::{TestDb, bearer};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -80,18 +81,14 @@ async fn fixture(admin: Option<&str>) -> Fixture {
     let state = AppState::for_tests(db.pool().clone(), admin.map(str::to_owned)).unwrap();
     state.services.ledger().install().await.unwrap();
     let s = &state.services;
-    let mk = |name: &str| molecule_service::workspaces::CreateWorkspace {
-        name: name.into(),
-        ..Default::default()
-    };
-    let own = s.create_workspace(mk("own")).await.unwrap();
-    let other = s.create_workspace(mk("other")).await.unwrap();
+    let own = workspace_with_token(s, "own").await;
+    let other = workspace_with_token(s, "other").await;
     let spare = s.mint_token(own.id).await.unwrap();
     s.revoke_token(own.id, spare.id).await.unwrap();
     Fixture {
         own: own.id,
-        own_token: own.auth_token,
-        other_token: other.auth_token,
+        own_token: own.token,
+        other_token: other.token,
         revoked_token: spare.auth_token,
         state,
         _db: db,
@@ -113,7 +110,7 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
         let call = |token: Option<String>| {
             let mut req = test::TestRequest::default().method(method.clone()).uri(&uri);
             if let Some(t) = token {
-                req = req.insert_header(("Authorization", format!("Bearer {t}")));
+                req = req.insert_header(bearer(&t));
             }
             if *method == Method::POST || *method == Method::PATCH {
                 req = req.set_json(body_for(path, f.own));
@@ -159,7 +156,7 @@ async fn admin_routes_need_the_admin_token_and_workspace_tokens_are_not_enough()
                 .method(method.clone())
                 .uri(&fill(path, f.own));
             if let Some(t) = &token {
-                req = req.insert_header(("Authorization", format!("Bearer {t}")));
+                req = req.insert_header(bearer(t));
             }
             let resp = test::call_service(&app, req.to_request()).await;
             assert_eq!(
@@ -173,7 +170,7 @@ async fn admin_routes_need_the_admin_token_and_workspace_tokens_are_not_enough()
         &app,
         test::TestRequest::get()
             .uri("/admin/liveness")
-            .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .insert_header(bearer(ADMIN))
             .to_request(),
     )
     .await;
@@ -188,7 +185,7 @@ async fn without_admin_token_admin_routes_are_closed_with_503() {
         let req = test::TestRequest::default()
             .method(method.clone())
             .uri(&fill(&path, f.own))
-            .insert_header(("Authorization", format!("Bearer {}", f.own_token)))
+            .insert_header(bearer(&f.own_token))
             .to_request();
         let resp = test::call_service(&app, req).await;
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{method} {path}");
@@ -203,9 +200,7 @@ async fn tenant_guard_hides_everything_without_the_org_header() {
     f.state.org_id = Some("org-1".into());
     let app = test::init_service(app(f.state.clone())).await;
     let get = |org: Option<&str>| {
-        let mut req = test::TestRequest::get()
-            .uri("/workspaces")
-            .insert_header(("Authorization", format!("Bearer {ADMIN}")));
+        let mut req = test::TestRequest::get().uri("/workspaces").insert_header(bearer(ADMIN));
         if let Some(o) = org {
             req = req.insert_header(("X-Molecule-Org-Id", o.to_owned()));
         }
@@ -238,7 +233,7 @@ async fn bad_input_gets_a_json_400_naming_the_field() {
     let post = |body: Value| {
         test::TestRequest::post()
             .uri("/workspaces")
-            .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .insert_header(bearer(ADMIN))
             .set_json(body)
             .to_request()
     };
@@ -253,7 +248,7 @@ async fn bad_input_gets_a_json_400_naming_the_field() {
     // NUL characters (which Postgres refuses) are the input's fault: 400, nothing written.
     let nul = test::TestRequest::post()
         .uri(&format!("/workspaces/{}/activity", f.own))
-        .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+        .insert_header(bearer(ADMIN))
         .set_json(json!({ "activity_type": "agent_log", "summary": "a\u{0}b" }))
         .to_request();
     let resp = test::call_service(&app, nul).await;
@@ -264,7 +259,7 @@ async fn bad_input_gets_a_json_400_naming_the_field() {
     assert!(rows.is_empty(), "nothing half-written");
     let bad_id = test::TestRequest::get()
         .uri("/workspaces/not-a-uuid")
-        .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+        .insert_header(bearer(ADMIN))
         .to_request();
     assert_eq!(test::call_service(&app, bad_id).await.status(), StatusCode::BAD_REQUEST);
 }

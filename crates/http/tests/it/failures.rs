@@ -11,8 +11,8 @@ use actix_web::test;
 use molecule_db::PoolOptions;
 use molecule_http::{AppState, app};
 use molecule_ledger::{NewDelegation, Update};
-use molecule_service::workspaces::CreateWorkspace;
-use molecule_testkit::TestDb;
+use molecule_service::testing::workspace_with_token;
+use molecule_testkit::{TestDb, bearer};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin-secret";
@@ -22,7 +22,7 @@ const CANARY: &str = "canary-db-internals-7f3a";
 fn admin_post(uri: &str, body: Value) -> actix_http::Request {
     test::TestRequest::post()
         .uri(uri)
-        .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+        .insert_header(bearer(ADMIN))
         .set_json(body)
         .to_request()
 }
@@ -100,23 +100,10 @@ async fn hot_routes_never_wait_for_a_second_connection() {
     let state = AppState::for_tests(pool, Some(ADMIN.into())).unwrap();
     let s = state.services.clone();
     s.ledger().install().await.unwrap();
-    let boss = s
-        .create_workspace(CreateWorkspace {
-            name: "boss".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id;
+    let boss = workspace_with_token(&s, "boss").await.id;
     let mut agents = Vec::new();
     for i in 0..AGENTS {
-        let ws = s
-            .create_workspace(CreateWorkspace {
-                name: format!("agent-{i}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let ws = workspace_with_token(&s, &format!("agent-{i}")).await;
         let did = format!("d-{i}");
         s.ledger()
             .insert(NewDelegation {
@@ -130,7 +117,7 @@ async fn hot_routes_never_wait_for_a_second_connection() {
             .await
             .unwrap();
         s.ledger().set_status(&did, Update::InProgress).await.unwrap();
-        agents.push((ws.id, ws.auth_token, did));
+        agents.push((ws.id, ws.token, did));
     }
     db.execute_sql("UPDATE delegations SET last_heartbeat = now() - interval '1 hour'")
         .await;
@@ -138,7 +125,7 @@ async fn hot_routes_never_wait_for_a_second_connection() {
     let post = |uri: String, token: &str, body: Value| {
         test::TestRequest::post()
             .uri(&uri)
-            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(bearer(token))
             .set_json(body)
             .to_request()
     };

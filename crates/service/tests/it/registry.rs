@@ -2,11 +2,12 @@
 //! events they produce, the TTL sweep, and removed workspaces staying removed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use molecule_service::workspaces::{Children, Removal};
+use molecule_api::workspaces::Removal;
+use molecule_service::workspaces::Children;
 use std::time::Duration;
 
-use molecule_service::registry::{Heartbeat, Register};
-use molecule_service::workspaces::CreateWorkspace;
+use molecule_api::registry::{Heartbeat, Register};
+use molecule_api::workspaces::CreateWorkspace;
 use molecule_service::{ServiceConfig, Services};
 use molecule_testkit::TestDb;
 use serde_json::json;

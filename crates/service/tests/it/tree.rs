@@ -1,8 +1,9 @@
 //! The workspace tree on a real database: re-parent rules, cascade delete, purge.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use molecule_service::workspaces::{Actor, Children, Removal};
-use molecule_service::workspaces::{CreateWorkspace, PatchWorkspace};
+use molecule_api::workspaces::Removal;
+use molecule_api::workspaces::{CreateWorkspace, PatchWorkspace};
+use molecule_service::workspaces::{Actor, Children};
 use molecule_service::{ServiceConfig, ServiceError, Services};
 use molecule_testkit::TestDb;
 use uuid::Uuid;

@@ -1,0 +1,20 @@
+//! workspace-server's wire types: the request bodies it accepts and the bodies it answers, with
+//! their serde shapes and OpenAPI schemas, one module per resource (Omicron's `params` and
+//! `views`).
+//!
+//! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
+//! (`workspaces`, `registry`, `lifecycle`, `delegations`, `activity`, `tokens`, `pins`, `org`,
+//! `events`, `hooks`). Must not know: storage (rows live with their store module in
+//! `molecule-service`), HTTP frameworks, or how a use-case is carried out. The service takes
+//! and returns these; `molecule-http` serves and documents them.
+
+pub mod activity;
+pub mod delegations;
+pub mod events;
+pub mod hooks;
+pub mod lifecycle;
+pub mod org;
+pub mod pins;
+pub mod registry;
+pub mod tokens;
+pub mod workspaces;

@@ -1,0 +1,144 @@
+//! Workspace bodies: the row as the API shows it, create and patch requests, and what
+//! create, patch, delete and the state probe answer.
+
+use molecule_domain::{Runtime, WorkspaceStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A workspace as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Option<String>,
+    pub tier: i32,
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
+    #[schema(value_type = String)]
+    pub runtime: Runtime,
+    pub model: Option<String>,
+    pub url: Option<String>,
+    pub delivery_mode: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub agent_card: Option<Value>,
+    pub parent_id: Option<Uuid>,
+    pub instance_id: Option<String>,
+    pub last_sample_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_heartbeat_at: Option<OffsetDateTime>,
+    pub active_tasks: i32,
+    pub max_concurrent_tasks: i32,
+    pub current_task: Option<String>,
+    pub last_error_rate: f64,
+    pub uptime_seconds: i64,
+    pub collapsed: bool,
+    pub runtime_image_digest: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `POST /workspaces` body (the original's field names; unknown fields are ignored).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct CreateWorkspace {
+    pub name: String,
+    pub role: Option<String>,
+    /// 1..=4; absent or 0 means 3.
+    pub tier: Option<i32>,
+    /// claude-code, hermes, openclaw, codex or external; empty or unknown means claude-code.
+    pub runtime: Option<String>,
+    pub model: Option<String>,
+    /// An off-host agent: nothing is provisioned for it.
+    pub external: Option<bool>,
+    pub url: Option<String>,
+    /// push or poll.
+    pub delivery_mode: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub max_concurrent_tasks: Option<i32>,
+}
+
+/// What `POST /workspaces` answers (201). `auth_token` is shown this once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Created {
+    pub id: Uuid,
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
+    pub external: bool,
+    pub auth_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub connection: Option<Value>,
+    pub workspace: Workspace,
+}
+
+/// `PATCH /workspaces/:id` body. `parent_id: null` makes the workspace a root.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct PatchWorkspace {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub collapsed: Option<bool>,
+    /// Admin only.
+    pub tier: Option<i32>,
+    /// Admin only. `null` detaches the workspace into a root.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub parent_id: Option<Option<Uuid>>,
+    /// Admin only.
+    pub runtime: Option<String>,
+    pub model: Option<String>,
+    pub delivery_mode: Option<String>,
+    pub max_concurrent_tasks: Option<i32>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Uuid>>, D::Error> {
+    Ok(Some(Option::<Uuid>::deserialize(d)?))
+}
+
+/// `PATCH` answer (`status` is always `updated`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Patched {
+    pub status: PatchStatus,
+    pub reparented: bool,
+    pub workspace: Workspace,
+}
+
+/// What a patch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchStatus {
+    Updated,
+}
+
+/// What a delete leaves behind (`?purge=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// Rows stay, marked `removed`.
+    Removed,
+    /// Rows are deleted and the purge hooks run.
+    Purged,
+}
+
+/// `DELETE` answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Deleted {
+    pub status: Removal,
+    pub cascade_deleted: usize,
+    pub ids: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stop_failures: Vec<crate::hooks::StopFailure>,
+}
+
+/// `GET /workspaces/:id/state` answer (what remote agents poll).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct State {
+    pub workspace_id: Uuid,
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
+    pub paused: bool,
+    pub deleted: bool,
+}
