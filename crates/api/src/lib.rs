@@ -3,13 +3,14 @@
 //! `views`).
 //!
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
-//! (`workspaces`, `registry`, `lifecycle`, `delegations`, `activity`, `tokens`, `pins`, `org`,
-//! `events`, `hooks`). Must not know: storage (rows live with their store module in
+//! (`workspaces`, `registry`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
+//! `pins`, `org`, `events`, `hooks`). Must not know: storage (rows live with their store module in
 //! `molecule-service`), HTTP frameworks, or how a use-case is carried out. The service takes
 //! and returns these; `molecule-http` serves and documents them.
 
 pub mod activity;
 pub mod delegations;
+pub mod discovery;
 pub mod events;
 pub mod hooks;
 pub mod lifecycle;

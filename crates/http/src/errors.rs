@@ -55,6 +55,8 @@ pub async fn request_id_middleware(
 
 /// How long a client should wait before retrying a 503 caused by the database.
 const DB_RETRY_AFTER_SECONDS: u32 = 2;
+/// `Retry-After` of a target that is not ready yet (not online, no URL).
+const NOT_READY_RETRY_AFTER_SECONDS: u32 = 15;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -116,6 +118,11 @@ impl From<molecule_service::ServiceError> for ApiError {
             E::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
             E::Conflict { message, details } => ApiError::new(StatusCode::CONFLICT, message).with_details(details),
             E::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
+            E::NotReady(m) => {
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m);
+                err.retry_after = Some(NOT_READY_RETRY_AFTER_SECONDS);
+                err
+            }
             E::Unavailable(_) => {
                 let request_id = current_request_id();
                 tracing::warn!(request_id = ?request_id, error = %e.chain(), "database unavailable");

@@ -111,6 +111,9 @@ impl Services {
         if key.as_ref().is_some_and(|k| k.len() > 200) {
             return Err(ServiceError::invalid("idempotency_key", "must be at most 200 bytes"));
         }
+        // An unknown target is a 404 and a pair the hierarchy forbids a 403, now, rather than
+        // a delegation that fails in the background.
+        self.require_access(caller, req.target_id).await?;
         let delegation_id = Uuid::new_v4().to_string();
         let inserted = self
             .ledger

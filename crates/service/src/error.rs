@@ -30,6 +30,9 @@ pub enum ServiceError {
     /// 429.
     #[error("{0}")]
     TooMany(String),
+    /// 503: the target exists but cannot take this now (not online, no URL); retry later.
+    #[error("{0}")]
+    NotReady(String),
     /// 503: the database could not be reached (no free connection in time, connection refused
     /// or lost, a serialization conflict); the request may be retried as it is.
     #[error("database unavailable")]

@@ -10,13 +10,15 @@
 //! maps to status codes.
 //!
 //! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
-//! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`, `pins`,
+//! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
+//! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
 //! `WorkloadHooks` port), `validate` (shared input checks), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
 pub mod delegations;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod hooks;

@@ -13,15 +13,17 @@ use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
 /// Delegate a task to another workspace. Runs in the background (A2A `message/send` to the
-/// callee); the result lands in this workspace's inbox. 202, or 200 for an idempotent repeat.
+/// callee); the result lands in this workspace's inbox. 202, or 200 for an idempotent repeat;
+/// 404 for an unknown target and 403 when the hierarchy forbids the pair.
 #[utoipa::path(
     tag = "delegations",
     params(("id" = Uuid, Path, description = "caller workspace id")),
     request_body = DelegateRequest,
     responses(
         (status = 202, body = Delegated), (status = 200, body = Delegated, description = "idempotent hit"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 503, body = ErrorBody)
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "the hierarchy forbids this pair"),
+        (status = 404, body = ErrorBody, description = "no such target"), (status = 503, body = ErrorBody)
     ),
     security(("bearer" = []))
 )]

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod admin;
 pub mod delegations;
+pub mod discovery;
 pub mod events;
 pub mod lifecycle;
 pub mod org;
@@ -31,6 +32,10 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(tokens::revoke_token)
         .service(registry::register)
         .service(registry::heartbeat)
+        .service(discovery::update_card)
+        .service(discovery::discover)
+        .service(discovery::peers)
+        .service(discovery::check_access)
         .service(activity::append_activity)
         .service(activity::list_activity)
         .service(events::list_events)

@@ -57,6 +57,8 @@ fn body_for(path: &str, ws: Uuid) -> Value {
     match path {
         "/registry/register" => json!({ "id": ws, "url": "http://127.0.0.1:9", "agent_card": {} }),
         "/registry/heartbeat" => json!({ "workspace_id": ws }),
+        "/registry/update-card" => json!({ "workspace_id": ws, "agent_card": {} }),
+        "/registry/check-access" => json!({ "caller_id": ws, "target_id": Uuid::new_v4() }),
         p if p.ends_with("/activity") => json!({ "activity_type": "agent_log" }),
         p if p.ends_with("/delegate") => json!({ "target_id": Uuid::new_v4(), "task": "t" }),
         p if p.ends_with("/delegations/record") => {
@@ -109,6 +111,10 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
         let uri = fill(path, f.own);
         let call = |token: Option<String>| {
             let mut req = test::TestRequest::default().method(method.clone()).uri(&uri);
+            if path.starts_with("/registry/discover/") {
+                // The caller is named by header; the token must be the caller's.
+                req = req.insert_header(("X-Workspace-ID", f.own.to_string()));
+            }
             if let Some(t) = token {
                 req = req.insert_header(bearer(&t));
             }

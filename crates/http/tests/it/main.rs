@@ -4,3 +4,4 @@
 mod auth_matrix;
 mod delegations;
 mod failures;
+mod hierarchy;
