@@ -35,12 +35,17 @@ impl Agent {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
         let uri = format!("{}{}", self.cfg.platform_url.trim_end_matches('/'), path);
         let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(&uri)
             .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/json")
-            .body(Full::new(bytes))?;
+            .header("Content-Type", "application/json");
+        // A platform in org mode hides every route but register and heartbeat from requests
+        // without its tenant header: the inbox poll and delegation heartbeats need it too.
+        if let Some(org) = &self.cfg.molecule_org_id {
+            req = req.header("X-Molecule-Org-Id", org);
+        }
+        let req = req.body(Full::new(bytes))?;
         let resp = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
             .await
             .context("timed out")??;
@@ -256,5 +261,56 @@ async fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The request head one `Agent::call` sends, read by a one-shot loopback listener.
+    async fn head_of_a_call(org: Option<&str>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client hung up mid-request");
+                head.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&head).to_lowercase()
+        });
+        let agent = Agent {
+            cfg: AgentConfig {
+                platform_url: format!("http://{addr}"),
+                molecule_org_id: org.map(str::to_owned),
+                ..AgentConfig::default()
+            },
+            workspace_id: "w".into(),
+            token: "t".into(),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        };
+        let (status, _) = agent.call(Method::GET, "/workspaces/w/activity", None).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        server.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_call_carries_the_tenant_header_in_org_mode() {
+        let head = head_of_a_call(Some("org-7")).await;
+        assert!(head.contains("x-molecule-org-id: org-7"), "{head}");
+        assert!(head.contains("authorization: bearer t"), "{head}");
+        let head = head_of_a_call(None).await;
+        assert!(!head.contains("x-molecule-org-id"), "{head}");
     }
 }

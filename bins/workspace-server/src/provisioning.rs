@@ -68,6 +68,7 @@ pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Resul
             .clone()
             .unwrap_or_else(|| cfg.platform_url()),
         agent_env: cfg.agent_env()?,
+        org_id: cfg.molecule_org_id.clone(),
         stop_attempts: 3,
         stop_backoff: Duration::from_secs(1),
         platform_instance: instance.clone(),

@@ -281,4 +281,9 @@ pub const AGENT_KNOBS: &[Knob] = &[
         "0",
         "simulated work per message, with delegation heartbeats",
     ),
+    k(
+        "MOLECULE_ORG_ID",
+        "unset",
+        "the platform's tenant id; when set, every call carries X-Molecule-Org-Id (the provisioner passes it)",
+    ),
 ];

@@ -411,6 +411,10 @@ pub struct AgentConfig {
     pub agent_reply: Option<String>,
     /// Seconds to "work" on each message (heartbeating its delegation meanwhile).
     pub agent_work_seconds: u64,
+    /// The platform's tenant id (`MOLECULE_ORG_ID`): sent as `X-Molecule-Org-Id` on every call,
+    /// so a platform running in org mode does not hide its routes (404) from the agent.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_org_id: Option<String>,
     #[serde(flatten)]
     pub telemetry: Telemetry,
 }
@@ -428,6 +432,7 @@ impl Default for AgentConfig {
             heartbeat_interval_seconds: 30,
             agent_reply: None,
             agent_work_seconds: 0,
+            molecule_org_id: None,
             telemetry: Telemetry::default(),
         }
     }

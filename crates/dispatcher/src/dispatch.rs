@@ -34,6 +34,9 @@ pub struct DispatcherConfig {
     pub platform_url: String,
     /// Extra environment for every agent (`MOLECULE_AGENT_ENV`).
     pub agent_env: BTreeMap<String, String>,
+    /// The tenant id (`MOLECULE_ORG_ID`), passed to every agent so it can send the tenant
+    /// header the org-mode guard asks for.
+    pub org_id: Option<String>,
     /// Stop attempts and the first wait between them (doubling: 1 s, 2 s, 4 s, …).
     pub stop_attempts: usize,
     pub stop_backoff: Duration,
@@ -55,6 +58,7 @@ impl Default for DispatcherConfig {
             local_image_override: false,
             platform_url: "http://127.0.0.1:8080".into(),
             agent_env: BTreeMap::new(),
+            org_id: None,
             stop_attempts: 3,
             stop_backoff: Duration::from_secs(1),
             platform_instance: "default".into(),
@@ -283,6 +287,9 @@ impl Dispatcher {
         env.insert("PLATFORM_URL".into(), self.inner.config.platform_url.clone());
         env.insert("MOLECULE_URL".into(), self.inner.config.platform_url.clone());
         env.insert("MOLECULE_WORKSPACE_TOKEN".into(), token);
+        if let Some(org) = &self.inner.config.org_id {
+            env.insert("MOLECULE_ORG_ID".into(), org.clone());
+        }
         env.insert("TIER".into(), target.tier.to_string());
         env.insert("MOLECULE_RUNTIME".into(), runtime.to_owned());
         if let Some(m) = &target.model {

@@ -221,3 +221,94 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
         assert_eq!(offline, 1, "workspace {id}: exactly one replica marks it offline");
     }
 }
+
+/// An agent on `/ws` (its own token, `X-Workspace-ID`) sees the events of the workspaces it may
+/// talk to and nothing of an unrelated tree; without the header its token is not enough.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_on_the_websocket_sees_only_what_the_hierarchy_allows() {
+    let db = TestDb::new().await;
+    let server = start(&db);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    ready(&http, &server).await;
+    let create = |name: &'static str, parent: Option<String>| {
+        let http = http.clone();
+        let base = server.base.clone();
+        async move {
+            let c: Value = http
+                .post(format!("{base}/workspaces"))
+                .bearer_auth(ADMIN)
+                .json(&json!({ "name": name, "parent_id": parent }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["auth_token"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (parent, parent_token) = create("parent", None).await;
+    let (child, child_token) = create("child", Some(parent.clone())).await;
+    let (stranger, stranger_token) = create("stranger-child", Some(create("stranger", None).await.0)).await;
+
+    let ws_request = |with_header: bool| {
+        let mut req = format!("{}/ws", server.base.replace("http://", "ws://"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {child_token}").parse().unwrap());
+        if with_header {
+            req.headers_mut().insert("X-Workspace-ID", child.parse().unwrap());
+        }
+        req
+    };
+    let refused = tokio_tungstenite::connect_async(ws_request(false)).await;
+    assert!(
+        refused.is_err_and(|e| e.to_string().contains("401")),
+        "a workspace token without X-Workspace-ID is not the admin token"
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(true)).await.unwrap();
+
+    // The stranger's event comes first; the parent's after it. The agent must see the parent's
+    // and must not have seen the stranger's.
+    let register = |id: String, token: String| {
+        let http = http.clone();
+        let base = server.base.clone();
+        async move {
+            let r = http
+                .post(format!("{base}/registry/register"))
+                .bearer_auth(token)
+                .json(&json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": { "name": "x" } }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    register(stranger.clone(), stranger_token).await;
+    register(parent.clone(), parent_token).await;
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut seen = Vec::new();
+        while let Some(msg) = ws.next().await {
+            let ev: Value = serde_json::from_str(msg.unwrap().to_text().unwrap_or("{}")).unwrap_or_default();
+            let done = ev["workspace_id"] == parent.as_str() && ev["event"] == "WORKSPACE_ONLINE";
+            seen.push(ev);
+            if done {
+                return seen;
+            }
+        }
+        panic!("WebSocket closed");
+    })
+    .await
+    .expect("the agent never saw its parent come online");
+    assert!(
+        seen.iter().all(|ev| ev["workspace_id"] != stranger.as_str()),
+        "the agent saw an unrelated workspace's event: {seen:?}"
+    );
+}

@@ -29,6 +29,8 @@ struct Counters {
     fail_stop_for: std::sync::Mutex<Option<Uuid>>,
     /// The image of the last provision.
     last_image: std::sync::Mutex<Option<String>>,
+    /// The agent environment of the last provision.
+    last_env: std::sync::Mutex<Option<std::collections::BTreeMap<String, String>>>,
     provisions: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -54,6 +56,7 @@ impl Backend for Fake {
         self.n.provisions.fetch_add(1, Ordering::SeqCst);
         assert!(spec.env.contains_key("MOLECULE_WORKSPACE_TOKEN"));
         *self.n.last_image.lock().unwrap() = Some(spec.image.to_string());
+        *self.n.last_env.lock().unwrap() = Some(spec.env.clone());
         match self.mode {
             Mode::NoImage => Err(BackendError::ImageUnavailable {
                 image: spec.image.to_string(),
@@ -98,6 +101,10 @@ struct Setup {
 }
 
 async fn setup(mode: Option<Mode>, delay: Duration, concurrency: Option<usize>) -> Setup {
+    setup_with(mode, delay, concurrency, None).await
+}
+
+async fn setup_with(mode: Option<Mode>, delay: Duration, concurrency: Option<usize>, org_id: Option<&str>) -> Setup {
     let db = TestDb::new().await;
     let base = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let n = Arc::new(Counters::default());
@@ -112,6 +119,7 @@ async fn setup(mode: Option<Mode>, delay: Duration, concurrency: Option<usize>) 
     let config = DispatcherConfig {
         concurrency,
         stop_backoff: Duration::from_millis(10),
+        org_id: org_id.map(str::to_owned),
         ..DispatcherConfig::default()
     };
     let dispatcher = Dispatcher::new(backends, mode.map(|_| "fake"), base.clone(), config);
@@ -585,4 +593,19 @@ async fn org_import_refuses_bad_trees_by_node_and_reports_partial_failure() {
         .find(|w| w.status == molecule_api::org::NodeStatus::Failed)
         .unwrap();
     assert!(failed.error.as_deref().unwrap().contains("url"), "{failed:?}");
+}
+
+/// In org mode every agent gets the tenant id, so it can send the header the tenant guard asks
+/// for on its inbox polls and delegation heartbeats; outside it, no such variable.
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_get_the_tenant_id_in_org_mode() {
+    for org in [Some("org-7"), None] {
+        let t = setup_with(Some(Mode::Ok), Duration::ZERO, None, org).await;
+        workspace_with_token(&t.services, "tenant").await;
+        let env = until("the provision's environment", Duration::from_secs(10), || async {
+            t.n.last_env.lock().unwrap().clone()
+        })
+        .await;
+        assert_eq!(env.get("MOLECULE_ORG_ID").map(String::as_str), org, "{env:?}");
+    }
 }

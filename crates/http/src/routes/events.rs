@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use molecule_api::events::Event;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -131,20 +131,73 @@ pub async fn event_stream(auth: WorkspaceAuth, state: web::Data<AppState>) -> Ht
         .streaming(body)
 }
 
-/// Every live event of every workspace over WebSocket (admin): one JSON envelope
-/// `{"id","event","workspace_id","timestamp","payload"}` per text frame.
+/// How long a WebSocket watcher's access answer for one workspace is trusted (re-parenting
+/// can change it).
+const ACCESS_TTL: Duration = Duration::from_secs(30);
+
+/// Who watches `/ws`: the operator sees every event; an agent sees the events of the
+/// workspaces it may communicate with (the hierarchy rule), and none without a workspace.
+enum Watcher {
+    Operator,
+    Agent {
+        id: Uuid,
+        access: std::collections::HashMap<Uuid, (bool, std::time::Instant)>,
+    },
+}
+
+impl Watcher {
+    async fn sees(&mut self, state: &AppState, ev: &Event) -> bool {
+        let Watcher::Agent { id, access } = self else {
+            return true;
+        };
+        let Some(target) = ev.workspace_id else {
+            return false;
+        };
+        if let Some((allowed, at)) = access.get(&target)
+            && at.elapsed() < ACCESS_TTL
+        {
+            return *allowed;
+        }
+        match state.services.check_access(*id, target).await {
+            Ok(allowed) => {
+                access.insert(target, (allowed, std::time::Instant::now()));
+                allowed
+            }
+            Err(e) => {
+                tracing::warn!(watcher = %id, workspace_id = %target, error = %e.chain(), "event filter could not read the tree; event withheld");
+                false
+            }
+        }
+    }
+}
+
+/// Live events over WebSocket: one JSON envelope `{"id","event","workspace_id","timestamp",
+/// "payload"}` per text frame. With the admin token and no `X-Workspace-ID`: every event of
+/// every workspace. An agent names itself in `X-Workspace-ID` and presents its own token: it
+/// receives only the events of workspaces it may communicate with.
 #[utoipa::path(
     tag = "events",
-    responses((status = 101, description = "switching to WebSocket"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    params(("X-Workspace-ID" = Option<Uuid>, Header, description = "the watching agent's workspace; absent for the operator")),
+    responses((status = 101, description = "switching to WebSocket"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[get("/ws")]
 pub async fn websocket(
-    _: AdminAuth,
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut watcher = if req.headers().contains_key(crate::routes::discovery::CALLER_HEADER) {
+        let id = crate::routes::discovery::caller_of(&req)?;
+        crate::auth::authorize(&state, crate::auth::bearer(&req), id).await?;
+        Watcher::Agent {
+            id,
+            access: std::collections::HashMap::new(),
+        }
+    } else {
+        AdminAuth::extract(&req).await?;
+        Watcher::Operator
+    };
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -159,6 +212,9 @@ pub async fn websocket(
                 () = bus.closed() => break,
                 got = rx.recv() => match got {
                     Ok(ev) => {
+                        if !watcher.sees(&state, &ev).await {
+                            continue;
+                        }
                         let text = serde_json::to_string(&*ev).unwrap_or_default();
                         if session.text(text).await.is_err() {
                             break;
