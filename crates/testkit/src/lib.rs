@@ -43,17 +43,11 @@ pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
     within: std::time::Duration,
     mut f: impl FnMut() -> F,
 ) -> T {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(POLL_EVERY).await;
-    }
+    until_ok(what, within, || {
+        let attempt = f();
+        async move { attempt.await.ok_or_else(|| "not yet".to_owned()) }
+    })
+    .await
 }
 
 /// Like [`until`], for a condition that can say why it does not hold yet: `f` answers
