@@ -182,15 +182,31 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
     );
 
     // Activity: one delegate row per delegation (status in step), one delegate_result each,
-    // and one inbox (a2a_receive) row each.
-    let activity: Value = test::call_and_read_body_json(
-        &app,
-        test::TestRequest::get()
-            .uri(&format!("/workspaces/{}/activity?limit=100", caller.id))
-            .insert_header(bearer(&token))
-            .to_request(),
-    )
-    .await;
+    // and one inbox (a2a_receive) row each. The result rows follow the ledger's terminal
+    // transition (which `poll_status` waited for), so wait for them too.
+    let activity: Value =
+        molecule_testkit::until_ok("both delegations' result rows", Duration::from_secs(20), || async {
+            let activity: Value = test::call_and_read_body_json(
+                &app,
+                test::TestRequest::get()
+                    .uri(&format!("/workspaces/{}/activity?limit=100", caller.id))
+                    .insert_header(bearer(&token))
+                    .to_request(),
+            )
+            .await;
+            let results = activity
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["method"] == "delegate_result" || r["activity_type"] == "a2a_receive")
+                .count();
+            if results == 4 {
+                Ok(activity)
+            } else {
+                Err(format!("{results} of 4 result and inbox rows so far"))
+            }
+        })
+        .await;
     let rows = activity.as_array().unwrap();
     let count = |f: &dyn Fn(&Value) -> bool| rows.iter().filter(|r| f(r)).count();
     assert_eq!(count(&|r| r["method"] == "delegate"), 2);
