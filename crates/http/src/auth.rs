@@ -110,6 +110,16 @@ pub(crate) async fn authorize(state: &AppState, token: Option<&str>, id: Uuid) -
     })
 }
 
+/// The workspace id of an `{id}` path segment: 400 naming `id` when it is not a UUID.
+pub(crate) fn path_workspace_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse::<Uuid>().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("id: workspace id must be a UUID, got {raw:?}"),
+        )
+    })
+}
+
 impl FromRequest for WorkspaceAuth {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -119,12 +129,7 @@ impl FromRequest for WorkspaceAuth {
         Box::pin(async move {
             let state = state(&req)?;
             let raw = req.match_info().get("id").unwrap_or_default();
-            let workspace_id = raw.parse::<Uuid>().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("id: workspace id must be a UUID, got {raw:?}"),
-                )
-            })?;
+            let workspace_id = path_workspace_id(raw)?;
             let caller = authorize(&state, bearer(&req), workspace_id).await?;
             Ok(WorkspaceAuth { workspace_id, caller })
         })

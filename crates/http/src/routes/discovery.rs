@@ -9,7 +9,7 @@ use molecule_api::discovery::{Access, CardUpdated, CheckAccess, Discovered, Peer
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::auth::{WorkspaceAuth, authorize, bearer};
+use crate::auth::{WorkspaceAuth, authorize, bearer, path_workspace_id};
 use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
@@ -83,7 +83,7 @@ pub async fn discover(
     state: web::Data<AppState>,
     target: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = parse_id(&target)?;
+    let target = path_workspace_id(&target)?;
     let caller = caller_of(&req)?;
     authorize(&state, bearer(&req), caller).await?;
     Ok(HttpResponse::Ok().json(state.services.discover(caller, target).await?))
@@ -138,13 +138,4 @@ pub async fn check_access(
     authorize(&state, bearer(&req), body.caller_id).await?;
     let allowed = state.services.check_access(body.caller_id, body.target_id).await?;
     Ok(HttpResponse::Ok().json(Access { allowed }))
-}
-
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("id: workspace id must be a UUID, got {raw:?}"),
-        )
-    })
 }
