@@ -76,6 +76,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             saas: cfg.is_saas(),
         },
     )?
+    .with_messaging_config(molecule_service::proxy::MessagingConfig {
+        idle_timeout: Duration::from_secs(cfg.a2a_idle_timeout_seconds),
+        queue_ttl: Duration::from_secs(cfg.a2a_queue_ttl_seconds),
+        queue_retention: Duration::from_secs(cfg.a2a_queue_retention_seconds),
+        ..Default::default()
+    })
     .with_delegation_config(molecule_service::delegations::DelegationConfig {
         inbox_push: cfg.delegation_result_inbox_push,
         a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
@@ -146,6 +152,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             async move { services.liveness_sweep().await }
         })
     };
+    // The queue's reaper: expired leases back to the queue, expired items dropped, old finished
+    // items deleted; once per cluster a minute (EventMesh's TaskExpirer scans as often).
+    let queue_reaper = molecule_periodic::Periodic::new("a2a-queue-reaper", Duration::from_secs(60), pool.clone());
+    let reaper_task = {
+        let services = services.clone();
+        queue_reaper.spawn(move || {
+            let services = services.clone();
+            async move {
+                let r = services.reap_queue().await?;
+                Ok::<_, molecule_service::ServiceError>(serde_json::json!({
+                    "requeued": r.requeued, "expired": r.expired, "deleted": r.deleted
+                }))
+            }
+        })
+    };
     let state = molecule_http::AppState {
         pool,
         migrations,
@@ -153,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
         },
-        tasks: vec![liveness, delegation_sweeper, timeouts, reconciler],
+        tasks: vec![liveness, delegation_sweeper, timeouts, reconciler, queue_reaper],
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),
@@ -177,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
     liveness_task.abort();
+    reaper_task.abort();
     timeout_task.abort();
     reconcile_task.abort();
     sweeper_task.abort();

@@ -48,6 +48,11 @@ pub struct Activity {
     #[schema(value_type = String)]
     pub status: ActivityStatus,
     pub error_detail: Option<String>,
+    /// The tools the agent used answering a message (`result.metadata.tool_trace`), on
+    /// `a2a_receive` rows written by the proxy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub tool_trace: Option<Value>,
     pub idempotency_key: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

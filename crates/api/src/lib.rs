@@ -3,11 +3,12 @@
 //! `views`).
 //!
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
-//! (`workspaces`, `registry`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
+//! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
 //! `pins`, `org`, `events`, `hooks`). Must not know: storage (rows live with their store module in
 //! `molecule-service`), HTTP frameworks, or how a use-case is carried out. The service takes
 //! and returns these; `molecule-http` serves and documents them.
 
+pub mod a2a;
 pub mod activity;
 pub mod delegations;
 pub mod discovery;

@@ -82,3 +82,13 @@ pub struct Collapsed {
     pub status: CollapseStatus,
     pub removed: Vec<String>,
 }
+
+/// `POST /workspaces/:id/hibernate`: the workload is stopped (volumes kept) and the URL cleared;
+/// the next message wakes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Hibernated {
+    /// Always `hibernated`.
+    #[schema(value_type = String)]
+    pub status: WorkspaceStatus,
+    pub workspace_id: uuid::Uuid,
+}

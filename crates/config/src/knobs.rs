@@ -113,6 +113,21 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how long a callee gets to answer a delegated message/send",
     ),
     k(
+        "A2A_IDLE_TIMEOUT_SECONDS",
+        "300",
+        "a proxied message is cancelled (and queued) after this long with no event from the target; the heartbeat's idle_timeout_seconds overrides it per workspace",
+    ),
+    k(
+        "A2A_QUEUE_TTL_SECONDS",
+        "86400",
+        "a queued message not delivered within this long is dropped by the reaper",
+    ),
+    k(
+        "A2A_QUEUE_RETENTION_SECONDS",
+        "604800",
+        "delivered, failed and dropped queue items are deleted this long after they finished",
+    ),
+    k(
         "MOLECULE_BACKEND",
         "docker if the engine answers, else none",
         "`docker`, `local` (development only; never chosen automatically) or `none`",

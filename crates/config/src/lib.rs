@@ -109,6 +109,9 @@ pub struct ServerConfig {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub delegation_ledger_write: Option<String>,
     pub delegation_a2a_timeout_seconds: u64,
+    pub a2a_idle_timeout_seconds: u64,
+    pub a2a_queue_ttl_seconds: u64,
+    pub a2a_queue_retention_seconds: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_backend: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -182,6 +185,9 @@ impl Default for ServerConfig {
             delegation_result_inbox_push: true,
             delegation_ledger_write: None,
             delegation_a2a_timeout_seconds: 1800,
+            a2a_idle_timeout_seconds: 300,
+            a2a_queue_ttl_seconds: 86_400,
+            a2a_queue_retention_seconds: 604_800,
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),
@@ -298,6 +304,9 @@ impl ServerConfig {
         positive("LIVENESS_TTL_SECONDS", self.liveness_ttl_seconds)?;
         positive("LIVENESS_SWEEP_INTERVAL_SECONDS", self.liveness_sweep_interval_seconds)?;
         positive("DELEGATION_A2A_TIMEOUT_SECONDS", self.delegation_a2a_timeout_seconds)?;
+        positive("A2A_IDLE_TIMEOUT_SECONDS", self.a2a_idle_timeout_seconds)?;
+        positive("A2A_QUEUE_TTL_SECONDS", self.a2a_queue_ttl_seconds)?;
+        positive("A2A_QUEUE_RETENTION_SECONDS", self.a2a_queue_retention_seconds)?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,

@@ -30,6 +30,33 @@ diesel::table! {
         updated_at -> Timestamptz,
         runtime_image_digest -> Nullable<Text>,
         backend -> Nullable<Text>,
+        budget_limit -> Nullable<Int8>,
+        monthly_spend -> Int8,
+        idle_timeout_seconds -> Nullable<Int4>,
+        last_outbound_at -> Nullable<Timestamptz>,
+        last_inbound_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    a2a_queue (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        caller_id -> Nullable<Uuid>,
+        priority -> Int2,
+        body -> Jsonb,
+        method -> Nullable<Text>,
+        headers -> Jsonb,
+        idempotency_key -> Nullable<Text>,
+        delegation_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        enqueued_at -> Timestamptz,
+        lease_until -> Nullable<Timestamptz>,
+        dispatched_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -59,6 +86,7 @@ diesel::table! {
         duration_ms -> Nullable<Int4>,
         status -> Text,
         error_detail -> Nullable<Text>,
+        tool_trace -> Nullable<Jsonb>,
         idempotency_key -> Nullable<Text>,
         created_at -> Timestamptz,
     }
@@ -99,8 +127,22 @@ diesel::table! {
 diesel::joinable!(workspace_auth_tokens -> workspaces (workspace_id));
 diesel::joinable!(activity_logs -> workspaces (workspace_id));
 diesel::joinable!(workspace_secrets -> workspaces (workspace_id));
+diesel::table! {
+    workspace_token_usage (workspace_id, day) {
+        workspace_id -> Uuid,
+        day -> Date,
+        input_tokens -> Int8,
+        output_tokens -> Int8,
+        calls -> Int8,
+    }
+}
+
+diesel::joinable!(workspace_token_usage -> workspaces (workspace_id));
+diesel::joinable!(a2a_queue -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
+    a2a_queue,
+    workspace_token_usage,
     workspace_auth_tokens,
     activity_logs,
     events,

@@ -534,4 +534,24 @@ impl WorkloadHooks for Dispatcher {
             }
         }
     }
+
+    async fn is_running(&self, id: Uuid) -> Option<bool> {
+        // Only a backend that recorded running this workspace can say it is dead: an
+        // external agent (or one never provisioned) is nobody's workload.
+        let recorded = match self.inner.services.backend_of(id).await {
+            Ok(name) => name.and_then(|n| self.inner.backends.get(n.as_str()).cloned()),
+            Err(e) => {
+                tracing::warn!(workspace_id = %id, error = %e.chain(), "cannot tell which backend runs the workspace");
+                return None;
+            }
+        };
+        let backend = recorded?;
+        match backend.is_running(id).await {
+            Ok(running) => Some(running),
+            Err(e) => {
+                tracing::warn!(workspace_id = %id, backend = backend.name(), error = %e, "cannot tell whether the workload runs");
+                None
+            }
+        }
+    }
 }

@@ -37,12 +37,19 @@ vocabulary! {
         WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
         TaskUpdated => "TASK_UPDATED",
         ActivityLogged => "ACTIVITY_LOGGED",
+        /// The agent's answer to a message the operator/canvas sent through the proxy.
+        A2aResponse => "A2A_RESPONSE",
     }
 }
 
 impl EventType {
     /// Live-only events: delivered to listeners, never written to `events`.
-    pub const LIVE_ONLY: &'static [Self] = &[Self::WorkspaceHeartbeat, Self::TaskUpdated, Self::ActivityLogged];
+    pub const LIVE_ONLY: &'static [Self] = &[
+        Self::WorkspaceHeartbeat,
+        Self::TaskUpdated,
+        Self::ActivityLogged,
+        Self::A2aResponse,
+    ];
 
     pub fn is_persisted(self) -> bool {
         !Self::LIVE_ONLY.contains(&self)

@@ -9,7 +9,7 @@
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
 //!
 //! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `runtime`, `memory`,
-//! `namespace`, and `vocab` (the `vocabulary!` macro and trait).
+//! `namespace`, `queue` (the A2A queue's statuses and priorities), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod delegation;
@@ -17,6 +17,7 @@ mod events;
 mod ids;
 mod memory;
 mod namespace;
+mod queue;
 mod runtime;
 mod vocab;
 mod workspace;
@@ -27,6 +28,7 @@ pub use events::EventType;
 pub use ids::{DelegationId, IdParseError, WorkspaceId};
 pub use memory::{MemoryCapability, MemoryKind, MemorySource, NamespaceKind};
 pub use namespace::{NamespaceError, NamespaceName};
+pub use queue::{QueueStatus, priority};
 pub use runtime::Runtime;
 pub use vocab::{UnknownValue, Vocabulary};
 pub use workspace::{

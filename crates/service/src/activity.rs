@@ -34,6 +34,7 @@ struct Stored {
     duration_ms: Option<i32>,
     status: String,
     error_detail: Option<String>,
+    tool_trace: Option<Value>,
     idempotency_key: Option<String>,
     created_at: OffsetDateTime,
 }
@@ -58,6 +59,7 @@ impl TryFrom<Stored> for Activity {
             response_body: r.response_body,
             duration_ms: r.duration_ms,
             error_detail: r.error_detail,
+            tool_trace: r.tool_trace,
             idempotency_key: r.idempotency_key,
             created_at: r.created_at,
         })
@@ -79,6 +81,7 @@ pub(crate) struct ActivityRow<'a> {
     pub duration_ms: Option<i32>,
     pub status: ActivityStatus,
     pub error_detail: Option<&'a str>,
+    pub tool_trace: Option<&'a Value>,
     pub idempotency_key: Option<&'a str>,
 }
 
@@ -97,6 +100,7 @@ impl<'a> ActivityRow<'a> {
             duration_ms: None,
             status,
             error_detail: None,
+            tool_trace: None,
             idempotency_key: None,
         }
     }
@@ -116,6 +120,7 @@ impl<'a> ActivityRow<'a> {
                 a::duration_ms.eq(self.duration_ms),
                 a::status.eq(self.status.as_str()),
                 a::error_detail.eq(self.error_detail),
+                a::tool_trace.eq(self.tool_trace),
                 a::idempotency_key.eq(self.idempotency_key),
             ))
             .returning(a::id)
@@ -192,6 +197,7 @@ impl Services {
                     duration_ms: input.duration_ms,
                     status,
                     error_detail: input.error_detail.as_deref(),
+                    tool_trace: None,
                     idempotency_key: key.as_deref(),
                 }
                 .insert(conn)

@@ -283,6 +283,11 @@ impl Services {
     /// Records a terminal outcome; if this call made the transition, writes the result rows,
     /// pushes the inbox row and emits the event. Returns whether it did.
     async fn finish(&self, d: &Delegation, update: Update) -> Result<bool> {
+        self.finish_via(d, update, None).await
+    }
+
+    /// [`Self::finish`], naming the path that settled it in the event (`via`).
+    async fn finish_via(&self, d: &Delegation, update: Update, via: Option<&'static str>) -> Result<bool> {
         let outcome = self
             .ledger
             .set_status(&d.delegation_id, update)
@@ -291,12 +296,36 @@ impl Services {
         let Outcome::Applied { delegation, .. } = outcome else {
             return Ok(false);
         };
-        self.notify_caller(&delegation).await?;
+        self.notify_caller_via(&delegation, via).await?;
         Ok(true)
+    }
+
+    /// A queued delegation's message was delivered by the queue drain (or gave up): settles
+    /// the delegation with the answer's text or the reason, `via: "queue_drain"`.
+    pub(crate) async fn settle_from_queue(&self, delegation_id: &str, outcome: Result<String, String>) {
+        let d = match self.ledger.get(delegation_id).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(delegation_id, error = %e, "queue drain: cannot read the delegation");
+                return;
+            }
+        };
+        let update = match outcome {
+            Ok(text) => Update::Completed { result: text },
+            Err(error) => Update::Failed { error },
+        };
+        if let Err(e) = self.finish_via(&d, update, Some("queue_drain")).await {
+            tracing::warn!(delegation_id, error = %e.chain(), "queue drain: the delegation's outcome was not recorded");
+        }
     }
 
     /// The caller-side rows and event for a terminal delegation. Call once per transition.
     pub async fn notify_caller(&self, d: &Delegation) -> Result<()> {
+        self.notify_caller_via(d, None).await
+    }
+
+    async fn notify_caller_via(&self, d: &Delegation, via: Option<&'static str>) -> Result<()> {
         let completed = d.status == DelegationStatus::Completed;
         let did = d.delegation_id.clone();
         let (caller, callee) = (d.caller_id, d.callee_id);
@@ -362,7 +391,7 @@ impl Services {
                 .insert(conn)
                 .await?;
             }
-            let (ty, payload) = if completed {
+            let (ty, mut payload) = if completed {
                 (
                     EventType::DelegationComplete,
                     json!({ "delegation_id": did, "target_id": callee, "response_preview": preview(&text, 200) }),
@@ -373,6 +402,9 @@ impl Services {
                     json!({ "delegation_id": did, "target_id": callee, "error": error }),
                 )
             };
+            if let (Some(via), Some(obj)) = (via, payload.as_object_mut()) {
+                obj.insert("via".into(), json!(via));
+            }
             events::record(conn, ty, Some(caller), payload).await?;
             Ok(())
         })

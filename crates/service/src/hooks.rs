@@ -45,6 +45,11 @@ pub trait WorkloadHooks: Send + Sync {
     }
     /// These rows were purged: drop whatever else belongs to them (memory namespaces, …).
     async fn purge(&self, _ids: &[Uuid]) {}
+    /// Whether the workspace's workload is running: `None` when nobody can tell (no backend
+    /// recorded for it, an external agent, or the backend could not be asked).
+    async fn is_running(&self, _id: Uuid) -> Option<bool> {
+        None
+    }
 }
 
 /// The hooks of a platform with no provisioner and no plugins.
@@ -89,6 +94,12 @@ impl WorkloadHooks for HookChain {
     async fn purge(&self, ids: &[Uuid]) {
         for h in &self.0 {
             h.purge(ids).await;
+        }
+    }
+    async fn is_running(&self, id: Uuid) -> Option<bool> {
+        match self.0.iter().find(|h| h.has_provisioner()) {
+            Some(h) => h.is_running(id).await,
+            None => None,
         }
     }
 }

@@ -11,7 +11,9 @@
 //!
 //! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
 //! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
-//! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `pins`,
+//! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `proxy` (the A2A
+//! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
+//! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
 //! `WorkloadHooks` port), `validate` (shared input checks), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
@@ -21,11 +23,14 @@ pub mod delegations;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod hibernation;
 pub mod hooks;
 pub mod lifecycle;
 pub mod liveness;
+pub mod messaging;
 pub mod org;
 pub mod pins;
+pub mod proxy;
 pub mod registry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -72,6 +77,7 @@ pub struct Services {
     config: ServiceConfig,
     ledger: molecule_ledger::Ledger,
     delegation: delegations::DelegationConfig,
+    messaging: proxy::MessagingConfig,
     /// Outbound HTTP (A2A to agents).
     http: reqwest::Client,
 }
@@ -92,6 +98,7 @@ impl Services {
             hooks: Arc::new(NoHooks),
             config,
             delegation: delegations::DelegationConfig::default(),
+            messaging: proxy::MessagingConfig::default(),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()
@@ -113,6 +120,11 @@ impl Services {
 
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    pub fn with_messaging_config(mut self, config: proxy::MessagingConfig) -> Self {
+        self.messaging = config;
+        self
     }
 
     pub fn with_delegation_config(mut self, config: delegations::DelegationConfig) -> Self {

@@ -126,7 +126,7 @@ impl Services {
     }
 
     /// A state of the server, not a passing fault: 409 with what to set (the original said 503).
-    fn no_provisioner() -> ServiceError {
+    pub(crate) fn no_provisioner() -> ServiceError {
         ServiceError::conflict(
             "no provisioner configured: set MOLECULE_BACKEND (docker or local) on the server",
             json!({ "reason": "no_provisioner" }),

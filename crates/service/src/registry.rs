@@ -116,6 +116,22 @@ impl Services {
             return Err(ServiceError::invalid("runtime_state", "must be \"\" or \"wedged\""));
         }
         let current_task = validate::optional_text("current_task", hb.current_task.as_deref(), 4096, false)?;
+        if hb.monthly_spend < 0 {
+            return Err(ServiceError::invalid("monthly_spend", "must be >= 0 (cents; 0 means no update)"));
+        }
+        // Cents; 0 means "no update" (the original's rule), clamped to 1e12.
+        let monthly_spend = (hb.monthly_spend > 0).then(|| hb.monthly_spend.min(1_000_000_000_000));
+        // Absent from a heartbeat means cleared (back to A2A_IDLE_TIMEOUT_SECONDS).
+        let idle_timeout = match hb.runtime_metadata.as_ref().and_then(|m| m.idle_timeout_seconds) {
+            None => None,
+            Some(s) if (1..=86_400).contains(&s) => i32::try_from(s).ok(),
+            Some(_) => {
+                return Err(ServiceError::invalid(
+                    "runtime_metadata.idle_timeout_seconds",
+                    "must be between 1 and 86400 seconds (omit it to use the server's A2A_IDLE_TIMEOUT_SECONDS)",
+                ));
+            }
+        };
         let sample_error = hb
             .sample_error
             .as_deref()
@@ -129,11 +145,11 @@ impl Services {
         };
         let id = hb.workspace_id;
         let mut conn = self.pool.get().await?;
-        let new_status = conn
+        let (new_status, max_tasks) = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
-                    let row: Option<(DbWorkspaceStatus, Option<String>)> =
-                        w::table.find(id).select((w::status, w::current_task)).for_no_key_update().first(conn).await.optional()?;
-                    let (current, old_task) = row.ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
+                    let row: Option<(DbWorkspaceStatus, Option<String>, i32)> =
+                        w::table.find(id).select((w::status, w::current_task, w::max_concurrent_tasks)).for_no_key_update().first(conn).await.optional()?;
+                    let (current, old_task, max_tasks) = row.ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
                     let current = current.0;
                     if current == WorkspaceStatus::Removed {
                         return Err(sticky_conflict(id, current));
@@ -148,10 +164,14 @@ impl Services {
                             w::uptime_seconds.eq(hb.uptime_seconds),
                             w::current_task.eq(&current_task),
                             w::status.eq(DbWorkspaceStatus(status)),
+                            w::idle_timeout_seconds.eq(idle_timeout),
                             w::updated_at.eq(diesel::dsl::now),
                         ))
                         .execute(conn)
                         .await?;
+                    if let Some(spend) = monthly_spend {
+                        diesel::update(w::table.find(id)).set(w::monthly_spend.eq(spend)).execute(conn).await?;
+                    }
                     if let Some(err) = &sample_error {
                         diesel::update(w::table.find(id)).set(w::last_sample_error.eq(err)).execute(conn).await?;
                     }
@@ -168,9 +188,18 @@ impl Services {
                         events::record(conn, EventType::TaskUpdated, Some(id), json!({ "current_task": current_task, "active_tasks": hb.active_tasks })).await?;
                     }
                     events::record(conn, EventType::WorkspaceHeartbeat, Some(id), json!({ "active_tasks": hb.active_tasks, "uptime_seconds": hb.uptime_seconds })).await?;
-                    Ok(status)
+                    Ok((status, max_tasks))
                 })
             .await?;
+        // A free slot drains the queue: one index probe here, the deliveries on their own task.
+        let free = max_tasks - hb.active_tasks;
+        if free > 0 && matches!(new_status, WorkspaceStatus::Online | WorkspaceStatus::Degraded) {
+            match molecule_a2a::queue::has_waiting(&mut conn, id).await {
+                Ok(true) => self.spawn_drain(id, free),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(workspace_id = %id, error = %e, "cannot tell whether messages wait for this workspace"),
+            }
+        }
         // A live callee keeps its delegations alive (and revives its stuck ones). Same
         // connection: a request never holds one connection while waiting for another.
         if let Err(e) = molecule_ledger::Ledger::on(&mut conn).heartbeat_callee(id).await {

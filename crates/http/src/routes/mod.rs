@@ -2,6 +2,7 @@
 //! registers them through utoipa-actix-web, so `/openapi.json` is generated from the router
 //! itself and cannot miss a route.
 
+pub mod a2a;
 pub mod activity;
 pub mod admin;
 pub mod delegations;
@@ -53,6 +54,12 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(lifecycle::pause_workspace)
         .service(lifecycle::resume_workspace)
         .service(lifecycle::collapse_workspace)
+        .service(a2a::proxy)
+        .service(a2a::hibernate)
+        .service(a2a::queue)
+        .service(a2a::drop_stale)
+        .service(a2a::get_budget)
+        .service(a2a::set_budget)
         .service(pins::list_pins)
         .service(pins::put_pin)
         .service(pins::delete_pin)

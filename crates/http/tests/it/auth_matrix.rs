@@ -44,7 +44,9 @@ fn body_scoped(path: &str) -> bool {
 fn is_admin_only(method: &Method, path: &str) -> bool {
     !OPEN.contains(&path)
         && !body_scoped(path)
-        && (!is_workspace_scoped(path) || (method == Method::DELETE && path == "/workspaces/{id}"))
+        && (!is_workspace_scoped(path)
+            || (method == Method::DELETE && path == "/workspaces/{id}")
+            || (method == Method::PATCH && path == "/workspaces/{id}/budget"))
 }
 
 fn fill(path: &str, ws: Uuid) -> String {
@@ -65,6 +67,7 @@ fn body_for(path: &str, ws: Uuid) -> Value {
             json!({ "target_id": Uuid::new_v4(), "task": "t", "delegation_id": Uuid::new_v4() })
         }
         p if p.ends_with("/update") => json!({ "status": "completed" }),
+        p if p.ends_with("/a2a") => json!({ "message": { "role": "user", "parts": [] } }),
         _ => json!({}),
     }
 }

@@ -1,5 +1,5 @@
-//! The hierarchy rule on every route that applies it: `check-access`, `delegate`, `discover`
-//! and `peers`, over a tree of depth 3 plus an unrelated root. The expected table is written
+//! The hierarchy rule on every route that applies it: `check-access`, the A2A proxy,
+//! `delegate`, `discover` and `peers`, over a tree of depth 3 plus an unrelated root. The expected table is written
 //! out by hand, not computed with the rule under test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -119,6 +119,22 @@ async fn every_pair_gets_the_expected_answer_on_every_route() {
                     "access denied: workspaces cannot communicate per hierarchy rules"
                 );
             }
+
+            // The proxy: an allowed pair gets as far as the forward (nobody answers on the
+            // URL: 502); a forbidden one stops at the hierarchy check.
+            let req = test::TestRequest::post()
+                .uri(&format!("/workspaces/{}/a2a", cy.id))
+                .insert_header(bearer(&cx.token))
+                .insert_header(("X-Workspace-ID", cx.id.to_string()))
+                .set_json(json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": "ping" }] } }))
+                .to_request();
+            let status = test::call_service(&app, req).await.status();
+            let expect = if want {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(status, expect, "a2a {x} -> {y}");
 
             if x != y {
                 let req = test::TestRequest::post()

@@ -5,3 +5,5 @@ mod auth_matrix;
 mod delegations;
 mod failures;
 mod hierarchy;
+mod proxy;
+mod stub_agent;
