@@ -80,11 +80,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         idle_timeout: Duration::from_secs(cfg.a2a_idle_timeout_seconds),
         queue_ttl: Duration::from_secs(cfg.a2a_queue_ttl_seconds),
         queue_retention: Duration::from_secs(cfg.a2a_queue_retention_seconds),
+        queue_lease: Duration::from_secs(cfg.a2a_queue_lease_seconds),
         ..Default::default()
     })
     .with_delegation_config(molecule_service::delegations::DelegationConfig {
         inbox_push: cfg.delegation_result_inbox_push,
         a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
+        ..Default::default()
     });
     let dispatcher = provisioning::dispatcher(&cfg, services.clone()).await?;
     let services = services.with_hooks(std::sync::Arc::new(dispatcher.clone()));
@@ -153,8 +155,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         })
     };
     // The queue's reaper: expired leases back to the queue, expired items dropped, old finished
-    // items deleted; once per cluster a minute (EventMesh's TaskExpirer scans as often).
-    let queue_reaper = molecule_periodic::Periodic::new("a2a-queue-reaper", Duration::from_secs(60), pool.clone());
+    // items deleted; once per cluster per tick (EventMesh's TaskExpirer scans every minute).
+    let queue_reaper = molecule_periodic::Periodic::new(
+        "a2a-queue-reaper",
+        Duration::from_secs(cfg.a2a_queue_reap_interval_seconds),
+        pool.clone(),
+    );
     let reaper_task = {
         let services = services.clone();
         queue_reaper.spawn(move || {

@@ -71,6 +71,24 @@ pub struct Item {
     pub attempts: i32,
 }
 
+/// One claim of an item: its id and the attempt number the claim made. Every write of a
+/// delivery's outcome is fenced by it, so a delivery whose lease was taken over (its replica
+/// stalled past the lease) cannot finish the item another replica now holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub id: Uuid,
+    pub attempt: i32,
+}
+
+impl Item {
+    pub fn lease(&self) -> Lease {
+        Lease {
+            id: self.id,
+            attempt: self.attempts,
+        }
+    }
+}
+
 fn live() -> Vec<&'static str> {
     QueueStatus::LIVE.iter().map(|s| s.as_str()).collect()
 }
@@ -151,15 +169,55 @@ pub async fn claim(conn: &mut AsyncPgConnection, workspace_id: Uuid, lease: Dura
     .optional()
 }
 
-/// Extends the lease of an item still in delivery (the delivering replica is alive). False when
-/// it is no longer in delivery.
-pub async fn extend(conn: &mut AsyncPgConnection, id: Uuid, lease: Duration) -> QueryResult<bool> {
-    let n = diesel::sql_query(
-        "UPDATE a2a_queue SET lease_until = now() + make_interval(secs => $2) WHERE id = $1 AND status = $3",
+/// Claims one known item (a delegation's own message) if it still waits; `None` when a drain
+/// took it or it is finished.
+pub async fn claim_by_id(conn: &mut AsyncPgConnection, id: Uuid, lease: Duration) -> QueryResult<Option<Item>> {
+    diesel::sql_query(
+        "UPDATE a2a_queue SET status = $2, attempts = attempts + 1, dispatched_at = now(),
+                lease_until = now() + make_interval(secs => $4)
+         WHERE id = $1 AND status = $3
+         RETURNING id, workspace_id, caller_id, body, method, headers, delegation_id, attempts",
     )
     .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(QueueStatus::Dispatched.as_str())
+    .bind::<Text, _>(QueueStatus::Queued.as_str())
+    .bind::<diesel::sql_types::Double, _>(secs(lease))
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// A delivery that must not be retried (refused by policy, or answered with an error): `failed`
+/// with the reason. False when it was no longer in delivery.
+pub async fn fail(conn: &mut AsyncPgConnection, held: Lease, error: &str) -> QueryResult<bool> {
+    let n = diesel::update(
+        q::table
+            .find(held.id)
+            .filter(q::status.eq(QueueStatus::Dispatched.as_str()))
+            .filter(q::attempts.eq(held.attempt)),
+    )
+        .set((
+            q::status.eq(QueueStatus::Failed.as_str()),
+            q::completed_at.eq(diesel::dsl::now),
+            q::lease_until.eq(None::<OffsetDateTime>),
+            q::last_error.eq(error),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Extends the lease of an item still in delivery (the delivering replica is alive). False when
+/// it is no longer in delivery.
+pub async fn extend(conn: &mut AsyncPgConnection, held: Lease, lease: Duration) -> QueryResult<bool> {
+    let n = diesel::sql_query(
+        "UPDATE a2a_queue SET lease_until = now() + make_interval(secs => $2)
+          WHERE id = $1 AND status = $3 AND attempts = $4",
+    )
+    .bind::<SqlUuid, _>(held.id)
     .bind::<diesel::sql_types::Double, _>(secs(lease))
     .bind::<Text, _>(QueueStatus::Dispatched.as_str())
+    .bind::<Integer, _>(held.attempt)
     .execute(conn)
     .await?;
     Ok(n == 1)
@@ -178,8 +236,13 @@ pub async fn has_waiting(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Qu
 }
 
 /// The item was delivered. False when it was no longer this delivery's (reaped meanwhile).
-pub async fn complete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    let n = diesel::update(q::table.find(id).filter(q::status.eq(QueueStatus::Dispatched.as_str())))
+pub async fn complete(conn: &mut AsyncPgConnection, held: Lease) -> QueryResult<bool> {
+    let n = diesel::update(
+        q::table
+            .find(held.id)
+            .filter(q::status.eq(QueueStatus::Dispatched.as_str()))
+            .filter(q::attempts.eq(held.attempt)),
+    )
         .set((
             q::status.eq(QueueStatus::Completed.as_str()),
             q::completed_at.eq(diesel::dsl::now),
@@ -193,21 +256,22 @@ pub async fn complete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<boo
 
 /// A delivery failed: back to `queued`, or `failed` once [`MAX_ATTEMPTS`] are used. Returns the
 /// new status (`None`: the item was no longer in delivery).
-pub async fn release(conn: &mut AsyncPgConnection, id: Uuid, error: &str) -> QueryResult<Option<QueueStatus>> {
+pub async fn release(conn: &mut AsyncPgConnection, held: Lease, error: &str) -> QueryResult<Option<QueueStatus>> {
     let status: Option<String> = diesel::sql_query(
         "UPDATE a2a_queue SET
              status = CASE WHEN attempts >= $2 THEN $3 ELSE $4 END,
              completed_at = CASE WHEN attempts >= $2 THEN now() END,
              lease_until = NULL, last_error = $5
-         WHERE id = $1 AND status = $6
+         WHERE id = $1 AND status = $6 AND attempts = $7
          RETURNING status",
     )
-    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(held.id)
     .bind::<Integer, _>(MAX_ATTEMPTS)
     .bind::<Text, _>(QueueStatus::Failed.as_str())
     .bind::<Text, _>(QueueStatus::Queued.as_str())
     .bind::<Text, _>(error)
     .bind::<Text, _>(QueueStatus::Dispatched.as_str())
+    .bind::<Integer, _>(held.attempt)
     .get_result::<StatusRow>(conn)
     .await
     .optional()?

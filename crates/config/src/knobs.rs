@@ -128,6 +128,16 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "delivered, failed and dropped queue items are deleted this long after they finished",
     ),
     k(
+        "A2A_QUEUE_LEASE_SECONDS",
+        "60",
+        "a replica delivering a queued message (or a delegation) holds it this long, renewing every third; a dead replica's message is delivered again after it",
+    ),
+    k(
+        "A2A_QUEUE_REAP_INTERVAL_SECONDS",
+        "60",
+        "how often the queue reaper runs (one replica per tick): expired leases back to the queue, expired items dropped, old ones deleted",
+    ),
+    k(
         "MOLECULE_BACKEND",
         "docker if the engine answers, else none",
         "`docker`, `local` (development only; never chosen automatically) or `none`",

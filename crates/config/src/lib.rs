@@ -112,6 +112,8 @@ pub struct ServerConfig {
     pub a2a_idle_timeout_seconds: u64,
     pub a2a_queue_ttl_seconds: u64,
     pub a2a_queue_retention_seconds: u64,
+    pub a2a_queue_lease_seconds: u64,
+    pub a2a_queue_reap_interval_seconds: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_backend: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -188,6 +190,8 @@ impl Default for ServerConfig {
             a2a_idle_timeout_seconds: 300,
             a2a_queue_ttl_seconds: 86_400,
             a2a_queue_retention_seconds: 604_800,
+            a2a_queue_lease_seconds: 60,
+            a2a_queue_reap_interval_seconds: 60,
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),
@@ -307,6 +311,8 @@ impl ServerConfig {
         positive("A2A_IDLE_TIMEOUT_SECONDS", self.a2a_idle_timeout_seconds)?;
         positive("A2A_QUEUE_TTL_SECONDS", self.a2a_queue_ttl_seconds)?;
         positive("A2A_QUEUE_RETENTION_SECONDS", self.a2a_queue_retention_seconds)?;
+        positive("A2A_QUEUE_LEASE_SECONDS", self.a2a_queue_lease_seconds)?;
+        positive("A2A_QUEUE_REAP_INTERVAL_SECONDS", self.a2a_queue_reap_interval_seconds)?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,

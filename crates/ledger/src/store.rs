@@ -544,6 +544,22 @@ impl<'c> LedgerConn<'c> {
         }
     }
 
+    /// Frees an idempotency key held by a **failed** delegation of `caller_id`, so a retry with
+    /// the same key starts a new delegation (the failed row stays, without its key). Returns
+    /// whether a key was freed; a live or completed delegation keeps its key.
+    pub async fn free_failed_key(&mut self, caller_id: Uuid, idempotency_key: &str) -> Result<bool> {
+        let n = diesel::sql_query(
+            "UPDATE delegations SET idempotency_key = NULL, updated_at = now()
+              WHERE caller_id = $1 AND idempotency_key = $2 AND status = $3",
+        )
+        .bind::<SqlUuid, _>(caller_id)
+        .bind::<Text, _>(idempotency_key)
+        .bind::<Text, _>(DelegationStatus::Failed.as_str())
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Marks the delegation alive. Touches only in-flight rows; a `stuck` row returns to
     /// `in_progress`. Returns whether a row was touched.
     pub async fn heartbeat(&mut self, delegation_id: &str) -> Result<bool> {

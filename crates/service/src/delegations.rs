@@ -5,21 +5,29 @@
 
 use std::time::Duration;
 
-use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use molecule_api::delegations::{
     DelegateRequest, Delegated, DelegatedStatus, DelegationView, Direction, RecordRequest, UpdateRequest, Updated,
 };
-use molecule_db::schema::workspaces as w;
-use molecule_db::sql_types::DbWorkspaceStatus;
-use molecule_domain::{ActivityStatus, ActivityType, DelegationStatus, EventType, Vocabulary, WorkspaceStatus};
-use molecule_ledger::{Delegation, Inserted, LedgerError, NewDelegation, Outcome, Update};
+use molecule_domain::{ActivityStatus, ActivityType, DelegationStatus, EventType, Vocabulary};
+use molecule_a2a::queue;
+use molecule_api::a2a::ProxyOutcome;
+use molecule_domain::priority;
+use molecule_ledger::{Delegation, Inserted, Ledger, LedgerError, NewDelegation, Outcome, Update};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::activity::ActivityRow;
 use crate::error::{Result, ServiceError};
+use crate::proxy::{Attempt, Prepared};
 use crate::{Services, events};
+
+/// What one delivery try of a delegation came to.
+enum Step {
+    Done,
+    /// Dead, waking or unreachable: worth one more try after the retry delay.
+    Retry(String),
+}
 
 /// Delegation knobs.
 #[derive(Debug, Clone)]
@@ -28,6 +36,9 @@ pub struct DelegationConfig {
     pub inbox_push: bool,
     /// How long the callee gets to answer `message/send` (`DELEGATION_A2A_TIMEOUT_SECONDS`).
     pub a2a_timeout: Duration,
+    /// The wait before the one retry of a callee that was unreachable, dead or waking (the
+    /// original's 8 s).
+    pub retry_after: Duration,
 }
 
 impl Default for DelegationConfig {
@@ -35,6 +46,7 @@ impl Default for DelegationConfig {
         Self {
             inbox_push: true,
             a2a_timeout: Duration::from_secs(1800),
+            retry_after: Duration::from_secs(8),
         }
     }
 }
@@ -115,20 +127,89 @@ impl Services {
         // a delegation that fails in the background.
         self.require_access(caller, req.target_id).await?;
         let delegation_id = Uuid::new_v4().to_string();
-        let inserted = self
-            .ledger
-            .insert(NewDelegation {
-                delegation_id: delegation_id.clone(),
-                caller_id: caller,
-                callee_id: req.target_id,
-                task: task.to_owned(),
-                idempotency_key: key,
-                deadline: None,
+        let message = json!({
+            "jsonrpc": "2.0",
+            "id": delegation_id,
+            "method": "message/send",
+            "params": { "message": {
+                "role": "user",
+                "messageId": delegation_id,
+                "parts": [{ "kind": "text", "text": task }],
+                "metadata": { "delegation_id": delegation_id },
+            }},
+        });
+        let new = NewDelegation {
+            delegation_id: delegation_id.clone(),
+            caller_id: caller,
+            callee_id: req.target_id,
+            task: task.to_owned(),
+            idempotency_key: key.clone(),
+            deadline: None,
+        };
+        let (target, task_owned, ttl) = (req.target_id, task.to_owned(), self.messaging.queue_ttl);
+        let mut conn = self.pool.get().await?;
+        // One transaction: the ledger row, its outbox item (the message, durable in the A2A
+        // queue), the caller's activity row and DELEGATION_SENT. Whatever replica runs it, and
+        // whatever happens to that replica, the message is in the queue.
+        let created = conn
+            .transaction::<_, ServiceError, _>(async move |conn| {
+                let mut inserted = Ledger::on(conn).insert(new.clone()).await.map_err(ledger_error)?;
+                if let (Inserted::Existing(d), Some(k)) = (&inserted, &new.idempotency_key)
+                    && d.status == DelegationStatus::Failed
+                    && d.delegation_id != new.delegation_id
+                    && Ledger::on(conn).free_failed_key(caller, k).await.map_err(ledger_error)?
+                {
+                    // The original's rule: a key whose delegation failed may be used again.
+                    inserted = Ledger::on(conn).insert(new.clone()).await.map_err(ledger_error)?;
+                }
+                let d = match inserted {
+                    Inserted::Existing(d) => return Ok(Err(d)),
+                    Inserted::Created(d) => d,
+                };
+                let did = d.delegation_id.clone();
+                let outbox = queue::enqueue(
+                    conn,
+                    queue::NewItem {
+                        workspace_id: target,
+                        caller_id: Some(caller),
+                        priority: priority::TASK,
+                        body: message,
+                        method: Some("message/send".into()),
+                        headers: json!({}),
+                        idempotency_key: Some(did.clone()),
+                        delegation_id: Some(did.clone()),
+                        ttl,
+                    },
+                )
+                .await?;
+                let summary = format!("Delegating to {target}");
+                let request = json!({ "task": task_owned, "delegation_id": did });
+                let response = json!({ "delegation_id": did });
+                ActivityRow {
+                    method: Some("delegate"),
+                    source_id: Some(caller),
+                    target_id: Some(target),
+                    summary: Some(&summary),
+                    request_body: Some(&request),
+                    response_body: Some(&response),
+                    ..ActivityRow::new(caller, ActivityType::Delegation, ActivityStatus::Pending)
+                }
+                .insert(conn)
+                .await?;
+                events::record(
+                    conn,
+                    EventType::DelegationSent,
+                    Some(caller),
+                    json!({ "delegation_id": did, "target_id": target, "task_preview": preview(&task_owned, 100) }),
+                )
+                .await?;
+                Ok(Ok((d, outbox.id)))
             })
-            .await
-            .map_err(ledger_error)?;
-        let d = match inserted {
-            Inserted::Existing(d) => {
+            .await?;
+        drop(conn);
+        let (d, item) = match created {
+            Ok(created) => created,
+            Err(d) => {
                 return Ok(Delegated {
                     delegation_id: d.delegation_id,
                     status: DelegatedStatus::Existing(d.status),
@@ -136,40 +217,10 @@ impl Services {
                     idempotent_hit: true,
                 });
             }
-            Inserted::Created(d) => d,
         };
-        let mut conn = self.pool.get().await?;
-        let (did, target, task_owned) = (d.delegation_id.clone(), req.target_id, task.to_owned());
-        conn.transaction::<_, ServiceError, _>(async move |conn| {
-            let summary = format!("Delegating to {target}");
-            let request = json!({ "task": task_owned, "delegation_id": did });
-            let response = json!({ "delegation_id": did });
-            ActivityRow {
-                method: Some("delegate"),
-                source_id: Some(caller),
-                target_id: Some(target),
-                summary: Some(&summary),
-                request_body: Some(&request),
-                response_body: Some(&response),
-                ..ActivityRow::new(caller, ActivityType::Delegation, ActivityStatus::Pending)
-            }
-            .insert(conn)
-            .await?;
-            events::record(
-                conn,
-                EventType::DelegationSent,
-                Some(caller),
-                json!({ "delegation_id": did, "target_id": target, "task_preview": preview(&task_owned, 100) }),
-            )
-            .await?;
-            Ok(())
-        })
-        .await?;
-        drop(conn);
         // Detached: the client hanging up must not abort the delegation.
         let this = self.clone();
-        let task = task.to_owned();
-        tokio::spawn(async move { this.execute_delegation(d, task).await });
+        tokio::spawn(async move { this.execute_delegation(d, item).await });
         Ok(Delegated {
             delegation_id,
             status: DelegatedStatus::Delegated,
@@ -178,106 +229,199 @@ impl Services {
         })
     }
 
-    async fn execute_delegation(&self, d: Delegation, task: String) {
+    /// Delivers a delegation's outbox item now, on this replica: claims it (a drain may have
+    /// been faster), marks the delegation `dispatched`, and forwards it through the proxy's
+    /// path. A busy callee leaves it queued (the drain settles it later, `via: "queue_drain"`);
+    /// a dead or unreachable one gets one more try after the retry delay; any other refusal
+    /// fails it with the reason.
+    async fn execute_delegation(&self, d: Delegation, item: Uuid) {
         let id = d.delegation_id.clone();
-        match self.ledger.set_status(&id, Update::Dispatched).await {
-            Ok(Outcome::Applied { .. }) => {
-                self.mark_delegate_row(d.caller_id, &id, DelegationStatus::Dispatched)
-                    .await
+        for try_no in 0..2 {
+            if try_no > 0 {
+                tokio::time::sleep(self.delegation.retry_after).await;
             }
-            Ok(other) => {
-                tracing::info!(delegation_id = %id, ?other, "delegation already moved on; not dispatching");
-                return;
+            match self.try_delegation(&d, item).await {
+                Step::Done => return,
+                Step::Retry(reason) if try_no == 0 => {
+                    tracing::info!(delegation_id = %id, reason, "delegation: retrying once");
+                }
+                Step::Retry(reason) => {
+                    self.fail_delegation(&d, item, None, &reason).await;
+                    return;
+                }
             }
-            Err(e) => {
-                tracing::warn!(delegation_id = %id, error = %e, "cannot mark delegation dispatched");
-                return;
-            }
-        }
-        let update = match self.send_a2a(&d, &task).await {
-            Ok(text) => Update::Completed { result: text },
-            Err(reason) => Update::Failed { error: reason },
-        };
-        if let Err(e) = self.finish(&d, update).await {
-            tracing::warn!(delegation_id = %id, error = %e, "could not record the delegation's outcome; the sweeper will fail it at its deadline");
         }
     }
 
-    /// Sends the task to the callee and returns its answer's text, or why it failed.
-    async fn send_a2a(&self, d: &Delegation, task: &str) -> Result<String, String> {
-        let callee = d.callee_id;
-        let row: Option<(DbWorkspaceStatus, Option<String>)> = {
-            let mut conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| format!("database unavailable: {e}"))?;
-            w::table
-                .find(callee)
-                .select((w::status, w::url))
-                .first(&mut conn)
-                .await
-                .optional()
-                .map_err(|e| format!("database: {e}"))?
-        };
-        let url = match row {
-            None => return Err(format!("callee workspace {callee} does not exist")),
-            Some((s, _)) if s.0 == WorkspaceStatus::Removed => {
-                return Err(format!("callee workspace {callee} was removed"));
+    async fn try_delegation(&self, d: &Delegation, item: Uuid) -> Step {
+        let id = d.delegation_id.as_str();
+        let claimed = async {
+            let mut conn = self.pool.get().await?;
+            Ok::<_, ServiceError>(queue::claim_by_id(&mut conn, item, self.messaging.queue_lease).await?)
+        }
+        .await;
+        let claimed = match claimed {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                tracing::info!(delegation_id = id, "delegation's message is with the queue drain now");
+                return Step::Done;
             }
-            Some((_, None)) => {
-                return Err(format!(
-                    "callee workspace {callee} has no URL (not registered, or poll delivery)"
-                ));
+            Err(e) => {
+                tracing::warn!(delegation_id = id, error = %e.chain(), "cannot claim the delegation's message; the queue will deliver it");
+                return Step::Done;
             }
-            Some((_, Some(url))) => url,
         };
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": d.delegation_id,
-            "method": "message/send",
-            "params": { "message": {
-                "role": "user",
-                "messageId": d.delegation_id,
-                "parts": [{ "kind": "text", "text": task }],
-                "metadata": { "delegation_id": d.delegation_id },
-            }},
-        });
-        let timeout = self.delegation.a2a_timeout;
-        let resp = self
-            .http
-            .post(&url)
-            .header("X-Workspace-ID", d.caller_id.to_string())
-            .timeout(timeout)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    format!(
-                        "callee did not answer within {}s (DELEGATION_A2A_TIMEOUT_SECONDS)",
-                        timeout.as_secs()
-                    )
+        let lease = claimed.lease();
+        match self.ledger.set_status(id, Update::Dispatched).await {
+            Ok(Outcome::Applied { .. }) => {
+                self.mark_delegate_row(d.caller_id, id, ActivityStatus::Dispatched).await;
+            }
+            Ok(_) => {}
+            Err(LedgerError::InvalidTransition(_)) => {
+                // Already settled (by the agent, the sweeper or a drain): nothing to send.
+                self.queue_done(lease, None).await;
+                return Step::Done;
+            }
+            Err(e) => {
+                self.release_item(lease, &format!("the ledger could not be read: {e}")).await;
+                return Step::Done;
+            }
+        }
+        let req = crate::proxy::ProxyRequest {
+            target: d.callee_id,
+            caller: Some(d.caller_id),
+            body: claimed.body,
+            headers: Vec::new(),
+        };
+        let (dv, n) = match self.prepare(req).await {
+            Ok(Prepared::Ready(dv, n)) => (dv, n),
+            Ok(Prepared::Early(ProxyOutcome::Unavailable(u))) if u.waking.is_some() || u.restarting.is_some() => {
+                self.release_item(lease, &u.error).await;
+                return Step::Retry(u.error);
+            }
+            Ok(Prepared::Early(outcome)) => {
+                let reason = match outcome {
+                    ProxyOutcome::BudgetExceeded => "workspace budget limit exceeded".to_owned(),
+                    ProxyOutcome::Unavailable(u) => u.error,
+                    ProxyOutcome::BadGateway(b) => b.error,
+                    other => format!("refused with {}", other.status()),
+                };
+                self.fail_delegation(d, item, Some(lease), &reason).await;
+                return Step::Done;
+            }
+            Err(e) => {
+                self.fail_delegation(d, item, Some(lease), &e.to_string()).await;
+                return Step::Done;
+            }
+        };
+        let renew = self.renew_lease(lease);
+        tokio::pin!(renew);
+        let attempt = tokio::select! {
+            a = self.attempt(&dv, &n, Some(self.delegation.a2a_timeout)) => a,
+            () = &mut renew => Attempt::Busy("the lease was lost to the reaper".into()),
+        };
+        match attempt {
+            Attempt::Answered { status, body, .. } => {
+                let raw = String::from_utf8_lossy(&body).into_owned();
+                let update = if !(200..300).contains(&status) {
+                    Update::Failed {
+                        error: format!("callee answered {status}: {}", preview(&raw, 500)),
+                    }
+                } else if raw.trim().is_empty() {
+                    Update::Failed {
+                        error: "workspace agent returned empty response".into(),
+                    }
                 } else {
-                    format!("cannot reach callee at {url}: {e}")
+                    let parsed: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+                    match parsed.get("error").filter(|e| !e.is_null()) {
+                        Some(err) => Update::Failed {
+                            error: format!("callee returned a JSON-RPC error: {err}"),
+                        },
+                        None => Update::Completed {
+                            result: answer_text(&parsed, &raw),
+                        },
+                    }
+                };
+                let error = match &update {
+                    Update::Failed { error } => Some(error.clone()),
+                    _ => None,
+                };
+                self.queue_done(lease, error.as_deref()).await;
+                if let Err(e) = self.finish(d, update).await {
+                    tracing::warn!(delegation_id = id, error = %e, "could not record the delegation's outcome; the sweeper will fail it at its deadline");
                 }
-            })?;
-        let status = resp.status();
-        let raw = resp
-            .text()
-            .await
-            .map_err(|e| format!("callee's answer could not be read: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("callee answered {status}: {}", preview(&raw, 500)));
+                Step::Done
+            }
+            Attempt::Busy(why) => {
+                // The original's 202 queued: the message waits in the queue; the delegation shows
+                // `queued` until a drain delivers it.
+                self.release_item(lease, &why).await;
+                self.mark_delegate_row(d.caller_id, id, ActivityStatus::Queued).await;
+                Step::Done
+            }
+            Attempt::Restarting(reason) | Attempt::Unreachable(reason) => {
+                self.release_item(lease, &reason).await;
+                Step::Retry(reason)
+            }
+            Attempt::Unreadable(reason) => {
+                self.fail_delegation(d, item, Some(lease), &format!("the callee's answer could not be read (it may have acted): {reason}"))
+                    .await;
+                Step::Done
+            }
         }
-        if raw.trim().is_empty() {
-            return Err("callee returned an empty response".into());
+    }
+
+    /// Fails the delegation and its outbox item with `reason`: through the lease this replica
+    /// holds, or by claiming the item if it waits (a drain that holds it meanwhile keeps it).
+    async fn fail_delegation(&self, d: &Delegation, item: Uuid, held: Option<queue::Lease>, reason: &str) {
+        let failed = async {
+            let mut conn = self.pool.get().await?;
+            let held = match held {
+                Some(l) => Some(l),
+                None => queue::claim_by_id(&mut conn, item, self.messaging.queue_lease)
+                    .await?
+                    .map(|c| c.lease()),
+            };
+            if let Some(l) = held {
+                queue::fail(&mut conn, l, reason).await?;
+            }
+            Ok::<_, ServiceError>(())
         }
-        let parsed: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-        if let Some(err) = parsed.get("error").filter(|e| !e.is_null()) {
-            return Err(format!("callee returned a JSON-RPC error: {err}"));
+        .await;
+        if let Err(e) = failed {
+            tracing::warn!(queue_id = %item, error = %e.chain(), "the delegation's message was not marked failed");
         }
-        Ok(answer_text(&parsed, &raw))
+        let update = Update::Failed { error: reason.to_owned() };
+        if let Err(e) = self.finish(d, update).await {
+            tracing::warn!(delegation_id = %d.delegation_id, error = %e, "could not record the delegation's failure; the sweeper will fail it at its deadline");
+        }
+    }
+
+    /// Marks the outbox item delivered (or failed, with the callee's error).
+    async fn queue_done(&self, held: queue::Lease, error: Option<&str>) {
+        let done = async {
+            let mut conn = self.pool.get().await?;
+            match error {
+                None => queue::complete(&mut conn, held).await?,
+                Some(e) => queue::fail(&mut conn, held, e).await?,
+            };
+            Ok::<_, ServiceError>(())
+        }
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(queue_id = %held.id, error = %e.chain(), "the delegation's message was not marked finished");
+        }
+    }
+
+    async fn release_item(&self, held: queue::Lease, reason: &str) {
+        let released = async {
+            let mut conn = self.pool.get().await?;
+            Ok::<_, ServiceError>(queue::release(&mut conn, held, reason).await?)
+        }
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(queue_id = %held.id, error = %e.chain(), "the delegation's message was not put back; the reaper will take it back");
+        }
     }
 
     /// Records a terminal outcome; if this call made the transition, writes the result rows,
@@ -332,7 +476,7 @@ impl Services {
         let text = d.result_preview.clone().unwrap_or_default();
         let error = d.error_detail.clone();
         let inbox_push = self.delegation.inbox_push;
-        self.mark_delegate_row(caller, &did, d.status).await;
+        self.mark_delegate_row(caller, &did, ActivityStatus::of_delegation(d.status)).await;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
             let body = if completed {
@@ -412,7 +556,7 @@ impl Services {
     }
 
     /// Keeps the caller's `delegate` activity row in step with the ledger (best effort).
-    async fn mark_delegate_row(&self, caller: Uuid, delegation_id: &str, status: DelegationStatus) {
+    async fn mark_delegate_row(&self, caller: Uuid, delegation_id: &str, status: ActivityStatus) {
         let result = async {
             let mut conn = self.pool.get().await?;
             diesel::sql_query(
@@ -420,7 +564,7 @@ impl Services {
             )
             .bind::<diesel::sql_types::Uuid, _>(caller)
             .bind::<diesel::sql_types::Text, _>(delegation_id)
-            .bind::<diesel::sql_types::Text, _>(ActivityStatus::of_delegation(status).as_str())
+            .bind::<diesel::sql_types::Text, _>(status.as_str())
             .execute(&mut conn)
             .await?;
             events::record(&mut conn, EventType::DelegationStatus, Some(caller), json!({ "delegation_id": delegation_id, "status": status.as_str() })).await?;

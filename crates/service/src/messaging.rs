@@ -113,7 +113,7 @@ impl Services {
         };
         let started = std::time::Instant::now();
         let forwarded = {
-            let renew = self.renew_lease(item.id);
+            let renew = self.renew_lease(item.lease());
             tokio::pin!(renew);
             let forward = self.forward(&d, &item.body, Some(self.messaging.agent_ceiling));
             tokio::select! {
@@ -125,7 +125,7 @@ impl Services {
             Forwarded::Answer { status, body, .. } if status < 300 => {
                 let completed = async {
                     let mut conn = self.pool.get().await?;
-                    Ok::<_, ServiceError>(queue::complete(&mut conn, item.id).await?)
+                    Ok::<_, ServiceError>(queue::complete(&mut conn, item.lease()).await?)
                 }
                 .await;
                 match completed {
@@ -152,20 +152,20 @@ impl Services {
     }
 
     /// Renews the lease every third of its length; returns only if the lease was lost.
-    async fn renew_lease(&self, id: Uuid) {
+    pub(crate) async fn renew_lease(&self, held: queue::Lease) {
         let lease = self.messaging.queue_lease;
         loop {
             tokio::time::sleep(lease / 3).await;
             let extended = async {
                 let mut conn = self.pool.get().await?;
-                Ok::<_, ServiceError>(queue::extend(&mut conn, id, lease).await?)
+                Ok::<_, ServiceError>(queue::extend(&mut conn, held, lease).await?)
             }
             .await;
             match extended {
                 Ok(true) => {}
                 Ok(false) => return,
                 // A database hiccup: try again at the next third; the lease still runs.
-                Err(e) => tracing::warn!(queue_id = %id, error = %e.chain(), "queue lease not renewed"),
+                Err(e) => tracing::warn!(queue_id = %held.id, error = %e.chain(), "queue lease not renewed"),
             }
         }
     }
@@ -175,7 +175,7 @@ impl Services {
     async fn release(&self, item: &Item, reason: &str) {
         let released = async {
             let mut conn = self.pool.get().await?;
-            Ok::<_, ServiceError>(queue::release(&mut conn, item.id, reason).await?)
+            Ok::<_, ServiceError>(queue::release(&mut conn, item.lease(), reason).await?)
         }
         .await;
         match released {

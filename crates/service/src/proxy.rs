@@ -85,6 +85,39 @@ struct Target {
     idle_timeout_seconds: Option<i32>,
 }
 
+/// A message that passed the checks, or the answer that ends it before any forward.
+pub(crate) enum Prepared {
+    Ready(Delivery, Normalised),
+    Early(ProxyOutcome),
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    Answered {
+        status: u16,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    },
+    Busy(String),
+    /// The workload was dead and is being restarted.
+    Restarting(String),
+    Unreachable(String),
+    Unreadable(String),
+}
+
+/// The 503 of a target whose dead workload is being restarted.
+pub(crate) fn restarting(reason: &str) -> ProxyOutcome {
+    ProxyOutcome::Unavailable(ProxyUnavailable {
+        error: format!("workspace agent is not running ({reason}); it is being restarted"),
+        waking: None,
+        restarting: Some(true),
+        busy: None,
+        retry_after: WAKING_RETRY_AFTER_SECONDS,
+        status: Some(WorkspaceStatus::Offline),
+    })
+}
+
 /// How one forward ended.
 #[derive(Debug)]
 pub(crate) enum Forwarded {
@@ -102,13 +135,6 @@ pub(crate) enum Forwarded {
     Unreadable(String),
 }
 
-impl Forwarded {
-    /// Whether the agent said it is busy (503 or 429), which the proxy treats like a busy
-    /// transport failure.
-    fn agent_busy(&self) -> bool {
-        matches!(self, Self::Answer { status: 503 | 429, .. })
-    }
-}
 
 /// Whether a transport error means "busy": the original's deadline, cancel, EOF and reset.
 fn is_busy(e: &reqwest::Error) -> bool {
@@ -157,6 +183,44 @@ impl Services {
     /// `POST /workspaces/:id/a2a`: checks, resolves, forwards (detached from the request) and
     /// answers with the agent's own answer, a queue receipt, or why it could not be delivered.
     pub async fn proxy_a2a(&self, req: ProxyRequest) -> Result<ProxyOutcome> {
+        let (d, n) = match self.prepare(req).await? {
+            Prepared::Ready(d, n) => (d, n),
+            Prepared::Early(outcome) => return Ok(outcome),
+        };
+        // Detached: a client hanging up must not cancel a message the agent may be acting on,
+        // nor its bookkeeping.
+        let this = self.clone();
+        tokio::spawn(async move {
+            let ceiling = d.caller.map(|_| this.messaging.agent_ceiling);
+            match this.attempt(&d, &n, ceiling).await {
+                Attempt::Answered {
+                    status,
+                    content_type,
+                    body,
+                } => Ok(ProxyOutcome::Answered {
+                    status,
+                    content_type,
+                    body,
+                }),
+                Attempt::Busy(why) => this.enqueue(&d, &n, None, &why).await,
+                Attempt::Restarting(reason) => Ok(restarting(&reason)),
+                Attempt::Unreachable(reason) => Ok(ProxyOutcome::BadGateway(BadGateway {
+                    error: format!("failed to reach workspace agent: {reason}"),
+                    delivery_confirmed: None,
+                })),
+                Attempt::Unreadable(reason) => Ok(ProxyOutcome::BadGateway(BadGateway {
+                    error: format!("the agent's answer could not be read: {reason}"),
+                    delivery_confirmed: Some(true),
+                })),
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::internal("delivering an A2A message", e))?
+    }
+
+    /// The checks before a forward, in the original's order: hierarchy (403; 404 for an unknown
+    /// target), budget (402), URL (hibernated: wake, 503 `waking`; none: 503; unsafe: 502), body.
+    pub(crate) async fn prepare(&self, req: ProxyRequest) -> Result<Prepared> {
         let mut conn = self.pool.get().await?;
         if let Some(caller) = req.caller
             && caller != req.target
@@ -166,23 +230,20 @@ impl Services {
         let target = target_row(&mut conn, req.target).await?;
         drop(conn);
         if target.budget_limit.is_some_and(|limit| target.monthly_spend >= limit) {
-            return Ok(ProxyOutcome::BudgetExceeded);
+            return Ok(Prepared::Early(ProxyOutcome::BudgetExceeded));
         }
         let Some(url) = target.url.clone() else {
-            return Ok(self.no_url(req.target, &target).await);
+            return Ok(Prepared::Early(self.no_url(req.target, &target).await));
         };
         if let Err(e) = validate::agent_url("url", &url, self.config.saas) {
             tracing::warn!(workspace_id = %req.target, error = %e, "refusing to forward to an unsafe agent URL");
-            return Ok(ProxyOutcome::BadGateway(BadGateway {
+            return Ok(Prepared::Early(ProxyOutcome::BadGateway(BadGateway {
                 error: format!("the workspace's URL is not allowed as a destination ({e})"),
                 delivery_confirmed: None,
-            }));
+            })));
         }
         let n = jsonrpc::normalise(req.body).map_err(|e| ServiceError::invalid("body", e.to_string()))?;
-        // Detached: a client hanging up must not cancel a message the agent may be acting on,
-        // nor its bookkeeping.
-        let this = self.clone();
-        let delivery = Delivery {
+        let d = Delivery {
             target: req.target,
             target_name: target.name,
             caller: req.caller,
@@ -194,9 +255,7 @@ impl Services {
                 .map_or(self.messaging.idle_timeout, Duration::from_secs),
             external: target.runtime == Runtime::External.as_str(),
         };
-        tokio::spawn(async move { this.deliver(delivery, n).await })
-            .await
-            .map_err(|e| ServiceError::internal("delivering an A2A message", e))?
+        Ok(Prepared::Ready(d, n))
     }
 
     /// The 503 for a target without a URL; a hibernated one is woken first.
@@ -224,46 +283,34 @@ impl Services {
         })
     }
 
-    async fn deliver(&self, d: Delivery, n: Normalised) -> Result<ProxyOutcome> {
+    /// One forward and what it means: an answer (with its side effects recorded; 503/429 count
+    /// as busy), busy, a dead workload being restarted, or a transport failure.
+    pub(crate) async fn attempt(&self, d: &Delivery, n: &Normalised, ceiling: Option<Duration>) -> Attempt {
         let started = Instant::now();
-        let ceiling = d.caller.map(|_| self.messaging.agent_ceiling);
-        let forwarded = self.forward(&d, &n.body, ceiling).await;
+        let forwarded = self.forward(d, &n.body, ceiling).await;
         let elapsed = started.elapsed();
         match forwarded {
-            Forwarded::Answer { .. } if forwarded.agent_busy() => self.enqueue(&d, &n, None, "the agent answered busy").await,
+            Forwarded::Answer { status: s @ (503 | 429), .. } => Attempt::Busy(format!("the agent answered {s}")),
             Forwarded::Answer {
                 status,
                 content_type,
                 body,
             } => {
-                if let Err(e) = self.record_delivery(&d, &n, status, &body, elapsed).await {
+                if let Err(e) = self.record_delivery(d, n, status, &body, elapsed).await {
                     tracing::warn!(workspace_id = %d.target, error = %e.chain(), "message delivered, but its activity row was not written");
                 }
-                Ok(ProxyOutcome::Answered {
+                Attempt::Answered {
                     status,
                     content_type,
                     body,
-                })
+                }
             }
-            Forwarded::Busy(reason) | Forwarded::Unreachable(reason) if self.restart_if_dead(&d, &reason).await => {
-                Ok(ProxyOutcome::Unavailable(ProxyUnavailable {
-                    error: format!("workspace agent is not running ({reason}); it is being restarted"),
-                    waking: None,
-                    restarting: Some(true),
-                    busy: None,
-                    retry_after: WAKING_RETRY_AFTER_SECONDS,
-                    status: Some(WorkspaceStatus::Offline),
-                }))
+            Forwarded::Busy(reason) | Forwarded::Unreachable(reason) if self.restart_if_dead(d, &reason).await => {
+                Attempt::Restarting(reason)
             }
-            Forwarded::Busy(reason) => self.enqueue(&d, &n, None, &reason).await,
-            Forwarded::Unreachable(reason) => Ok(ProxyOutcome::BadGateway(BadGateway {
-                error: format!("failed to reach workspace agent: {reason}"),
-                delivery_confirmed: None,
-            })),
-            Forwarded::Unreadable(reason) => Ok(ProxyOutcome::BadGateway(BadGateway {
-                error: format!("the agent's answer could not be read: {reason}"),
-                delivery_confirmed: Some(true),
-            })),
+            Forwarded::Busy(reason) => Attempt::Busy(reason),
+            Forwarded::Unreachable(reason) => Attempt::Unreachable(reason),
+            Forwarded::Unreadable(reason) => Attempt::Unreadable(reason),
         }
     }
 

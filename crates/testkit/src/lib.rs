@@ -5,7 +5,8 @@
 //! watchdog when the process exits), building a migrated *template* database once per
 //! migration set (guarded by an advisory lock, so parallel test processes cooperate), and
 //! cloning it into a fresh database per test. Tests never share rows.
-//! Also the other real-protocol peers tests need: moto (EC2) and a loopback OTLP collector.
+//! Also the other real-protocol peers tests need: moto (EC2), a loopback OTLP collector and a
+//! scriptable A2A agent.
 //!
 //! Must not know: what the tests test. It never mocks SQL: everything runs on a real server.
 //!
@@ -14,17 +15,20 @@
 //! `insta` snapshot) and [`free_port`]. Fixtures that need the application ("a workspace with a
 //! token") live in `molecule_service::testing`: the test kit must not depend on what it tests.
 //!
-//! Modules: `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector).
+//! Modules: `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector), `agent`
+//! (a loopback A2A agent that echoes, says busy or hangs, as the test sets it).
 
 // Test tooling: DATABASE_URL, CI and the tool paths come from the environment.
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stderr)]
 
+pub mod agent;
 mod moto;
 mod otlp;
 
 use std::sync::OnceLock;
 
+pub use agent::StubAgent;
 pub use moto::{Moto, moto_server_path};
 pub use otlp::{OtlpSink, Received};
 

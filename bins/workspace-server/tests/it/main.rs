@@ -5,4 +5,5 @@ mod boot;
 mod common;
 mod docker_e2e;
 mod docker_registry;
+mod messaging;
 mod replicas;

@@ -3,10 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Proc as Replica, free_port, until};
+use common::{Proc as Replica, until};
 use futures_util::StreamExt;
 use molecule_testkit::TestDb;
 use serde_json::{Value, json};
@@ -14,43 +13,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const ADMIN: &str = "replica-admin";
 
 fn start(db: &TestDb) -> Replica {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("PORT", port.to_string())
-        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
-        .env("ADMIN_TOKEN", ADMIN)
-        .env("MOLECULE_BACKEND", "none")
-        .env("LIVENESS_TTL_SECONDS", "1")
-        .env("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    Replica {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+    common::start_replica(&db.url, ADMIN, &[("LIVENESS_TTL_SECONDS", "1"), ("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")])
 }
 
 async fn ready(http: &reqwest::Client, r: &Replica) {
-    until("replica listening for events", Duration::from_secs(30), || async {
-        let resp = http
-            .get(format!("{}/admin/liveness", r.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .ok()?;
-        let body: Value = resp.json().await.ok()?;
-        (body["event_listener_connected"] == true).then_some(())
-    })
-    .await;
+    common::replica_ready(http, r, ADMIN).await;
 }
 
 async fn sse_connect(base: &str, id: &str, token: &str) -> tokio::net::TcpStream {

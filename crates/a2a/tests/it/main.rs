@@ -99,7 +99,7 @@ async fn a_message_id_is_one_item_while_live_and_a_new_one_after() {
     // In delivery it is still the same item.
     let claimed = queue::claim(&mut c, ws, LEASE).await.unwrap().unwrap();
     assert_eq!(queue::enqueue(&mut c, item(ws, 50, Some("m"))).await.unwrap().id, a.id);
-    assert!(queue::complete(&mut c, claimed.id).await.unwrap());
+    assert!(queue::complete(&mut c, claimed.lease()).await.unwrap());
     let later = queue::enqueue(&mut c, item(ws, 50, Some("m"))).await.unwrap();
     assert!(!later.existing);
     assert_ne!(later.id, a.id);
@@ -114,12 +114,13 @@ async fn failed_deliveries_requeue_until_the_attempts_run_out() {
     for attempt in 1..=MAX_ATTEMPTS {
         let got = queue::claim(&mut c, ws, LEASE).await.unwrap().unwrap();
         assert_eq!((got.id, got.attempts), (id, attempt));
-        let status = queue::release(&mut c, id, "busy").await.unwrap();
+        let status = queue::release(&mut c, got.lease(), "busy").await.unwrap();
         let want = if attempt == MAX_ATTEMPTS { QueueStatus::Failed } else { QueueStatus::Queued };
         assert_eq!(status, Some(want));
     }
     assert!(queue::claim(&mut c, ws, LEASE).await.unwrap().is_none());
-    assert_eq!(queue::release(&mut c, id, "again").await.unwrap(), None, "no longer in delivery");
+    let stale = queue::Lease { id, attempt: MAX_ATTEMPTS };
+    assert_eq!(queue::release(&mut c, stale, "again").await.unwrap(), None, "no longer in delivery");
 }
 
 #[tokio::test]
@@ -129,7 +130,7 @@ async fn the_reaper_takes_back_dead_leases_drops_expired_items_and_deletes_old_o
     let ws = workspace(&mut c).await;
     // A delivery whose replica died: its lease has run out.
     let dead = queue::enqueue(&mut c, item(ws, 50, None)).await.unwrap().id;
-    queue::claim(&mut c, ws, Duration::ZERO).await.unwrap().unwrap();
+    let first = queue::claim(&mut c, ws, Duration::ZERO).await.unwrap().unwrap().lease();
     // An item past its TTL.
     let mut stale = item(ws, 10, None);
     stale.ttl = Duration::ZERO;
@@ -139,7 +140,10 @@ async fn the_reaper_takes_back_dead_leases_drops_expired_items_and_deletes_old_o
     assert_eq!((r.requeued, r.expired, r.deleted), (1, 1, 0));
     let again = queue::claim(&mut c, ws, LEASE).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (dead, 2), "delivered again, its attempts kept");
-    assert!(queue::complete(&mut c, again.id).await.unwrap());
+    // The first, taken-over delivery can neither renew nor finish the item any more.
+    assert!(!queue::extend(&mut c, first, LEASE).await.unwrap());
+    assert!(!queue::complete(&mut c, first).await.unwrap());
+    assert!(queue::complete(&mut c, again.lease()).await.unwrap());
     // Finished items past the retention are deleted.
     let r = queue::reap(&mut c, Duration::ZERO, 100).await.unwrap();
     assert_eq!(r.deleted, 2, "the completed and the dropped item");

@@ -1,82 +1,18 @@
-//! Delegations through the HTTP API, with the original's bodies, against a local A2A stub that
-//! answers, one that never answers, and a callee that does not exist.
+//! Delegations through the HTTP API, with the original's bodies, against loopback A2A agents
+//! that answer, never answer or are busy, a callee nobody listens for, and one that does not
+//! exist.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::test;
 use molecule_http::{AppState, app};
 use molecule_service::delegations::DelegationConfig;
 use molecule_service::testing::workspace_with_token;
-use molecule_testkit::{TestDb, bearer, stable_json};
+use molecule_testkit::agent::Mode;
+use molecule_testkit::{StubAgent, TestDb, bearer, stable_json};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-
-/// A one-route A2A agent: answers `message/send` with `echo: <text>` and keeps the bodies it got.
-async fn echo_agent(seen: Arc<Mutex<Vec<Value>>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let n = s.read(&mut chunk).await.unwrap();
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= len {
-                            break body.to_owned();
-                        }
-                    }
-                    if n == 0 {
-                        return;
-                    }
-                };
-                let req: Value = serde_json::from_str(&body).unwrap();
-                let text = req["params"]["message"]["parts"][0]["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned();
-                seen.lock().unwrap().push(req.clone());
-                let answer = json!({ "jsonrpc": "2.0", "id": req["id"], "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": format!("echo: {text}") }] } }).to_string();
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                s.write_all(resp.as_bytes()).await.unwrap();
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-/// An agent that accepts connections and never answers.
-async fn silent_agent() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        loop {
-            let (s, _) = listener.accept().await.unwrap();
-            held.push(s);
-        }
-    });
-    format!("http://{addr}")
-}
 
 async fn poll_status<S, B>(app: &S, caller: Uuid, token: &str, did: &str) -> Value
 where
@@ -120,16 +56,20 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
     state.services = state.services.clone().with_delegation_config(DelegationConfig {
         inbox_push: true,
         a2a_timeout: Duration::from_secs(1),
+        retry_after: Duration::from_millis(100),
     });
     state.services.ledger().install().await.unwrap();
     let s = state.services.clone();
     let caller = workspace_with_token(&s, "caller").await;
     let answering = workspace_with_token(&s, "answering").await;
     let silent = workspace_with_token(&s, "silent").await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let closed = workspace_with_token(&s, "closed").await;
+    let echo = StubAgent::start(Mode::Echo).unwrap();
+    let hang = StubAgent::start(Mode::Hang).unwrap();
     for (ws, url) in [
-        (&answering, echo_agent(seen.clone()).await),
-        (&silent, silent_agent().await),
+        (&answering, echo.url.clone()),
+        (&silent, hang.url.clone()),
+        (&closed, format!("http://127.0.0.1:{}", molecule_testkit::free_port())),
     ] {
         let reg = serde_json::from_value(json!({ "id": ws.id, "url": url, "agent_card": { "name": "stub" } })).unwrap();
         s.register(reg).await.unwrap();
@@ -156,7 +96,7 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
     let ok_id = sent["delegation_id"].as_str().unwrap().to_owned();
     let done = poll_status(&app, caller.id, &token, &ok_id).await;
     insta::assert_json_snapshot!("completed_delegation_as_the_caller_lists_it", stable_json(&done));
-    let got = seen.lock().unwrap().first().cloned().unwrap();
+    let got = echo.received().first().cloned().unwrap().body;
     assert_eq!(got["method"], "message/send", "{got}");
     assert_eq!(got["params"]["message"]["parts"][0]["kind"], "text");
     assert_eq!(got["params"]["message"]["metadata"]["delegation_id"], ok_id.as_str());
@@ -169,17 +109,53 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
         (Some(ok_id.as_str()), Some(true))
     );
 
-    // 2. A callee that never answers, and 3. one that does not exist (refused up front: no
-    // delegation row, no background run).
-    let slow: Value = test::call_and_read_body_json(&app, delegate(silent.id, None)).await;
+    // 2. A callee nobody answers for (tried twice, then failed with the transport's reason),
+    // 3. one that does not exist (refused up front: no delegation row, no background run),
+    // and 4. one that holds the message past the timeout: busy, so the message waits in its
+    // queue and the delegation shows `queued`.
+    let unreachable: Value = test::call_and_read_body_json(&app, delegate(closed.id, Some("k2"))).await;
     let gone = test::call_service(&app, delegate(Uuid::new_v4(), None)).await;
     assert_eq!(gone.status(), 404);
-    let slow = poll_status(&app, caller.id, &token, slow["delegation_id"].as_str().unwrap()).await;
-    assert_eq!(slow["status"], "failed");
-    assert!(
-        slow["error"].as_str().unwrap().contains("did not answer within 1s"),
-        "{slow}"
-    );
+    let failed_id = unreachable["delegation_id"].as_str().unwrap().to_owned();
+    let unreachable = poll_status(&app, caller.id, &token, &failed_id).await;
+    assert_eq!(unreachable["status"], "failed");
+    assert!(unreachable["error"].as_str().unwrap().contains("refused"), "{unreachable}");
+    // The key of a failed delegation may be used again: a new delegation.
+    let retried: Value = test::call_and_read_body_json(&app, delegate(closed.id, Some("k2"))).await;
+    assert_eq!(retried["status"], "delegated", "{retried}");
+    assert_ne!(retried["delegation_id"].as_str(), Some(failed_id.as_str()));
+    poll_status(&app, caller.id, &token, retried["delegation_id"].as_str().unwrap()).await;
+    let slow: Value = test::call_and_read_body_json(&app, delegate(silent.id, None)).await;
+    let slow_id = slow["delegation_id"].as_str().unwrap().to_owned();
+    molecule_testkit::until_ok("the silent callee's delegation to show queued", Duration::from_secs(20), || async {
+        let activity: Value = test::call_and_read_body_json(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("/workspaces/{}/activity?limit=100", caller.id))
+                .insert_header(bearer(&token))
+                .to_request(),
+        )
+        .await;
+        let row = activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == "delegate" && r["request_body"]["delegation_id"] == slow_id.as_str())
+            .cloned()
+            .unwrap();
+        if row["status"] == "queued" { Ok(()) } else { Err(format!("delegate row is {}", row["status"])) }
+    })
+    .await;
+    let queue: Value = test::call_and_read_body_json(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("/workspaces/{}/a2a-queue", silent.id))
+            .insert_header(bearer("adm"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(queue["depth"], 1, "{queue}");
+    assert_eq!(queue["items"][0]["delegation_id"], slow_id.as_str());
 
     // Activity: one delegate row per delegation (status in step), one delegate_result each,
     // and one inbox (a2a_receive) row each. The result rows follow the ledger's terminal
@@ -200,30 +176,31 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
                 .iter()
                 .filter(|r| r["method"] == "delegate_result" || r["activity_type"] == "a2a_receive")
                 .count();
-            if results == 4 {
+            if results == 6 {
                 Ok(activity)
             } else {
-                Err(format!("{results} of 4 result and inbox rows so far"))
+                Err(format!("{results} of 6 result and inbox rows so far"))
             }
         })
         .await;
     let rows = activity.as_array().unwrap();
     let count = |f: &dyn Fn(&Value) -> bool| rows.iter().filter(|r| f(r)).count();
-    assert_eq!(count(&|r| r["method"] == "delegate"), 2);
+    assert_eq!(count(&|r| r["method"] == "delegate"), 4);
     assert_eq!(count(&|r| r["method"] == "delegate" && r["status"] == "completed"), 1);
-    assert_eq!(count(&|r| r["method"] == "delegate" && r["status"] == "failed"), 1);
+    assert_eq!(count(&|r| r["method"] == "delegate" && r["status"] == "failed"), 2);
+    assert_eq!(count(&|r| r["method"] == "delegate" && r["status"] == "queued"), 1);
     assert_eq!(
         count(&|r| r["activity_type"] == "delegation" && r["method"] == "delegate_result"),
-        2
+        3
     );
     let inbox: Vec<&Value> = rows.iter().filter(|r| r["activity_type"] == "a2a_receive").collect();
-    assert_eq!(inbox.len(), 2, "one inbox row per delegation");
+    assert_eq!(inbox.len(), 3, "one inbox row per settled delegation");
     let ok_inbox = inbox
         .iter()
         .find(|r| r["response_body"]["delegation_id"] == ok_id.as_str())
         .unwrap();
     insta::assert_json_snapshot!("delegation_result_in_the_callers_inbox", stable_json(ok_inbox));
-    assert_eq!(inbox.iter().filter(|r| r["status"] == "error").count(), 1);
+    assert_eq!(inbox.iter().filter(|r| r["status"] == "error").count(), 2);
 
     // Self-delegation is refused with a reason.
     let own = test::call_service(&app, delegate(caller.id, None)).await;
@@ -245,11 +222,11 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
             stats["failed"].as_i64(),
             stats["stuck"].as_i64()
         ),
-        (Some(1), Some(1), Some(0))
+        (Some(1), Some(2), Some(0))
     );
     assert!(stats["duration_seconds"]["p50"].is_number());
     let failed: Value = test::call_and_read_body_json(&app, admin("/admin/delegations?status=failed")).await;
-    assert_eq!(failed["count"], 1);
+    assert_eq!(failed["count"], 2);
     let bad = test::call_service(&app, admin("/admin/delegations?status=bogus")).await;
     assert_eq!(bad.status(), 400);
     let body: Value = test::read_body_json(bad).await;
@@ -260,4 +237,92 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
             .status(),
         400
     );
+}
+
+/// A delegation to a busy callee waits in its queue; a heartbeat with a free slot delivers it,
+/// and the result lands once, announced `via: "queue_drain"`. With
+/// `DELEGATION_RESULT_INBOX_PUSH=0` the ledger is written and no inbox row is.
+#[actix_web::test]
+async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can_be_off() {
+    for inbox_push in [true, false] {
+        let db = TestDb::new().await;
+        let mut state = AppState::for_tests(db.pool().clone(), Some("adm".into())).unwrap();
+        state.services = state.services.clone().with_delegation_config(DelegationConfig {
+            inbox_push,
+            a2a_timeout: Duration::from_secs(5),
+            retry_after: Duration::from_millis(100),
+        });
+        state.services.ledger().install().await.unwrap();
+        let s = state.services.clone();
+        let caller = workspace_with_token(&s, "caller").await;
+        let callee = workspace_with_token(&s, "callee").await;
+        let agent = StubAgent::start(Mode::Busy).unwrap();
+        let reg = serde_json::from_value(json!({ "id": callee.id, "url": agent.url, "agent_card": {} })).unwrap();
+        s.register(reg).await.unwrap();
+        let app = test::init_service(app(state.clone())).await;
+        let sent: Value = test::call_and_read_body_json(
+            &app,
+            test::TestRequest::post()
+                .uri(&format!("/workspaces/{}/delegate", caller.id))
+                .insert_header(bearer(&caller.token))
+                .set_json(json!({ "target_id": callee.id, "task": "later please" }))
+                .to_request(),
+        )
+        .await;
+        let did = sent["delegation_id"].as_str().unwrap().to_owned();
+        molecule_testkit::until_ok("the delegation's message to wait in the queue", Duration::from_secs(10), || async {
+            let q = s.queue_view(callee.id).await.unwrap();
+            match q.items.first() {
+                Some(i) if q.depth == 1 && i.attempts == 1 && i.status.to_string() == "queued" => Ok(()),
+                _ => Err(format!("{q:?}")),
+            }
+        })
+        .await;
+        agent.set(Mode::Echo);
+        let hb = serde_json::from_value(json!({ "workspace_id": callee.id, "active_tasks": 0 })).unwrap();
+        s.heartbeat(hb).await.unwrap();
+        let done = poll_status(&app, caller.id, &caller.token, &did).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["response_preview"], "echo: later please");
+        let delivered: Vec<_> = agent
+            .received()
+            .into_iter()
+            .filter(|r| r.body["params"]["message"]["messageId"] == did.as_str())
+            .collect();
+        assert_eq!(delivered.len(), 1, "the callee got the task once");
+        let events: Value = test::call_and_read_body_json(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("/events/{}", caller.id))
+                .insert_header(bearer("adm"))
+                .to_request(),
+        )
+        .await;
+        let complete: Vec<_> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "DELEGATION_COMPLETE")
+            .collect();
+        assert_eq!(complete.len(), 1, "{events}");
+        assert_eq!(complete[0]["payload"]["via"], "queue_drain");
+        let inbox: Vec<Value> = molecule_testkit::until_ok("the result rows", Duration::from_secs(10), || async {
+            let activity: Value = test::call_and_read_body_json(
+                &app,
+                test::TestRequest::get()
+                    .uri(&format!("/workspaces/{}/activity?limit=100", caller.id))
+                    .insert_header(bearer(&caller.token))
+                    .to_request(),
+            )
+            .await;
+            let rows = activity.as_array().unwrap();
+            if rows.iter().any(|r| r["method"] == "delegate_result" && r["activity_type"] == "delegation") {
+                Ok(rows.iter().filter(|r| r["activity_type"] == "a2a_receive").cloned().collect())
+            } else {
+                Err("no delegate_result row yet".into())
+            }
+        })
+        .await;
+        assert_eq!(inbox.len(), usize::from(inbox_push), "inbox_push={inbox_push}: {inbox:?}");
+    }
 }

@@ -6,4 +6,3 @@ mod delegations;
 mod failures;
 mod hierarchy;
 mod proxy;
-mod stub_agent;

@@ -14,7 +14,8 @@ use molecule_testkit::{TestDb, bearer};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::stub_agent::{Mode, StubAgent};
+use molecule_testkit::StubAgent;
+use molecule_testkit::agent::Mode;
 
 const ADMIN: &str = "adm";
 
@@ -49,7 +50,7 @@ async fn world(mode: Mode) -> World {
     let target = workspace_under(s, "target", Some(parent.id)).await;
     let other_root = workspace_under(s, "other-root", None).await;
     let stranger = workspace_under(s, "stranger", Some(other_root.id)).await;
-    let agent = StubAgent::start(mode).await;
+    let agent = StubAgent::start(mode).unwrap();
     register(s, target.id, &agent.url).await;
     World {
         _db: db,

@@ -90,3 +90,41 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// A workspace-server process on `database_url` with `ADMIN_TOKEN=admin`, no backend, on a free
+/// loopback port, plus `extra` environment.
+pub fn start_replica(database_url: &str, admin: &str, extra: &[(&str, &str)]) -> Proc {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_workspace-server"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+        .env("ADMIN_TOKEN", admin)
+        .env("MOLECULE_BACKEND", "none")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    Proc {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Waits until the replica serves and its event listener is connected.
+pub async fn replica_ready(http: &reqwest::Client, r: &Proc, admin: &str) {
+    until("replica listening for events", Duration::from_secs(30), || async {
+        let resp = http
+            .get(format!("{}/admin/liveness", r.base))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .ok()?;
+        let body: serde_json::Value = resp.json().await.ok()?;
+        (body["event_listener_connected"] == true).then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,240 @@
+//! Messaging across replicas: a delegation in flight on a replica that is SIGKILLed is
+//! delivered again by the other (its lease runs out, the reaper takes the message back, a
+//! heartbeat drains it), and its result lands once in the ledger and in the caller's inbox.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use molecule_testkit::agent::Mode;
+use molecule_testkit::{StubAgent, TestDb, until, until_ok};
+use serde_json::{Value, json};
+
+use crate::common;
+
+const ADMIN: &str = "messaging-admin";
+/// Short lease and reaper tick, so the takeover is quick (production: 60 s each).
+const FAST: &[(&str, &str)] = &[("A2A_QUEUE_LEASE_SECONDS", "2"), ("A2A_QUEUE_REAP_INTERVAL_SECONDS", "1")];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_once() {
+    let db = TestDb::new().await;
+    let mut a = common::start_replica(&db.url, ADMIN, FAST);
+    let b = common::start_replica(&db.url, ADMIN, FAST);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &a, ADMIN).await;
+    common::replica_ready(&http, &b, ADMIN).await;
+
+    let create = |name: &str| {
+        let http = http.clone();
+        let base = a.base.clone();
+        let name = name.to_owned();
+        async move {
+            let v: Value = http
+                .post(format!("{base}/workspaces"))
+                .bearer_auth(ADMIN)
+                .json(&json!({ "name": name, "runtime": "external" }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (v["id"].as_str().unwrap().to_owned(), v["auth_token"].as_str().unwrap().to_owned())
+        }
+    };
+    let (caller, caller_token) = create("caller").await;
+    let (callee, callee_token) = create("callee").await;
+    // The callee's agent takes the first message and never answers it.
+    let agent = StubAgent::start(Mode::Hang).unwrap();
+    let reg = http
+        .post(format!("{}/registry/register", b.base))
+        .bearer_auth(&callee_token)
+        .json(&json!({ "id": callee, "url": agent.url, "agent_card": { "name": "callee" } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
+
+    let sent: Value = http
+        .post(format!("{}/workspaces/{caller}/delegate", a.base))
+        .bearer_auth(&caller_token)
+        .json(&json!({ "target_id": callee, "task": "survive the crash" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let did = sent["delegation_id"].as_str().unwrap().to_owned();
+    until("the delegation to be in flight on replica A", Duration::from_secs(15), || async {
+        (agent.received().iter().any(|r| r.message_id() == Some(did.as_str()))).then_some(())
+    })
+    .await;
+
+    // Replica A dies mid-delivery; the agent is free again.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    agent.set(Mode::Echo);
+
+    // The callee keeps heartbeating (to B): once the lease is reaped, a heartbeat drains it.
+    let done: Value = until_ok("replica B to complete the delegation", Duration::from_secs(60), || async {
+        let hb = http
+            .post(format!("{}/registry/heartbeat", b.base))
+            .bearer_auth(&callee_token)
+            .json(&json!({ "workspace_id": callee, "active_tasks": 0 }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !hb.status().is_success() {
+            return Err(format!("heartbeat: {}", hb.status()));
+        }
+        let list: Value = http
+            .get(format!("{}/workspaces/{caller}/delegations", b.base))
+            .bearer_auth(&caller_token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let row = list
+            .as_array()
+            .and_then(|l| l.iter().find(|d| d["delegation_id"] == did.as_str()))
+            .cloned()
+            .ok_or("delegation not listed")?;
+        if row["status"] == "completed" {
+            Ok(row)
+        } else {
+            Err(format!("still {}", row["status"]))
+        }
+    })
+    .await;
+    assert_eq!(done["response_preview"], "echo: survive the crash");
+
+    // The result lands once: one delegate_result row, one inbox row, one DELEGATION_COMPLETE.
+    let rows: Vec<Value> = until_ok("the caller's result rows", Duration::from_secs(10), || async {
+        let activity: Value = http
+            .get(format!("{}/workspaces/{caller}/activity?limit=100", b.base))
+            .bearer_auth(&caller_token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<Value> = activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "delegate_result")
+            .cloned()
+            .collect();
+        if rows.len() >= 2 { Ok(rows) } else { Err(format!("{} result rows", rows.len())) }
+    })
+    .await;
+    assert_eq!(rows.iter().filter(|r| r["activity_type"] == "delegation").count(), 1, "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r["activity_type"] == "a2a_receive").count(), 1, "{rows:?}");
+    let events: Value = http
+        .get(format!("{}/events/{caller}", b.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let complete: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "DELEGATION_COMPLETE")
+        .collect();
+    assert_eq!(complete.len(), 1, "{events}");
+    assert_eq!(complete[0]["payload"]["via"], "queue_drain");
+    // At least once to the agent: the message A had sent, then B's, with the same messageId.
+    let deliveries = agent
+        .received()
+        .iter()
+        .filter(|r| r.message_id() == Some(did.as_str()))
+        .count();
+    assert_eq!(deliveries, 2, "delivered by A (lost with it), then by B");
+}
+
+/// A delivery that outlasts several lease lengths is not taken over while its replica lives:
+/// the lease is renewed, so the agent gets the message once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_delivery_keeps_its_lease_and_is_sent_once() {
+    let db = TestDb::new().await;
+    let a = common::start_replica(&db.url, ADMIN, FAST);
+    let b = common::start_replica(&db.url, ADMIN, FAST);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &a, ADMIN).await;
+    common::replica_ready(&http, &b, ADMIN).await;
+    let mut ids = Vec::new();
+    for name in ["caller", "callee"] {
+        let v: Value = http
+            .post(format!("{}/workspaces", a.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "name": name, "runtime": "external" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push((v["id"].as_str().unwrap().to_owned(), v["auth_token"].as_str().unwrap().to_owned()));
+    }
+    let ((caller, caller_token), (callee, callee_token)) = (ids[0].clone(), ids[1].clone());
+    // Three lease lengths (2 s each) to answer.
+    let agent = StubAgent::start(Mode::Slow(6000)).unwrap();
+    http.post(format!("{}/registry/register", b.base))
+        .bearer_auth(&callee_token)
+        .json(&json!({ "id": callee, "url": agent.url, "agent_card": {} }))
+        .send()
+        .await
+        .unwrap();
+    let sent: Value = http
+        .post(format!("{}/workspaces/{caller}/delegate", a.base))
+        .bearer_auth(&caller_token)
+        .json(&json!({ "target_id": callee, "task": "take your time" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let did = sent["delegation_id"].as_str().unwrap().to_owned();
+    until_ok("the slow delegation to complete", Duration::from_secs(30), || async {
+        // Heartbeats with a free slot keep offering the other replica a chance to drain.
+        let _ = http
+            .post(format!("{}/registry/heartbeat", b.base))
+            .bearer_auth(&callee_token)
+            .json(&json!({ "workspace_id": callee, "active_tasks": 0 }))
+            .send()
+            .await;
+        let list: Value = http
+            .get(format!("{}/workspaces/{caller}/delegations", b.base))
+            .bearer_auth(&caller_token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = list[0]["status"].clone();
+        if status == "completed" { Ok(()) } else { Err(format!("still {status}")) }
+    })
+    .await;
+    let deliveries = agent
+        .received()
+        .iter()
+        .filter(|r| r.message_id() == Some(did.as_str()))
+        .count();
+    assert_eq!(deliveries, 1, "sent once while its replica lived");
+}
