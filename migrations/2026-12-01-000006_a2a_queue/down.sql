@@ -6,4 +6,5 @@ ALTER TABLE workspaces
     DROP COLUMN monthly_spend,
     DROP COLUMN idle_timeout_seconds,
     DROP COLUMN last_outbound_at,
-    DROP COLUMN last_inbound_at;
+    DROP COLUMN last_inbound_at,
+    DROP COLUMN hibernation_idle_minutes;

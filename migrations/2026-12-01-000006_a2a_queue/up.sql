@@ -9,7 +9,10 @@ ALTER TABLE workspaces
     ADD COLUMN idle_timeout_seconds INTEGER CHECK (idle_timeout_seconds > 0),
     -- The last message this workspace sent through the proxy, and the last it was sent.
     ADD COLUMN last_outbound_at     TIMESTAMPTZ,
-    ADD COLUMN last_inbound_at      TIMESTAMPTZ;
+    ADD COLUMN last_inbound_at      TIMESTAMPTZ,
+    -- The idle monitor hibernates the workspace after this long without a message in or out
+    -- and without an active task (NULL: never).
+    ADD COLUMN hibernation_idle_minutes INTEGER CHECK (hibernation_idle_minutes > 0);
 
 -- Statuses mirror molecule_domain::QueueStatus (a test compares the CHECK with the Rust list).
 CREATE TABLE a2a_queue (

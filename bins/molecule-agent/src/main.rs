@@ -4,12 +4,16 @@
 //! every `HEARTBEAT_INTERVAL_SECONDS`. In push mode it serves A2A JSON-RPC `message/send` on
 //! `AGENT_PORT` and answers with an echo (or `AGENT_REPLY`); while it "works"
 //! (`AGENT_WORK_SECONDS`) it heartbeats the delegation it was handed. In poll mode it reads
-//! its inbox instead. SIGTERM or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
+//! its inbox instead. It can be told to be busy (`AGENT_BUSY`, or `POST /control/busy`): it then
+//! answers 503 and reports a full slot, so the platform queues its messages. A message that
+//! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`). SIGTERM
+//! or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
 //! links statically for a registry-free `docker import` image.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -29,6 +33,10 @@ struct Agent {
     workspace_id: String,
     token: String,
     http: HttpClient,
+    /// Told to be busy: answers 503 and reports a full slot.
+    busy: AtomicBool,
+    /// Messages being answered now (reported as `active_tasks`).
+    in_flight: AtomicI32,
 }
 
 impl Agent {
@@ -90,11 +98,13 @@ impl Agent {
         let mut every = tokio::time::interval(Duration::from_secs(self.cfg.heartbeat_interval_seconds));
         loop {
             every.tick().await;
+            // Busy: at least one task, the platform's default slot count, so no drain starts.
+            let active = self.in_flight.load(Ordering::Relaxed).max(i32::from(self.busy.load(Ordering::Relaxed)));
             let body = json!({
                 "workspace_id": self.workspace_id,
                 "error_rate": 0.0,
                 "sample_error": "",
-                "active_tasks": 0,
+                "active_tasks": active,
                 "uptime_seconds": started.elapsed().as_secs(),
                 "current_task": "",
                 "runtime_state": "",
@@ -135,6 +145,20 @@ impl Agent {
             .unwrap_or("")
             .to_owned();
         let delegation = message["metadata"]["delegation_id"].as_str().map(str::to_owned);
+        if text.trim() == "peers" {
+            let reply = match self.call(Method::GET, &format!("/registry/{}/peers", self.workspace_id), None).await {
+                Ok((s, v)) if s.is_success() => {
+                    let names: Vec<&str> = v
+                        .as_array()
+                        .map(|peers| peers.iter().filter_map(|p| p["name"].as_str()).collect())
+                        .unwrap_or_default();
+                    format!("peers: {}", names.join(", "))
+                }
+                Ok((s, v)) => format!("peers unavailable ({s}): {v}"),
+                Err(e) => format!("peers unavailable: {e}"),
+            };
+            return json!({ "jsonrpc": "2.0", "id": id, "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": reply }] } });
+        }
         if self.cfg.agent_work_seconds > 0 {
             let end = tokio::time::Instant::now() + Duration::from_secs(self.cfg.agent_work_seconds);
             while tokio::time::Instant::now() < end {
@@ -165,6 +189,22 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
     if req.method() == Method::GET && req.uri().path() == "/health" {
         return Ok(json_response(StatusCode::OK, json!({ "status": "ok" })));
     }
+    if req.method() == Method::POST && req.uri().path() == "/control/busy" {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Ok(match serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["busy"].as_bool()) {
+            Some(busy) => {
+                agent.busy.store(busy, Ordering::Relaxed);
+                tracing::info!(busy, "told to be busy or free");
+                json_response(StatusCode::OK, json!({ "busy": busy }))
+            }
+            None => json_response(StatusCode::BAD_REQUEST, json!({ "error": "busy: send {\"busy\": true|false}" })),
+        });
+    }
+    if agent.busy.load(Ordering::Relaxed) {
+        let mut r = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "busy" }));
+        r.headers_mut().insert("Retry-After", hyper::header::HeaderValue::from_static("30"));
+        return Ok(r);
+    }
     if req.method() != Method::POST {
         return Ok(json_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -181,7 +221,12 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
         }
     };
     match serde_json::from_slice::<Value>(&body) {
-        Ok(v) => Ok(json_response(StatusCode::OK, agent.answer(v).await)),
+        Ok(v) => {
+            agent.in_flight.fetch_add(1, Ordering::Relaxed);
+            let answer = agent.answer(v).await;
+            agent.in_flight.fetch_sub(1, Ordering::Relaxed);
+            Ok(json_response(StatusCode::OK, answer))
+        }
         Err(e) => Ok(json_response(
             StatusCode::BAD_REQUEST,
             json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32700, "message": e.to_string() } }),
@@ -222,6 +267,8 @@ async fn run() -> anyhow::Result<()> {
         workspace_id: cfg.workspace_id.clone().unwrap_or_default(),
         token: cfg.molecule_workspace_token.clone().unwrap_or_default(),
         http: Client::builder(TokioExecutor::new()).build_http(),
+        busy: AtomicBool::new(cfg.agent_busy),
+        in_flight: AtomicI32::new(0),
         cfg,
     });
     // Serve first, so the platform can reach us as soon as we register.
@@ -299,6 +346,8 @@ mod tests {
             workspace_id: "w".into(),
             token: "t".into(),
             http: Client::builder(TokioExecutor::new()).build_http(),
+            busy: AtomicBool::new(false),
+            in_flight: AtomicI32::new(0),
         };
         let (status, _) = agent.call(Method::GET, "/workspaces/w/activity", None).await.unwrap();
         assert_eq!(status, StatusCode::OK);
@@ -312,5 +361,61 @@ mod tests {
         assert!(head.contains("authorization: bearer t"), "{head}");
         let head = head_of_a_call(None).await;
         assert!(!head.contains("x-molecule-org-id"), "{head}");
+    }
+
+    /// Told to be busy, the agent answers 503 (with Retry-After) until told it is free.
+    #[tokio::test]
+    async fn a_busy_agent_answers_503_until_told_it_is_free() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let agent = Arc::new(Agent {
+            cfg: AgentConfig {
+                agent_port: port,
+                agent_busy: true,
+                ..AgentConfig::default()
+            },
+            workspace_id: "w".into(),
+            token: "t".into(),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+            busy: AtomicBool::new(true),
+            in_flight: AtomicI32::new(0),
+        });
+        tokio::spawn(serve(agent.clone()));
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let post = |path: &str, body: Value| {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri(format!("http://127.0.0.1:{port}{path}"))
+                .header("Content-Type", "application/json")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap();
+            let client = client.clone();
+            async move {
+                for _ in 0..100 {
+                    match client.request(req.clone()).await {
+                        Ok(resp) => {
+                            let status = resp.status();
+                            let retry = resp.headers().get("Retry-After").map(|v| v.to_str().unwrap().to_owned());
+                            let body = resp.into_body().collect().await.unwrap().to_bytes();
+                            return (status, retry, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null));
+                        }
+                        // not listening yet
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+                panic!("the agent never listened");
+            }
+        };
+        let msg = json!({ "jsonrpc": "2.0", "id": 1, "method": "message/send",
+            "params": { "message": { "role": "user", "parts": [{ "kind": "text", "text": "hi" }] } } });
+        let (status, retry, _) = post("/", msg.clone()).await;
+        assert_eq!((status, retry.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("30")));
+        let (status, _, v) = post("/control/busy", json!({ "busy": false })).await;
+        assert_eq!((status, v), (StatusCode::OK, json!({ "busy": false })));
+        let (status, _, v) = post("/", msg).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["result"]["parts"][0]["text"], "echo: hi");
     }
 }

@@ -173,6 +173,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         })
     };
+    // The idle monitor: hibernates workspaces idle past their hibernation_idle_minutes.
+    let idle_monitor = molecule_periodic::Periodic::new(
+        "hibernation-idle",
+        Duration::from_secs(cfg.hibernation_sweep_interval_seconds),
+        pool.clone(),
+    );
+    let idle_task = {
+        let services = services.clone();
+        idle_monitor.spawn(move || {
+            let services = services.clone();
+            async move { services.hibernate_idle().await }
+        })
+    };
     let state = molecule_http::AppState {
         pool,
         migrations,
@@ -180,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
         },
-        tasks: vec![liveness, delegation_sweeper, timeouts, reconciler, queue_reaper],
+        tasks: vec![liveness, delegation_sweeper, timeouts, reconciler, queue_reaper, idle_monitor],
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),
@@ -205,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     serving.await.context("HTTP server task")??;
     liveness_task.abort();
     reaper_task.abort();
+    idle_task.abort();
     timeout_task.abort();
     reconcile_task.abort();
     sweeper_task.abort();

@@ -36,6 +36,15 @@ pub struct Workspace {
     pub uptime_seconds: i64,
     pub collapsed: bool,
     pub runtime_image_digest: Option<String>,
+    /// The idle monitor hibernates the workspace after this many minutes without a message in
+    /// or out and without an active task; null: never.
+    pub hibernation_idle_minutes: Option<i32>,
+    /// The last message delivered to it through the proxy.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_inbound_at: Option<OffsetDateTime>,
+    /// The last message it sent through the proxy.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_outbound_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -92,10 +101,16 @@ pub struct PatchWorkspace {
     pub model: Option<String>,
     pub delivery_mode: Option<String>,
     pub max_concurrent_tasks: Option<i32>,
+    /// Minutes of idleness before the idle monitor hibernates it (1..=10080); `null` turns it
+    /// off.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>, nullable)]
+    pub hibernation_idle_minutes: Option<Option<i32>>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Uuid>>, D::Error> {
-    Ok(Some(Option::<Uuid>::deserialize(d)?))
+/// Tells "absent" (`None`) from "null" (`Some(None)`).
+fn double_option<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::<T>::deserialize(d)?))
 }
 
 /// `PATCH` answer (`status` is always `updated`).

@@ -138,6 +138,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often the queue reaper runs (one replica per tick): expired leases back to the queue, expired items dropped, old ones deleted",
     ),
     k(
+        "HIBERNATION_SWEEP_INTERVAL_SECONDS",
+        "60",
+        "how often the idle monitor looks for workspaces idle past their hibernation_idle_minutes (one replica per tick)",
+    ),
+    k(
         "MOLECULE_BACKEND",
         "docker if the engine answers, else none",
         "`docker`, `local` (development only; never chosen automatically) or `none`",
@@ -305,6 +310,11 @@ pub const AGENT_KNOBS: &[Knob] = &[
         "AGENT_WORK_SECONDS",
         "0",
         "simulated work per message, with delegation heartbeats",
+    ),
+    k(
+        "AGENT_BUSY",
+        "0",
+        "`1` starts the agent busy: A2A answers 503 and heartbeats report a full slot; `POST /control/busy {\"busy\": bool}` on the agent's port changes it",
     ),
     k(
         "MOLECULE_ORG_ID",

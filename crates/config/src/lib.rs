@@ -114,6 +114,7 @@ pub struct ServerConfig {
     pub a2a_queue_retention_seconds: u64,
     pub a2a_queue_lease_seconds: u64,
     pub a2a_queue_reap_interval_seconds: u64,
+    pub hibernation_sweep_interval_seconds: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_backend: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -192,6 +193,7 @@ impl Default for ServerConfig {
             a2a_queue_retention_seconds: 604_800,
             a2a_queue_lease_seconds: 60,
             a2a_queue_reap_interval_seconds: 60,
+            hibernation_sweep_interval_seconds: 60,
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),
@@ -313,6 +315,7 @@ impl ServerConfig {
         positive("A2A_QUEUE_RETENTION_SECONDS", self.a2a_queue_retention_seconds)?;
         positive("A2A_QUEUE_LEASE_SECONDS", self.a2a_queue_lease_seconds)?;
         positive("A2A_QUEUE_REAP_INTERVAL_SECONDS", self.a2a_queue_reap_interval_seconds)?;
+        positive("HIBERNATION_SWEEP_INTERVAL_SECONDS", self.hibernation_sweep_interval_seconds)?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,
@@ -426,6 +429,10 @@ pub struct AgentConfig {
     pub agent_reply: Option<String>,
     /// Seconds to "work" on each message (heartbeating its delegation meanwhile).
     pub agent_work_seconds: u64,
+    /// Start busy: A2A answers 503 and heartbeats report a full slot, until `POST /control/busy`
+    /// says otherwise.
+    #[serde(deserialize_with = "lenient::flag")]
+    pub agent_busy: bool,
     /// The platform's tenant id (`MOLECULE_ORG_ID`): sent as `X-Molecule-Org-Id` on every call,
     /// so a platform running in org mode does not hide its routes (404) from the agent.
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -447,6 +454,7 @@ impl Default for AgentConfig {
             heartbeat_interval_seconds: 30,
             agent_reply: None,
             agent_work_seconds: 0,
+            agent_busy: false,
             molecule_org_id: None,
             telemetry: Telemetry::default(),
         }

@@ -35,6 +35,7 @@ diesel::table! {
         idle_timeout_seconds -> Nullable<Int4>,
         last_outbound_at -> Nullable<Timestamptz>,
         last_inbound_at -> Nullable<Timestamptz>,
+        hibernation_idle_minutes -> Nullable<Int4>,
     }
 }
 

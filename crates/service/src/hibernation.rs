@@ -16,6 +16,9 @@ use uuid::Uuid;
 use crate::error::{Result, ServiceError};
 use crate::{Services, events};
 
+/// Most workspaces one idle pass hibernates.
+const IDLE_BATCH: i64 = 50;
+
 /// Statuses a workspace may hibernate from.
 const HIBERNATABLE: [WorkspaceStatus; 2] = [WorkspaceStatus::Online, WorkspaceStatus::Degraded];
 
@@ -118,6 +121,9 @@ impl Services {
                 )
                 .set((
                     w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Provisioning)),
+                    // The waking message counts as traffic: the idle monitor waits its full
+                    // period again before it may hibernate the workspace once more.
+                    w::last_inbound_at.eq(diesel::dsl::now),
                     w::updated_at.eq(diesel::dsl::now),
                 ))
                 .execute(conn)
@@ -139,5 +145,52 @@ impl Services {
             self.hooks.provision(id).await;
         }
         Ok(claimed)
+    }
+
+    /// The idle monitor (once per cluster): hibernates workspaces with `hibernation_idle_minutes`
+    /// set that have had no message in or out for that long, report no active task and have
+    /// nothing waiting in their queue. Idleness is message and task idleness, not heartbeat age
+    /// (the original keyed on heartbeats, which a live agent keeps fresh, so it never fired).
+    pub async fn hibernate_idle(&self) -> Result<serde_json::Value> {
+        #[derive(diesel::QueryableByName)]
+        struct Idle {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: Uuid,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            minutes: i32,
+        }
+        if !self.hooks.has_provisioner() {
+            return Ok(json!({ "hibernated": 0, "skipped": "no provisioner" }));
+        }
+        let sql = format!(
+            "SELECT w.id, w.hibernation_idle_minutes AS minutes FROM workspaces w
+              WHERE w.hibernation_idle_minutes IS NOT NULL
+                AND w.status IN ({})
+                AND w.runtime <> $1
+                AND w.active_tasks = 0
+                AND GREATEST(w.last_inbound_at, w.last_outbound_at, w.created_at)
+                    < now() - make_interval(mins => w.hibernation_idle_minutes)
+                AND NOT EXISTS (SELECT 1 FROM a2a_queue q WHERE q.workspace_id = w.id AND q.status IN ({}))
+              ORDER BY w.id LIMIT $2",
+            WorkspaceStatus::sql_list(&HIBERNATABLE),
+            molecule_domain::QueueStatus::sql_list(molecule_domain::QueueStatus::LIVE),
+        );
+        let idle: Vec<Idle> = {
+            let mut conn = self.pool.get().await?;
+            diesel::sql_query(sql)
+                .bind::<diesel::sql_types::Text, _>(Runtime::External.as_str())
+                .bind::<diesel::sql_types::BigInt, _>(IDLE_BATCH)
+                .load(&mut conn)
+                .await?
+        };
+        let (mut done, mut failed) = (0, Vec::new());
+        for w in idle {
+            let reason = format!("idle for {} minutes (hibernation_idle_minutes)", w.minutes);
+            match self.hibernate_workspace(w.id, &reason).await {
+                Ok(_) => done += 1,
+                Err(e) => failed.push(json!({ "workspace_id": w.id, "error": e.to_string() })),
+            }
+        }
+        Ok(json!({ "hibernated": done, "failed": failed }))
     }
 }

@@ -44,7 +44,7 @@ use std::time::Duration;
 
 pub use error::{Result, ServiceError};
 pub use events::EventBus;
-pub use hooks::{HookChain, NoHooks, WorkloadHooks};
+pub use hooks::{HookChain, HookError, NoHooks, WorkloadHooks};
 use molecule_db::Pool;
 
 /// Settings the use-cases need (a slice of the server's configuration).

@@ -50,6 +50,9 @@ struct Row {
     uptime_seconds: i64,
     collapsed: bool,
     runtime_image_digest: Option<String>,
+    hibernation_idle_minutes: Option<i32>,
+    last_inbound_at: Option<OffsetDateTime>,
+    last_outbound_at: Option<OffsetDateTime>,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
 }
@@ -78,6 +81,9 @@ impl From<Row> for Workspace {
             uptime_seconds: r.uptime_seconds,
             collapsed: r.collapsed,
             runtime_image_digest: r.runtime_image_digest,
+            hibernation_idle_minutes: r.hibernation_idle_minutes,
+            last_inbound_at: r.last_inbound_at,
+            last_outbound_at: r.last_outbound_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -446,6 +452,15 @@ impl Services {
         let max = input.max_concurrent_tasks.map(|n| max_tasks(Some(n))).transpose()?;
         let collapsed = input.collapsed;
         let new_parent = input.parent_id;
+        let idle_minutes = input.hibernation_idle_minutes;
+        if let Some(Some(m)) = idle_minutes
+            && !(1..=10_080).contains(&m)
+        {
+            return Err(ServiceError::invalid(
+                "hibernation_idle_minutes",
+                "must be between 1 and 10080 (a week), or null to turn the idle monitor off",
+            ));
+        }
         if name.is_none()
             && role.is_none()
             && model.is_none()
@@ -455,10 +470,11 @@ impl Services {
             && max.is_none()
             && collapsed.is_none()
             && new_parent.is_none()
+            && idle_minutes.is_none()
         {
             return Err(ServiceError::invalid(
                 "body",
-                "nothing to update: give at least one of name, role, model, tier, runtime, parent_id, delivery_mode, max_concurrent_tasks, collapsed",
+                "nothing to update: give at least one of name, role, model, tier, runtime, parent_id, delivery_mode, max_concurrent_tasks, collapsed, hibernation_idle_minutes",
             ));
         }
         let mut conn = self.pool.get().await?;
@@ -544,6 +560,12 @@ impl Services {
             }
             if let Some(v) = collapsed {
                 diesel::update(target).set(w::collapsed.eq(v)).execute(conn).await?;
+            }
+            if let Some(v) = idle_minutes {
+                diesel::update(target)
+                    .set(w::hibernation_idle_minutes.eq(v))
+                    .execute(conn)
+                    .await?;
             }
             diesel::update(target)
                 .set(w::updated_at.eq(diesel::dsl::now))

@@ -238,3 +238,113 @@ async fn a_long_delivery_keeps_its_lease_and_is_sent_once() {
         .count();
     assert_eq!(deliveries, 1, "sent once while its replica lived");
 }
+
+/// The reference agent built next to this test binary (`cargo xtask test` builds every binary
+/// of the workspace first). Outside CI a missing binary skips the test loudly.
+fn reference_agent() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("molecule-agent");
+    let problem = (!path.exists()).then(|| format!("{} is not built (cargo build -p molecule-agent)", path.display()));
+    common::ready_or_skip("hibernation_and_restart_through_messages", problem).then_some(path)
+}
+
+/// With the local backend: hibernate, then a message answers 503 `waking` and wakes it; it
+/// comes back online and the retried message is answered. A message to a workload that died
+/// answers 503 `restarting` and the dispatcher brings it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn hibernation_and_restart_through_messages() {
+    let Some(agent_bin) = reference_agent() else { return };
+    let db = TestDb::new().await;
+    let data = tempfile::tempdir().unwrap();
+    let server = common::start_replica(
+        &db.url,
+        ADMIN,
+        &[
+            ("MOLECULE_BACKEND", "local"),
+            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
+            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
+            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &server, ADMIN).await;
+    let created: Value = http
+        .post(format!("{}/workspaces", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": "sleeper" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let get = || async {
+        http.get(format!("{}/workspaces/{id}", server.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let online = || async {
+        until_ok("the workspace to be online", Duration::from_secs(30), || async {
+            let w = get().await;
+            if w["status"] == "online" { Ok(w) } else { Err(format!("{}", w["status"])) }
+        })
+        .await
+    };
+    let send = |text: &str| {
+        http.post(format!("{}/workspaces/{id}/a2a", server.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": text }] } }))
+            .send()
+    };
+    online().await;
+    let answer: Value = send("before").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["result"]["parts"][0]["text"], "echo: before", "{answer}");
+
+    // Hibernate: stopped, no URL.
+    let resp = http
+        .post(format!("{}/workspaces/{id}/hibernate", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let w = get().await;
+    assert_eq!((w["status"].as_str(), w["url"].as_str()), (Some("hibernated"), None), "{w}");
+
+    // A message wakes it: 503 waking with Retry-After, then online, then answered.
+    let resp = send("wake up").await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "15");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["waking"], true, "{body}");
+    let w = online().await;
+    let answer: Value = send("wake up").await.unwrap().json().await.unwrap();
+    assert_eq!(answer["result"]["parts"][0]["text"], "echo: wake up", "{answer}");
+
+    // The workload dies: the next message finds it dead, answers 503 restarting, and the
+    // dispatcher brings it back.
+    let pid = w["instance_id"].as_str().unwrap().to_owned();
+    std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    let resp = until_ok("the message to find the workload dead", Duration::from_secs(10), || async {
+        let resp = send("anyone?").await.map_err(|e| e.to_string())?;
+        if resp.status() == 503 { Ok(resp) } else { Err(format!("{}", resp.status())) }
+    })
+    .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["restarting"], true, "{body}");
+    until_ok("the restarted workload to answer", Duration::from_secs(30), || async {
+        let resp = send("back?").await.map_err(|e| e.to_string())?;
+        let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if v["result"]["parts"][0]["text"] == "echo: back?" { Ok(()) } else { Err(v.to_string()) }
+    })
+    .await;
+}

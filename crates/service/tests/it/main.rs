@@ -1,5 +1,6 @@
 //! `molecule-service`'s integration tests, linked as one binary (one link instead of one per file;
 //! nextest names them `it <module>::<test>`).
 
+mod hibernation;
 mod registry;
 mod tree;
