@@ -31,6 +31,36 @@ pub fn ensure_tool(bin: &str, package: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Makes `python -c "import <module>"` work in the tools virtualenv, installing `requirements`
+/// from PyPI on first use; returns the virtualenv's python.
+pub fn ensure_python_module(module: &str, requirements: &[&str]) -> anyhow::Result<PathBuf> {
+    let python = venv().join("bin/python");
+    let importable = |python: &PathBuf| {
+        Command::new(python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && importable(&python) {
+        return Ok(python);
+    }
+    println!(
+        "{module} is not importable; installing {} into {} from PyPI (once)",
+        requirements.join(" "),
+        venv().display()
+    );
+    if !venv().join("bin/pip").exists() {
+        exec(Command::new("python3").args(["-m", "venv"]).arg(venv()))?;
+    }
+    exec(Command::new(venv().join("bin/pip")).args(["install", "-q"]).args(requirements))?;
+    if !importable(&python) {
+        bail!("{module} is still not importable from {} after installing it", python.display());
+    }
+    Ok(python)
+}
+
 /// `st`, installing schemathesis on first use.
 pub fn ensure_schemathesis() -> anyhow::Result<PathBuf> {
     ensure_tool("st", "schemathesis")

@@ -79,6 +79,13 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
     steps.run("moto for the EC2 tests (PyPI moto[server])", || {
         crate::schemathesis::ensure_tool("moto_server", "moto[server,ec2]").map(|_| ())
     })?;
+    steps.run("A2A peers for the messaging tests (PyPI a2a-sdk)", || {
+        crate::schemathesis::ensure_python_module(
+            "a2a.server.routes, uvicorn, httpx",
+            &["a2a-sdk[http-server]==1.3.0", "uvicorn==0.54.0"],
+        )
+        .map(|_| ())
+    })?;
     let (cluster, url) = steps.run("PostgreSQL for the tests", start_postgres)?;
     let tests = steps.run("tests (cargo nextest, real PostgreSQL)", || {
         let mut cmd = if cargo_has("nextest") {

@@ -1,6 +1,7 @@
 //! `workspace-server`'s integration tests, linked as one binary (one link instead of one per file;
 //! nextest names them `it <module>::<test>`).
 
+mod a2a_sdk;
 mod boot;
 mod common;
 mod docker_e2e;

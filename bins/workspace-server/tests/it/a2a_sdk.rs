@@ -1,0 +1,157 @@
+//! Real A2A peers written by others: an agent built with the official A2A Python SDK (PyPI
+//! `a2a-sdk`) registered as an external workspace, reached through the proxy with a v0.3
+//! `message/send` body, and the SDK's own client pointed at `/workspaces/:id/a2a`.
+//!
+//! Needs the tools virtualenv with `a2a-sdk[http-server]` and `uvicorn` (`cargo xtask test`
+//! installs them); outside CI a missing one skips the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+#![allow(clippy::disallowed_methods)] // reads HOME for the tools virtualenv
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use molecule_testkit::{TestDb, free_port, until};
+use serde_json::{Value, json};
+
+use crate::common;
+
+const ADMIN: &str = "sdk-admin";
+
+fn python() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    let python = home.join(".cache/molecule/venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import a2a.server.routes, uvicorn, httpx"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let problem = (!ok).then(|| {
+        format!(
+            "{} cannot import a2a-sdk (pip install 'a2a-sdk[http-server]' uvicorn into that virtualenv; cargo xtask test does)",
+            python.display()
+        )
+    });
+    common::ready_or_skip("an_a2a_sdk_agent_behind_the_proxy", problem).then_some(python)
+}
+
+fn peer_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/a2a_sdk_peer.py")
+}
+
+/// Kills the SDK agent when the test ends, however it ends.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_a2a_sdk_agent_behind_the_proxy() {
+    let Some(python) = python() else { return };
+    let db = TestDb::new().await;
+    let server = common::start_replica(&db.url, ADMIN, &[]);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &server, ADMIN).await;
+
+    let port = free_port();
+    let _peer = Peer(
+        Command::new(&python)
+            .arg(peer_script())
+            .args(["serve", &port.to_string()])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    until("the SDK agent to listen", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+    })
+    .await;
+
+    let created: Value = http
+        .post(format!("{}/workspaces", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": "sdk-agent", "runtime": "external" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let token = created["auth_token"].as_str().unwrap().to_owned();
+    let card: Value = http
+        .get(format!("http://127.0.0.1:{port}/.well-known/agent-card.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reg = http
+        .post(format!("{}/registry/register", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "id": id, "url": format!("http://127.0.0.1:{port}/"), "agent_card": card }))
+        .send()
+        .await
+        .unwrap();
+    assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
+
+    // 1. A v0.3 message/send body (what the original and its runtimes speak), through the proxy.
+    let resp = http
+        .post(format!("{}/workspaces/{id}/a2a", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "jsonrpc": "2.0", "id": "v03", "method": "message/send",
+            "params": { "message": { "role": "user", "messageId": "v03-1", "parts": [{ "kind": "text", "text": "old dialect" }] } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"]["parts"][0]["text"], "sdk echo: old dialect", "{body}");
+
+    // 2. The SDK's own client (v1.0 SendMessage, its A2A-Version header) pointed at the proxy.
+    let url = format!("{}/workspaces/{id}/a2a", server.base);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(&python)
+            .arg(peer_script())
+            .args(["client", &url, ADMIN, "new dialect"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "SDK client failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "sdk echo: new dialect");
+
+    // Both arrived as a2a_receive rows on the agent's workspace, in their own method names.
+    let activity: Value = http
+        .get(format!("{}/workspaces/{id}/activity?type=a2a_receive", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut methods: Vec<&str> = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["method"].as_str())
+        .collect();
+    methods.sort_unstable();
+    assert_eq!(methods, vec!["SendMessage", "message/send"], "{activity}");
+}
