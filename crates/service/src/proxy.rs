@@ -233,7 +233,7 @@ impl Services {
             return Ok(Prepared::Early(ProxyOutcome::BudgetExceeded));
         }
         let Some(url) = target.url.clone() else {
-            return Ok(Prepared::Early(self.no_url(req.target, &target).await));
+            return Ok(Prepared::Early(self.no_url(req.target, &target).await?));
         };
         if let Err(e) = validate::agent_url("url", &url, self.config.saas) {
             tracing::warn!(workspace_id = %req.target, error = %e, "refusing to forward to an unsafe agent URL");
@@ -258,29 +258,34 @@ impl Services {
         Ok(Prepared::Ready(d, n))
     }
 
-    /// The 503 for a target without a URL; a hibernated one is woken first.
-    async fn no_url(&self, id: Uuid, target: &Target) -> ProxyOutcome {
+    /// A target without a URL: a hibernated one is woken (503 `waking`, retry shortly); any
+    /// other cannot take a message until something changes (409 with its status and what to
+    /// do), so no `Retry-After` promises what waiting will not bring.
+    async fn no_url(&self, id: Uuid, target: &Target) -> Result<ProxyOutcome> {
         if target.status == WorkspaceStatus::Hibernated {
             if let Err(e) = self.wake(id).await {
                 tracing::warn!(workspace_id = %id, error = %e.chain(), "a message could not wake the hibernated workspace");
             }
-            return ProxyOutcome::Unavailable(ProxyUnavailable {
+            return Ok(ProxyOutcome::Unavailable(ProxyUnavailable {
                 error: format!("workspace {id} is hibernated and is waking up; retry shortly"),
                 waking: Some(true),
                 restarting: None,
                 busy: None,
                 retry_after: WAKING_RETRY_AFTER_SECONDS,
                 status: Some(target.status),
-            });
+            }));
         }
-        ProxyOutcome::Unavailable(ProxyUnavailable {
-            error: "workspace has no URL".into(),
-            waking: None,
-            restarting: None,
-            busy: None,
-            retry_after: WAKING_RETRY_AFTER_SECONDS,
-            status: Some(target.status),
-        })
+        let hint = match target.status {
+            WorkspaceStatus::Provisioning | WorkspaceStatus::AwaitingAgent => "its agent has not registered yet; retry once it is online",
+            WorkspaceStatus::Failed => "it failed; restart it (POST /workspaces/:id/restart)",
+            WorkspaceStatus::Paused => "it is paused; resume it (POST /workspaces/:id/resume)",
+            WorkspaceStatus::Online | WorkspaceStatus::Degraded => "its agent polls its inbox (delivery_mode poll); delegate to it instead",
+            _ => "its agent is not reachable now",
+        };
+        Err(ServiceError::conflict(
+            format!("workspace has no URL: {hint}"),
+            json!({ "status": target.status.as_str() }),
+        ))
     }
 
     /// One forward and what it means: an answer (with its side effects recorded; 503/429 count

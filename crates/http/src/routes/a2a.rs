@@ -73,7 +73,8 @@ fn answer(outcome: ProxyOutcome) -> HttpResponse {
 /// `{method, params}`/params object that is wrapped into one; a message without `messageId`
 /// gets one. It is POSTed to the agent's URL as stored, with `A2A-Version` and
 /// `A2A-Extensions` forwarded, and the agent's answer is passed through. A busy agent (timeout,
-/// reset, 503 or 429) gets the message queued: 202 with the queue id.
+/// reset, 503 or 429) gets the message queued: 202 with the queue id. A hibernated workspace
+/// is woken (503 `waking`); any other workspace without a URL is a 409 naming its status.
 #[utoipa::path(
     tag = "a2a",
     params(
@@ -85,7 +86,7 @@ fn answer(outcome: ProxyOutcome) -> HttpResponse {
         (status = 200, description = "the agent's answer, passed through"),
         (status = 202, body = Queued), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 502, body = BadGateway), (status = 503, body = ProxyUnavailable)
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 502, body = BadGateway), (status = 503, body = ProxyUnavailable)
     ),
     security(("bearer" = []))
 )]

@@ -223,9 +223,10 @@ async fn transport_outcomes_no_url_unreachable_and_idle() {
     let reg = serde_json::from_value(json!({ "id": poll.id, "agent_card": {}, "delivery_mode": "poll" })).unwrap();
     s.register(reg).await.unwrap();
     let resp = test::call_service(&app, send(poll.id, "x").insert_header(bearer(ADMIN)).to_request()).await;
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: Value = test::read_body_json(resp).await;
-    assert_eq!((body["error"].as_str(), body["status"].as_str()), (Some("workspace has no URL"), Some("online")));
+    assert!(body["error"].as_str().unwrap().starts_with("workspace has no URL: its agent polls its inbox"), "{body}");
+    assert_eq!(body["status"], "online");
 
     // Nothing listens: 502.
     let closed = workspace_under(s, "closed", Some(w.parent.id)).await;
