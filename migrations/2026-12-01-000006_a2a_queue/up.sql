@@ -46,6 +46,8 @@ CREATE TABLE a2a_queue (
 -- so finished rows (the bulk, until the reaper deletes them) never slow it down.
 CREATE INDEX a2a_queue_claim_idx ON a2a_queue (workspace_id, priority DESC, enqueued_at)
     WHERE status = 'queued';
+-- The depth (queued and in delivery) of one workspace.
+CREATE INDEX a2a_queue_live_idx ON a2a_queue (workspace_id) WHERE status IN ('queued', 'dispatched');
 CREATE UNIQUE INDEX a2a_queue_idempotency_uniq ON a2a_queue (workspace_id, idempotency_key)
     WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL;
 CREATE INDEX a2a_queue_lease_idx ON a2a_queue (lease_until) WHERE status = 'dispatched';
@@ -55,12 +57,15 @@ CREATE INDEX a2a_queue_finished_idx ON a2a_queue (completed_at)
 -- The agent's result.metadata.tool_trace on an a2a_receive row.
 ALTER TABLE activity_logs ADD COLUMN tool_trace JSONB;
 
--- Token usage reported in A2A answers (result.usage), per workspace and UTC day.
+-- Token usage reported in A2A answers (result.usage), per workspace and UTC day, spread over
+-- 16 shards (a random one per answer) so one busy agent's answers do not queue on one row's
+-- lock; readers sum the shards.
 CREATE TABLE workspace_token_usage (
     workspace_id  UUID NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
     day           DATE NOT NULL,
+    shard         SMALLINT NOT NULL DEFAULT 0 CHECK (shard BETWEEN 0 AND 15),
     input_tokens  BIGINT NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
     output_tokens BIGINT NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
     calls         BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (workspace_id, day)
+    PRIMARY KEY (workspace_id, day, shard)
 );

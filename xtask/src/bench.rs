@@ -9,6 +9,11 @@
 //! (`xtask/bench/memory-search.sql`, kept identical by a test) on the same cluster; then commit
 //! throughput.
 //!
+//! `a2a`: messages through the A2A proxy of a release workspace-server to a release reference
+//! agent, against wrk calling the same agent directly in the same run (p50 latency and
+//! throughput ratios); and the queue's enqueue → claim → complete cycle with an empty table
+//! against the same cycle beside 1M finished rows.
+//!
 //! `--smoke` runs every benchmark small, on the debug build `cargo xtask test` already made,
 //! with fewer pool slots than concurrent clients: it asserts no ratio, but fails on any load
 //! tool error or timeout and on any warning the servers log (a pool wait among them). That is
@@ -26,7 +31,7 @@ use crate::steps::{Steps, cargo, exec, target_dir};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: `heartbeat`, `ledger`, `provision` or `memory`.
+    /// Which benchmark: `heartbeat`, `ledger`, `provision`, `memory` or `a2a`.
     pub name: String,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
@@ -37,6 +42,9 @@ pub struct Args {
     /// Workspaces heartbeating.
     #[arg(long, default_value_t = 50)]
     pub workspaces: usize,
+    /// `a2a`: milliseconds the reference agent takes per message (a model's latency).
+    #[arg(long, default_value_t = 20)]
+    pub agent_work_ms: u64,
     /// A short run on the debug build that fails on errors, timeouts or logged warnings and
     /// asserts no ratio (what `cargo xtask test` runs).
     #[arg(long)]
@@ -45,13 +53,14 @@ pub struct Args {
 
 /// Every benchmark, smoke-sized (`cargo xtask test` calls this).
 pub fn smoke_all() -> anyhow::Result<()> {
-    for name in ["heartbeat", "ledger", "provision", "memory"] {
+    for name in ["heartbeat", "ledger", "provision", "memory", "a2a"] {
         println!("--- bench {name} --smoke");
         run(Args {
             name: name.into(),
             seconds: 2,
             connections: 16,
             workspaces: 10,
+            agent_work_ms: 0,
             smoke: true,
         })
         .with_context(|| format!("bench {name} --smoke"))?;
@@ -153,7 +162,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "ledger" => ledger(&args),
         "provision" => provision(&args),
         "memory" => memory(&args),
-        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory"),
+        "a2a" => a2a(&args),
+        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory, a2a"),
     }
 }
 
@@ -343,7 +353,7 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
 /// The statements one heartbeat runs, as the server runs them: the token lookup (its
 /// `last_used_at` bump runs at most once a minute per token, so not in steady state), then the locked status read, the update and
 /// the live-event NOTIFY in one transaction, then the callee's delegation heartbeat (on the
-/// same connection). Keep it in step with `tokens::validate`, `Services::heartbeat` and the
+/// same connection). The workload reports its one slot busy, so no queue probe follows. Keep it in step with `tokens::validate`, `Services::heartbeat` and the
 /// ledger's `heartbeat_callee`.
 fn pgbench(cluster: &Cluster, dir: &Path, args: &Args) -> anyhow::Result<f64> {
     let bin = molecule_pg_cluster::find_bin_dir()?;
@@ -357,8 +367,8 @@ fn pgbench(cluster: &Cluster, dir: &Path, args: &Args) -> anyhow::Result<f64> {
             "\\set i random(1, {n})
 SELECT t.id, t.workspace_id, t.token_hash, t.last_used_at FROM workspace_auth_tokens t JOIN workspaces w ON w.id = t.workspace_id WHERE t.token_hash = (SELECT token_hash FROM bench_ids WHERE n = :i) AND t.revoked_at IS NULL AND w.status <> 'removed';
 BEGIN;
-SELECT status, current_task FROM workspaces WHERE id = (SELECT id FROM bench_ids WHERE n = :i) FOR NO KEY UPDATE;
-UPDATE workspaces SET last_heartbeat_at = now(), last_error_rate = 0, active_tasks = 1, uptime_seconds = 42, current_task = 'bench', status = status, updated_at = now() WHERE id = (SELECT id FROM bench_ids WHERE n = :i);
+SELECT status, current_task, max_concurrent_tasks FROM workspaces WHERE id = (SELECT id FROM bench_ids WHERE n = :i) FOR NO KEY UPDATE;
+UPDATE workspaces SET last_heartbeat_at = now(), last_error_rate = 0, active_tasks = 1, uptime_seconds = 42, current_task = 'bench', status = status, idle_timeout_seconds = NULL, updated_at = now() WHERE id = (SELECT id FROM bench_ids WHERE n = :i);
 SELECT pg_notify('molecule_events', '{{\"event\":\"WORKSPACE_HEARTBEAT\",\"workspace_id\":null,\"timestamp\":\"2026-01-01T00:00:00Z\",\"payload\":{{}}}}');
 COMMIT;
 UPDATE delegations SET last_heartbeat = now(), updated_at = now(), status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END, error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END WHERE callee_id = (SELECT id FROM bench_ids WHERE n = :i) AND status IN ('queued', 'dispatched', 'in_progress', 'stuck');
@@ -678,6 +688,159 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         std::fs::create_dir_all(&out)?;
         std::fs::write(out.join("memory.json"), serde_json::to_string_pretty(&report)?)?;
         println!("written to {}", out.join("memory.json").display());
+        Ok(())
+    })();
+    steps.summary();
+    let _ = cluster.destroy();
+    result
+}
+
+/// The A2A proxy against direct calls to the same agent, and the queue's cycle at 0 and 1M old
+/// rows.
+fn a2a(args: &Args) -> anyhow::Result<()> {
+    let mut steps = Steps::new(7);
+    need_tool("wrk", "wrk")?;
+    let bin = steps.run(
+        "build of workspace-server, molecule-agent and the queue benchmark",
+        || {
+            if args.smoke {
+                return crate::steps::workspace_debug_build();
+            }
+            // Two builds: with `--example`, cargo builds only the examples of the named packages.
+            exec(cargo().args(["build", "--release", "-p", "workspace-server", "-p", "molecule-agent"]))?;
+            exec(cargo().args(["build", "--release", "-p", "molecule-a2a", "--example", "queue_bench"]))?;
+            Ok(target_dir()?.join("release"))
+        },
+    )?;
+    let dir = std::env::temp_dir().join(format!("molecule-bench-a2a-{}", std::process::id()));
+    let cluster = steps.run("PostgreSQL", || Ok(Cluster::start(&dir, &Options::default())?))?;
+    cluster.destroy_when_process_exits(std::process::id())?;
+    let result = (|| {
+        let queue_url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "queue_bench")?;
+        let queue: serde_json::Value = steps.run("the queue's cycle, empty and beside 1M old rows", || {
+            let out = Command::new(bin.join("examples/queue_bench"))
+                .env("DATABASE_URL", &queue_url)
+                .env("BENCH_SMOKE", if args.smoke { "1" } else { "0" })
+                .output()?;
+            if !out.status.success() {
+                bail!("queue_bench failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Ok(serde_json::from_slice(&out.stdout)?)
+        })?;
+        let url = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "a2a_bench")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = dir.join("workspace-server.log");
+        let pool_size = if args.smoke { args.connections / 4 } else { 32 }.max(1);
+        let _server = serve(
+            Command::new(bin.join("workspace-server"))
+                .env("DATABASE_URL", &url)
+                .env("PORT", port.to_string())
+                .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+                .env("ADMIN_TOKEN", "bench")
+                .env("MOLECULE_BACKEND", "none")
+                .env("MOLECULE_DB_POOL_SIZE", pool_size.to_string())
+                .env(
+                    "MOLECULE_DB_CONNECT_TIMEOUT_SECONDS",
+                    if args.smoke { "1" } else { "5" },
+                ),
+            &format!("{base}/health"),
+            &log,
+        )?;
+        let (id, agent_url, _agent) = steps.run("a reference agent, registered as an external workspace", || {
+            let (status, body) = http(
+                "POST",
+                &format!("{base}/workspaces"),
+                "bench",
+                r#"{"name":"echo","runtime":"external"}"#,
+            )?;
+            if status != 201 {
+                bail!("create: {status} {body}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            let token = v["auth_token"].as_str().unwrap_or_default().to_owned();
+            let agent_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let agent_url = format!("http://127.0.0.1:{agent_port}");
+            let agent_log = dir.join("agent.log");
+            let agent = serve(
+                Command::new(bin.join("molecule-agent"))
+                    .env("WORKSPACE_ID", &id)
+                    .env("PLATFORM_URL", &base)
+                    .env("MOLECULE_WORKSPACE_TOKEN", &token)
+                    .env("AGENT_PORT", agent_port.to_string())
+                    .env("AGENT_URL", &agent_url)
+                    .env("AGENT_WORK_MILLISECONDS", args.agent_work_ms.to_string()),
+                &format!("{agent_url}/health"),
+                &agent_log,
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, body) = http("GET", &format!("{base}/workspaces/{id}"), "bench", "")?;
+                if body.contains("\"status\":\"online\"") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the agent did not register within 30 s: {body}");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok((id, agent_url, agent))
+        })?;
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"role":"user","parts":[{"kind":"text","text":"bench"}]}}}"#;
+        let script = |name: &str, path: &str, auth: &str| -> anyhow::Result<std::path::PathBuf> {
+            let file = dir.join(name);
+            std::fs::write(
+                &file,
+                format!(
+                    "wrk.method = \"POST\"\nwrk.path = \"{path}\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n{auth}"
+                ),
+            )?;
+            Ok(file)
+        };
+        let direct = script("direct.lua", "/", "")?;
+        let proxied = script(
+            "proxy.lua",
+            &format!("/workspaces/{id}/a2a"),
+            "wrk.headers[\"Authorization\"] = \"Bearer bench\"\n",
+        )?;
+        let measure = |script: &Path, target: &str| -> anyhow::Result<(f64, f64)> {
+            let from = log_len(&log);
+            let text = wrk(args.connections, args.seconds, true, script, target)?;
+            check_server_log(&log, from)?;
+            Ok((
+                wrk_percentile(&text, "50%").context("wrk printed no p50")?,
+                parse_after(&text, "Requests/sec:").context("wrk printed no Requests/sec")?,
+            ))
+        };
+        let (direct_p50, direct_rps) = steps.run("wrk: message/send straight to the agent", || {
+            measure(&direct, &agent_url)
+        })?;
+        let (proxy_p50, proxy_rps) = steps.run("wrk: the same through POST /workspaces/:id/a2a", || {
+            measure(&proxied, &base)
+        })?;
+        let report = serde_json::json!({
+            "benchmark": "a2a",
+            "agent_work_ms": args.agent_work_ms,
+            "connections": args.connections,
+            "seconds": args.seconds,
+            "direct_p50_ms": direct_p50,
+            "proxy_p50_ms": proxy_p50,
+            "p50_ratio_proxy_to_direct": proxy_p50 / direct_p50,
+            "direct_requests_per_second": direct_rps,
+            "proxy_requests_per_second": proxy_rps,
+            "throughput_ratio_proxy_to_direct": proxy_rps / direct_rps,
+            "queue": queue,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        if args.smoke {
+            return Ok(());
+        }
+        let out = out_dir(args)?;
+        std::fs::create_dir_all(&out)?;
+        let file = out.join(format!("a2a-work{}ms.json", args.agent_work_ms));
+        std::fs::write(&file, serde_json::to_string_pretty(&report)?)?;
+        println!("written to {}", file.display());
         Ok(())
     })();
     steps.summary();

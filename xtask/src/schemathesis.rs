@@ -54,9 +54,16 @@ pub fn ensure_python_module(module: &str, requirements: &[&str]) -> anyhow::Resu
     if !venv().join("bin/pip").exists() {
         exec(Command::new("python3").args(["-m", "venv"]).arg(venv()))?;
     }
-    exec(Command::new(venv().join("bin/pip")).args(["install", "-q"]).args(requirements))?;
+    exec(
+        Command::new(venv().join("bin/pip"))
+            .args(["install", "-q"])
+            .args(requirements),
+    )?;
     if !importable(&python) {
-        bail!("{module} is still not importable from {} after installing it", python.display());
+        bail!(
+            "{module} is still not importable from {} after installing it",
+            python.display()
+        );
     }
     Ok(python)
 }

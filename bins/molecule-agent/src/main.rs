@@ -99,7 +99,10 @@ impl Agent {
         loop {
             every.tick().await;
             // Busy: at least one task, the platform's default slot count, so no drain starts.
-            let active = self.in_flight.load(Ordering::Relaxed).max(i32::from(self.busy.load(Ordering::Relaxed)));
+            let active = self
+                .in_flight
+                .load(Ordering::Relaxed)
+                .max(i32::from(self.busy.load(Ordering::Relaxed)));
             let body = json!({
                 "workspace_id": self.workspace_id,
                 "error_rate": 0.0,
@@ -146,7 +149,10 @@ impl Agent {
             .to_owned();
         let delegation = message["metadata"]["delegation_id"].as_str().map(str::to_owned);
         if text.trim() == "peers" {
-            let reply = match self.call(Method::GET, &format!("/registry/{}/peers", self.workspace_id), None).await {
+            let reply = match self
+                .call(Method::GET, &format!("/registry/{}/peers", self.workspace_id), None)
+                .await
+            {
                 Ok((s, v)) if s.is_success() => {
                     let names: Vec<&str> = v
                         .as_array()
@@ -159,8 +165,10 @@ impl Agent {
             };
             return json!({ "jsonrpc": "2.0", "id": id, "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": reply }] } });
         }
-        if self.cfg.agent_work_seconds > 0 {
-            let end = tokio::time::Instant::now() + Duration::from_secs(self.cfg.agent_work_seconds);
+        let work =
+            Duration::from_secs(self.cfg.agent_work_seconds) + Duration::from_millis(self.cfg.agent_work_milliseconds);
+        if !work.is_zero() {
+            let end = tokio::time::Instant::now() + work;
             while tokio::time::Instant::now() < end {
                 if let Some(did) = &delegation {
                     let path = format!("/workspaces/{}/delegations/{did}/heartbeat", self.workspace_id);
@@ -190,19 +198,33 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
         return Ok(json_response(StatusCode::OK, json!({ "status": "ok" })));
     }
     if req.method() == Method::POST && req.uri().path() == "/control/busy" {
-        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        return Ok(match serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["busy"].as_bool()) {
-            Some(busy) => {
-                agent.busy.store(busy, Ordering::Relaxed);
-                tracing::info!(busy, "told to be busy or free");
-                json_response(StatusCode::OK, json!({ "busy": busy }))
-            }
-            None => json_response(StatusCode::BAD_REQUEST, json!({ "error": "busy: send {\"busy\": true|false}" })),
-        });
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Ok(
+            match serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["busy"].as_bool())
+            {
+                Some(busy) => {
+                    agent.busy.store(busy, Ordering::Relaxed);
+                    tracing::info!(busy, "told to be busy or free");
+                    json_response(StatusCode::OK, json!({ "busy": busy }))
+                }
+                None => json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": "busy: send {\"busy\": true|false}" }),
+                ),
+            },
+        );
     }
     if agent.busy.load(Ordering::Relaxed) {
         let mut r = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "busy" }));
-        r.headers_mut().insert("Retry-After", hyper::header::HeaderValue::from_static("30"));
+        r.headers_mut()
+            .insert("Retry-After", hyper::header::HeaderValue::from_static("30"));
         return Ok(r);
     }
     if req.method() != Method::POST {
@@ -397,9 +419,16 @@ mod tests {
                     match client.request(req.clone()).await {
                         Ok(resp) => {
                             let status = resp.status();
-                            let retry = resp.headers().get("Retry-After").map(|v| v.to_str().unwrap().to_owned());
+                            let retry = resp
+                                .headers()
+                                .get("Retry-After")
+                                .map(|v| v.to_str().unwrap().to_owned());
                             let body = resp.into_body().collect().await.unwrap().to_bytes();
-                            return (status, retry, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null));
+                            return (
+                                status,
+                                retry,
+                                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+                            );
                         }
                         // not listening yet
                         Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -411,7 +440,10 @@ mod tests {
         let msg = json!({ "jsonrpc": "2.0", "id": 1, "method": "message/send",
             "params": { "message": { "role": "user", "parts": [{ "kind": "text", "text": "hi" }] } } });
         let (status, retry, _) = post("/", msg.clone()).await;
-        assert_eq!((status, retry.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("30")));
+        assert_eq!(
+            (status, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("30"))
+        );
         let (status, _, v) = post("/control/busy", json!({ "busy": false })).await;
         assert_eq!((status, v), (StatusCode::OK, json!({ "busy": false })));
         let (status, _, v) = post("/", msg).await;

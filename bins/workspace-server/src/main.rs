@@ -193,7 +193,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
         },
-        tasks: vec![liveness, delegation_sweeper, timeouts, reconciler, queue_reaper, idle_monitor],
+        tasks: vec![
+            liveness,
+            delegation_sweeper,
+            timeouts,
+            reconciler,
+            queue_reaper,
+            idle_monitor,
+        ],
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),

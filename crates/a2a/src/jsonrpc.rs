@@ -121,7 +121,11 @@ pub fn normalise(body: Value) -> Result<Normalised, NormaliseError> {
         .filter(|m| !m.is_empty())
         .ok_or(NormaliseError::BadMethod)?
         .to_owned();
-    let message_id = match req.get_mut("params").and_then(|p| p.get_mut("message")).and_then(Value::as_object_mut) {
+    let message_id = match req
+        .get_mut("params")
+        .and_then(|p| p.get_mut("message"))
+        .and_then(Value::as_object_mut)
+    {
         Some(message) => match message.get("messageId").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => Some(id.to_owned()),
             _ => {
@@ -176,8 +180,14 @@ mod tests {
     #[test]
     fn bad_bodies_say_what_is_wrong() {
         assert_eq!(normalise(json!([1])), Err(NormaliseError::NotAnObject));
-        assert_eq!(normalise(json!({ "jsonrpc": "1.0", "method": "x" })), Err(NormaliseError::BadVersion));
-        assert_eq!(normalise(json!({ "jsonrpc": "2.0", "method": "" })), Err(NormaliseError::BadMethod));
+        assert_eq!(
+            normalise(json!({ "jsonrpc": "1.0", "method": "x" })),
+            Err(NormaliseError::BadVersion)
+        );
+        assert_eq!(
+            normalise(json!({ "jsonrpc": "2.0", "method": "" })),
+            Err(NormaliseError::BadMethod)
+        );
         assert_eq!(normalise(json!({ "method": 3 })), Err(NormaliseError::BadMethod));
     }
 
@@ -185,8 +195,14 @@ mod tests {
     fn both_dialects_name_the_same_operations() {
         assert_eq!(operation("message/send"), Some((Operation::SendMessage, Dialect::V03)));
         assert_eq!(operation("SendMessage"), Some((Operation::SendMessage, Dialect::V10)));
-        assert_eq!(operation("tasks/cancel").map(|o| o.0), operation("CancelTask").map(|o| o.0));
-        assert_eq!(operation("tasks/pushNotificationConfig/set").map(|o| o.0), Some(Operation::PushNotificationConfig));
+        assert_eq!(
+            operation("tasks/cancel").map(|o| o.0),
+            operation("CancelTask").map(|o| o.0)
+        );
+        assert_eq!(
+            operation("tasks/pushNotificationConfig/set").map(|o| o.0),
+            Some(Operation::PushNotificationConfig)
+        );
         assert_eq!(operation("custom/thing"), None);
     }
 }

@@ -196,14 +196,14 @@ pub async fn fail(conn: &mut AsyncPgConnection, held: Lease, error: &str) -> Que
             .filter(q::status.eq(QueueStatus::Dispatched.as_str()))
             .filter(q::attempts.eq(held.attempt)),
     )
-        .set((
-            q::status.eq(QueueStatus::Failed.as_str()),
-            q::completed_at.eq(diesel::dsl::now),
-            q::lease_until.eq(None::<OffsetDateTime>),
-            q::last_error.eq(error),
-        ))
-        .execute(conn)
-        .await?;
+    .set((
+        q::status.eq(QueueStatus::Failed.as_str()),
+        q::completed_at.eq(diesel::dsl::now),
+        q::lease_until.eq(None::<OffsetDateTime>),
+        q::last_error.eq(error),
+    ))
+    .execute(conn)
+    .await?;
     Ok(n == 1)
 }
 
@@ -243,14 +243,14 @@ pub async fn complete(conn: &mut AsyncPgConnection, held: Lease) -> QueryResult<
             .filter(q::status.eq(QueueStatus::Dispatched.as_str()))
             .filter(q::attempts.eq(held.attempt)),
     )
-        .set((
-            q::status.eq(QueueStatus::Completed.as_str()),
-            q::completed_at.eq(diesel::dsl::now),
-            q::lease_until.eq(None::<OffsetDateTime>),
-            q::last_error.eq(None::<String>),
-        ))
-        .execute(conn)
-        .await?;
+    .set((
+        q::status.eq(QueueStatus::Completed.as_str()),
+        q::completed_at.eq(diesel::dsl::now),
+        q::lease_until.eq(None::<OffsetDateTime>),
+        q::last_error.eq(None::<String>),
+    ))
+    .execute(conn)
+    .await?;
     Ok(n == 1)
 }
 
@@ -292,7 +292,11 @@ struct Count {
 }
 
 /// Drops live items enqueued more than `max_age` ago (one workspace, or all), with the reason.
-pub async fn drop_stale(conn: &mut AsyncPgConnection, max_age: Duration, workspace_id: Option<Uuid>) -> QueryResult<i64> {
+pub async fn drop_stale(
+    conn: &mut AsyncPgConnection,
+    max_age: Duration,
+    workspace_id: Option<Uuid>,
+) -> QueryResult<i64> {
     let r: Count = diesel::sql_query(
         "WITH d AS (UPDATE a2a_queue SET status = $1, completed_at = now(), lease_until = NULL,
                         last_error = 'dropped by an operator: older than ' || $2 || ' s'

@@ -312,6 +312,11 @@ pub const AGENT_KNOBS: &[Knob] = &[
         "simulated work per message, with delegation heartbeats",
     ),
     k(
+        "AGENT_WORK_MILLISECONDS",
+        "0",
+        "extra simulated work per message, in milliseconds (benchmarks: a model's latency)",
+    ),
+    k(
         "AGENT_BUSY",
         "0",
         "`1` starts the agent busy: A2A answers 503 and heartbeats report a full slot; `POST /control/busy {\"busy\": bool}` on the agent's port changes it",

@@ -315,7 +315,10 @@ impl ServerConfig {
         positive("A2A_QUEUE_RETENTION_SECONDS", self.a2a_queue_retention_seconds)?;
         positive("A2A_QUEUE_LEASE_SECONDS", self.a2a_queue_lease_seconds)?;
         positive("A2A_QUEUE_REAP_INTERVAL_SECONDS", self.a2a_queue_reap_interval_seconds)?;
-        positive("HIBERNATION_SWEEP_INTERVAL_SECONDS", self.hibernation_sweep_interval_seconds)?;
+        positive(
+            "HIBERNATION_SWEEP_INTERVAL_SECONDS",
+            self.hibernation_sweep_interval_seconds,
+        )?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,
@@ -429,6 +432,9 @@ pub struct AgentConfig {
     pub agent_reply: Option<String>,
     /// Seconds to "work" on each message (heartbeating its delegation meanwhile).
     pub agent_work_seconds: u64,
+    /// Extra milliseconds of "work" per message (added to `agent_work_seconds`; benchmarks use
+    /// it to stand for a model's latency).
+    pub agent_work_milliseconds: u64,
     /// Start busy: A2A answers 503 and heartbeats report a full slot, until `POST /control/busy`
     /// says otherwise.
     #[serde(deserialize_with = "lenient::flag")]
@@ -454,6 +460,7 @@ impl Default for AgentConfig {
             heartbeat_interval_seconds: 30,
             agent_reply: None,
             agent_work_seconds: 0,
+            agent_work_milliseconds: 0,
             agent_busy: false,
             molecule_org_id: None,
             telemetry: Telemetry::default(),

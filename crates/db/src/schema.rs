@@ -129,9 +129,10 @@ diesel::joinable!(workspace_auth_tokens -> workspaces (workspace_id));
 diesel::joinable!(activity_logs -> workspaces (workspace_id));
 diesel::joinable!(workspace_secrets -> workspaces (workspace_id));
 diesel::table! {
-    workspace_token_usage (workspace_id, day) {
+    workspace_token_usage (workspace_id, day, shard) {
         workspace_id -> Uuid,
         day -> Date,
+        shard -> Int2,
         input_tokens -> Int8,
         output_tokens -> Int8,
         calls -> Int8,

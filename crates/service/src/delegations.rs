@@ -6,20 +6,20 @@
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use molecule_a2a::queue;
+use molecule_api::a2a::ProxyOutcome;
 use molecule_api::delegations::{
     DelegateRequest, Delegated, DelegatedStatus, DelegationView, Direction, RecordRequest, UpdateRequest, Updated,
 };
-use molecule_domain::{ActivityStatus, ActivityType, DelegationStatus, EventType, Vocabulary};
-use molecule_a2a::queue;
-use molecule_api::a2a::ProxyOutcome;
 use molecule_domain::priority;
+use molecule_domain::{ActivityStatus, ActivityType, DelegationStatus, EventType, Vocabulary};
 use molecule_ledger::{Delegation, Inserted, Ledger, LedgerError, NewDelegation, Outcome, Update};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::activity::ActivityRow;
 use crate::error::{Result, ServiceError};
-use crate::proxy::{Attempt, Prepared};
+use crate::proxy::{Attempt, Prepared, Record};
 use crate::{Services, events};
 
 /// What one delivery try of a delegation came to.
@@ -157,7 +157,10 @@ impl Services {
                 if let (Inserted::Existing(d), Some(k)) = (&inserted, &new.idempotency_key)
                     && d.status == DelegationStatus::Failed
                     && d.delegation_id != new.delegation_id
-                    && Ledger::on(conn).free_failed_key(caller, k).await.map_err(ledger_error)?
+                    && Ledger::on(conn)
+                        .free_failed_key(caller, k)
+                        .await
+                        .map_err(ledger_error)?
                 {
                     // The original's rule: a key whose delegation failed may be used again.
                     inserted = Ledger::on(conn).insert(new.clone()).await.map_err(ledger_error)?;
@@ -274,7 +277,8 @@ impl Services {
         let lease = claimed.lease();
         match self.ledger.set_status(id, Update::Dispatched).await {
             Ok(Outcome::Applied { .. }) => {
-                self.mark_delegate_row(d.caller_id, id, ActivityStatus::Dispatched).await;
+                self.mark_delegate_row(d.caller_id, id, ActivityStatus::Dispatched)
+                    .await;
             }
             Ok(_) => {}
             Err(LedgerError::InvalidTransition(_)) => {
@@ -283,7 +287,8 @@ impl Services {
                 return Step::Done;
             }
             Err(e) => {
-                self.release_item(lease, &format!("the ledger could not be read: {e}")).await;
+                self.release_item(lease, &format!("the ledger could not be read: {e}"))
+                    .await;
                 return Step::Done;
             }
         }
@@ -317,7 +322,7 @@ impl Services {
         let renew = self.renew_lease(lease);
         tokio::pin!(renew);
         let attempt = tokio::select! {
-            a = self.attempt(&dv, &n, Some(self.delegation.a2a_timeout)) => a,
+            a = self.attempt(&dv, &n, Some(self.delegation.a2a_timeout), Record::Inline) => a,
             () = &mut renew => Attempt::Busy("the lease was lost to the reaper".into()),
         };
         match attempt {
@@ -364,8 +369,13 @@ impl Services {
                 Step::Retry(reason)
             }
             Attempt::Unreadable(reason) => {
-                self.fail_delegation(d, item, Some(lease), &format!("the callee's answer could not be read (it may have acted): {reason}"))
-                    .await;
+                self.fail_delegation(
+                    d,
+                    item,
+                    Some(lease),
+                    &format!("the callee's answer could not be read (it may have acted): {reason}"),
+                )
+                .await;
                 Step::Done
             }
         }
@@ -391,7 +401,9 @@ impl Services {
         if let Err(e) = failed {
             tracing::warn!(queue_id = %item, error = %e.chain(), "the delegation's message was not marked failed");
         }
-        let update = Update::Failed { error: reason.to_owned() };
+        let update = Update::Failed {
+            error: reason.to_owned(),
+        };
         if let Err(e) = self.finish(d, update).await {
             tracing::warn!(delegation_id = %d.delegation_id, error = %e, "could not record the delegation's failure; the sweeper will fail it at its deadline");
         }
@@ -476,7 +488,8 @@ impl Services {
         let text = d.result_preview.clone().unwrap_or_default();
         let error = d.error_detail.clone();
         let inbox_push = self.delegation.inbox_push;
-        self.mark_delegate_row(caller, &did, ActivityStatus::of_delegation(d.status)).await;
+        self.mark_delegate_row(caller, &did, ActivityStatus::of_delegation(d.status))
+            .await;
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
             let body = if completed {

@@ -68,20 +68,61 @@ pub async fn record(
         event.id = Some(id);
         event.timestamp = at;
     }
-    let inline = serde_json::to_string(&event).unwrap_or_default();
-    let message = if inline.len() <= INLINE_LIMIT {
+    // A DSL call, so the prepared statement is cached: one round trip on the hot path.
+    diesel::select(pg_notify(CHANNEL, notification(&event)))
+        .execute(conn)
+        .await?;
+    Ok(event)
+}
+
+/// The NOTIFY payload of an event: inline when small, by reference when persisted, without its
+/// payload when live-only and too large.
+fn notification(event: &Event) -> String {
+    let inline = serde_json::to_string(event).unwrap_or_default();
+    if inline.len() <= INLINE_LIMIT {
         inline
     } else if let Some(id) = event.id {
         serde_json::json!({ "ref": id }).to_string()
     } else {
-        // A live-only event too large to notify travels without its payload.
         let mut slim = event.clone();
         slim.payload = serde_json::json!({ "truncated": true });
         serde_json::to_string(&slim).unwrap_or_default()
+    }
+}
+
+/// Sends two live-only events in one round trip, outside any transaction (the hot path of a
+/// delivered A2A message: `ACTIVITY_LOGGED` and `A2A_RESPONSE`). Persisted types are refused:
+/// they must be written with the change they describe ([`record`]).
+pub async fn notify_live(
+    conn: &mut AsyncPgConnection,
+    first: (EventType, Option<Uuid>, Value),
+    second: Option<(EventType, Option<Uuid>, Value)>,
+) -> Result<()> {
+    let message = |(ty, workspace_id, payload): (EventType, Option<Uuid>, Value)| {
+        if ty.is_persisted() {
+            return Err(crate::ServiceError::internal(
+                "notifying a live event",
+                format!("{ty} is persisted; record it with its change"),
+            ));
+        }
+        Ok(notification(&Event {
+            id: None,
+            event: ty.as_str().to_owned(),
+            workspace_id,
+            timestamp: OffsetDateTime::now_utc(),
+            payload,
+        }))
     };
-    // A DSL call, so the prepared statement is cached: one round trip on the hot path.
-    diesel::select(pg_notify(CHANNEL, message)).execute(conn).await?;
-    Ok(event)
+    let first = message(first)?;
+    match second.map(message).transpose()? {
+        None => diesel::select(pg_notify(CHANNEL, first)).execute(conn).await?,
+        Some(second) => {
+            diesel::select((pg_notify(CHANNEL, first), pg_notify(CHANNEL, second)))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
 }
 
 /// Persisted events, newest last: all of them, or one workspace's.

@@ -91,7 +91,13 @@ impl Services {
                         json!({ "stage": "claim" }),
                     ));
                 }
-                events::record(conn, EventType::WorkspaceHibernated, Some(id), json!({ "reason": reason })).await?;
+                events::record(
+                    conn,
+                    EventType::WorkspaceHibernated,
+                    Some(id),
+                    json!({ "reason": reason }),
+                )
+                .await?;
                 Ok(())
             })
             .await?;

@@ -84,8 +84,11 @@ impl Services {
             return;
         };
         if let Err(e) = crate::validate::agent_url("url", &url, self.config.saas) {
-            self.release(&item, &format!("the workspace's URL is not allowed as a destination ({e})"))
-                .await;
+            self.release(
+                &item,
+                &format!("the workspace's URL is not allowed as a destination ({e})"),
+            )
+            .await;
             return;
         }
         let headers = match &item.headers {
@@ -130,8 +133,12 @@ impl Services {
                 .await;
                 match completed {
                     Ok(true) => metrics::counter!("a2a_queue_delivered_total").increment(1),
-                    Ok(false) => tracing::warn!(queue_id = %item.id, "queue item delivered after its lease was taken over; it may be delivered again"),
-                    Err(e) => tracing::warn!(queue_id = %item.id, error = %e.chain(), "queue item delivered but not marked completed"),
+                    Ok(false) => {
+                        tracing::warn!(queue_id = %item.id, "queue item delivered after its lease was taken over; it may be delivered again")
+                    }
+                    Err(e) => {
+                        tracing::warn!(queue_id = %item.id, error = %e.chain(), "queue item delivered but not marked completed")
+                    }
                 }
                 if let Err(e) = self.record_delivery(&d, &n, status, &body, started.elapsed()).await {
                     tracing::warn!(queue_id = %item.id, error = %e.chain(), "drained message delivered, but its activity row was not written");
@@ -185,13 +192,20 @@ impl Services {
                 if let Some(did) = &item.delegation_id {
                     self.settle_from_queue(
                         did,
-                        Err(format!("the queued message could not be delivered after {} attempts: {reason}", item.attempts)),
+                        Err(format!(
+                            "the queued message could not be delivered after {} attempts: {reason}",
+                            item.attempts
+                        )),
                     )
                     .await;
                 }
             }
-            Ok(_) => tracing::info!(queue_id = %item.id, attempts = item.attempts, reason, "queue item back in the queue"),
-            Err(e) => tracing::warn!(queue_id = %item.id, error = %e.chain(), "queue item not released; the reaper will take it back"),
+            Ok(_) => {
+                tracing::info!(queue_id = %item.id, attempts = item.attempts, reason, "queue item back in the queue")
+            }
+            Err(e) => {
+                tracing::warn!(queue_id = %item.id, error = %e.chain(), "queue item not released; the reaper will take it back")
+            }
         }
     }
 
@@ -206,7 +220,10 @@ impl Services {
     pub async fn drop_stale(&self, max_age_minutes: Option<i64>, workspace_id: Option<Uuid>) -> Result<Dropped> {
         let minutes = max_age_minutes.unwrap_or(60);
         if !(0..=525_600).contains(&minutes) {
-            return Err(ServiceError::invalid("max_age_minutes", "must be between 0 and 525600 (a year)"));
+            return Err(ServiceError::invalid(
+                "max_age_minutes",
+                "must be between 0 and 525600 (a year)",
+            ));
         }
         let age = Duration::from_secs(u64::try_from(minutes).unwrap_or(0) * 60);
         let mut conn = self.pool.get().await?;
@@ -228,7 +245,8 @@ impl Services {
             .into_iter()
             .map(|s| {
                 Ok(QueueItem {
-                    status: QueueStatus::parse(&s.status).map_err(|e| ServiceError::internal("reading a queue item", e))?,
+                    status: QueueStatus::parse(&s.status)
+                        .map_err(|e| ServiceError::internal("reading a queue item", e))?,
                     id: s.id,
                     caller_id: s.caller_id,
                     priority: s.priority,
@@ -257,7 +275,8 @@ impl Services {
             .first(&mut conn)
             .await
             .optional()?;
-        let (budget_limit, monthly_spend) = row.ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
+        let (budget_limit, monthly_spend) =
+            row.ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
         let today = time::OffsetDateTime::now_utc().date();
         let month_start = today.replace_day(1).unwrap_or(today);
         let usage: (Option<i64>, Option<i64>, Option<i64>) = tu::table
@@ -295,7 +314,10 @@ impl Services {
         {
             let mut conn = self.pool.get().await?;
             let n = diesel::update(w::table.find(id))
-                .set((w::budget_limit.eq(patch.budget_limit), w::updated_at.eq(diesel::dsl::now)))
+                .set((
+                    w::budget_limit.eq(patch.budget_limit),
+                    w::updated_at.eq(diesel::dsl::now),
+                ))
                 .execute(&mut conn)
                 .await?;
             if n == 0 {

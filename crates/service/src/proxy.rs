@@ -91,6 +91,15 @@ pub(crate) enum Prepared {
     Early(ProxyOutcome),
 }
 
+/// When an answer's side effects are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// Before the attempt returns (the queue drain, delegations: what follows reads them).
+    Inline,
+    /// On a task of its own, so the proxy's client gets the answer without waiting.
+    Detached,
+}
+
 /// What one delivery attempt came to.
 #[derive(Debug)]
 pub(crate) enum Attempt {
@@ -135,7 +144,6 @@ pub(crate) enum Forwarded {
     Unreadable(String),
 }
 
-
 /// Whether a transport error means "busy": the original's deadline, cancel, EOF and reset.
 fn is_busy(e: &reqwest::Error) -> bool {
     if e.is_timeout() {
@@ -175,7 +183,10 @@ fn token_counts(usage: &Value) -> Option<(i64, i64)> {
             .and_then(Value::as_i64)
             .filter(|n| *n >= 0)
     };
-    let (i, o) = (get("input_tokens", "prompt_tokens"), get("output_tokens", "completion_tokens"));
+    let (i, o) = (
+        get("input_tokens", "prompt_tokens"),
+        get("output_tokens", "completion_tokens"),
+    );
     (i.is_some() || o.is_some()).then(|| (i.unwrap_or(0), o.unwrap_or(0)))
 }
 
@@ -192,7 +203,7 @@ impl Services {
         let this = self.clone();
         tokio::spawn(async move {
             let ceiling = d.caller.map(|_| this.messaging.agent_ceiling);
-            match this.attempt(&d, &n, ceiling).await {
+            match this.attempt(&d, &n, ceiling, Record::Detached).await {
                 Attempt::Answered {
                     status,
                     content_type,
@@ -276,10 +287,14 @@ impl Services {
             }));
         }
         let hint = match target.status {
-            WorkspaceStatus::Provisioning | WorkspaceStatus::AwaitingAgent => "its agent has not registered yet; retry once it is online",
+            WorkspaceStatus::Provisioning | WorkspaceStatus::AwaitingAgent => {
+                "its agent has not registered yet; retry once it is online"
+            }
             WorkspaceStatus::Failed => "it failed; restart it (POST /workspaces/:id/restart)",
             WorkspaceStatus::Paused => "it is paused; resume it (POST /workspaces/:id/resume)",
-            WorkspaceStatus::Online | WorkspaceStatus::Degraded => "its agent polls its inbox (delivery_mode poll); delegate to it instead",
+            WorkspaceStatus::Online | WorkspaceStatus::Degraded => {
+                "its agent polls its inbox (delivery_mode poll); delegate to it instead"
+            }
             _ => "its agent is not reachable now",
         };
         Err(ServiceError::conflict(
@@ -288,21 +303,36 @@ impl Services {
         ))
     }
 
-    /// One forward and what it means: an answer (with its side effects recorded; 503/429 count
-    /// as busy), busy, a dead workload being restarted, or a transport failure.
-    pub(crate) async fn attempt(&self, d: &Delivery, n: &Normalised, ceiling: Option<Duration>) -> Attempt {
+    /// One forward and what it means: an answer (503/429 count as busy), busy, a dead workload
+    /// being restarted, or a transport failure. An answer's side effects are recorded before
+    /// this returns (`Record::Inline`) or on a task of their own (`Record::Detached`: the
+    /// proxy answers its client without waiting for the bookkeeping).
+    pub(crate) async fn attempt(
+        &self,
+        d: &Delivery,
+        n: &Normalised,
+        ceiling: Option<Duration>,
+        record: Record,
+    ) -> Attempt {
         let started = Instant::now();
         let forwarded = self.forward(d, &n.body, ceiling).await;
         let elapsed = started.elapsed();
         match forwarded {
-            Forwarded::Answer { status: s @ (503 | 429), .. } => Attempt::Busy(format!("the agent answered {s}")),
+            Forwarded::Answer {
+                status: s @ (503 | 429),
+                ..
+            } => Attempt::Busy(format!("the agent answered {s}")),
             Forwarded::Answer {
                 status,
                 content_type,
                 body,
             } => {
-                if let Err(e) = self.record_delivery(d, n, status, &body, elapsed).await {
-                    tracing::warn!(workspace_id = %d.target, error = %e.chain(), "message delivered, but its activity row was not written");
+                match record {
+                    Record::Inline => self.record_or_log(d, n, status, &body, elapsed).await,
+                    Record::Detached => {
+                        let (this, d, n, body) = (self.clone(), d.clone(), n.clone(), body.clone());
+                        tokio::spawn(async move { this.record_or_log(&d, &n, status, &body, elapsed).await });
+                    }
                 }
                 Attempt::Answered {
                     status,
@@ -381,12 +411,13 @@ impl Services {
             let reason = reason.to_owned();
             let id = d.target;
             conn.transaction::<_, ServiceError, _>(async move |conn| {
-                let n = diesel::update(
-                    w::table
-                        .find(id)
-                        .filter(w::status.eq_any([WorkspaceStatus::Online, WorkspaceStatus::Degraded].map(DbWorkspaceStatus))),
-                )
-                .set((w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Offline)), w::updated_at.eq(diesel::dsl::now)))
+                let n = diesel::update(w::table.find(id).filter(
+                    w::status.eq_any([WorkspaceStatus::Online, WorkspaceStatus::Degraded].map(DbWorkspaceStatus)),
+                ))
+                .set((
+                    w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Offline)),
+                    w::updated_at.eq(diesel::dsl::now),
+                ))
                 .execute(conn)
                 .await?;
                 if n == 1 {
@@ -486,6 +517,12 @@ impl Services {
     /// The side effects of a delivered message, in one transaction: the target's `a2a_receive`
     /// row and `ACTIVITY_LOGGED`, `A2A_RESPONSE` for the operator/canvas, the last in/outbound
     /// times and the token usage the agent reported.
+    async fn record_or_log(&self, d: &Delivery, n: &Normalised, status: u16, body: &[u8], elapsed: Duration) {
+        if let Err(e) = self.record_delivery(d, n, status, body, elapsed).await {
+            tracing::warn!(workspace_id = %d.target, error = %e.chain(), "message delivered, but its activity row was not written");
+        }
+    }
+
     pub(crate) async fn record_delivery(
         &self,
         d: &Delivery,
@@ -494,86 +531,96 @@ impl Services {
         body: &[u8],
         elapsed: Duration,
     ) -> Result<()> {
-        let answer: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
-            json!({ "raw": String::from_utf8_lossy(&body[..body.len().min(4096)]) })
-        });
+        let answer: Value = serde_json::from_slice(body)
+            .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&body[..body.len().min(4096)]) }));
         let ok = status < 400 && answer.get("error").is_none_or(Value::is_null);
         let duration_ms = i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX);
         let summary = format!("{} → {}", n.method, d.target_name);
         let usage = jsonrpc::usage(&answer).and_then(token_counts);
         let (target, caller, method) = (d.target, d.caller, n.method.clone());
         let request = n.body.clone();
+        // No transaction: the row, then its live events in one round trip, then the usage.
+        // Each stands alone (the events are live-only; a lost one is a missed notification,
+        // not a wrong record), and a message costs the database three or four round trips.
         let mut conn = self.pool.get().await?;
-        conn.transaction::<_, ServiceError, _>(async move |conn| {
-            let error_detail = (!ok).then(|| format!("agent answered {status}"));
-            ActivityRow {
-                method: Some(&method),
-                source_id: caller,
-                target_id: Some(target),
-                summary: Some(&summary),
-                request_body: Some(&request),
-                response_body: Some(&answer),
-                duration_ms: Some(duration_ms),
-                error_detail: error_detail.as_deref(),
-                tool_trace: jsonrpc::tool_trace(&answer),
-                ..ActivityRow::new(
-                    target,
-                    ActivityType::A2aReceive,
-                    if ok { ActivityStatus::Ok } else { ActivityStatus::Error },
-                )
-            }
-            .insert(conn)
-            .await?;
-            events::record(
-                conn,
-                EventType::ActivityLogged,
-                Some(target),
-                json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": method, "summary": summary,
-                        "status": if ok { "ok" } else { "error" }, "source_id": caller, "target_id": target,
-                        "duration_ms": duration_ms }),
+        let error_detail = (!ok).then(|| format!("agent answered {status}"));
+        ActivityRow {
+            method: Some(&method),
+            source_id: caller,
+            target_id: Some(target),
+            summary: Some(&summary),
+            request_body: Some(&request),
+            response_body: Some(&answer),
+            duration_ms: Some(duration_ms),
+            error_detail: error_detail.as_deref(),
+            tool_trace: jsonrpc::tool_trace(&answer),
+            ..ActivityRow::new(
+                target,
+                ActivityType::A2aReceive,
+                if ok { ActivityStatus::Ok } else { ActivityStatus::Error },
             )
+        }
+        .insert(&mut conn)
+        .await?;
+        let logged = (
+            EventType::ActivityLogged,
+            Some(target),
+            json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": method, "summary": summary,
+                    "status": if ok { "ok" } else { "error" }, "source_id": caller, "target_id": target,
+                    "duration_ms": duration_ms }),
+        );
+        let response = (caller.is_none() && status < 400).then(|| {
+            (
+                EventType::A2aResponse,
+                Some(target),
+                json!({ "response_body": answer, "method": method, "duration_ms": duration_ms }),
+            )
+        });
+        events::notify_live(&mut conn, logged, response).await?;
+        if let Some((input, output)) = usage {
+            record_usage(&mut conn, target, input, output).await?;
+        }
+        // The last in/outbound times, at most once a second per
+        // workspace: every message to one agent updating its row would queue them all on that
+        // row's lock (it capped one busy agent at a few hundred messages a second).
+        let a_second_ago = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        diesel::update(
+            w::table
+                .find(target)
+                .filter(w::last_inbound_at.is_null().or(w::last_inbound_at.lt(a_second_ago))),
+        )
+        .set(w::last_inbound_at.eq(diesel::dsl::now))
+        .execute(&mut conn)
+        .await?;
+        if let Some(caller) = caller {
+            diesel::update(
+                w::table
+                    .find(caller)
+                    .filter(w::last_outbound_at.is_null().or(w::last_outbound_at.lt(a_second_ago))),
+            )
+            .set(w::last_outbound_at.eq(diesel::dsl::now))
+            .execute(&mut conn)
             .await?;
-            if caller.is_none() && status < 400 {
-                events::record(
-                    conn,
-                    EventType::A2aResponse,
-                    Some(target),
-                    json!({ "response_body": answer, "method": method, "duration_ms": duration_ms }),
-                )
-                .await?;
-            }
-            diesel::update(w::table.find(target))
-                .set(w::last_inbound_at.eq(diesel::dsl::now))
-                .execute(conn)
-                .await?;
-            if let Some(caller) = caller {
-                diesel::update(w::table.find(caller))
-                    .set(w::last_outbound_at.eq(diesel::dsl::now))
-                    .execute(conn)
-                    .await?;
-            }
-            if let Some((input, output)) = usage {
-                record_usage(conn, target, input, output).await?;
-            }
-            Ok(())
-        })
-        .await
+        }
+        Ok(())
     }
-
 }
 
-/// Adds reported token usage to today's row of the workspace.
+/// Adds reported token usage to one of today's 16 rows of the workspace (a random one, so
+/// concurrent answers rarely wait on each other's row lock).
 async fn record_usage(conn: &mut AsyncPgConnection, id: Uuid, input: i64, output: i64) -> Result<()> {
     let today = time::OffsetDateTime::now_utc().date();
+    let shard: i16 = rand::random_range(0..16);
     diesel::insert_into(tu::table)
         .values((
             tu::workspace_id.eq(id),
             tu::day.eq(today),
+            tu::shard.eq(shard),
             tu::input_tokens.eq(input),
             tu::output_tokens.eq(output),
             tu::calls.eq(1_i64),
         ))
-        .on_conflict((tu::workspace_id, tu::day))
+        .on_conflict((tu::workspace_id, tu::day, tu::shard))
         .do_update()
         .set((
             tu::input_tokens.eq(tu::input_tokens + input),
@@ -588,7 +635,15 @@ async fn record_usage(conn: &mut AsyncPgConnection, id: Uuid, input: i64, output
 /// The target as the proxy needs it; 404 when unknown or removed.
 async fn target_row(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Target> {
     #[allow(clippy::type_complexity)]
-    let row: Option<(String, DbWorkspaceStatus, Option<String>, String, Option<i64>, i64, Option<i32>)> = w::table
+    let row: Option<(
+        String,
+        DbWorkspaceStatus,
+        Option<String>,
+        String,
+        Option<i64>,
+        i64,
+        Option<i32>,
+    )> = w::table
         .find(id)
         .select((
             w::name,
@@ -638,8 +693,14 @@ mod tests {
 
     #[test]
     fn usage_reads_both_spellings() {
-        assert_eq!(token_counts(&json!({ "input_tokens": 3, "output_tokens": 4 })), Some((3, 4)));
-        assert_eq!(token_counts(&json!({ "prompt_tokens": 5, "completion_tokens": 6 })), Some((5, 6)));
+        assert_eq!(
+            token_counts(&json!({ "input_tokens": 3, "output_tokens": 4 })),
+            Some((3, 4))
+        );
+        assert_eq!(
+            token_counts(&json!({ "prompt_tokens": 5, "completion_tokens": 6 })),
+            Some((5, 6))
+        );
         assert_eq!(token_counts(&json!({ "total": 9 })), None);
         assert_eq!(token_counts(&json!({ "input_tokens": -1 })), None);
     }

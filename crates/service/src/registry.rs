@@ -117,7 +117,10 @@ impl Services {
         }
         let current_task = validate::optional_text("current_task", hb.current_task.as_deref(), 4096, false)?;
         if hb.monthly_spend < 0 {
-            return Err(ServiceError::invalid("monthly_spend", "must be >= 0 (cents; 0 means no update)"));
+            return Err(ServiceError::invalid(
+                "monthly_spend",
+                "must be >= 0 (cents; 0 means no update)",
+            ));
         }
         // Cents; 0 means "no update" (the original's rule), clamped to 1e12.
         let monthly_spend = (hb.monthly_spend > 0).then(|| hb.monthly_spend.min(1_000_000_000_000));
@@ -197,7 +200,9 @@ impl Services {
             match molecule_a2a::queue::has_waiting(&mut conn, id).await {
                 Ok(true) => self.spawn_drain(id, free),
                 Ok(false) => {}
-                Err(e) => tracing::warn!(workspace_id = %id, error = %e, "cannot tell whether messages wait for this workspace"),
+                Err(e) => {
+                    tracing::warn!(workspace_id = %id, error = %e, "cannot tell whether messages wait for this workspace")
+                }
             }
         }
         // A live callee keeps its delegations alive (and revives its stuck ones). Same

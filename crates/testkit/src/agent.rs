@@ -41,7 +41,9 @@ impl Received {
 
     /// The first text part of the message.
     pub fn text(&self) -> Option<&str> {
-        self.body.pointer("/params/message/parts/0/text").and_then(Value::as_str)
+        self.body
+            .pointer("/params/message/parts/0/text")
+            .and_then(Value::as_str)
     }
 }
 
@@ -76,14 +78,18 @@ impl StubAgent {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::spawn(move || {
             runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
                 while let Ok((stream, _)) = listener.accept().await {
                     let shared = serving.clone();
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| answer(req, shared.clone()));
                         let io = hyper_util::rt::TokioIo::new(stream);
                         // A peer hanging up mid-request is what some tests do; not an error here.
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await;
                     });
                 }
             });
@@ -103,12 +109,7 @@ impl StubAgent {
 }
 
 async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (a2a_version, caller) = (header("a2a-version"), header("x-workspace-id"));
     let bytes = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),

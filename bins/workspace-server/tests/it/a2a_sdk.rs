@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use molecule_testkit::{TestDb, free_port, until};
+use molecule_testkit::{TestDb, free_port, until, until_ok};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -71,7 +71,10 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
             .unwrap(),
     );
     until("the SDK agent to listen", Duration::from_secs(30), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ())
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
 
@@ -136,22 +139,34 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
     );
     assert_eq!(stdout.trim(), "sdk echo: new dialect");
 
-    // Both arrived as a2a_receive rows on the agent's workspace, in their own method names.
-    let activity: Value = http
-        .get(format!("{}/workspaces/{id}/activity?type=a2a_receive", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut methods: Vec<&str> = activity
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["method"].as_str())
-        .collect();
-    methods.sort_unstable();
-    assert_eq!(methods, vec!["SendMessage", "message/send"], "{activity}");
+    // Both arrived as a2a_receive rows on the agent's workspace, in their own method names
+    // (written just after each answer, on a task of their own).
+    let (http, base, id) = (&http, &server.base, &id);
+    let methods = until_ok("both a2a_receive rows", Duration::from_secs(10), || async move {
+        let activity: Value = http
+            .get(format!("{base}/workspaces/{id}/activity?type=a2a_receive"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut methods: Vec<String> = activity
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["method"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        methods.sort_unstable();
+        if methods.len() == 2 {
+            Ok(methods)
+        } else {
+            Err(format!("{activity}"))
+        }
+    })
+    .await;
+    assert_eq!(methods, vec!["SendMessage", "message/send"]);
 }

@@ -13,7 +13,10 @@ use crate::common;
 
 const ADMIN: &str = "messaging-admin";
 /// Short lease and reaper tick, so the takeover is quick (production: 60 s each).
-const FAST: &[(&str, &str)] = &[("A2A_QUEUE_LEASE_SECONDS", "2"), ("A2A_QUEUE_REAP_INTERVAL_SECONDS", "1")];
+const FAST: &[(&str, &str)] = &[
+    ("A2A_QUEUE_LEASE_SECONDS", "2"),
+    ("A2A_QUEUE_REAP_INTERVAL_SECONDS", "1"),
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_once() {
@@ -42,7 +45,10 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
                 .json()
                 .await
                 .unwrap();
-            (v["id"].as_str().unwrap().to_owned(), v["auth_token"].as_str().unwrap().to_owned())
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["auth_token"].as_str().unwrap().to_owned(),
+            )
         }
     };
     let (caller, caller_token) = create("caller").await;
@@ -69,9 +75,11 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
         .await
         .unwrap();
     let did = sent["delegation_id"].as_str().unwrap().to_owned();
-    until("the delegation to be in flight on replica A", Duration::from_secs(15), || async {
-        (agent.received().iter().any(|r| r.message_id() == Some(did.as_str()))).then_some(())
-    })
+    until(
+        "the delegation to be in flight on replica A",
+        Duration::from_secs(15),
+        || async { (agent.received().iter().any(|r| r.message_id() == Some(did.as_str()))).then_some(()) },
+    )
     .await;
 
     // Replica A dies mid-delivery; the agent is free again.
@@ -80,37 +88,41 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
     agent.set(Mode::Echo);
 
     // The callee keeps heartbeating (to B): once the lease is reaped, a heartbeat drains it.
-    let done: Value = until_ok("replica B to complete the delegation", Duration::from_secs(60), || async {
-        let hb = http
-            .post(format!("{}/registry/heartbeat", b.base))
-            .bearer_auth(&callee_token)
-            .json(&json!({ "workspace_id": callee, "active_tasks": 0 }))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !hb.status().is_success() {
-            return Err(format!("heartbeat: {}", hb.status()));
-        }
-        let list: Value = http
-            .get(format!("{}/workspaces/{caller}/delegations", b.base))
-            .bearer_auth(&caller_token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let row = list
-            .as_array()
-            .and_then(|l| l.iter().find(|d| d["delegation_id"] == did.as_str()))
-            .cloned()
-            .ok_or("delegation not listed")?;
-        if row["status"] == "completed" {
-            Ok(row)
-        } else {
-            Err(format!("still {}", row["status"]))
-        }
-    })
+    let done: Value = until_ok(
+        "replica B to complete the delegation",
+        Duration::from_secs(60),
+        || async {
+            let hb = http
+                .post(format!("{}/registry/heartbeat", b.base))
+                .bearer_auth(&callee_token)
+                .json(&json!({ "workspace_id": callee, "active_tasks": 0 }))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !hb.status().is_success() {
+                return Err(format!("heartbeat: {}", hb.status()));
+            }
+            let list: Value = http
+                .get(format!("{}/workspaces/{caller}/delegations", b.base))
+                .bearer_auth(&caller_token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let row = list
+                .as_array()
+                .and_then(|l| l.iter().find(|d| d["delegation_id"] == did.as_str()))
+                .cloned()
+                .ok_or("delegation not listed")?;
+            if row["status"] == "completed" {
+                Ok(row)
+            } else {
+                Err(format!("still {}", row["status"]))
+            }
+        },
+    )
     .await;
     assert_eq!(done["response_preview"], "echo: survive the crash");
 
@@ -132,11 +144,23 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
             .filter(|r| r["method"] == "delegate_result")
             .cloned()
             .collect();
-        if rows.len() >= 2 { Ok(rows) } else { Err(format!("{} result rows", rows.len())) }
+        if rows.len() >= 2 {
+            Ok(rows)
+        } else {
+            Err(format!("{} result rows", rows.len()))
+        }
     })
     .await;
-    assert_eq!(rows.iter().filter(|r| r["activity_type"] == "delegation").count(), 1, "{rows:?}");
-    assert_eq!(rows.iter().filter(|r| r["activity_type"] == "a2a_receive").count(), 1, "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r["activity_type"] == "delegation").count(),
+        1,
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r["activity_type"] == "a2a_receive").count(),
+        1,
+        "{rows:?}"
+    );
     let events: Value = http
         .get(format!("{}/events/{caller}", b.base))
         .bearer_auth(ADMIN)
@@ -188,7 +212,10 @@ async fn a_long_delivery_keeps_its_lease_and_is_sent_once() {
             .json()
             .await
             .unwrap();
-        ids.push((v["id"].as_str().unwrap().to_owned(), v["auth_token"].as_str().unwrap().to_owned()));
+        ids.push((
+            v["id"].as_str().unwrap().to_owned(),
+            v["auth_token"].as_str().unwrap().to_owned(),
+        ));
     }
     let ((caller, caller_token), (callee, callee_token)) = (ids[0].clone(), ids[1].clone());
     // Three lease lengths (2 s each) to answer.
@@ -228,7 +255,11 @@ async fn a_long_delivery_keeps_its_lease_and_is_sent_once() {
             .await
             .map_err(|e| e.to_string())?;
         let status = list[0]["status"].clone();
-        if status == "completed" { Ok(()) } else { Err(format!("still {status}")) }
+        if status == "completed" {
+            Ok(())
+        } else {
+            Err(format!("still {status}"))
+        }
     })
     .await;
     let deliveries = agent
@@ -295,7 +326,11 @@ async fn hibernation_and_restart_through_messages() {
     let online = || async {
         until_ok("the workspace to be online", Duration::from_secs(30), || async {
             let w = get().await;
-            if w["status"] == "online" { Ok(w) } else { Err(format!("{}", w["status"])) }
+            if w["status"] == "online" {
+                Ok(w)
+            } else {
+                Err(format!("{}", w["status"]))
+            }
         })
         .await
     };
@@ -318,7 +353,11 @@ async fn hibernation_and_restart_through_messages() {
         .unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     let w = get().await;
-    assert_eq!((w["status"].as_str(), w["url"].as_str()), (Some("hibernated"), None), "{w}");
+    assert_eq!(
+        (w["status"].as_str(), w["url"].as_str()),
+        (Some("hibernated"), None),
+        "{w}"
+    );
 
     // A message wakes it: 503 waking with Retry-After, then online, then answered.
     let resp = send("wake up").await.unwrap();
@@ -333,18 +372,33 @@ async fn hibernation_and_restart_through_messages() {
     // The workload dies: the next message finds it dead, answers 503 restarting, and the
     // dispatcher brings it back.
     let pid = w["instance_id"].as_str().unwrap().to_owned();
-    std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
-    let resp = until_ok("the message to find the workload dead", Duration::from_secs(10), || async {
-        let resp = send("anyone?").await.map_err(|e| e.to_string())?;
-        if resp.status() == 503 { Ok(resp) } else { Err(format!("{}", resp.status())) }
-    })
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    let resp = until_ok(
+        "the message to find the workload dead",
+        Duration::from_secs(10),
+        || async {
+            let resp = send("anyone?").await.map_err(|e| e.to_string())?;
+            if resp.status() == 503 {
+                Ok(resp)
+            } else {
+                Err(format!("{}", resp.status()))
+            }
+        },
+    )
     .await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["restarting"], true, "{body}");
     until_ok("the restarted workload to answer", Duration::from_secs(30), || async {
         let resp = send("back?").await.map_err(|e| e.to_string())?;
         let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if v["result"]["parts"][0]["text"] == "echo: back?" { Ok(()) } else { Err(v.to_string()) }
+        if v["result"]["parts"][0]["text"] == "echo: back?" {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
     })
     .await;
 }

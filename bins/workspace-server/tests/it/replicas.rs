@@ -16,7 +16,11 @@ use crate::common;
 const ADMIN: &str = "replica-admin";
 
 fn start(db: &TestDb) -> Replica {
-    common::start_replica(&db.url, ADMIN, &[("LIVENESS_TTL_SECONDS", "1"), ("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")])
+    common::start_replica(
+        &db.url,
+        ADMIN,
+        &[("LIVENESS_TTL_SECONDS", "1"), ("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")],
+    )
 }
 
 async fn ready(http: &reqwest::Client, r: &Replica) {

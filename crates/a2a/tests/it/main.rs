@@ -115,12 +115,23 @@ async fn failed_deliveries_requeue_until_the_attempts_run_out() {
         let got = queue::claim(&mut c, ws, LEASE).await.unwrap().unwrap();
         assert_eq!((got.id, got.attempts), (id, attempt));
         let status = queue::release(&mut c, got.lease(), "busy").await.unwrap();
-        let want = if attempt == MAX_ATTEMPTS { QueueStatus::Failed } else { QueueStatus::Queued };
+        let want = if attempt == MAX_ATTEMPTS {
+            QueueStatus::Failed
+        } else {
+            QueueStatus::Queued
+        };
         assert_eq!(status, Some(want));
     }
     assert!(queue::claim(&mut c, ws, LEASE).await.unwrap().is_none());
-    let stale = queue::Lease { id, attempt: MAX_ATTEMPTS };
-    assert_eq!(queue::release(&mut c, stale, "again").await.unwrap(), None, "no longer in delivery");
+    let stale = queue::Lease {
+        id,
+        attempt: MAX_ATTEMPTS,
+    };
+    assert_eq!(
+        queue::release(&mut c, stale, "again").await.unwrap(),
+        None,
+        "no longer in delivery"
+    );
 }
 
 #[tokio::test]
@@ -139,7 +150,11 @@ async fn the_reaper_takes_back_dead_leases_drops_expired_items_and_deletes_old_o
     let r = queue::reap(&mut c, Duration::from_secs(3600), 100).await.unwrap();
     assert_eq!((r.requeued, r.expired, r.deleted), (1, 1, 0));
     let again = queue::claim(&mut c, ws, LEASE).await.unwrap().unwrap();
-    assert_eq!((again.id, again.attempts), (dead, 2), "delivered again, its attempts kept");
+    assert_eq!(
+        (again.id, again.attempts),
+        (dead, 2),
+        "delivered again, its attempts kept"
+    );
     // The first, taken-over delivery can neither renew nor finish the item any more.
     assert!(!queue::extend(&mut c, first, LEASE).await.unwrap());
     assert!(!queue::complete(&mut c, first).await.unwrap());

@@ -13,9 +13,7 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use futures_util::StreamExt;
 use molecule_a2a::jsonrpc::FORWARDED_HEADERS;
-use molecule_api::a2a::{
-    BadGateway, Budget, BudgetPatch, Dropped, ProxyOutcome, ProxyUnavailable, Queued, QueueView,
-};
+use molecule_api::a2a::{BadGateway, Budget, BudgetPatch, Dropped, ProxyOutcome, ProxyUnavailable, QueueView, Queued};
 use molecule_api::lifecycle::Hibernated;
 use molecule_service::proxy::{MAX_REQUEST_BYTES, ProxyRequest};
 use serde::Deserialize;
@@ -31,7 +29,8 @@ use crate::server::AppState;
 async fn json_body(mut payload: web::Payload) -> Result<serde_json::Value, ApiError> {
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: could not be read: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: could not be read: {e}")))?;
         if buf.len() + chunk.len() > MAX_REQUEST_BYTES {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,7 +63,9 @@ fn answer(outcome: ProxyOutcome) -> HttpResponse {
             .insert_header((RETRY_AFTER, u.retry_after.to_string()))
             .json(u),
         ProxyOutcome::BadGateway(b) => HttpResponse::build(status).json(b),
-        ProxyOutcome::BudgetExceeded => HttpResponse::build(status).json(json!({ "error": "workspace budget limit exceeded" })),
+        ProxyOutcome::BudgetExceeded => {
+            HttpResponse::build(status).json(json!({ "error": "workspace budget limit exceeded" }))
+        }
     }
 }
 
@@ -153,7 +154,11 @@ pub async fn proxy(
 )]
 #[post("/workspaces/{id}/hibernate")]
 pub async fn hibernate(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let reason = if auth.is_admin() { "requested by the operator" } else { "requested by the workspace" };
+    let reason = if auth.is_admin() {
+        "requested by the operator"
+    } else {
+        "requested by the workspace"
+    };
     Ok(HttpResponse::Ok().json(state.services.hibernate_workspace(auth.workspace_id, reason).await?))
 }
 

@@ -119,7 +119,10 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
     let failed_id = unreachable["delegation_id"].as_str().unwrap().to_owned();
     let unreachable = poll_status(&app, caller.id, &token, &failed_id).await;
     assert_eq!(unreachable["status"], "failed");
-    assert!(unreachable["error"].as_str().unwrap().contains("refused"), "{unreachable}");
+    assert!(
+        unreachable["error"].as_str().unwrap().contains("refused"),
+        "{unreachable}"
+    );
     // The key of a failed delegation may be used again: a new delegation.
     let retried: Value = test::call_and_read_body_json(&app, delegate(closed.id, Some("k2"))).await;
     assert_eq!(retried["status"], "delegated", "{retried}");
@@ -127,24 +130,32 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
     poll_status(&app, caller.id, &token, retried["delegation_id"].as_str().unwrap()).await;
     let slow: Value = test::call_and_read_body_json(&app, delegate(silent.id, None)).await;
     let slow_id = slow["delegation_id"].as_str().unwrap().to_owned();
-    molecule_testkit::until_ok("the silent callee's delegation to show queued", Duration::from_secs(20), || async {
-        let activity: Value = test::call_and_read_body_json(
-            &app,
-            test::TestRequest::get()
-                .uri(&format!("/workspaces/{}/activity?limit=100", caller.id))
-                .insert_header(bearer(&token))
-                .to_request(),
-        )
-        .await;
-        let row = activity
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["method"] == "delegate" && r["request_body"]["delegation_id"] == slow_id.as_str())
-            .cloned()
-            .unwrap();
-        if row["status"] == "queued" { Ok(()) } else { Err(format!("delegate row is {}", row["status"])) }
-    })
+    molecule_testkit::until_ok(
+        "the silent callee's delegation to show queued",
+        Duration::from_secs(20),
+        || async {
+            let activity: Value = test::call_and_read_body_json(
+                &app,
+                test::TestRequest::get()
+                    .uri(&format!("/workspaces/{}/activity?limit=100", caller.id))
+                    .insert_header(bearer(&token))
+                    .to_request(),
+            )
+            .await;
+            let row = activity
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["method"] == "delegate" && r["request_body"]["delegation_id"] == slow_id.as_str())
+                .cloned()
+                .unwrap();
+            if row["status"] == "queued" {
+                Ok(())
+            } else {
+                Err(format!("delegate row is {}", row["status"]))
+            }
+        },
+    )
     .await;
     let queue: Value = test::call_and_read_body_json(
         &app,
@@ -270,13 +281,17 @@ async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can
         )
         .await;
         let did = sent["delegation_id"].as_str().unwrap().to_owned();
-        molecule_testkit::until_ok("the delegation's message to wait in the queue", Duration::from_secs(10), || async {
-            let q = s.queue_view(callee.id).await.unwrap();
-            match q.items.first() {
-                Some(i) if q.depth == 1 && i.attempts == 1 && i.status.to_string() == "queued" => Ok(()),
-                _ => Err(format!("{q:?}")),
-            }
-        })
+        molecule_testkit::until_ok(
+            "the delegation's message to wait in the queue",
+            Duration::from_secs(10),
+            || async {
+                let q = s.queue_view(callee.id).await.unwrap();
+                match q.items.first() {
+                    Some(i) if q.depth == 1 && i.attempts == 1 && i.status.to_string() == "queued" => Ok(()),
+                    _ => Err(format!("{q:?}")),
+                }
+            },
+        )
         .await;
         agent.set(Mode::Echo);
         let hb = serde_json::from_value(json!({ "workspace_id": callee.id, "active_tasks": 0 })).unwrap();
@@ -316,13 +331,24 @@ async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can
             )
             .await;
             let rows = activity.as_array().unwrap();
-            if rows.iter().any(|r| r["method"] == "delegate_result" && r["activity_type"] == "delegation") {
-                Ok(rows.iter().filter(|r| r["activity_type"] == "a2a_receive").cloned().collect())
+            if rows
+                .iter()
+                .any(|r| r["method"] == "delegate_result" && r["activity_type"] == "delegation")
+            {
+                Ok(rows
+                    .iter()
+                    .filter(|r| r["activity_type"] == "a2a_receive")
+                    .cloned()
+                    .collect())
             } else {
                 Err("no delegate_result row yet".into())
             }
         })
         .await;
-        assert_eq!(inbox.len(), usize::from(inbox_push), "inbox_push={inbox_push}: {inbox:?}");
+        assert_eq!(
+            inbox.len(),
+            usize::from(inbox_push),
+            "inbox_push={inbox_push}: {inbox:?}"
+        );
     }
 }

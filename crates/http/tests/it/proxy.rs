@@ -86,7 +86,10 @@ async fn a_message_reaches_the_agent_and_its_answer_and_side_effects_land() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body["jsonrpc"], "2.0");
     assert_eq!(got[0].body["method"], "message/send");
-    assert!(got[0].body["params"]["message"]["messageId"].is_string(), "messageId added");
+    assert!(
+        got[0].body["params"]["message"]["messageId"].is_string(),
+        "messageId added"
+    );
     assert_eq!(got[0].a2a_version.as_deref(), Some("0.3"), "protocol header forwarded");
     assert_eq!(got[0].caller, None, "the operator sends no caller id");
 
@@ -106,14 +109,22 @@ async fn a_message_reaches_the_agent_and_its_answer_and_side_effects_land() {
     assert_eq!(got[1].body["params"]["message"]["messageId"], "m-9");
     assert_eq!(got[1].caller.as_deref(), Some(w.parent.id.to_string().as_str()));
 
-    // The target's activity: two a2a_receive rows with method, duration and tool trace.
-    let req = test::TestRequest::get()
-        .uri(&format!("/workspaces/{}/activity?type=a2a_receive", w.target.id))
-        .insert_header(bearer(ADMIN))
-        .to_request();
-    let rows: Value = test::call_and_read_body_json(&app, req).await;
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    // The target's activity (written after the answer, on its own task): two a2a_receive rows
+    // with method, duration and tool trace.
+    let rows: Vec<Value> = molecule_testkit::until_ok("both activity rows", Duration::from_secs(10), || async {
+        let req = test::TestRequest::get()
+            .uri(&format!("/workspaces/{}/activity?type=a2a_receive", w.target.id))
+            .insert_header(bearer(ADMIN))
+            .to_request();
+        let rows: Value = test::call_and_read_body_json(&app, req).await;
+        let rows = rows.as_array().unwrap().clone();
+        if rows.len() == 2 {
+            Ok(rows)
+        } else {
+            Err(format!("{} rows", rows.len()))
+        }
+    })
+    .await;
     let from_parent = rows.iter().find(|r| r["method"] == "SendMessage").unwrap();
     assert_eq!(from_parent["source_id"], w.parent.id.to_string());
     assert_eq!(from_parent["summary"], "SendMessage → target");
@@ -144,15 +155,29 @@ async fn callers_are_checked_in_the_original_order() {
     let t = w.target.id;
     // 1. a reserved caller prefix, whatever the token
     assert_eq!(
-        status(send(t, "x").insert_header(bearer(ADMIN)).insert_header(("X-Workspace-ID", "system:cron"))).await,
+        status(
+            send(t, "x")
+                .insert_header(bearer(ADMIN))
+                .insert_header(("X-Workspace-ID", "system:cron"))
+        )
+        .await,
         StatusCode::FORBIDDEN
     );
     // 2. a caller without its own token
     assert_eq!(
-        status(send(t, "x").insert_header(bearer(&w.target.token)).insert_header(("X-Workspace-ID", w.parent.id.to_string()))).await,
+        status(
+            send(t, "x")
+                .insert_header(bearer(&w.target.token))
+                .insert_header(("X-Workspace-ID", w.parent.id.to_string()))
+        )
+        .await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(status(send(t, "x")).await, StatusCode::UNAUTHORIZED, "no credential at all");
+    assert_eq!(
+        status(send(t, "x")).await,
+        StatusCode::UNAUTHORIZED,
+        "no credential at all"
+    );
     // 3. the hierarchy
     let resp = test::call_service(
         &app,
@@ -164,7 +189,10 @@ async fn callers_are_checked_in_the_original_order() {
     .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body["error"], "access denied: workspaces cannot communicate per hierarchy rules");
+    assert_eq!(
+        body["error"],
+        "access denied: workspaces cannot communicate per hierarchy rules"
+    );
     // unknown target
     assert_eq!(
         status(send(Uuid::new_v4(), "x").insert_header(bearer(ADMIN))).await,
@@ -209,7 +237,10 @@ async fn callers_are_checked_in_the_original_order() {
         .insert_header(bearer(ADMIN))
         .set_payload(big)
         .to_request();
-    assert_eq!(test::call_service(&app, req).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        test::call_service(&app, req).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
 
 #[actix_web::test]
@@ -225,7 +256,13 @@ async fn transport_outcomes_no_url_unreachable_and_idle() {
     let resp = test::call_service(&app, send(poll.id, "x").insert_header(bearer(ADMIN)).to_request()).await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: Value = test::read_body_json(resp).await;
-    assert!(body["error"].as_str().unwrap().starts_with("workspace has no URL: its agent polls its inbox"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("workspace has no URL: its agent polls its inbox"),
+        "{body}"
+    );
     assert_eq!(body["status"], "online");
 
     // Nothing listens: 502.
@@ -235,17 +272,35 @@ async fn transport_outcomes_no_url_unreachable_and_idle() {
     let resp = test::call_service(&app, send(closed.id, "x").insert_header(bearer(ADMIN)).to_request()).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     let body: Value = test::read_body_json(resp).await;
-    assert!(body["error"].as_str().unwrap().starts_with("failed to reach workspace agent"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to reach workspace agent"),
+        "{body}"
+    );
 
     // An agent that holds the message past its idle timeout (the heartbeat's override, 1 s):
     // the message is queued.
-    heartbeat(s, w.target.id, json!({ "runtime_metadata": { "idle_timeout_seconds": 1 }, "active_tasks": 1 })).await;
-    let resp = test::call_service(&app, send(w.target.id, "slow").insert_header(bearer(ADMIN)).to_request()).await;
+    heartbeat(
+        s,
+        w.target.id,
+        json!({ "runtime_metadata": { "idle_timeout_seconds": 1 }, "active_tasks": 1 }),
+    )
+    .await;
+    let resp = test::call_service(
+        &app,
+        send(w.target.id, "slow").insert_header(bearer(ADMIN)).to_request(),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let body: Value = test::read_body_json(resp).await;
     assert_eq!(body["queued"], true);
     assert_eq!(body["queue_depth"], 1);
-    assert!(body["message"].as_str().unwrap().contains("A2A_IDLE_TIMEOUT_SECONDS"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("A2A_IDLE_TIMEOUT_SECONDS"),
+        "{body}"
+    );
 }
 
 #[actix_web::test]
@@ -280,10 +335,13 @@ async fn a_busy_agent_gets_its_message_once_when_a_slot_frees_even_with_two_repl
     assert_eq!(view["items"][0]["status"], "queued");
     assert_eq!(view["items"][0]["caller_id"], w.parent.id.to_string());
 
-    // The agent frees up. A second replica (its own Services over the same database) drains
+    // The agent frees up. A second replica (its own Services and pool on the same database) drains
     // at the same time as the first, many times over: the agent gets the message once.
     w.agent.set(Mode::Echo);
-    let replica_b = Services::new(w.state.pool.clone(), Default::default()).unwrap();
+    let pool_b = molecule_db::connect(w._db.url(), &molecule_db::PoolOptions::default())
+        .await
+        .unwrap();
+    let replica_b = Services::new(pool_b, Default::default()).unwrap();
     let (a, b) = (w.state.services.clone(), replica_b.clone());
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -295,15 +353,27 @@ async fn a_busy_agent_gets_its_message_once_when_a_slot_frees_even_with_two_repl
         drained += usize::from(task.await.unwrap());
     }
     assert_eq!(drained, 1, "one claim won");
-    let got: Vec<_> = w.agent.received().into_iter().filter(|r| r.body["params"]["message"]["messageId"] == "once").collect();
+    let got: Vec<_> = w
+        .agent
+        .received()
+        .into_iter()
+        .filter(|r| r.body["params"]["message"]["messageId"] == "once")
+        .collect();
     assert_eq!(got.len(), 1, "delivered exactly once: {got:?}");
-    assert_eq!(got[0].caller.as_deref(), Some(w.parent.id.to_string().as_str()), "still from its caller");
+    assert_eq!(
+        got[0].caller.as_deref(),
+        Some(w.parent.id.to_string().as_str()),
+        "still from its caller"
+    );
     let req = test::TestRequest::get()
         .uri(&format!("/workspaces/{t}/a2a-queue"))
         .insert_header(bearer(&w.target.token))
         .to_request();
     let view: Value = test::call_and_read_body_json(&app, req).await;
-    assert_eq!((view["depth"].as_i64(), view["items"][0]["status"].as_str()), (Some(0), Some("completed")));
+    assert_eq!(
+        (view["depth"].as_i64(), view["items"][0]["status"].as_str()),
+        (Some(0), Some("completed"))
+    );
 
     // Through heartbeats: a new busy message, then a heartbeat with a free slot drains it.
     w.agent.set(Mode::Busy);
@@ -348,7 +418,9 @@ async fn operators_drop_stale_messages_and_items_fail_after_five_attempts() {
     assert_eq!(view["depth"], 1);
 
     let req = test::TestRequest::post()
-        .uri(&format!("/admin/a2a-queue/drop-stale?max_age_minutes=0&workspace_id={t}"))
+        .uri(&format!(
+            "/admin/a2a-queue/drop-stale?max_age_minutes=0&workspace_id={t}"
+        ))
         .insert_header(bearer(ADMIN))
         .to_request();
     let dropped: Value = test::call_and_read_body_json(&app, req).await;

@@ -117,6 +117,10 @@ async fn hibernate_refuses_busy_offline_and_external_workspaces_with_reasons() {
     let err = s.hibernate_workspace(fresh, "test").await.unwrap_err().to_string();
     assert!(err.contains("provisioning"), "{err}");
     let bad: Result<PatchWorkspace, _> = serde_json::from_value(json!({ "hibernation_idle_minutes": 0 }));
-    let err = s.patch_workspace(busy, bad.unwrap(), Actor::Admin).await.unwrap_err().to_string();
+    let err = s
+        .patch_workspace(busy, bad.unwrap(), Actor::Admin)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("hibernation_idle_minutes:"), "{err}");
 }
