@@ -86,6 +86,11 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         )
         .map(|_| ())
     })?;
+    // The messaging tests run the reference agent as a process (the local backend); nextest
+    // builds test harnesses, not other packages' binaries.
+    steps.run("the reference agent binary for the local-backend tests", || {
+        exec(cargo().args(["build", "-q", "--locked", "-p", "molecule-agent"]))
+    })?;
     let (cluster, url) = steps.run("PostgreSQL for the tests", start_postgres)?;
     let tests = steps.run("tests (cargo nextest, real PostgreSQL)", || {
         let mut cmd = if cargo_has("nextest") {
@@ -164,7 +169,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 11 } else { 12 });
+    let mut steps = Steps::new(if args.quick { 12 } else { 13 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result
