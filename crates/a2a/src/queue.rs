@@ -190,6 +190,11 @@ pub async fn claim_by_id(conn: &mut AsyncPgConnection, id: Uuid, lease: Duration
 /// A delivery that must not be retried (refused by policy, or answered with an error): `failed`
 /// with the reason. False when it was no longer in delivery.
 pub async fn fail(conn: &mut AsyncPgConnection, held: Lease, error: &str) -> QueryResult<bool> {
+    finish(conn, held, QueueStatus::Failed, Some(error)).await
+}
+
+/// Ends the delivery `held` with a finished status (fenced by its attempt).
+async fn finish(conn: &mut AsyncPgConnection, held: Lease, to: QueueStatus, error: Option<&str>) -> QueryResult<bool> {
     let n = diesel::update(
         q::table
             .find(held.id)
@@ -197,7 +202,7 @@ pub async fn fail(conn: &mut AsyncPgConnection, held: Lease, error: &str) -> Que
             .filter(q::attempts.eq(held.attempt)),
     )
     .set((
-        q::status.eq(QueueStatus::Failed.as_str()),
+        q::status.eq(to.as_str()),
         q::completed_at.eq(diesel::dsl::now),
         q::lease_until.eq(None::<OffsetDateTime>),
         q::last_error.eq(error),
@@ -237,21 +242,7 @@ pub async fn has_waiting(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Qu
 
 /// The item was delivered. False when it was no longer this delivery's (reaped meanwhile).
 pub async fn complete(conn: &mut AsyncPgConnection, held: Lease) -> QueryResult<bool> {
-    let n = diesel::update(
-        q::table
-            .find(held.id)
-            .filter(q::status.eq(QueueStatus::Dispatched.as_str()))
-            .filter(q::attempts.eq(held.attempt)),
-    )
-    .set((
-        q::status.eq(QueueStatus::Completed.as_str()),
-        q::completed_at.eq(diesel::dsl::now),
-        q::lease_until.eq(None::<OffsetDateTime>),
-        q::last_error.eq(None::<String>),
-    ))
-    .execute(conn)
-    .await?;
-    Ok(n == 1)
+    finish(conn, held, QueueStatus::Completed, None).await
 }
 
 /// A delivery failed: back to `queued`, or `failed` once [`MAX_ATTEMPTS`] are used. Returns the
