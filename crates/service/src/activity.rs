@@ -127,6 +127,48 @@ impl<'a> ActivityRow<'a> {
             .get_result(conn)
             .await?)
     }
+
+    /// Inserts the row and sends `notifications` (payloads from
+    /// [`events::live_notification`]) in one statement, so a hot path pays one round trip
+    /// and one commit, and listeners hear of the row only once it is committed.
+    pub(crate) async fn insert_notifying(
+        &self,
+        conn: &mut AsyncPgConnection,
+        notifications: Vec<String>,
+    ) -> Result<Uuid> {
+        use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+        #[derive(QueryableByName)]
+        struct Inserted {
+            #[diesel(sql_type = SqlUuid)]
+            id: Uuid,
+        }
+        let row: Inserted = diesel::sql_query(
+            "WITH row AS ( \
+               INSERT INTO activity_logs (workspace_id, activity_type, source_id, target_id, method, summary, \
+                 request_body, response_body, duration_ms, status, error_detail, tool_trace, idempotency_key) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
+             sent AS (SELECT count(*) FROM (SELECT pg_notify($14, n) FROM unnest($15::text[]) AS n) AS each_one) \
+             SELECT row.id FROM row, sent",
+        )
+        .bind::<SqlUuid, _>(self.workspace_id)
+        .bind::<Text, _>(self.activity_type.as_str())
+        .bind::<Nullable<SqlUuid>, _>(self.source_id)
+        .bind::<Nullable<SqlUuid>, _>(self.target_id)
+        .bind::<Nullable<Text>, _>(self.method)
+        .bind::<Nullable<Text>, _>(self.summary)
+        .bind::<Nullable<Jsonb>, _>(self.request_body)
+        .bind::<Nullable<Jsonb>, _>(self.response_body)
+        .bind::<Nullable<Integer>, _>(self.duration_ms)
+        .bind::<Text, _>(self.status.as_str())
+        .bind::<Nullable<Text>, _>(self.error_detail)
+        .bind::<Nullable<Jsonb>, _>(self.tool_trace)
+        .bind::<Nullable<Text>, _>(self.idempotency_key)
+        .bind::<Text, _>(events::CHANNEL)
+        .bind::<Array<Text>, _>(notifications)
+        .get_result(conn)
+        .await?;
+        Ok(row.id)
+    }
 }
 
 impl Services {

@@ -90,39 +90,23 @@ fn notification(event: &Event) -> String {
     }
 }
 
-/// Sends two live-only events in one round trip, outside any transaction (the hot path of a
-/// delivered A2A message: `ACTIVITY_LOGGED` and `A2A_RESPONSE`). Persisted types are refused:
-/// they must be written with the change they describe ([`record`]).
-pub async fn notify_live(
-    conn: &mut AsyncPgConnection,
-    first: (EventType, Option<Uuid>, Value),
-    second: Option<(EventType, Option<Uuid>, Value)>,
-) -> Result<()> {
-    let message = |(ty, workspace_id, payload): (EventType, Option<Uuid>, Value)| {
-        if ty.is_persisted() {
-            return Err(crate::ServiceError::internal(
-                "notifying a live event",
-                format!("{ty} is persisted; record it with its change"),
-            ));
-        }
-        Ok(notification(&Event {
-            id: None,
-            event: ty.as_str().to_owned(),
-            workspace_id,
-            timestamp: OffsetDateTime::now_utc(),
-            payload,
-        }))
-    };
-    let first = message(first)?;
-    match second.map(message).transpose()? {
-        None => diesel::select(pg_notify(CHANNEL, first)).execute(conn).await?,
-        Some(second) => {
-            diesel::select((pg_notify(CHANNEL, first), pg_notify(CHANNEL, second)))
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(())
+/// The NOTIFY payload of a live-only event, for a statement that sends it with the change it
+/// describes (a delivered A2A message's `ACTIVITY_LOGGED` and `A2A_RESPONSE`). Persisted types
+/// are refused: they are written with their change through [`record`].
+pub fn live_notification(ty: EventType, workspace_id: Option<Uuid>, payload: Value) -> Result<String> {
+    if ty.is_persisted() {
+        return Err(crate::ServiceError::internal(
+            "notifying a live event",
+            format!("{ty} is persisted; record it with its change"),
+        ));
+    }
+    Ok(notification(&Event {
+        id: None,
+        event: ty.as_str().to_owned(),
+        workspace_id,
+        timestamp: OffsetDateTime::now_utc(),
+        payload,
+    }))
 }
 
 /// Persisted events, newest last: all of them, or one workspace's.
@@ -154,6 +138,13 @@ pub async fn recent(conn: &mut AsyncPgConnection, workspace_id: Option<Uuid>, li
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    /// When each workspace last had an event on this replica: the A2A idle watchdog reads it
+    /// instead of subscribing (a subscriber per message in flight woke every one of them on
+    /// every event).
+    last_seen: crate::recent::Recent,
+    /// When each workspace last had a persisted event (a change of its row: registration,
+    /// status, removal); caches of workspace rows are older than this or stale.
+    last_change: crate::recent::Recent,
     closing: watch::Receiver<bool>,
     closing_tx: Arc<watch::Sender<bool>>,
     listening: watch::Receiver<bool>,
@@ -181,6 +172,8 @@ impl EventBus {
         let (closing_tx, closing) = watch::channel(false);
         Self {
             tx,
+            last_seen: crate::recent::Recent::default(),
+            last_change: crate::recent::Recent::default(),
             closing,
             closing_tx: Arc::new(closing_tx),
             listening,
@@ -190,6 +183,29 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// When workspace `id` last had an event on this bus (any replica's), if one is known.
+    pub fn last_event_at(&self, id: Uuid) -> Option<tokio::time::Instant> {
+        self.last_seen.get(id)
+    }
+
+    /// When workspace `id` last had a persisted event (a change to its row), if one is known.
+    pub fn last_change_at(&self, id: Uuid) -> Option<tokio::time::Instant> {
+        self.last_change.get(id)
+    }
+
+    /// Fans `event` out to the live subscribers and notes its workspace's last event (and
+    /// last change: persisted events carry their id) times.
+    fn publish(&self, event: Event) {
+        if let Some(id) = event.workspace_id {
+            self.last_seen.note(id);
+            if event.id.is_some() {
+                self.last_change.note(id);
+            }
+        }
+        // No live subscribers is fine.
+        let _ = self.tx.send(Arc::new(event));
     }
 
     /// Ends every live stream (WebSocket, SSE) so a graceful shutdown does not wait on them.
@@ -261,10 +277,7 @@ impl EventBus {
         tracing::info!(channel = CHANNEL, "event listener connected");
         while let Some(payload) = note_rx.recv().await {
             match self.decode(&payload, pool).await {
-                Some(event) => {
-                    // No live subscribers is fine.
-                    let _ = self.tx.send(Arc::new(event));
-                }
+                Some(event) => self.publish(event),
                 None => tracing::warn!(payload, "undecodable event notification"),
             }
         }

@@ -15,7 +15,7 @@
 //! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
 //! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
-//! `WorkloadHooks` port), `validate` (shared input checks), `error` (`ServiceError`), `testing`
+//! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
@@ -31,6 +31,7 @@ pub mod messaging;
 pub mod org;
 pub mod pins;
 pub mod proxy;
+mod recent;
 pub mod registry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -78,6 +79,8 @@ pub struct Services {
     ledger: molecule_ledger::Ledger,
     delegation: delegations::DelegationConfig,
     messaging: proxy::MessagingConfig,
+    touches: proxy::Touches,
+    targets: proxy::TargetCache,
     /// Outbound HTTP (A2A to agents).
     http: reqwest::Client,
 }
@@ -99,6 +102,8 @@ impl Services {
             config,
             delegation: delegations::DelegationConfig::default(),
             messaging: proxy::MessagingConfig::default(),
+            touches: proxy::Touches::default(),
+            targets: proxy::TargetCache::default(),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()

@@ -324,6 +324,7 @@ impl Services {
                 return Err(ServiceError::NotFound(format!("workspace {id} not found")));
             }
         }
+        self.targets.forget(id);
         self.budget(id).await
     }
 }

@@ -75,6 +75,7 @@ pub struct ProxyRequest {
 }
 
 /// What the proxy needs to know about the target.
+#[derive(Debug, Clone)]
 struct Target {
     name: String,
     status: WorkspaceStatus,
@@ -232,14 +233,21 @@ impl Services {
     /// The checks before a forward, in the original's order: hierarchy (403; 404 for an unknown
     /// target), budget (402), URL (hibernated: wake, 503 `waking`; none: 503; unsafe: 502), body.
     pub(crate) async fn prepare(&self, req: ProxyRequest) -> Result<Prepared> {
-        let mut conn = self.pool.get().await?;
         if let Some(caller) = req.caller
             && caller != req.target
         {
+            let mut conn = self.pool.get().await?;
             discovery::require_access(&mut conn, caller, req.target).await?;
         }
-        let target = target_row(&mut conn, req.target).await?;
-        drop(conn);
+        let target = match self.targets.get(req.target, self.bus.last_change_at(req.target)) {
+            Some(t) => t,
+            None => {
+                let mut conn = self.pool.get().await?;
+                let t = target_row(&mut conn, req.target).await?;
+                self.targets.put(req.target, &t);
+                t
+            }
+        };
         if target.budget_limit.is_some_and(|limit| target.monthly_spend >= limit) {
             return Ok(Prepared::Early(ProxyOutcome::BudgetExceeded));
         }
@@ -446,7 +454,6 @@ impl Services {
     /// headers, under the idle watchdog (reset by every event of the target) and, for agent
     /// callers, the ceiling.
     pub(crate) async fn forward(&self, d: &Delivery, body: &Value, ceiling: Option<Duration>) -> Forwarded {
-        let mut events = self.bus.subscribe();
         let mut rb = self.http.post(&d.url).json(body);
         if let Some(caller) = d.caller {
             rb = rb.header("X-Workspace-ID", caller.to_string());
@@ -491,25 +498,22 @@ impl Services {
             }
         };
         tokio::pin!(work);
+        // The idle watchdog: at each deadline, a target that had an event since (it is working
+        // on the message) earns another full timeout from that event.
         let mut idle_deadline = tokio::time::Instant::now() + d.idle;
-        let mut bus_open = true;
         loop {
             let deadline = hard_stop.map_or(idle_deadline, |h| h.min(idle_deadline));
             tokio::select! {
                 out = &mut work => return out,
                 () = tokio::time::sleep_until(deadline) => {
-                    return if hard_stop.is_some_and(|h| h <= deadline) {
-                        Forwarded::Busy(format!("no answer within the {} s ceiling for agent callers", ceiling.unwrap_or_default().as_secs()))
-                    } else {
-                        Forwarded::Busy(format!("no answer and no event from the workspace for {} s (A2A_IDLE_TIMEOUT_SECONDS)", d.idle.as_secs()))
-                    };
+                    if hard_stop.is_some_and(|h| h <= deadline) {
+                        return Forwarded::Busy(format!("no answer within the {} s ceiling for agent callers", ceiling.unwrap_or_default().as_secs()));
+                    }
+                    match self.bus.last_event_at(d.target) {
+                        Some(at) if at + d.idle > deadline => idle_deadline = at + d.idle,
+                        _ => return Forwarded::Busy(format!("no answer and no event from the workspace for {} s (A2A_IDLE_TIMEOUT_SECONDS)", d.idle.as_secs())),
+                    }
                 }
-                ev = events.recv(), if bus_open => match ev {
-                    Ok(ev) if ev.workspace_id == Some(d.target) => idle_deadline = tokio::time::Instant::now() + d.idle,
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    // The bus closed (shutdown): keep waiting on the timers alone.
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => bus_open = false,
-                },
             }
         }
     }
@@ -539,11 +543,25 @@ impl Services {
         let usage = jsonrpc::usage(&answer).and_then(token_counts);
         let (target, caller, method) = (d.target, d.caller, n.method.clone());
         let request = n.body.clone();
-        // No transaction: the row, then its live events in one round trip, then the usage.
-        // Each stands alone (the events are live-only; a lost one is a missed notification,
-        // not a wrong record), and a message costs the database three or four round trips.
-        let mut conn = self.pool.get().await?;
+        // No transaction: the row with its live events (one statement), then the usage, then
+        // the last in/outbound times. Each stands alone: the events are live-only, and a lost
+        // time is a workspace that looks idle a second early.
         let error_detail = (!ok).then(|| format!("agent answered {status}"));
+        let mut notifications = vec![events::live_notification(
+            EventType::ActivityLogged,
+            Some(target),
+            json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": method, "summary": summary,
+                    "status": if ok { "ok" } else { "error" }, "source_id": caller, "target_id": target,
+                    "duration_ms": duration_ms }),
+        )?];
+        if caller.is_none() && status < 400 {
+            notifications.push(events::live_notification(
+                EventType::A2aResponse,
+                Some(target),
+                json!({ "response_body": answer, "method": method, "duration_ms": duration_ms }),
+            )?);
+        }
+        let mut conn = self.pool.get().await?;
         ActivityRow {
             method: Some(&method),
             source_id: caller,
@@ -560,39 +578,29 @@ impl Services {
                 if ok { ActivityStatus::Ok } else { ActivityStatus::Error },
             )
         }
-        .insert(&mut conn)
+        .insert_notifying(&mut conn, notifications)
         .await?;
-        let logged = (
-            EventType::ActivityLogged,
-            Some(target),
-            json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": method, "summary": summary,
-                    "status": if ok { "ok" } else { "error" }, "source_id": caller, "target_id": target,
-                    "duration_ms": duration_ms }),
-        );
-        let response = (caller.is_none() && status < 400).then(|| {
-            (
-                EventType::A2aResponse,
-                Some(target),
-                json!({ "response_body": answer, "method": method, "duration_ms": duration_ms }),
-            )
-        });
-        events::notify_live(&mut conn, logged, response).await?;
         if let Some((input, output)) = usage {
             record_usage(&mut conn, target, input, output).await?;
         }
-        // The last in/outbound times, at most once a second per
-        // workspace: every message to one agent updating its row would queue them all on that
-        // row's lock (it capped one busy agent at a few hundred messages a second).
+        // The last in/outbound times, at most once a second per workspace: every message to
+        // one agent updating its row would queue them all on that row's lock (it capped one
+        // busy agent at a few hundred messages a second). This replica skips the statement
+        // when it wrote the time less than a second ago; the filter covers the others.
         let a_second_ago = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
-        diesel::update(
-            w::table
-                .find(target)
-                .filter(w::last_inbound_at.is_null().or(w::last_inbound_at.lt(a_second_ago))),
-        )
-        .set(w::last_inbound_at.eq(diesel::dsl::now))
-        .execute(&mut conn)
-        .await?;
-        if let Some(caller) = caller {
+        if self.touches.inbound.note_if_older(target, TOUCH_EVERY) {
+            diesel::update(
+                w::table
+                    .find(target)
+                    .filter(w::last_inbound_at.is_null().or(w::last_inbound_at.lt(a_second_ago))),
+            )
+            .set(w::last_inbound_at.eq(diesel::dsl::now))
+            .execute(&mut conn)
+            .await?;
+        }
+        if let Some(caller) = caller
+            && self.touches.outbound.note_if_older(caller, TOUCH_EVERY)
+        {
             diesel::update(
                 w::table
                     .find(caller)
@@ -604,6 +612,60 @@ impl Services {
         }
         Ok(())
     }
+}
+
+/// How long the proxy trusts a target's row it read (URL, budget, idle timeout).
+const TARGET_TTL: Duration = Duration::from_secs(1);
+
+/// The rows of reachable targets this replica read within [`TARGET_TTL`]: a steady stream of
+/// messages to one agent costs one read a second, not one a message. An entry is dropped when
+/// the bus reports a change of its workspace (any replica's registration, status change or
+/// removal) and when this replica writes its heartbeat or budget; only targets with a URL are
+/// kept, so waking, restarting and refusing always read the database.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Uuid, (tokio::time::Instant, Target)>>>,
+);
+
+impl TargetCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (tokio::time::Instant, Target)>> {
+        // A poisoned lock only means a thread panicked between two map operations, each of
+        // which leaves the map valid.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached row, if read within the TTL and after the workspace's last known change.
+    fn get(&self, id: Uuid, changed_at: Option<tokio::time::Instant>) -> Option<Target> {
+        let map = self.map();
+        let (read_at, target) = map.get(&id)?;
+        (read_at.elapsed() < TARGET_TTL && changed_at.is_none_or(|c| c < *read_at)).then(|| target.clone())
+    }
+
+    fn put(&self, id: Uuid, target: &Target) {
+        if target.url.is_none() {
+            return;
+        }
+        let mut map = self.map();
+        if map.len() >= 10_000 {
+            map.retain(|_, (at, _)| at.elapsed() < TARGET_TTL);
+        }
+        map.insert(id, (tokio::time::Instant::now(), target.clone()));
+    }
+
+    /// Drops `id`'s row (after this replica changed it).
+    pub(crate) fn forget(&self, id: Uuid) {
+        self.map().remove(&id);
+    }
+}
+
+/// How often one replica writes a workspace's last in/outbound time at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(1);
+
+/// This replica's last writes of workspaces' in/outbound times.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Touches {
+    inbound: crate::recent::Recent,
+    outbound: crate::recent::Recent,
 }
 
 /// Adds reported token usage to one of today's 16 rows of the workspace (a random one, so

@@ -93,6 +93,7 @@ impl Services {
                 Ok(WorkspaceStatus::Online)
             })
             .await?;
+        self.targets.forget(id);
         Ok(Registered {
             status: Ack::Registered,
             delivery_mode: mode,
@@ -194,6 +195,7 @@ impl Services {
                     Ok((status, max_tasks))
                 })
             .await?;
+        self.targets.forget(id);
         // A free slot drains the queue: one index probe here, the deliveries on their own task.
         let free = max_tasks - hb.active_tasks;
         if free > 0 && matches!(new_status, WorkspaceStatus::Online | WorkspaceStatus::Degraded) {

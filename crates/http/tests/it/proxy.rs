@@ -72,6 +72,10 @@ fn send(target: Uuid, text: &str) -> test::TestRequest {
 async fn a_message_reaches_the_agent_and_its_answer_and_side_effects_land() {
     let w = world(Mode::Echo).await;
     let app = test::init_service(app(w.state.clone())).await;
+    let bus = w.state.services.bus().clone();
+    let _listener = bus.spawn_listener(w._db.url().to_owned(), w._db.pool().clone());
+    assert!(bus.wait_listening(Duration::from_secs(10)).await);
+    let mut live = bus.subscribe();
 
     // The operator, with a bare body and an A2A-Version header.
     let req = send(w.target.id, "hello")
@@ -131,6 +135,28 @@ async fn a_message_reaches_the_agent_and_its_answer_and_side_effects_land() {
     assert_eq!(from_parent["status"], "ok");
     assert_eq!(from_parent["tool_trace"], json!([{ "tool": "echo" }]));
     assert!(from_parent["duration_ms"].is_number());
+
+    // The live events, after their rows: ACTIVITY_LOGGED for both, A2A_RESPONSE only for the
+    // operator's message (the canvas shows it).
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let ev = tokio::time::timeout(Duration::from_secs(10), live.recv())
+            .await
+            .expect("live events")
+            .unwrap();
+        if ev.workspace_id == Some(w.target.id) {
+            seen.push((ev.event.clone(), ev.payload.clone()));
+        }
+    }
+    let names: Vec<&str> = seen.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|e| **e == "ACTIVITY_LOGGED").count(),
+        2,
+        "{names:?}"
+    );
+    let (_, response) = seen.iter().find(|(e, _)| e == "A2A_RESPONSE").expect("A2A_RESPONSE");
+    assert_eq!(response["response_body"]["result"]["parts"][0]["text"], "echo: hello");
+    assert_eq!(response["method"], "message/send");
 
     // Token usage from result.usage, twice.
     let req = test::TestRequest::get()
@@ -301,6 +327,47 @@ async fn transport_outcomes_no_url_unreachable_and_idle() {
         body["message"].as_str().unwrap().contains("A2A_IDLE_TIMEOUT_SECONDS"),
         "{body}"
     );
+}
+
+#[actix_web::test]
+async fn events_from_the_target_keep_a_slow_answer_past_its_idle_timeout() {
+    // The agent answers after 2.5 s; its idle timeout is 1 s; it reports activity every
+    // 200 ms meanwhile (each an ACTIVITY_LOGGED event on the bus), so the message is answered,
+    // not queued. Without the events (the last assertion) the same message is queued.
+    let w = world(Mode::Slow(2500)).await;
+    let s = w.state.services.clone();
+    let _listener = s.bus().spawn_listener(w._db.url().to_owned(), w._db.pool().clone());
+    assert!(s.bus().wait_listening(Duration::from_secs(10)).await);
+    let app = test::init_service(app(w.state.clone())).await;
+    heartbeat(
+        &s,
+        w.target.id,
+        json!({ "runtime_metadata": { "idle_timeout_seconds": 1 } }),
+    )
+    .await;
+    let target = w.target.id;
+    let reporter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for i in 0..20 {
+                let input =
+                    serde_json::from_value(json!({ "activity_type": "agent_log", "summary": format!("working {i}") }))
+                        .unwrap();
+                s.append_activity(target, input).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let resp = test::call_service(&app, send(target, "slow").insert_header(bearer(ADMIN)).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{:?}", test::read_body(resp).await);
+    reporter.abort();
+    let _ = reporter.await;
+    let resp = test::call_service(
+        &app,
+        send(target, "slow again").insert_header(bearer(ADMIN)).to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED, "no events: idle after 1 s");
 }
 
 #[actix_web::test]
