@@ -86,6 +86,9 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
         )
         .map(|_| ())
     })?;
+    steps.run("the MCP client for the memory tool tests (PyPI mcp)", || {
+        crate::schemathesis::ensure_python_module("mcp.client.streamable_http", &["mcp==2.3.0"]).map(|_| ())
+    })?;
     // The messaging tests run the reference agent as a process (the local backend); nextest
     // builds test harnesses, not other packages' binaries.
     steps.run("the reference agent binary for the local-backend tests", || {
@@ -169,7 +172,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 12 } else { 13 });
+    let mut steps = Steps::new(if args.quick { 13 } else { 14 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result

@@ -186,6 +186,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             async move { services.hibernate_idle().await }
         })
     };
+    let memory_plugin = memory_plugin(&cfg).await?;
+    // The memory tools and endpoints reach the plugin through the service layer; without
+    // MEMORY_PLUGIN_URL they answer that memory is not configured, and the other tools work.
+    let services = match &memory_plugin {
+        Some(client) => services.with_memory(client.clone()),
+        None => services,
+    };
     let state = molecule_http::AppState {
         pool,
         migrations,
@@ -204,7 +211,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),
-        memory_plugin: memory_plugin(&cfg).await?,
+        memory_plugin,
+        mcp_limits: molecule_mcp::RateLimits::default(),
     };
 
     let listener = molecule_http::bind(cfg.listen_addr())?;

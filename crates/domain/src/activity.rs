@@ -17,6 +17,8 @@ vocabulary! {
         // written by the server only
         Delegation => "delegation",
         MemoryWriteGlobal => "memory_write_global",
+        MemorySummaryWrite => "memory_summary_write",
+        MemoryDelete => "memory_delete",
         CronRun => "cron_run",
     }
 }

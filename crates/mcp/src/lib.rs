@@ -1,7 +1,422 @@
-//! The platform's tools as MCP (Model Context Protocol) tools. A skeleton: the MCP memory
-//! issue fills it in, on the official `rmcp` SDK.
+//! The platform's tools as MCP (Model Context Protocol) tools, on the official `rmcp` SDK.
 //!
-//! Owns (planned): the tool definitions and their annotations, per-workspace rate limits, the
-//! org wrap of memory results, and the audit of tool calls. Must not know: storage (it calls
-//! the memory contract's client, the namespace resolver and service use-cases) or actix beyond
-//! the mount that `molecule-http` gives it.
+//! Owns: the tool definitions (the original's names, input schemas, defaults and result
+//! texts) with their annotations (read-only, destructive, idempotent), the server's identity
+//! (`molecule-a2a` 1.0.0), and the per-token rate limit ([`RateLimits`], module `limits`). A tool acts as the
+//! workspace the HTTP layer authenticated ([`McpCaller`], put in the request's extensions), and
+//! never as a workspace named in its arguments. A failing tool answers an MCP tool error
+//! (`isError: true`) carrying the reason; the transport never fails for it.
+//!
+//! Must not know: storage (memory goes through `molecule-service`'s memory use-cases, which
+//! call the plugin's client and the namespace resolver) or actix (`molecule-http` mounts
+//! [`WorkspaceTools`] with `rmcp-actix-web`).
+
+mod limits;
+
+use molecule_memory_contract::MemoryKind;
+use molecule_service::Services;
+use molecule_service::memory::{Commit, LegacyScope, MemoryError, Search, scope_of};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use limits::{CALLS_PER_MINUTE, RateLimits};
+
+/// The server's name and version, as the original announced them.
+pub const SERVER_NAME: &str = "molecule-a2a";
+pub const SERVER_VERSION: &str = "1.0.0";
+
+/// The authenticated workspace a request acts for; the HTTP layer inserts it after checking
+/// the workspace's token, and every tool reads it from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct McpCaller(pub Uuid);
+
+/// The tools of one workspace-server; a request's caller comes from its extensions.
+#[derive(Clone)]
+pub struct WorkspaceTools {
+    services: Services,
+    tool_router: ToolRouter<Self>,
+}
+
+impl std::fmt::Debug for WorkspaceTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceTools").finish_non_exhaustive()
+    }
+}
+
+/// A memory's kind, as tools take it.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Fact,
+    Summary,
+    Checkpoint,
+}
+
+impl From<Kind> for MemoryKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Fact => Self::Fact,
+            Kind::Summary => Self::Summary,
+            Kind::Checkpoint => Self::Checkpoint,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CommitMemoryV2 {
+    /// What to remember (secrets are redacted before it is stored).
+    pub content: String,
+    /// A namespace this workspace may write (default: its own, `workspace:<id>`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// fact (default), summary or checkpoint.
+    #[serde(default)]
+    pub kind: Option<Kind>,
+    /// RFC 3339 time after which the memory is no longer returned.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Rank first in listings.
+    #[serde(default)]
+    pub pin: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SearchMemory {
+    /// Full-text query; empty lists the newest.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Narrow to these readable namespaces (default: all this workspace may read).
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    /// Only these kinds.
+    #[serde(default)]
+    pub kinds: Option<Vec<Kind>>,
+    /// 1..100 (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CommitSummary {
+    pub content: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// RFC 3339 (default: 30 days from now).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ForgetMemory {
+    pub memory_id: String,
+    /// The writable namespace holding it (default: this workspace's own).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NoArguments {}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct LegacyCommit {
+    pub content: String,
+    /// LOCAL (default) or TEAM.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct LegacyRecall {
+    #[serde(default)]
+    pub query: Option<String>,
+    /// LOCAL, TEAM, or empty for everything readable.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+fn text(s: impl Into<String>) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(s.into())])
+}
+
+/// A tool error: the agent reads `message`; the transport succeeds.
+fn failed(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+fn memory_failed(tool: &str, ws: Uuid, e: &MemoryError) -> CallToolResult {
+    match e {
+        MemoryError::Plugin(_) | MemoryError::Resolver(_) => {
+            tracing::warn!(tool, workspace_id = %ws, error = %e, "memory tool failed");
+        }
+        _ => tracing::debug!(tool, workspace_id = %ws, error = %e, "memory tool refused"),
+    }
+    failed(e.to_string())
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// The workspace the HTTP layer authenticated for this request.
+fn caller(ctx: &RequestContext<RoleServer>) -> Result<Uuid, McpError> {
+    ctx.extensions
+        .get::<http1::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<rmcp::model::Extensions>())
+        .and_then(|ext| ext.get::<McpCaller>())
+        .map(|c| c.0)
+        .ok_or_else(|| McpError::invalid_request("no authenticated workspace on this request", None))
+}
+
+fn legacy_scope(raw: Option<&str>, allow_all: bool) -> Result<Option<LegacyScope>, String> {
+    match raw.map(str::trim).unwrap_or_default().to_ascii_uppercase().as_str() {
+        "" if allow_all => Ok(None),
+        "" | "LOCAL" => Ok(Some(LegacyScope::Local)),
+        "TEAM" => Ok(Some(LegacyScope::Team)),
+        "GLOBAL" => Err("GLOBAL scope is not permitted via the MCP bridge - use LOCAL or TEAM".into()),
+        other if allow_all => Err(format!("unknown scope: {other}")),
+        _ => Err("scope must be LOCAL or TEAM".into()),
+    }
+}
+
+#[tool_router]
+impl WorkspaceTools {
+    pub fn new(services: Services) -> Self {
+        Self {
+            services,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Stores a memory in a namespace this workspace may write.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn commit_memory_v2(
+        &self,
+        Parameters(a): Parameters<CommitMemoryV2>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let input = Commit {
+            content: a.content,
+            namespace: a.namespace,
+            kind: a.kind.map(Into::into),
+            expires_at: a.expires_at,
+            pin: a.pin,
+        };
+        Ok(match self.services.commit_memory(ws, input).await {
+            Ok(w) => text(json!({ "id": w.id, "namespace": w.namespace }).to_string()),
+            Err(e) => memory_failed("commit_memory_v2", ws, &e),
+        })
+    }
+
+    /// Searches the namespaces this workspace may read (org memories come marked as shared).
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn search_memory(
+        &self,
+        Parameters(a): Parameters<SearchMemory>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let input = Search {
+            query: a.query,
+            namespaces: a.namespaces.unwrap_or_default(),
+            kinds: a.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
+            limit: a.limit,
+        };
+        Ok(match self.services.search_memory(ws, input).await {
+            Ok(memories) => text(json!({ "memories": memories }).to_string()),
+            Err(e) => memory_failed("search_memory", ws, &e),
+        })
+    }
+
+    /// Stores a summary (expires after 30 days unless expires_at says otherwise).
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn commit_summary(
+        &self,
+        Parameters(a): Parameters<CommitSummary>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        Ok(
+            match self
+                .services
+                .commit_summary(ws, a.content, a.namespace, a.expires_at)
+                .await
+            {
+                Ok(w) => text(json!({ "id": w.id, "namespace": w.namespace }).to_string()),
+                Err(e) => memory_failed("commit_summary", ws, &e),
+            },
+        )
+    }
+
+    /// The namespaces this workspace may write.
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn list_writable_namespaces(
+        &self,
+        Parameters(_): Parameters<NoArguments>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.namespaces(&ctx, true).await
+    }
+
+    /// The namespaces this workspace may read.
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn list_readable_namespaces(
+        &self,
+        Parameters(_): Parameters<NoArguments>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        self.namespaces(&ctx, false).await
+    }
+
+    /// Deletes one memory from a namespace this workspace may write.
+    #[tool(annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true))]
+    async fn forget_memory(
+        &self,
+        Parameters(a): Parameters<ForgetMemory>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let Ok(id) = Uuid::parse_str(a.memory_id.trim()) else {
+            return Ok(failed(format!("memory_id must be a UUID (got {:?})", a.memory_id)));
+        };
+        Ok(match self.services.forget_memory(ws, id, a.namespace).await {
+            Ok(()) => text(json!({ "forgotten": true }).to_string()),
+            Err(e) => memory_failed("forget_memory", ws, &e),
+        })
+    }
+
+    /// Legacy: stores a memory in LOCAL (this workspace) or TEAM scope. GLOBAL is refused.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn commit_memory(
+        &self,
+        Parameters(a): Parameters<LegacyCommit>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let scope = match legacy_scope(a.scope.as_deref(), false) {
+            Ok(Some(s)) => s,
+            Ok(None) => LegacyScope::Local,
+            Err(msg) => return Ok(failed(msg)),
+        };
+        let result = async {
+            let namespace = self.services.legacy_namespace(ws, scope).await?;
+            let input = Commit {
+                content: a.content,
+                namespace: Some(namespace),
+                ..Commit::default()
+            };
+            self.services.commit_memory(ws, input).await
+        }
+        .await;
+        Ok(match result {
+            Ok(w) => text(json!({ "id": w.id, "scope": scope.as_str() }).to_string()),
+            Err(e) => memory_failed("commit_memory", ws, &e),
+        })
+    }
+
+    /// Legacy: recalls memories (LOCAL, TEAM, or everything readable when no scope is given).
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn recall_memory(
+        &self,
+        Parameters(a): Parameters<LegacyRecall>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let scope = match legacy_scope(a.scope.as_deref(), true) {
+            Ok(s) => s,
+            Err(msg) => return Ok(failed(msg)),
+        };
+        Ok(match self.services.recall_memory(ws, a.query, scope).await {
+            Ok(found) if found.is_empty() => text("No memories found."),
+            Ok(found) => {
+                let rows: Vec<Value> = found
+                    .iter()
+                    .map(|m| {
+                        json!({ "id": m.id, "content": m.content, "scope": scope_of(&m.namespace),
+                                "created_at": m.created_at.format(&time_format()).unwrap_or_default() })
+                    })
+                    .collect();
+                text(pretty(&Value::Array(rows)))
+            }
+            Err(e) => memory_failed("recall_memory", ws, &e),
+        })
+    }
+}
+
+/// `2006-01-02T15:04:05Z`, as the original printed recall times.
+fn time_format() -> Vec<time::format_description::BorrowedFormatItem<'static>> {
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z").to_vec()
+}
+
+impl WorkspaceTools {
+    async fn namespaces(&self, ctx: &RequestContext<RoleServer>, writable: bool) -> Result<CallToolResult, McpError> {
+        let ws = caller(ctx)?;
+        Ok(match self.services.memory_namespaces(ws, writable).await {
+            Ok(list) => text(pretty(&json!(list))),
+            Err(e) => memory_failed("list_namespaces", ws, &e),
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for WorkspaceTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(SERVER_NAME, SERVER_VERSION))
+            .with_instructions(
+                "Memory and messaging tools of the molecule platform. Every tool acts as the \
+                 workspace whose token authenticated the request.",
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_scopes_refuse_global_with_the_original_text() {
+        assert_eq!(
+            legacy_scope(Some("global"), false).unwrap_err(),
+            "GLOBAL scope is not permitted via the MCP bridge - use LOCAL or TEAM"
+        );
+        assert_eq!(
+            legacy_scope(Some("x"), false).unwrap_err(),
+            "scope must be LOCAL or TEAM"
+        );
+        assert_eq!(legacy_scope(Some("x"), true).unwrap_err(), "unknown scope: X");
+        assert_eq!(legacy_scope(None, true).unwrap(), None);
+        assert_eq!(legacy_scope(None, false).unwrap(), Some(LegacyScope::Local));
+        assert_eq!(legacy_scope(Some("team"), true).unwrap(), Some(LegacyScope::Team));
+    }
+
+    #[test]
+    fn every_tool_is_listed_with_annotations() {
+        let tools = WorkspaceTools::tool_router().list_all();
+        let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "commit_memory",
+                "commit_memory_v2",
+                "commit_summary",
+                "forget_memory",
+                "list_readable_namespaces",
+                "list_writable_namespaces",
+                "recall_memory",
+                "search_memory"
+            ]
+        );
+        for t in &tools {
+            let a = t.annotations.as_ref().expect("annotations");
+            assert!(a.read_only_hint.is_some() && a.destructive_hint.is_some() && a.idempotent_hint.is_some());
+        }
+    }
+}

@@ -250,6 +250,25 @@ impl Services {
         .await
     }
 
+    /// A row the platform writes for itself (audits), with its `ACTIVITY_LOGGED`, in one
+    /// transaction.
+    pub(crate) async fn log_platform_activity(&self, row: ActivityRow<'_>) -> Result<Uuid> {
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let id = row.insert(conn).await?;
+            events::record(
+                conn,
+                EventType::ActivityLogged,
+                Some(row.workspace_id),
+                json!({ "activity_type": row.activity_type.as_str(), "method": row.method, "summary": row.summary,
+                        "status": row.status.as_str(), "source_id": row.source_id, "target_id": row.target_id }),
+            )
+            .await?;
+            Ok(id)
+        })
+        .await
+    }
+
     /// Newest first; `since` (exclusive) lets a poller read only what is new.
     pub async fn list_activity(
         &self,

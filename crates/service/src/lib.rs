@@ -13,9 +13,9 @@
 //! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
 //! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `proxy` (the A2A
 //! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
-//! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `pins`,
+//! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `memory` (agent memory: scope from the tree, redaction, org wrap, audit), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
-//! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `error` (`ServiceError`), `testing`
+//! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
@@ -27,11 +27,13 @@ pub mod hibernation;
 pub mod hooks;
 pub mod lifecycle;
 pub mod liveness;
+pub mod memory;
 pub mod messaging;
 pub mod org;
 pub mod pins;
 pub mod proxy;
 mod recent;
+pub mod redact;
 pub mod registry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -81,6 +83,8 @@ pub struct Services {
     messaging: proxy::MessagingConfig,
     touches: proxy::Touches,
     targets: proxy::TargetCache,
+    /// The memory plugin and the resolver; `None` when `MEMORY_PLUGIN_URL` is unset.
+    memory: Option<memory::MemoryLayer>,
     /// Outbound HTTP (A2A to agents).
     http: reqwest::Client,
 }
@@ -104,6 +108,7 @@ impl Services {
             messaging: proxy::MessagingConfig::default(),
             touches: proxy::Touches::default(),
             targets: proxy::TargetCache::default(),
+            memory: None,
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()

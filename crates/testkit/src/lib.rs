@@ -89,7 +89,13 @@ pub fn stable_json(body: &serde_json::Value) -> serde_json::Value {
         Value::String(s) if is_uuid(s) => Value::String("[uuid]".into()),
         Value::String(s) if is_timestamp(s) => Value::String("[timestamp]".into()),
         Value::Array(items) => Value::Array(items.iter().map(stable_json).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), stable_json(v))).collect()),
+        // Keys sorted: serde_json keeps insertion order once any crate in the build enables
+        // `preserve_order` (rmcp-actix-web does), and snapshots must not follow it.
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), stable_json(v))).collect())
+        }
         other => other.clone(),
     }
 }

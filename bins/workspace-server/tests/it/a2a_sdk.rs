@@ -19,21 +19,11 @@ use crate::common;
 const ADMIN: &str = "sdk-admin";
 
 fn python() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    let python = home.join(".cache/molecule/venv/bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import a2a.server.routes, uvicorn, httpx"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let problem = (!ok).then(|| {
-        format!(
-            "{} cannot import a2a-sdk (pip install 'a2a-sdk[http-server]' uvicorn into that virtualenv; cargo xtask test does)",
-            python.display()
-        )
-    });
-    common::ready_or_skip("an_a2a_sdk_agent_behind_the_proxy", problem).then_some(python)
+    common::tools_python(
+        "an_a2a_sdk_agent_behind_the_proxy",
+        "a2a.server.routes, uvicorn, httpx",
+        "'a2a-sdk[http-server]' uvicorn",
+    )
 }
 
 fn peer_script() -> PathBuf {

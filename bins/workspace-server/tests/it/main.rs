@@ -6,5 +6,6 @@ mod boot;
 mod common;
 mod docker_e2e;
 mod docker_registry;
+mod mcp;
 mod messaging;
 mod replicas;

@@ -9,6 +9,7 @@ pub mod delegations;
 pub mod discovery;
 pub mod events;
 pub mod lifecycle;
+pub mod mcp;
 pub mod org;
 pub mod pins;
 pub mod registry;

@@ -128,3 +128,23 @@ pub async fn replica_ready(http: &reqwest::Client, r: &Proc, admin: &str) {
     })
     .await;
 }
+
+/// The tools virtualenv's python when it can import `modules` (`cargo xtask test` installs
+/// them); otherwise skips `test` loudly (fails in CI), naming what to install.
+pub fn tools_python(test: &str, modules: &str, install: &str) -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").map_or_else(|| std::path::PathBuf::from("/root"), std::path::PathBuf::from);
+    let python = home.join(".cache/molecule/venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let problem = (!ok).then(|| {
+        format!(
+            "{} cannot import {modules} (pip install {install} into that virtualenv; cargo xtask test does)",
+            python.display()
+        )
+    });
+    ready_or_skip(test, problem).then_some(python)
+}

@@ -1,0 +1,543 @@
+//! The MCP endpoint against a running workspace-server and a real memory-plugin-postgres:
+//! a raw `2024-11-05` JSON-RPC session as the original's runtimes send it (no `Accept` header,
+//! no session), the ACL matrix over a tree of depth 3 plus an unrelated root, scope that the
+//! arguments cannot widen, the redaction table checked in the plugin's own rows, the rate
+//! limit, and memory off without `MEMORY_PLUGIN_URL`; then the official MCP Python SDK as a
+//! client over Streamable HTTP (`mcp_sdk_client.py`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use diesel_async::RunQueryDsl;
+use molecule_memory_plugin::{PluginState, migrations};
+use molecule_testkit::TestDb;
+use serde_json::{Value, json};
+
+use crate::common;
+
+const ADMIN: &str = "mcp-admin";
+
+/// A plugin served in-process on its own database, and a server pointed at it.
+struct World {
+    _db: TestDb,
+    plugin_db: TestDb,
+    _plugin: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: common::Proc,
+    http: reqwest::Client,
+}
+
+async fn world(with_plugin: bool) -> World {
+    let db = TestDb::new().await;
+    let plugin_db = TestDb::with_migrations(migrations()).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let plugin = molecule_memory_plugin::serve(
+        listener,
+        PluginState::new(plugin_db.pool().clone()),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let plugin_url = format!("http://{}", plugin.local_addr);
+    let serving = tokio::spawn(plugin.wait());
+    let extra: Vec<(&str, &str)> = if with_plugin {
+        vec![("MEMORY_PLUGIN_URL", plugin_url.as_str())]
+    } else {
+        vec![]
+    };
+    let server = common::start_replica(&db.url, ADMIN, &extra);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &server, ADMIN).await;
+    World {
+        _db: db,
+        plugin_db,
+        _plugin: serving,
+        server,
+        http,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Ws {
+    id: String,
+    token: String,
+}
+
+impl World {
+    async fn create(&self, name: &str, parent: Option<&Ws>) -> Ws {
+        let mut body = json!({ "name": name, "runtime": "external" });
+        if let Some(p) = parent {
+            body["parent_id"] = json!(p.id);
+        }
+        let v: Value = self
+            .http
+            .post(format!("{}/workspaces", self.server.base))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Ws {
+            id: v["id"].as_str().unwrap().to_owned(),
+            token: v["auth_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// One raw JSON-RPC request as the original's runtimes send it: no `Accept`, no session.
+    async fn rpc(&self, ws: &Ws, method: &str, params: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/workspaces/{}/mcp", self.server.base, ws.id))
+            .bearer_auth(&ws.token)
+            .header("Content-Type", "application/json")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(json!({ "raw": text })))
+    }
+
+    /// `tools/call`: `(is_error, text)`.
+    async fn call(&self, ws: &Ws, tool: &str, arguments: Value) -> (bool, String) {
+        let (status, v) = self
+            .rpc(ws, "tools/call", json!({ "name": tool, "arguments": arguments }))
+            .await;
+        assert_eq!(status, 200, "{tool}: {v}");
+        let result = &v["result"];
+        assert!(result.is_object(), "{tool}: {v}");
+        (
+            result["isError"] == true,
+            result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_the_token() {
+    let w = world(true).await;
+    let root = w.create("root", None).await;
+    let other = w.create("other", None).await;
+
+    // initialize → the original's identity and protocol version.
+    let (status, init) = w
+        .rpc(
+            &root,
+            "initialize",
+            json!({ "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": { "name": "molecule-runtime", "version": "0.1" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{init}");
+    assert_eq!(init["result"]["protocolVersion"], "2024-11-05", "{init}");
+    assert_eq!(init["result"]["serverInfo"]["name"], "molecule-a2a");
+    assert_eq!(init["result"]["serverInfo"]["version"], "1.0.0");
+    assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
+
+    // tools/list: every tool with its schema and annotations.
+    let (_, list) = w.rpc(&root, "tools/list", json!({})).await;
+    let tools = list["result"]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for name in [
+        "commit_memory_v2",
+        "search_memory",
+        "commit_summary",
+        "list_writable_namespaces",
+        "list_readable_namespaces",
+        "forget_memory",
+        "commit_memory",
+        "recall_memory",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let forget = tools.iter().find(|t| t["name"] == "forget_memory").unwrap();
+    assert_eq!(forget["annotations"]["destructiveHint"], true);
+    assert_eq!(forget["inputSchema"]["required"], json!(["memory_id"]));
+
+    // A commit, a search, a forget: the original's result texts.
+    let (err, text) = w
+        .call(
+            &root,
+            "commit_memory_v2",
+            json!({ "content": "the build cache lives on /var/cache" }),
+        )
+        .await;
+    assert!(!err, "{text}");
+    let written: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(written["namespace"], format!("workspace:{}", root.id));
+    let id = written["id"].as_str().unwrap().to_owned();
+    let (err, text) = w.call(&root, "search_memory", json!({ "query": "cache" })).await;
+    assert!(!err, "{text}");
+    let found: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(found["memories"][0]["id"], id.as_str(), "{found}");
+    let (err, text) = w.call(&root, "forget_memory", json!({ "memory_id": id })).await;
+    assert!(!err && text == r#"{"forgotten":true}"#, "{text}");
+
+    // Legacy: GLOBAL refused with the original's text; LOCAL round trip; an empty recall.
+    let (err, text) = w
+        .call(&root, "commit_memory", json!({ "content": "x", "scope": "GLOBAL" }))
+        .await;
+    assert!(err);
+    assert_eq!(
+        text,
+        "GLOBAL scope is not permitted via the MCP bridge - use LOCAL or TEAM"
+    );
+    let (err, text) = w
+        .call(&root, "recall_memory", json!({ "query": "nothing-like-this" }))
+        .await;
+    assert!(!err && text == "No memories found.", "{text}");
+    let (err, text) = w
+        .call(
+            &root,
+            "commit_memory",
+            json!({ "content": "legacy note about deploys", "scope": "LOCAL" }),
+        )
+        .await;
+    assert!(!err, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["scope"], "LOCAL");
+    let (err, text) = w
+        .call(&root, "recall_memory", json!({ "query": "deploys", "scope": "LOCAL" }))
+        .await;
+    assert!(!err, "{text}");
+    let recalled: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(recalled[0]["scope"], "LOCAL");
+    assert!(recalled[0]["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // Scope can't be widened from the arguments: another workspace's namespace is refused,
+    // for reading and for writing, and a bad argument names itself.
+    let foreign = format!("workspace:{}", other.id);
+    let (err, text) = w.call(&root, "search_memory", json!({ "namespaces": [foreign] })).await;
+    assert!(
+        err && text == format!("workspace {} cannot read namespace {foreign}", root.id),
+        "{text}"
+    );
+    let (err, text) = w
+        .call(
+            &root,
+            "commit_memory_v2",
+            json!({ "content": "x", "namespace": foreign }),
+        )
+        .await;
+    assert!(
+        err && text == format!("workspace {} cannot write to namespace {foreign}", root.id),
+        "{text}"
+    );
+    let (err, text) = w
+        .call(
+            &root,
+            "commit_memory_v2",
+            json!({ "content": "x", "expires_at": "soon" }),
+        )
+        .await;
+    assert!(
+        err && text == "invalid expires_at: must be RFC3339 (got \"soon\")",
+        "{text}"
+    );
+
+    // Org memories are wrapped on read and audited with the content's digest.
+    let (err, text) = w
+        .call(
+            &root,
+            "commit_memory_v2",
+            json!({ "content": "org-wide fact", "namespace": format!("org:{}", root.id) }),
+        )
+        .await;
+    assert!(!err, "{text}");
+    let (_, text) = w.call(&root, "search_memory", json!({ "query": "org-wide" })).await;
+    let found: Value = serde_json::from_str(&text).unwrap();
+    let content = found["memories"][0]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("[MEMORY id=") && content.contains("scope=ORG") && content.ends_with("]: org-wide fact"),
+        "{content}"
+    );
+    let audit: Value = w
+        .http
+        .get(format!(
+            "{}/workspaces/{}/activity?type=memory_write_global",
+            w.server.base, root.id
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit[0]["request_body"]["content_sha256"].as_str().unwrap().len(), 64);
+
+    // Another workspace's token is refused (403, as on every workspace route).
+    let resp = w
+        .http
+        .post(format!("{}/workspaces/{}/mcp", w.server.base, root.id))
+        .bearer_auth(&other.token)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+
+    // The legacy stream announces the endpoint.
+    let mut resp = w
+        .http
+        .get(format!("{}/workspaces/{}/mcp/stream", w.server.base, root.id))
+        .bearer_auth(&root.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let first = resp.chunk().await.unwrap().unwrap();
+    assert_eq!(
+        std::str::from_utf8(&first).unwrap(),
+        format!("event: endpoint\ndata: /workspaces/{}/mcp\n\n", root.id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_acl_matrix_over_a_tree_of_depth_three() {
+    let w = world(true).await;
+    let root = w.create("root", None).await;
+    let mid = w.create("mid", Some(&root)).await;
+    let leaf = w.create("leaf", Some(&mid)).await;
+    let other = w.create("other", None).await;
+    let all = [&root, &mid, &leaf, &other];
+    // (workspace, readable, writable) from the resolver's rule: its own namespace, its team
+    // (the parent's; a root's own), and the org of its root, writable only by that root.
+    let ns = |kind: &str, ws: &Ws| format!("{kind}:{}", ws.id);
+    let expect = |ws: &Ws| -> (Vec<String>, Vec<String>) {
+        if ws.id == root.id {
+            let v = vec![ns("workspace", &root), ns("team", &root), ns("org", &root)];
+            (v.clone(), v)
+        } else if ws.id == mid.id {
+            (
+                vec![ns("workspace", &mid), ns("team", &root), ns("org", &root)],
+                vec![ns("workspace", &mid), ns("team", &root)],
+            )
+        } else if ws.id == leaf.id {
+            (
+                vec![ns("workspace", &leaf), ns("team", &mid), ns("org", &root)],
+                vec![ns("workspace", &leaf), ns("team", &mid)],
+            )
+        } else {
+            let v = vec![ns("workspace", &other), ns("team", &other), ns("org", &other)];
+            (v.clone(), v)
+        }
+    };
+    let mut universe = Vec::new();
+    for ws in all {
+        for kind in ["workspace", "team", "org"] {
+            universe.push(ns(kind, ws));
+        }
+    }
+    let mut checked = 0;
+    for ws in all {
+        let (readable, writable) = expect(ws);
+        for namespace in &universe {
+            let (read_err, text) = w.call(ws, "search_memory", json!({ "namespaces": [namespace] })).await;
+            assert_eq!(
+                !read_err,
+                readable.contains(namespace),
+                "read {namespace} as {}: {text}",
+                ws.id
+            );
+            let (write_err, text) = w
+                .call(
+                    ws,
+                    "commit_memory_v2",
+                    json!({ "content": "matrix", "namespace": namespace }),
+                )
+                .await;
+            assert_eq!(
+                !write_err,
+                writable.contains(namespace),
+                "write {namespace} as {}: {text}",
+                ws.id
+            );
+            checked += 2;
+        }
+        // The listing tools say the same.
+        let (_, text) = w.call(ws, "list_writable_namespaces", json!({})).await;
+        let listed: Vec<String> = serde_json::from_str::<Vec<Value>>(&text)
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(listed, writable);
+    }
+    assert_eq!(checked, 4 * 12 * 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_listed_secret_reaches_the_plugin_and_counts_are_audited() {
+    let w = world(true).await;
+    let ws = w.create("secrets", None).await;
+    let secrets = [
+        "OPENAI_API_KEY=sk-proj-abcdefghijklmnop1234",
+        "sk-ant-api03-abcdefghijklmnopqrstuv",
+        "ghp_abcdefghijklmnop1234",
+        "github_pat_11ABCDEFG0123456789_abcdef",
+        "AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "Bearer abc.def-ghi_jkl",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+        "postgres://app:hunter2@db.internal:5432/main",
+        "https://deploy:s3cret@git.example.com/repo.git",
+        "xoxb-123456789012-abcdefghij",
+    ];
+    let keep = "commit 3f786850e387550fdab836ed7e6dc881de23001b and id 6f1c2b0e-8a3d-4c55-9e2f-1b2c3d4e5f60";
+    for (i, s) in secrets.iter().enumerate() {
+        let (err, text) = w
+            .call(
+                &ws,
+                "commit_memory_v2",
+                json!({ "content": format!("note {i}: {s} ({keep})") }),
+            )
+            .await;
+        assert!(!err, "{text}");
+    }
+    let (err, text) = w
+        .call(
+            &ws,
+            "commit_summary",
+            json!({ "content": format!("summary with ghp_zyxwvutsrqponmlk9876 ({keep})") }),
+        )
+        .await;
+    assert!(!err, "{text}");
+    // The plugin's own rows, not the tool's answer.
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        content: String,
+    }
+    let mut conn = w.plugin_db.pool().get().await.unwrap();
+    let rows: Vec<Row> = diesel::sql_query("SELECT content FROM memory_plugin.memories")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), secrets.len() + 1);
+    for row in &rows {
+        for s in secrets
+            .iter()
+            .chain(["ghp_zyxwvutsrqponmlk9876", "hunter2", "s3cret"].iter())
+        {
+            assert!(!row.content.contains(s), "{s:?} reached the plugin: {}", row.content);
+        }
+        assert!(row.content.contains("[REDACTED:"), "{}", row.content);
+        assert!(row.content.contains(keep), "a SHA and a UUID are kept: {}", row.content);
+    }
+    // The audit carries the counts.
+    let audit: Value = w
+        .http
+        .get(format!(
+            "{}/workspaces/{}/activity?type=memory_write",
+            w.server.base, ws.id
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let counted: u64 = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["request_body"]["redactions"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+        })
+        .sum();
+    assert!(counted >= secrets.len() as u64, "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
+    let w = world(false).await;
+    let ws = w.create("no-memory", None).await;
+    let (err, text) = w.call(&ws, "search_memory", json!({ "query": "x" })).await;
+    assert!(err);
+    assert_eq!(text, "memory plugin is not configured (set MEMORY_PLUGIN_URL)");
+    // 120 calls a minute per token: the burst passes, the next is 429 with Retry-After.
+    let mut limited = None;
+    for i in 0..130 {
+        let resp = w
+            .http
+            .post(format!("{}/workspaces/{}/mcp", w.server.base, ws.id))
+            .bearer_auth(&ws.token)
+            .json(&json!({ "jsonrpc": "2.0", "id": i, "method": "tools/list" }))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 429 {
+            limited = Some((i, resp.headers().get("retry-after").cloned()));
+            break;
+        }
+        assert_eq!(resp.status(), 200);
+    }
+    let (at, retry_after) = limited.expect("a 429 within 130 calls");
+    // The one call above took one of the burst of 120 (a few more may have refilled at two a
+    // second while the loop ran).
+    assert!((119..130).contains(&at), "{at}");
+    assert!(retry_after.is_some());
+}
+
+fn python() -> Option<PathBuf> {
+    common::tools_python(
+        "the_official_mcp_python_sdk_over_streamable_http",
+        "mcp.client.streamable_http",
+        "mcp",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_mcp_python_sdk_over_streamable_http() {
+    let Some(python) = python() else { return };
+    let w = world(true).await;
+    let ws = w.create("sdk", None).await;
+    let other = w.create("sdk-other", None).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_sdk_client.py");
+    let url = format!("{}/workspaces/{}/mcp", w.server.base, ws.id);
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(&python)
+            .arg(&script)
+            .args([&url, &ws.token, &format!("workspace:{}", other.id)])
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the SDK client finished within 120 s")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    eprintln!("{report:#}");
+    assert!(report["tools"].as_array().unwrap().len() >= 8, "{report}");
+    assert_eq!(report["committed_found"], true, "{report}");
+    assert_eq!(report["forgotten"], true, "{report}");
+    assert_eq!(report["found_after_forget"], 0, "{report}");
+    assert_eq!(report["legacy_recalled"], true, "{report}");
+    assert_eq!(
+        report["global"],
+        json!({ "is_error": true, "text": "GLOBAL scope is not permitted via the MCP bridge - use LOCAL or TEAM" })
+    );
+    assert_eq!(report["foreign"]["is_error"], true, "{report}");
+    assert!(
+        report["foreign"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read namespace"),
+        "{report}"
+    );
+}

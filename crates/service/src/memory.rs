@@ -1,0 +1,460 @@
+//! Agent memory: the use-cases behind the MCP memory tools (and, later, the HTTP memory
+//! endpoints). Scope comes from the calling workspace alone: every read is intersected with
+//! what the namespace resolver says it may read, every write re-checks `can_write`, and a
+//! namespace named in the arguments only narrows that set, never widens it.
+//!
+//! Owns: the order of checks and the error texts agents see, redaction before anything reaches
+//! the plugin, upserting a namespace before its first memory, the org wrap on reads, and the
+//! audit rows (`memory_write`, `memory_summary_write`, `memory_delete`, and
+//! `memory_write_global` with the content's sha256 for `org:*` writes). Must not know: how the
+//! plugin stores memories (it speaks Memory Plugin v1 through the contract's client), MCP or
+//! HTTP.
+
+use std::sync::Arc;
+
+use molecule_domain::{ActivityStatus, ActivityType, NamespaceKind, Vocabulary};
+use molecule_memory_contract::client::{ClientError, PluginClient};
+use molecule_memory_contract::{
+    ForgetRequest, Memory, MemoryKind, MemoryWrite, MemoryWriteResponse, NamespaceUpsert, SearchRequest,
+};
+use molecule_namespace::{NamespaceError, ResolvedNamespace, Resolver};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Services;
+use crate::activity::ActivityRow;
+use crate::redact::redact;
+
+/// What an agent is told when memory is off.
+pub const NOT_CONFIGURED: &str = "memory plugin is not configured (set MEMORY_PLUGIN_URL)";
+/// A summary without `expires_at` lives this long (the original's default).
+const SUMMARY_TTL: time::Duration = time::Duration::days(30);
+/// Legacy `recall_memory` returns at most this many.
+const RECALL_LIMIT: u32 = 50;
+
+/// The memory plugin's client and the resolver over the live tree.
+#[derive(Debug, Clone)]
+pub struct MemoryLayer {
+    client: Arc<PluginClient>,
+    resolver: Resolver,
+}
+
+/// Why a memory call did not succeed; the text is what the agent reads.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("{NOT_CONFIGURED}")]
+    NotConfigured,
+    /// An argument is wrong (names the argument).
+    #[error("{0}")]
+    Invalid(String),
+    /// The workspace may not read or write that namespace.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("memory not found")]
+    NotFound,
+    /// The plugin refused or could not be reached (the breaker's state included).
+    #[error("memory plugin: {0}")]
+    Plugin(#[source] ClientError),
+    #[error("workspace {0} not found")]
+    WorkspaceNotFound(Uuid),
+    #[error("memory scopes could not be resolved: {0}")]
+    Resolver(#[source] NamespaceError),
+}
+
+impl From<NamespaceError> for MemoryError {
+    fn from(e: NamespaceError) -> Self {
+        match e {
+            NamespaceError::WorkspaceNotFound(id) => Self::WorkspaceNotFound(id),
+            other => Self::Resolver(other),
+        }
+    }
+}
+
+impl From<ClientError> for MemoryError {
+    fn from(e: ClientError) -> Self {
+        match e.code() {
+            Some(molecule_memory_contract::ErrorCode::NotFound) => Self::NotFound,
+            _ => Self::Plugin(e),
+        }
+    }
+}
+
+pub type MemoryResult<T> = std::result::Result<T, MemoryError>;
+
+/// `commit_memory_v2`'s arguments (also what the legacy and summary tools reduce to).
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub content: String,
+    pub namespace: Option<String>,
+    pub kind: Option<MemoryKind>,
+    pub expires_at: Option<String>,
+    pub pin: Option<bool>,
+}
+
+/// `search_memory`'s arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub query: Option<String>,
+    pub namespaces: Vec<String>,
+    pub kinds: Vec<MemoryKind>,
+    pub limit: Option<u32>,
+}
+
+/// Legacy scopes (`commit_memory`, `recall_memory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyScope {
+    Local,
+    Team,
+}
+
+impl LegacyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "LOCAL",
+            Self::Team => "TEAM",
+        }
+    }
+}
+
+/// The legacy scope a namespace reads as.
+pub fn scope_of(namespace: &str) -> &'static str {
+    match namespace.split(':').next() {
+        Some("team") => "TEAM",
+        Some("org") => "GLOBAL",
+        _ => "LOCAL",
+    }
+}
+
+fn kind_of(namespace: &str) -> NamespaceKind {
+    namespace
+        .split(':')
+        .next()
+        .and_then(|p| NamespaceKind::parse(p).ok())
+        .unwrap_or(NamespaceKind::Custom)
+}
+
+fn parse_expiry(raw: &str) -> MemoryResult<OffsetDateTime> {
+    OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| MemoryError::Invalid(format!("invalid expires_at: must be RFC3339 (got {raw:?})")))
+}
+
+/// `org:*` content as agents read it: marked as shared, so a model does not take it for its own.
+pub fn wrap_org(memory: &mut Memory) {
+    if memory.namespace.starts_with("org:") {
+        memory.content = format!(
+            "[MEMORY id={} scope=ORG ns={}]: {}",
+            memory.id, memory.namespace, memory.content
+        );
+    }
+}
+
+impl MemoryLayer {
+    pub fn new(client: Arc<PluginClient>, resolver: Resolver) -> Self {
+        Self { client, resolver }
+    }
+
+    pub fn client(&self) -> &PluginClient {
+        &self.client
+    }
+}
+
+impl Services {
+    /// Turns memory on: the tools and endpoints reach `client`, scoped by the live tree.
+    pub fn with_memory(mut self, client: Arc<PluginClient>) -> Self {
+        self.memory = Some(MemoryLayer::new(client, Resolver::new(self.pool.clone())));
+        self
+    }
+
+    fn memory(&self) -> MemoryResult<&MemoryLayer> {
+        self.memory.as_ref().ok_or(MemoryError::NotConfigured)
+    }
+
+    /// Whether memory is configured (other tools work without it).
+    pub fn memory_enabled(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// The namespaces `ws` may read (all) or write (`writable_only`), in the resolver's order.
+    pub async fn memory_namespaces(&self, ws: Uuid, writable_only: bool) -> MemoryResult<Vec<ResolvedNamespace>> {
+        let m = self.memory()?;
+        Ok(if writable_only {
+            m.resolver.writable(ws).await?
+        } else {
+            m.resolver.readable(ws).await?
+        })
+    }
+
+    /// `commit_memory_v2`: blank check, `can_write`, namespace upsert, redaction, expiry, commit,
+    /// org audit, activity row.
+    pub async fn commit_memory(&self, ws: Uuid, input: Commit) -> MemoryResult<MemoryWriteResponse> {
+        self.commit_as(ws, input, ActivityType::MemoryWrite, None).await
+    }
+
+    /// `commit_summary`: a `summary` that expires after 30 days unless told otherwise. Unlike
+    /// the original, the namespace is upserted (its missing upsert failed on fresh namespaces)
+    /// and a bad `expires_at` is refused rather than ignored.
+    pub async fn commit_summary(
+        &self,
+        ws: Uuid,
+        content: String,
+        namespace: Option<String>,
+        expires_at: Option<String>,
+    ) -> MemoryResult<MemoryWriteResponse> {
+        let default_expiry = OffsetDateTime::now_utc() + SUMMARY_TTL;
+        let input = Commit {
+            content,
+            namespace,
+            kind: Some(MemoryKind::Summary),
+            expires_at,
+            pin: None,
+        };
+        self.commit_as(ws, input, ActivityType::MemorySummaryWrite, Some(default_expiry))
+            .await
+    }
+
+    async fn commit_as(
+        &self,
+        ws: Uuid,
+        input: Commit,
+        activity: ActivityType,
+        default_expiry: Option<OffsetDateTime>,
+    ) -> MemoryResult<MemoryWriteResponse> {
+        let m = self.memory()?;
+        if input.content.trim().is_empty() {
+            return Err(MemoryError::Invalid("content is required".into()));
+        }
+        let namespace = input.namespace.unwrap_or_else(|| format!("workspace:{ws}"));
+        if !m.resolver.can_write(ws, &namespace).await? {
+            return Err(MemoryError::Forbidden(format!(
+                "workspace {ws} cannot write to namespace {namespace}"
+            )));
+        }
+        let expires_at = match input.expires_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(raw) => Some(parse_expiry(raw)?),
+            None => default_expiry,
+        };
+        m.client
+            .upsert_namespace(
+                &namespace,
+                &NamespaceUpsert {
+                    kind: kind_of(&namespace),
+                    expires_at: None,
+                    metadata: None,
+                },
+            )
+            .await?;
+        let redacted = redact(&input.content);
+        if redacted.total() > 0 {
+            tracing::info!(workspace_id = %ws, namespace, redactions = ?redacted.counts, "secrets redacted from a memory");
+        }
+        let written = m
+            .client
+            .commit(
+                &namespace,
+                &MemoryWrite {
+                    kind: input.kind.unwrap_or(MemoryKind::Fact),
+                    expires_at,
+                    pin: input.pin.unwrap_or(false),
+                    ..MemoryWrite::fact(redacted.text.clone())
+                },
+            )
+            .await?;
+        let redactions = json!(redacted.counts);
+        if namespace.starts_with("org:") {
+            let digest = hex(&Sha256::digest(redacted.text.as_bytes()));
+            self.audit(
+                ws,
+                ActivityType::MemoryWriteGlobal,
+                Some(written.id),
+                &namespace,
+                format!("ORG memory written: id={} namespace={namespace}", written.id),
+                json!({ "memory_id": written.id, "namespace": namespace, "content_sha256": digest, "redactions": redactions }),
+            )
+            .await;
+        }
+        let verb = if activity == ActivityType::MemorySummaryWrite {
+            "commit_summary"
+        } else {
+            "commit_memory"
+        };
+        self.audit(
+            ws,
+            activity,
+            Some(written.id),
+            &namespace,
+            format!("{verb} to {namespace}"),
+            json!({ "memory_id": written.id, "namespace": namespace, "redactions": redactions }),
+        )
+        .await;
+        Ok(written)
+    }
+
+    /// `search_memory`: the readable namespaces, narrowed to those named (a name the workspace
+    /// cannot read is refused, never silently dropped), org content wrapped.
+    pub async fn search_memory(&self, ws: Uuid, input: Search) -> MemoryResult<Vec<Memory>> {
+        let m = self.memory()?;
+        if let Some(limit) = input.limit
+            && !(1..=molecule_memory_contract::MAX_SEARCH_LIMIT).contains(&limit)
+        {
+            return Err(MemoryError::Invalid(format!(
+                "limit must be between 1 and {} (got {limit})",
+                molecule_memory_contract::MAX_SEARCH_LIMIT
+            )));
+        }
+        let readable = m.resolver.readable(ws).await?;
+        let namespaces: Vec<String> = if input.namespaces.is_empty() {
+            readable.iter().map(|n| n.name.to_string()).collect()
+        } else {
+            let mut out = Vec::new();
+            for requested in &input.namespaces {
+                if !readable.iter().any(|n| n.name.as_str() == requested) {
+                    return Err(MemoryError::Forbidden(format!(
+                        "workspace {ws} cannot read namespace {requested}"
+                    )));
+                }
+                if !out.contains(requested) {
+                    out.push(requested.clone());
+                }
+            }
+            out
+        };
+        let found = m
+            .client
+            .search(&SearchRequest {
+                namespaces,
+                query: input.query.filter(|q| !q.trim().is_empty()),
+                kinds: (!input.kinds.is_empty()).then_some(input.kinds),
+                limit: input.limit,
+                embedding: None,
+            })
+            .await?;
+        let mut memories = found.memories;
+        memories.iter_mut().for_each(wrap_org);
+        Ok(memories)
+    }
+
+    /// `forget_memory`: only from a namespace the workspace may write.
+    pub async fn forget_memory(&self, ws: Uuid, memory_id: Uuid, namespace: Option<String>) -> MemoryResult<()> {
+        let m = self.memory()?;
+        let namespace = namespace.unwrap_or_else(|| format!("workspace:{ws}"));
+        if !m.resolver.can_write(ws, &namespace).await? {
+            return Err(MemoryError::Forbidden(format!(
+                "workspace {ws} cannot write to namespace {namespace}"
+            )));
+        }
+        m.client
+            .forget(
+                memory_id,
+                &ForgetRequest {
+                    requested_by_namespace: namespace.clone(),
+                },
+            )
+            .await?;
+        self.audit(
+            ws,
+            ActivityType::MemoryDelete,
+            Some(memory_id),
+            &namespace,
+            format!("forget_memory {memory_id} from {namespace}"),
+            json!({ "memory_id": memory_id, "namespace": namespace }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The legacy scope's writable namespace.
+    pub async fn legacy_namespace(&self, ws: Uuid, scope: LegacyScope) -> MemoryResult<String> {
+        let writable = self.memory_namespaces(ws, true).await?;
+        let kind = match scope {
+            LegacyScope::Local => NamespaceKind::Workspace,
+            LegacyScope::Team => NamespaceKind::Team,
+        };
+        writable
+            .into_iter()
+            .find(|n| n.kind == kind)
+            .map(|n| n.name.to_string())
+            .ok_or_else(|| {
+                MemoryError::Forbidden(format!("workspace {ws} has no writable {} namespace", scope.as_str()))
+            })
+    }
+
+    /// Legacy `recall_memory`: no scope reads everything readable; LOCAL the workspace's own;
+    /// TEAM its own and its team's. At most 50, org content wrapped.
+    pub async fn recall_memory(
+        &self,
+        ws: Uuid,
+        query: Option<String>,
+        scope: Option<LegacyScope>,
+    ) -> MemoryResult<Vec<Memory>> {
+        let readable = self.memory_namespaces(ws, false).await?;
+        let namespaces = readable
+            .into_iter()
+            .filter(|n| match scope {
+                None => true,
+                Some(LegacyScope::Local) => n.kind == NamespaceKind::Workspace,
+                Some(LegacyScope::Team) => matches!(n.kind, NamespaceKind::Workspace | NamespaceKind::Team),
+            })
+            .map(|n| n.name.to_string())
+            .collect();
+        self.search_memory(
+            ws,
+            Search {
+                query,
+                namespaces,
+                kinds: Vec::new(),
+                limit: Some(RECALL_LIMIT),
+            },
+        )
+        .await
+    }
+
+    /// An audit row (and its `ACTIVITY_LOGGED`); a failure is logged, never the caller's.
+    async fn audit(
+        &self,
+        ws: Uuid,
+        ty: ActivityType,
+        target: Option<Uuid>,
+        namespace: &str,
+        summary: String,
+        request_body: serde_json::Value,
+    ) {
+        let row = ActivityRow {
+            source_id: Some(ws),
+            target_id: target,
+            method: Some(namespace),
+            summary: Some(&summary),
+            request_body: Some(&request_body),
+            ..ActivityRow::new(ws, ty, ActivityStatus::Ok)
+        };
+        if let Err(e) = self.log_platform_activity(row).await {
+            tracing::warn!(workspace_id = %ws, activity_type = ty.as_str(), error = %e.chain(), "memory audit row not written");
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_and_kinds_follow_the_prefix() {
+        assert_eq!(scope_of("workspace:x"), "LOCAL");
+        assert_eq!(scope_of("team:x"), "TEAM");
+        assert_eq!(scope_of("org:x"), "GLOBAL");
+        assert_eq!(kind_of("org:x"), NamespaceKind::Org);
+        assert_eq!(kind_of("project:x"), NamespaceKind::Custom);
+    }
+
+    #[test]
+    fn a_bad_expiry_names_the_argument() {
+        let e = parse_expiry("tomorrow").unwrap_err().to_string();
+        assert_eq!(e, "invalid expires_at: must be RFC3339 (got \"tomorrow\")");
+        assert!(parse_expiry("2030-01-01T00:00:00Z").is_ok());
+    }
+}
