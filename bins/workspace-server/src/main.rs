@@ -212,7 +212,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),
         memory_plugin,
-        mcp_limits: molecule_mcp::RateLimits::default(),
+        mcp: molecule_mcp::McpSettings {
+            limits: molecule_mcp::RateLimits::default(),
+            allow_send_message: cfg.molecule_mcp_allow_send_message,
+        },
     };
 
     let listener = molecule_http::bind(cfg.listen_addr())?;

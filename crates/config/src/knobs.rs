@@ -143,6 +143,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often the idle monitor looks for workspaces idle past their hibernation_idle_minutes (one replica per tick)",
     ),
     k(
+        "MOLECULE_MCP_ALLOW_SEND_MESSAGE",
+        "false",
+        "`true` offers agents the MCP tool `send_message_to_user` (a message on the canvas: `AGENT_MESSAGE` and an activity row)",
+    ),
+    k(
         "MOLECULE_BACKEND",
         "docker if the engine answers, else none",
         "`docker`, `local` (development only; never chosen automatically) or `none`",

@@ -115,6 +115,9 @@ pub struct ServerConfig {
     pub a2a_queue_lease_seconds: u64,
     pub a2a_queue_reap_interval_seconds: u64,
     pub hibernation_sweep_interval_seconds: u64,
+    /// Offer the MCP tool `send_message_to_user`.
+    #[serde(deserialize_with = "lenient::flag")]
+    pub molecule_mcp_allow_send_message: bool,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_backend: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -194,6 +197,7 @@ impl Default for ServerConfig {
             a2a_queue_lease_seconds: 60,
             a2a_queue_reap_interval_seconds: 60,
             hibernation_sweep_interval_seconds: 60,
+            molecule_mcp_allow_send_message: false,
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),

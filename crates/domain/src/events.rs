@@ -39,6 +39,7 @@ vocabulary! {
         ActivityLogged => "ACTIVITY_LOGGED",
         /// The agent's answer to a message the operator/canvas sent through the proxy.
         A2aResponse => "A2A_RESPONSE",
+        AgentMessage => "AGENT_MESSAGE",
     }
 }
 
@@ -49,6 +50,7 @@ impl EventType {
         Self::TaskUpdated,
         Self::ActivityLogged,
         Self::A2aResponse,
+        Self::AgentMessage,
     ];
 
     pub fn is_persisted(self) -> bool {

@@ -36,8 +36,8 @@ pub struct AppState {
     pub metrics: Option<MetricsRender>,
     /// The memory plugin (`MEMORY_PLUGIN_URL`), when configured.
     pub memory_plugin: Option<std::sync::Arc<molecule_memory_contract::client::PluginClient>>,
-    /// The MCP endpoint's calls per minute per token (shared by every worker).
-    pub mcp_limits: molecule_mcp::RateLimits,
+    /// The MCP endpoint's settings (its rate limiter is shared by every worker).
+    pub mcp: molecule_mcp::McpSettings,
 }
 
 /// Renders the process's metrics in the Prometheus text format.
@@ -56,7 +56,7 @@ impl AppState {
             org_templates_dir: None,
             metrics: None,
             memory_plugin: None,
-            mcp_limits: molecule_mcp::RateLimits::default(),
+            mcp: molecule_mcp::McpSettings::default(),
         })
     }
 }
@@ -107,7 +107,7 @@ pub fn app(
     >,
 > {
     let org = state.org_id.clone();
-    let mcp_limits = state.mcp_limits.clone();
+    let mcp_settings = state.mcp.clone();
     let mcp_services = state.services.clone();
     let data = web::Data::new(state);
     let (app, doc) = App::new()
@@ -129,7 +129,7 @@ pub fn app(
         // MCP: not in the OpenAPI document (JSON-RPC over one path; rmcp owns its shapes). The
         // stream route comes first: the MCP scope would take `/mcp/stream` and answer 404.
         .route("/workspaces/{id}/mcp/stream", web::get().to(crate::routes::mcp::stream))
-        .service(crate::routes::mcp::scope(mcp_services, mcp_limits))
+        .service(crate::routes::mcp::scope(mcp_services, mcp_settings))
         .default_service(web::to(errors::not_found))
         .wrap(actix_web::middleware::from_fn(
             move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {

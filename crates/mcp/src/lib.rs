@@ -13,9 +13,11 @@
 
 mod limits;
 
+use molecule_api::delegations::DelegateRequest;
+use molecule_domain::{DelegationStatus, Vocabulary};
 use molecule_memory_contract::MemoryKind;
-use molecule_service::Services;
 use molecule_service::memory::{Commit, LegacyScope, MemoryError, Search, scope_of};
+use molecule_service::{ServiceError, Services};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -35,6 +37,18 @@ pub const SERVER_VERSION: &str = "1.0.0";
 /// the workspace's token, and every tool reads it from there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct McpCaller(pub Uuid);
+
+/// How long `delegate_task` waits for the callee's answer before handing back the task id.
+pub const DELEGATE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What an operator decides about the tools.
+#[derive(Debug, Clone, Default)]
+pub struct McpSettings {
+    /// Calls per minute per token.
+    pub limits: RateLimits,
+    /// `MOLECULE_MCP_ALLOW_SEND_MESSAGE`: whether `send_message_to_user` is offered.
+    pub allow_send_message: bool,
+}
 
 /// The tools of one workspace-server; a request's caller comes from its extensions.
 #[derive(Clone)]
@@ -124,6 +138,50 @@ pub struct ForgetMemory {
 pub struct NoArguments {}
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct Delegate {
+    /// The peer to delegate to.
+    pub workspace_id: String,
+    /// What it should do.
+    pub task: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct TaskStatus {
+    /// The peer the task went to (kept for the original's clients; the task id decides).
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+    pub task_id: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct MessageToUser {
+    pub message: String,
+}
+
+fn parse_id(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw.trim()).ok()
+}
+
+fn delegate_request(target: Uuid, task: String) -> DelegateRequest {
+    DelegateRequest {
+        target_id: target,
+        task,
+        idempotency_key: None,
+    }
+}
+
+/// A use-case's refusal as a tool error: its message (a 5xx's cause goes to the log only).
+fn service_failed(tool: &str, ws: Uuid, e: &ServiceError) -> CallToolResult {
+    match e {
+        ServiceError::Unavailable(_) | ServiceError::Internal { .. } => {
+            tracing::warn!(tool, workspace_id = %ws, error = %e.chain(), "tool failed");
+        }
+        _ => tracing::debug!(tool, workspace_id = %ws, error = %e, "tool refused"),
+    }
+    failed(e.to_string())
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct LegacyCommit {
     pub content: String,
     /// LOCAL (default) or TEAM.
@@ -186,11 +244,151 @@ fn legacy_scope(raw: Option<&str>, allow_all: bool) -> Result<Option<LegacyScope
 
 #[tool_router]
 impl WorkspaceTools {
-    pub fn new(services: Services) -> Self {
-        Self {
-            services,
-            tool_router: Self::tool_router(),
+    /// The tools; `send_message_to_user` only when `allow_send_message`.
+    pub fn new(services: Services, allow_send_message: bool) -> Self {
+        let mut tool_router = Self::tool_router();
+        if !allow_send_message {
+            tool_router.remove_route("send_message_to_user");
         }
+        Self { services, tool_router }
+    }
+
+    /// The workspaces this one may talk to directly (parent, siblings, children).
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn list_peers(
+        &self,
+        Parameters(_): Parameters<NoArguments>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        Ok(match self.services.peers(ws, None).await {
+            Ok(peers) => text(pretty(&json!(peers))),
+            Err(e) => service_failed("list_peers", ws, &e),
+        })
+    }
+
+    /// This workspace as the platform sees it.
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn get_workspace_info(
+        &self,
+        Parameters(_): Parameters<NoArguments>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        Ok(match self.services.get_workspace(ws).await {
+            Ok(w) => text(pretty(&json!(w))),
+            Err(e) => service_failed("get_workspace_info", ws, &e),
+        })
+    }
+
+    /// Delegates a task to a peer and waits up to 30 s for its answer (then returns the task
+    /// id to check later). Goes through the delegation ledger and the A2A proxy.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn delegate_task(
+        &self,
+        Parameters(a): Parameters<Delegate>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let Some(target) = parse_id(&a.workspace_id) else {
+            return Ok(failed(format!(
+                "workspace_id must be a UUID (got {:?})",
+                a.workspace_id
+            )));
+        };
+        let mut events = self.services.bus().subscribe();
+        let sent = match self.services.delegate(ws, delegate_request(target, a.task)).await {
+            Ok(d) => d,
+            Err(e) => return Ok(service_failed("delegate_task", ws, &e)),
+        };
+        let id = sent.delegation_id;
+        // Wait for the delegation's end on the event bus (any replica settles it), then read
+        // the ledger; past the wait, the ledger says where it stands.
+        let _ = tokio::time::timeout(DELEGATE_WAIT, async {
+            loop {
+                match events.recv().await {
+                    Ok(ev)
+                        if matches!(ev.event.as_str(), "DELEGATION_COMPLETE" | "DELEGATION_FAILED")
+                            && ev.payload["delegation_id"] == id.as_str() =>
+                    {
+                        return;
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+        .await;
+        Ok(match self.services.delegation(ws, &id).await {
+            Ok(d) if d.status == DelegationStatus::Completed => text(d.response_preview.unwrap_or_default()),
+            Ok(d) if d.status.is_terminal() => failed(format!(
+                "delegation {id} {}: {}",
+                d.status.as_str(),
+                d.error.unwrap_or_default()
+            )),
+            Ok(d) => text(
+                json!({ "task_id": id, "status": d.status.as_str(), "target_id": target,
+                        "message": format!("no answer within {} s; call check_task_status with this task_id", DELEGATE_WAIT.as_secs()) })
+                .to_string(),
+            ),
+            Err(e) => service_failed("delegate_task", ws, &e),
+        })
+    }
+
+    /// Delegates a task to a peer without waiting: returns its task id.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn delegate_task_async(
+        &self,
+        Parameters(a): Parameters<Delegate>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let Some(target) = parse_id(&a.workspace_id) else {
+            return Ok(failed(format!(
+                "workspace_id must be a UUID (got {:?})",
+                a.workspace_id
+            )));
+        };
+        Ok(
+            match self.services.delegate(ws, delegate_request(target, a.task)).await {
+                Ok(d) => {
+                    text(json!({ "task_id": d.delegation_id, "status": "dispatched", "target_id": target }).to_string())
+                }
+                Err(e) => service_failed("delegate_task_async", ws, &e),
+            },
+        )
+    }
+
+    /// Where a delegated task stands (its answer once completed).
+    #[tool(annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true))]
+    async fn check_task_status(
+        &self,
+        Parameters(a): Parameters<TaskStatus>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        Ok(match self.services.delegation(ws, a.task_id.trim()).await {
+            Ok(d) => text(
+                json!({ "task_id": d.delegation_id, "status": d.status.as_str(), "target_id": d.target_id,
+                        "response": d.response_preview, "error": d.error })
+                .to_string(),
+            ),
+            Err(e) => service_failed("check_task_status", ws, &e),
+        })
+    }
+
+    /// Sends a message to this workspace's user (the canvas).
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn send_message_to_user(
+        &self,
+        Parameters(a): Parameters<MessageToUser>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        Ok(match self.services.notify_user(ws, &a.message).await {
+            Ok(_) => text(json!({ "sent": true }).to_string()),
+            Err(e) => service_failed("send_message_to_user", ws, &e),
+        })
     }
 
     /// Stores a memory in a namespace this workspace may write.
@@ -404,14 +602,20 @@ mod tests {
         assert_eq!(
             names,
             [
+                "check_task_status",
                 "commit_memory",
                 "commit_memory_v2",
                 "commit_summary",
+                "delegate_task",
+                "delegate_task_async",
                 "forget_memory",
+                "get_workspace_info",
+                "list_peers",
                 "list_readable_namespaces",
                 "list_writable_namespaces",
                 "recall_memory",
-                "search_memory"
+                "search_memory",
+                "send_message_to_user"
             ]
         );
         for t in &tools {

@@ -269,6 +269,42 @@ impl Services {
         .await
     }
 
+    /// An agent's message to its user (the canvas): an `a2a_receive`/`notify` row with the
+    /// text as its result, `ACTIVITY_LOGGED` and `AGENT_MESSAGE{message, workspace_id, name}`,
+    /// in one statement.
+    pub async fn notify_user(&self, ws: Uuid, message: &str) -> Result<Uuid> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(ServiceError::invalid("message", "must not be empty"));
+        }
+        let name = self.get_workspace(ws).await?.name;
+        let summary: String = message.chars().take(200).collect();
+        let response = json!({ "result": message });
+        let notifications = vec![
+            events::live_notification(
+                EventType::ActivityLogged,
+                Some(ws),
+                json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": "notify", "summary": summary,
+                        "status": "ok", "source_id": ws }),
+            )?,
+            events::live_notification(
+                EventType::AgentMessage,
+                Some(ws),
+                json!({ "message": message, "workspace_id": ws, "name": name }),
+            )?,
+        ];
+        let mut conn = self.pool.get().await?;
+        ActivityRow {
+            method: Some("notify"),
+            source_id: Some(ws),
+            summary: Some(&summary),
+            response_body: Some(&response),
+            ..ActivityRow::new(ws, ActivityType::A2aReceive, ActivityStatus::Ok)
+        }
+        .insert_notifying(&mut conn, notifications)
+        .await
+    }
+
     /// Newest first; `since` (exclusive) lets a poller read only what is new.
     pub async fn list_activity(
         &self,

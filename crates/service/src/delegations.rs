@@ -713,28 +713,12 @@ impl Services {
     /// The workspace's delegations, sent and received, newest first (at most 50).
     pub async fn list_delegations(&self, ws: Uuid) -> Result<Vec<DelegationView>> {
         let rows = self.ledger.list_for(ws, 50).await.map_err(ledger_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|d| DelegationView {
-                direction: if d.caller_id == ws {
-                    Direction::Sent
-                } else {
-                    Direction::Received
-                },
-                summary: preview(&d.task_preview, 200),
-                source_id: d.caller_id,
-                target_id: d.callee_id,
-                status: d.status,
-                response_preview: d.result_preview,
-                error: d.error_detail,
-                last_heartbeat: d.last_heartbeat,
-                deadline: d.deadline,
-                created_at: d.created_at,
-                updated_at: d.updated_at,
-                delegation_id: d.delegation_id,
-                _ledger: true,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|d| view(ws, d)).collect())
+    }
+
+    /// One delegation the workspace sent or received (404 otherwise).
+    pub async fn delegation(&self, ws: Uuid, delegation_id: &str) -> Result<DelegationView> {
+        Ok(view(ws, self.party_delegation(ws, delegation_id).await?))
     }
 
     /// Tells callers about delegations the sweeper failed at their deadline; returns how many
@@ -748,6 +732,29 @@ impl Services {
             }
         }
         errors
+    }
+}
+
+/// A ledger row as workspace `ws` sees it.
+fn view(ws: Uuid, d: Delegation) -> DelegationView {
+    DelegationView {
+        direction: if d.caller_id == ws {
+            Direction::Sent
+        } else {
+            Direction::Received
+        },
+        summary: preview(&d.task_preview, 200),
+        source_id: d.caller_id,
+        target_id: d.callee_id,
+        status: d.status,
+        response_preview: d.result_preview,
+        error: d.error_detail,
+        last_heartbeat: d.last_heartbeat,
+        deadline: d.deadline,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        delegation_id: d.delegation_id,
+        _ledger: true,
     }
 }
 

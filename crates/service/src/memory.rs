@@ -410,6 +410,27 @@ impl Services {
         .await
     }
 
+    /// After a purge: deletes the purged workspaces' namespaces (`workspace:`, and `team:` and
+    /// `org:` named after them, which only the purged subtree could read), memories included.
+    /// Best effort: a failure is logged with the namespace, and an absent one is fine.
+    pub(crate) async fn purge_memory(&self, ids: &[Uuid]) {
+        let Some(m) = self.memory.as_ref() else { return };
+        for id in ids {
+            for prefix in ["workspace", "team", "org"] {
+                let namespace = format!("{prefix}:{id}");
+                match m.client.delete_namespace(&namespace).await {
+                    Ok(()) => {
+                        tracing::info!(workspace_id = %id, namespace, "purged workspace's memory namespace deleted")
+                    }
+                    Err(e) if e.code() == Some(molecule_memory_contract::ErrorCode::NotFound) => {}
+                    Err(e) => {
+                        tracing::warn!(workspace_id = %id, namespace, error = %e, "purged workspace's memory namespace not deleted")
+                    }
+                }
+            }
+        }
+    }
+
     /// An audit row (and its `ACTIVITY_LOGGED`); a failure is logged, never the caller's.
     async fn audit(
         &self,

@@ -658,6 +658,7 @@ impl Services {
         };
         if purge {
             self.hooks.purge(&ids).await;
+            self.purge_memory(&ids).await;
         }
         Ok(Deleted {
             status: removal,

@@ -29,6 +29,10 @@ struct World {
 }
 
 async fn world(with_plugin: bool) -> World {
+    world_with(with_plugin, &[]).await
+}
+
+async fn world_with(with_plugin: bool, env: &[(&str, &str)]) -> World {
     let db = TestDb::new().await;
     let plugin_db = TestDb::with_migrations(migrations()).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -40,11 +44,10 @@ async fn world(with_plugin: bool) -> World {
     .unwrap();
     let plugin_url = format!("http://{}", plugin.local_addr);
     let serving = tokio::spawn(plugin.wait());
-    let extra: Vec<(&str, &str)> = if with_plugin {
-        vec![("MEMORY_PLUGIN_URL", plugin_url.as_str())]
-    } else {
-        vec![]
-    };
+    let mut extra: Vec<(&str, &str)> = env.to_vec();
+    if with_plugin {
+        extra.push(("MEMORY_PLUGIN_URL", plugin_url.as_str()));
+    }
     let server = common::start_replica(&db.url, ADMIN, &extra);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -272,6 +275,45 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit[0]["request_body"]["content_sha256"].as_str().unwrap().len(), 64);
 
+    // A purge deletes the workspace's namespaces in the plugin, memories included.
+    let doomed = w.create("doomed", None).await;
+    let (err, text) = w
+        .call(&doomed, "commit_memory_v2", json!({ "content": "soon gone" }))
+        .await;
+    assert!(!err, "{text}");
+    let count = |ns: String| {
+        let pool = w.plugin_db.pool().clone();
+        async move {
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let mut conn = pool.get().await.unwrap();
+            let row: N = diesel::sql_query("SELECT count(*) AS n FROM memory_plugin.namespaces WHERE name = $1")
+                .bind::<diesel::sql_types::Text, _>(ns)
+                .get_result(&mut conn)
+                .await
+                .unwrap();
+            row.n
+        }
+    };
+    assert_eq!(count(format!("workspace:{}", doomed.id)).await, 1);
+    let resp = w
+        .http
+        .delete(format!("{}/workspaces/{}?purge=true", w.server.base, doomed.id))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    assert_eq!(
+        count(format!("workspace:{}", doomed.id)).await,
+        0,
+        "the namespace went with the purge"
+    );
+    assert_eq!(count(format!("workspace:{}", root.id)).await, 1, "others' stay");
+
     // Another workspace's token is refused (403, as on every workspace route).
     let resp = w
         .http
@@ -465,6 +507,18 @@ async fn no_listed_secret_reaches_the_plugin_and_counts_are_audited() {
 async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
     let w = world(false).await;
     let ws = w.create("no-memory", None).await;
+    // Without MOLECULE_MCP_ALLOW_SEND_MESSAGE the tool is not offered.
+    let (_, list) = w.rpc(&ws, "tools/list", json!({})).await;
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"list_peers") && !names.contains(&"send_message_to_user"),
+        "{names:?}"
+    );
     let (err, text) = w.call(&ws, "search_memory", json!({ "query": "x" })).await;
     assert!(err);
     assert_eq!(text, "memory plugin is not configured (set MEMORY_PLUGIN_URL)");
@@ -486,10 +540,118 @@ async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
         assert_eq!(resp.status(), 200);
     }
     let (at, retry_after) = limited.expect("a 429 within 130 calls");
-    // The one call above took one of the burst of 120 (a few more may have refilled at two a
+    // The two calls above took two of the burst of 120 (a few more may have refilled at two a
     // second while the loop ran).
-    assert!((119..130).contains(&at), "{at}");
+    assert!((118..130).contains(&at), "{at}");
     assert!(retry_after.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_a2a_tools_reach_peers_through_the_ledger_and_the_proxy() {
+    let w = world_with(false, &[("MOLECULE_MCP_ALLOW_SEND_MESSAGE", "true")]).await;
+    let parent = w.create("parent", None).await;
+    let child = w.create("child", Some(&parent)).await;
+    let stranger = w.create("stranger", None).await;
+    let agent = molecule_testkit::StubAgent::start(molecule_testkit::agent::Mode::Echo).unwrap();
+    let reg = w
+        .http
+        .post(format!("{}/registry/register", w.server.base))
+        .bearer_auth(&child.token)
+        .json(&json!({ "id": child.id, "url": agent.url, "agent_card": { "name": "child" } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(reg.status().is_success());
+
+    let (err, text) = w.call(&parent, "list_peers", json!({})).await;
+    assert!(!err, "{text}");
+    let peers: Value = serde_json::from_str(&text).unwrap();
+    let relation = |id: &str| {
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .map(|p| p["relation"].clone())
+    };
+    assert_eq!(peers.as_array().unwrap().len(), 2, "{peers}");
+    assert_eq!(relation(&child.id), Some(json!("child")));
+    assert_eq!(relation(&stranger.id), Some(json!("sibling")), "two roots are siblings");
+    let (err, text) = w.call(&child, "get_workspace_info", json!({})).await;
+    assert!(!err, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["name"], "child");
+
+    // Synchronous: the callee's answer, through the ledger and the proxy.
+    let (err, text) = w
+        .call(
+            &parent,
+            "delegate_task",
+            json!({ "workspace_id": child.id, "task": "say hi" }),
+        )
+        .await;
+    assert!(!err, "{text}");
+    assert_eq!(text, "echo: say hi");
+    // Asynchronous: a task id, then its status.
+    let (err, text) = w
+        .call(
+            &parent,
+            "delegate_task_async",
+            json!({ "workspace_id": child.id, "task": "later" }),
+        )
+        .await;
+    assert!(!err, "{text}");
+    let sent: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(sent["status"], "dispatched");
+    let task_id = sent["task_id"].as_str().unwrap().to_owned();
+    let done: Value =
+        molecule_testkit::until_ok("the async delegation to complete", Duration::from_secs(20), || async {
+            let (_, text) = w
+                .call(
+                    &parent,
+                    "check_task_status",
+                    json!({ "workspace_id": child.id, "task_id": task_id }),
+                )
+                .await;
+            let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            if v["status"] == "completed" { Ok(v) } else { Err(text) }
+        })
+        .await;
+    assert_eq!(done["response"], "echo: later");
+    // The hierarchy applies: a root cannot delegate to another root's child.
+    let (err, text) = w
+        .call(
+            &stranger,
+            "delegate_task_async",
+            json!({ "workspace_id": child.id, "task": "x" }),
+        )
+        .await;
+    assert!(err, "{text}");
+
+    // A message to the user: an activity row (and AGENT_MESSAGE on the live stream).
+    let (err, text) = w
+        .call(&parent, "send_message_to_user", json!({ "message": "build is green" }))
+        .await;
+    assert!(!err && text == r#"{"sent":true}"#, "{text}");
+    let rows: Value = w
+        .http
+        .get(format!(
+            "{}/workspaces/{}/activity?type=a2a_receive",
+            w.server.base, parent.id
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let notify = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["method"] == "notify")
+        .expect("notify row");
+    assert_eq!(notify["response_body"]["result"], "build is green");
 }
 
 fn python() -> Option<PathBuf> {

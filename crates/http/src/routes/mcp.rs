@@ -17,7 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use molecule_mcp::{McpCaller, RateLimits, WorkspaceTools};
+use molecule_mcp::{McpCaller, McpSettings, RateLimits, WorkspaceTools};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp_actix_web::transport::StreamableHttpService;
 use sha2::{Digest, Sha256};
@@ -85,7 +85,7 @@ fn hex(bytes: &[u8]) -> String {
 /// The MCP scope at `/workspaces/{id}/mcp`.
 pub fn scope(
     services: molecule_service::Services,
-    limits: RateLimits,
+    settings: McpSettings,
 ) -> actix_web::Scope<
     impl ServiceFactory<
         ServiceRequest,
@@ -95,8 +95,11 @@ pub fn scope(
         InitError = (),
     >,
 > {
+    let (limits, allow_send_message) = (settings.limits, settings.allow_send_message);
     StreamableHttpService::builder()
-        .service_factory(Arc::new(move || Ok(WorkspaceTools::new(services.clone()))))
+        .service_factory(Arc::new(move || {
+            Ok(WorkspaceTools::new(services.clone(), allow_send_message))
+        }))
         .session_manager(Arc::new(LocalSessionManager::default()))
         // Every request stands alone (the original's clients never kept a session), answered
         // as one JSON body.
