@@ -54,8 +54,9 @@ pub enum MemoryError {
     Forbidden(String),
     #[error("memory not found")]
     NotFound,
-    /// The plugin refused or could not be reached (the breaker's state included).
-    #[error("memory plugin: {0}")]
+    /// The plugin refused or could not be reached (the breaker's state included); the
+    /// client's text names the plugin.
+    #[error("{0}")]
     Plugin(#[source] ClientError),
     #[error("workspace {0} not found")]
     WorkspaceNotFound(Uuid),

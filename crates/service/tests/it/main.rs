@@ -2,5 +2,6 @@
 //! nextest names them `it <module>::<test>`).
 
 mod hibernation;
+mod memory;
 mod registry;
 mod tree;

@@ -1,0 +1,101 @@
+//! Memory use-cases against a real memory-plugin-postgres that goes away and comes back: clear
+//! errors while it is down (the transport's, then the open breaker's), no half-applied write,
+//! and recovery once the cooldown has passed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::RunQueryDsl;
+use molecule_api::workspaces::CreateWorkspace;
+use molecule_memory_contract::client::{ClientConfig, PluginClient};
+use molecule_memory_plugin::{PluginState, migrations};
+use molecule_service::Services;
+use molecule_service::memory::{Commit, MemoryError};
+use molecule_testkit::{TestDb, free_port, until_ok};
+
+fn plugin(state: &PluginState, port: u16) -> molecule_memory_plugin::Server {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    molecule_memory_plugin::serve(listener, state.clone(), Duration::from_secs(1)).unwrap()
+}
+
+async fn memories(db: &TestDb) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = db.pool().get().await.unwrap();
+    let row: N = diesel::sql_query("SELECT count(*) AS n FROM memory_plugin.memories")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    row.n
+}
+
+fn commit(text: &str) -> Commit {
+    Commit {
+        content: text.into(),
+        ..Commit::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_cooldown() {
+    let db = TestDb::new().await;
+    let plugin_db = TestDb::with_migrations(migrations()).await;
+    let state = PluginState::new(plugin_db.pool().clone());
+    let port = free_port();
+    let server = plugin(&state, port);
+    let handle = server.handle();
+    let serving = tokio::spawn(server.wait());
+    let client = PluginClient::new(ClientConfig {
+        base_url: format!("http://127.0.0.1:{port}"),
+        timeout: Duration::from_secs(1),
+        failure_threshold: 3,
+        cooldown: Duration::from_secs(2),
+    })
+    .unwrap();
+    let s = Services::new(db.pool().clone(), Default::default())
+        .unwrap()
+        .with_memory(Arc::new(client));
+    let ws = s
+        .create_workspace(CreateWorkspace {
+            name: "rememberer".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    s.commit_memory(ws, commit("before the outage")).await.unwrap();
+    assert_eq!(memories(&plugin_db).await, 1);
+
+    // Down: three transport failures name the plugin and what happened, then the breaker
+    // answers at once without sending anything.
+    handle.stop(false).await;
+    let _ = serving.await;
+    for _ in 0..3 {
+        let e = s.commit_memory(ws, commit("during the outage")).await.unwrap_err();
+        assert!(matches!(e, MemoryError::Plugin(_)), "{e}");
+        assert!(e.to_string().contains("did not answer"), "{e}");
+    }
+    let e = s.search_memory(ws, Default::default()).await.unwrap_err();
+    assert!(e.to_string().contains("circuit breaker open"), "{e}");
+    assert_eq!(memories(&plugin_db).await, 1, "nothing half-written");
+
+    // Back: once the cooldown has passed, calls go through again.
+    let server = plugin(&state, port);
+    let _serving = tokio::spawn(server.wait());
+    until_ok(
+        "the breaker to let calls through again",
+        Duration::from_secs(20),
+        || async {
+            s.commit_memory(ws, commit("after the outage"))
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    let found = s.search_memory(ws, Default::default()).await.unwrap();
+    assert_eq!(found.len(), 2);
+}
