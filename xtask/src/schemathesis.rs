@@ -114,17 +114,13 @@ pub enum Schema<'a> {
 /// Every check: 5xx, response schemas, documented status codes, content types and headers.
 pub const ALL_CHECKS: &str = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance";
 
-/// Runs `bin` (a binary of this workspace) with `env` plus `listen_env=<addr>`, then points
-/// schemathesis at `schema` with `checks` and `extra` arguments.
-pub fn run_against(
+/// Starts `bin` (the workspace's debug build) with `env` plus its listen variable on a free
+/// port, and waits until it answers HTTP: the process guard, its base URL and its log file.
+fn start(
     bin: &str,
     env: &[(&str, String)],
     listen: impl Fn(u16) -> (String, String),
-    schema: &Schema<'_>,
-    checks: &str,
-    extra: &[&str],
-) -> anyhow::Result<String> {
-    let st = ensure_schemathesis()?;
+) -> anyhow::Result<(Running, String, PathBuf)> {
     let exe = crate::steps::workspace_debug_build()?.join(bin);
     let port = free_port()?;
     let (listen_key, listen_value) = listen(port);
@@ -138,7 +134,7 @@ pub fn run_against(
     }
     let log = target_dir()?.join(format!("{bin}-schemathesis.log"));
     let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    let _server = Running(
+    let server = Running(
         cmd.stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -147,6 +143,21 @@ pub fn run_against(
     );
     let base = format!("http://127.0.0.1:{port}");
     wait_http(&base, Duration::from_secs(60)).with_context(|| format!("see {}", log.display()))?;
+    Ok((server, base, log))
+}
+
+/// Runs `bin` (a binary of this workspace) with `env` plus `listen_env=<addr>`, then points
+/// schemathesis at `schema` with `checks` and `extra` arguments.
+pub fn run_against(
+    bin: &str,
+    env: &[(&str, String)],
+    listen: impl Fn(u16) -> (String, String),
+    schema: &Schema<'_>,
+    checks: &str,
+    extra: &[&str],
+) -> anyhow::Result<String> {
+    let st = ensure_schemathesis()?;
+    let (_server, base, log) = start(bin, env, listen)?;
     let report = target_dir()?.join(format!("{bin}-schemathesis-report"));
     // Its crash cache lives with the build output, not in the repository.
     let workdir = target_dir()?.join("schemathesis");
@@ -192,10 +203,18 @@ pub fn run_against(
 /// workspace-server's own document, with an admin token, on a database of its own.
 pub fn workspace_server(database_url: &str) -> anyhow::Result<String> {
     let db = molecule_pg_cluster::fresh_database_url(database_url, "schemathesis_ws")?;
+    // A memory plugin behind it, so the memory routes answer as deployed.
+    let plugin_db = molecule_pg_cluster::fresh_database_url(database_url, "schemathesis_ws_memory")?;
+    let (_plugin, plugin_url, _) = start(
+        "memory-plugin-postgres",
+        &[("MEMORY_PLUGIN_DATABASE_URL", plugin_db)],
+        |port| ("MEMORY_PLUGIN_LISTEN_ADDR".into(), format!("127.0.0.1:{port}")),
+    )?;
     run_against(
         "workspace-server",
         &[
             ("DATABASE_URL", db),
+            ("MEMORY_PLUGIN_URL", plugin_url),
             ("ADMIN_TOKEN", "schemathesis-admin".into()),
             ("MOLECULE_BACKEND", "none".into()),
             ("MOLECULE_BIND_ADDR", "127.0.0.1".into()),

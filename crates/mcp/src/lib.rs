@@ -405,6 +405,7 @@ impl WorkspaceTools {
             kind: a.kind.map(Into::into),
             expires_at: a.expires_at,
             pin: a.pin,
+            ..Commit::default()
         };
         Ok(match self.services.commit_memory(ws, input).await {
             Ok(w) => text(json!({ "id": w.id, "namespace": w.namespace }).to_string()),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use molecule_domain::{ActivityStatus, ActivityType, NamespaceKind, Vocabulary};
 use molecule_memory_contract::client::{ClientError, PluginClient};
 use molecule_memory_contract::{
-    ForgetRequest, Memory, MemoryKind, MemoryWrite, MemoryWriteResponse, NamespaceUpsert, SearchRequest,
+    ForgetRequest, Memory, MemoryKind, MemorySource, MemoryWrite, MemoryWriteResponse, NamespaceUpsert, SearchRequest,
 };
 use molecule_namespace::{NamespaceError, ResolvedNamespace, Resolver};
 use serde_json::json;
@@ -92,6 +92,10 @@ pub struct Commit {
     pub kind: Option<MemoryKind>,
     pub expires_at: Option<String>,
     pub pin: Option<bool>,
+    /// Who wrote it (default: the agent).
+    pub source: Option<MemorySource>,
+    /// Kept with the memory, opaque to the plugin (the HTTP endpoints' label).
+    pub propagation: Option<molecule_memory_contract::JsonObject>,
 }
 
 /// `search_memory`'s arguments.
@@ -209,7 +213,7 @@ impl Services {
             namespace,
             kind: Some(MemoryKind::Summary),
             expires_at,
-            pin: None,
+            ..Commit::default()
         };
         self.commit_as(ws, input, ActivityType::MemorySummaryWrite, Some(default_expiry))
             .await
@@ -256,8 +260,10 @@ impl Services {
                 &namespace,
                 &MemoryWrite {
                     kind: input.kind.unwrap_or(MemoryKind::Fact),
+                    source: input.source.unwrap_or(MemorySource::Agent),
                     expires_at,
                     pin: input.pin.unwrap_or(false),
+                    propagation: input.propagation,
                     ..MemoryWrite::fact(redacted.text.clone())
                 },
             )
@@ -295,6 +301,13 @@ impl Services {
     /// `search_memory`: the readable namespaces, narrowed to those named (a name the workspace
     /// cannot read is refused, never silently dropped), org content wrapped.
     pub async fn search_memory(&self, ws: Uuid, input: Search) -> MemoryResult<Vec<Memory>> {
+        let mut memories = self.search_unwrapped(ws, input).await?;
+        memories.iter_mut().for_each(wrap_org);
+        Ok(memories)
+    }
+
+    /// `search_memory` without the org wrap (the HTTP listing shows content as stored).
+    async fn search_unwrapped(&self, ws: Uuid, input: Search) -> MemoryResult<Vec<Memory>> {
         let m = self.memory()?;
         if let Some(limit) = input.limit
             && !(1..=molecule_memory_contract::MAX_SEARCH_LIMIT).contains(&limit)
@@ -331,9 +344,7 @@ impl Services {
                 embedding: None,
             })
             .await?;
-        let mut memories = found.memories;
-        memories.iter_mut().for_each(wrap_org);
-        Ok(memories)
+        Ok(found.memories)
     }
 
     /// `forget_memory`: only from a namespace the workspace may write.
@@ -411,6 +422,157 @@ impl Services {
         .await
     }
 
+    /// `POST /workspaces/:id/memories`: a memory in the legacy scope's namespace, written as
+    /// the user; GLOBAL (the org namespace) only from a root workspace, with `[MEMORY ` escaped
+    /// so stored text cannot pose as the org wrap.
+    pub async fn remember(
+        &self,
+        ws: Uuid,
+        input: molecule_api::memories::NewMemory,
+    ) -> crate::Result<molecule_api::memories::StoredMemory> {
+        let scope = input.scope.trim().to_ascii_uppercase();
+        let label = input
+            .namespace
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .unwrap_or("general")
+            .to_owned();
+        if label.chars().count() > 50 {
+            return Err(crate::ServiceError::invalid("namespace", "at most 50 characters"));
+        }
+        if input.content.trim().is_empty() {
+            return Err(crate::ServiceError::invalid("content", "must not be empty"));
+        }
+        let kind = match scope.as_str() {
+            "LOCAL" => NamespaceKind::Workspace,
+            "TEAM" => NamespaceKind::Team,
+            "GLOBAL" => NamespaceKind::Org,
+            _ => {
+                return Err(crate::ServiceError::invalid(
+                    "scope",
+                    format!("must be LOCAL, TEAM or GLOBAL (got {:?})", input.scope),
+                ));
+            }
+        };
+        let writable = self.memory_namespaces(ws, true).await.map_err(into_service)?;
+        let Some(namespace) = writable
+            .into_iter()
+            .find(|n| n.kind == kind)
+            .map(|n| n.name.to_string())
+        else {
+            return Err(crate::ServiceError::Forbidden(if kind == NamespaceKind::Org {
+                "only root workspaces can write GLOBAL memories".into()
+            } else {
+                format!("workspace {ws} has no writable {scope} namespace")
+            }));
+        };
+        let content = if kind == NamespaceKind::Org {
+            input.content.replace("[MEMORY ", "[_MEMORY ")
+        } else {
+            input.content
+        };
+        let mut propagation = molecule_memory_contract::JsonObject::new();
+        propagation.insert("label".into(), json!(label));
+        let written = self
+            .commit_memory(
+                ws,
+                Commit {
+                    content,
+                    namespace: Some(namespace.clone()),
+                    source: Some(MemorySource::User),
+                    propagation: Some(propagation),
+                    ..Commit::default()
+                },
+            )
+            .await
+            .map_err(into_service)?;
+        Ok(molecule_api::memories::StoredMemory {
+            id: written.id,
+            scope,
+            namespace: label,
+            memory_namespace: namespace,
+        })
+    }
+
+    /// `GET /workspaces/:id/memories`: what the workspace may read (narrowed by a legacy
+    /// scope), newest or best match first, at most `limit` (1..=100, default 50), as stored.
+    pub async fn list_memories(
+        &self,
+        ws: Uuid,
+        query: Option<String>,
+        scope: Option<&str>,
+        limit: Option<u32>,
+    ) -> crate::Result<Vec<molecule_api::memories::MemoryItem>> {
+        let limit = limit.unwrap_or(RECALL_LIMIT);
+        if !(1..=molecule_memory_contract::MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(crate::ServiceError::invalid("limit", "must be between 1 and 100"));
+        }
+        let kind = match scope.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
+            None | Some("") => None,
+            Some("LOCAL") => Some(NamespaceKind::Workspace),
+            Some("TEAM") => Some(NamespaceKind::Team),
+            Some("GLOBAL") => Some(NamespaceKind::Org),
+            Some(other) => {
+                return Err(crate::ServiceError::invalid(
+                    "scope",
+                    format!("must be LOCAL, TEAM or GLOBAL (got {other:?})"),
+                ));
+            }
+        };
+        let readable = self.memory_namespaces(ws, false).await.map_err(into_service)?;
+        let namespaces = readable
+            .into_iter()
+            .filter(|n| kind.is_none_or(|k| n.kind == k))
+            .map(|n| n.name.to_string())
+            .collect();
+        let found = self
+            .search_unwrapped(
+                ws,
+                Search {
+                    query,
+                    namespaces,
+                    kinds: Vec::new(),
+                    limit: Some(limit),
+                },
+            )
+            .await
+            .map_err(into_service)?;
+        Ok(found
+            .into_iter()
+            .map(|m| molecule_api::memories::MemoryItem {
+                id: m.id,
+                scope: scope_of(&m.namespace).to_owned(),
+                namespace: m
+                    .propagation
+                    .as_ref()
+                    .and_then(|p| p.get("label"))
+                    .and_then(|l| l.as_str())
+                    .unwrap_or("general")
+                    .to_owned(),
+                memory_namespace: m.namespace,
+                content: m.content,
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    /// `DELETE /workspaces/:id/memories/:memory_id`: from whichever namespace the workspace may
+    /// write holds it; 404 when none does.
+    pub async fn forget_anywhere(&self, ws: Uuid, memory_id: Uuid) -> crate::Result<()> {
+        let writable = self.memory_namespaces(ws, true).await.map_err(into_service)?;
+        for n in writable {
+            match self.forget_memory(ws, memory_id, Some(n.name.to_string())).await {
+                Ok(()) => return Ok(()),
+                // Not in this namespace (404), or held by another one (the plugin's 403).
+                Err(MemoryError::NotFound) => {}
+                Err(MemoryError::Plugin(e)) if e.code() == Some(molecule_memory_contract::ErrorCode::Forbidden) => {}
+                Err(e) => return Err(into_service(e)),
+            }
+        }
+        Err(crate::ServiceError::NotFound("memory not found".into()))
+    }
+
     /// After a purge: deletes the purged workspaces' namespaces (`workspace:`, and `team:` and
     /// `org:` named after them, which only the purged subtree could read), memories included.
     /// Best effort: a failure is logged with the namespace, and an absent one is fine.
@@ -453,6 +615,22 @@ impl Services {
         if let Err(e) = self.log_platform_activity(row).await {
             tracing::warn!(workspace_id = %ws, activity_type = ty.as_str(), error = %e.chain(), "memory audit row not written");
         }
+    }
+}
+
+/// A memory failure as the HTTP layer reports it: not configured or the plugin failing is 503
+/// (retry once it is back), refusals keep their status.
+fn into_service(e: MemoryError) -> crate::ServiceError {
+    match e {
+        MemoryError::NotConfigured | MemoryError::Plugin(_) => crate::ServiceError::NotReady(e.to_string()),
+        MemoryError::Invalid(m) => crate::ServiceError::Invalid {
+            field: "body",
+            message: m,
+        },
+        MemoryError::Forbidden(m) => crate::ServiceError::Forbidden(m),
+        MemoryError::NotFound => crate::ServiceError::NotFound("memory not found".into()),
+        MemoryError::WorkspaceNotFound(id) => crate::ServiceError::NotFound(format!("workspace {id} not found")),
+        MemoryError::Resolver(source) => crate::ServiceError::internal("resolving memory namespaces", source),
     }
 }
 

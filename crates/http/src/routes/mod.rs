@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod events;
 pub mod lifecycle;
 pub mod mcp;
+pub mod memories;
 pub mod org;
 pub mod pins;
 pub mod registry;
@@ -61,6 +62,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(a2a::drop_stale)
         .service(a2a::get_budget)
         .service(a2a::set_budget)
+        .service(memories::commit)
+        .service(memories::list)
+        .service(memories::forget)
         .service(pins::list_pins)
         .service(pins::put_pin)
         .service(pins::delete_pin)

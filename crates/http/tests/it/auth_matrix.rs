@@ -53,6 +53,7 @@ fn fill(path: &str, ws: Uuid) -> String {
     path.replace("{id}", &ws.to_string())
         .replace("{workspace_id}", &ws.to_string())
         .replace("{token_id}", &Uuid::new_v4().to_string())
+        .replace("{memory_id}", &Uuid::new_v4().to_string())
 }
 
 fn body_for(path: &str, ws: Uuid) -> Value {
@@ -68,6 +69,7 @@ fn body_for(path: &str, ws: Uuid) -> Value {
         }
         p if p.ends_with("/update") => json!({ "status": "completed" }),
         p if p.ends_with("/a2a") => json!({ "message": { "role": "user", "parts": [] } }),
+        p if p.ends_with("/memories") => json!({ "content": "x", "scope": "LOCAL" }),
         _ => json!({}),
     }
 }
