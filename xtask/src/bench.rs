@@ -5,9 +5,11 @@
 //! with the same concurrency. The ratio is what to watch.
 //!
 //! `memory`: full-text search latency (p50/p99) through a release memory-plugin-postgres over
-//! 100k memories in 3 namespaces, against pgbench running the same statement
-//! (`xtask/bench/memory-search.sql`, kept identical by a test) on the same cluster; then commit
-//! throughput.
+//! 100k memories in the 3 namespaces a root workspace reads, against pgbench running the same
+//! statement (`xtask/bench/memory-search.sql`, kept identical by a test) on the same cluster;
+//! then the same searches as the MCP tool `search_memory` of a release workspace-server in
+//! front of that plugin; then commit throughput, straight to the plugin and as
+//! `commit_memory_v2`.
 //!
 //! `a2a`: messages through the A2A proxy of a release workspace-server to a release reference
 //! agent, against wrk calling the same agent directly in the same run (p50 latency and
@@ -540,14 +542,14 @@ fn pgbench_percentiles(dir: &Path, prefix: &str) -> anyhow::Result<(f64, f64, us
     Ok((at(0.50), at(0.99), lat.len()))
 }
 
-const MEMORY_NAMESPACES: [&str; 3] = ["custom:bench-a", "custom:bench-b", "custom:bench-c"];
 const MEMORY_WORDS: u32 = 2000;
 
 fn memory(args: &Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(6);
+    let mut steps = Steps::new(10);
     need_tool("wrk", "wrk")?;
-    let plugin_bin = steps.run("build of memory-plugin-postgres", || {
-        build(args, "memory-plugin-postgres", None)
+    let plugin_bin = steps.run("build of memory-plugin-postgres and workspace-server", || {
+        build(args, "memory-plugin-postgres", None)?;
+        build(args, "workspace-server", None)
     })?;
     let memories: u32 = if args.smoke { 2_000 } else { 100_000 };
     let dir = std::env::temp_dir().join(format!("molecule-bench-memory-{}", std::process::id()));
@@ -567,13 +569,49 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             &format!("{base}/v1/health"),
             &log,
         )?;
+        // A root workspace behind a workspace-server in front of the plugin: its three
+        // namespaces (own, team, org) are the ones searched both ways.
+        let server_db = molecule_pg_cluster::fresh_database_url(&cluster.url("postgres"), "memory_bench_server")?;
+        let server_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let server_base = format!("http://127.0.0.1:{server_port}");
+        let server_log = dir.join("workspace-server.log");
+        let _server = serve(
+            Command::new(plugin_bin.join("workspace-server"))
+                .env("DATABASE_URL", &server_db)
+                .env("PORT", server_port.to_string())
+                .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+                .env("ADMIN_TOKEN", "bench")
+                .env("MOLECULE_BACKEND", "none")
+                .env("MEMORY_PLUGIN_URL", &base)
+                .env("MOLECULE_MCP_CALLS_PER_MINUTE", "100000000")
+                .env("MOLECULE_DB_POOL_SIZE", if args.smoke { "4" } else { "16" }),
+            &format!("{server_base}/health"),
+            &server_log,
+        )?;
+        let (status, body) = http(
+            "POST",
+            &format!("{server_base}/workspaces"),
+            "bench",
+            r#"{"name":"rememberer","runtime":"external"}"#,
+        )?;
+        if status != 201 {
+            bail!("create: {status} {body}");
+        }
+        let created: serde_json::Value = serde_json::from_str(&body)?;
+        let ws = created["id"].as_str().unwrap_or_default().to_owned();
+        let token = created["auth_token"].as_str().unwrap_or_default().to_owned();
+        let namespaces = [format!("workspace:{ws}"), format!("team:{ws}"), format!("org:{ws}")];
         let bin = molecule_pg_cluster::find_bin_dir()?;
         steps.run(
             &format!("{memories} memories over 3 namespaces (12 words each from 2000)"),
             || {
-                for ns in MEMORY_NAMESPACES {
-                    let (status, body) =
-                        http("PUT", &format!("{base}/v1/namespaces/{ns}"), "", r#"{"kind":"custom"}"#)?;
+                for (ns, kind) in namespaces.iter().zip(["workspace", "team", "org"]) {
+                    let (status, body) = http(
+                        "PUT",
+                        &format!("{base}/v1/namespaces/{ns}"),
+                        "",
+                        &format!(r#"{{"kind":"{kind}"}}"#),
+                    )?;
                     if status != 200 {
                         bail!("PUT {ns}: {status} {body}");
                     }
@@ -586,14 +624,14 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                         'fact', 'agent'
                    FROM generate_series(1, {memories}) g;
                  ANALYZE memory_plugin.memories; ANALYZE memory_plugin.namespaces;",
-                    a = MEMORY_NAMESPACES[0],
-                    b = MEMORY_NAMESPACES[1],
-                    c = MEMORY_NAMESPACES[2]
+                    a = namespaces[0],
+                    b = namespaces[1],
+                    c = namespaces[2]
                 );
                 exec(Command::new(bin.join("psql")).args(["-qAt", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", &seed]))
             },
         )?;
-        let namespaces_json = MEMORY_NAMESPACES.map(|n| format!("\"{n}\"")).join(",");
+        let namespaces_json = namespaces.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
         let search_lua = dir.join("search.lua");
         std::fs::write(
             &search_lua,
@@ -618,7 +656,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             steps.run("pgbench: the same statement, same cluster, same concurrency", || {
                 let template =
                     std::fs::read_to_string(crate::steps::repo_root().join("xtask/bench/memory-search.sql"))?;
-                let ns_array = format!("'{{{}}}'::text[]", MEMORY_NAMESPACES.join(","));
+                let ns_array = format!("'{{{}}}'::text[]", namespaces.join(","));
                 let statement = template
                     .replace("$1", &ns_array)
                     .replace("$2", "NULL")
@@ -659,7 +697,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             &commit_lua,
             format!(
                 "request = function()\n  local body = '{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\",\"kind\":\"fact\",\"source\":\"agent\"}}'\n  return wrk.format(\"POST\", \"/v1/namespaces/{}/memories\", {{[\"Content-Type\"]=\"application/json\"}}, body)\nend\n",
-                MEMORY_NAMESPACES[0]
+                namespaces[0]
             ),
         )?;
         let commits = steps.run("wrk: POST memories, 16 connections", || {
@@ -668,10 +706,61 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             check_server_log(&log, from)?;
             parse_after(&text, "Requests/sec:").context("no Requests/sec")
         })?;
+        // The same searches and commits as MCP tool calls (one JSON-RPC request each, as the
+        // original's runtimes send them), with the workspace's token.
+        let mcp_lua = |name: &str, tool: &str, arguments: &str| -> anyhow::Result<std::path::PathBuf> {
+            let file = dir.join(name);
+            std::fs::write(
+                &file,
+                format!(
+                    "math.randomseed(7)\nrequest = function()\n  local body = '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{arguments}}}}}'\n  return wrk.format(\"POST\", \"/workspaces/{ws}/mcp\", {{[\"Content-Type\"]=\"application/json\", [\"Accept\"]=\"application/json, text/event-stream\", [\"Authorization\"]=\"Bearer {token}\"}}, body)\nend\n"
+                ),
+            )?;
+            Ok(file)
+        };
+        let mcp_search = mcp_lua(
+            "mcp-search.lua",
+            "search_memory",
+            &format!("{{\"query\":\"term' .. math.random(1, {MEMORY_WORDS}) .. '\",\"limit\":20}}"),
+        )?;
+        // One call first: a tool error would still be a 200 to wrk.
+        let (status, body) = http(
+            "POST",
+            &format!("{server_base}/workspaces/{ws}/mcp"),
+            &token,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_memory","arguments":{"query":"term7"}}}"#,
+        )?;
+        if status != 200 || !body.contains(r#""isError":false"#) {
+            bail!("search_memory through MCP failed: {status} {body}");
+        }
+        let (mcp_p50, mcp_p99, mcp_rps) = steps.run(
+            &format!("wrk: the same searches as MCP search_memory, {clients} connections"),
+            || {
+                let from = log_len(&server_log);
+                let text = wrk(clients, args.seconds, true, &mcp_search, &server_base)?;
+                check_server_log(&server_log, from)?;
+                Ok((
+                    wrk_percentile(&text, "50%").context("no p50 in wrk output")?,
+                    wrk_percentile(&text, "99%").context("no p99 in wrk output")?,
+                    parse_after(&text, "Requests/sec:").context("no Requests/sec")?,
+                ))
+            },
+        )?;
+        let mcp_commit = mcp_lua(
+            "mcp-commit.lua",
+            "commit_memory_v2",
+            &format!("{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\"}}"),
+        )?;
+        let mcp_commits = steps.run("wrk: the same commits as MCP commit_memory_v2, 16 connections", || {
+            let from = log_len(&server_log);
+            let text = wrk(16, args.seconds, false, &mcp_commit, &server_base)?;
+            check_server_log(&server_log, from)?;
+            parse_after(&text, "Requests/sec:").context("no Requests/sec")
+        })?;
         let report = serde_json::json!({
             "benchmark": "memory",
             "memories": memories,
-            "namespaces": MEMORY_NAMESPACES.len(),
+            "namespaces": namespaces.len(),
             "search_clients": clients,
             "search_http_p50_ms": http_p50,
             "search_http_p99_ms": http_p99,
@@ -682,6 +771,12 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             "p50_ratio_http_to_sql": http_p50 / sql_p50,
             "p99_ratio_http_to_sql": http_p99 / sql_p99,
             "commits_per_second": commits,
+            "search_mcp_p50_ms": mcp_p50,
+            "search_mcp_p99_ms": mcp_p99,
+            "search_mcp_requests_per_second": mcp_rps,
+            "p50_ratio_mcp_to_http": mcp_p50 / http_p50,
+            "mcp_commits_per_second": mcp_commits,
+            "commit_ratio_mcp_to_http": mcp_commits / commits,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         let out = out_dir(args)?;

@@ -213,7 +213,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         metrics: telemetry.metrics(),
         memory_plugin,
         mcp: molecule_mcp::McpSettings {
-            limits: molecule_mcp::RateLimits::default(),
+            limits: molecule_mcp::RateLimits::per_minute(
+                u32::try_from(cfg.molecule_mcp_calls_per_minute).unwrap_or(u32::MAX),
+            ),
             allow_send_message: cfg.molecule_mcp_allow_send_message,
         },
     };

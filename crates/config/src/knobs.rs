@@ -148,6 +148,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "`true` offers agents the MCP tool `send_message_to_user` (a message on the canvas: `AGENT_MESSAGE` and an activity row)",
     ),
     k(
+        "MOLECULE_MCP_CALLS_PER_MINUTE",
+        "120",
+        "MCP calls a minute each token may make (the original's 120); past it `POST /workspaces/:id/mcp` answers 429 with `Retry-After`",
+    ),
+    k(
         "MOLECULE_BACKEND",
         "docker if the engine answers, else none",
         "`docker`, `local` (development only; never chosen automatically) or `none`",

@@ -118,6 +118,8 @@ pub struct ServerConfig {
     /// Offer the MCP tool `send_message_to_user`.
     #[serde(deserialize_with = "lenient::flag")]
     pub molecule_mcp_allow_send_message: bool,
+    /// MCP calls a minute per token.
+    pub molecule_mcp_calls_per_minute: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_backend: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -198,6 +200,7 @@ impl Default for ServerConfig {
             a2a_queue_reap_interval_seconds: 60,
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
+            molecule_mcp_calls_per_minute: 120,
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),
@@ -323,6 +326,7 @@ impl ServerConfig {
             "HIBERNATION_SWEEP_INTERVAL_SECONDS",
             self.hibernation_sweep_interval_seconds,
         )?;
+        positive("MOLECULE_MCP_CALLS_PER_MINUTE", self.molecule_mcp_calls_per_minute)?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,

@@ -20,6 +20,7 @@ pub const CALLS_PER_MINUTE: u32 = 120;
 #[derive(Clone)]
 pub struct RateLimits {
     limiter: Arc<RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>>,
+    per_minute: u32,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -40,7 +41,13 @@ impl RateLimits {
         let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(n))),
+            per_minute: n.get(),
         }
+    }
+
+    /// The calls a minute each key gets.
+    pub fn quota(&self) -> u32 {
+        self.per_minute
     }
 
     /// Takes one call for `key`; when none is left, how long until the next one is.

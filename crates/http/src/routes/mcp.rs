@@ -49,8 +49,8 @@ async fn guard(
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
-                    "MCP rate limit: {} calls a minute per token; retry in {} s",
-                    molecule_mcp::CALLS_PER_MINUTE,
+                    "MCP rate limit: {} calls a minute per token (MOLECULE_MCP_CALLS_PER_MINUTE); retry in {} s",
+                    limits.quota(),
                     wait.as_secs().max(1)
                 ),
             );
