@@ -631,7 +631,11 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                 exec(Command::new(bin.join("psql")).args(["-qAt", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", &seed]))
             },
         )?;
-        let namespaces_json = namespaces.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
+        let namespaces_json = namespaces
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(",");
         let search_lua = dir.join("search.lua");
         std::fs::write(
             &search_lua,
@@ -749,7 +753,9 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         let mcp_commit = mcp_lua(
             "mcp-commit.lua",
             "commit_memory_v2",
-            &format!("{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\"}}"),
+            &format!(
+                "{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\"}}"
+            ),
         )?;
         let mcp_commits = steps.run("wrk: the same commits as MCP commit_memory_v2, 16 connections", || {
             let from = log_len(&server_log);

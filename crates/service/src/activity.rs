@@ -251,22 +251,16 @@ impl Services {
     }
 
     /// A row the platform writes for itself (audits), with its `ACTIVITY_LOGGED`, in one
-    /// transaction.
+    /// statement.
     pub(crate) async fn log_platform_activity(&self, row: ActivityRow<'_>) -> Result<Uuid> {
+        let logged = events::live_notification(
+            EventType::ActivityLogged,
+            Some(row.workspace_id),
+            json!({ "activity_type": row.activity_type.as_str(), "method": row.method, "summary": row.summary,
+                    "status": row.status.as_str(), "source_id": row.source_id, "target_id": row.target_id }),
+        )?;
         let mut conn = self.pool.get().await?;
-        conn.transaction::<_, ServiceError, _>(async move |conn| {
-            let id = row.insert(conn).await?;
-            events::record(
-                conn,
-                EventType::ActivityLogged,
-                Some(row.workspace_id),
-                json!({ "activity_type": row.activity_type.as_str(), "method": row.method, "summary": row.summary,
-                        "status": row.status.as_str(), "source_id": row.source_id, "target_id": row.target_id }),
-            )
-            .await?;
-            Ok(id)
-        })
-        .await
+        row.insert_notifying(&mut conn, vec![logged]).await
     }
 
     /// An agent's message to its user (the canvas): an `a2a_receive`/`notify` row with the

@@ -191,8 +191,8 @@ impl Services {
         })
     }
 
-    /// `commit_memory_v2`: blank check, `can_write`, namespace upsert, redaction, expiry, commit,
-    /// org audit, activity row.
+    /// `commit_memory_v2`: blank check, `can_write`, expiry, redaction, commit (upserting the
+    /// namespace when the plugin says it is missing), org audit, activity row.
     pub async fn commit_memory(&self, ws: Uuid, input: Commit) -> MemoryResult<MemoryWriteResponse> {
         self.commit_as(ws, input, ActivityType::MemoryWrite, None).await
     }
@@ -240,34 +240,40 @@ impl Services {
             Some(raw) => Some(parse_expiry(raw)?),
             None => default_expiry,
         };
-        m.client
-            .upsert_namespace(
-                &namespace,
-                &NamespaceUpsert {
-                    kind: kind_of(&namespace),
-                    expires_at: None,
-                    metadata: None,
-                },
-            )
-            .await?;
         let redacted = redact(&input.content);
         if redacted.total() > 0 {
             tracing::info!(workspace_id = %ws, namespace, redactions = ?redacted.counts, "secrets redacted from a memory");
         }
-        let written = m
-            .client
-            .commit(
-                &namespace,
-                &MemoryWrite {
-                    kind: input.kind.unwrap_or(MemoryKind::Fact),
-                    source: input.source.unwrap_or(MemorySource::Agent),
-                    expires_at,
-                    pin: input.pin.unwrap_or(false),
-                    propagation: input.propagation,
-                    ..MemoryWrite::fact(redacted.text.clone())
-                },
-            )
-            .await?;
+        // An id of our own: a commit retried after an upsert (or by the caller) is the same
+        // memory, never a second one.
+        let write = MemoryWrite {
+            id: Some(Uuid::new_v4()),
+            kind: input.kind.unwrap_or(MemoryKind::Fact),
+            source: input.source.unwrap_or(MemorySource::Agent),
+            expires_at,
+            pin: input.pin.unwrap_or(false),
+            propagation: input.propagation,
+            ..MemoryWrite::fact(redacted.text.clone())
+        };
+        // The namespace is created before its first memory: the commit says when it is
+        // missing (404), and only then is it upserted (an upsert on every write would reset
+        // an operator's expiry and metadata on it, and cost a call).
+        let written = match m.client.commit(&namespace, &write).await {
+            Err(e) if e.code() == Some(molecule_memory_contract::ErrorCode::NotFound) => {
+                m.client
+                    .upsert_namespace(
+                        &namespace,
+                        &NamespaceUpsert {
+                            kind: kind_of(&namespace),
+                            expires_at: None,
+                            metadata: None,
+                        },
+                    )
+                    .await?;
+                m.client.commit(&namespace, &write).await?
+            }
+            other => other?,
+        };
         let redactions = json!(redacted.counts);
         if namespace.starts_with("org:") {
             let digest = hex(&Sha256::digest(redacted.text.as_bytes()));
