@@ -544,6 +544,19 @@ fn pgbench_percentiles(dir: &Path, prefix: &str) -> anyhow::Result<(f64, f64, us
 
 const MEMORY_WORDS: u32 = 2000;
 
+/// wrk with latency figures against `base`, failing on anything the server logs meanwhile:
+/// (p50 ms, p99 ms, requests/s).
+fn wrk_latency(clients: u32, seconds: u64, script: &Path, base: &str, log: &Path) -> anyhow::Result<(f64, f64, f64)> {
+    let from = log_len(log);
+    let text = wrk(clients, seconds, true, script, base)?;
+    check_server_log(log, from)?;
+    Ok((
+        wrk_percentile(&text, "50%").context("no p50 in wrk output")?,
+        wrk_percentile(&text, "99%").context("no p99 in wrk output")?,
+        parse_after(&text, "Requests/sec:").context("no Requests/sec")?,
+    ))
+}
+
 fn memory(args: &Args) -> anyhow::Result<()> {
     let mut steps = Steps::new(10);
     need_tool("wrk", "wrk")?;
@@ -645,16 +658,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         )?;
         let (http_p50, http_p99, http_rps) = steps.run(
             &format!("wrk: full-text POST /v1/search, {clients} connections"),
-            || {
-                let from = log_len(&log);
-                let text = wrk(clients, args.seconds, true, &search_lua, &base)?;
-                check_server_log(&log, from)?;
-                Ok((
-                    wrk_percentile(&text, "50%").context("no p50 in wrk output")?,
-                    wrk_percentile(&text, "99%").context("no p99 in wrk output")?,
-                    parse_after(&text, "Requests/sec:").context("no Requests/sec")?,
-                ))
-            },
+            || wrk_latency(clients, args.seconds, &search_lua, &base, &log),
         )?;
         let (sql_p50, sql_p99, sql_n) =
             steps.run("pgbench: the same statement, same cluster, same concurrency", || {
@@ -739,16 +743,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         }
         let (mcp_p50, mcp_p99, mcp_rps) = steps.run(
             &format!("wrk: the same searches as MCP search_memory, {clients} connections"),
-            || {
-                let from = log_len(&server_log);
-                let text = wrk(clients, args.seconds, true, &mcp_search, &server_base)?;
-                check_server_log(&server_log, from)?;
-                Ok((
-                    wrk_percentile(&text, "50%").context("no p50 in wrk output")?,
-                    wrk_percentile(&text, "99%").context("no p99 in wrk output")?,
-                    parse_after(&text, "Requests/sec:").context("no Requests/sec")?,
-                ))
-            },
+            || wrk_latency(clients, args.seconds, &mcp_search, &server_base, &server_log),
         )?;
         let mcp_commit = mcp_lua(
             "mcp-commit.lua",
