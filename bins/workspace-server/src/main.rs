@@ -22,12 +22,44 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Clone, PartialEq, Eq)]
 enum Command {
     /// Apply migrations, then serve HTTP (the default).
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Copy the original's agent_memories rows (DATABASE_URL) into the memory plugin
+    /// (MEMORY_PLUGIN_URL): idempotent by id, resumable, with a progress bar.
+    MemoryBackfill(BackfillArgs),
+}
+
+#[derive(clap::Args, Clone, PartialEq, Eq)]
+#[command(group(clap::ArgGroup::new("mode").required(true).multiple(false).args(["dry_run", "apply", "verify"])))]
+struct BackfillArgs {
+    /// Count and place the rows, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write them (resuming where the last --apply stopped).
+    #[arg(long)]
+    apply: bool,
+    /// Check that every row is in the plugin with its (redacted) content; exit 1 if not.
+    #[arg(long)]
+    verify: bool,
+    /// The source table.
+    #[arg(long, default_value = "agent_memories")]
+    table: String,
+    /// Only this workspace's rows.
+    #[arg(long, value_name = "UUID")]
+    workspace: Option<uuid::Uuid>,
+    /// Stop after this many rows.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 500)]
+    batch: i64,
+    /// Start from the first row, not where the last --apply stopped.
+    #[arg(long)]
+    restart: bool,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +92,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("DATABASE_URL: installing the delegation ledger's table")?;
     if cli.command == Some(Command::Migrate) {
         return Ok(());
+    }
+    if let Some(Command::MemoryBackfill(args)) = &cli.command {
+        return memory_backfill(&cfg, pool, args).await;
     }
     if cfg.admin_token.is_none() {
         tracing::warn!("ADMIN_TOKEN is unset: admin routes answer 503 until it is configured");
@@ -245,6 +280,86 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     listener_task.abort();
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `workspace-server memory-backfill`: the service does the work; this shows it.
+async fn memory_backfill(cfg: &ServerConfig, pool: molecule_db::Pool, args: &BackfillArgs) -> anyhow::Result<()> {
+    let Some(client) = memory_plugin(cfg).await? else {
+        anyhow::bail!("MEMORY_PLUGIN_URL is unset: the backfill needs the memory plugin to write to");
+    };
+    let services = molecule_service::Services::new(
+        pool,
+        molecule_service::ServiceConfig {
+            liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
+            platform_url: cfg.platform_url(),
+            saas: cfg.is_saas(),
+        },
+    )?
+    .with_memory(client);
+    let opts = molecule_service::memory_backfill::BackfillOptions {
+        table: args.table.clone(),
+        apply: args.apply,
+        workspace: args.workspace,
+        batch: args.batch,
+        limit: args.limit,
+        restart: args.restart,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let verb = if args.verify {
+        "verifying"
+    } else if args.apply {
+        "copying"
+    } else {
+        "dry run"
+    };
+    bar.set_message(verb);
+    let show = |p: &molecule_service::memory_backfill::BackfillProgress| {
+        bar.set_length(p.total);
+        bar.set_position(p.read);
+        // Without a terminal the bar is hidden: a log line per batch says the same.
+        if bar.is_hidden() {
+            tracing::info!(
+                read = p.read,
+                total = p.total,
+                written = p.written,
+                errors = p.errors,
+                "{verb}"
+            );
+        }
+    };
+    let done = if args.verify {
+        services.memory_backfill_verify(&opts, show).await
+    } else {
+        services.memory_backfill(&opts, show).await
+    }
+    .map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
+    bar.finish();
+    let summary = serde_json::json!({
+        "mode": if args.verify { "verify" } else if args.apply { "apply" } else { "dry_run" },
+        "table": args.table,
+        "read": done.read,
+        "written": done.written,
+        "errors": done.errors,
+        "resumed_after": done.resumed_after,
+        "mismatched": done.mismatched,
+    });
+    // The result on stdout, as one JSON line, for scripts.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{summary}");
+    }
+    if done.mismatched > 0 || done.errors > 0 {
+        anyhow::bail!(
+            "{} rows missing or different in the plugin, {} rows not placed or written (the log names each)",
+            done.mismatched,
+            done.errors
+        );
+    }
     Ok(())
 }
 

@@ -49,3 +49,117 @@ pub struct MemoryItem {
 pub struct MemoryDeleted {
     pub status: String,
 }
+
+/// `PATCH /workspaces/:id/memories/:memory_id` body: the new content, redacted again.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMemory {
+    pub content: String,
+}
+
+/// What an edit did: `changed: false` when the redacted content equals what is stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EditedMemory {
+    pub id: Uuid,
+    pub memory_namespace: String,
+    pub changed: bool,
+}
+
+/// One `initial_memories` entry of `POST /workspaces` (and of an org template's nodes).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitialMemory {
+    /// At most 100 000 bytes; secrets are redacted before it is stored.
+    pub content: String,
+    /// LOCAL (default), TEAM, or GLOBAL (root workspaces only).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// One memory of `GET /admin/memories/export`, and what `POST /admin/memories/import` reads.
+/// The original's fields (`id, content, scope, namespace, created_at, workspace_name`) keep
+/// their meaning; the rest carry what the plugin holds, so a round trip loses nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedMemory {
+    /// The memory's id; import upserts by it (absent: one is derived from the namespace and
+    /// content, so importing the same file twice still writes one copy).
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub content: String,
+    /// LOCAL, TEAM or GLOBAL (by the namespace's prefix). On import it places an entry whose
+    /// `namespace` is not a plugin namespace (the original's `general` labels), with
+    /// `workspace_id` or `workspace_name`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The plugin namespace (`workspace:<id>`, `team:<id>`, `org:<id>` or custom).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// fact (default), summary or checkpoint.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<molecule_domain::MemoryKind>,
+    /// agent (default), runtime or user.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<molecule_domain::MemorySource>,
+    #[serde(default)]
+    pub pin: Option<bool>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<time::OffsetDateTime>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub propagation: Option<serde_json::Map<String, serde_json::Value>>,
+    /// When it was first written. The plugin stamps its own time on import, so import keeps
+    /// this one as `propagation.original_created_at`, and export gives that back here.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub created_at: Option<time::OffsetDateTime>,
+    /// The workspace the namespace belongs to.
+    #[serde(default)]
+    pub workspace_name: Option<String>,
+    #[serde(default)]
+    pub workspace_id: Option<Uuid>,
+}
+
+/// `POST /admin/memories/import` query.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Check and count, write nothing.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    /// What to do with an id the plugin already holds: `skip` (default) or `overwrite`.
+    #[serde(default)]
+    pub on_conflict: Option<String>,
+}
+
+/// One entry an import could not take.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportError {
+    /// Position in the posted array.
+    pub index: usize,
+    pub error: String,
+}
+
+/// `POST /admin/memories/import` answer (the original's four counts, and the detail).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub total: usize,
+    /// Written as new memories (in a dry run: would be).
+    pub imported: usize,
+    /// Ids the plugin held, written over (`on_conflict=overwrite`).
+    pub overwritten: usize,
+    /// Ids the plugin held, left as they were (`on_conflict=skip`).
+    pub skipped: usize,
+    pub errors: usize,
+    pub dry_run: bool,
+    /// Secrets redacted, by class.
+    #[schema(value_type = Object)]
+    pub redactions: std::collections::BTreeMap<String, usize>,
+    /// The first 100 failures.
+    pub error_details: Vec<ImportError>,
+    /// Namespaces written to (created when missing).
+    pub namespaces: usize,
+}

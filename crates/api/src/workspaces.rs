@@ -68,6 +68,10 @@ pub struct CreateWorkspace {
     pub delivery_mode: Option<String>,
     pub parent_id: Option<Uuid>,
     pub max_concurrent_tasks: Option<i32>,
+    /// Memories the workspace starts with (needs `MEMORY_PLUGIN_URL`): written before it is
+    /// provisioned; if one cannot be stored, the workspace is not created.
+    #[serde(default)]
+    pub initial_memories: Vec<crate::memories::InitialMemory>,
 }
 
 /// What `POST /workspaces` answers (201). `auth_token` is shown this once.

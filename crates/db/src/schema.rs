@@ -139,6 +139,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    memory_backfill_progress (source) {
+        source -> Text,
+        last_id -> Uuid,
+        copied -> Int8,
+        started_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(workspace_token_usage -> workspaces (workspace_id));
 diesel::joinable!(a2a_queue -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(

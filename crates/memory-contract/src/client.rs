@@ -20,6 +20,22 @@ use crate::{
     Namespace, NamespacePatch, NamespaceUpsert, SearchRequest, SearchResponse, validate_namespace_name,
 };
 
+/// The contract operation a request is, as the `op` label of
+/// `molecule_memory_plugin_calls_total` (with `outcome`: ok, refused (4xx), failed (transport,
+/// 5xx, bad body) or breaker_open).
+fn operation(method: &Method, path: &str) -> &'static str {
+    match (method.as_str(), path) {
+        (_, "/v1/health") => "health",
+        (_, "/v1/search") => "search",
+        (_, p) if p.starts_with("/v1/memories/") => "forget",
+        (_, p) if p.ends_with("/memories") => "commit",
+        ("PUT", _) => "upsert_namespace",
+        ("PATCH", _) => "patch_namespace",
+        ("DELETE", _) => "delete_namespace",
+        _ => "other",
+    }
+}
+
 /// Where the plugin is and how patient to be with it.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -186,9 +202,21 @@ impl PluginClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Option<T>, ClientError> {
-        self.admit()?;
+        let op = operation(&method, path);
+        if let Err(e) = self.admit() {
+            metrics::counter!("molecule_memory_plugin_calls_total", "op" => op, "outcome" => "breaker_open")
+                .increment(1);
+            return Err(e);
+        }
         let result = self.send(method, path, body).await;
-        self.settle(result.as_ref().err().is_some_and(ClientError::is_failure));
+        let failed = result.as_ref().err().is_some_and(ClientError::is_failure);
+        let outcome = match (&result, failed) {
+            (Ok(_), _) => "ok",
+            (Err(_), false) => "refused",
+            (Err(_), true) => "failed",
+        };
+        metrics::counter!("molecule_memory_plugin_calls_total", "op" => op, "outcome" => outcome).increment(1);
+        self.settle(failed);
         result
     }
 

@@ -162,6 +162,14 @@ pub struct SearchRequest {
     pub limit: Option<u32>,
     #[serde(default)]
     pub embedding: Option<Vec<f32>>,
+    /// Extension (Molecule, optional for plugins): only these memories. Listing only (no
+    /// `query`, no `embedding`); used to read memories by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<uuid::Uuid>>,
+    /// Extension (Molecule, optional for plugins): continue a listing after the page that
+    /// answered this `next_page_token`. Listing only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
 }
 
 impl SearchRequest {
@@ -179,6 +187,10 @@ impl SearchRequest {
 pub struct SearchResponse {
     #[serde(deserialize_with = "null_as_empty")]
     pub memories: Vec<Memory>,
+    /// Extension (Molecule): set on a full page of a listing when more may follow; pass it as
+    /// `page_token` for the next page. A plugin without paging never sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {

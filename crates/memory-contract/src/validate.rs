@@ -150,6 +150,30 @@ impl SearchRequest {
         if let Some(q) = &self.query {
             no_nul("query", q)?;
         }
+        let listing = self.embedding.is_none() && self.query.as_deref().is_none_or(|q| q.trim().is_empty());
+        if !listing && self.ids.is_some() {
+            return Err(Invalid::new(
+                "ids",
+                "filters a listing only: leave query and embedding out",
+            ));
+        }
+        if !listing && self.page_token.is_some() {
+            return Err(Invalid::new(
+                "page_token",
+                "pages a listing only: leave query and embedding out",
+            ));
+        }
+        if let Some(t) = &self.page_token {
+            no_nul("page_token", t)?;
+        }
+        if let Some(ids) = &self.ids
+            && ids.len() > MAX_SEARCH_LIMIT as usize
+        {
+            return Err(Invalid::new(
+                "ids",
+                format!("at most {MAX_SEARCH_LIMIT} ids (got {})", ids.len()),
+            ));
+        }
         embedding("embedding", self.embedding.as_ref())
     }
 }

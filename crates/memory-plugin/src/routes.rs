@@ -84,9 +84,12 @@ async fn commit_memory(state: web::Data<PluginState>, name: web::Path<String>, b
 }
 
 async fn search(state: web::Data<PluginState>, body: web::Json<SearchRequest>) -> Answer {
-    let (mode, memories) = state.store.search(&body).await?;
+    let (mode, memories, next_page_token) = state.store.search(&body).await?;
     tracing::debug!(?mode, hits = memories.len(), "search");
-    Ok(HttpResponse::Ok().json(SearchResponse { memories }))
+    Ok(HttpResponse::Ok().json(SearchResponse {
+        memories,
+        next_page_token,
+    }))
 }
 
 async fn forget(state: web::Data<PluginState>, id: web::Path<String>, body: web::Json<ForgetRequest>) -> Answer {

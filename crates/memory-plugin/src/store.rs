@@ -308,10 +308,12 @@ impl Store {
         body.validate()?;
         let id = body.id.unwrap_or_else(Uuid::new_v4);
         let mut conn = self.conn().await?;
-        // Inserting through a SELECT on a live namespace refuses missing and expired ones in
-        // the same statement; the upsert never moves a memory between namespaces.
-        let written: Option<Written> = diesel::sql_query(
-            "INSERT INTO memory_plugin.memories
+        let mut retried = false;
+        loop {
+            // Inserting through a SELECT on a live namespace refuses missing and expired ones in
+            // the same statement; the upsert never moves a memory between namespaces.
+            let written: Option<Written> = diesel::sql_query(
+                "INSERT INTO memory_plugin.memories
                     (id, namespace, content, kind, source, expires_at, propagation, pin, embedding)
              SELECT $1, n.name, $3, $4, $5, $6, $7, $8, $9
                FROM memory_plugin.namespaces n
@@ -322,71 +324,124 @@ impl Store {
                     pin = EXCLUDED.pin, embedding = EXCLUDED.embedding, updated_at = now()
               WHERE memory_plugin.memories.namespace = EXCLUDED.namespace
              RETURNING id",
-        )
-        .bind::<SqlUuid, _>(id)
-        .bind::<Text, _>(name.as_str())
-        .bind::<Text, _>(&body.content)
-        .bind::<Text, _>(body.kind.to_string())
-        .bind::<Text, _>(body.source.to_string())
-        .bind::<Nullable<Timestamptz>, _>(body.expires_at)
-        .bind::<Nullable<Jsonb>, _>(body.propagation.clone().map(Value::Object))
-        .bind::<Bool, _>(body.pin)
-        .bind::<Nullable<Array<Float4>>, _>(body.embedding.clone())
-        .get_result(&mut conn)
-        .await
-        .map(Some)
-        .or_else(|e| match e {
-            // The namespace was deleted between the SELECT and the INSERT.
-            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                Err(StoreError::NotFound(format!("namespace {name} does not exist")))
+            )
+            .bind::<SqlUuid, _>(id)
+            .bind::<Text, _>(name.as_str())
+            .bind::<Text, _>(&body.content)
+            .bind::<Text, _>(body.kind.to_string())
+            .bind::<Text, _>(body.source.to_string())
+            .bind::<Nullable<Timestamptz>, _>(body.expires_at)
+            .bind::<Nullable<Jsonb>, _>(body.propagation.clone().map(Value::Object))
+            .bind::<Bool, _>(body.pin)
+            .bind::<Nullable<Array<Float4>>, _>(body.embedding.clone())
+            .get_result(&mut conn)
+            .await
+            .map(Some)
+            .or_else(|e| match e {
+                // The namespace was deleted between the SELECT and the INSERT.
+                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                    Err(StoreError::NotFound(format!("namespace {name} does not exist")))
+                }
+                other => not_found_as_none(other),
+            })?;
+            if let Some(w) = written {
+                return Ok(MemoryWriteResponse {
+                    id: w.id,
+                    namespace: name.to_string(),
+                });
             }
-            other => not_found_as_none(other),
-        })?;
-        if let Some(w) = written {
-            return Ok(MemoryWriteResponse {
-                id: w.id,
-                namespace: name.to_string(),
-            });
-        }
-        // Nothing written: say why.
-        #[derive(diesel::QueryableByName)]
-        struct Why {
-            #[diesel(sql_type = Bool)]
-            live_namespace: bool,
-            #[diesel(sql_type = Nullable<Text>)]
-            owner: Option<String>,
-        }
-        let why: Why = diesel::sql_query(
-            "SELECT EXISTS (SELECT 1 FROM memory_plugin.namespaces
+            // Nothing written: say why.
+            #[derive(diesel::QueryableByName)]
+            struct Why {
+                #[diesel(sql_type = Bool)]
+                live_namespace: bool,
+                #[diesel(sql_type = Nullable<Text>)]
+                owner: Option<String>,
+            }
+            let why: Why = diesel::sql_query(
+                "SELECT EXISTS (SELECT 1 FROM memory_plugin.namespaces
                              WHERE name = $1 AND (expires_at IS NULL OR expires_at > now())) AS live_namespace,
                     (SELECT namespace FROM memory_plugin.memories WHERE id = $2) AS owner",
-        )
-        .bind::<Text, _>(name.as_str())
-        .bind::<SqlUuid, _>(id)
-        .get_result(&mut conn)
-        .await?;
-        Err(match (why.live_namespace, why.owner) {
-            (false, _) => StoreError::NotFound(format!(
-                "namespace {name} does not exist (or has expired): PUT /v1/namespaces/{name} first"
-            )),
-            (true, Some(owner)) => StoreError::Conflict(format!(
-                "memory id {id} already belongs to namespace {owner}; a write cannot move it to {name}"
-            )),
-            (true, None) => StoreError::Internal(format!("memory {id} was neither written nor found")),
-        })
+            )
+            .bind::<Text, _>(name.as_str())
+            .bind::<SqlUuid, _>(id)
+            .get_result(&mut conn)
+            .await?;
+            return Err(match (why.live_namespace, why.owner) {
+                (false, _) => StoreError::NotFound(format!(
+                    "namespace {name} does not exist (or has expired): PUT /v1/namespaces/{name} first"
+                )),
+                (true, Some(owner)) => StoreError::Conflict(format!(
+                    "memory id {id} already belongs to namespace {owner}; a write cannot move it to {name}"
+                )),
+                // The namespace appeared after this statement's snapshot (a concurrent writer
+                // created it): once more sees it.
+                (true, None) if !retried => {
+                    retried = true;
+                    continue;
+                }
+                (true, None) => StoreError::Internal(format!("memory {id} was neither written nor found")),
+            });
+        }
     }
 
-    /// Searches the given namespaces (already the caller's readable set).
-    pub async fn search(&self, req: &SearchRequest) -> Result<(SearchMode, Vec<Memory>)> {
+    /// Searches the given namespaces (already the caller's readable set): the hits, and
+    /// for a full page of a listing the token of the next page.
+    pub async fn search(&self, req: &SearchRequest) -> Result<(SearchMode, Vec<Memory>, Option<String>)> {
         req.validate()?;
         let mode = SearchMode::of(req);
+        if mode == SearchMode::Recent {
+            let (rows, next) = self.list(req).await?;
+            return Ok((mode, rows, next));
+        }
         let rows = self.search_as(req, mode).await?;
         if mode == SearchMode::FullText && rows.is_empty() {
             // Stop words, stems and partial words miss in full text; a substring still finds
             // what the user just stored.
-            return Ok((SearchMode::Substring, self.search_as(req, SearchMode::Substring).await?));
+            return Ok((
+                SearchMode::Substring,
+                self.search_as(req, SearchMode::Substring).await?,
+                None,
+            ));
         }
-        Ok((mode, rows))
+        Ok((mode, rows, None))
+    }
+
+    /// A listing (no query, no embedding): pinned first, newest first, then by id, optionally
+    /// narrowed to `ids` and continued after `page_token` (keyset paging: pages neither repeat
+    /// nor skip while others write).
+    async fn list(&self, req: &SearchRequest) -> Result<(Vec<Memory>, Option<String>)> {
+        let after = req.page_token.as_deref().map(PageToken::parse).transpose()?;
+        let kinds: Option<Vec<String>> = req
+            .kinds
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.iter().map(ToString::to_string).collect());
+        let limit = req.effective_limit();
+        let mut conn = self.conn().await?;
+        let rows: Vec<MemoryRow> = diesel::sql_query(LIST_SQL)
+            .bind::<Array<Text>, _>(req.namespaces.clone())
+            .bind::<Nullable<Array<Text>>, _>(kinds)
+            .bind::<BigInt, _>(i64::from(limit))
+            .bind::<Nullable<Array<SqlUuid>>, _>(req.ids.clone())
+            .bind::<Nullable<Bool>, _>(after.as_ref().map(|a| a.pin))
+            .bind::<Nullable<Timestamptz>, _>(after.as_ref().map(|a| a.created_at))
+            .bind::<Nullable<SqlUuid>, _>(after.as_ref().map(|a| a.id))
+            .load(&mut conn)
+            .await?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last())
+            .flatten()
+            .map(|last| {
+                PageToken {
+                    pin: last.pin,
+                    created_at: last.created_at,
+                    id: last.id,
+                }
+                .render()
+            });
+        let memories = rows.into_iter().map(MemoryRow::into_wire).collect::<Result<_>>()?;
+        Ok((memories, next))
     }
 
     async fn search_as(&self, req: &SearchRequest, mode: SearchMode) -> Result<Vec<Memory>> {
@@ -464,6 +519,63 @@ impl Store {
     }
 }
 
+/// A listing's statement. Binds: `$1` namespaces, `$2` kinds (or NULL), `$3` limit, `$4` ids
+/// (or NULL), `$5`..`$7` the last row of the previous page (pin, created_at, id; NULL for the
+/// first page), in the listing's order `pin DESC, created_at DESC, id`.
+const LIST_SQL: &str = "SELECT m.id, m.namespace, m.content, m.kind, m.source, m.expires_at, m.propagation, m.pin,
+        m.created_at, NULL::float8 AS score
+   FROM memory_plugin.memories m
+   JOIN memory_plugin.namespaces n ON n.name = m.namespace
+  WHERE m.namespace = ANY($1)
+    AND (m.expires_at IS NULL OR m.expires_at > now())
+    AND (n.expires_at IS NULL OR n.expires_at > now())
+    AND ($2::text[] IS NULL OR m.kind = ANY($2))
+    AND ($4::uuid[] IS NULL OR m.id = ANY($4))
+    AND ($5::bool IS NULL
+         OR m.pin < $5
+         OR (m.pin = $5 AND (m.created_at < $6 OR (m.created_at = $6 AND m.id > $7))))
+  ORDER BY m.pin DESC, m.created_at DESC, m.id
+  LIMIT $3";
+
+/// Where a listing page ended: `v1.<pin 0|1>.<created_at in unix µs>.<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PageToken {
+    pin: bool,
+    created_at: OffsetDateTime,
+    id: Uuid,
+}
+
+impl PageToken {
+    fn render(&self) -> String {
+        let micros = self.created_at.unix_timestamp_nanos() / 1000;
+        format!("v1.{}.{micros}.{}", u8::from(self.pin), self.id)
+    }
+
+    fn parse(raw: &str) -> Result<Self> {
+        let bad = || {
+            Invalid::new(
+                "page_token",
+                "is not a token this plugin issued (pass next_page_token as sent)",
+            )
+        };
+        let mut parts = raw.split('.');
+        let (Some("v1"), Some(pin), Some(micros), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad().into());
+        };
+        let pin = match pin {
+            "0" => false,
+            "1" => true,
+            _ => return Err(bad().into()),
+        };
+        let micros: i128 = micros.parse().map_err(|_| bad())?;
+        let created_at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).map_err(|_| bad())?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        Ok(Self { pin, created_at, id })
+    }
+}
+
 /// The statement a search runs in `mode`. Binds: `$1` namespaces (text[]), `$2` kinds
 /// (text[] or NULL), `$3` limit, `$4` the query text, LIKE pattern or embedding (NULL when
 /// listing). `cargo xtask bench memory` runs the full-text one through pgbench; a test keeps
@@ -515,6 +627,25 @@ mod tests {
         let bench = include_str!("../../../xtask/bench/memory-search.sql");
         let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         assert_eq!(squash(bench), squash(&search_sql(SearchMode::FullText)));
+    }
+
+    #[test]
+    fn a_page_token_round_trips_and_refuses_what_it_did_not_issue() {
+        let t = PageToken {
+            pin: true,
+            created_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_000).unwrap(),
+            id: Uuid::nil(),
+        };
+        assert_eq!(PageToken::parse(&t.render()).unwrap(), t);
+        for bad in [
+            "",
+            "v1",
+            "v2.1.5.00000000-0000-0000-0000-000000000000",
+            "v1.2.5.x",
+            "v1.1.5.x.y",
+        ] {
+            assert!(PageToken::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -635,3 +635,80 @@ async fn migrations_go_down_and_up_and_keep_their_own_bookkeeping() {
             .is_empty()
     );
 }
+
+/// The listing extension: keyset pages over several namespaces (pinned first, newest first)
+/// neither repeat nor skip, even with rows of one instant; `ids` narrows a listing; both are
+/// refused beside a query, and a token the plugin did not issue is a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_page_by_token_and_filter_by_id() {
+    let r = start().await;
+    let c = &r.client;
+    create(c, NamespaceKind::Workspace, &["workspace:p", "workspace:q"]).await;
+    let mut written = std::collections::BTreeSet::new();
+    for i in 0..130 {
+        let mut w = MemoryWrite::fact(format!("memory {i}"));
+        w.pin = i % 10 == 0;
+        let ns = if i % 2 == 0 { "workspace:p" } else { "workspace:q" };
+        written.insert(c.commit(ns, &w).await.unwrap().id);
+    }
+    // Rows sharing one created_at: the id breaks the tie.
+    let conn = &mut r.db.pool().get().await.unwrap();
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE memory_plugin.memories SET created_at = '2026-01-01Z' WHERE content LIKE 'memory 1%'",
+        ),
+        conn,
+    )
+    .await
+    .unwrap();
+
+    let mut req = search(&["workspace:p", "workspace:q"]);
+    req.limit = Some(25);
+    let (mut seen, mut pages, mut pinned_done) = (Vec::new(), 0, false);
+    loop {
+        let page = c.search(&req).await.unwrap();
+        pages += 1;
+        for m in &page.memories {
+            assert!(!(pinned_done && m.pin), "a pinned memory after unpinned ones");
+            pinned_done |= !m.pin;
+            seen.push(m.id);
+        }
+        match page.next_page_token {
+            Some(t) => req.page_token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 6, "130 rows in pages of 25: five full pages and a last one");
+    assert_eq!(seen.len(), 130, "no repeats");
+    assert_eq!(seen.iter().copied().collect::<std::collections::BTreeSet<_>>(), written);
+
+    // Exactly full last page: the token leads to an empty page, which carries none.
+    let mut exact = search(&["workspace:p"]);
+    exact.limit = Some(65);
+    let first = c.search(&exact).await.unwrap();
+    assert_eq!(first.memories.len(), 65);
+    exact.page_token = first.next_page_token;
+    let second = c.search(&exact).await.unwrap();
+    assert!(second.memories.is_empty() && second.next_page_token.is_none());
+
+    let some: Vec<_> = written.iter().copied().take(3).collect();
+    let mut by_id = search(&["workspace:p", "workspace:q"]);
+    by_id.ids = Some(some.clone());
+    let got: std::collections::BTreeSet<_> = c.search(&by_id).await.unwrap().memories.iter().map(|m| m.id).collect();
+    assert_eq!(got, some.into_iter().collect());
+
+    let raw = reqwest::Client::new();
+    for body in [
+        serde_json::json!({"namespaces": ["workspace:p"], "query": "memory", "page_token": "v1.0.0.00000000-0000-0000-0000-000000000000"}),
+        serde_json::json!({"namespaces": ["workspace:p"], "query": "memory", "ids": []}),
+        serde_json::json!({"namespaces": ["workspace:p"], "page_token": "not-mine"}),
+    ] {
+        let resp = raw
+            .post(format!("{}/v1/search", r.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+    }
+}

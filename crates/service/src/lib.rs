@@ -28,6 +28,8 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod liveness;
 pub mod memory;
+pub mod memory_admin;
+pub mod memory_backfill;
 pub mod messaging;
 pub mod org;
 pub mod pins;

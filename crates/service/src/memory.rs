@@ -37,8 +37,8 @@ const RECALL_LIMIT: u32 = 50;
 /// The memory plugin's client and the resolver over the live tree.
 #[derive(Debug, Clone)]
 pub struct MemoryLayer {
-    client: Arc<PluginClient>,
-    resolver: Resolver,
+    pub(crate) client: Arc<PluginClient>,
+    pub(crate) resolver: Resolver,
 }
 
 /// Why a memory call did not succeed; the text is what the agent reads.
@@ -62,6 +62,11 @@ pub enum MemoryError {
     WorkspaceNotFound(Uuid),
     #[error("memory scopes could not be resolved: {0}")]
     Resolver(#[source] NamespaceError),
+    /// The plugin cannot page a listing, so an export would leave memories out.
+    #[error(
+        "memory plugin sent a full page of {namespace} without next_page_token (or the same page twice): it cannot page listings, so the export stops rather than leave memories out"
+    )]
+    CannotPage { namespace: String },
 }
 
 impl From<NamespaceError> for MemoryError {
@@ -75,9 +80,12 @@ impl From<NamespaceError> for MemoryError {
 
 impl From<ClientError> for MemoryError {
     fn from(e: ClientError) -> Self {
-        match e.code() {
-            Some(molecule_memory_contract::ErrorCode::NotFound) => Self::NotFound,
-            _ => Self::Plugin(e),
+        match e {
+            // Refused before sending: the caller's input breaks the contract (a NUL, a bad
+            // name), so it is the caller's to fix, not the plugin's failure.
+            ClientError::Invalid(invalid) => Self::Invalid(invalid.to_string()),
+            e if e.code() == Some(molecule_memory_contract::ErrorCode::NotFound) => Self::NotFound,
+            e => Self::Plugin(e),
         }
     }
 }
@@ -132,7 +140,7 @@ pub fn scope_of(namespace: &str) -> &'static str {
     }
 }
 
-fn kind_of(namespace: &str) -> NamespaceKind {
+pub(crate) fn kind_of(namespace: &str) -> NamespaceKind {
     namespace
         .split(':')
         .next()
@@ -172,7 +180,7 @@ impl Services {
         self
     }
 
-    fn memory(&self) -> MemoryResult<&MemoryLayer> {
+    pub(crate) fn memory(&self) -> MemoryResult<&MemoryLayer> {
         self.memory.as_ref().ok_or(MemoryError::NotConfigured)
     }
 
@@ -347,7 +355,7 @@ impl Services {
                 query: input.query.filter(|q| !q.trim().is_empty()),
                 kinds: (!input.kinds.is_empty()).then_some(input.kinds),
                 limit: input.limit,
-                embedding: None,
+                ..SearchRequest::default()
             })
             .await?;
         Ok(found.memories)
@@ -601,7 +609,7 @@ impl Services {
     }
 
     /// An audit row (and its `ACTIVITY_LOGGED`); a failure is logged, never the caller's.
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         ws: Uuid,
         ty: ActivityType,
@@ -626,7 +634,7 @@ impl Services {
 
 /// A memory failure as the HTTP layer reports it: not configured or the plugin failing is 503
 /// (retry once it is back), refusals keep their status.
-fn into_service(e: MemoryError) -> crate::ServiceError {
+pub(crate) fn into_service(e: MemoryError) -> crate::ServiceError {
     match e {
         MemoryError::NotConfigured | MemoryError::Plugin(_) => crate::ServiceError::NotReady(e.to_string()),
         MemoryError::Invalid(m) => crate::ServiceError::Invalid {
@@ -637,10 +645,11 @@ fn into_service(e: MemoryError) -> crate::ServiceError {
         MemoryError::NotFound => crate::ServiceError::NotFound("memory not found".into()),
         MemoryError::WorkspaceNotFound(id) => crate::ServiceError::NotFound(format!("workspace {id} not found")),
         MemoryError::Resolver(source) => crate::ServiceError::internal("resolving memory namespaces", source),
+        MemoryError::CannotPage { .. } => crate::ServiceError::NotReady(e.to_string()),
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
 use crate::{Services, validate};
+use molecule_api::memories::InitialMemory;
 use molecule_api::workspaces::CreateWorkspace;
 
 /// An org template file (`org.yaml`).
@@ -22,6 +23,16 @@ pub struct OrgTemplate {
     pub defaults: Defaults,
     #[serde(default)]
     pub workspaces: Vec<Node>,
+    /// Org-wide memories: GLOBAL on the first root workspace, when it is created.
+    #[serde(default)]
+    pub global_memories: Vec<GlobalMemory>,
+}
+
+/// One `global_memories` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalMemory {
+    pub content: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,6 +40,9 @@ pub struct Defaults {
     pub runtime: Option<String>,
     pub tier: Option<i32>,
     pub model: Option<String>,
+    /// For every node that has none of its own.
+    #[serde(default)]
+    pub initial_memories: Option<Vec<InitialMemory>>,
 }
 
 /// One workspace of the tree.
@@ -41,6 +55,8 @@ pub struct Node {
     pub model: Option<String>,
     pub external: Option<bool>,
     pub url: Option<String>,
+    #[serde(default)]
+    pub initial_memories: Option<Vec<InitialMemory>>,
     #[serde(default)]
     pub children: Vec<Node>,
 }
@@ -155,6 +171,7 @@ impl Services {
             ));
         }
         validate_tree(&template.workspaces, "workspaces", 0)?;
+        self.check_tree_memories(&template, &template.workspaces, "workspaces", true)?;
         let mut results = Vec::new();
         // Depth-first, parents before children; each node provisions through the hooks.
         let mut stack: Vec<(String, Option<Uuid>, Node)> = template
@@ -165,10 +182,20 @@ impl Services {
             .rev()
             .map(|(i, n)| (format!("workspaces[{i}]"), None, n))
             .collect();
+        let globals: Vec<InitialMemory> = template
+            .global_memories
+            .iter()
+            .map(|g| InitialMemory {
+                content: g.content.clone(),
+                scope: Some("GLOBAL".into()),
+            })
+            .collect();
         while let Some((at, parent, node)) = stack.pop() {
             let name = node.name.clone().unwrap_or_default();
+            // The org's memories go to the first root (`workspaces[0]`).
+            let extra: &[InitialMemory] = if at == "workspaces[0]" { &globals } else { &[] };
             let result = self
-                .import_node(&template.defaults, &node, parent, req.replace_if_exists)
+                .import_node(&template.defaults, &node, parent, req.replace_if_exists, extra)
                 .await;
             let (id, status, error) = match result {
                 Ok((id, status)) => (Some(id), status, None),
@@ -210,6 +237,7 @@ impl Services {
         node: &Node,
         parent: Option<Uuid>,
         replace: bool,
+        extra_memories: &[InitialMemory],
     ) -> Result<(Uuid, NodeStatus)> {
         let name = node.name.clone().unwrap_or_default();
         let existing = self.live_child(parent, name.trim()).await?;
@@ -235,6 +263,14 @@ impl Services {
             external: node.external,
             url: node.url.clone(),
             parent_id: parent,
+            initial_memories: node
+                .initial_memories
+                .clone()
+                .or_else(|| defaults.initial_memories.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(extra_memories.iter().cloned())
+                .collect(),
             ..CreateWorkspace::default()
         };
         match self.create_workspace(input).await {
@@ -254,6 +290,31 @@ impl Services {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Every node's memories pass the same checks as `POST /workspaces` before anything is
+    /// created; the error names the node.
+    fn check_tree_memories(&self, t: &OrgTemplate, nodes: &[Node], prefix: &str, top: bool) -> Result<()> {
+        for (i, n) in nodes.iter().enumerate() {
+            let at = format!("{prefix}[{i}]");
+            let mut memories = n
+                .initial_memories
+                .clone()
+                .or_else(|| t.defaults.initial_memories.clone())
+                .unwrap_or_default();
+            if top && i == 0 {
+                memories.extend(t.global_memories.iter().map(|g| InitialMemory {
+                    content: g.content.clone(),
+                    scope: Some("GLOBAL".into()),
+                }));
+            }
+            self.check_initial_memories(&memories, top).map_err(|e| match e {
+                ServiceError::Invalid { message, .. } => ServiceError::invalid("template", format!("{at}: {message}")),
+                other => other,
+            })?;
+            self.check_tree_memories(t, &n.children, &format!("{at}.children"), false)?;
+        }
+        Ok(())
     }
 
     /// The live workspace named `name` under `parent` (roots when `None`).

@@ -325,6 +325,7 @@ impl Services {
         let delivery_mode = delivery("delivery_mode", input.delivery_mode.as_deref())?;
         let tier = tier(input.tier)?;
         let max_tasks = max_tasks(input.max_concurrent_tasks)?;
+        self.check_initial_memories(&input.initial_memories, input.parent_id.is_none())?;
         let status = match (external, &url) {
             (true, Some(_)) => WorkspaceStatus::Online,
             (true, None) => WorkspaceStatus::AwaitingAgent,
@@ -371,6 +372,20 @@ impl Services {
             })
             .await?;
         drop(conn);
+        if let Err(e) = self.seed_initial_memories(workspace.id, &input.initial_memories).await {
+            // Nothing half-made: the workspace goes again before anything was provisioned.
+            if let Err(undo) = self
+                .delete_workspace(
+                    workspace.id,
+                    Children::Cascade,
+                    molecule_api::workspaces::Removal::Purged,
+                )
+                .await
+            {
+                tracing::error!(workspace_id = %workspace.id, error = %undo, "workspace whose initial memories failed was not purged");
+            }
+            return Err(e);
+        }
         if status == WorkspaceStatus::Provisioning {
             self.hooks.provision(workspace.id).await;
         }
@@ -714,5 +729,29 @@ impl Services {
             .await
             .optional()?;
         Ok(live.unwrap_or(false))
+    }
+}
+
+/// One workspace as the memory export and import place namespaces: id, name, parent.
+#[derive(Debug, Clone)]
+pub(crate) struct TreeNode {
+    pub id: Uuid,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+}
+
+impl Services {
+    /// Every workspace row (removed ones too: their memories outlive them until a purge).
+    pub(crate) async fn tree_nodes(&self) -> Result<Vec<TreeNode>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<(Uuid, String, Option<Uuid>)> = w::table
+            .select((w::id, w::name, w::parent_id))
+            .order((w::created_at.asc(), w::id.asc()))
+            .load(&mut conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, parent_id)| TreeNode { id, name, parent_id })
+            .collect())
     }
 }

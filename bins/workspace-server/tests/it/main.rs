@@ -7,5 +7,6 @@ mod common;
 mod docker_e2e;
 mod docker_registry;
 mod mcp;
+mod memory_ops;
 mod messaging;
 mod replicas;

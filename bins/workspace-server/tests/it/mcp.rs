@@ -6,6 +6,7 @@
 //! client over Streamable HTTP (`mcp_sdk_client.py`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -17,22 +18,23 @@ use serde_json::{Value, json};
 
 use crate::common;
 
-const ADMIN: &str = "mcp-admin";
+pub(crate) const ADMIN: &str = "mcp-admin";
 
 /// A plugin served in-process on its own database, and a server pointed at it.
-struct World {
-    _db: TestDb,
-    plugin_db: TestDb,
+pub(crate) struct World {
+    pub(crate) db: TestDb,
+    pub(crate) plugin_db: TestDb,
     _plugin: tokio::task::JoinHandle<std::io::Result<()>>,
-    server: common::Proc,
-    http: reqwest::Client,
+    pub(crate) plugin_url: String,
+    pub(crate) server: common::Proc,
+    pub(crate) http: reqwest::Client,
 }
 
-async fn world(with_plugin: bool) -> World {
+pub(crate) async fn world(with_plugin: bool) -> World {
     world_with(with_plugin, &[]).await
 }
 
-async fn world_with(with_plugin: bool, env: &[(&str, &str)]) -> World {
+pub(crate) async fn world_with(with_plugin: bool, env: &[(&str, &str)]) -> World {
     let db = TestDb::new().await;
     let plugin_db = TestDb::with_migrations(migrations()).await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -55,22 +57,42 @@ async fn world_with(with_plugin: bool, env: &[(&str, &str)]) -> World {
         .unwrap();
     common::replica_ready(&http, &server, ADMIN).await;
     World {
-        _db: db,
+        db,
         plugin_db,
         _plugin: serving,
+        plugin_url,
         server,
         http,
     }
 }
 
 #[derive(Debug, Clone)]
-struct Ws {
-    id: String,
-    token: String,
+pub(crate) struct Ws {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 impl World {
-    async fn create(&self, name: &str, parent: Option<&Ws>) -> Ws {
+    /// Every row in the plugin's own table: (id, namespace, content).
+    pub(crate) async fn plugin_rows(&self) -> BTreeSet<(String, String, String)> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            namespace: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            content: String,
+        }
+        let mut conn = self.plugin_db.pool().get().await.unwrap();
+        let rows: Vec<Row> = diesel::sql_query("SELECT id::text AS id, namespace, content FROM memory_plugin.memories")
+            .load(&mut conn)
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| (r.id, r.namespace, r.content)).collect()
+    }
+
+    pub(crate) async fn create(&self, name: &str, parent: Option<&Ws>) -> Ws {
         let mut body = json!({ "name": name, "runtime": "external" });
         if let Some(p) = parent {
             body["parent_id"] = json!(p.id);
@@ -454,26 +476,17 @@ async fn no_listed_secret_reaches_the_plugin_and_counts_are_audited() {
         .await;
     assert!(!err, "{text}");
     // The plugin's own rows, not the tool's answer.
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        content: String,
-    }
-    let mut conn = w.plugin_db.pool().get().await.unwrap();
-    let rows: Vec<Row> = diesel::sql_query("SELECT content FROM memory_plugin.memories")
-        .load(&mut conn)
-        .await
-        .unwrap();
+    let rows = w.plugin_rows().await;
     assert_eq!(rows.len(), secrets.len() + 1);
-    for row in &rows {
+    for (_, _, content) in &rows {
         for s in secrets
             .iter()
             .chain(["ghp_zyxwvutsrqponmlk9876", "hunter2", "s3cret"].iter())
         {
-            assert!(!row.content.contains(s), "{s:?} reached the plugin: {}", row.content);
+            assert!(!content.contains(s), "{s:?} reached the plugin: {content}");
         }
-        assert!(row.content.contains("[REDACTED:"), "{}", row.content);
-        assert!(row.content.contains(keep), "a SHA and a UUID are kept: {}", row.content);
+        assert!(content.contains("[REDACTED:"), "{content}");
+        assert!(content.contains(keep), "a SHA and a UUID are kept: {content}");
     }
     // The audit carries the counts.
     let audit: Value = w.activity(&ws, "memory_write").await;

@@ -11,7 +11,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use futures_util::StreamExt;
 use molecule_a2a::jsonrpc::FORWARDED_HEADERS;
 use molecule_api::a2a::{BadGateway, Budget, BudgetPatch, Dropped, ProxyOutcome, ProxyUnavailable, QueueView, Queued};
 use molecule_api::lifecycle::Hibernated;
@@ -26,25 +25,14 @@ use crate::routes::discovery::{CALLER_HEADER, caller_of};
 use crate::server::AppState;
 
 /// Reads the body up to the proxy's limit: 413 past it, 400 when it is not JSON.
-async fn json_body(mut payload: web::Payload) -> Result<serde_json::Value, ApiError> {
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: could not be read: {e}")))?;
-        if buf.len() + chunk.len() > MAX_REQUEST_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body: a message may be at most {} MiB", MAX_REQUEST_BYTES >> 20),
-            ));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&buf).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("body: must be JSON (a JSON-RPC 2.0 request, or {{\"method\", \"params\"}}): {e}"),
-        )
-    })
+async fn json_body(payload: web::Payload) -> Result<serde_json::Value, ApiError> {
+    super::limited_json(
+        payload,
+        MAX_REQUEST_BYTES,
+        "a message",
+        "JSON (a JSON-RPC 2.0 request, or {\"method\", \"params\"})",
+    )
+    .await
 }
 
 fn answer(outcome: ProxyOutcome) -> HttpResponse {

@@ -1,13 +1,20 @@
 //! `/workspaces/:id/memories`: the original's HTTP memory endpoints (LOCAL/TEAM/GLOBAL scopes)
 //! over the same memory use-cases as the MCP tools, so the same ACLs, redaction and audit apply.
 //!
+//! Also the operator's `/admin/memories/export` (streamed) and `/admin/memories/import`.
+//!
 //! Must not know: the plugin or the resolver (they call `Services`).
 
-use actix_web::{HttpResponse, delete, get, post, web};
-use molecule_api::memories::{MemoryDeleted, MemoryItem, NewMemory, StoredMemory};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use futures_util::StreamExt;
+use molecule_api::memories::{
+    EditMemory, EditedMemory, ExportedMemory, ImportQuery, ImportReport, MemoryDeleted, MemoryItem, NewMemory,
+    StoredMemory,
+};
+use molecule_service::memory_admin::OnConflict;
 use serde::Deserialize;
 
-use crate::auth::WorkspaceAuth;
+use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
@@ -91,4 +98,108 @@ pub async fn forget(
     Ok(HttpResponse::Ok().json(MemoryDeleted {
         status: "deleted".into(),
     }))
+}
+
+/// New content for a memory the workspace may write, redacted again (kind, pin, expiry kept).
+#[utoipa::path(
+    tag = "memory",
+    params(("id" = Uuid, Path, description = "workspace id"), ("memory_id" = Uuid, Path, description = "memory id")),
+    request_body = EditMemory,
+    responses(
+        (status = 200, body = EditedMemory, description = "`changed: false` when the redacted content is what is stored"),
+        (status = 400, body = ErrorBody, description = "empty content"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "memory not found"),
+        (status = 503, body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/workspaces/{id}/memories/{memory_id}")]
+pub async fn edit(
+    auth: WorkspaceAuth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, uuid::Uuid)>,
+    body: web::Json<EditMemory>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, memory_id) = path.into_inner();
+    let edited = state
+        .services
+        .edit_memory(auth.workspace_id, memory_id, body.into_inner().content)
+        .await?;
+    Ok(HttpResponse::Ok().json(edited))
+}
+
+/// Largest import body.
+const MAX_IMPORT_BYTES: usize = 256 << 20;
+
+/// Every memory of every workspace's namespaces, as one JSON array streamed page by page (no
+/// cap; one plugin search per 100 memories per namespace). If the plugin fails mid-way the
+/// array is cut short and left unterminated, so a client never takes a partial export for a
+/// whole one; the log has the reason under the request id.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, body = Vec<ExportedMemory>), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL)")
+    ),
+    security(("bearer" = []))
+)]
+#[get("/admin/memories/export")]
+pub async fn export(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let entries = state.services.export_memories().await?;
+    let request_id = crate::errors::current_request_id();
+    let mut count = 0usize;
+    let items = entries.map(move |entry| match entry {
+        Ok(e) => {
+            let sep = if count == 0 { "\n" } else { ",\n" };
+            count += 1;
+            let json = serde_json::to_string(&e).map_err(actix_web::error::ErrorInternalServerError)?;
+            Ok::<_, actix_web::Error>(web::Bytes::from(format!("{sep}{json}")))
+        }
+        Err(e) => {
+            tracing::error!(?request_id, exported = count, error = %e, "memory export cut short");
+            Err(actix_web::error::ErrorServiceUnavailable(e.to_string()))
+        }
+    });
+    let open = futures_util::stream::once(async { Ok(web::Bytes::from_static(b"[")) });
+    let close = futures_util::stream::once(async { Ok(web::Bytes::from_static(b"\n]\n")) });
+    // An error ends the stream before the closing bracket (actix stops at the first error).
+    let body = open.chain(items).chain(close);
+    Ok(HttpResponse::Ok().content_type("application/json").streaming(body))
+}
+
+/// Memories from an export (or the original's entries: `content`, `scope`, `namespace` label,
+/// `workspace_name`), idempotent by id, redacted, namespaces created when missing.
+#[utoipa::path(
+    tag = "admin",
+    params(ImportQuery),
+    request_body = Vec<ExportedMemory>,
+    responses(
+        (status = 200, body = ImportReport, description = "counts; each refused entry with its index"),
+        (status = 400, body = ErrorBody, description = "not a JSON array, or a bad query"),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL)")
+    ),
+    security(("bearer" = []))
+)]
+#[post("/admin/memories/import")]
+pub async fn import(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    query: web::Query<ImportQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let on_conflict = OnConflict::parse(q.on_conflict.as_deref())?;
+    let entries: Vec<serde_json::Value> = super::limited_json(
+        payload,
+        MAX_IMPORT_BYTES,
+        "an import (split the file)",
+        "a JSON array of memories (as GET /admin/memories/export writes)",
+    )
+    .await?;
+    let report = state
+        .services
+        .import_memories(entries, q.dry_run.unwrap_or(false), on_conflict)
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
 }

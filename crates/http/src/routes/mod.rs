@@ -17,7 +17,36 @@ pub mod registry;
 pub mod tokens;
 pub mod workspaces;
 
+use actix_web::http::StatusCode;
+use actix_web::web;
+use futures_util::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::errors::ApiError;
+
+/// A body of at most `max` bytes parsed as JSON `T`: 413 past the limit (`what` says what may
+/// be that large), 400 naming `expected` when it does not parse.
+pub(crate) async fn limited_json<T: serde::de::DeserializeOwned>(
+    mut payload: web::Payload,
+    max: usize,
+    what: &str,
+    expected: &str,
+) -> Result<T, ApiError> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: could not be read: {e}")))?;
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body: {what} may be at most {} MiB", max >> 20),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&buf)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: must be {expected}: {e}")))
+}
 
 /// Registers all documented routes.
 pub fn api(cfg: &mut ServiceConfig) {
@@ -65,6 +94,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(memories::commit)
         .service(memories::list)
         .service(memories::forget)
+        .service(memories::edit)
+        .service(memories::export)
+        .service(memories::import)
         .service(pins::list_pins)
         .service(pins::put_pin)
         .service(pins::delete_pin)

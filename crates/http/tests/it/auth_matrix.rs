@@ -70,6 +70,7 @@ fn body_for(path: &str, ws: Uuid) -> Value {
         p if p.ends_with("/update") => json!({ "status": "completed" }),
         p if p.ends_with("/a2a") => json!({ "message": { "role": "user", "parts": [] } }),
         p if p.ends_with("/memories") => json!({ "content": "x", "scope": "LOCAL" }),
+        p if p.ends_with("/memories/{memory_id}") => json!({ "content": "x" }),
         _ => json!({}),
     }
 }

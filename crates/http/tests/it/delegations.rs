@@ -305,21 +305,32 @@ async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can
             .filter(|r| r.body["params"]["message"]["messageId"] == did.as_str())
             .collect();
         assert_eq!(delivered.len(), 1, "the callee got the task once");
-        let events: Value = test::call_and_read_body_json(
-            &app,
-            test::TestRequest::get()
-                .uri(&format!("/events/{}", caller.id))
-                .insert_header(bearer("adm"))
-                .to_request(),
-        )
-        .await;
-        let complete: Vec<_> = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event"] == "DELEGATION_COMPLETE")
-            .collect();
-        assert_eq!(complete.len(), 1, "{events}");
+        // The event follows the ledger's terminal transition, which the poll above saw.
+        let complete: Vec<Value> =
+            molecule_testkit::until_ok("DELEGATION_COMPLETE", Duration::from_secs(10), || async {
+                let events: Value = test::call_and_read_body_json(
+                    &app,
+                    test::TestRequest::get()
+                        .uri(&format!("/events/{}", caller.id))
+                        .insert_header(bearer("adm"))
+                        .to_request(),
+                )
+                .await;
+                let complete: Vec<Value> = events
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e["event"] == "DELEGATION_COMPLETE")
+                    .cloned()
+                    .collect();
+                if complete.is_empty() {
+                    Err(events.to_string())
+                } else {
+                    Ok(complete)
+                }
+            })
+            .await;
+        assert_eq!(complete.len(), 1, "{complete:?}");
         assert_eq!(complete[0]["payload"]["via"], "queue_drain");
         let inbox: Vec<Value> = molecule_testkit::until_ok("the result rows", Duration::from_secs(10), || async {
             let activity: Value = test::call_and_read_body_json(
