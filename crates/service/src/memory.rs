@@ -39,6 +39,32 @@ const RECALL_LIMIT: u32 = 50;
 pub struct MemoryLayer {
     pub(crate) client: Arc<PluginClient>,
     pub(crate) resolver: Resolver,
+    scopes: ScopeCache,
+}
+
+/// How long a workspace's resolved namespaces are trusted.
+const SCOPE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Each workspace's readable namespaces as the resolver last said, for up to [`SCOPE_TTL`]:
+/// a busy agent's memory calls cost one tree read a second, not one a call. An entry is
+/// dropped as soon as the bus reports a change (any replica's) of the workspace or of the
+/// workspaces its namespaces are named after (its parent and its root), so a re-parented or
+/// removed workspace is seen at once; only a change to an ancestor between its parent and
+/// its root waits out the TTL.
+#[derive(Debug, Clone, Default)]
+struct ScopeCache(
+    Arc<std::sync::Mutex<std::collections::HashMap<Uuid, (tokio::time::Instant, Arc<Vec<ResolvedNamespace>>)>>>,
+);
+
+impl ScopeCache {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (tokio::time::Instant, Arc<Vec<ResolvedNamespace>>)>>
+    {
+        // A poisoned lock only means a thread panicked between two map operations, each of
+        // which leaves the map valid.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Why a memory call did not succeed; the text is what the agent reads.
@@ -165,7 +191,11 @@ pub fn wrap_org(memory: &mut Memory) {
 
 impl MemoryLayer {
     pub fn new(client: Arc<PluginClient>, resolver: Resolver) -> Self {
-        Self { client, resolver }
+        Self {
+            client,
+            resolver,
+            scopes: ScopeCache::default(),
+        }
     }
 
     pub fn client(&self) -> &PluginClient {
@@ -191,12 +221,53 @@ impl Services {
 
     /// The namespaces `ws` may read (all) or write (`writable_only`), in the resolver's order.
     pub async fn memory_namespaces(&self, ws: Uuid, writable_only: bool) -> MemoryResult<Vec<ResolvedNamespace>> {
+        let all = self.readable_scopes(ws).await?;
+        Ok(all.iter().filter(|n| !writable_only || n.writable).cloned().collect())
+    }
+
+    /// The resolver's readable set for `ws`, through the scope cache.
+    pub(crate) async fn readable_scopes(&self, ws: Uuid) -> MemoryResult<Arc<Vec<ResolvedNamespace>>> {
         let m = self.memory()?;
-        Ok(if writable_only {
-            m.resolver.writable(ws).await?
-        } else {
-            m.resolver.readable(ws).await?
-        })
+        let changed_since = |read_at: tokio::time::Instant, scopes: &[ResolvedNamespace]| {
+            let owners = std::iter::once(ws).chain(
+                scopes
+                    .iter()
+                    .filter_map(|n| n.name.as_str().split_once(':').and_then(|(_, id)| id.parse().ok())),
+            );
+            owners
+                .into_iter()
+                .any(|id| self.bus().last_change_at(id).is_some_and(|c| c >= read_at))
+        };
+        if let Some((read_at, scopes)) = m.scopes.map().get(&ws).cloned()
+            && read_at.elapsed() < SCOPE_TTL
+            && !changed_since(read_at, &scopes)
+        {
+            return Ok(scopes);
+        }
+        let read_at = tokio::time::Instant::now();
+        let scopes = Arc::new(m.resolver.readable(ws).await?);
+        let mut map = m.scopes.map();
+        if map.len() >= 10_000 {
+            map.retain(|_, (at, _)| at.elapsed() < SCOPE_TTL);
+        }
+        map.insert(ws, (read_at, scopes.clone()));
+        Ok(scopes)
+    }
+
+    /// Drops every cached memory scope (after this replica moved or removed a workspace).
+    pub(crate) fn forget_memory_scopes(&self) {
+        if let Some(m) = &self.memory {
+            m.scopes.map().clear();
+        }
+    }
+
+    /// Whether `ws` may write `namespace` (its writable set, through the scope cache).
+    pub(crate) async fn may_write(&self, ws: Uuid, namespace: &str) -> MemoryResult<bool> {
+        Ok(self
+            .readable_scopes(ws)
+            .await?
+            .iter()
+            .any(|n| n.writable && n.name.as_str() == namespace))
     }
 
     /// `commit_memory_v2`: blank check, `can_write`, expiry, redaction, commit (upserting the
@@ -239,7 +310,7 @@ impl Services {
             return Err(MemoryError::Invalid("content is required".into()));
         }
         let namespace = input.namespace.unwrap_or_else(|| format!("workspace:{ws}"));
-        if !m.resolver.can_write(ws, &namespace).await? {
+        if !self.may_write(ws, &namespace).await? {
             return Err(MemoryError::Forbidden(format!(
                 "workspace {ws} cannot write to namespace {namespace}"
             )));
@@ -331,7 +402,7 @@ impl Services {
                 molecule_memory_contract::MAX_SEARCH_LIMIT
             )));
         }
-        let readable = m.resolver.readable(ws).await?;
+        let readable = self.readable_scopes(ws).await?;
         let namespaces: Vec<String> = if input.namespaces.is_empty() {
             readable.iter().map(|n| n.name.to_string()).collect()
         } else {
@@ -365,7 +436,7 @@ impl Services {
     pub async fn forget_memory(&self, ws: Uuid, memory_id: Uuid, namespace: Option<String>) -> MemoryResult<()> {
         let m = self.memory()?;
         let namespace = namespace.unwrap_or_else(|| format!("workspace:{ws}"));
-        if !m.resolver.can_write(ws, &namespace).await? {
+        if !self.may_write(ws, &namespace).await? {
             return Err(MemoryError::Forbidden(format!(
                 "workspace {ws} cannot write to namespace {namespace}"
             )));

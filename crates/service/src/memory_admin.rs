@@ -332,11 +332,10 @@ impl Services {
             return Err(ServiceError::invalid("content", "must not be empty"));
         }
         let m = self.memory().map_err(into_service)?;
-        let writable: Vec<String> = m
-            .resolver
-            .writable(ws)
+        let writable: Vec<String> = self
+            .memory_namespaces(ws, true)
             .await
-            .map_err(|e| into_service(e.into()))?
+            .map_err(into_service)?
             .into_iter()
             .map(|n| n.name.to_string())
             .collect();

@@ -440,6 +440,10 @@ impl Services {
     }
 
     pub async fn patch_workspace(&self, id: Uuid, input: PatchWorkspace, actor: Actor) -> Result<Patched> {
+        if input.parent_id.is_some() {
+            // A move changes memory scopes below it: this replica forgets them at once.
+            self.forget_memory_scopes();
+        }
         let infra = input.tier.is_some() || input.parent_id.is_some() || input.runtime.is_some();
         if infra && actor != Actor::Admin {
             return Err(ServiceError::Forbidden(
@@ -607,6 +611,7 @@ impl Services {
     /// every member is marked removed first, its tokens revoked, then its workload stopped
     /// through the hooks. `purge` also deletes the rows and runs the cleanup hooks.
     pub async fn delete_workspace(&self, id: Uuid, children: Children, removal: Removal) -> Result<Deleted> {
+        self.forget_memory_scopes();
         let (confirm, purge) = (children == Children::Cascade, removal == Removal::Purged);
         #[derive(QueryableByName, Serialize)]
         struct Child {

@@ -157,7 +157,8 @@ pub async fn hibernate(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resul
     params(("id" = Uuid, Path, description = "workspace id")),
     responses(
         (status = 200, body = QueueView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the workspace is removed"),
+        (status = 503, body = ErrorBody)
     ),
     security(("bearer" = []))
 )]
