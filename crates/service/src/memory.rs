@@ -52,15 +52,13 @@ const SCOPE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// removed workspace is seen at once; only a change to an ancestor between its parent and
 /// its root waits out the TTL.
 #[derive(Debug, Clone, Default)]
-struct ScopeCache(
-    Arc<std::sync::Mutex<std::collections::HashMap<Uuid, (tokio::time::Instant, Arc<Vec<ResolvedNamespace>>)>>>,
-);
+struct ScopeCache(Arc<std::sync::Mutex<ScopeMap>>);
+
+/// Workspace → (when read, its readable namespaces).
+type ScopeMap = std::collections::HashMap<Uuid, (tokio::time::Instant, Arc<Vec<ResolvedNamespace>>)>;
 
 impl ScopeCache {
-    fn map(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, (tokio::time::Instant, Arc<Vec<ResolvedNamespace>>)>>
-    {
+    fn map(&self) -> std::sync::MutexGuard<'_, ScopeMap> {
         // A poisoned lock only means a thread panicked between two map operations, each of
         // which leaves the map valid.
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
