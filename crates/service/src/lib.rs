@@ -13,7 +13,9 @@
 //! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
 //! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `proxy` (the A2A
 //! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
-//! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `memory` (agent memory: scope from the tree, redaction, org wrap, audit), `pins`,
+//! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `memory` (agent memory: scope from the tree, redaction, org wrap, audit), `memory_admin`
+//! (export, import, edit, initial memories), `memory_backfill` (the original's table into the
+//! plugin), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
 //! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
