@@ -368,14 +368,18 @@ async fn hibernation_and_restart_through_messages() {
     online().await;
     // Online comes with the agent's registration, which may land before the dispatcher
     // records the new process: wait for both.
-    let w = until_ok("the woken workload's pid to be recorded", Duration::from_secs(30), || async {
-        let w = get().await;
-        if w["status"] == "online" && w["instance_id"].is_string() {
-            Ok(w)
-        } else {
-            Err(format!("{} {}", w["status"], w["instance_id"]))
-        }
-    })
+    let w = until_ok(
+        "the woken workload's pid to be recorded",
+        Duration::from_secs(30),
+        || async {
+            let w = get().await;
+            if w["status"] == "online" && w["instance_id"].is_string() {
+                Ok(w)
+            } else {
+                Err(format!("{} {}", w["status"], w["instance_id"]))
+            }
+        },
+    )
     .await;
     let answer: Value = send("wake up").await.unwrap().json().await.unwrap();
     assert_eq!(answer["result"]["parts"][0]["text"], "echo: wake up", "{answer}");
