@@ -89,7 +89,7 @@ pub struct ExportedMemory {
     pub content: String,
     /// LOCAL, TEAM or GLOBAL (by the namespace's prefix). On import it places an entry whose
     /// `namespace` is not a plugin namespace (the original's `general` labels), with
-    /// `workspace_id` or `workspace_name`.
+    /// `workspace_id` or `workspace_name`; beside a plugin namespace it must agree with it.
     #[serde(default)]
     pub scope: Option<String>,
     /// The plugin namespace (`workspace:<id>`, `team:<id>`, `org:<id>` or custom).
@@ -116,7 +116,9 @@ pub struct ExportedMemory {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub created_at: Option<time::OffsetDateTime>,
-    /// The workspace the namespace belongs to.
+    /// The workspace the namespace belongs to. Beside a plugin namespace, import refuses an
+    /// entry whose `workspace_id` is not the namespace's owner, or whose `workspace_name` is
+    /// not that owner's name (checked when the owner exists on this platform).
     #[serde(default)]
     pub workspace_name: Option<String>,
     #[serde(default)]

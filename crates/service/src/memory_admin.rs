@@ -525,6 +525,51 @@ fn initial_kind(scope: Option<&str>) -> Option<NamespaceKind> {
     }
 }
 
+/// An entry with a plugin namespace is placed by it; the labels an export writes beside it
+/// (`scope`, `workspace_id`, `workspace_name`) must then agree with it, so an edited file that
+/// means another place is refused rather than written where it does not say. The name is
+/// checked when the owning workspace exists here (an export from another platform names
+/// workspaces this one does not have).
+fn placed_consistently(tree: &Tree, namespace: &str, entry: &ExportedMemory) -> std::result::Result<(), String> {
+    if let Some(scope) = entry.scope.as_deref()
+        && !scope.trim().eq_ignore_ascii_case(scope_of(namespace))
+    {
+        return Err(format!(
+            "scope {scope:?} does not match namespace {namespace} (which reads as {}); drop scope or fix it",
+            scope_of(namespace)
+        ));
+    }
+    let owner_id = match kind_of(namespace) {
+        NamespaceKind::Custom => None,
+        _ => namespace.split_once(':').and_then(|(_, id)| id.parse::<Uuid>().ok()),
+    };
+    if let Some(id) = entry.workspace_id {
+        match owner_id {
+            Some(owner) if owner == id => {}
+            Some(owner) => {
+                return Err(format!(
+                    "workspace_id {id} does not own namespace {namespace} (workspace {owner} does)"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "workspace_id {id}: namespace {namespace} belongs to no workspace"
+                ));
+            }
+        }
+    }
+    if let Some(name) = entry.workspace_name.as_deref()
+        && let Some(owner) = tree.owner_of(namespace)
+        && owner.name != name
+    {
+        return Err(format!(
+            "workspace_name {name:?} is not the name of namespace {namespace}'s workspace ({:?})",
+            owner.name
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one import entry and places it; the error is what the report says of it.
 fn plan(
     tree: &Tree,
@@ -537,7 +582,10 @@ fn plan(
         return Err("content must not be empty".into());
     }
     let namespace = match entry.namespace.as_deref().map(str::trim) {
-        Some(n) if validate_namespace_name("namespace", n).is_ok() => n.to_owned(),
+        Some(n) if validate_namespace_name("namespace", n).is_ok() => {
+            placed_consistently(tree, n, &entry)?;
+            n.to_owned()
+        }
         // The original's entries: a label (`general`) and a scope of a named workspace.
         _ => {
             let owner = match (entry.workspace_id, entry.workspace_name.as_deref()) {
@@ -701,5 +749,33 @@ mod tests {
         let p = plan(&tree, 4, secret, &mut counts).unwrap();
         assert!(!p.write.content.contains("AKIA"));
         assert_eq!(counts.values().sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn labels_beside_a_plugin_namespace_must_agree_with_it() {
+        let tree = Tree::new(vec![node(1, None), node(2, Some(1))]);
+        let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut counts = BTreeMap::new();
+        let mut try_plan = |entry: serde_json::Value| plan(&tree, 0, entry, &mut counts).map(|p| p.namespace);
+        // What an export writes plans back to the same place.
+        let exported = json!({"content": "x", "namespace": format!("team:{one}"), "scope": "TEAM",
+                              "workspace_id": one, "workspace_name": "ws1"});
+        assert_eq!(try_plan(exported).unwrap(), format!("team:{one}"));
+        let e = try_plan(json!({"content": "x", "namespace": format!("team:{one}"), "scope": "LOCAL"}));
+        assert!(
+            e.unwrap_err()
+                .starts_with("scope \"LOCAL\" does not match namespace team:")
+        );
+        let e = try_plan(json!({"content": "x", "namespace": format!("workspace:{two}"), "workspace_id": one}));
+        assert!(e.unwrap_err().contains("does not own namespace"));
+        let e = try_plan(json!({"content": "x", "namespace": "custom:notes", "workspace_id": one}));
+        assert!(e.unwrap_err().contains("belongs to no workspace"));
+        let e = try_plan(json!({"content": "x", "namespace": format!("workspace:{two}"), "workspace_name": "ws1"}));
+        assert!(e.unwrap_err().starts_with("workspace_name \"ws1\" is not the name"));
+        // A workspace this platform does not have: its name cannot be checked, its id can.
+        let elsewhere = Uuid::from_u128(9);
+        let foreign = json!({"content": "x", "namespace": format!("workspace:{elsewhere}"),
+                             "workspace_id": elsewhere, "workspace_name": "theirs"});
+        assert_eq!(try_plan(foreign).unwrap(), format!("workspace:{elsewhere}"));
     }
 }
