@@ -171,6 +171,171 @@ impl<'a> ActivityRow<'a> {
     }
 }
 
+/// How many platform rows one grouped statement writes at most.
+const MAX_GROUP: usize = 256;
+/// How many platform rows may wait for the writer before callers wait to hand theirs over.
+const QUEUE_DEPTH: usize = 4096;
+
+/// Platform rows (audits) written in groups: a caller hands its row over and waits until the
+/// statement holding it has committed, so an answer still means the row is durable; rows that
+/// arrive while one statement runs go together in the next, so N concurrent audits cost one
+/// round trip and one commit (and one turn of the global NOTIFY lock) instead of N. The writer
+/// task starts with the first row, on that caller's runtime; when it is gone (its runtime shut
+/// down), callers write their row themselves, with the same statement.
+#[derive(Clone, Default)]
+pub(crate) struct AuditQueue(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Queued>>>);
+
+/// A row waiting for the writer, owned, with its id chosen up front (a retried group cannot
+/// write it twice) and its `ACTIVITY_LOGGED` payload.
+struct Queued {
+    id: Uuid,
+    workspace_id: Uuid,
+    activity_type: &'static str,
+    source_id: Option<Uuid>,
+    target_id: Option<Uuid>,
+    method: Option<String>,
+    summary: Option<String>,
+    request_body: Option<Value>,
+    response_body: Option<Value>,
+    duration_ms: Option<i32>,
+    status: &'static str,
+    error_detail: Option<String>,
+    tool_trace: Option<Value>,
+    notification: String,
+    done: Option<tokio::sync::oneshot::Sender<Result<()>>>,
+}
+
+impl Queued {
+    fn new(row: &ActivityRow<'_>, notification: String) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            workspace_id: row.workspace_id,
+            activity_type: row.activity_type.as_str(),
+            source_id: row.source_id,
+            target_id: row.target_id,
+            method: row.method.map(str::to_owned),
+            summary: row.summary.map(str::to_owned),
+            request_body: row.request_body.cloned(),
+            response_body: row.response_body.cloned(),
+            duration_ms: row.duration_ms,
+            status: row.status.as_str(),
+            error_detail: row.error_detail.map(str::to_owned),
+            tool_trace: row.tool_trace.cloned(),
+            notification,
+            done: None,
+        }
+    }
+}
+
+/// Writes `group` (and sends its notifications) in one statement. Each row gets its own
+/// `clock_timestamp()`, so rows of one group keep their order in listings; a row already
+/// written (same id) is skipped.
+async fn insert_group(conn: &mut AsyncPgConnection, group: &[Queued]) -> Result<()> {
+    use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+    macro_rules! column {
+        ($field:ident) => {
+            group.iter().map(|q| q.$field.clone()).collect::<Vec<_>>()
+        };
+    }
+    diesel::sql_query(
+        "WITH rows AS ( \
+           INSERT INTO activity_logs (id, workspace_id, activity_type, source_id, target_id, method, summary, \
+             request_body, response_body, duration_ms, status, error_detail, tool_trace, created_at) \
+           SELECT u.*, clock_timestamp() FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], \
+             $6::text[], $7::text[], $8::jsonb[], $9::jsonb[], $10::int4[], $11::text[], $12::text[], $13::jsonb[]) AS u \
+           ON CONFLICT (id) DO NOTHING RETURNING 1), \
+         sent AS (SELECT count(*) AS n FROM (SELECT pg_notify($14, n) FROM unnest($15::text[]) AS n) AS each_one) \
+         SELECT (SELECT count(*) FROM rows) + (SELECT n FROM sent) AS total",
+    )
+    .bind::<Array<SqlUuid>, _>(column!(id))
+    .bind::<Array<SqlUuid>, _>(column!(workspace_id))
+    .bind::<Array<Text>, _>(column!(activity_type))
+    .bind::<Array<Nullable<SqlUuid>>, _>(column!(source_id))
+    .bind::<Array<Nullable<SqlUuid>>, _>(column!(target_id))
+    .bind::<Array<Nullable<Text>>, _>(column!(method))
+    .bind::<Array<Nullable<Text>>, _>(column!(summary))
+    .bind::<Array<Nullable<Jsonb>>, _>(column!(request_body))
+    .bind::<Array<Nullable<Jsonb>>, _>(column!(response_body))
+    .bind::<Array<Nullable<Integer>>, _>(column!(duration_ms))
+    .bind::<Array<Text>, _>(column!(status))
+    .bind::<Array<Nullable<Text>>, _>(column!(error_detail))
+    .bind::<Array<Nullable<Jsonb>>, _>(column!(tool_trace))
+    .bind::<Text, _>(events::CHANNEL)
+    .bind::<Array<Text>, _>(column!(notification))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The writer: takes what is waiting (up to [`MAX_GROUP`]), writes it in one statement and
+/// answers each caller. When a group fails, its rows are retried one by one, so one bad row
+/// fails alone.
+async fn write_groups(pool: molecule_db::Pool, mut rx: tokio::sync::mpsc::Receiver<Queued>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let written = match pool.get().await {
+            Ok(mut conn) => insert_group(&mut conn, &group).await,
+            Err(e) => Err(e.into()),
+        };
+        match written {
+            Ok(()) => {
+                for mut q in group.drain(..) {
+                    if let Some(done) = q.done.take() {
+                        let _ = done.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(rows = group.len(), error = %e.chain(), "a group of platform activity rows failed; writing them one by one");
+                for mut q in group.drain(..) {
+                    let one = match pool.get().await {
+                        Ok(mut conn) => insert_group(&mut conn, std::slice::from_ref(&q)).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    if let Some(done) = q.done.take() {
+                        let _ = done.send(one);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AuditQueue {
+    /// Writes `row` through the writer (or directly when the writer is gone); returns once it
+    /// is committed.
+    async fn write(&self, pool: &molecule_db::Pool, mut row: Queued) -> Result<Uuid> {
+        let id = row.id;
+        let tx = self.0.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
+            tokio::spawn(write_groups(pool.clone(), rx));
+            tx
+        });
+        let (done, answer) = tokio::sync::oneshot::channel();
+        row.done = Some(done);
+        let row = match tx.send(row).await {
+            Ok(()) => match answer.await {
+                Ok(written) => return written.map(|()| id),
+                // The writer went away with the row; it may or may not be written, and the
+                // statement skips an id already there.
+                Err(_) => None,
+            },
+            Err(tokio::sync::mpsc::error::SendError(row)) => Some(row),
+        };
+        let mut conn = pool.get().await?;
+        match row {
+            Some(row) => insert_group(&mut conn, std::slice::from_ref(&row)).await?,
+            None => return Err(ServiceError::internal("writing a platform activity row", WriterGone)),
+        }
+        Ok(id)
+    }
+}
+
+/// The group writer stopped while holding a row.
+#[derive(Debug, thiserror::Error)]
+#[error("the activity writer stopped before answering")]
+struct WriterGone;
+
 impl Services {
     pub async fn append_activity(&self, workspace_id: Uuid, input: NewActivity) -> Result<Appended> {
         let ty = ActivityType::parse(input.activity_type.trim())
@@ -250,8 +415,8 @@ impl Services {
         .await
     }
 
-    /// A row the platform writes for itself (audits), with its `ACTIVITY_LOGGED`, in one
-    /// statement.
+    /// A row the platform writes for itself (audits), with its `ACTIVITY_LOGGED`, grouped with
+    /// the rows of concurrent callers ([`AuditQueue`]); returns once it is committed.
     pub(crate) async fn log_platform_activity(&self, row: ActivityRow<'_>) -> Result<Uuid> {
         let logged = events::live_notification(
             EventType::ActivityLogged,
@@ -259,8 +424,7 @@ impl Services {
             json!({ "activity_type": row.activity_type.as_str(), "method": row.method, "summary": row.summary,
                     "status": row.status.as_str(), "source_id": row.source_id, "target_id": row.target_id }),
         )?;
-        let mut conn = self.pool.get().await?;
-        row.insert_notifying(&mut conn, vec![logged]).await
+        self.audits.write(&self.pool, Queued::new(&row, logged)).await
     }
 
     /// An agent's message to its user (the canvas): an `a2a_receive`/`notify` row with the
@@ -333,5 +497,81 @@ impl Services {
             .load(&mut conn)
             .await?;
         rows.into_iter().map(Activity::try_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+    use diesel::sql_types::BigInt;
+    use molecule_api::workspaces::CreateWorkspace;
+    use molecule_testkit::TestDb;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        rows: i64,
+        #[diesel(sql_type = BigInt)]
+        transactions: i64,
+        #[diesel(sql_type = BigInt)]
+        times: i64,
+    }
+
+    async fn audit_many(s: &Services, owners: &[Uuid]) -> Vec<Result<Uuid>> {
+        let calls = owners.iter().enumerate().map(|(i, owner)| async move {
+            let summary = format!("row {i}");
+            let row = ActivityRow {
+                summary: Some(&summary),
+                ..ActivityRow::new(*owner, ActivityType::MemoryWrite, ActivityStatus::Ok)
+            };
+            s.log_platform_activity(row).await
+        });
+        futures_util::future::join_all(calls).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_audits_share_statements_and_a_bad_row_fails_alone() {
+        let db = TestDb::new().await;
+        let s = Services::new(db.pool().clone(), Default::default()).unwrap();
+        let create = CreateWorkspace {
+            name: "audited".into(),
+            ..Default::default()
+        };
+        let ws = s.create_workspace(create).await.unwrap().id;
+
+        // 64 at once: every row written and answered, in far fewer transactions than rows
+        // (rows of one statement share their xmin), each with its own time.
+        let written: Vec<Uuid> = audit_many(&s, &[ws; 64])
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        let mut conn = db.pool().get().await.unwrap();
+        let count: Count = diesel::sql_query(
+            "SELECT count(DISTINCT id) AS rows, count(DISTINCT xmin::text) AS transactions,
+                    count(DISTINCT created_at) AS times
+               FROM activity_logs WHERE id = ANY($1) AND summary LIKE 'row %'",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&written)
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(count.rows, 64);
+        assert!(
+            count.transactions < 10,
+            "{} transactions for 64 rows",
+            count.transactions
+        );
+        assert_eq!(count.times, 64);
+
+        // A row that cannot be written (no such workspace) fails its caller only.
+        let mut owners = [ws; 8];
+        owners[5] = Uuid::new_v4();
+        let results = audit_many(&s, &owners).await;
+        assert!(results[5].is_err());
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 7);
     }
 }

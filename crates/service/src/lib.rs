@@ -91,6 +91,8 @@ pub struct Services {
     memory: Option<memory::MemoryLayer>,
     /// Outbound HTTP (A2A to agents).
     http: reqwest::Client,
+    /// Platform audit rows, written in groups.
+    audits: activity::AuditQueue,
 }
 
 impl std::fmt::Debug for Services {
@@ -113,6 +115,7 @@ impl Services {
             touches: proxy::Touches::default(),
             targets: proxy::TargetCache::default(),
             memory: None,
+            audits: activity::AuditQueue::default(),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()
