@@ -110,7 +110,13 @@ pub fn app(
     let mcp_settings = state.mcp.clone();
     let mcp_services = state.services.clone();
     let data = web::Data::new(state);
+    // MCP first: actix tries routes in order and each route with a path parameter costs a
+    // regex match, and tool calls are the busiest path. Not in the OpenAPI document (JSON-RPC
+    // over one path; rmcp owns its shapes). The stream route comes before the scope, which
+    // would take `/mcp/stream` and answer 404.
     let (app, doc) = App::new()
+        .route("/workspaces/{id}/mcp/stream", web::get().to(crate::routes::mcp::stream))
+        .service(crate::routes::mcp::scope(mcp_services, mcp_settings))
         .into_utoipa_app()
         .openapi(BaseDoc::openapi())
         .app_data(data)
@@ -126,10 +132,6 @@ pub fn app(
             web::get()
                 .to(|doc: web::Data<utoipa::openapi::OpenApi>| async move { HttpResponse::Ok().json(doc.get_ref()) }),
         )
-        // MCP: not in the OpenAPI document (JSON-RPC over one path; rmcp owns its shapes). The
-        // stream route comes first: the MCP scope would take `/mcp/stream` and answer 404.
-        .route("/workspaces/{id}/mcp/stream", web::get().to(crate::routes::mcp::stream))
-        .service(crate::routes::mcp::scope(mcp_services, mcp_settings))
         .default_service(web::to(errors::not_found))
         .wrap(actix_web::middleware::from_fn(
             move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {

@@ -95,11 +95,11 @@ pub fn scope(
         InitError = (),
     >,
 > {
-    let (limits, allow_send_message) = (settings.limits, settings.allow_send_message);
+    let limits = settings.limits;
+    // Built once (the tool list and its schemas); each request gets a clone.
+    let tools = WorkspaceTools::new(services, settings.allow_send_message);
     StreamableHttpService::builder()
-        .service_factory(Arc::new(move || {
-            Ok(WorkspaceTools::new(services.clone(), allow_send_message))
-        }))
+        .service_factory(Arc::new(move || Ok(tools.clone())))
         .session_manager(Arc::new(LocalSessionManager::default()))
         // Every request stands alone (the original's clients never kept a session), answered
         // as one JSON body.

@@ -48,9 +48,16 @@ pub(crate) async fn limited_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: must be {expected}: {e}")))
 }
 
-/// Registers all documented routes.
+/// Registers all documented routes. Actix tries routes in order, and each route with a path
+/// parameter costs a regex match, so agents' busiest calls (heartbeats, messages, activity,
+/// memories) come first; no two patterns match the same path, so order changes nothing else.
 pub fn api(cfg: &mut ServiceConfig) {
-    cfg.service(crate::health::health)
+    cfg.service(registry::heartbeat)
+        .service(a2a::proxy)
+        .service(activity::append_activity)
+        .service(memories::commit)
+        .service(memories::list)
+        .service(crate::health::health)
         .service(crate::health::readyz)
         .service(workspaces::create_workspace)
         .service(workspaces::list_workspaces)
@@ -63,12 +70,10 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(tokens::rotate_tokens)
         .service(tokens::revoke_token)
         .service(registry::register)
-        .service(registry::heartbeat)
         .service(discovery::update_card)
         .service(discovery::discover)
         .service(discovery::peers)
         .service(discovery::check_access)
-        .service(activity::append_activity)
         .service(activity::list_activity)
         .service(events::list_events)
         .service(events::list_workspace_events)
@@ -85,14 +90,11 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(lifecycle::pause_workspace)
         .service(lifecycle::resume_workspace)
         .service(lifecycle::collapse_workspace)
-        .service(a2a::proxy)
         .service(a2a::hibernate)
         .service(a2a::queue)
         .service(a2a::drop_stale)
         .service(a2a::get_budget)
         .service(a2a::set_budget)
-        .service(memories::commit)
-        .service(memories::list)
         .service(memories::forget)
         .service(memories::edit)
         .service(memories::export)
