@@ -177,6 +177,66 @@ impl Drop for Killed {
     }
 }
 
+/// CPU seconds each process of the memory benchmark has used so far, by part: the plugin,
+/// workspace-server and PostgreSQL (the postmaster and its backends). Read from `/proc`, in
+/// the kernel's USER_HZ ticks, which Linux fixes at 100 on every architecture it exposes to
+/// user space.
+#[derive(Debug, Clone, Default)]
+struct CpuSplit(std::collections::HashMap<u32, (usize, f64)>);
+
+/// The parts, in [`CpuSplit`]'s order.
+const CPU_PARTS: [&str; 3] = ["plugin", "workspace_server", "postgres"];
+
+impl CpuSplit {
+    fn now(plugin: u32, server: u32, postmaster: u32) -> Self {
+        let mut split = Self::default();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return split;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // After the command name (which may hold spaces): state, ppid, … utime (14th), stime.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+            let ppid = fields.get(1).and_then(|f| f.parse::<u32>().ok()).unwrap_or(0);
+            let part = match pid {
+                p if p == plugin => 0,
+                p if p == server => 1,
+                p if p == postmaster || ppid == postmaster => 2,
+                _ => continue,
+            };
+            split.0.insert(pid, (part, (field(11) + field(12)) / 100.0));
+        }
+        split
+    }
+
+    /// Milliseconds of CPU per request between `self` and `later`, by part (a process that
+    /// ended in between is left out; one that started counts whole).
+    fn per_request(&self, later: &Self, requests: f64) -> serde_json::Value {
+        let mut used = [0.0_f64; 3];
+        for (pid, (part, seconds)) in &later.0 {
+            let before = self.0.get(pid).map_or(0.0, |(_, s)| *s);
+            used[*part] += seconds - before;
+        }
+        let ms = |s: f64| (s * 1000.0 / requests.max(1.0) * 1000.0).round() / 1000.0;
+        serde_json::Value::Object(
+            CPU_PARTS
+                .iter()
+                .zip(used)
+                .map(|(name, s)| ((*name).to_owned(), ms(s).into()))
+                .collect(),
+        )
+    }
+}
+
 /// Starts a server (warnings and errors only, to `log`) and waits up to 60 s for `health` to
 /// answer 200.
 fn serve(cmd: &mut Command, health: &str, log: &Path) -> anyhow::Result<Killed> {
@@ -574,7 +634,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
         let log = dir.join("memory-plugin.log");
-        let _plugin = serve(
+        let plugin = serve(
             Command::new(plugin_bin.join("memory-plugin-postgres"))
                 .env("MEMORY_PLUGIN_DATABASE_URL", &url)
                 .env("MEMORY_PLUGIN_LISTEN_ADDR", format!("127.0.0.1:{port}"))
@@ -588,7 +648,7 @@ fn memory(args: &Args) -> anyhow::Result<()> {
         let server_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let server_base = format!("http://127.0.0.1:{server_port}");
         let server_log = dir.join("workspace-server.log");
-        let _server = serve(
+        let server = serve(
             Command::new(plugin_bin.join("workspace-server"))
                 .env("DATABASE_URL", &server_db)
                 .env("PORT", server_port.to_string())
@@ -708,12 +768,21 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                 namespaces[0]
             ),
         )?;
+        // Where the CPU goes, per commit, both ways (the machine is shared by all of them).
+        let postmaster: u32 = std::fs::read_to_string(cluster.data_dir().join("postmaster.pid"))?
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .context("no pid in postmaster.pid")?;
+        let cpu = || CpuSplit::now(plugin.0.id(), server.0.id(), postmaster);
+        let before = cpu();
         let commits = steps.run("wrk: POST memories, 16 connections", || {
             let from = log_len(&log);
             let text = wrk(16, args.seconds, false, &commit_lua, &base)?;
             check_server_log(&log, from)?;
             parse_after(&text, "Requests/sec:").context("no Requests/sec")
         })?;
+        let direct_cpu = before.per_request(&cpu(), commits * args.seconds as f64);
         // The same searches and commits as MCP tool calls (one JSON-RPC request each, as the
         // original's runtimes send them), with the workspace's token.
         let mcp_lua = |name: &str, tool: &str, arguments: &str| -> anyhow::Result<std::path::PathBuf> {
@@ -752,12 +821,14 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                 "{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\"}}"
             ),
         )?;
+        let before = cpu();
         let mcp_commits = steps.run("wrk: the same commits as MCP commit_memory_v2, 16 connections", || {
             let from = log_len(&server_log);
             let text = wrk(16, args.seconds, false, &mcp_commit, &server_base)?;
             check_server_log(&server_log, from)?;
             parse_after(&text, "Requests/sec:").context("no Requests/sec")
         })?;
+        let mcp_cpu = before.per_request(&cpu(), mcp_commits * args.seconds as f64);
         let report = serde_json::json!({
             "benchmark": "memory",
             "memories": memories,
@@ -778,6 +849,8 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             "p50_ratio_mcp_to_http": mcp_p50 / http_p50,
             "mcp_commits_per_second": mcp_commits,
             "commit_ratio_mcp_to_http": mcp_commits / commits,
+            "commit_cpu_ms_direct": direct_cpu,
+            "commit_cpu_ms_mcp": mcp_cpu,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         let out = out_dir(args)?;
