@@ -99,3 +99,79 @@ async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_coold
     let found = s.search_memory(ws, Default::default()).await.unwrap();
     assert_eq!(found.len(), 2);
 }
+
+/// A workspace whose initial memories cannot all be stored is not created, and the ones
+/// stored before the failure are forgotten again: nothing half-made in either database. The
+/// plugin fails on the second memory (a trigger in its database refuses it, as a full disk or
+/// a constraint would), and then is down altogether.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_whose_initial_memories_fail_is_not_created_and_leaves_no_memory() {
+    use diesel_async::SimpleAsyncConnection;
+    use molecule_api::memories::InitialMemory;
+    use molecule_service::ServiceError;
+
+    let db = TestDb::new().await;
+    let plugin_db = TestDb::with_migrations(migrations()).await;
+    let state = PluginState::new(plugin_db.pool().clone());
+    let port = free_port();
+    let server = plugin(&state, port);
+    let handle = server.handle();
+    let serving = tokio::spawn(server.wait());
+    let client = PluginClient::new(ClientConfig {
+        base_url: format!("http://127.0.0.1:{port}"),
+        timeout: Duration::from_secs(2),
+        failure_threshold: 5,
+        cooldown: Duration::from_secs(2),
+    })
+    .unwrap();
+    let s = Services::new(db.pool().clone(), Default::default())
+        .unwrap()
+        .with_memory(Arc::new(client));
+    let mut conn = plugin_db.pool().get().await.unwrap();
+    conn.batch_execute(
+        "CREATE FUNCTION memory_plugin.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN IF NEW.content = 'poison' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON memory_plugin.memories
+           FOR EACH ROW EXECUTE FUNCTION memory_plugin.refuse_poison();",
+    )
+    .await
+    .unwrap();
+    // TEAM memories of a child go to its parent's team namespace, which outlives the child's
+    // purge: only forgetting them again removes them.
+    let lead = s
+        .create_workspace(CreateWorkspace {
+            name: "lead".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let create = |contents: &[&str]| CreateWorkspace {
+        name: "seeded".into(),
+        parent_id: Some(lead),
+        initial_memories: contents
+            .iter()
+            .map(|c| InitialMemory {
+                content: (*c).into(),
+                scope: Some("TEAM".into()),
+            })
+            .collect(),
+        ..Default::default()
+    };
+
+    let e = s.create_workspace(create(&["kept?", "poison"])).await.unwrap_err();
+    assert!(matches!(e, ServiceError::NotReady(_)), "{e}");
+    assert!(e.to_string().contains("initial_memories[1]"), "{e}");
+    assert!(e.to_string().contains("was not created"), "{e}");
+    let names = |all: Vec<molecule_api::workspaces::Workspace>| all.into_iter().map(|w| w.name).collect::<Vec<_>>();
+    assert_eq!(names(s.list_workspaces().await.unwrap()), ["lead"]);
+    assert_eq!(memories(&plugin_db).await, 0, "the first memory was forgotten again");
+
+    // The plugin down: the first memory already fails; still nothing made.
+    handle.stop(false).await;
+    let _ = serving.await;
+    let e = s.create_workspace(create(&["anyone?"])).await.unwrap_err();
+    assert!(matches!(e, ServiceError::NotReady(_)), "{e}");
+    assert_eq!(names(s.list_workspaces().await.unwrap()), ["lead"]);
+    assert_eq!(memories(&plugin_db).await, 0);
+}
