@@ -25,7 +25,7 @@ use molecule_memory_contract::CONTRACT_VERSION;
 
 pub use errors::PluginError;
 pub use janitor::janitor_pass;
-pub use molecule_serve::Server;
+pub use molecule_serve::{Server, ServerHandle};
 pub use routes::routes;
 pub use server::{app, bind, serve};
 pub use store::{SearchMode, Store, StoreError};

@@ -18,7 +18,9 @@ use actix_http::Request;
 use actix_service::IntoServiceFactory;
 use actix_web::HttpServer;
 use actix_web::body::MessageBody;
-use actix_web::dev::{AppConfig, Response, ServerHandle, Service, ServiceFactory};
+/// What stops a running [`Server`] (tests stop a server and start it again).
+pub use actix_web::dev::ServerHandle;
+use actix_web::dev::{AppConfig, Response, Service, ServiceFactory};
 
 /// Runs `main` on a multi-threaded tokio runtime. On failure prints `<binary>: <error and its
 /// causes on one line>` to stderr and exits non-zero, so an operator reads one line that names

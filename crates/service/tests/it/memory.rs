@@ -40,25 +40,61 @@ fn commit(text: &str) -> Commit {
     }
 }
 
+/// A workspace-server's services with memory on, in front of a real plugin on its own
+/// database, which a test can stop (`handle`) and start again on the same port.
+struct World {
+    _db: TestDb,
+    plugin_db: TestDb,
+    state: PluginState,
+    port: u16,
+    s: Services,
+    handle: molecule_memory_plugin::ServerHandle,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl World {
+    /// The client gives up after 1 s and opens its breaker after 3 failures, for 2 s.
+    async fn new() -> Self {
+        let db = TestDb::new().await;
+        let plugin_db = TestDb::with_migrations(migrations()).await;
+        let state = PluginState::new(plugin_db.pool().clone());
+        let port = free_port();
+        let server = plugin(&state, port);
+        let handle = server.handle();
+        let serving = tokio::spawn(server.wait());
+        let client = PluginClient::new(ClientConfig {
+            base_url: format!("http://127.0.0.1:{port}"),
+            timeout: Duration::from_secs(1),
+            failure_threshold: 3,
+            cooldown: Duration::from_secs(2),
+        })
+        .unwrap();
+        let s = Services::new(db.pool().clone(), Default::default())
+            .unwrap()
+            .with_memory(Arc::new(client));
+        Self {
+            _db: db,
+            plugin_db,
+            state,
+            port,
+            s,
+            handle,
+            serving,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_cooldown() {
-    let db = TestDb::new().await;
-    let plugin_db = TestDb::with_migrations(migrations()).await;
-    let state = PluginState::new(plugin_db.pool().clone());
-    let port = free_port();
-    let server = plugin(&state, port);
-    let handle = server.handle();
-    let serving = tokio::spawn(server.wait());
-    let client = PluginClient::new(ClientConfig {
-        base_url: format!("http://127.0.0.1:{port}"),
-        timeout: Duration::from_secs(1),
-        failure_threshold: 3,
-        cooldown: Duration::from_secs(2),
-    })
-    .unwrap();
-    let s = Services::new(db.pool().clone(), Default::default())
-        .unwrap()
-        .with_memory(Arc::new(client));
+    let World {
+        _db,
+        plugin_db,
+        state,
+        port,
+        s,
+        handle,
+        serving,
+    } = World::new().await;
     let ws = s
         .create_workspace(CreateWorkspace {
             name: "rememberer".into(),
@@ -110,23 +146,15 @@ async fn a_workspace_whose_initial_memories_fail_is_not_created_and_leaves_no_me
     use molecule_api::memories::InitialMemory;
     use molecule_service::ServiceError;
 
-    let db = TestDb::new().await;
-    let plugin_db = TestDb::with_migrations(migrations()).await;
-    let state = PluginState::new(plugin_db.pool().clone());
-    let port = free_port();
-    let server = plugin(&state, port);
-    let handle = server.handle();
-    let serving = tokio::spawn(server.wait());
-    let client = PluginClient::new(ClientConfig {
-        base_url: format!("http://127.0.0.1:{port}"),
-        timeout: Duration::from_secs(2),
-        failure_threshold: 5,
-        cooldown: Duration::from_secs(2),
-    })
-    .unwrap();
-    let s = Services::new(db.pool().clone(), Default::default())
-        .unwrap()
-        .with_memory(Arc::new(client));
+    let World {
+        _db,
+        plugin_db,
+        state: _,
+        port: _,
+        s,
+        handle,
+        serving,
+    } = World::new().await;
     let mut conn = plugin_db.pool().get().await.unwrap();
     conn.batch_execute(
         "CREATE FUNCTION memory_plugin.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
