@@ -357,10 +357,14 @@ fn heartbeat(args: &Args) -> anyhow::Result<()> {
                     bail!("create: {status} {body}");
                 }
                 let v: serde_json::Value = serde_json::from_str(&body)?;
-                let (id, token) = (
-                    v["id"].as_str().unwrap_or_default().to_owned(),
-                    v["auth_token"].as_str().unwrap_or_default().to_owned(),
-                );
+                let id = v["id"].as_str().unwrap_or_default().to_owned();
+                // A provisioned workspace's create answer carries no token: mint one.
+                let (status, body) = http("POST", &format!("{base}/workspaces/{id}/tokens"), "bench", "")?;
+                if status != 201 {
+                    bail!("mint a token: {status} {body}");
+                }
+                let minted: serde_json::Value = serde_json::from_str(&body)?;
+                let token = minted["auth_token"].as_str().unwrap_or_default().to_owned();
                 let reg =
                     format!("{{\"id\":\"{id}\",\"url\":\"http://127.0.0.1:9\",\"agent_card\":{{\"name\":\"bench\"}}}}");
                 let (status, body) = http("POST", &format!("{base}/registry/register"), &token, &reg)?;

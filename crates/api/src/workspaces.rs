@@ -74,14 +74,23 @@ pub struct CreateWorkspace {
     pub initial_memories: Vec<crate::memories::InitialMemory>,
 }
 
-/// What `POST /workspaces` answers (201). `auth_token` is shown this once.
+/// What `POST /workspaces` answers (201).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Created {
     pub id: Uuid,
     #[schema(value_type = String)]
     pub status: WorkspaceStatus,
     pub external: bool,
-    pub auth_token: String,
+    /// External workspaces only: the agent's first token, shown this once (also in
+    /// `connection` while awaiting the agent). A provisioned workspace gets none here: every
+    /// provision hands its workload a fresh token and revokes the others, so a token shown now
+    /// would stop working as soon as the workload starts. Mint one for yourself with
+    /// `POST /workspaces/:id/tokens` (`auth_token_note` says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
+    /// Why there is no `auth_token`, and where one is minted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_token_note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub connection: Option<Value>,

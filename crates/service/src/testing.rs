@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::Services;
 
-/// A workspace created through [`Services::create_workspace`], with its first token.
+/// A workspace created through [`Services::create_workspace`], with a token of its own.
 #[derive(Debug, Clone)]
 pub struct TestWorkspace {
     pub id: Uuid,
@@ -41,8 +41,16 @@ pub async fn workspace_under(services: &Services, name: &str, parent: Option<Uui
         })
         .await
         .expect("creating a test workspace");
-    TestWorkspace {
-        id: created.id,
-        token: created.auth_token,
-    }
+    // A provisioned workspace's create answer carries no token: mint the fixture's own.
+    let token = match created.auth_token {
+        Some(t) => t,
+        None => {
+            services
+                .mint_token(created.id)
+                .await
+                .expect("minting a test workspace's token")
+                .auth_token
+        }
+    };
+    TestWorkspace { id: created.id, token }
 }

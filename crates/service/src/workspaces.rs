@@ -366,8 +366,14 @@ impl Services {
                     ),
                 };
                 events::record(conn, ty, Some(id), payload).await?;
-                // The workspace's first event announces it; its first token follows.
-                let token: MintedToken = tokens::issue(conn, id, tokens::Issue::Another).await?;
+                // The workspace's first event announces it; an external agent's first token
+                // follows. A provisioned workload gets its own from the dispatcher, which
+                // revokes every other one, so none is minted here.
+                let token: Option<MintedToken> = if external {
+                    Some(tokens::issue(conn, id, tokens::Issue::Another).await?)
+                } else {
+                    None
+                };
                 Ok((load(conn, id).await?, token))
             })
             .await?;
@@ -393,7 +399,7 @@ impl Services {
             json!({
                 "workspace_id": workspace.id,
                 "platform_url": self.config.platform_url,
-                "auth_token": token.auth_token,
+                "auth_token": token.as_ref().map(|t| t.auth_token.clone()),
                 "registry_endpoint": "/registry/register",
                 "heartbeat_endpoint": "/registry/heartbeat",
             })
@@ -402,7 +408,13 @@ impl Services {
             id: workspace.id,
             status: workspace.status,
             external,
-            auth_token: token.auth_token,
+            auth_token_note: token.is_none().then(|| {
+                format!(
+                    "no token is shown for a provisioned workspace: its workload receives a fresh one at every provision, which revokes the others; mint one with POST /workspaces/{}/tokens",
+                    workspace.id
+                )
+            }),
+            auth_token: token.map(|t| t.auth_token),
             connection,
             workspace,
         })

@@ -12,7 +12,9 @@ use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
-/// Create a workspace (admin). Mints its first token, shown once in `auth_token`.
+/// Create a workspace (admin). An external workspace's first token is shown once in
+/// `auth_token`; a provisioned workspace gets none here (each provision hands its workload a
+/// fresh token and revokes the rest; `auth_token_note` says where to mint one).
 #[utoipa::path(
     tag = "workspaces",
     request_body = CreateWorkspace,

@@ -174,8 +174,8 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     assert_eq!(
         events,
         [
+            // No TOKEN_MINTED: a provisioned workspace's tokens come from its provisions.
             "WORKSPACE_PROVISIONING",
-            "TOKEN_MINTED",
             "WORKSPACE_ONLINE",
             "WORKSPACE_DEGRADED",
             "WORKSPACE_ONLINE",
@@ -289,4 +289,46 @@ async fn a_registry_heartbeat_keeps_the_callees_delegations_alive() {
         "the callee's heartbeat revives its stuck delegation"
     );
     assert!(d.last_heartbeat.unwrap() > time::OffsetDateTime::now_utc() - time::Duration::minutes(1));
+}
+
+/// The create token contract: an external workspace's agent gets its first token in the create
+/// answer, and it works; a provisioned workspace's answer carries none (its workload gets a
+/// fresh one at every provision, which revokes the rest) and says where to mint one, and no
+/// token is left behind for it.
+#[tokio::test]
+async fn create_shows_a_token_only_where_no_provision_will_revoke_it() {
+    let db = TestDb::new().await;
+    let s = services(&db);
+    let external = s
+        .create_workspace(CreateWorkspace {
+            name: "outside".into(),
+            runtime: Some("external".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let token = external.auth_token.expect("an external workspace's first token");
+    assert_eq!(external.connection.unwrap()["auth_token"], token.as_str());
+    assert_eq!(
+        s.authorize_workspace(&token, external.id).await.unwrap().workspace_id,
+        external.id
+    );
+    assert!(external.auth_token_note.is_none());
+
+    let provisioned = s
+        .create_workspace(CreateWorkspace {
+            name: "inside".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(provisioned.auth_token.is_none());
+    let note = provisioned.auth_token_note.unwrap();
+    assert!(
+        note.contains(&format!("POST /workspaces/{}/tokens", provisioned.id)),
+        "{note}"
+    );
+    assert!(s.list_tokens(provisioned.id).await.unwrap().is_empty());
+    let minted = s.mint_token(provisioned.id).await.unwrap();
+    assert!(s.authorize_workspace(&minted.auth_token, provisioned.id).await.is_ok());
 }

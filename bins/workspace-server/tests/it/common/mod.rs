@@ -129,6 +129,20 @@ pub async fn replica_ready(http: &reqwest::Client, r: &Proc, admin: &str) {
     .await;
 }
 
+/// A new token of workspace `id`, minted by the admin (a provisioned workspace's create
+/// answer carries none).
+pub async fn mint_token(http: &reqwest::Client, base: &str, admin: &str, id: &str) -> String {
+    let resp = http
+        .post(format!("{base}/workspaces/{id}/tokens"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["auth_token"].as_str().unwrap().to_owned()
+}
+
 /// The tools virtualenv's python when it can import `modules` (`cargo xtask test` installs
 /// them); otherwise skips `test` loudly (fails in CI), naming what to install.
 pub fn tools_python(test: &str, modules: &str, install: &str) -> Option<std::path::PathBuf> {
