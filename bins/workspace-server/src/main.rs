@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         pool.clone(),
         molecule_service::ServiceConfig {
             liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
-            platform_url: cfg.platform_url(),
+            platform_url: cfg.external_platform_url(),
             saas: cfg.is_saas(),
         },
     )?
@@ -292,7 +292,7 @@ async fn memory_backfill(cfg: &ServerConfig, pool: molecule_db::Pool, args: &Bac
         pool,
         molecule_service::ServiceConfig {
             liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
-            platform_url: cfg.platform_url(),
+            platform_url: cfg.external_platform_url(),
             saas: cfg.is_saas(),
         },
     )?

@@ -172,3 +172,13 @@ pub struct State {
     pub paused: bool,
     pub deleted: bool,
 }
+
+/// `POST /workspaces/:id/external/rotate` and `GET …/external/connection` answer: what an
+/// external agent needs to connect (`workspace_id`, `platform_url`, `auth_token` (empty when
+/// not shown), absolute `registry_endpoint` and `heartbeat_endpoint`, `curl_register_template`,
+/// `python_snippet`), as create's `connection` is.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExternalConnection {
+    #[schema(value_type = Object)]
+    pub connection: Value,
+}

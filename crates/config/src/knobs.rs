@@ -83,6 +83,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "URL agents use to reach the platform (shown to external agents)",
     ),
     k(
+        "EXTERNAL_PLATFORM_URL",
+        "PLATFORM_URL",
+        "URL external agents use to reach the platform, in their connection payload (trailing `/` trimmed)",
+    ),
+    k(
         "MOLECULE_DEPLOY_MODE",
         "unset",
         "`saas` refuses loopback agent URLs; unset means saas when MOLECULE_ORG_ID is set",

@@ -98,6 +98,8 @@ pub struct ServerConfig {
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub platform_url: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub external_platform_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_deploy_mode: Option<String>,
     /// Raw: an invalid value falls back to the default with a warning (the original's rule).
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -187,6 +189,7 @@ impl Default for ServerConfig {
             liveness_ttl_seconds: 180,
             liveness_sweep_interval_seconds: 30,
             platform_url: None,
+            external_platform_url: None,
             molecule_deploy_mode: None,
             delegation_sweeper_interval_s: None,
             delegation_stuck_threshold_s: None,
@@ -311,6 +314,16 @@ impl ServerConfig {
         self.platform_url
             .clone()
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.port))
+    }
+
+    /// The URL external agents are told to use: `EXTERNAL_PLATFORM_URL`, else
+    /// [`Self::platform_url`], without a trailing `/` (endpoints are appended to it).
+    pub fn external_platform_url(&self) -> String {
+        self.external_platform_url
+            .clone()
+            .unwrap_or_else(|| self.platform_url())
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -472,7 +472,7 @@ impl Dispatcher {
         match claimed {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!(workspace_id = %id, "restart skipped: removed or paused meanwhile");
+                tracing::info!(workspace_id = %id, "restart skipped: removed or paused meanwhile, or external");
                 return;
             }
             Err(e) => {

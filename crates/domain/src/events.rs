@@ -25,6 +25,8 @@ vocabulary! {
         AgentCardUpdated => "AGENT_CARD_UPDATED",
         TokenMinted => "TOKEN_MINTED",
         TokenRevoked => "TOKEN_REVOKED",
+        /// An external workspace's tokens were revoked and one minted (`/external/rotate`).
+        ExternalCredentialsRotated => "EXTERNAL_CREDENTIALS_ROTATED",
         LeakSuspect => "LEAK_SUSPECT",
         LeakResolved => "LEAK_RESOLVED",
         /// A reconciler pass that stopped something or failed to: its counts.

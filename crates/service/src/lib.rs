@@ -10,7 +10,7 @@
 //! maps to status codes.
 //!
 //! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
-//! `events`, `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
+//! `events`, `external` (external agents' connection payload and credential rotation), `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
 //! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `proxy` (the A2A
 //! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
 //! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `memory` (agent memory: scope from the tree, redaction, org wrap, audit), `memory_admin`
@@ -25,6 +25,7 @@ pub mod delegations;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod external;
 pub mod hibernation;
 pub mod hooks;
 pub mod lifecycle;
@@ -58,7 +59,8 @@ use molecule_db::Pool;
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub liveness_ttl: Duration,
-    /// Public URL agents use to reach the platform (shown in external connection info).
+    /// Public URL external agents use to reach the platform (their connection payload):
+    /// `EXTERNAL_PLATFORM_URL`, else `PLATFORM_URL`.
     pub platform_url: String,
     /// SaaS mode refuses loopback agent URLs.
     pub saas: bool,

@@ -136,6 +136,16 @@ impl Services {
     /// Stops and provisions again, in the background. 409 under a paused ancestor.
     pub async fn restart_workspace(&self, id: Uuid, reset_session: bool) -> Result<Restarted> {
         self.require_live(id).await?;
+        // An external agent runs elsewhere: there is nothing to restart, and a restart used to
+        // clear its URL (it then came online with none). New credentials are a rotate.
+        if self.get_workspace(id).await?.runtime == molecule_domain::Runtime::External {
+            return Err(ServiceError::invalid(
+                "id",
+                format!(
+                    "workspace {id} is external: the platform runs no workload to restart; to give its agent new credentials use POST /workspaces/{id}/external/rotate"
+                ),
+            ));
+        }
         if let Some((pid, name)) = self.paused_ancestor(id).await? {
             return Err(ServiceError::conflict(
                 format!("parent workspace \"{name}\" is paused — resume it first"),

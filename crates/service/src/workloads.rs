@@ -133,14 +133,20 @@ impl Services {
     }
 
     /// Moves a live, unpaused workspace back to provisioning for a restart (URL cleared, event
-    /// recorded). Returns false when it was removed or paused meanwhile.
+    /// recorded). Returns false when it was removed or paused meanwhile, or is external (its
+    /// agent runs elsewhere: clearing its URL would leave it online with none).
     pub async fn claim_restart(&self, id: Uuid, reset_session: bool) -> Result<bool> {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            let n = diesel::update(w::table.find(id).filter(w::status.ne_all([
-                DbWorkspaceStatus(WorkspaceStatus::Removed),
-                DbWorkspaceStatus(WorkspaceStatus::Paused),
-            ])))
+            let n = diesel::update(
+                w::table
+                    .find(id)
+                    .filter(w::status.ne_all([
+                        DbWorkspaceStatus(WorkspaceStatus::Removed),
+                        DbWorkspaceStatus(WorkspaceStatus::Paused),
+                    ]))
+                    .filter(w::runtime.ne(Runtime::External.as_str())),
+            )
             .set((
                 w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Provisioning)),
                 w::url.eq(None::<String>),

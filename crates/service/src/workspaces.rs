@@ -396,13 +396,10 @@ impl Services {
             self.hooks.provision(workspace.id).await;
         }
         let connection = (status == WorkspaceStatus::AwaitingAgent).then(|| {
-            json!({
-                "workspace_id": workspace.id,
-                "platform_url": self.config.platform_url,
-                "auth_token": token.as_ref().map(|t| t.auth_token.clone()),
-                "registry_endpoint": "/registry/register",
-                "heartbeat_endpoint": "/registry/heartbeat",
-            })
+            let shown = token
+                .as_ref()
+                .map_or(crate::external::TOKEN_NOT_SHOWN, |t| t.auth_token.as_str());
+            self.connection_payload(workspace.id, shown)
         });
         Ok(Created {
             id: workspace.id,

@@ -69,6 +69,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(tokens::mint_token)
         .service(tokens::rotate_tokens)
         .service(tokens::revoke_token)
+        .service(tokens::rotate_external)
+        .service(tokens::external_connection)
         .service(registry::register)
         .service(discovery::update_card)
         .service(discovery::discover)

@@ -1,9 +1,11 @@
-//! Workspace token routes: mint, list, revoke, rotate.
+//! Workspace token routes: mint, list, revoke, rotate; and an external agent's credentials
+//! (rotate with its connection payload, or the payload alone).
 //!
 //! Must not know: how tokens are hashed or stored.
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use molecule_api::tokens::{MintedToken, TokenSummary};
+use molecule_api::workspaces::ExternalConnection;
 use uuid::Uuid;
 
 use crate::auth::WorkspaceAuth;
@@ -79,4 +81,33 @@ pub async fn revoke_token(
     })?;
     state.services.revoke_token(auth.workspace_id, token_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "revoked", "token_id": token_id })))
+}
+
+/// An external workspace's new credentials: every live token revoked, one minted, and the full
+/// connection payload with it (`EXTERNAL_CREDENTIALS_ROTATED`). The old token stops working at
+/// once. A workspace that is not external → 400 pointing at `/restart`.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses((status = 200, body = ExternalConnection), (status = 400, description = "bad id, or not an external workspace", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "no such workspace", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/workspaces/{id}/external/rotate")]
+pub async fn rotate_external(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let connection = state.services.rotate_external(auth.workspace_id).await?;
+    Ok(HttpResponse::Ok().json(ExternalConnection { connection }))
+}
+
+/// An external workspace's connection payload again, with an empty `auth_token` (nothing is
+/// revoked). A workspace that is not external → 400 pointing at `/restart`.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses((status = 200, body = ExternalConnection), (status = 400, description = "bad id, or not an external workspace", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "no such workspace", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/workspaces/{id}/external/connection")]
+pub async fn external_connection(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let connection = state.services.external_connection(auth.workspace_id).await?;
+    Ok(HttpResponse::Ok().json(ExternalConnection { connection }))
 }

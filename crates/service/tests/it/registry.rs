@@ -332,3 +332,91 @@ async fn create_shows_a_token_only_where_no_provision_will_revoke_it() {
     let minted = s.mint_token(provisioned.id).await.unwrap();
     assert!(s.authorize_workspace(&minted.auth_token, provisioned.id).await.is_ok());
 }
+
+/// External credentials: rotate revokes the old token and answers a working new one with the
+/// full payload (absolute endpoints from the platform URL, trailing `/` trimmed); the
+/// connection view shows the same payload without a token; neither is for a provisioned
+/// workspace (400 pointing at restart), and restarting an external one is a 400 pointing at
+/// rotate (a restart used to clear its URL).
+#[tokio::test]
+async fn external_credentials_rotate_and_show_and_restart_is_refused() {
+    let db = TestDb::new().await;
+    let s = Services::new(
+        db.pool().clone(),
+        ServiceConfig {
+            platform_url: "https://molecule.example.com/".into(),
+            ..ServiceConfig::default()
+        },
+    )
+    .unwrap();
+    let created = s
+        .create_workspace(CreateWorkspace {
+            name: "outside".into(),
+            external: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (id, first) = (created.id, created.auth_token.unwrap());
+    let at_create = created.connection.unwrap();
+    assert_eq!(
+        at_create["registry_endpoint"],
+        "https://molecule.example.com/registry/register"
+    );
+    assert_eq!(
+        at_create["heartbeat_endpoint"],
+        "https://molecule.example.com/registry/heartbeat"
+    );
+    assert_eq!(at_create["platform_url"], "https://molecule.example.com");
+
+    let rotated = s.rotate_external(id).await.unwrap();
+    let second = rotated["auth_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(
+        s.authorize_workspace(&first, id).await.is_err(),
+        "the old token is refused at once"
+    );
+    assert!(s.authorize_workspace(&second, id).await.is_ok());
+    assert!(rotated["curl_register_template"].as_str().unwrap().contains(&second));
+    assert!(
+        rotated["python_snippet"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("WORKSPACE_ID = \"{id}\""))
+    );
+    // The same shape as create's, token aside.
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&rotated), keys(&at_create));
+    assert!(
+        event_types(&s, id)
+            .await
+            .contains(&"EXTERNAL_CREDENTIALS_ROTATED".to_owned())
+    );
+
+    let shown = s.external_connection(id).await.unwrap();
+    assert_eq!(shown["auth_token"], "");
+    assert!(
+        shown["curl_register_template"]
+            .as_str()
+            .unwrap()
+            .contains("<ROTATE_TO_REVEAL_TOKEN>")
+    );
+    assert!(
+        s.authorize_workspace(&second, id).await.is_ok(),
+        "showing revokes nothing"
+    );
+
+    let e = s.restart_workspace(id, false).await.unwrap_err().to_string();
+    assert!(e.contains("/external/rotate"), "{e}");
+
+    let inside = workspace(&s, "inside").await;
+    for e in [
+        s.rotate_external(inside).await.unwrap_err(),
+        s.external_connection(inside).await.unwrap_err(),
+    ] {
+        assert!(matches!(e, molecule_service::ServiceError::Invalid { .. }), "{e}");
+        assert!(e.to_string().contains("/restart"), "{e}");
+    }
+    let e = s.rotate_external(Uuid::new_v4()).await.unwrap_err();
+    assert!(matches!(e, molecule_service::ServiceError::NotFound(_)), "{e}");
+}
