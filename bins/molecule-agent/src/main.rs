@@ -6,7 +6,10 @@
 //! (`AGENT_WORK_SECONDS`) it heartbeats the delegation it was handed. In poll mode it reads
 //! its inbox instead. It can be told to be busy (`AGENT_BUSY`, or `POST /control/busy`): it then
 //! answers 503 and reports a full slot, so the platform queues its messages. A message that
-//! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`). SIGTERM
+//! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`); one that
+//! says `secret-sha256:KEY` with the SHA-256 of the delivered secret `KEY` (or `unset`), so a
+//! test can see delivery without a value crossing the wire. Its token and secrets may arrive in
+//! the file `MOLECULE_SECRETS_FILE` names instead of the environment. SIGTERM
 //! or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
 //! links statically for a registry-free `docker import` image.
 
@@ -23,13 +26,16 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use molecule_config::AgentConfig;
+use molecule_config::{AgentConfig, Delivered};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Agent {
     cfg: AgentConfig,
+    /// The secret environment the backend delivered (`MOLECULE_SECRETS_FILE`).
+    delivered: Delivered,
     workspace_id: String,
     token: String,
     http: HttpClient,
@@ -179,7 +185,17 @@ impl Agent {
                 tokio::time::sleep(Duration::from_secs(1).min(end - tokio::time::Instant::now())).await;
             }
         }
-        let reply = self.cfg.agent_reply.clone().unwrap_or_else(|| format!("echo: {text}"));
+        let reply = match text.strip_prefix("secret-sha256:") {
+            // Proves delivery without echoing a value: the SHA-256 of a delivered secret.
+            Some(key) => match self.delivered.get(key.trim()) {
+                Some(v) => Sha256::digest(v.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+                None => "unset".to_owned(),
+            },
+            None => self.cfg.agent_reply.clone().unwrap_or_else(|| format!("echo: {text}")),
+        };
         json!({ "jsonrpc": "2.0", "id": id, "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": reply }] } })
     }
 }
@@ -278,7 +294,7 @@ async fn serve(agent: Arc<Agent>) -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let cfg = AgentConfig::load()?;
+    let (cfg, delivered) = AgentConfig::load_delivered()?;
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.telemetry.rust_log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -292,6 +308,7 @@ async fn run() -> anyhow::Result<()> {
         busy: AtomicBool::new(cfg.agent_busy),
         in_flight: AtomicI32::new(0),
         cfg,
+        delivered,
     });
     // Serve first, so the platform can reach us as soon as we register.
     let server = if agent.cfg.delivery_mode == "push" {
@@ -370,6 +387,7 @@ mod tests {
             http: Client::builder(TokioExecutor::new()).build_http(),
             busy: AtomicBool::new(false),
             in_flight: AtomicI32::new(0),
+            delivered: Delivered::default(),
         };
         let (status, _) = agent.call(Method::GET, "/workspaces/w/activity", None).await.unwrap();
         assert_eq!(status, StatusCode::OK);
@@ -403,6 +421,7 @@ mod tests {
             http: Client::builder(TokioExecutor::new()).build_http(),
             busy: AtomicBool::new(true),
             in_flight: AtomicI32::new(0),
+            delivered: Delivered::default(),
         });
         tokio::spawn(serve(agent.clone()));
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();

@@ -31,6 +31,21 @@ enum Command {
     /// Copy the original's agent_memories rows (DATABASE_URL) into the memory plugin
     /// (MEMORY_PLUGIN_URL): idempotent by id, resumable, with a progress bar.
     MemoryBackfill(BackfillArgs),
+    /// Secrets at rest.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand, Clone, PartialEq, Eq)]
+enum SecretsCommand {
+    /// Re-seal every secret not under SECRETS_ENCRYPTION_KEY (plaintext, the original's format,
+    /// or a key in SECRETS_PREVIOUS_KEYS) under it. Batches commit as they go, so an interrupted
+    /// run resumes; a second run re-seals nothing.
+    RotateKey {
+        /// Rows per table per transaction.
+        #[arg(long, default_value_t = 200)]
+        batch: i64,
+    },
 }
 
 #[derive(clap::Args, Clone, PartialEq, Eq)]
@@ -70,6 +85,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = ServerConfig::load(cli.config.as_deref())?;
     let telemetry = molecule_telemetry::init("workspace-server", &cfg.telemetry)?;
+    let keyring = keyring(&cfg)?;
     let opts = PoolOptions {
         max_size: cfg.molecule_db_pool_size,
         connect_timeout: Duration::from_secs(cfg.molecule_db_connect_timeout_seconds),
@@ -95,6 +111,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Some(Command::MemoryBackfill(args)) = &cli.command {
         return memory_backfill(&cfg, pool, args).await;
+    }
+    if let Some(Command::Secrets(SecretsCommand::RotateKey { batch })) = &cli.command {
+        return rotate_key(&cfg, pool, keyring, *batch).await;
     }
     if cfg.admin_token.is_none() {
         tracing::warn!("ADMIN_TOKEN is unset: admin routes answer 503 until it is configured");
@@ -122,7 +141,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         inbox_push: cfg.delegation_result_inbox_push,
         a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
         ..Default::default()
-    });
+    })
+    .with_keyring(keyring.clone());
+    check_keyring(&services, &keyring).await?;
     let dispatcher = provisioning::dispatcher(&cfg, services.clone()).await?;
     let services = services.with_hooks(std::sync::Arc::new(dispatcher.clone()));
     let timeouts = molecule_periodic::Periodic::new(
@@ -280,6 +301,99 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     listener_task.abort();
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The keys from `SECRETS_ENCRYPTION_KEY` and `SECRETS_PREVIOUS_KEYS`.
+fn keyring(cfg: &ServerConfig) -> anyhow::Result<std::sync::Arc<molecule_secrets::Keyring>> {
+    use molecule_secrets::SecretString;
+    let primary = cfg.secrets_encryption_key.as_deref().map(SecretString::from);
+    let previous: Vec<SecretString> = cfg
+        .secrets_previous_keys
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(SecretString::from)
+        .collect();
+    Ok(std::sync::Arc::new(molecule_secrets::Keyring::new(
+        primary.as_ref(),
+        &previous,
+    )?))
+}
+
+/// Refuses to serve when stored secrets were sealed under a key this server lacks.
+async fn check_keyring(
+    services: &molecule_service::Services,
+    keyring: &molecule_secrets::Keyring,
+) -> anyhow::Result<()> {
+    match keyring.primary_id() {
+        Some(id) => tracing::info!(key_id = id, "secrets are sealed with AES-256-GCM"),
+        None => tracing::warn!(
+            "SECRETS_ENCRYPTION_KEY is unset: secrets are stored in plaintext (allowed outside production only)"
+        ),
+    }
+    let check = services.check_keyring().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stale = check.stale(keyring);
+    if stale > 0 {
+        tracing::warn!(
+            stale,
+            "stored secrets not sealed under the current key: run `workspace-server secrets rotate-key`"
+        );
+    }
+    Ok(())
+}
+
+/// `workspace-server secrets rotate-key`: batches until nothing is left, with a progress bar.
+async fn rotate_key(
+    cfg: &ServerConfig,
+    pool: molecule_db::Pool,
+    keyring: std::sync::Arc<molecule_secrets::Keyring>,
+    batch: i64,
+) -> anyhow::Result<()> {
+    if batch < 1 {
+        anyhow::bail!("--batch must be at least 1, got {batch}");
+    }
+    let services = molecule_service::Services::new(
+        pool,
+        molecule_service::ServiceConfig {
+            liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
+            platform_url: cfg.external_platform_url(),
+            saas: cfg.is_saas(),
+        },
+    )?
+    .with_keyring(keyring.clone());
+    let remaining = services
+        .rotate_key_remaining()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
+    let bar = indicatif::ProgressBar::new(u64::try_from(remaining).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("re-sealing [{bar:40}] {pos}/{len} secrets ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut total = 0u64;
+    loop {
+        let done = services
+            .rotate_key_batch(batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
+        if done == 0 {
+            break;
+        }
+        total += done;
+        bar.inc(done);
+        if bar.is_hidden() {
+            tracing::info!(resealed = total, of = remaining, "re-sealing");
+        }
+    }
+    bar.finish();
+    let summary = serde_json::json!({ "resealed": total, "key_id": keyring.primary_id() });
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{summary}");
+    }
     Ok(())
 }
 

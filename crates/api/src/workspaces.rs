@@ -52,7 +52,7 @@ pub struct Workspace {
 }
 
 /// `POST /workspaces` body (the original's field names; unknown fields are ignored).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CreateWorkspace {
     pub name: String,
     pub role: Option<String>,
@@ -72,6 +72,13 @@ pub struct CreateWorkspace {
     /// provisioned; if one cannot be stored, the workspace is not created.
     #[serde(default)]
     pub initial_memories: Vec<crate::memories::InitialMemory>,
+    /// Overrides the provider derived from `model`'s prefix (stored as `LLM_PROVIDER`).
+    pub llm_provider: Option<String>,
+    /// Workspace secrets, stored (sealed) with the workspace in one transaction; their values
+    /// are never shown again.
+    #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub secrets: std::collections::BTreeMap<String, secrecy::SecretString>,
 }
 
 /// What `POST /workspaces` answers (201).

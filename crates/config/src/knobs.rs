@@ -68,6 +68,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "AES-256-GCM key for workspace secrets (base64 of 32 bytes, or 32 raw chars); required in production",
     ),
     k(
+        "SECRETS_PREVIOUS_KEYS",
+        "unset",
+        "older keys, comma-separated: they open values sealed under them, never seal; `workspace-server secrets rotate-key` re-seals",
+    ),
+    k(
         "LIVENESS_TTL_SECONDS",
         "180",
         "no heartbeat for this long marks a workspace offline",
@@ -316,6 +321,11 @@ pub const AGENT_KNOBS: &[Knob] = &[
         "the workspace's bearer token",
     ),
     k("MODEL", "unset", "model name (reported in the agent card)"),
+    k(
+        "MOLECULE_SECRETS_FILE",
+        "unset",
+        "a JSON object of the secret environment (secrets, then the workspace token) that the backend delivers as a mode-0600 file, read at start beneath the process environment",
+    ),
     k("AGENT_PORT", "8000", "port of the agent's A2A endpoint"),
     k("AGENT_URL", "http://127.0.0.1:$AGENT_PORT", "URL the platform calls"),
     k("DELIVERY_MODE", "push", "`push` (serve A2A) or `poll` (read the inbox)"),

@@ -93,6 +93,10 @@ pub struct ServerConfig {
     pub molecule_env: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub secrets_encryption_key: Option<String>,
+    /// Older keys, comma-separated: they open values sealed under them but never seal
+    /// (`workspace-server secrets rotate-key` re-seals those values under the current key).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub secrets_previous_keys: Option<String>,
     pub liveness_ttl_seconds: u64,
     pub liveness_sweep_interval_seconds: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -186,6 +190,7 @@ impl Default for ServerConfig {
             molecule_org_id: None,
             molecule_env: None,
             secrets_encryption_key: None,
+            secrets_previous_keys: None,
             liveness_ttl_seconds: 180,
             liveness_sweep_interval_seconds: 30,
             platform_url: None,
@@ -440,6 +445,9 @@ pub struct AgentConfig {
     pub molecule_workspace_token: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub model: Option<String>,
+    /// The delivered secrets file (see [`Delivered`]).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_secrets_file: Option<String>,
     /// Port the A2A endpoint listens on (all interfaces).
     pub agent_port: u16,
     /// URL the platform should call; default `http://127.0.0.1:<AGENT_PORT>`.
@@ -475,6 +483,7 @@ impl Default for AgentConfig {
             platform_url: "http://127.0.0.1:8080".into(),
             molecule_workspace_token: None,
             model: None,
+            molecule_secrets_file: None,
             agent_port: 8000,
             agent_url: None,
             delivery_mode: "push".into(),
@@ -489,13 +498,81 @@ impl Default for AgentConfig {
     }
 }
 
+/// The secret environment a backend delivered in `MOLECULE_SECRETS_FILE`: the workspace's
+/// secrets and its token, kept out of the container's inspectable environment. `Debug` shows
+/// the keys only.
+#[derive(Default, Clone)]
+pub struct Delivered(std::collections::BTreeMap<String, String>);
+
+impl std::fmt::Debug for Delivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Delivered {
+    /// Reads the file at `path`: a JSON object of strings.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let file_err = |message: String| ConfigError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        let raw = std::fs::read(path)
+            .map_err(|e| file_err(format!("cannot be read (given by MOLECULE_SECRETS_FILE): {e}")))?;
+        serde_json::from_slice(&raw).map(Self).map_err(|e| {
+            file_err(format!(
+                "must be a JSON object of strings (given by MOLECULE_SECRETS_FILE): {e}"
+            ))
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
 impl AgentConfig {
     pub fn load() -> Result<Self, ConfigError> {
-        let cfg: Self = extract(
+        Self::load_delivered().map(|(cfg, _)| cfg)
+    }
+
+    /// The configuration and the delivered secrets: the file named by `MOLECULE_SECRETS_FILE`
+    /// sits beneath the process environment (the platform's own variables win), so an agent
+    /// whose token arrives in the file is configured exactly as if it were in the environment.
+    pub fn load_delivered() -> Result<(Self, Delivered), ConfigError> {
+        let first: Self = extract(
             Serialized::defaults(Self::default()),
             None,
             &[SHARED_KNOBS, AGENT_KNOBS],
         )?;
+        let delivered = match &first.molecule_secrets_file {
+            Some(path) => Delivered::read(Path::new(path))?,
+            None => Delivered::default(),
+        };
+        let names: Vec<&'static str> = [SHARED_KNOBS, AGENT_KNOBS]
+            .iter()
+            .flat_map(|s| s.iter().map(|k| k.env))
+            .collect();
+        let layer: std::collections::BTreeMap<String, String> = delivered
+            .0
+            .iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .map(|(k, v)| (k.to_lowercase(), v.clone()))
+            .collect();
+        let cfg: Self = Figment::from(Serialized::defaults(Self::default()))
+            .merge(Serialized::defaults(layer))
+            .merge(Env::raw().only(&names))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        Ok((cfg.validated()?, delivered))
+    }
+
+    fn validated(self) -> Result<Self, ConfigError> {
+        let cfg = self;
         if cfg.workspace_id.is_none() {
             return Err(ConfigError::Invalid(
                 "WORKSPACE_ID must be set to the workspace this agent serves".into(),

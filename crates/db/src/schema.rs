@@ -112,6 +112,19 @@ diesel::table! {
         encryption_version -> Int2,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    global_secrets (id) {
+        id -> Uuid,
+        key -> Text,
+        encrypted_value -> Bytea,
+        encryption_version -> Int2,
+        key_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -159,5 +172,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     activity_logs,
     events,
     workspace_secrets,
+    global_secrets,
     runtime_image_pins,
 );

@@ -11,6 +11,7 @@ use molecule_api::hooks::RestartOutcome;
 use molecule_api::hooks::StopFailure;
 use molecule_domain::{FailureReason, Vocabulary};
 use molecule_provisioner::{Backend, BackendError, ImageRef, ProvisionSpec, select_image};
+use molecule_secrets::{ExposeSecret, SecretString};
 use molecule_service::error::chain;
 use molecule_service::hooks::HookError;
 use molecule_service::workloads::Provisioned;
@@ -92,6 +93,8 @@ pub enum ProvisionError {
     NoProvisioner,
     #[error("could not mint the workspace token")]
     Token(#[source] ServiceError),
+    #[error("the workspace's secrets cannot be delivered")]
+    Secrets(#[source] ServiceError),
     #[error("could not read or record the workspace")]
     Database(#[from] ServiceError),
     #[error(transparent)]
@@ -262,6 +265,12 @@ impl Dispatcher {
             ),
             None => None,
         };
+        // Globals, then the workspace's own: opened before anything is revoked or started, so a
+        // value that cannot be opened fails the provision with the key's name and nothing else.
+        let mut secret_env = match services.secret_env(id).await {
+            Ok(s) => s,
+            Err(e) => return self.fail(id, ProvisionError::Secrets(e), Some(backend.name())).await,
+        };
         // A fresh credential per provision; the old workload's tokens stop working.
         let token = match services.rotate_tokens(id).await {
             Ok(t) => t.auth_token,
@@ -286,25 +295,42 @@ impl Dispatcher {
         env.insert("WORKSPACE_ID".into(), id.to_string());
         env.insert("PLATFORM_URL".into(), self.inner.config.platform_url.clone());
         env.insert("MOLECULE_URL".into(), self.inner.config.platform_url.clone());
-        env.insert("MOLECULE_WORKSPACE_TOKEN".into(), token);
         if let Some(org) = &self.inner.config.org_id {
             env.insert("MOLECULE_ORG_ID".into(), org.clone());
         }
         env.insert("TIER".into(), target.tier.to_string());
         env.insert("MOLECULE_RUNTIME".into(), runtime.to_owned());
-        if let Some(m) = &target.model {
+        // The model: the stored MODEL_PROVIDER secret (the slug verbatim), else the row's
+        // model, for every runtime as MODEL (and hermes' own name). A workspace from before
+        // the model was stored as secrets gets its provider derived here.
+        let model = secret_env
+            .get(molecule_service::model::MODEL_PROVIDER)
+            .map(|s| s.expose_secret().to_owned())
+            .or_else(|| target.model.clone());
+        if let Some(m) = &model {
             env.insert("MODEL".into(), m.clone());
-            if let Some((provider, _)) = m.split_once(':') {
-                env.insert("MODEL_PROVIDER".into(), provider.to_owned());
-                env.insert("LLM_PROVIDER".into(), provider.to_owned());
+            if target.runtime == molecule_domain::Runtime::Hermes {
+                env.insert("HERMES_DEFAULT_MODEL".into(), m.clone());
+            }
+            secret_env
+                .entry(molecule_service::model::MODEL_PROVIDER.into())
+                .or_insert_with(|| SecretString::from(m.as_str()));
+            if let Some(p) = molecule_domain::provider_for_model(m) {
+                secret_env
+                    .entry(molecule_service::model::LLM_PROVIDER.into())
+                    .or_insert_with(|| SecretString::from(p));
             }
         }
+        // The platform's own variables win over secrets of the same name.
+        secret_env.retain(|k, _| !env.contains_key(k));
+        secret_env.insert("MOLECULE_WORKSPACE_TOKEN".into(), SecretString::from(token));
         let spec = ProvisionSpec {
             workspace_id: id,
             runtime: runtime.to_owned(),
             tier: target.tier,
             image,
             env,
+            secret_env,
             reset_session,
         };
         let name = backend.name();

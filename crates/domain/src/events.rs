@@ -27,6 +27,10 @@ vocabulary! {
         TokenRevoked => "TOKEN_REVOKED",
         /// An external workspace's tokens were revoked and one minted (`/external/rotate`).
         ExternalCredentialsRotated => "EXTERNAL_CREDENTIALS_ROTATED",
+        /// A secret was set (`{key, scope}`; never the value).
+        SecretSaved => "SECRET_SAVED",
+        /// A secret was deleted (`{key, scope}`).
+        SecretDeleted => "SECRET_DELETED",
         LeakSuspect => "LEAK_SUSPECT",
         LeakResolved => "LEAK_RESOLVED",
         /// A reconciler pass that stopped something or failed to: its counts.

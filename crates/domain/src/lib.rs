@@ -8,7 +8,7 @@
 //!
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
 //!
-//! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `runtime`, `memory`,
+//! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
 //! `namespace`, `queue` (the A2A queue's statuses and priorities), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
@@ -16,6 +16,7 @@ mod delegation;
 mod events;
 mod ids;
 mod memory;
+mod model;
 mod namespace;
 mod queue;
 mod runtime;
@@ -27,6 +28,7 @@ pub use delegation::{DelegationStatus, InvalidTransition};
 pub use events::EventType;
 pub use ids::{DelegationId, IdParseError, WorkspaceId};
 pub use memory::{MemoryCapability, MemoryKind, MemorySource, NamespaceKind};
+pub use model::{PROVIDER_PREFIXES, SecretScope, provider_for_model};
 pub use namespace::{NamespaceError, NamespaceName};
 pub use queue::{QueueStatus, priority};
 pub use runtime::Runtime;

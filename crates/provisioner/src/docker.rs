@@ -1,5 +1,7 @@
 //! The Docker backend (bollard). Containers are `ws-<full id>`, volumes `ws-<id>-configs` and
 //! `ws-<id>-workspace`; everything carries the managed, platform-instance and workspace labels.
+//! The secret environment goes into the configs volume as a mode-0600 file, never into the
+//! container's environment.
 
 use std::collections::HashMap;
 
@@ -10,15 +12,45 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::{
     Backend, BackendError, ImageRef, LABEL_INSTANCE, LABEL_MANAGED, LABEL_RUNTIME, LABEL_WORKSPACE, ManagedResource,
-    ProvisionSpec, Provisioned, container_name, volume_names,
+    ProvisionSpec, Provisioned, SECRETS_FILE_ENV, SECRETS_FILE_NAME, container_name, secrets_file, volume_names,
 };
+
+/// Owner of the delivered secrets file: uid/gid 1000, the agent user of the runtime images
+/// (root, which the reference agent runs as, reads it too).
+const AGENT_UID: u64 = 1000;
+
+/// A tar of `.molecule/` (0700) and the secrets file (0600), both owned by [`AGENT_UID`].
+fn secrets_archive(spec: &ProvisionSpec) -> Result<Vec<u8>, BackendError> {
+    let io = |e: std::io::Error| BackendError::Failed(format!("building the secrets archive: {e}"));
+    let body = secrets_file(&spec.secret_env);
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o700);
+    dir.set_uid(AGENT_UID);
+    dir.set_gid(AGENT_UID);
+    dir.set_size(0);
+    dir.set_cksum();
+    let dir_name = SECRETS_FILE_NAME.split_once('/').map_or(".molecule", |(d, _)| d);
+    tar.append_data(&mut dir, format!("{dir_name}/"), std::io::empty())
+        .map_err(io)?;
+    let mut file = tar::Header::new_gnu();
+    file.set_mode(0o600);
+    file.set_uid(AGENT_UID);
+    file.set_gid(AGENT_UID);
+    file.set_size(body.len() as u64);
+    file.set_cksum();
+    tar.append_data(&mut file, SECRETS_FILE_NAME, body.as_slice())
+        .map_err(io)?;
+    tar.into_inner().map_err(io)
+}
 
 /// Docker backend settings.
 #[derive(Debug, Clone)]
@@ -192,6 +224,7 @@ impl Backend for DockerBackend {
         env.insert("AGENT_PORT".into(), agent_port.to_string());
         env.insert("AGENT_URL".into(), url.clone());
         env.insert("WORKSPACE_CONFIG_PATH".into(), "/configs".into());
+        env.insert(SECRETS_FILE_ENV.into(), format!("/configs/{SECRETS_FILE_NAME}"));
         let port_bindings = (!host).then(|| {
             HashMap::from([(
                 "8000/tcp".to_owned(),
@@ -230,7 +263,26 @@ impl Backend for DockerBackend {
             .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
             .await
             .map_err(|e| failed("create container", e))?;
-        if let Err(e) = self.docker.start_container(&name, None::<StartContainerOptions>).await {
+        // The secrets reach the configs volume through the archive API before the start, so
+        // they are never part of the container's inspectable environment.
+        let delivered = self
+            .docker
+            .upload_to_container(
+                &name,
+                Some(UploadToContainerOptionsBuilder::default().path("/configs").build()),
+                bollard::body_full(secrets_archive(spec)?.into()),
+            )
+            .await
+            .map_err(|e| failed("deliver the secrets file", e));
+        let started = match delivered {
+            Ok(()) => self
+                .docker
+                .start_container(&name, None::<StartContainerOptions>)
+                .await
+                .map_err(|e| failed("start container", e)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
             let _ = self
                 .docker
                 .remove_container(
@@ -238,7 +290,7 @@ impl Backend for DockerBackend {
                     Some(RemoveContainerOptionsBuilder::default().force(true).build()),
                 )
                 .await;
-            return Err(failed("start container", e));
+            return Err(e);
         }
         Ok(Provisioned {
             url: Some(url),

@@ -93,6 +93,22 @@ fn live(i: &Instance) -> bool {
     )
 }
 
+/// The environment an instance gets. NOT YET SEALED: user-data carries the secret environment
+/// (token included) in plain text, readable through `DescribeInstanceAttribute` by anyone with
+/// that permission. The planned design (docs/decisions.md, "Secrets on EC2"): user-data carries a
+/// one-time bootstrap code that the agent exchanges, with the instance identity document, for
+/// its token and secrets.
+fn ec2_env(spec: &ProvisionSpec) -> BTreeMap<String, String> {
+    use secrecy::ExposeSecret;
+    let mut env: BTreeMap<String, String> = spec
+        .secret_env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+        .collect();
+    env.extend(spec.env.clone());
+    env
+}
+
 /// The user-data script: exports the agent's environment, then starts the agent.
 pub fn user_data(env: &BTreeMap<String, String>) -> String {
     let mut script = String::from("#!/bin/sh\n");
@@ -221,7 +237,7 @@ impl Ec2Backend {
             .min_count(1)
             .max_count(1)
             .client_token(token)
-            .user_data(base64::engine::general_purpose::STANDARD.encode(user_data(&spec.env)))
+            .user_data(base64::engine::general_purpose::STANDARD.encode(user_data(&ec2_env(spec))))
             .tag_specifications(spec_tags)
             .set_subnet_id(self.config.subnet_id.clone())
             .set_security_group_ids(

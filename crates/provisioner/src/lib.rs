@@ -9,7 +9,7 @@
 //! mutating methods (`cargo xtask lint-arch` checks it).
 //!
 //! Modules: `docker`, `local` and `ec2` (the backends), `image` (references and selection),
-//! names and labels live in the crate root.
+//! names, labels and the secrets file's format live in the crate root.
 
 mod docker;
 #[cfg(feature = "ec2")]
@@ -18,6 +18,8 @@ mod image;
 mod local;
 
 use std::collections::BTreeMap;
+
+use secrecy::{ExposeSecret, SecretString};
 
 pub use docker::{DockerBackend, DockerConfig};
 #[cfg(feature = "ec2")]
@@ -44,6 +46,18 @@ pub fn volume_names(id: Uuid) -> [String; 2] {
     [format!("ws-{id}-configs"), format!("ws-{id}-workspace")]
 }
 
+/// The variable that tells the agent where its secrets file is.
+pub const SECRETS_FILE_ENV: &str = "MOLECULE_SECRETS_FILE";
+/// The secrets file's place on the configs volume, relative to the volume's root.
+pub const SECRETS_FILE_NAME: &str = ".molecule/secrets.json";
+
+/// The secrets file's bytes: one JSON object of the secret environment.
+pub fn secrets_file(env: &BTreeMap<String, SecretString>) -> Vec<u8> {
+    let map: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+    // A map of strings always serializes.
+    serde_json::to_vec(&map).unwrap_or_default()
+}
+
 /// What to run for a workspace.
 #[derive(Debug, Clone)]
 pub struct ProvisionSpec {
@@ -53,8 +67,13 @@ pub struct ProvisionSpec {
     /// The image to run (chosen by the caller with [`select_image`]); backends without images
     /// ignore it.
     pub image: ImageRef,
-    /// Environment for the agent (WORKSPACE_ID, PLATFORM_URL, MOLECULE_WORKSPACE_TOKEN, …).
+    /// The agent's public environment (WORKSPACE_ID, PLATFORM_URL, MODEL, …): what a backend
+    /// may show through its API (`docker inspect`).
     pub env: BTreeMap<String, String>,
+    /// The agent's secret environment (its secrets, then MOLECULE_WORKSPACE_TOKEN): never put
+    /// where the backend's API shows it. Docker and local deliver it as a mode-0600 file
+    /// ([`secrets_file`]) named by `MOLECULE_SECRETS_FILE`.
+    pub secret_env: BTreeMap<String, SecretString>,
     /// Start from a fresh session (drop session state kept between restarts).
     pub reset_session: bool,
 }

@@ -1,5 +1,6 @@
 //! The local-process backend, for development on a machine without Docker: the runtime command
-//! runs as a child process with the same environment, its output in `<data_dir>/<id>.log`.
+//! runs as a child process with the same environment, its output in `<data_dir>/<id>.log`;
+//! the secret environment is a mode-0600 file in its data dir (`MOLECULE_SECRETS_FILE`).
 //! It is never selected automatically in production.
 
 use std::collections::HashMap;
@@ -12,6 +13,31 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{Backend, BackendError, ManagedResource, ProvisionSpec, Provisioned};
+
+/// Writes `body` to `path` readable by its owner only (its directory too), replacing it.
+fn write_private(path: &std::path::Path, body: &[u8]) -> Result<(), BackendError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| BackendError::Failed(format!("{}: {e}", path.display()));
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(fail)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    // A file left by an older build may have other bits: narrow them before writing.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    f.write_all(body).map_err(fail)
+}
 
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -65,6 +91,8 @@ impl Backend for LocalProcessBackend {
         let url = format!("http://127.0.0.1:{port}");
         let dir = self.config.data_dir.join(id.to_string());
         std::fs::create_dir_all(&dir).map_err(|e| BackendError::Failed(format!("{}: {e}", dir.display())))?;
+        let secrets_path = dir.join(crate::SECRETS_FILE_NAME);
+        write_private(&secrets_path, &crate::secrets_file(&spec.secret_env))?;
         let log_path = self.config.data_dir.join(format!("{id}.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -83,6 +111,7 @@ impl Backend for LocalProcessBackend {
             .env("AGENT_PORT", port.to_string())
             .env("AGENT_URL", &url)
             .env("WORKSPACE_CONFIG_PATH", &dir)
+            .env(crate::SECRETS_FILE_ENV, &secrets_path)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log)

@@ -17,7 +17,7 @@
 //! (export, import, edit, initial memories), `memory_backfill` (the original's table into the
 //! plugin), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
-//! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `error` (`ServiceError`), `testing`
+//! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `model` (the model and `LLM_PROVIDER`, stored as the runtime's secrets), `secrets` (workspace and global secrets: sealed rows, merged values, the keyring boot check, rotate-key), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
@@ -34,12 +34,14 @@ pub mod memory;
 pub mod memory_admin;
 pub mod memory_backfill;
 pub mod messaging;
+pub mod model;
 pub mod org;
 pub mod pins;
 pub mod proxy;
 mod recent;
 pub mod redact;
 pub mod registry;
+pub mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
@@ -95,6 +97,8 @@ pub struct Services {
     http: reqwest::Client,
     /// Platform audit rows, written in groups.
     audits: activity::AuditQueue,
+    /// Seals and opens secrets (plaintext when no key is configured).
+    keyring: Arc<molecule_secrets::Keyring>,
 }
 
 impl std::fmt::Debug for Services {
@@ -118,6 +122,7 @@ impl Services {
             targets: proxy::TargetCache::default(),
             memory: None,
             audits: activity::AuditQueue::default(),
+            keyring: Arc::new(molecule_secrets::Keyring::plaintext()),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()

@@ -312,6 +312,15 @@ impl Services {
         let name = validate::workspace_name("name", &input.name)?.into_string();
         let role = validate::optional_text("role", input.role.as_deref(), 1000, true)?;
         let model = validate::optional_text("model", input.model.as_deref(), 100, false)?;
+        let llm_provider = crate::model::check_provider(input.llm_provider.as_deref())?;
+        for key in input.secrets.keys() {
+            crate::secrets::check_key(key).map_err(|_| {
+                ServiceError::invalid(
+                    "secrets",
+                    format!("key {key:?} must match [A-Za-z_][A-Za-z0-9_]* and be at most 256 characters"),
+                )
+            })?;
+        }
         let runtime_raw = validate::optional_text("runtime", input.runtime.as_deref(), 100, false)?;
         let runtime = Runtime::resolve(runtime_raw.as_deref());
         let external = input.external.unwrap_or(false) || runtime == Runtime::External;
@@ -332,6 +341,8 @@ impl Services {
             (false, _) => WorkspaceStatus::Provisioning,
         };
         let parent = input.parent_id;
+        let keyring = self.keyring.clone();
+        let secrets = &input.secrets;
         let mut conn = self.pool.get().await?;
         let (workspace, token) = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
@@ -345,7 +356,6 @@ impl Services {
                         w::tier.eq(tier),
                         w::status.eq(DbWorkspaceStatus(status)),
                         w::runtime.eq(runtime.as_str()),
-                        w::model.eq(&model),
                         w::url.eq(&url),
                         w::delivery_mode.eq(delivery_mode.map(|d| d.as_str())),
                         w::parent_id.eq(parent),
@@ -366,6 +376,20 @@ impl Services {
                     ),
                 };
                 events::record(conn, ty, Some(id), payload).await?;
+                // The model and provider first, so a secret given explicitly wins.
+                if model.is_some() || llm_provider.is_some() {
+                    crate::model::store(conn, &keyring, id, model.as_deref(), llm_provider.as_deref()).await?;
+                }
+                for (key, value) in secrets {
+                    crate::secrets::put_workspace_secret(conn, &keyring, id, key, value)
+                        .await
+                        .map_err(|e| match e {
+                            ServiceError::Invalid { message, .. } => {
+                                ServiceError::invalid("secrets", format!("{key}: {message}"))
+                            }
+                            other => other,
+                        })?;
+                }
                 // The workspace's first event announces it; an external agent's first token
                 // follows. A provisioned workload gets its own from the dispatcher, which
                 // revokes every other one, so none is minted here.
@@ -505,6 +529,7 @@ impl Services {
                 "nothing to update: give at least one of name, role, model, tier, runtime, parent_id, delivery_mode, max_concurrent_tasks, collapsed, hibernation_idle_minutes",
             ));
         }
+        let keyring = self.keyring.clone();
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
             if new_parent.is_some() {
@@ -563,7 +588,7 @@ impl Services {
                 diesel::update(target).set(w::role.eq(v)).execute(conn).await?;
             }
             if let Some(v) = &model {
-                diesel::update(target).set(w::model.eq(v)).execute(conn).await?;
+                crate::model::store(conn, &keyring, id, Some(v), None).await?;
             }
             if let Some(v) = tier {
                 diesel::update(target).set(w::tier.eq(v)).execute(conn).await?;

@@ -86,9 +86,12 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
             "molecule-http",
             "molecule-provisioner",
             "molecule-dispatcher",
+            "molecule-db",
+            "diesel",
+            "diesel-async",
             "actix-web",
         ],
-        "secrets know nothing of HTTP or backends",
+        "sealing knows nothing of storage, HTTP or backends",
     ),
     (
         "molecule-a2a",

@@ -18,7 +18,27 @@ use crate::common;
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
 const ADMIN: &str = "e2e-admin";
 
+/// A 32-character key: secrets are sealed at rest in this run.
+const SEALING_KEY: &str = "e2e-sealing-key-0123456789abcdef";
+/// Values that must never appear in a log, an event, `docker inspect` or a row.
+const CANARY: &str = "sk-canary-0c5e1d9a7b3f4e28";
+const CANARY_AFTER: &str = "sk-canary-after-change-6d1f";
+const GLOBAL_CANARY: &str = "gh-canary-global-93ab0e";
+
+fn sha256_hex(v: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(v.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
+    start_logged(db, instance, extra, None)
+}
+
+/// As [`start`], with the server's output appended to `log` when given.
+fn start_logged(db: &TestDb, instance: &str, extra: &[(&str, &str)], log: Option<&std::path::Path>) -> Server {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut cmd = Command::new(BIN);
@@ -36,6 +56,14 @@ fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
         .env("RUST_LOG", "warn,molecule_dispatcher=info");
     for (k, v) in extra {
         cmd.env(k, v);
+    }
+    if let Some(path) = log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
     }
     let child = cmd.stdin(Stdio::null()).spawn().unwrap();
     Server { child, base }
@@ -81,10 +109,21 @@ async fn docker_lifecycle_end_to_end() {
     let db = TestDb::empty().await;
     let instance = format!("e2e-{}", uuid::Uuid::new_v4().simple());
     let _cleanup = Cleanup(instance.clone());
-    let server = start(
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let server = start_logged(
         &db,
         &instance,
-        &[("MOLECULE_RUNTIME_IMAGES", "claude-code=molecule-agent:claude-code")],
+        &[
+            ("MOLECULE_RUNTIME_IMAGES", "claude-code=molecule-agent:claude-code"),
+            ("SECRETS_ENCRYPTION_KEY", SEALING_KEY),
+            // Verbose on our own crates: the canary must not be in any of it.
+            (
+                "RUST_LOG",
+                "info,molecule_service=debug,molecule_dispatcher=debug,molecule_http=debug,molecule_provisioner=debug,workspace_server=debug",
+            ),
+        ],
+        Some(&log),
     );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -98,12 +137,21 @@ async fn docker_lifecycle_end_to_end() {
             .map(|_| ())
     })
     .await;
-    // create → the container starts from the local image → the agent registers → online.
+    // A global secret, then create with a workspace secret → the container starts from the
+    // local image with its secrets in a file → the agent registers with the delivered token.
+    let r = post(
+        &http,
+        &server.base,
+        "/settings/secrets".into(),
+        json!({ "key": "GLOBAL_TOKEN", "value": GLOBAL_CANARY }),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let created: Value = post(
         &http,
         &server.base,
         "/workspaces".into(),
-        json!({ "name": "e2e", "runtime": "claude-code", "model": "anthropic:claude" }),
+        json!({ "name": "e2e", "runtime": "claude-code", "model": "anthropic:claude", "secrets": { "CANARY_KEY": CANARY } }),
     )
     .await
     .json()
@@ -131,11 +179,45 @@ async fn docker_lifecycle_end_to_end() {
     assert_eq!(labels, format!("{instance} {id} molecule-agent:claude-code"));
     let (_, env) = docker(&["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", &container]);
     assert!(
-        env.contains("MODEL=anthropic:claude")
-            && env.contains("MODEL_PROVIDER=anthropic")
-            && env.contains(&format!("WORKSPACE_ID={id}")),
+        env.contains("MODEL=anthropic:claude") && env.contains(&format!("WORKSPACE_ID={id}")),
         "{env}"
     );
+    // Neither a secret value nor the token is in what the engine shows of the container.
+    let tokens: Value = http
+        .get(format!("{}/workspaces/{id}/tokens", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let prefix = tokens["tokens"][0]["prefix"].as_str().unwrap().to_owned();
+    let (_, inspect) = docker(&["inspect", &container]);
+    for hidden in [
+        CANARY,
+        GLOBAL_CANARY,
+        "MOLECULE_WORKSPACE_TOKEN",
+        prefix.as_str(),
+        "MODEL_PROVIDER",
+    ] {
+        assert!(!inspect.contains(hidden), "docker inspect shows {hidden}");
+    }
+    // The agent sees them: it answers the SHA-256 of what it was delivered.
+    let ask = |key: &str| {
+        let body = json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": format!("secret-sha256:{key}") }] } });
+        let req = http
+            .post(format!("{}/workspaces/{id}/a2a", server.base))
+            .bearer_auth(ADMIN)
+            .json(&body);
+        async move {
+            let v: Value = req.send().await.unwrap().json().await.unwrap();
+            v["result"]["parts"][0]["text"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    assert_eq!(ask("CANARY_KEY").await, sha256_hex(CANARY));
+    assert_eq!(ask("GLOBAL_TOKEN").await, sha256_hex(GLOBAL_CANARY));
+    assert_eq!(ask("LLM_PROVIDER").await, sha256_hex("anthropic"));
 
     // pause → container gone, status paused.
     let r = post(&http, &server.base, format!("/workspaces/{id}/pause"), json!({})).await;
@@ -183,6 +265,23 @@ async fn docker_lifecycle_end_to_end() {
     .await;
     wait_status(&http, &server.base, &id, "online").await;
 
+    // A secret change restarts the workspace, and the new value reaches the agent.
+    let r = http
+        .put(format!("{}/workspaces/{id}/secrets", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "key": "CANARY_KEY", "value": CANARY_AFTER }))
+        .send()
+        .await
+        .unwrap();
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["status"], "saved", "{changed}");
+    assert_eq!(changed["restarted"], json!([id]), "{changed}");
+    until("the agent sees the changed secret", Duration::from_secs(90), || async {
+        (ask("CANARY_KEY").await == sha256_hex(CANARY_AFTER)).then_some(())
+    })
+    .await;
+    let (_, agent_log) = docker(&["logs", &container]);
+
     // delete → container and volumes gone.
     let r = http
         .delete(format!("{}/workspaces/{id}", server.base))
@@ -196,6 +295,24 @@ async fn docker_lifecycle_end_to_end() {
         assert!(!docker(&["volume", "inspect", &v]).0, "volume {v} removed");
     }
 
+    // After provision, restart, a secret change and delete: no canary in the server's log,
+    // the agent's log, any event, or any secret row.
+    let server_log = std::fs::read_to_string(&log).unwrap();
+    assert!(server_log.contains(&id), "the log is the server's");
+    let events: Value = http
+        .get(format!("{}/events", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for canary in [CANARY, CANARY_AFTER, GLOBAL_CANARY] {
+        assert!(!server_log.contains(canary), "the server's log shows {canary}");
+        assert!(!agent_log.contains(canary), "the agent's log shows {canary}");
+        assert!(!events.to_string().contains(canary), "an event shows {canary}");
+    }
     // An image that cannot be obtained fails the workspace with the reason.
     let bad: Value = post(
         &http,
@@ -208,10 +325,32 @@ async fn docker_lifecycle_end_to_end() {
     .await
     .unwrap();
     drop(server);
+    // A server without the key that sealed the rows refuses to start, in one line naming it.
+    let refused_log = logs.path().join("refused.log");
+    let mut refused = start_logged(&db, &instance, &[], Some(&refused_log));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = refused.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "the keyless server kept running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!exit.success());
+    let said = std::fs::read_to_string(&refused_log).unwrap();
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("sealed under key id") && last.contains("SECRETS_ENCRYPTION_KEY"),
+        "{said}"
+    );
+    drop(refused);
     let server = start(
         &db,
         &instance,
-        &[("MOLECULE_RUNTIME_IMAGES", "hermes=127.0.0.1:9/nope:1.0")],
+        &[
+            ("MOLECULE_RUNTIME_IMAGES", "hermes=127.0.0.1:9/nope:1.0"),
+            ("SECRETS_ENCRYPTION_KEY", SEALING_KEY),
+        ],
     );
     until("server up", Duration::from_secs(30), || async {
         http.get(format!("{}/health", server.base))

@@ -31,6 +31,8 @@ struct Counters {
     last_image: std::sync::Mutex<Option<String>>,
     /// The agent environment of the last provision.
     last_env: std::sync::Mutex<Option<std::collections::BTreeMap<String, String>>>,
+    /// The secret environment of the last provision (exposed: this is a test).
+    last_secret_env: std::sync::Mutex<Option<std::collections::BTreeMap<String, String>>>,
     provisions: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -54,9 +56,17 @@ impl Backend for Fake {
         tokio::time::sleep(self.delay).await;
         self.n.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.n.provisions.fetch_add(1, Ordering::SeqCst);
-        assert!(spec.env.contains_key("MOLECULE_WORKSPACE_TOKEN"));
+        // The token travels with the secrets, never in the public environment.
+        assert!(spec.secret_env.contains_key("MOLECULE_WORKSPACE_TOKEN"));
+        assert!(!spec.env.contains_key("MOLECULE_WORKSPACE_TOKEN"));
         *self.n.last_image.lock().unwrap() = Some(spec.image.to_string());
         *self.n.last_env.lock().unwrap() = Some(spec.env.clone());
+        *self.n.last_secret_env.lock().unwrap() = Some(
+            spec.secret_env
+                .iter()
+                .map(|(k, v)| (k.clone(), secrecy::ExposeSecret::expose_secret(v).to_owned()))
+                .collect(),
+        );
         match self.mode {
             Mode::NoImage => Err(BackendError::ImageUnavailable {
                 image: spec.image.to_string(),
@@ -608,4 +618,86 @@ async fn agents_get_the_tenant_id_in_org_mode() {
         .await;
         assert_eq!(env.get("MOLECULE_ORG_ID").map(String::as_str), org, "{env:?}");
     }
+}
+
+/// The workload gets globals, then its own secrets, then the platform's variables (which win),
+/// with the model as MODEL everywhere (HERMES_DEFAULT_MODEL on hermes) and the provider derived;
+/// secrets and the token never sit in the public environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_and_the_model_reach_the_workload_apart_from_its_public_environment() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    t.services
+        .set_global_secret(molecule_api::secrets::SetSecret {
+            key: "SHARED".into(),
+            value: "from-global".into(),
+        })
+        .await
+        .unwrap();
+    let id = t
+        .services
+        .create_workspace(CreateWorkspace {
+            name: "hermes".into(),
+            runtime: Some("hermes".into()),
+            model: Some("minimax/MiniMax-M2.7".into()),
+            secrets: [
+                ("SHARED".to_owned(), "from-workspace".into()),
+                ("MINIMAX_API_KEY".to_owned(), "mm-secret".into()),
+                ("WORKSPACE_ID".to_owned(), "spoofed".into()),
+            ]
+            .into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let secret = until("the provision's secrets", Duration::from_secs(10), || async {
+        t.n.last_secret_env.lock().unwrap().clone()
+    })
+    .await;
+    let env = t.n.last_env.lock().unwrap().clone().unwrap();
+    assert_eq!(secret["SHARED"], "from-workspace");
+    assert_eq!(secret["MINIMAX_API_KEY"], "mm-secret");
+    assert_eq!(secret["MODEL_PROVIDER"], "minimax/MiniMax-M2.7");
+    assert_eq!(secret["LLM_PROVIDER"], "minimax");
+    assert!(!secret.contains_key("WORKSPACE_ID"), "the platform's own variable wins");
+    assert_eq!(env["WORKSPACE_ID"], id.to_string());
+    assert_eq!(env["MODEL"], "minimax/MiniMax-M2.7");
+    assert_eq!(env["HERMES_DEFAULT_MODEL"], "minimax/MiniMax-M2.7");
+    for v in ["mm-secret", "from-workspace", "from-global"] {
+        assert!(env.values().all(|e| e != v), "{v} in the public environment");
+    }
+    assert!(
+        t.services
+            .authorize_workspace(&secret["MOLECULE_WORKSPACE_TOKEN"], id)
+            .await
+            .is_ok()
+    );
+}
+
+/// A stored value that cannot be opened fails the provision with the key's name, before any
+/// token is revoked or workload started.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unopenable_secret_fails_the_provision_naming_the_key() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let id = workspace_with_token(&t.services, "sealed").await.id;
+    wait_status(&t.services, id, "provisioning").await;
+    until("the first provision", Duration::from_secs(10), || async {
+        (t.n.provisions.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let mut c = t._db.pool().get().await.unwrap();
+    let insert = diesel::sql_query(
+        "INSERT INTO workspace_secrets (workspace_id, key, encrypted_value, encryption_version, key_id)
+         VALUES ($1, 'SEALED_ELSEWHERE', '\\x00112233445566778899aabbccddeeff', 2, 'deadbeefdeadbe')",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id);
+    diesel_async::RunQueryDsl::execute(insert, &mut c).await.unwrap();
+    assert!(t.dispatcher.provision_sync(id, false).await.is_err());
+    let failed = wait_status(&t.services, id, "failed").await;
+    let reason = failed.last_sample_error.unwrap();
+    assert!(
+        reason.contains("SEALED_ELSEWHERE") && reason.contains("SECRETS_ENCRYPTION_KEY"),
+        "{reason}"
+    );
+    assert_eq!(t.n.provisions.load(Ordering::SeqCst), 1, "nothing was started");
 }

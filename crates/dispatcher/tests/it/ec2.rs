@@ -172,7 +172,8 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
     .unwrap();
     assert!(
         script.contains(&format!("export WORKSPACE_ID='{id}'"))
-            && script.contains("export MODEL_PROVIDER='anthropic'")
+            && script.contains("export MODEL_PROVIDER='anthropic:claude'")
+            && script.contains("export LLM_PROVIDER='anthropic'")
             && script.contains("MOLECULE_WORKSPACE_TOKEN"),
         "{script}"
     );
@@ -184,6 +185,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         tier: 2,
         image: ImageRef::parse("unused").unwrap(),
         env: Default::default(),
+        secret_env: Default::default(),
         reset_session: false,
     };
     let a = backend.provision_with_token(&spec, "retry-token-1").await.unwrap();

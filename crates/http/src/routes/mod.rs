@@ -14,6 +14,7 @@ pub mod memories;
 pub mod org;
 pub mod pins;
 pub mod registry;
+pub mod secrets;
 pub mod tokens;
 pub mod workspaces;
 
@@ -71,6 +72,20 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(tokens::revoke_token)
         .service(tokens::rotate_external)
         .service(tokens::external_connection)
+        .service(secrets::list_secrets)
+        .service(secrets::secret_values)
+        .service(secrets::post_secret)
+        .service(secrets::put_secret)
+        .service(secrets::delete_secret)
+        .service(secrets::list_global)
+        .service(secrets::list_global_alias)
+        .service(secrets::post_global)
+        .service(secrets::put_global)
+        .service(secrets::post_global_alias)
+        .service(secrets::delete_global)
+        .service(secrets::delete_global_alias)
+        .service(secrets::get_model)
+        .service(secrets::put_model)
         .service(registry::register)
         .service(discovery::update_card)
         .service(discovery::discover)

@@ -71,6 +71,8 @@ fn body_for(path: &str, ws: Uuid) -> Value {
         p if p.ends_with("/a2a") => json!({ "message": { "role": "user", "parts": [] } }),
         p if p.ends_with("/memories") => json!({ "content": "x", "scope": "LOCAL" }),
         p if p.ends_with("/memories/{memory_id}") => json!({ "content": "x" }),
+        p if p.ends_with("/secrets") => json!({ "key": "K", "value": "v" }),
+        p if p.ends_with("/model") => json!({ "model": "sonnet" }),
         _ => json!({}),
     }
 }
@@ -124,7 +126,7 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
             if let Some(t) = token {
                 req = req.insert_header(bearer(&t));
             }
-            if *method == Method::POST || *method == Method::PATCH {
+            if *method == Method::POST || *method == Method::PATCH || *method == Method::PUT {
                 req = req.set_json(body_for(path, f.own));
             }
             req.to_request()

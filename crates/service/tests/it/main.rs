@@ -4,4 +4,5 @@
 mod hibernation;
 mod memory;
 mod registry;
+mod secrets;
 mod tree;

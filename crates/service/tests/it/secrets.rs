@@ -1,0 +1,395 @@
+//! Secrets against a real database: the original's shapes and precedence, ciphertext bound to
+//! its row, restarts through the hooks, the boot check of key ids, rotate-key, and the model
+//! stored as the runtime's secrets.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use molecule_api::secrets::{SetModel, SetSecret};
+use molecule_api::workspaces::CreateWorkspace;
+use molecule_secrets::{ExposeSecret, Keyring, SecretString};
+use molecule_service::secrets::KeyringRefused;
+use molecule_service::{ServiceError, Services, WorkloadHooks};
+use molecule_testkit::TestDb;
+use uuid::Uuid;
+
+const KEY_A: &str = "0123456789abcdef0123456789abcdef";
+const KEY_B: &str = "fedcba9876543210fedcba9876543210";
+const CANARY: &str = "sk-canary-7f3a9c2e51d84b06";
+
+#[derive(Default)]
+struct Restarts(Mutex<Vec<Uuid>>);
+
+#[async_trait::async_trait]
+impl WorkloadHooks for Restarts {
+    fn has_provisioner(&self) -> bool {
+        true
+    }
+    async fn restart(&self, id: Uuid, _reset: bool) -> molecule_api::hooks::RestartOutcome {
+        self.0.lock().unwrap().push(id);
+        molecule_api::hooks::RestartOutcome::Started
+    }
+}
+
+fn ring(primary: Option<&str>, previous: &[&str]) -> Arc<Keyring> {
+    let previous: Vec<SecretString> = previous.iter().map(|k| SecretString::from(*k)).collect();
+    Arc::new(Keyring::new(primary.map(SecretString::from).as_ref(), &previous).unwrap())
+}
+
+fn services(db: &TestDb, keyring: Arc<Keyring>, hooks: Arc<Restarts>) -> Services {
+    Services::new(db.pool().clone(), Default::default())
+        .unwrap()
+        .with_keyring(keyring)
+        .with_hooks(hooks)
+}
+
+fn set(key: &str, value: &str) -> SetSecret {
+    SetSecret {
+        key: key.into(),
+        value: SecretString::from(value),
+    }
+}
+
+async fn create(s: &Services, name: &str, secrets: &[(&str, &str)], model: Option<&str>) -> Uuid {
+    s.create_workspace(CreateWorkspace {
+        name: name.into(),
+        model: model.map(str::to_owned),
+        secrets: secrets
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), SecretString::from(*v)))
+            .collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+fn values(map: BTreeMap<String, SecretString>) -> BTreeMap<String, String> {
+    map.into_iter()
+        .map(|(k, v)| (k, v.expose_secret().to_owned()))
+        .collect()
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    key: String,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    encrypted_value: Vec<u8>,
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
+    encryption_version: i16,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    key_id: Option<String>,
+}
+
+async fn rows(db: &TestDb) -> Vec<Row> {
+    let mut c = db.pool().get().await.unwrap();
+    diesel::sql_query(
+        "SELECT key, encrypted_value, encryption_version, key_id FROM workspace_secrets
+         UNION ALL SELECT key, encrypted_value, encryption_version, key_id FROM global_secrets",
+    )
+    .load(&mut c)
+    .await
+    .unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their_row() {
+    let db = TestDb::new().await;
+    let hooks = Arc::new(Restarts::default());
+    let keyring = ring(Some(KEY_A), &[]);
+    let s = services(&db, keyring.clone(), hooks.clone());
+    let own = create(&s, "own", &[("OPENAI_API_KEY", CANARY)], Some("minimax/MiniMax-M2.7")).await;
+    let plain = create(&s, "plain", &[], None).await;
+
+    // A global reaches every workspace without its own value; the change restarts only those.
+    let changed = s.set_global_secret(set("OPENAI_API_KEY", "sk-global")).await.unwrap();
+    assert_eq!((changed.status, changed.key.as_str()), ("saved", "OPENAI_API_KEY"));
+    assert_eq!(changed.restarted, vec![plain]);
+    let mut both = s
+        .set_global_secret(set("GITHUB_TOKEN", "ghp-global"))
+        .await
+        .unwrap()
+        .restarted;
+    both.sort();
+    let mut want = vec![own, plain];
+    want.sort();
+    assert_eq!(both, want);
+
+    // Lists: no values; the overridden global is hidden; the shape is the original's.
+    let listed = serde_json::to_value(s.list_secrets(own).await.unwrap()).unwrap();
+    let by_key: BTreeMap<String, serde_json::Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["key"].as_str().unwrap().to_owned(), e.clone()))
+        .collect();
+    assert_eq!(
+        by_key.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["GITHUB_TOKEN", "LLM_PROVIDER", "MODEL_PROVIDER", "OPENAI_API_KEY"]
+    );
+    assert_eq!(by_key["OPENAI_API_KEY"]["scope"], "workspace");
+    assert_eq!(by_key["GITHUB_TOKEN"]["scope"], "global");
+    for e in by_key.values() {
+        let mut fields: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(fields, ["created_at", "has_value", "key", "scope", "updated_at"]);
+        assert_eq!(e["has_value"], true);
+    }
+    assert!(!listed.to_string().contains(CANARY));
+    let plain_list = serde_json::to_value(s.list_secrets(plain).await.unwrap()).unwrap();
+    assert_eq!(plain_list[1]["key"], "OPENAI_API_KEY");
+    assert_eq!(plain_list[1]["scope"], "global");
+
+    // Values: globals, then the workspace's own on top; the model as the runtime reads it.
+    let v = values(s.secret_values(own).await.unwrap());
+    assert_eq!(v["OPENAI_API_KEY"], CANARY);
+    assert_eq!(v["GITHUB_TOKEN"], "ghp-global");
+    assert_eq!(v["MODEL_PROVIDER"], "minimax/MiniMax-M2.7");
+    assert_eq!(v["LLM_PROVIDER"], "minimax");
+    assert_eq!(
+        values(s.secret_values(plain).await.unwrap())["OPENAI_API_KEY"],
+        "sk-global"
+    );
+
+    // At rest: ciphertext under the key's id, never the value.
+    let stored = rows(&db).await;
+    assert!(!stored.is_empty());
+    for r in &stored {
+        assert_eq!(r.encryption_version, 2, "{}", r.key);
+        assert_eq!(r.key_id.as_deref(), keyring.primary_id());
+        assert!(!contains(&r.encrypted_value, CANARY) && !contains(&r.encrypted_value, "sk-global"));
+    }
+
+    // A ciphertext moved into another row does not open there.
+    s.set_secret(plain, set("OTHER", "value-of-plain")).await.unwrap();
+    let mut c = db.pool().get().await.unwrap();
+    diesel::sql_query(
+        "WITH a AS (SELECT id, encrypted_value FROM workspace_secrets WHERE workspace_id = $1 AND key = 'OPENAI_API_KEY'),
+              b AS (SELECT id, encrypted_value FROM workspace_secrets WHERE workspace_id = $2 AND key = 'OTHER')
+         UPDATE workspace_secrets w SET encrypted_value = CASE WHEN w.id = a.id THEN b.encrypted_value ELSE a.encrypted_value END
+         FROM a, b WHERE w.id IN (a.id, b.id)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(own)
+    .bind::<diesel::sql_types::Uuid, _>(plain)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    for id in [own, plain] {
+        let err = s.secret_values(id).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Internal { .. }), "{err:?}");
+        let text = err.chain();
+        assert!(text.contains("cannot be opened") && !text.contains(CANARY), "{text}");
+    }
+    drop(c);
+
+    // Delete: the original's answer, 404 the second time, a restart of the workspace.
+    hooks.0.lock().unwrap().clear();
+    let gone = s.delete_secret(plain, "OTHER").await.unwrap();
+    assert_eq!(
+        (gone.status, gone.restarted.as_slice()),
+        ("deleted", [plain].as_slice())
+    );
+    assert!(matches!(
+        s.delete_secret(plain, "OTHER").await,
+        Err(ServiceError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.delete_global_secret("NOPE").await,
+        Err(ServiceError::NotFound(_))
+    ));
+    assert_eq!(*hooks.0.lock().unwrap(), vec![plain]);
+
+    // Bad input names its field; a bad secret at create leaves no workspace behind.
+    for (k, v) in [("1BAD", "x"), ("has-dash", "x"), ("", "x")] {
+        assert!(matches!(
+            s.set_secret(plain, set(k, v)).await,
+            Err(ServiceError::Invalid { field: "key", .. })
+        ));
+    }
+    let huge = "x".repeat(molecule_service::secrets::MAX_VALUE_BYTES + 1);
+    assert!(matches!(
+        s.set_secret(plain, set("BIG", &huge)).await,
+        Err(ServiceError::Invalid { field: "value", .. })
+    ));
+    let before = s.list_workspaces().await.unwrap().len();
+    let refused = s
+        .create_workspace(CreateWorkspace {
+            name: "bad-secret".into(),
+            secrets: [("no-dash".to_owned(), SecretString::from("v"))].into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::Invalid { field: "secrets", .. })),
+        "{refused:?}"
+    );
+    assert_eq!(s.list_workspaces().await.unwrap().len(), before);
+
+    // No event carries a value.
+    let mut c = db.pool().get().await.unwrap();
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+    }
+    let events: Vec<P> = diesel::sql_query("SELECT payload::text AS payload FROM events")
+        .load(&mut c)
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.payload.contains("OPENAI_API_KEY")));
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.payload.contains(CANARY) && !e.payload.contains("sk-global"))
+    );
+}
+
+#[tokio::test]
+async fn the_model_and_its_provider_are_stored_for_the_runtime() {
+    let db = TestDb::new().await;
+    let s = services(&db, ring(None, &[]), Arc::new(Restarts::default()));
+    let id = create(&s, "modelled", &[], Some("minimax/MiniMax-M2.7")).await;
+    let m = s.get_model(id).await.unwrap();
+    assert_eq!(
+        (m.model.as_deref(), m.llm_provider.as_deref()),
+        (Some("minimax/MiniMax-M2.7"), Some("minimax"))
+    );
+    let changed = s
+        .set_model(
+            id,
+            SetModel {
+                model: Some("anthropic:claude-opus-4-7".into()),
+                llm_provider: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.llm_provider.as_deref(), Some("anthropic"));
+    assert_eq!(changed.restarted, vec![id]);
+    // An explicit provider wins; an underivable slug drops a stale provider.
+    let p = s
+        .set_model(
+            id,
+            SetModel {
+                model: Some("sonnet".into()),
+                llm_provider: Some("anthropic".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.llm_provider.as_deref(), Some("anthropic"));
+    s.set_model(
+        id,
+        SetModel {
+            model: Some("mystery".into()),
+            llm_provider: None,
+        },
+    )
+    .await
+    .unwrap();
+    let v = values(s.secret_values(id).await.unwrap());
+    assert_eq!(v.get("MODEL_PROVIDER").map(String::as_str), Some("mystery"));
+    assert!(!v.contains_key("LLM_PROVIDER"), "{v:?}");
+    assert_eq!(s.get_workspace(id).await.unwrap().model.as_deref(), Some("mystery"));
+    let bad = s
+        .set_model(
+            id,
+            SetModel {
+                model: Some("x".into()),
+                llm_provider: Some("no spaces".into()),
+            },
+        )
+        .await;
+    assert!(matches!(
+        bad,
+        Err(ServiceError::Invalid {
+            field: "llm_provider",
+            ..
+        })
+    ));
+    // Without a key, values are plaintext rows (version 0).
+    assert!(
+        rows(&db)
+            .await
+            .iter()
+            .all(|r| r.encryption_version == 0 && r.key_id.is_none())
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_key_refuses_boot_and_rotate_key_reseals_every_row_once() {
+    let db = TestDb::new().await;
+    let hooks = Arc::new(Restarts::default());
+    // Rows of three kinds: plaintext (no key yet), then under key A.
+    let plain = services(&db, ring(None, &[]), hooks.clone());
+    let early = create(&plain, "early", &[("EARLY", "plain-value")], None).await;
+    let a = services(&db, ring(Some(KEY_A), &[]), hooks.clone());
+    let later = create(&a, "later", &[("LATER", "a-value")], None).await;
+    a.set_global_secret(set("SHARED", "global-a")).await.unwrap();
+    assert_eq!(a.check_keyring().await.unwrap().stale(&ring(Some(KEY_A), &[])), 1);
+
+    // Key B alone: the rows sealed under A name A's key id, and the server must not start.
+    let b_only = ring(Some(KEY_B), &[]);
+    let refused = services(&db, b_only.clone(), hooks.clone())
+        .check_keyring()
+        .await
+        .unwrap_err();
+    let a_id = ring(Some(KEY_A), &[]).primary_id().unwrap().to_owned();
+    assert!(
+        matches!(&refused, KeyringRefused::UnknownKey { key_id, .. } if *key_id == a_id),
+        "{refused}"
+    );
+    let line = refused.to_string();
+    assert!(!line.contains('\n') && line.contains("SECRETS_PREVIOUS_KEYS"), "{line}");
+
+    // B with A as a previous key: starts, and rotate-key moves every row to B in batches.
+    let rotating = ring(Some(KEY_B), &[KEY_A]);
+    let b = services(&db, rotating.clone(), hooks.clone());
+    assert_eq!(b.check_keyring().await.unwrap().stale(&rotating), 3);
+    assert_eq!(b.rotate_key_remaining().await.unwrap(), 3);
+    let mut total = 0;
+    loop {
+        let n = b.rotate_key_batch(1).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(n <= 2, "one row per table per batch");
+        total += n;
+    }
+    assert_eq!(total, 3);
+    assert_eq!(b.rotate_key_batch(100).await.unwrap(), 0, "a second run is a no-op");
+    assert!(
+        rows(&db)
+            .await
+            .iter()
+            .all(|r| r.key_id.as_deref() == b_only.primary_id())
+    );
+    // Now B alone starts, and every value reads as it was written.
+    let b_alone = services(&db, b_only, hooks);
+    b_alone.check_keyring().await.unwrap();
+    assert_eq!(
+        values(b_alone.secret_values(early).await.unwrap())["EARLY"],
+        "plain-value"
+    );
+    let later_values = values(b_alone.secret_values(later).await.unwrap());
+    assert_eq!(
+        (later_values["LATER"].as_str(), later_values["SHARED"].as_str()),
+        ("a-value", "global-a")
+    );
+    // Without any key, sealed rows refuse to open rather than pass as plaintext.
+    let err = plain.secret_values(later).await.unwrap_err();
+    assert!(
+        err.chain().contains("SECRETS_ENCRYPTION_KEY is not set"),
+        "{}",
+        err.chain()
+    );
+}
