@@ -229,3 +229,67 @@ fn readme_documents_every_knob() {
         );
     }
 }
+
+/// `secrets rotate-key` moves every value to the new key (a second run re-seals nothing), and
+/// a server lacking the key that sealed stored values refuses to start in one line naming it.
+#[tokio::test]
+async fn rotate_key_reseals_once_and_an_unknown_key_refuses_boot() {
+    use molecule_secrets::{Keyring, SecretString};
+    const OLD: &str = "old-key-0123456789abcdef01234567";
+    const NEW: &str = "new-key-0123456789abcdef01234567";
+    let db = TestDb::new().await;
+    let old = std::sync::Arc::new(Keyring::new(Some(&SecretString::from(OLD)), &[]).unwrap());
+    let s = molecule_service::Services::new(db.pool().clone(), Default::default())
+        .unwrap()
+        .with_keyring(old);
+    s.create_workspace(molecule_api::workspaces::CreateWorkspace {
+        name: "sealed".into(),
+        secrets: [("API_KEY".to_owned(), SecretString::from("v1"))].into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    s.set_global_secret(molecule_api::secrets::SetSecret {
+        key: "SHARED".into(),
+        value: SecretString::from("v2"),
+    })
+    .await
+    .unwrap();
+
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut c = server();
+        c.env("DATABASE_URL", &db.url).args(args);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let rotate = |envs: &[(&str, &str)]| {
+        let out = run(&["secrets", "rotate-key", "--batch", "1"], envs);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        summary["resealed"].as_u64().unwrap()
+    };
+    let both = [("SECRETS_ENCRYPTION_KEY", NEW), ("SECRETS_PREVIOUS_KEYS", OLD)];
+    assert_eq!(rotate(&both), 2);
+    assert_eq!(rotate(&both), 0, "a second run is a no-op");
+
+    // Only the old key now: every row names the new key's id, so the server must not start.
+    let out = run(&[], &[("SECRETS_ENCRYPTION_KEY", OLD), ("MOLECULE_BACKEND", "none")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains(" WARN ") && !l.contains(" INFO "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("sealed under key id") && lines[0].contains("SECRETS_PREVIOUS_KEYS"),
+        "{stderr}"
+    );
+    // A key that is not 32 bytes names the variable and never echoes the key.
+    let out = run(&[], &[("SECRETS_ENCRYPTION_KEY", "too-short-key")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("SECRETS_ENCRYPTION_KEY"), "{stderr}");
+    assert!(!stderr.contains("too-short-key"), "{stderr}");
+}

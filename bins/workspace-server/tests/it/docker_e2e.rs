@@ -280,6 +280,9 @@ async fn docker_lifecycle_end_to_end() {
         (ask("CANARY_KEY").await == sha256_hex(CANARY_AFTER)).then_some(())
     })
     .await;
+    // The model and provider survived every restart of this run.
+    assert_eq!(ask("MODEL_PROVIDER").await, sha256_hex("anthropic:claude"));
+    assert_eq!(ask("LLM_PROVIDER").await, sha256_hex("anthropic"));
     let (_, agent_log) = docker(&["logs", &container]);
 
     // delete → container and volumes gone.
