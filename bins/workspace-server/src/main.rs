@@ -255,6 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         services,
         auth: molecule_http::AuthConfig {
             admin_token: cfg.admin_token.clone(),
+            test_tokens: cfg.test_tokens_enabled(),
         },
         tasks: vec![
             liveness,

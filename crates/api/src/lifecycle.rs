@@ -92,3 +92,22 @@ pub struct Hibernated {
     pub status: WorkspaceStatus,
     pub workspace_id: uuid::Uuid,
 }
+
+/// `POST /admin/workspaces/:id/bootstrap-failed` body: what the bootstrap watcher saw.
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapFailed {
+    /// Why the workload never came up (required; stored as `last_sample_error`, at most 8 KiB).
+    pub error: String,
+    /// The last lines of its log (at most 64 KiB kept; secrets redacted).
+    #[serde(default)]
+    pub log_tail: Option<String>,
+}
+
+/// What `bootstrap-failed` did: `no_change` when the workspace was no longer provisioning.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BootstrapFailedOutcome {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_change: bool,
+}

@@ -68,6 +68,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "AES-256-GCM key for workspace secrets (base64 of 32 bytes, or 32 raw chars); required in production",
     ),
     k(
+        "MOLECULE_ENABLE_TEST_TOKENS",
+        "0",
+        "`1`: `GET /admin/workspaces/:id/test-token` answers in production too (outside production it always does)",
+    ),
+    k(
         "SECRETS_PREVIOUS_KEYS",
         "unset",
         "older keys, comma-separated: they open values sealed under them, never seal; `workspace-server secrets rotate-key` re-seals",

@@ -97,6 +97,9 @@ pub struct ServerConfig {
     /// (`workspace-server secrets rotate-key` re-seals those values under the current key).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub secrets_previous_keys: Option<String>,
+    /// `GET /admin/workspaces/:id/test-token` answers in production only with this set.
+    #[serde(deserialize_with = "lenient::flag")]
+    pub molecule_enable_test_tokens: bool,
     pub liveness_ttl_seconds: u64,
     pub liveness_sweep_interval_seconds: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -191,6 +194,7 @@ impl Default for ServerConfig {
             molecule_env: None,
             secrets_encryption_key: None,
             secrets_previous_keys: None,
+            molecule_enable_test_tokens: false,
             liveness_ttl_seconds: 180,
             liveness_sweep_interval_seconds: 30,
             platform_url: None,
@@ -261,6 +265,12 @@ impl ServerConfig {
     /// Production per the original: `MOLECULE_ENV` is `prod` or `production`.
     pub fn is_production(&self) -> bool {
         matches!(self.molecule_env.as_deref(), Some("prod" | "production"))
+    }
+
+    /// Whether the admin test-token route answers: outside production, or when
+    /// `MOLECULE_ENABLE_TEST_TOKENS` says so.
+    pub fn test_tokens_enabled(&self) -> bool {
+        !self.is_production() || self.molecule_enable_test_tokens
     }
 
     /// `MOLECULE_RUNTIME_IMAGES` (`runtime=image,runtime=image`).

@@ -17,6 +17,9 @@ use crate::server::AppState;
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
     pub admin_token: Option<String>,
+    /// Whether `GET /admin/workspaces/:id/test-token` answers (else 404): outside production,
+    /// or with `MOLECULE_ENABLE_TEST_TOKENS=1`.
+    pub test_tokens: bool,
 }
 
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {

@@ -50,7 +50,10 @@ impl AppState {
             services: Services::new(pool.clone(), ServiceConfig::default())?,
             pool,
             migrations: Migrations::default(),
-            auth: AuthConfig { admin_token },
+            auth: AuthConfig {
+                admin_token,
+                test_tokens: true,
+            },
             tasks: Vec::new(),
             org_id: None,
             org_templates_dir: None,

@@ -163,6 +163,43 @@ impl Services {
         })
     }
 
+    /// The bootstrap watcher saw the workload die before it registered: a workspace still
+    /// `provisioning` becomes `failed` with `error` (redacted, at most 8 KiB) and
+    /// `WORKSPACE_PROVISION_FAILED {error, log_tail, source: "bootstrap_watcher"}`. Any other
+    /// status is left alone (`no_change`).
+    pub async fn bootstrap_failed(
+        &self,
+        id: Uuid,
+        body: molecule_api::lifecycle::BootstrapFailed,
+    ) -> Result<molecule_api::lifecycle::BootstrapFailedOutcome> {
+        const MAX_TAIL: usize = 64 * 1024;
+        let error = crate::redact::redact(&body.error).text;
+        let Some(reason) = molecule_domain::FailureReason::new(error.clone()) else {
+            return Err(ServiceError::invalid("error", "must say why the bootstrap failed"));
+        };
+        let tail = body.log_tail.map(|t| {
+            // The end of a log is what explains it: keep the last 64 KiB.
+            let mut start = t.len().saturating_sub(MAX_TAIL);
+            while !t.is_char_boundary(start) {
+                start += 1;
+            }
+            crate::redact::redact(&t[start..]).text
+        });
+        self.require_live(id).await?;
+        let changed = self
+            .mark_failed_from(
+                id,
+                reason,
+                &[WorkspaceStatus::Provisioning],
+                json!({ "error": error, "log_tail": tail, "source": "bootstrap_watcher" }),
+            )
+            .await?;
+        Ok(molecule_api::lifecycle::BootstrapFailedOutcome {
+            ok: true,
+            no_change: !changed,
+        })
+    }
+
     /// Stops the workspace and its live descendants and marks them paused.
     pub async fn pause_workspace(&self, id: Uuid) -> Result<BulkOutcome> {
         let status = self

@@ -290,6 +290,9 @@ async fn rotate_key_reseals_once_and_an_unknown_key_refuses_boot() {
     // A key that is not 32 bytes names the variable and never echoes the key.
     let out = run(&[], &[("SECRETS_ENCRYPTION_KEY", "too-short-key")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("SECRETS_ENCRYPTION_KEY"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("SECRETS_ENCRYPTION_KEY"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("too-short-key"), "{stderr}");
 }

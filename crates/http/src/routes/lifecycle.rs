@@ -1,13 +1,14 @@
-//! Lifecycle verb routes: restart, pause, resume, collapse.
+//! Lifecycle verb routes: restart, pause, resume, collapse, and the bootstrap watcher's
+//! report of a workload that died before registering.
 //!
 //! Must not know: backends (the service calls the dispatcher through its hooks).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, post, web};
-use molecule_api::lifecycle::{BulkOutcome, Collapsed, Restarted};
+use molecule_api::lifecycle::{BootstrapFailed, BootstrapFailedOutcome, BulkOutcome, Collapsed, Restarted};
 use serde::Deserialize;
 
-use crate::auth::WorkspaceAuth;
+use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
@@ -89,4 +90,26 @@ pub async fn resume_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -
 #[post("/workspaces/{id}/collapse")]
 pub async fn collapse_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.services.collapse_workspace(auth.workspace_id).await?))
+}
+
+/// The bootstrap watcher reports a workload that died before registering (admin): a
+/// workspace still `provisioning` becomes `failed` with `error` (redacted, at most 8 KiB) and
+/// `WORKSPACE_PROVISION_FAILED {error, log_tail, source: "bootstrap_watcher"}`; otherwise
+/// `{ok: true, no_change: true}`.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    request_body = BootstrapFailed,
+    responses((status = 200, body = BootstrapFailedOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the workspace is removed", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/admin/workspaces/{id}/bootstrap-failed")]
+pub async fn bootstrap_failed(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<BootstrapFailed>,
+) -> Result<HttpResponse, ApiError> {
+    let id = crate::routes::parse_id(&path)?;
+    Ok(HttpResponse::Ok().json(state.services.bootstrap_failed(id, body.into_inner()).await?))
 }

@@ -25,6 +25,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::errors::ApiError;
 
+/// A path segment that must be a workspace id: 400 naming `id` otherwise.
+pub(crate) fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("id: must be a UUID, got {raw:?}")))
+}
+
 /// A body of at most `max` bytes parsed as JSON `T`: 413 past the limit (`what` says what may
 /// be that large), 400 naming `expected` when it does not parse.
 pub(crate) async fn limited_json<T: serde::de::DeserializeOwned>(
@@ -72,6 +78,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(tokens::revoke_token)
         .service(tokens::rotate_external)
         .service(tokens::external_connection)
+        .service(tokens::test_token)
         .service(secrets::list_secrets)
         .service(secrets::secret_values)
         .service(secrets::post_secret)
@@ -107,6 +114,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(lifecycle::pause_workspace)
         .service(lifecycle::resume_workspace)
         .service(lifecycle::collapse_workspace)
+        .service(lifecycle::bootstrap_failed)
         .service(a2a::hibernate)
         .service(a2a::queue)
         .service(a2a::drop_stale)

@@ -8,7 +8,7 @@ use molecule_api::tokens::{MintedToken, TokenSummary};
 use molecule_api::workspaces::ExternalConnection;
 use uuid::Uuid;
 
-use crate::auth::WorkspaceAuth;
+use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
 use crate::server::AppState;
 
@@ -110,4 +110,30 @@ pub async fn rotate_external(auth: WorkspaceAuth, state: web::Data<AppState>) ->
 pub async fn external_connection(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let connection = state.services.external_connection(auth.workspace_id).await?;
     Ok(HttpResponse::Ok().json(ExternalConnection { connection }))
+}
+
+/// A fresh token for a workspace, for tests and smoke checks (admin): `{auth_token,
+/// workspace_id}`. 404 in production unless `MOLECULE_ENABLE_TEST_TOKENS=1`. A provisioned
+/// workspace's next provision revokes it like any other.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses((status = 200, description = "`{auth_token, workspace_id}`"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, description = "no such workspace, or disabled in production", body = ErrorBody), (status = 409, description = "the workspace is removed", body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/admin/workspaces/{id}/test-token")]
+pub async fn test_token(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.auth.test_tokens {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "test tokens are disabled in production: set MOLECULE_ENABLE_TEST_TOKENS=1 on the server to enable them",
+        ));
+    }
+    let id = crate::routes::parse_id(&path)?;
+    let minted = state.services.mint_token(id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "auth_token": minted.auth_token, "workspace_id": id })))
 }

@@ -5,4 +5,5 @@ mod auth_matrix;
 mod delegations;
 mod failures;
 mod hierarchy;
+mod operator;
 mod proxy;
