@@ -16,6 +16,10 @@ pub struct ImportRequest {
     /// Remove and recreate nodes that already exist (default: skip them).
     #[serde(default)]
     pub replace_if_exists: bool,
+    /// Import even though `required_env` names variables no global secret (nor the org's
+    /// `.env`) provides (default: 412 listing them).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// What an import did with one node.

@@ -117,6 +117,9 @@ impl From<molecule_service::ServiceError> for ApiError {
             E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
             E::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
             E::Conflict { message, details } => ApiError::new(StatusCode::CONFLICT, message).with_details(details),
+            E::PreconditionFailed { message, details } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, message).with_details(details)
+            }
             E::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
             E::NotReady(m) => {
                 let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m);

@@ -27,6 +27,9 @@ pub enum ServiceError {
     /// 409, with details (e.g. the children that block a delete).
     #[error("{message}")]
     Conflict { message: String, details: Value },
+    /// 412: a precondition the caller can meet (e.g. a required variable), with details.
+    #[error("{message}")]
+    PreconditionFailed { message: String, details: Value },
     /// 429.
     #[error("{0}")]
     TooMany(String),

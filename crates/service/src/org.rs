@@ -1,9 +1,14 @@
 //! Org import: the original's YAML tree of workspaces (`workspaces:` with nested `children:`),
 //! created depth-first and provisioned through the hooks (so the dispatcher's concurrency gate
 //! applies). Idempotent: a node whose name already exists, live, under the same parent is
-//! skipped (or, with `replace_if_exists`, removed and created again).
+//! skipped (or, with `replace_if_exists`, removed and created again). `required_env` (the org's
+//! and every node's) is checked against the global secrets and the org's `.env` first (412
+//! unless `force`); the `.env`'s variables become each created node's workspace secrets.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use molecule_secrets::SecretString;
 
 use molecule_api::org::{ImportRequest, Imported, NodeResult, NodeStatus, TemplateSummary};
 use serde::Deserialize;
@@ -26,6 +31,34 @@ pub struct OrgTemplate {
     /// Org-wide memories: GLOBAL on the first root workspace, when it is created.
     #[serde(default)]
     pub global_memories: Vec<GlobalMemory>,
+    /// Variables the org needs (a name, or `{any_of: [A, B]}`): checked against the global
+    /// secrets (and the org's `.env`) before anything is created.
+    #[serde(default)]
+    pub required_env: Vec<EnvRequirement>,
+}
+
+/// One `required_env` entry.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum EnvRequirement {
+    Name(String),
+    AnyOf { any_of: Vec<String> },
+}
+
+impl EnvRequirement {
+    fn met_by(&self, have: &std::collections::BTreeSet<String>) -> bool {
+        match self {
+            Self::Name(n) => have.contains(n),
+            Self::AnyOf { any_of } => any_of.iter().any(|n| have.contains(n)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Name(n) => n.clone(),
+            Self::AnyOf { any_of } => format!("one of {}", any_of.join(" | ")),
+        }
+    }
 }
 
 /// One `global_memories` entry.
@@ -57,6 +90,9 @@ pub struct Node {
     pub url: Option<String>,
     #[serde(default)]
     pub initial_memories: Option<Vec<InitialMemory>>,
+    /// As the org's `required_env`, for this node.
+    #[serde(default)]
+    pub required_env: Vec<EnvRequirement>,
     #[serde(default)]
     pub children: Vec<Node>,
 }
@@ -118,6 +154,41 @@ fn load_dir(root: &Path, dir: &str) -> Result<(OrgTemplate, PathBuf)> {
     )))
 }
 
+/// The org's `.env` (beside `org.yaml`), if any: its variables become every node's workspace
+/// secrets. A line that does not parse is a 400 naming the file.
+fn load_env(dir: &Path) -> Result<BTreeMap<String, SecretString>> {
+    let path = dir.join(".env");
+    if !path.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    let bad = |e: dotenvy::Error| {
+        // The parser's own message quotes the line, value and all: never pass it on.
+        let why = match e {
+            dotenvy::Error::LineParse(_, at) => {
+                format!("a line does not parse as KEY=value (at character {at} of that line)")
+            }
+            dotenvy::Error::Io(io) => io.to_string(),
+            _ => "a variable refers to one that is not defined".to_owned(),
+        };
+        ServiceError::invalid("dir", format!("{}: {why}", path.display()))
+    };
+    let mut out = BTreeMap::new();
+    for item in dotenvy::from_path_iter(&path).map_err(bad)? {
+        let (k, v) = item.map_err(bad)?;
+        crate::secrets::check_key(&k)
+            .map_err(|_| ServiceError::invalid("dir", format!("{}: {k:?} is not a variable name", path.display())))?;
+        out.insert(k, SecretString::from(v));
+    }
+    Ok(out)
+}
+
+fn collect_required(nodes: &[Node], into: &mut Vec<EnvRequirement>) {
+    for n in nodes {
+        into.extend(n.required_env.iter().cloned());
+        collect_required(&n.children, into);
+    }
+}
+
 fn parse(text: &str) -> Result<OrgTemplate> {
     serde_yaml_ng::from_str(text)
         .map_err(|e| ServiceError::invalid("template", format!("not a valid org template: {e}")))
@@ -148,9 +219,9 @@ impl Services {
 
     /// Imports a template; see the module docs.
     pub async fn import_org(&self, req: ImportRequest, root: Option<&Path>) -> Result<Imported> {
-        let template = match (&req.dir, &req.template) {
+        let (template, env) = match (&req.dir, &req.template) {
             (Some(dir), None) => {
-                load_dir(
+                let (t, path) = load_dir(
                     root.ok_or_else(|| {
                         ServiceError::invalid(
                             "dir",
@@ -158,12 +229,36 @@ impl Services {
                         )
                     })?,
                     dir,
-                )?
-                .0
+                )?;
+                let env = load_env(path.parent().unwrap_or(Path::new(".")))?;
+                (t, env)
             }
-            (None, Some(text)) => parse(text)?,
+            (None, Some(text)) => (parse(text)?, BTreeMap::new()),
             _ => return Err(ServiceError::invalid("body", "give exactly one of dir or template")),
         };
+        // Preflight: every required variable comes from a global secret or the org's `.env`.
+        let mut required = template.required_env.clone();
+        collect_required(&template.workspaces, &mut required);
+        if !required.is_empty() {
+            let mut have = self.global_secret_keys().await?;
+            have.extend(env.keys().cloned());
+            let missing: Vec<String> = required
+                .iter()
+                .filter(|r| !r.met_by(&have))
+                .map(EnvRequirement::describe)
+                .collect();
+            if !missing.is_empty() && !req.force {
+                return Err(ServiceError::PreconditionFailed {
+                    message: "missing required environment variables".into(),
+                    details: serde_json::json!({
+                        "missing_env": missing,
+                        "required_env": required.iter().map(EnvRequirement::describe).collect::<Vec<_>>(),
+                        "template": template.name.clone().or_else(|| req.dir.clone()),
+                        "suggestion": "set them as global secrets (POST /settings/secrets) or in the org's .env, or import with \"force\": true",
+                    }),
+                });
+            }
+        }
         if template.workspaces.is_empty() {
             return Err(ServiceError::invalid(
                 "template",
@@ -195,7 +290,7 @@ impl Services {
             // The org's memories go to the first root (`workspaces[0]`).
             let extra: &[InitialMemory] = if at == "workspaces[0]" { &globals } else { &[] };
             let result = self
-                .import_node(&template.defaults, &node, parent, req.replace_if_exists, extra)
+                .import_node(&template.defaults, &node, parent, req.replace_if_exists, extra, &env)
                 .await;
             let (id, status, error) = match result {
                 Ok((id, status)) => (Some(id), status, None),
@@ -238,6 +333,7 @@ impl Services {
         parent: Option<Uuid>,
         replace: bool,
         extra_memories: &[InitialMemory],
+        env: &BTreeMap<String, SecretString>,
     ) -> Result<(Uuid, NodeStatus)> {
         let name = node.name.clone().unwrap_or_default();
         let existing = self.live_child(parent, name.trim()).await?;
@@ -271,6 +367,7 @@ impl Services {
                 .into_iter()
                 .chain(extra_memories.iter().cloned())
                 .collect(),
+            secrets: env.clone(),
             ..CreateWorkspace::default()
         };
         match self.create_workspace(input).await {

@@ -499,6 +499,13 @@ impl Services {
         Ok(out.into_values().collect())
     }
 
+    /// The keys of every global secret (the org import's `required_env` preflight).
+    pub(crate) async fn global_secret_keys(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut conn = self.pool.get().await?;
+        let keys: Vec<String> = gs::table.select(gs::key).load(&mut conn).await?;
+        Ok(keys.into_iter().collect())
+    }
+
     /// Every global secret, without values.
     pub async fn list_global_secrets(&self) -> Result<Vec<SecretEntry>> {
         let mut conn = self.pool.get().await?;

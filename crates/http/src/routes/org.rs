@@ -13,13 +13,17 @@ use crate::server::AppState;
 /// Import an org template (admin): its tree of workspaces is created depth-first and each one
 /// provisioned through the dispatcher. Idempotent: a node whose name exists under the same
 /// parent is skipped (or recreated with `replace_if_exists`). 201, or 207 with per-workspace
-/// results when some failed; an invalid tree is a 400 naming the node.
+/// results when some failed; an invalid tree is a 400 naming the node. `required_env` the
+/// global secrets and the org's `.env` do not provide → 412 `{error, missing_env,
+/// required_env, template, suggestion}` unless `force`. The `.env`'s variables become each
+/// created workspace's secrets.
 #[utoipa::path(
     tag = "org",
     request_body = ImportRequest,
     responses(
         (status = 201, body = Imported), (status = 207, body = Imported), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, description = "required variables are missing", body = ErrorBody), (status = 503, body = ErrorBody)
     ),
     security(("bearer" = []))
 )]

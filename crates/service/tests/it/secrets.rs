@@ -393,3 +393,54 @@ async fn an_unknown_key_refuses_boot_and_rotate_key_reseals_every_row_once() {
         err.chain()
     );
 }
+
+#[tokio::test]
+async fn org_import_checks_required_env_and_stores_the_org_env_as_secrets() {
+    let db = TestDb::new().await;
+    let s = services(&db, ring(Some(KEY_A), &[]), Arc::new(Restarts::default()));
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("team");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("org.yaml"),
+        "name: team\nrequired_env: [ORG_KEY]\nworkspaces:\n  - name: lead\n    required_env: [{any_of: [OPENAI_API_KEY, ANTHROPIC_API_KEY]}]\n    children:\n      - name: helper\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".env"), format!("ORG_KEY={CANARY}\n# a comment\n")).unwrap();
+    let import = |force: bool| molecule_api::org::ImportRequest {
+        dir: Some("team".into()),
+        force,
+        ..Default::default()
+    };
+
+    // ORG_KEY comes from the .env; neither provider key exists: 412 naming it, nothing made.
+    let refused = s.import_org(import(false), Some(root.path())).await.unwrap_err();
+    let ServiceError::PreconditionFailed { message, details } = &refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(message, "missing required environment variables");
+    assert_eq!(
+        details["missing_env"],
+        serde_json::json!(["one of OPENAI_API_KEY | ANTHROPIC_API_KEY"])
+    );
+    assert_eq!(details["template"], "team");
+    assert!(s.list_workspaces().await.unwrap().is_empty());
+
+    // A global secret meets it; every created node gets the .env as workspace secrets.
+    s.set_global_secret(set("ANTHROPIC_API_KEY", "sk-ant")).await.unwrap();
+    let imported = s.import_org(import(false), Some(root.path())).await.unwrap();
+    assert_eq!(imported.created, 2);
+    for node in &imported.workspaces {
+        let v = values(s.secret_values(node.id.unwrap()).await.unwrap());
+        assert_eq!(v["ORG_KEY"], CANARY, "{}", node.name);
+    }
+    assert!(rows(&db).await.iter().all(|r| r.encryption_version == 2));
+
+    // force imports anyway; a .env line that does not parse names the file, never the value.
+    s.delete_global_secret("ANTHROPIC_API_KEY").await.unwrap();
+    assert!(s.import_org(import(true), Some(root.path())).await.is_ok());
+    std::fs::write(dir.join(".env"), format!("ORG_KEY {CANARY}\n")).unwrap();
+    let bad = s.import_org(import(true), Some(root.path())).await.unwrap_err();
+    let text = bad.to_string();
+    assert!(text.contains(".env") && !text.contains(CANARY), "{text}");
+}
