@@ -242,6 +242,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             async move { services.hibernate_idle().await }
         })
     };
+    // Tokens whose workload is gone (the later original's orphan sweeper, every minute).
+    let orphan_tokens = molecule_periodic::Periodic::new("orphan-tokens", Duration::from_secs(60), pool.clone());
+    let orphan_task = {
+        let services = services.clone();
+        orphan_tokens.spawn(move || {
+            let services = services.clone();
+            async move {
+                let swept = services.sweep_orphan_tokens().await?;
+                Ok::<_, molecule_service::ServiceError>(
+                    serde_json::json!({ "removed": swept.removed, "idle": swept.idle }),
+                )
+            }
+        })
+    };
     let memory_plugin = memory_plugin(&cfg).await?;
     // The memory tools and endpoints reach the plugin through the service layer; without
     // MEMORY_PLUGIN_URL they answer that memory is not configured, and the other tools work.
@@ -264,6 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             reconciler,
             queue_reaper,
             idle_monitor,
+            orphan_tokens,
         ],
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
@@ -296,6 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     liveness_task.abort();
     reaper_task.abort();
     idle_task.abort();
+    orphan_task.abort();
     timeout_task.abort();
     reconcile_task.abort();
     sweeper_task.abort();

@@ -204,3 +204,101 @@ pub async fn validate(conn: &mut AsyncPgConnection, token: &str) -> Result<Token
     }
     Ok(TokenOwner { token_id, workspace_id })
 }
+
+/// Tokens unused this long are revoked by the orphan sweep when their workload is gone.
+pub const ORPHAN_IDLE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// What one orphan-token sweep revoked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OrphanSweep {
+    /// Live tokens of removed workspaces.
+    pub removed: usize,
+    /// Idle tokens of workspaces whose workload the backend says is not running.
+    pub idle: usize,
+}
+
+impl crate::Services {
+    /// The orphan-token sweep (the later original's, every minute): revokes the live tokens of
+    /// removed workspaces, and the tokens unused for [`ORPHAN_IDLE`] of workspaces that are
+    /// neither removed nor provisioning and whose workload the backend reports not running.
+    /// External workspaces are never touched: their agent runs elsewhere, so "no workload"
+    /// says nothing about it. A backend that cannot tell leaves the tokens alone.
+    pub async fn sweep_orphan_tokens(&self) -> Result<OrphanSweep> {
+        use molecule_domain::{EventType, Runtime, Vocabulary};
+        let cutoff = OffsetDateTime::now_utc() - ORPHAN_IDLE;
+        let not_external = w::runtime.ne(Runtime::External.as_str());
+        let idle = t::last_used_at
+            .lt(cutoff)
+            .or(t::last_used_at.is_null().and(t::created_at.lt(cutoff)));
+        let mut conn = self.pool.get().await?;
+        let removed = diesel::update(
+            t::table.filter(t::revoked_at.is_null()).filter(
+                t::workspace_id.eq_any(
+                    w::table
+                        .filter(w::status.eq(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+                        .filter(not_external)
+                        .select(w::id),
+                ),
+            ),
+        )
+        .set(t::revoked_at.eq(diesel::dsl::now))
+        .execute(&mut conn)
+        .await?;
+        let candidates: Vec<Uuid> =
+            t::table
+                .filter(t::revoked_at.is_null())
+                .filter(idle)
+                .filter(
+                    t::workspace_id.eq_any(
+                        w::table
+                            .filter(w::status.ne_all(
+                                [WorkspaceStatus::Removed, WorkspaceStatus::Provisioning].map(DbWorkspaceStatus),
+                            ))
+                            .filter(not_external)
+                            .select(w::id),
+                    ),
+                )
+                .select(t::workspace_id)
+                .distinct()
+                .load(&mut conn)
+                .await?;
+        drop(conn);
+        let mut out = OrphanSweep { removed, idle: 0 };
+        for id in candidates {
+            if self.hooks.is_running(id).await != Some(false) {
+                continue;
+            }
+            let mut conn = self.pool.get().await?;
+            // Re-checked in the statement: a provision that started meanwhile keeps its token.
+            let n = diesel::update(
+                t::table
+                    .filter(t::workspace_id.eq(id))
+                    .filter(t::revoked_at.is_null())
+                    .filter(idle)
+                    .filter(
+                        t::workspace_id.eq_any(
+                            w::table
+                                .filter(w::id.eq(id))
+                                .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Provisioning)))
+                                .select(w::id),
+                        ),
+                    ),
+            )
+            .set(t::revoked_at.eq(diesel::dsl::now))
+            .execute(&mut conn)
+            .await?;
+            if n > 0 {
+                tracing::info!(workspace_id = %id, revoked = n, "orphan sweep: revoked idle tokens of a workspace with no running workload");
+                crate::events::record(
+                    &mut conn,
+                    EventType::TokenRevoked,
+                    Some(id),
+                    serde_json::json!({ "count": n, "reason": "orphan_sweep" }),
+                )
+                .await?;
+                out.idle += n;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -444,3 +444,92 @@ async fn org_import_checks_required_env_and_stores_the_org_env_as_secrets() {
     let text = bad.to_string();
     assert!(text.contains(".env") && !text.contains(CANARY), "{text}");
 }
+
+/// Hooks whose backend reports one set of workspaces running and another not.
+#[derive(Default)]
+struct Running {
+    running: Mutex<Vec<Uuid>>,
+    stopped: Mutex<Vec<Uuid>>,
+}
+
+#[async_trait::async_trait]
+impl WorkloadHooks for Running {
+    fn has_provisioner(&self) -> bool {
+        true
+    }
+    async fn is_running(&self, id: Uuid) -> Option<bool> {
+        if self.running.lock().unwrap().contains(&id) {
+            Some(true)
+        } else if self.stopped.lock().unwrap().contains(&id) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_orphan_sweep_revokes_idle_tokens_of_gone_workloads_and_never_external_ones() {
+    let db = TestDb::new().await;
+    let hooks = Arc::new(Running::default());
+    let s = Services::new(db.pool().clone(), Default::default())
+        .unwrap()
+        .with_hooks(hooks.clone());
+    let mk = |name: &'static str, external: bool| {
+        let s = s.clone();
+        async move {
+            let c = s
+                .create_workspace(CreateWorkspace {
+                    name: name.into(),
+                    external: Some(external),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let token = s.mint_token(c.id).await.unwrap().auth_token;
+            if !external {
+                let reg = serde_json::from_value(
+                    serde_json::json!({ "id": c.id, "url": "http://127.0.0.1:9", "agent_card": {} }),
+                )
+                .unwrap();
+                s.register(reg).await.unwrap();
+            }
+            (c.id, token)
+        }
+    };
+    let (gone, gone_token) = mk("gone", false).await;
+    let (alive, alive_token) = mk("alive", false).await;
+    let (unknown, unknown_token) = mk("unknown", false).await;
+    let (outside, outside_token) = mk("outside", true).await;
+    let (fresh, fresh_token) = mk("fresh", false).await;
+    hooks.stopped.lock().unwrap().extend([gone, outside, fresh]);
+    hooks.running.lock().unwrap().push(alive);
+    // Everything but `fresh` was last used ten minutes ago.
+    let mut c = db.pool().get().await.unwrap();
+    diesel::sql_query(
+        "UPDATE workspace_auth_tokens SET created_at = now() - interval '10 minutes', last_used_at = NULL
+         WHERE workspace_id <> $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(fresh)
+    .execute(&mut c)
+    .await
+    .unwrap();
+    drop(c);
+
+    let swept = s.sweep_orphan_tokens().await.unwrap();
+    assert_eq!((swept.removed, swept.idle), (0, 1), "{swept:?}");
+    assert!(
+        s.authorize_workspace(&gone_token, gone).await.is_err(),
+        "no workload: revoked"
+    );
+    for (token, id, why) in [
+        (&alive_token, alive, "its workload runs"),
+        (&unknown_token, unknown, "the backend cannot tell"),
+        (&outside_token, outside, "external"),
+        (&fresh_token, fresh, "used recently"),
+    ] {
+        assert!(s.authorize_workspace(token, id).await.is_ok(), "kept: {why}");
+    }
+    // A second sweep finds nothing more to do.
+    assert_eq!(s.sweep_orphan_tokens().await.unwrap(), Default::default());
+}
