@@ -43,14 +43,70 @@ impl Services {
              requests.post(f\"{{PLATFORM_URL}}/registry/heartbeat\", headers=headers, timeout=10,\n\
              \x20             json={{\"workspace_id\": WORKSPACE_ID}}).raise_for_status()\n"
         );
+        let mcp = format!("{base}/workspaces/{id}/mcp");
+        // Snippets that write configuration refuse to run with the placeholder (a config
+        // holding it would fail later, far from the cause); none appends to a config file
+        // (a re-run would duplicate a table or block), and none asks for MOLECULE_ORG_ID
+        // (the agent never reads it).
+        let guard = format!(
+            "MOLECULE_WORKSPACE_TOKEN='{shown}'\n\
+             case \"$MOLECULE_WORKSPACE_TOKEN\" in '<'*) echo 'rotate the credentials first (POST /workspaces/{id}/external/rotate)' >&2; exit 1;; esac\n"
+        );
+        let universal_mcp = json!({
+            "mcpServers": {
+                "molecule": {
+                    "type": "http",
+                    "url": mcp,
+                    "headers": { "Authorization": format!("Bearer {shown}") }
+                }
+            }
+        });
+        let universal_mcp = serde_json::to_string_pretty(&universal_mcp).unwrap_or_default();
+        let claude_code = format!(
+            "{guard}claude mcp add --transport http molecule {mcp} \\\n  --header \"Authorization: Bearer $MOLECULE_WORKSPACE_TOKEN\"\n\
+             # then, in Claude Code: /mcp lists molecule with its memory and delegation tools\n"
+        );
+        let codex = format!(
+            "# Open ~/.codex/config.toml in your editor and paste this table once (a second copy\n\
+             # of [mcp_servers.molecule] makes the file unreadable to codex):\n\
+             #\n\
+             # [mcp_servers.molecule]\n\
+             # url = \"{mcp}\"\n\
+             # bearer_token_env_var = \"MOLECULE_WORKSPACE_TOKEN\"\n\
+             #\n\
+             # then start codex with the token in its environment:\n\
+             {guard}export MOLECULE_WORKSPACE_TOKEN\ncodex\n"
+        );
+        let hermes = format!(
+            "# In ~/.hermes/config.yaml, under your existing mcp_servers: block (add the block if\n\
+             # there is none; never a second one), add:\n\
+             #\n\
+             #   molecule:\n\
+             #     url: \"{mcp}\"\n\
+             #     headers:\n\
+             #       Authorization: \"Bearer {shown}\"\n\
+             #\n\
+             # then restart the hermes gateway so it loads the server.\n"
+        );
+        let openclaw = format!(
+            "{guard}openclaw mcp set molecule \"{{\\\"url\\\":\\\"{mcp}\\\",\\\"headers\\\":{{\\\"Authorization\\\":\\\"Bearer $MOLECULE_WORKSPACE_TOKEN\\\"}}}}\"\n\
+             # run the gateway so it outlives this terminal (systemd is the right home in production):\n\
+             nohup openclaw gateway > ~/.openclaw-gateway.log 2>&1 &\ndisown\n"
+        );
         json!({
             "workspace_id": id,
             "platform_url": base,
             "auth_token": token,
             "registry_endpoint": register,
             "heartbeat_endpoint": heartbeat,
+            "mcp_endpoint": mcp,
             "curl_register_template": curl,
             "python_snippet": python,
+            "universal_mcp_snippet": universal_mcp,
+            "claude_code_channel_snippet": claude_code,
+            "codex_snippet": codex,
+            "hermes_channel_snippet": hermes,
+            "openclaw_snippet": openclaw,
         })
     }
 

@@ -405,6 +405,55 @@ async fn external_credentials_rotate_and_show_and_restart_is_refused() {
         s.authorize_workspace(&second, id).await.is_ok(),
         "showing revokes nothing"
     );
+    // Every runtime's snippet: the absolute MCP endpoint, the token where shown and the
+    // placeholder otherwise; the shell ones parse and refuse to run with the placeholder;
+    // none appends to a config file or asks for MOLECULE_ORG_ID.
+    let snippets = [
+        "universal_mcp_snippet",
+        "claude_code_channel_snippet",
+        "codex_snippet",
+        "hermes_channel_snippet",
+        "openclaw_snippet",
+    ];
+    let mcp = format!("https://molecule.example.com/workspaces/{id}/mcp");
+    assert_eq!(rotated["mcp_endpoint"], mcp.as_str());
+    for name in snippets {
+        let with = rotated[name].as_str().unwrap();
+        let without = shown[name].as_str().unwrap();
+        assert!(with.contains(&mcp) && with.contains(&second), "{name}: {with}");
+        assert!(
+            without.contains("<ROTATE_TO_REVEAL_TOKEN>") && !without.contains(&second),
+            "{name}"
+        );
+        assert!(
+            !with.contains("MOLECULE_ORG_ID") && !with.contains(">>"),
+            "{name}: {with}"
+        );
+    }
+    let config: serde_json::Value = serde_json::from_str(rotated["universal_mcp_snippet"].as_str().unwrap()).unwrap();
+    assert_eq!(config["mcpServers"]["molecule"]["url"], mcp.as_str());
+    for name in ["claude_code_channel_snippet", "codex_snippet", "openclaw_snippet"] {
+        let check = std::process::Command::new("bash")
+            .args(["-n", "-c", shown[name].as_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        // With the placeholder the guard stops it before anything runs.
+        let run = std::process::Command::new("/bin/bash")
+            .args(["-c", shown[name].as_str().unwrap()])
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            !run.status.success() && said.contains("rotate the credentials first"),
+            "{name}: {said}"
+        );
+    }
 
     let e = s.restart_workspace(id, false).await.unwrap_err().to_string();
     assert!(e.contains("/external/rotate"), "{e}");
