@@ -920,46 +920,58 @@ fn a2a(args: &Args) -> anyhow::Result<()> {
             &format!("{base}/health"),
             &log,
         )?;
-        let (id, agent_url, _agent) = steps.run("a reference agent, registered as an external workspace", || {
-            let (status, body) = http(
-                "POST",
-                &format!("{base}/workspaces"),
-                "bench",
-                r#"{"name":"echo","runtime":"external"}"#,
-            )?;
-            if status != 201 {
-                bail!("create: {status} {body}");
-            }
-            let v: serde_json::Value = serde_json::from_str(&body)?;
-            let id = v["id"].as_str().unwrap_or_default().to_owned();
-            let token = v["auth_token"].as_str().unwrap_or_default().to_owned();
-            let agent_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let agent_url = format!("http://127.0.0.1:{agent_port}");
-            let agent_log = dir.join("agent.log");
-            let agent = serve(
-                Command::new(bin.join("molecule-agent"))
-                    .env("WORKSPACE_ID", &id)
-                    .env("PLATFORM_URL", &base)
-                    .env("MOLECULE_WORKSPACE_TOKEN", &token)
-                    .env("AGENT_PORT", agent_port.to_string())
-                    .env("AGENT_URL", &agent_url)
-                    .env("AGENT_WORK_MILLISECONDS", args.agent_work_ms.to_string()),
-                &format!("{agent_url}/health"),
-                &agent_log,
-            )?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let (_, body) = http("GET", &format!("{base}/workspaces/{id}"), "bench", "")?;
-                if body.contains("\"status\":\"online\"") {
-                    break;
+        let (id, agent_url, _agent, inbound) =
+            steps.run("a reference agent, registered as an external workspace", || {
+                let (status, body) = http(
+                    "POST",
+                    &format!("{base}/workspaces"),
+                    "bench",
+                    r#"{"name":"echo","runtime":"external"}"#,
+                )?;
+                if status != 201 {
+                    bail!("create: {status} {body}");
                 }
-                if Instant::now() > deadline {
-                    bail!("the agent did not register within 30 s: {body}");
+                let v: serde_json::Value = serde_json::from_str(&body)?;
+                let id = v["id"].as_str().unwrap_or_default().to_owned();
+                let token = v["auth_token"].as_str().unwrap_or_default().to_owned();
+                let agent_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                let agent_url = format!("http://127.0.0.1:{agent_port}");
+                let agent_log = dir.join("agent.log");
+                let agent = serve(
+                    Command::new(bin.join("molecule-agent"))
+                        .env("WORKSPACE_ID", &id)
+                        .env("PLATFORM_URL", &base)
+                        .env("MOLECULE_WORKSPACE_TOKEN", &token)
+                        .env("AGENT_PORT", agent_port.to_string())
+                        .env("AGENT_URL", &agent_url)
+                        .env("AGENT_WORK_MILLISECONDS", args.agent_work_ms.to_string()),
+                    &format!("{agent_url}/health"),
+                    &agent_log,
+                )?;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let (_, body) = http("GET", &format!("{base}/workspaces/{id}"), "bench", "")?;
+                    if body.contains("\"status\":\"online\"") {
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        bail!("the agent did not register within 30 s: {body}");
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Ok((id, agent_url, agent))
-        })?;
+                // The agent takes calls only with the platform's inbound secret: the direct run
+                // presents it too, so both runs carry the same header.
+                let (status, body) = http("GET", &format!("{base}/workspaces/{id}/secrets/values"), &token, "")?;
+                if status != 200 {
+                    bail!("reading the agent's secrets: {status} {body}");
+                }
+                let values: serde_json::Value = serde_json::from_str(&body)?;
+                let inbound = values["MOLECULE_PLATFORM_INBOUND_SECRET"]
+                    .as_str()
+                    .context("the platform minted no inbound secret at registration")?
+                    .to_owned();
+                Ok((id, agent_url, agent, inbound))
+            })?;
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"role":"user","parts":[{"kind":"text","text":"bench"}]}}}"#;
         let script = |name: &str, path: &str, auth: &str| -> anyhow::Result<std::path::PathBuf> {
             let file = dir.join(name);
@@ -971,7 +983,11 @@ fn a2a(args: &Args) -> anyhow::Result<()> {
             )?;
             Ok(file)
         };
-        let direct = script("direct.lua", "/", "")?;
+        let direct = script(
+            "direct.lua",
+            "/",
+            &format!("wrk.headers[\"Authorization\"] = \"Bearer {inbound}\"\n"),
+        )?;
         let proxied = script(
             "proxy.lua",
             &format!("/workspaces/{id}/a2a"),

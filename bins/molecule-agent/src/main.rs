@@ -9,7 +9,9 @@
 //! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`); one that
 //! says `secret-sha256:KEY` with the SHA-256 of the delivered secret `KEY` (or `unset`), so a
 //! test can see delivery without a value crossing the wire. Its token and secrets may arrive in
-//! the file `MOLECULE_SECRETS_FILE` names instead of the environment. SIGTERM
+//! the file `MOLECULE_SECRETS_FILE` names instead of the environment. Once it knows the
+//! platform's inbound secret (delivered, or from the register and heartbeat answers) it answers
+//! 401 to any call to its A2A endpoint that does not carry it. SIGTERM
 //! or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
 //! links statically for a registry-free `docker import` image.
 
@@ -36,6 +38,9 @@ struct Agent {
     cfg: AgentConfig,
     /// The secret environment the backend delivered (`MOLECULE_SECRETS_FILE`).
     delivered: Delivered,
+    /// What the platform presents on its calls (`Authorization: Bearer …`): delivered, or
+    /// learned from the register and heartbeat answers. Until it is known, calls are taken.
+    inbound: std::sync::RwLock<Option<String>>,
     workspace_id: String,
     token: String,
     http: HttpClient,
@@ -84,7 +89,8 @@ impl Agent {
         let mut delay = Duration::from_millis(200);
         loop {
             match self.call(Method::POST, "/registry/register", Some(body.clone())).await {
-                Ok((s, _)) if s.is_success() => {
+                Ok((s, v)) if s.is_success() => {
+                    self.learn_inbound(&v);
                     tracing::info!(workspace_id = %self.workspace_id, "registered");
                     return Ok(());
                 }
@@ -96,6 +102,26 @@ impl Agent {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    fn learn_inbound(&self, answer: &Value) {
+        if let Some(secret) = answer["platform_inbound_secret"].as_str().filter(|s| !s.is_empty()) {
+            let mut held = self.inbound.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if held.as_deref() != Some(secret) {
+                *held = Some(secret.to_owned());
+            }
+        }
+    }
+
+    /// Whether a call carries the platform's inbound secret (or none is known yet).
+    fn from_platform(&self, authorization: Option<&str>) -> bool {
+        let held = self.inbound.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.as_deref() {
+            None => true,
+            Some(secret) => authorization
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .is_some_and(|given| given.trim() == secret),
         }
     }
 
@@ -119,7 +145,7 @@ impl Agent {
                 "runtime_state": "",
             });
             match self.call(Method::POST, "/registry/heartbeat", Some(body)).await {
-                Ok((s, _)) if s.is_success() => {}
+                Ok((s, v)) if s.is_success() => self.learn_inbound(&v),
                 Ok((s, v)) => tracing::warn!(status = %s, answer = %v, "heartbeat refused"),
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
             }
@@ -237,6 +263,16 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
             },
         );
     }
+    let authorization = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !agent.from_platform(authorization) {
+        return Ok(json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "send the platform's inbound secret as Authorization: Bearer" }),
+        ));
+    }
     if agent.busy.load(Ordering::Relaxed) {
         let mut r = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "busy" }));
         r.headers_mut()
@@ -307,6 +343,7 @@ async fn run() -> anyhow::Result<()> {
         http: Client::builder(TokioExecutor::new()).build_http(),
         busy: AtomicBool::new(cfg.agent_busy),
         in_flight: AtomicI32::new(0),
+        inbound: std::sync::RwLock::new(delivered.get("MOLECULE_PLATFORM_INBOUND_SECRET").map(str::to_owned)),
         cfg,
         delivered,
     });
@@ -388,6 +425,7 @@ mod tests {
             busy: AtomicBool::new(false),
             in_flight: AtomicI32::new(0),
             delivered: Delivered::default(),
+            inbound: std::sync::RwLock::new(None),
         };
         let (status, _) = agent.call(Method::GET, "/workspaces/w/activity", None).await.unwrap();
         assert_eq!(status, StatusCode::OK);
@@ -401,6 +439,30 @@ mod tests {
         assert!(head.contains("authorization: bearer t"), "{head}");
         let head = head_of_a_call(None).await;
         assert!(!head.contains("x-molecule-org-id"), "{head}");
+    }
+
+    /// Calls are taken until the platform's inbound secret is known; then only with it.
+    #[test]
+    fn only_the_platform_gets_through_once_its_secret_is_known() {
+        let agent = Agent {
+            cfg: AgentConfig::default(),
+            workspace_id: "w".into(),
+            token: "t".into(),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+            busy: AtomicBool::new(false),
+            in_flight: AtomicI32::new(0),
+            delivered: Delivered::default(),
+            inbound: std::sync::RwLock::new(None),
+        };
+        assert!(agent.from_platform(None), "before registration");
+        agent.learn_inbound(&json!({ "status": "registered", "platform_inbound_secret": "s3cret" }));
+        assert!(agent.from_platform(Some("Bearer s3cret")));
+        for refused in [None, Some("Bearer wrong"), Some("s3cret"), Some("Bearer ")] {
+            assert!(!agent.from_platform(refused), "{refused:?}");
+        }
+        // An answer without the field keeps what is known.
+        agent.learn_inbound(&json!({ "status": "ok" }));
+        assert!(agent.from_platform(Some("Bearer s3cret")));
     }
 
     /// Told to be busy, the agent answers 503 (with Retry-After) until told it is free.
@@ -422,6 +484,7 @@ mod tests {
             busy: AtomicBool::new(true),
             in_flight: AtomicI32::new(0),
             delivered: Delivered::default(),
+            inbound: std::sync::RwLock::new(None),
         });
         tokio::spawn(serve(agent.clone()));
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();

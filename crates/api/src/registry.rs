@@ -36,6 +36,9 @@ pub struct Registered {
     pub delivery_mode: DeliveryMode,
     #[schema(value_type = String)]
     pub workspace_status: WorkspaceStatus,
+    /// What the platform presents as `Authorization: Bearer …` on every call to this agent;
+    /// the agent refuses calls without it.
+    pub platform_inbound_secret: String,
 }
 
 /// `runtime_metadata.capabilities` of a heartbeat.
@@ -77,4 +80,6 @@ pub struct HeartbeatAck {
     pub status: Ack,
     #[schema(value_type = String)]
     pub workspace_status: WorkspaceStatus,
+    /// As in the register answer (so an agent that missed it learns it).
+    pub platform_inbound_secret: String,
 }

@@ -17,7 +17,7 @@
 //! (export, import, edit, initial memories), `memory_backfill` (the original's table into the
 //! plugin), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
-//! `WorkloadHooks` port), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `model` (the model and `LLM_PROVIDER`, stored as the runtime's secrets), `secrets` (workspace and global secrets: sealed rows, merged values, the keyring boot check, rotate-key), `error` (`ServiceError`), `testing`
+//! `WorkloadHooks` port), `inbound` (the platform's inbound secret per workspace), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `model` (the model and `LLM_PROVIDER`, stored as the runtime's secrets), `secrets` (workspace and global secrets: sealed rows, merged values, the keyring boot check, rotate-key), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
@@ -28,6 +28,7 @@ pub mod events;
 pub mod external;
 pub mod hibernation;
 pub mod hooks;
+pub mod inbound;
 pub mod lifecycle;
 pub mod liveness;
 pub mod memory;
@@ -99,6 +100,8 @@ pub struct Services {
     audits: activity::AuditQueue,
     /// Seals and opens secrets (plaintext when no key is configured).
     keyring: Arc<molecule_secrets::Keyring>,
+    /// The inbound secrets read lately.
+    inbound: inbound::InboundCache,
 }
 
 impl std::fmt::Debug for Services {
@@ -123,6 +126,7 @@ impl Services {
             memory: None,
             audits: activity::AuditQueue::default(),
             keyring: Arc::new(molecule_secrets::Keyring::plaintext()),
+            inbound: inbound::InboundCache::default(),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()

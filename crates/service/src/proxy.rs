@@ -455,6 +455,10 @@ impl Services {
     /// callers, the ceiling.
     pub(crate) async fn forward(&self, d: &Delivery, body: &Value, ceiling: Option<Duration>) -> Forwarded {
         let mut rb = self.http.post(&d.url).json(body);
+        // The platform proves itself to the agent (cached: no query on the hot path).
+        if let Some(bearer) = self.inbound_bearer(d.target).await {
+            rb = rb.header(reqwest::header::AUTHORIZATION, bearer);
+        }
         if let Some(caller) = d.caller {
             rb = rb.header("X-Workspace-ID", caller.to_string());
         }

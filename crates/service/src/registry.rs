@@ -6,6 +6,7 @@ use molecule_api::registry::{Ack, Heartbeat, HeartbeatAck, Register, Registered}
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::{DeliveryMode, EventType, HeartbeatHealth, Vocabulary, WorkspaceStatus, heartbeat_transition};
+use molecule_secrets::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -94,10 +95,12 @@ impl Services {
             })
             .await?;
         self.targets.forget(id);
+        let inbound = self.ensure_inbound_secret(&mut conn, id).await?;
         Ok(Registered {
             status: Ack::Registered,
             delivery_mode: mode,
             workspace_status: status,
+            platform_inbound_secret: inbound.expose_secret().to_owned(),
         })
     }
 
@@ -212,9 +215,11 @@ impl Services {
         if let Err(e) = molecule_ledger::Ledger::on(&mut conn).heartbeat_callee(id).await {
             tracing::warn!(workspace_id = %id, error = %e, "delegation heartbeat failed");
         }
+        let inbound = self.ensure_inbound_secret(&mut conn, id).await?;
         Ok(HeartbeatAck {
             status: Ack::Ok,
             workspace_status: new_status,
+            platform_inbound_secret: inbound.expose_secret().to_owned(),
         })
     }
 }

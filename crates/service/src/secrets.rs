@@ -65,6 +65,18 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// As [`check_key`], and not a key the platform keeps for itself.
+pub fn check_user_key(key: &str) -> Result<()> {
+    check_key(key)?;
+    if key == crate::inbound::INBOUND_SECRET_KEY {
+        return Err(ServiceError::invalid(
+            "key",
+            format!("{key} is the platform's own credential toward the agent and cannot be set or deleted"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_value(value: &SecretString) -> Result<()> {
     let v = value.expose_secret();
     if v.len() > MAX_VALUE_BYTES {
@@ -481,6 +493,7 @@ impl Services {
         live(&mut conn, id).await?;
         let own: Vec<Listed> = ws::table
             .filter(ws::workspace_id.eq(id))
+            .filter(ws::key.ne(crate::inbound::INBOUND_SECRET_KEY))
             .select((ws::key, ws::created_at, ws::updated_at))
             .load(&mut conn)
             .await?;
@@ -526,7 +539,7 @@ impl Services {
 
     /// Sets a workspace secret and restarts the workspace if its workload runs.
     pub async fn set_secret(&self, id: Uuid, req: SetSecret) -> Result<SecretChanged> {
-        check_key(&req.key)?;
+        check_user_key(&req.key)?;
         check_value(&req.value)?;
         let keyring = self.keyring.clone();
         let key = req.key.clone();
@@ -555,7 +568,7 @@ impl Services {
     /// Deletes a workspace secret (404 if it has none of that key) and restarts the workspace
     /// if its workload runs.
     pub async fn delete_secret(&self, id: Uuid, key: &str) -> Result<SecretChanged> {
-        check_key(key)?;
+        check_user_key(key)?;
         let owned = key.to_owned();
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {

@@ -314,11 +314,11 @@ impl Services {
         let model = validate::optional_text("model", input.model.as_deref(), 100, false)?;
         let llm_provider = crate::model::check_provider(input.llm_provider.as_deref())?;
         for key in input.secrets.keys() {
-            crate::secrets::check_key(key).map_err(|_| {
-                ServiceError::invalid(
-                    "secrets",
-                    format!("key {key:?} must match [A-Za-z_][A-Za-z0-9_]* and be at most 256 characters"),
-                )
+            crate::secrets::check_user_key(key).map_err(|e| match e {
+                ServiceError::Invalid { message, .. } => {
+                    ServiceError::invalid("secrets", format!("key {key:?}: {message}"))
+                }
+                other => other,
             })?;
         }
         let runtime_raw = validate::optional_text("runtime", input.runtime.as_deref(), 100, false)?;

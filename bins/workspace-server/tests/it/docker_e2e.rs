@@ -216,6 +216,19 @@ async fn docker_lifecycle_end_to_end() {
         }
     };
     assert_eq!(ask("CANARY_KEY").await, sha256_hex(CANARY));
+    // Anyone else who reaches the agent's port is refused: only the platform holds its
+    // inbound secret.
+    let agent_url = status(&http, &server.base, &id).await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let direct = http
+        .post(&agent_url)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "message/send", "params": { "message": { "role": "user", "parts": [{ "kind": "text", "text": "secret-sha256:CANARY_KEY" }] } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401);
     assert_eq!(ask("GLOBAL_TOKEN").await, sha256_hex(GLOBAL_CANARY));
     assert_eq!(ask("LLM_PROVIDER").await, sha256_hex("anthropic"));
 

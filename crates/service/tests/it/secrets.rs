@@ -533,3 +533,39 @@ async fn the_orphan_sweep_revokes_idle_tokens_of_gone_workloads_and_never_extern
     // A second sweep finds nothing more to do.
     assert_eq!(s.sweep_orphan_tokens().await.unwrap(), Default::default());
 }
+
+#[tokio::test]
+async fn the_inbound_secret_is_minted_once_sealed_and_reserved() {
+    let db = TestDb::new().await;
+    let s = services(&db, ring(Some(KEY_A), &[]), Arc::new(Restarts::default()));
+    let id = create(&s, "agent", &[], None).await;
+    let reg =
+        serde_json::from_value(serde_json::json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": {} })).unwrap();
+    let first = s.register(reg).await.unwrap().platform_inbound_secret;
+    assert!(first.len() >= 43, "{first}");
+    let hb = serde_json::from_value(serde_json::json!({ "workspace_id": id })).unwrap();
+    assert_eq!(s.heartbeat(hb).await.unwrap().platform_inbound_secret, first);
+    // Another replica (no cache) reads the same sealed value.
+    let other = services(&db, ring(Some(KEY_A), &[]), Arc::new(Restarts::default()));
+    assert_eq!(
+        other.inbound_secret(id).await.unwrap().unwrap().expose_secret(),
+        first.as_str()
+    );
+    assert!(rows(&db).await.iter().all(|r| !contains(&r.encrypted_value, &first)));
+    // The agent reads it with its values; operators never see it listed or change it.
+    assert_eq!(
+        values(s.secret_values(id).await.unwrap())["MOLECULE_PLATFORM_INBOUND_SECRET"],
+        first
+    );
+    assert!(s.list_secrets(id).await.unwrap().is_empty());
+    for e in [
+        s.set_secret(id, set("MOLECULE_PLATFORM_INBOUND_SECRET", "mine"))
+            .await
+            .unwrap_err(),
+        s.delete_secret(id, "MOLECULE_PLATFORM_INBOUND_SECRET")
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(e, ServiceError::Invalid { field: "key", .. }), "{e:?}");
+    }
+}
