@@ -115,7 +115,7 @@ impl Agent {
     }
 
     /// Whether a call carries the platform's inbound secret (or none is known yet).
-    fn from_platform(&self, authorization: Option<&str>) -> bool {
+    fn is_from_platform(&self, authorization: Option<&str>) -> bool {
         let held = self.inbound.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         match held.as_deref() {
             None => true,
@@ -267,7 +267,7 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !agent.from_platform(authorization) {
+    if !agent.is_from_platform(authorization) {
         return Ok(json_response(
             StatusCode::UNAUTHORIZED,
             json!({ "error": "send the platform's inbound secret as Authorization: Bearer" }),
@@ -454,15 +454,15 @@ mod tests {
             delivered: Delivered::default(),
             inbound: std::sync::RwLock::new(None),
         };
-        assert!(agent.from_platform(None), "before registration");
+        assert!(agent.is_from_platform(None), "before registration");
         agent.learn_inbound(&json!({ "status": "registered", "platform_inbound_secret": "s3cret" }));
-        assert!(agent.from_platform(Some("Bearer s3cret")));
+        assert!(agent.is_from_platform(Some("Bearer s3cret")));
         for refused in [None, Some("Bearer wrong"), Some("s3cret"), Some("Bearer ")] {
-            assert!(!agent.from_platform(refused), "{refused:?}");
+            assert!(!agent.is_from_platform(refused), "{refused:?}");
         }
         // An answer without the field keeps what is known.
         agent.learn_inbound(&json!({ "status": "ok" }));
-        assert!(agent.from_platform(Some("Bearer s3cret")));
+        assert!(agent.is_from_platform(Some("Bearer s3cret")));
     }
 
     /// Told to be busy, the agent answers 503 (with Retry-After) until told it is free.
