@@ -9,7 +9,8 @@
 //! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`); one that
 //! says `secret-sha256:KEY` with the SHA-256 of the delivered secret `KEY` (or `unset`), so a
 //! test can see delivery without a value crossing the wire. Its token and secrets may arrive in
-//! the file `MOLECULE_SECRETS_FILE` names instead of the environment. Once it knows the
+//! the file `MOLECULE_SECRETS_FILE` names, or from redeeming `MOLECULE_BOOTSTRAP_CODE` at
+//! `POST /registry/bootstrap` (EC2), instead of the environment. Once it knows the
 //! platform's inbound secret (delivered, or from the register and heartbeat answers) it answers
 //! 401 to any call to its A2A endpoint that does not carry it. SIGTERM
 //! or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
@@ -329,14 +330,69 @@ async fn serve(agent: Arc<Agent>) -> anyhow::Result<()> {
     }
 }
 
+/// Redeems a one-time bootstrap code for the secret environment, retrying while the platform
+/// is unreachable (an instance may boot before it can reach the platform); a refusal is final.
+async fn redeem_bootstrap(first: &AgentConfig, code: &str) -> anyhow::Result<Delivered> {
+    let Some(workspace_id) = first.workspace_id.as_deref() else {
+        anyhow::bail!("WORKSPACE_ID must be set to redeem MOLECULE_BOOTSTRAP_CODE");
+    };
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let uri = format!("{}/registry/bootstrap", first.platform_url.trim_end_matches('/'));
+    let body = json!({ "workspace_id": workspace_id, "code": code }).to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(&uri)
+            .header("Content-Type", "application/json");
+        if let Some(org) = &first.molecule_org_id {
+            req = req.header("X-Molecule-Org-Id", org);
+        }
+        let req = req.body(Full::new(Bytes::from(body.clone())))?;
+        match client.request(req).await {
+            Ok(resp) => {
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await?.to_bytes();
+                let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                if status.is_success() {
+                    let env: std::collections::BTreeMap<String, String> = serde_json::from_value(v["env"].clone())
+                        .map_err(|e| anyhow::anyhow!("bootstrap answer: {e}"))?;
+                    tracing::info!(keys = env.len(), "redeemed the bootstrap code");
+                    return Ok(Delivered::from_map(env));
+                }
+                if status.is_client_error() {
+                    anyhow::bail!(
+                        "the platform refused MOLECULE_BOOTSTRAP_CODE ({status}): {}",
+                        v["error"]
+                    );
+                }
+                tracing::warn!(%status, "bootstrap failed; retrying");
+            }
+            Err(e) => tracing::warn!(error = %e, "platform unreachable for the bootstrap; retrying"),
+        }
+        if tokio::time::Instant::now() + delay > deadline {
+            anyhow::bail!("could not reach {uri} to redeem MOLECULE_BOOTSTRAP_CODE within 120 s");
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
 async fn run() -> anyhow::Result<()> {
-    let (cfg, delivered) = AgentConfig::load_delivered()?;
-    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.telemetry.rust_log)
+    let first = AgentConfig::first_pass()?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&first.telemetry.rust_log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let delivered = match (&first.molecule_bootstrap_code, &first.molecule_secrets_file) {
+        (Some(code), _) => redeem_bootstrap(&first, code).await?,
+        (None, Some(path)) => Delivered::read(std::path::Path::new(path))?,
+        (None, None) => Delivered::default(),
+    };
+    let cfg = AgentConfig::with_delivered(&delivered)?;
     let agent = Arc::new(Agent {
         workspace_id: cfg.workspace_id.clone().unwrap_or_default(),
         token: cfg.molecule_workspace_token.clone().unwrap_or_default(),

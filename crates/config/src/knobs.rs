@@ -327,6 +327,11 @@ pub const AGENT_KNOBS: &[Knob] = &[
     ),
     k("MODEL", "unset", "model name (reported in the agent card)"),
     k(
+        "MOLECULE_BOOTSTRAP_CODE",
+        "unset",
+        "a one-time code the agent redeems at `POST /registry/bootstrap` for its secret environment (the EC2 backend's way, since user-data is readable)",
+    ),
+    k(
         "MOLECULE_SECRETS_FILE",
         "unset",
         "a JSON object of the secret environment (secrets, then the workspace token) that the backend delivers as a mode-0600 file, read at start beneath the process environment",

@@ -458,6 +458,10 @@ pub struct AgentConfig {
     /// The delivered secrets file (see [`Delivered`]).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_secrets_file: Option<String>,
+    /// A one-time code to redeem at `POST /registry/bootstrap` for the secret environment
+    /// (backends whose launch parameters are readable, such as EC2).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub molecule_bootstrap_code: Option<String>,
     /// Port the A2A endpoint listens on (all interfaces).
     pub agent_port: u16,
     /// URL the platform should call; default `http://127.0.0.1:<AGENT_PORT>`.
@@ -494,6 +498,7 @@ impl Default for AgentConfig {
             molecule_workspace_token: None,
             model: None,
             molecule_secrets_file: None,
+            molecule_bootstrap_code: None,
             agent_port: 8000,
             agent_url: None,
             delivery_mode: "push".into(),
@@ -536,6 +541,11 @@ impl Delivered {
         })
     }
 
+    /// A secret environment received some other way (a redeemed bootstrap code).
+    pub fn from_map(map: std::collections::BTreeMap<String, String>) -> Self {
+        Self(map)
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }
@@ -554,15 +564,26 @@ impl AgentConfig {
     /// sits beneath the process environment (the platform's own variables win), so an agent
     /// whose token arrives in the file is configured exactly as if it were in the environment.
     pub fn load_delivered() -> Result<(Self, Delivered), ConfigError> {
-        let first: Self = extract(
-            Serialized::defaults(Self::default()),
-            None,
-            &[SHARED_KNOBS, AGENT_KNOBS],
-        )?;
+        let first = Self::first_pass()?;
         let delivered = match &first.molecule_secrets_file {
             Some(path) => Delivered::read(Path::new(path))?,
             None => Delivered::default(),
         };
+        Ok((Self::with_delivered(&delivered)?, delivered))
+    }
+
+    /// The environment alone, unchecked: enough to know where the platform is and whether a
+    /// secrets file or a bootstrap code is to be read.
+    pub fn first_pass() -> Result<Self, ConfigError> {
+        extract(
+            Serialized::defaults(Self::default()),
+            None,
+            &[SHARED_KNOBS, AGENT_KNOBS],
+        )
+    }
+
+    /// The checked configuration with `delivered` beneath the process environment.
+    pub fn with_delivered(delivered: &Delivered) -> Result<Self, ConfigError> {
         let names: Vec<&'static str> = [SHARED_KNOBS, AGENT_KNOBS]
             .iter()
             .flat_map(|s| s.iter().map(|k| k.env))
@@ -578,7 +599,7 @@ impl AgentConfig {
             .merge(Env::raw().only(&names))
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(&e)))?;
-        Ok((cfg.validated()?, delivered))
+        cfg.validated()
     }
 
     fn validated(self) -> Result<Self, ConfigError> {

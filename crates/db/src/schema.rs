@@ -117,6 +117,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    workspace_bootstraps (code_hash) {
+        code_hash -> Bytea,
+        workspace_id -> Uuid,
+        sealed_env -> Bytea,
+        encryption_version -> Int2,
+        key_id -> Nullable<Text>,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     global_secrets (id) {
         id -> Uuid,
         key -> Text,
@@ -173,5 +185,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     workspace_secrets,
     global_secrets,
+    workspace_bootstraps,
     runtime_image_pins,
 );

@@ -10,7 +10,7 @@ use std::time::Duration;
 use molecule_api::hooks::RestartOutcome;
 use molecule_api::hooks::StopFailure;
 use molecule_domain::{FailureReason, Vocabulary};
-use molecule_provisioner::{Backend, BackendError, ImageRef, ProvisionSpec, select_image};
+use molecule_provisioner::{Backend, BackendError, ImageRef, ProvisionSpec, SecretDelivery, select_image};
 use molecule_secrets::{ExposeSecret, SecretString};
 use molecule_service::error::chain;
 use molecule_service::hooks::HookError;
@@ -324,6 +324,16 @@ impl Dispatcher {
         // The platform's own variables win over secrets of the same name.
         secret_env.retain(|k, _| !env.contains_key(k));
         secret_env.insert("MOLECULE_WORKSPACE_TOKEN".into(), SecretString::from(token));
+        if backend.secret_delivery() == SecretDelivery::Bootstrap {
+            // Launch parameters are readable through the provider's API: they carry only a
+            // one-time code the agent redeems for the secrets.
+            let code = match services.stash_bootstrap(id, &secret_env).await {
+                Ok(c) => c,
+                Err(e) => return self.fail(id, ProvisionError::Secrets(e), Some(backend.name())).await,
+            };
+            env.insert("MOLECULE_BOOTSTRAP_CODE".into(), code);
+            secret_env.clear();
+        }
         let spec = ProvisionSpec {
             workspace_id: id,
             runtime: runtime.to_owned(),
@@ -530,6 +540,22 @@ impl WorkloadHooks for Dispatcher {
 
     async fn restart(&self, id: Uuid, reset_session: bool) -> RestartOutcome {
         Dispatcher::restart(self, id, reset_session)
+    }
+
+    async fn bootstrap_failed(
+        &self,
+        id: Uuid,
+        reason: FailureReason,
+        payload: serde_json::Value,
+    ) -> Result<bool, HookError> {
+        // After any provision of this workspace in flight: its outcome is recorded first.
+        let gate = self.gate(id);
+        let _held = gate.lock().await;
+        self.inner
+            .services
+            .mark_failed_from(id, reason, &[molecule_domain::WorkspaceStatus::Provisioning], payload)
+            .await
+            .map_err(HookError::from_source)
     }
 
     async fn stop_one(&self, id: Uuid) -> Result<(), HookError> {

@@ -95,7 +95,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Paths answered without the tenant header even when `MOLECULE_ORG_ID` is set.
-const TENANT_EXEMPT: &[&str] = &["/health", "/readyz", "/registry/register", "/registry/heartbeat"];
+const TENANT_EXEMPT: &[&str] = &[
+    "/health",
+    "/readyz",
+    "/registry/register",
+    "/registry/heartbeat",
+    "/registry/bootstrap",
+];
 
 /// The whole application: routes, JSON error handlers, tenant guard, access log.
 pub fn app(

@@ -93,22 +93,6 @@ fn live(i: &Instance) -> bool {
     )
 }
 
-/// The environment an instance gets. NOT YET SEALED: user-data carries the secret environment
-/// (token included) in plain text, readable through `DescribeInstanceAttribute` by anyone with
-/// that permission. The planned design (docs/decisions.md, "Secrets on EC2"): user-data carries a
-/// one-time bootstrap code that the agent exchanges, with the instance identity document, for
-/// its token and secrets.
-fn ec2_env(spec: &ProvisionSpec) -> BTreeMap<String, String> {
-    use secrecy::ExposeSecret;
-    let mut env: BTreeMap<String, String> = spec
-        .secret_env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
-        .collect();
-    env.extend(spec.env.clone());
-    env
-}
-
 /// The user-data script: exports the agent's environment, then starts the agent.
 pub fn user_data(env: &BTreeMap<String, String>) -> String {
     let mut script = String::from("#!/bin/sh\n");
@@ -188,6 +172,12 @@ impl Ec2Backend {
     /// Provisions with an explicit client token (a retry of the same attempt passes the same one).
     pub async fn provision_with_token(&self, spec: &ProvisionSpec, token: &str) -> Result<Provisioned, BackendError> {
         let id = spec.workspace_id;
+        if !spec.secret_env.is_empty() {
+            // User-data would show them to anyone who may describe the instance.
+            return Err(BackendError::Failed(
+                "the EC2 backend takes secrets only through a bootstrap code, never in user-data".into(),
+            ));
+        }
         // Idempotency that does not depend on the endpoint honouring ClientToken.
         if let Some(existing) = self
             .instances(vec![Self::by_tag(TAG_TOKEN, token)])
@@ -237,7 +227,7 @@ impl Ec2Backend {
             .min_count(1)
             .max_count(1)
             .client_token(token)
-            .user_data(base64::engine::general_purpose::STANDARD.encode(user_data(&ec2_env(spec))))
+            .user_data(base64::engine::general_purpose::STANDARD.encode(user_data(&spec.env)))
             .tag_specifications(spec_tags)
             .set_subnet_id(self.config.subnet_id.clone())
             .set_security_group_ids(
@@ -263,6 +253,11 @@ impl Ec2Backend {
 impl Backend for Ec2Backend {
     fn name(&self) -> &'static str {
         "ec2"
+    }
+
+    /// User-data is readable through `DescribeInstanceAttribute`: secrets go by bootstrap code.
+    fn secret_delivery(&self) -> crate::SecretDelivery {
+        crate::SecretDelivery::Bootstrap
     }
 
     async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned, BackendError> {

@@ -113,11 +113,26 @@ pub enum BackendError {
     Failed(String),
 }
 
+/// How a backend hands a workload its secret environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretDelivery {
+    /// `ProvisionSpec::secret_env` is written as a private file the agent reads.
+    File,
+    /// The backend's launch parameters are readable through its API: it takes no secrets, only
+    /// a one-time `MOLECULE_BOOTSTRAP_CODE` in the public environment that the agent redeems
+    /// at `POST /registry/bootstrap`.
+    Bootstrap,
+}
+
 /// A place workloads run. Only the dispatcher calls `provision`, `stop` and `remove_volumes`.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
     /// Short name recorded on the workspace row (`docker`, `local`, `ec2`).
     fn name(&self) -> &'static str;
+    /// How this backend hands over secrets (a file unless it says otherwise).
+    fn secret_delivery(&self) -> SecretDelivery {
+        SecretDelivery::File
+    }
     /// Starts the workload; replaces a previous one of the same workspace.
     async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned, BackendError>;
     /// Stops and removes the workload. Nothing to stop is success.

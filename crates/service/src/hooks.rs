@@ -50,6 +50,17 @@ pub trait WorkloadHooks: Send + Sync {
     async fn is_running(&self, _id: Uuid) -> Option<bool> {
         None
     }
+    /// A bootstrap watcher saw the workload die before it registered: fail the workspace if it
+    /// is still provisioning. Whether it changed; without a provisioner nothing is provisioning
+    /// a workload, so nothing changes.
+    async fn bootstrap_failed(
+        &self,
+        _id: Uuid,
+        _reason: molecule_domain::FailureReason,
+        _payload: serde_json::Value,
+    ) -> Result<bool, HookError> {
+        Ok(false)
+    }
 }
 
 /// The hooks of a platform with no provisioner and no plugins.
@@ -100,6 +111,17 @@ impl WorkloadHooks for HookChain {
         match self.0.iter().find(|h| h.has_provisioner()) {
             Some(h) => h.is_running(id).await,
             None => None,
+        }
+    }
+    async fn bootstrap_failed(
+        &self,
+        id: Uuid,
+        reason: molecule_domain::FailureReason,
+        payload: serde_json::Value,
+    ) -> Result<bool, HookError> {
+        match self.0.iter().find(|h| h.has_provisioner()) {
+            Some(h) => h.bootstrap_failed(id, reason, payload).await,
+            None => Ok(false),
         }
     }
 }

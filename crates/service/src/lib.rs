@@ -10,7 +10,7 @@
 //! maps to status codes.
 //!
 //! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
-//! `events`, `external` (external agents' connection payload and credential rotation), `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
+//! `events`, `external` (external agents' connection payload and credential rotation), `bootstrap` (one-time codes that hand EC2 workloads their secrets), `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
 //! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `proxy` (the A2A
 //! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
 //! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `memory` (agent memory: scope from the tree, redaction, org wrap, audit), `memory_admin`
@@ -21,6 +21,7 @@
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
+pub mod bootstrap;
 pub mod delegations;
 pub mod discovery;
 pub mod error;

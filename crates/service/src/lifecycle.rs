@@ -186,14 +186,17 @@ impl Services {
             crate::redact::redact(&t[start..]).text
         });
         self.require_live(id).await?;
+        // Through the dispatcher, which owns provisioning failures (and serialises this with a
+        // provision of the same workspace).
         let changed = self
-            .mark_failed_from(
+            .hooks
+            .bootstrap_failed(
                 id,
                 reason,
-                &[WorkspaceStatus::Provisioning],
                 json!({ "error": error, "log_tail": tail, "source": "bootstrap_watcher" }),
             )
-            .await?;
+            .await
+            .map_err(|e| ServiceError::internal("recording a bootstrap failure", e))?;
         Ok(molecule_api::lifecycle::BootstrapFailedOutcome {
             ok: true,
             no_change: !changed,

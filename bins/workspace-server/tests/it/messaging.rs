@@ -417,3 +417,100 @@ async fn hibernation_and_restart_through_messages() {
     })
     .await;
 }
+
+/// EC2's way, with the real agent: it starts with only a one-time code (no token, no secret in
+/// its environment), redeems it, registers with the delivered token and sees its secret; the
+/// code then no longer works.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
+    use sha2::Digest;
+    let Some(agent_bin) = reference_agent() else { return };
+    let db = TestDb::new().await;
+    let server = common::start_replica(&db.url, ADMIN, &[("MOLECULE_BACKEND", "none")]);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &server, ADMIN).await;
+    let created: Value = http
+        .post(format!("{}/workspaces", server.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": "cloud", "external": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    // What the dispatcher does for EC2, on the same database.
+    let services = molecule_service::Services::new(db.pool().clone(), Default::default()).unwrap();
+    let env = [
+        (
+            "MOLECULE_WORKSPACE_TOKEN".to_owned(),
+            created["auth_token"].as_str().unwrap().into(),
+        ),
+        ("CLOUD_KEY".to_owned(), "cloud-value".into()),
+    ]
+    .into();
+    let code = services.stash_bootstrap(id, &env).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut agent = std::process::Command::new(&agent_bin)
+        .env_clear()
+        .env("WORKSPACE_ID", id.to_string())
+        .env("PLATFORM_URL", &server.base)
+        .env("MOLECULE_BOOTSTRAP_CODE", &code)
+        .env("AGENT_PORT", port.to_string())
+        .env("HEARTBEAT_INTERVAL_SECONDS", "1")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let online = until(
+        "the bootstrapped agent to register",
+        Duration::from_secs(30),
+        || async {
+            let w: Value = http
+                .get(format!("{}/workspaces/{id}", server.base))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (w["status"] == "online").then_some(w)
+        },
+    )
+    .await;
+    assert_eq!(online["status"], "online");
+    let answer: Value = http
+        .post(format!("{}/workspaces/{id}/a2a", server.base))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": "secret-sha256:CLOUD_KEY" }] } }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let want: String = sha2::Sha256::digest(b"cloud-value")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(answer["result"]["parts"][0]["text"], want.as_str(), "{answer}");
+    let again = http
+        .post(format!("{}/registry/bootstrap", server.base))
+        .json(&json!({ "workspace_id": id, "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401, "a code works once");
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

@@ -701,3 +701,42 @@ async fn an_unopenable_secret_fails_the_provision_naming_the_key() {
     );
     assert_eq!(t.n.provisions.load(Ordering::SeqCst), 1, "nothing was started");
 }
+
+/// A bootstrap watcher's report fails a provisioning workspace through the dispatcher, with the
+/// reason and a redacted log tail; a later report changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bootstrap_failure_fails_a_provisioning_workspace_once() {
+    let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
+    let id = workspace_with_token(&t.services, "booting").await.id;
+    wait_status(&t.services, id, "provisioning").await;
+    let tail = format!(
+        "{}\nAuthorization: Bearer sk-ant-api03-{}\nexit 1",
+        "x".repeat(70_000),
+        "a".repeat(40)
+    );
+    let report = |error: &str, log_tail: Option<String>| molecule_api::lifecycle::BootstrapFailed {
+        error: error.into(),
+        log_tail,
+    };
+    let first = t
+        .services
+        .bootstrap_failed(id, report("agent exited with code 1", Some(tail)))
+        .await
+        .unwrap();
+    assert!(!first.no_change);
+    let w = wait_status(&t.services, id, "failed").await;
+    assert_eq!(w.last_sample_error.as_deref(), Some("agent exited with code 1"));
+    let ev = events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await;
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let payload = &ev[0];
+    assert_eq!(payload["source"], "bootstrap_watcher");
+    let kept = payload["log_tail"].as_str().unwrap();
+    assert!(
+        kept.ends_with("exit 1") && kept.len() <= 64 * 1024 + 64,
+        "{}",
+        kept.len()
+    );
+    assert!(!kept.contains("sk-ant-api03"), "the tail is redacted");
+    let again = t.services.bootstrap_failed(id, report("late", None)).await.unwrap();
+    assert!(again.no_change);
+}

@@ -131,6 +131,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .create_workspace(CreateWorkspace {
             name: "cloud".into(),
             model: Some("anthropic:claude".into()),
+            secrets: [("CLOUD_KEY".to_owned(), "cloud-canary-5e1b".into())].into(),
             ..Default::default()
         })
         .await
@@ -170,13 +171,40 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
             .unwrap(),
     )
     .unwrap();
+    // User-data (readable through DescribeInstanceAttribute) carries the public environment
+    // and a one-time code, never a secret or the token.
     assert!(
-        script.contains(&format!("export WORKSPACE_ID='{id}'"))
-            && script.contains("export MODEL_PROVIDER='anthropic:claude'")
-            && script.contains("export LLM_PROVIDER='anthropic'")
-            && script.contains("MOLECULE_WORKSPACE_TOKEN"),
+        script.contains(&format!("export WORKSPACE_ID='{id}'")) && script.contains("export MODEL='anthropic:claude'"),
         "{script}"
     );
+    for hidden in [
+        "cloud-canary-5e1b",
+        "MOLECULE_WORKSPACE_TOKEN",
+        "MODEL_PROVIDER",
+        "LLM_PROVIDER",
+    ] {
+        assert!(!script.contains(hidden), "user-data shows {hidden}: {script}");
+    }
+    let code = script
+        .lines()
+        .find_map(|l| l.strip_prefix("export MOLECULE_BOOTSTRAP_CODE='"))
+        .and_then(|l| l.strip_suffix('\''))
+        .expect("a bootstrap code in user-data");
+    // The agent redeems it once for its secrets and a live token; a second time is refused.
+    let env = services.redeem_bootstrap(id, code).await.unwrap();
+    let shown = |k: &str| secrecy::ExposeSecret::expose_secret(&env[k]).to_owned();
+    assert_eq!(shown("CLOUD_KEY"), "cloud-canary-5e1b");
+    assert_eq!(shown("LLM_PROVIDER"), "anthropic");
+    assert!(
+        services
+            .authorize_workspace(&shown("MOLECULE_WORKSPACE_TOKEN"), id)
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        services.redeem_bootstrap(id, code).await,
+        Err(molecule_service::ServiceError::Unauthorized(_))
+    ));
 
     // A retried provision with the same client token gives one instance.
     let spec = ProvisionSpec {

@@ -94,6 +94,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(secrets::get_model)
         .service(secrets::put_model)
         .service(registry::register)
+        .service(registry::bootstrap)
         .service(discovery::update_card)
         .service(discovery::discover)
         .service(discovery::peers)

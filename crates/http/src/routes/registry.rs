@@ -1,4 +1,5 @@
-//! Registry routes: agent registration and heartbeats.
+//! Registry routes: agent registration and heartbeats, and the one-time bootstrap exchange of
+//! workloads whose launch parameters the provider shows (EC2).
 //!
 //! Must not know: SQL.
 
@@ -50,4 +51,40 @@ pub async fn heartbeat(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.workspace_id).await?;
     Ok(HttpResponse::Ok().json(state.services.heartbeat(body.into_inner()).await?))
+}
+
+/// `POST /registry/bootstrap` body.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapRequest {
+    pub workspace_id: uuid::Uuid,
+    /// `MOLECULE_BOOTSTRAP_CODE` from the workload's launch parameters.
+    pub code: String,
+}
+
+/// An EC2 workload redeems its one-time code for its secret environment (its token
+/// included): `{env: {KEY: value}}`. The code is the credential; unknown, used, expired or
+/// another workspace's → 401.
+#[utoipa::path(
+    tag = "registry",
+    request_body = BootstrapRequest,
+    responses(
+        (status = 200, description = "`{env: {KEY: value}}`", body = Object), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)
+    )
+)]
+#[post("/registry/bootstrap")]
+pub async fn bootstrap(
+    state: web::Data<AppState>,
+    body: web::Json<BootstrapRequest>,
+) -> Result<HttpResponse, ApiError> {
+    use molecule_secrets::ExposeSecret;
+    let env = state.services.redeem_bootstrap(body.workspace_id, &body.code).await?;
+    let env: serde_json::Map<String, serde_json::Value> = env
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v.expose_secret().to_owned())))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "env": env })))
 }

@@ -29,7 +29,9 @@ fn routes() -> Vec<(Method, String)> {
 }
 
 /// Routes that take no credentials at all.
-const OPEN: &[&str] = &["/health", "/readyz"];
+/// Routes without bearer auth (`/registry/bootstrap`'s credential is the one-time code in its
+/// body; `operator::` tests it).
+const OPEN: &[&str] = &["/health", "/readyz", "/registry/bootstrap"];
 
 fn is_workspace_scoped(path: &str) -> bool {
     path.starts_with("/workspaces/{id}")
@@ -37,7 +39,7 @@ fn is_workspace_scoped(path: &str) -> bool {
 
 /// Routes whose workspace is named in the body rather than the path.
 fn body_scoped(path: &str) -> bool {
-    path.starts_with("/registry/")
+    path.starts_with("/registry/") && !OPEN.contains(&path)
 }
 
 /// Admin-only: everything that is neither open, workspace-scoped nor body-scoped.

@@ -11,67 +11,30 @@ use serde_json::{Value, json};
 
 const ADMIN: &str = "admin-secret";
 
+/// The route's contract; the failing itself goes through the dispatcher (its tests show it).
 #[actix_web::test]
-async fn bootstrap_failed_fails_only_a_provisioning_workspace_with_a_redacted_reason() {
+async fn bootstrap_failed_checks_its_input_and_without_a_provisioner_changes_nothing() {
     let db = TestDb::new().await;
     let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
     let id = workspace_with_token(&state.services, "booting").await.id;
     let app = test::init_service(app(state.clone())).await;
-    let report = |body: Value| {
+    let report = |ws: uuid::Uuid, body: Value| {
         test::TestRequest::post()
-            .uri(&format!("/admin/workspaces/{id}/bootstrap-failed"))
+            .uri(&format!("/admin/workspaces/{ws}/bootstrap-failed"))
             .insert_header(bearer(ADMIN))
             .set_json(body)
             .to_request()
     };
-    let tail = format!(
-        "{}\nAuthorization: Bearer sk-ant-api03-{}\nexit 1",
-        "x".repeat(70_000),
-        "a".repeat(40)
-    );
-    let resp = test::call_service(
-        &app,
-        report(json!({ "error": "agent exited with code 1", "log_tail": tail })),
-    )
-    .await;
+    let resp = test::call_service(&app, report(id, json!({ "error": "agent exited with code 1" }))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body, json!({ "ok": true }));
-    let w = state.services.get_workspace(id).await.unwrap();
-    assert_eq!(
-        (w.status.to_string(), w.last_sample_error.as_deref()),
-        ("failed".to_owned(), Some("agent exited with code 1"))
-    );
-    let events = state.services.recent_events(Some(id), 10).await.unwrap();
-    let failed = serde_json::to_value(&events).unwrap();
-    let ev = failed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "WORKSPACE_PROVISION_FAILED")
-        .unwrap();
-    assert_eq!(ev["payload"]["source"], "bootstrap_watcher");
-    let kept = ev["payload"]["log_tail"].as_str().unwrap();
-    assert!(
-        kept.ends_with("exit 1") && kept.len() <= 64 * 1024 + 64,
-        "{}",
-        kept.len()
-    );
-    assert!(!kept.contains("sk-ant-api03"), "the tail is redacted");
-
-    // Not provisioning any more: nothing changes.
-    let again = test::call_service(&app, report(json!({ "error": "late report" }))).await;
-    let body: Value = test::read_body_json(again).await;
     assert_eq!(body, json!({ "ok": true, "no_change": true }));
-    // Bad input names its field; an unknown workspace is a 404.
-    let empty = test::call_service(&app, report(json!({ "error": "  " }))).await;
+    let empty = test::call_service(&app, report(id, json!({ "error": "  " }))).await;
     assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
-    let unknown = test::TestRequest::post()
-        .uri(&format!("/admin/workspaces/{}/bootstrap-failed", uuid::Uuid::new_v4()))
-        .insert_header(bearer(ADMIN))
-        .set_json(json!({ "error": "x" }))
-        .to_request();
-    assert_eq!(test::call_service(&app, unknown).await.status(), StatusCode::NOT_FOUND);
+    let extra = test::call_service(&app, report(id, json!({ "error": "x", "exit": 1 }))).await;
+    assert_eq!(extra.status(), StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let unknown = test::call_service(&app, report(uuid::Uuid::new_v4(), json!({ "error": "x" }))).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
 #[actix_web::test]
@@ -99,4 +62,40 @@ async fn test_tokens_work_outside_production_and_are_hidden_in_it() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body: Value = test::read_body_json(resp).await;
     assert!(body.to_string().contains("MOLECULE_ENABLE_TEST_TOKENS"), "{body}");
+}
+
+#[actix_web::test]
+async fn a_bootstrap_code_is_redeemed_once_by_its_workspace_only() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let id = workspace_with_token(&state.services, "cloud").await.id;
+    let other = workspace_with_token(&state.services, "other").await.id;
+    let env = [("API_KEY".to_owned(), molecule_secrets::SecretString::from("v"))].into();
+    let code = state.services.stash_bootstrap(id, &env).await.unwrap();
+    let app = test::init_service(app(state)).await;
+    let redeem = |ws: uuid::Uuid, code: &str| {
+        test::TestRequest::post()
+            .uri("/registry/bootstrap")
+            .set_json(json!({ "workspace_id": ws, "code": code }))
+            .to_request()
+    };
+    // Another workspace's id with the right code: refused, and the code survives it.
+    assert_eq!(
+        test::call_service(&app, redeem(other, &code)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = test::call_service(&app, redeem(id, &code)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    let body: Value = test::read_body_json(resp).await;
+    assert_eq!(body, json!({ "env": { "API_KEY": "v" } }));
+    let again = test::call_service(&app, redeem(id, &code)).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = test::read_body_json(again).await;
+    assert!(body["error"].as_str().unwrap().contains("restart"), "{body}");
+    let bad = test::TestRequest::post()
+        .uri("/registry/bootstrap")
+        .set_json(json!({ "workspace_id": id }))
+        .to_request();
+    assert_eq!(test::call_service(&app, bad).await.status(), StatusCode::BAD_REQUEST);
 }
