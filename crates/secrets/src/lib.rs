@@ -111,6 +111,8 @@ pub enum SecretError {
     NotUtf8,
     #[error("the stored value is too short to hold a nonce")]
     Truncated,
+    #[error("the stored encryption_version {0} is not one this build reads (0, 1 or 2)")]
+    UnknownVersion(i16),
     #[error("the cipher refused to seal the value")]
     Seal,
 }

@@ -9,12 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use molecule_db::schema::workspace_bootstraps as b;
 use molecule_secrets::{ExposeSecret, Sealed, SecretString, Slot, Version};
-use rand::RngCore;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -42,9 +40,7 @@ impl Services {
                 &SecretString::from(json),
             )
             .map_err(|e| ServiceError::internal("sealing a bootstrap", e))?;
-        let mut raw = [0u8; 32];
-        rand::rng().fill_bytes(&mut raw);
-        let code = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let code = crate::tokens::generate();
         let expires = OffsetDateTime::now_utc() + BOOTSTRAP_TTL;
         let hash = crate::tokens::hash(&code).to_vec();
         let mut conn = self.pool.get().await?;
@@ -89,11 +85,13 @@ impl Services {
                 "bootstrap code unknown, already used or expired: restart the workspace for a new one".into(),
             ));
         };
-        let sealed = Sealed {
-            version: Version::from_column(version).unwrap_or(Version::Bound),
-            key_id,
-            bytes,
-        };
+        let version = Version::from_column(version).ok_or_else(|| {
+            ServiceError::internal(
+                "opening a bootstrap",
+                molecule_secrets::SecretError::UnknownVersion(version),
+            )
+        })?;
+        let sealed = Sealed { version, key_id, bytes };
         let json = self
             .keyring
             .open(

@@ -13,10 +13,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use molecule_secrets::{ExposeSecret, SecretString};
-use rand::RngCore;
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
@@ -48,12 +46,6 @@ impl InboundCache {
     }
 }
 
-fn mint() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 impl Services {
     /// The workspace's inbound secret if it has one (cached).
     pub async fn inbound_secret(&self, id: Uuid) -> Result<Option<SecretString>> {
@@ -82,7 +74,7 @@ impl Services {
                 if let Some(s) = secrets::workspace_secret(conn, &keyring, id, INBOUND_SECRET_KEY).await? {
                     return Ok(s);
                 }
-                let fresh = SecretString::from(mint());
+                let fresh = SecretString::from(crate::tokens::generate());
                 secrets::put_workspace_secret(conn, &keyring, id, INBOUND_SECRET_KEY, &fresh).await?;
                 Ok(fresh)
             })

@@ -102,7 +102,7 @@ fn seal(keyring: &Keyring, slot: Slot<'_>, value: &SecretString) -> Result<Seale
 
 fn sealed(version: i16, key_id: Option<String>, bytes: Vec<u8>) -> std::result::Result<Sealed, SecretError> {
     // The column's CHECK admits 0, 1 and 2 only; anything else is a value this build cannot read.
-    let version = Version::from_column(version).ok_or(SecretError::Truncated)?;
+    let version = Version::from_column(version).ok_or(SecretError::UnknownVersion(version))?;
     Ok(Sealed { version, key_id, bytes })
 }
 

@@ -40,7 +40,9 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
     hash(a).ct_eq(&hash(b)).into()
 }
 
-fn generate() -> String {
+/// 32 random bytes, base64url without padding: every credential the platform makes (tokens,
+/// inbound secrets, bootstrap codes).
+pub(crate) fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
