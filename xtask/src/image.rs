@@ -1,7 +1,8 @@
 //! `cargo xtask image`: the reference agent as a local Docker image, with no registry.
 //!
 //! A static glibc build (`-C target-feature=+crt-static`; `--target` is required so
-//! proc-macros still build for the host), a root filesystem holding only the binary, then
+//! proc-macros still build for the host), a root filesystem holding the binary and a static
+//! busybox (`rm`, `sh`, … as real runtime images have them), then
 //! `docker import`, tagged once per runtime (`molecule-agent:claude-code`, …) for tests.
 
 use std::process::Command;
@@ -13,6 +14,9 @@ use crate::steps::{cargo, exec, target_dir};
 pub const REPOSITORY: &str = "molecule-agent";
 pub const RUNTIMES: &[&str] = &["claude-code", "hermes", "openclaw", "codex", "latest"];
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+/// Debian's `busybox-static`.
+const BUSYBOX: &str = "/bin/busybox";
+const APPLETS: &[&str] = &["sh", "rm", "ls", "cat", "ln", "mkdir", "echo", "touch", "find", "stat"];
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -47,6 +51,30 @@ pub fn build_image(dry_run: bool) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&rootfs);
     std::fs::create_dir_all(rootfs.join("tmp")).with_context(|| format!("creating {}", rootfs.display()))?;
     std::fs::copy(&binary, rootfs.join("molecule-agent")).with_context(|| format!("copying {}", binary.display()))?;
+    // A static busybox gives the image the few tools real runtime images have and the
+    // platform relies on (`rm` for the Files API's deletes; `sh`, `cat`, `ln` for tests).
+    let busybox = std::path::Path::new(BUSYBOX);
+    if !busybox.is_file() && std::path::Path::new("/etc/debian_version").exists() {
+        println!("{BUSYBOX} is missing; installing Debian's busybox-static");
+        let installed = Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends", "busybox-static"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            println!("apt-get install busybox-static failed (not root, or no package index: run apt-get update)");
+        }
+    }
+    if !busybox.is_file() {
+        bail!("{BUSYBOX} is missing: install Debian's busybox-static (apt-get install busybox-static)");
+    }
+    std::fs::create_dir_all(rootfs.join("bin")).with_context(|| format!("creating {}/bin", rootfs.display()))?;
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).with_context(|| format!("copying {BUSYBOX}"))?;
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))
+            .with_context(|| format!("linking /bin/{applet}"))?;
+    }
     let tarball = target_dir()?.join("agent-rootfs.tar");
     exec(
         Command::new("tar")

@@ -77,6 +77,16 @@ struct BackfillArgs {
     restart: bool,
 }
 
+/// The use-cases' slice of the configuration.
+fn service_config(cfg: &ServerConfig) -> molecule_service::ServiceConfig {
+    molecule_service::ServiceConfig {
+        liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
+        platform_url: cfg.external_platform_url(),
+        saas: cfg.is_saas(),
+        privileged_tiers: cfg.molecule_allow_privileged_tiers,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     molecule_serve::run_main("workspace-server", || run(cli))
@@ -122,27 +132,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(v) = &cfg.delegation_ledger_write {
         tracing::info!(DELEGATION_LEDGER_WRITE = %v, "DELEGATION_LEDGER_WRITE is accepted but has no effect: the delegation ledger is this platform's source of truth and is always written");
     }
-    let services = molecule_service::Services::new(
-        pool.clone(),
-        molecule_service::ServiceConfig {
-            liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
-            platform_url: cfg.external_platform_url(),
-            saas: cfg.is_saas(),
-        },
-    )?
-    .with_messaging_config(molecule_service::proxy::MessagingConfig {
-        idle_timeout: Duration::from_secs(cfg.a2a_idle_timeout_seconds),
-        queue_ttl: Duration::from_secs(cfg.a2a_queue_ttl_seconds),
-        queue_retention: Duration::from_secs(cfg.a2a_queue_retention_seconds),
-        queue_lease: Duration::from_secs(cfg.a2a_queue_lease_seconds),
-        ..Default::default()
-    })
-    .with_delegation_config(molecule_service::delegations::DelegationConfig {
-        inbox_push: cfg.delegation_result_inbox_push,
-        a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
-        ..Default::default()
-    })
-    .with_keyring(keyring.clone());
+    let services = molecule_service::Services::new(pool.clone(), service_config(&cfg))?
+        .with_messaging_config(molecule_service::proxy::MessagingConfig {
+            idle_timeout: Duration::from_secs(cfg.a2a_idle_timeout_seconds),
+            queue_ttl: Duration::from_secs(cfg.a2a_queue_ttl_seconds),
+            queue_retention: Duration::from_secs(cfg.a2a_queue_retention_seconds),
+            queue_lease: Duration::from_secs(cfg.a2a_queue_lease_seconds),
+            ..Default::default()
+        })
+        .with_delegation_config(molecule_service::delegations::DelegationConfig {
+            inbox_push: cfg.delegation_result_inbox_push,
+            a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
+            ..Default::default()
+        })
+        .with_keyring(keyring.clone())
+        .with_templates(molecule_templates::Registry::new(
+            cfg.configs_dir.clone().map(Into::into),
+        ));
     check_keyring(&services, &keyring).await?;
     let dispatcher = provisioning::dispatcher(&cfg, services.clone()).await?;
     let services = services.with_hooks(std::sync::Arc::new(dispatcher.clone()));
@@ -155,9 +161,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let dispatcher = dispatcher.clone();
         let timeout_cfg = molecule_dispatcher::TimeoutConfig {
             global: cfg.provision_timeout_seconds,
-            templates: molecule_dispatcher::Templates {
-                dir: cfg.configs_dir.clone().map(Into::into),
-            },
+            // The same loader as /templates and create's `template`.
+            templates: services.templates().clone(),
             interval: Duration::from_secs(cfg.provision_timeout_sweep_interval_seconds),
         };
         timeouts.spawn(move || {
@@ -372,15 +377,7 @@ async fn rotate_key(
     if batch < 1 {
         anyhow::bail!("--batch must be at least 1, got {batch}");
     }
-    let services = molecule_service::Services::new(
-        pool,
-        molecule_service::ServiceConfig {
-            liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
-            platform_url: cfg.external_platform_url(),
-            saas: cfg.is_saas(),
-        },
-    )?
-    .with_keyring(keyring.clone());
+    let services = molecule_service::Services::new(pool, service_config(cfg))?.with_keyring(keyring.clone());
     let remaining = services
         .rotate_key_remaining()
         .await
@@ -419,15 +416,7 @@ async fn memory_backfill(cfg: &ServerConfig, pool: molecule_db::Pool, args: &Bac
     let Some(client) = memory_plugin(cfg).await? else {
         anyhow::bail!("MEMORY_PLUGIN_URL is unset: the backfill needs the memory plugin to write to");
     };
-    let services = molecule_service::Services::new(
-        pool,
-        molecule_service::ServiceConfig {
-            liveness_ttl: Duration::from_secs(cfg.liveness_ttl_seconds),
-            platform_url: cfg.external_platform_url(),
-            saas: cfg.is_saas(),
-        },
-    )?
-    .with_memory(client);
+    let services = molecule_service::Services::new(pool, service_config(cfg))?.with_memory(client);
     let opts = molecule_service::memory_backfill::BackfillOptions {
         table: args.table.clone(),
         apply: args.apply,

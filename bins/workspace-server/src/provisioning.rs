@@ -20,12 +20,42 @@ fn platform_instance(cfg: &ServerConfig) -> String {
     })
 }
 
+/// The tiers' limits: `TIER{n}_MEMORY_MB` and `TIER{n}_CPU_SHARES` over the defaults.
+pub fn tiers(cfg: &ServerConfig) -> molecule_provisioner::Tiers {
+    let mut t = molecule_provisioner::Tiers {
+        allow_privileged: cfg.molecule_allow_privileged_tiers,
+        ..Default::default()
+    };
+    let memory = [
+        cfg.tier1_memory_mb,
+        cfg.tier2_memory_mb,
+        cfg.tier3_memory_mb,
+        cfg.tier4_memory_mb,
+    ];
+    let cpu = [
+        cfg.tier1_cpu_shares,
+        cfg.tier2_cpu_shares,
+        cfg.tier3_cpu_shares,
+        cfg.tier4_cpu_shares,
+    ];
+    for i in 0..4 {
+        if let Some(m) = memory[i] {
+            t.memory_mb[i] = m;
+        }
+        if let Some(c) = cpu[i] {
+            t.cpu_shares[i] = c;
+        }
+    }
+    t
+}
+
 pub async fn dispatcher(cfg: &ServerConfig, services: Services) -> anyhow::Result<Dispatcher> {
     let instance = platform_instance(cfg);
     let docker_config = DockerConfig {
         platform_instance: instance.clone(),
         network_mode: cfg.molecule_docker_network.clone(),
         advertise_host: "127.0.0.1".into(),
+        tiers: tiers(cfg),
     };
     let backend: Option<Arc<dyn Backend>> = match cfg.backend()? {
         Some(BackendChoice::Docker) => {

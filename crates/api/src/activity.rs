@@ -64,3 +64,26 @@ pub struct Appended {
     /// True when an earlier row with the same idempotency key was returned.
     pub idempotent_hit: bool,
 }
+
+/// A file attached to an agent's message to its user.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attachment {
+    /// e.g. `workspace:/workspace/.molecule/chat-uploads/<hex>-report.pdf`.
+    pub uri: String,
+    pub name: String,
+    #[serde(rename = "mimeType", skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// `POST /workspaces/:id/notify` body: a message to the workspace's user.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}

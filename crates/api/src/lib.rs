@@ -4,7 +4,7 @@
 //!
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
 //! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
-//! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`). Must not know: storage (rows live with their store module in
+//! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`). Must not know: storage (rows live with their store module in
 //! `molecule-service`), HTTP frameworks, or how a use-case is carried out. The service takes
 //! and returns these; `molecule-http` serves and documents them.
 
@@ -13,6 +13,7 @@ pub mod activity;
 pub mod delegations;
 pub mod discovery;
 pub mod events;
+pub mod files;
 pub mod hooks;
 pub mod lifecycle;
 pub mod memories;
@@ -20,5 +21,6 @@ pub mod org;
 pub mod pins;
 pub mod registry;
 pub mod secrets;
+pub mod templates;
 pub mod tokens;
 pub mod workspaces;

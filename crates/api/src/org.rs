@@ -32,6 +32,8 @@ pub enum NodeStatus {
     /// An existing one was removed and created again (`replace_if_exists`).
     Replaced,
     Failed,
+    /// `spawning: false`: neither it nor its subtree was created.
+    NotSpawned,
 }
 
 /// What happened to one node.
@@ -45,11 +47,18 @@ pub struct NodeResult {
     pub status: NodeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The node's keys this platform does not implement (schedules, channels, plugins, …):
+    /// read, not acted on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Imported {
     pub org: Option<String>,
+    /// The org's own keys this platform does not implement (`defaults.plugins`, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
     pub workspaces: Vec<NodeResult>,
     pub count: usize,
     pub created: usize,

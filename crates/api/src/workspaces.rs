@@ -51,10 +51,17 @@ pub struct Workspace {
     pub updated_at: OffsetDateTime,
 }
 
-/// `POST /workspaces` body (the original's field names; unknown fields are ignored).
+/// `POST /workspaces` body (the original's field names). A field this platform does not
+/// implement (`budget_limit`, `plugins`, `compute`, `canvas`, `workspace_dir`, …) is refused
+/// with a 400 naming it, never accepted and dropped.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     pub name: String,
+    /// A template under `CONFIGS_DIR` (see `GET /templates`): its `runtime`, `tier` and model
+    /// are the defaults, its `required_env` must be met by `secrets` or global secrets (else
+    /// 422 `MISSING_REQUIRED_ENV`), and its files seed the workload's `/configs`.
+    pub template: Option<String>,
     pub role: Option<String>,
     /// 1..=4; absent or 0 means 3.
     pub tier: Option<i32>,
@@ -98,6 +105,10 @@ pub struct Created {
     /// Why there is no `auth_token`, and where one is minted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_token_note: Option<String>,
+    /// Tiers 3 and 4 without `MOLECULE_ALLOW_PRIVILEGED_TIERS`: the tier's limits apply, but
+    /// not the original's host privileges; this says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub connection: Option<Value>,

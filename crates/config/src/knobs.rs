@@ -183,6 +183,27 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "container network mode: `bridge`, `host` or a network name",
     ),
     k(
+        "MOLECULE_ALLOW_PRIVILEGED_TIERS",
+        "false",
+        "`true` grants tiers 3 and 4 the original's host access on Docker: privileged and host PID (T3), plus host network and `/var/run/docker.sock` (T4). Off, those tiers get their limits only, and create says so in `tier_note`",
+    ),
+    k(
+        "TIER1_MEMORY_MB",
+        "512",
+        "tier 1 memory limit (Docker); T1 also has a read-only rootfs, tmpfs `/tmp` and only the configs volume",
+    ),
+    k("TIER2_MEMORY_MB", "512", "tier 2 memory limit (Docker)"),
+    k("TIER3_MEMORY_MB", "2048", "tier 3 memory limit (Docker)"),
+    k("TIER4_MEMORY_MB", "4096", "tier 4 memory limit (Docker)"),
+    k(
+        "TIER1_CPU_SHARES",
+        "1024",
+        "tier 1 CPU, 1024 = one CPU (Docker `CpuShares`, and a hard `NanoCpus` limit of shares/1024 CPUs)",
+    ),
+    k("TIER2_CPU_SHARES", "1024", "tier 2 CPU (1024 = one CPU)"),
+    k("TIER3_CPU_SHARES", "2048", "tier 3 CPU (1024 = one CPU)"),
+    k("TIER4_CPU_SHARES", "4096", "tier 4 CPU (1024 = one CPU)"),
+    k(
         "MOLECULE_WORKSPACE_IMAGE",
         "molecule-agent:latest",
         "default agent image",

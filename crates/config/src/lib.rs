@@ -135,6 +135,26 @@ pub struct ServerConfig {
     pub molecule_platform_instance: Option<String>,
     #[serde(deserialize_with = "lenient::string")]
     pub molecule_docker_network: String,
+    /// Grant tiers 3 and 4 the original's host privileges (privileged, host PID; T4 also host
+    /// network and the Docker socket).
+    #[serde(deserialize_with = "lenient::flag")]
+    pub molecule_allow_privileged_tiers: bool,
+    #[serde(default)]
+    pub tier1_memory_mb: Option<u64>,
+    #[serde(default)]
+    pub tier2_memory_mb: Option<u64>,
+    #[serde(default)]
+    pub tier3_memory_mb: Option<u64>,
+    #[serde(default)]
+    pub tier4_memory_mb: Option<u64>,
+    #[serde(default)]
+    pub tier1_cpu_shares: Option<u64>,
+    #[serde(default)]
+    pub tier2_cpu_shares: Option<u64>,
+    #[serde(default)]
+    pub tier3_cpu_shares: Option<u64>,
+    #[serde(default)]
+    pub tier4_cpu_shares: Option<u64>,
     #[serde(deserialize_with = "lenient::string")]
     pub molecule_workspace_image: String,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -216,6 +236,15 @@ impl Default for ServerConfig {
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),
+            molecule_allow_privileged_tiers: false,
+            tier1_memory_mb: None,
+            tier2_memory_mb: None,
+            tier3_memory_mb: None,
+            tier4_memory_mb: None,
+            tier1_cpu_shares: None,
+            tier2_cpu_shares: None,
+            tier3_cpu_shares: None,
+            tier4_cpu_shares: None,
             molecule_workspace_image: "molecule-agent:latest".into(),
             molecule_runtime_images: None,
             workspace_image_local_override: false,

@@ -187,4 +187,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     global_secrets,
     workspace_bootstraps,
     runtime_image_pins,
+    workspace_seeds,
 );
+
+diesel::table! {
+    workspace_seeds (workspace_id) {
+        workspace_id -> Uuid,
+        template -> Text,
+        files_dir -> Nullable<Text>,
+        system_prompt -> Nullable<Text>,
+        seeded_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(workspace_seeds -> workspaces (workspace_id));

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use molecule_api::hooks::RestartOutcome;
 use molecule_api::hooks::StopFailure;
-use molecule_domain::{FailureReason, Vocabulary};
-use molecule_provisioner::{Backend, BackendError, ImageRef, ProvisionSpec, SecretDelivery, select_image};
+use molecule_domain::{FailureReason, FileAnswer, FileFailure, FileOp, Vocabulary};
+use molecule_provisioner::{Backend, BackendError, FileTarget, ImageRef, ProvisionSpec, SecretDelivery, select_image};
 use molecule_secrets::{ExposeSecret, SecretString};
 use molecule_service::error::chain;
 use molecule_service::hooks::HookError;
-use molecule_service::workloads::Provisioned;
+use molecule_service::workloads::{ProvisionTarget, Provisioned};
 use molecule_service::{ServiceError, Services, WorkloadHooks};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -95,6 +95,9 @@ pub enum ProvisionError {
     Token(#[source] ServiceError),
     #[error("the workspace's secrets cannot be delivered")]
     Secrets(#[source] ServiceError),
+    /// The template (or files_dir) its `/configs` is seeded from cannot be read.
+    #[error(transparent)]
+    Template(#[from] molecule_templates::LoadError),
     #[error("could not read or record the workspace")]
     Database(#[from] ServiceError),
     #[error(transparent)]
@@ -276,21 +279,11 @@ impl Dispatcher {
             Ok(t) => t.auth_token,
             Err(e) => return self.fail(id, ProvisionError::Token(e), Some(backend.name())).await,
         };
-        let pin = if self.inner.config.local_image_override {
-            None
-        } else {
-            match services.pinned_digest(target.runtime).await {
-                Ok(pin) => pin,
-                // Running an unpinned image when a pin may exist would be wrong: fail instead.
-                Err(e) => return self.fail(id, ProvisionError::Database(e), Some(backend.name())).await,
-            }
+        let image = match self.image_for(target.runtime).await {
+            Ok(i) => i,
+            // Running an unpinned image when a pin may exist would be wrong: fail instead.
+            Err(e) => return self.fail(id, ProvisionError::Database(e), Some(backend.name())).await,
         };
-        let image = select_image(
-            pin.as_deref(),
-            runtime,
-            &self.inner.config.runtime_images,
-            &self.inner.config.default_image,
-        );
         let mut env = self.inner.config.agent_env.clone();
         env.insert("WORKSPACE_ID".into(), id.to_string());
         env.insert("PLATFORM_URL".into(), self.inner.config.platform_url.clone());
@@ -334,6 +327,22 @@ impl Dispatcher {
             env.insert("MOLECULE_BOOTSTRAP_CODE".into(), code);
             secret_env.clear();
         }
+        // /configs is seeded once, on the first provision that succeeds; later ones leave it
+        // to the workload and the Files API. Backends that deliver by bootstrap code cannot
+        // take files yet (EC2: see README), so nothing is seeded there.
+        let seeding = !target.seed.seeded && backend.secret_delivery() == SecretDelivery::File;
+        let config_files = if seeding {
+            let provider = secret_env
+                .get(molecule_service::model::LLM_PROVIDER)
+                .map(|s| s.expose_secret().to_owned());
+            let files = self.seed_files(&target, model.as_deref(), provider.as_deref()).await;
+            match files {
+                Ok(f) => f,
+                Err(e) => return self.fail(id, ProvisionError::Template(e), Some(backend.name())).await,
+            }
+        } else {
+            BTreeMap::new()
+        };
         let spec = ProvisionSpec {
             workspace_id: id,
             runtime: runtime.to_owned(),
@@ -341,6 +350,7 @@ impl Dispatcher {
             image,
             env,
             secret_env,
+            config_files,
             reset_session,
         };
         let name = backend.name();
@@ -365,7 +375,10 @@ impl Dispatcher {
                     }
                     return Ok(());
                 }
-                tracing::info!(workspace_id = %id, backend = name, image = ?p.image, "provisioned");
+                if seeding {
+                    services.mark_seeded(id).await?;
+                }
+                tracing::info!(workspace_id = %id, backend = name, image = ?p.image, seeded = seeding, "provisioned");
                 Ok(())
             }
             Ok(Err(e)) => self.fail(id, ProvisionError::Backend(e), Some(name)).await,
@@ -376,6 +389,116 @@ impl Dispatcher {
             }
             Err(join) => self.fail(id, ProvisionError::Cancelled(join), Some(name)).await,
         }
+    }
+
+    /// The image a workload of `runtime` runs: its pin (unless pins are ignored), else the
+    /// runtime's image, else the default.
+    async fn image_for(&self, runtime: molecule_domain::Runtime) -> Result<ImageRef, ServiceError> {
+        let pin = if self.inner.config.local_image_override {
+            None
+        } else {
+            self.inner.services.pinned_digest(runtime).await?
+        };
+        Ok(select_image(
+            pin.as_deref(),
+            runtime.as_str(),
+            &self.inner.config.runtime_images,
+            &self.inner.config.default_image,
+        ))
+    }
+
+    /// A file operation on `id`'s workload, through the backend that ran it (or the default
+    /// one, for a workspace not provisioned yet).
+    pub async fn files(&self, id: Uuid, op: FileOp) -> Result<FileAnswer, FileFailure> {
+        let failed = |e: ServiceError| FileFailure::Failed(format!("reading the workspace: {}", e.chain()));
+        let target = self
+            .inner
+            .services
+            .provision_target(id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| FileFailure::NotFound(format!("workspace {id} not found")))?;
+        let Some(backend) = self
+            .backend_of(id)
+            .await
+            .map_err(|e| FileFailure::Failed(e.to_string()))?
+        else {
+            return Err(molecule_service::hooks::no_files());
+        };
+        let root = match &op {
+            FileOp::List { root, .. }
+            | FileOp::Read { root, .. }
+            | FileOp::Write { root, .. }
+            | FileOp::Delete { root, .. } => *root,
+        };
+        let t = FileTarget {
+            workspace_id: id,
+            runtime: target.runtime.as_str().to_owned(),
+            root,
+            image: self.image_for(target.runtime).await.map_err(failed)?,
+        };
+        match op {
+            FileOp::List { path, depth, .. } => backend.list_files(&t, &path, depth).await.map(FileAnswer::Listed),
+            FileOp::Read { path, .. } => backend.read_file(&t, &path).await.map(FileAnswer::Read),
+            FileOp::Write { path, bytes, .. } => backend.write_file(&t, &path, &bytes).await.map(|()| FileAnswer::Done),
+            FileOp::Delete { path, .. } => backend.delete_file(&t, &path).await.map(|()| FileAnswer::Done),
+        }
+    }
+
+    /// What `/configs` starts with: the org node's `files_dir`, else its template, else
+    /// `<runtime>-default` if there is one (config recovery); then the generated `config.yaml`
+    /// and the system prompt.
+    async fn seed_files(
+        &self,
+        target: &ProvisionTarget,
+        model: Option<&str>,
+        provider: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<u8>>, molecule_templates::LoadError> {
+        let registry = self.inner.services.templates().clone();
+        let seed = target.seed.clone();
+        let runtime = target.runtime.as_str().to_owned();
+        let (name, role, tier) = (target.name.clone(), target.role.clone(), target.tier);
+        let (model, provider) = (model.map(str::to_owned), provider.map(str::to_owned));
+        let read = tokio::task::spawn_blocking(move || {
+            let template = if let Some(dir) = &seed.files_dir {
+                Some(molecule_templates::Template::from_dir(std::path::Path::new(dir))?)
+            } else if !seed.template.is_empty() {
+                Some(registry.get(&seed.template)?.ok_or_else(|| {
+                    molecule_templates::LoadError {
+                        id: seed.template.clone(),
+                        file: registry
+                            .dir()
+                            .map(|d| d.join(&seed.template).display().to_string())
+                            .unwrap_or_else(|| "CONFIGS_DIR (unset)".into()),
+                        reason:
+                            "the workspace's template is gone: restore it, or import it again (POST /templates/import)"
+                                .into(),
+                    }
+                })?)
+            } else {
+                registry.get(&format!("{runtime}-default")).ok().flatten()
+            };
+            molecule_templates::seed_files(
+                template.as_ref(),
+                &molecule_templates::Seed {
+                    name: &name,
+                    role: role.as_deref(),
+                    tier,
+                    runtime: &runtime,
+                    model: model.as_deref(),
+                    provider: provider.as_deref(),
+                    system_prompt: seed.system_prompt.as_deref(),
+                },
+            )
+        })
+        .await;
+        read.unwrap_or_else(|e| {
+            Err(molecule_templates::LoadError {
+                id: String::new(),
+                file: String::new(),
+                reason: format!("reading the template panicked: {e}"),
+            })
+        })
     }
 
     /// The backend that provisioned `id` (its row says which; else the default), if any.
@@ -560,6 +683,10 @@ impl WorkloadHooks for Dispatcher {
 
     async fn stop_one(&self, id: Uuid) -> Result<(), HookError> {
         Dispatcher::stop(self, id).await.map_err(HookError::from_source)
+    }
+
+    async fn files(&self, id: Uuid, op: FileOp) -> Result<FileAnswer, FileFailure> {
+        Dispatcher::files(self, id, op).await
     }
 
     async fn stop(&self, ids: &[Uuid]) -> Vec<StopFailure> {

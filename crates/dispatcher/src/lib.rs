@@ -14,12 +14,10 @@
 
 mod dispatch;
 mod reconcile;
-mod templates;
 mod timeout;
 
 pub use dispatch::{Dispatcher, DispatcherConfig, StopError};
 pub use molecule_api::hooks::RestartOutcome;
 pub use molecule_service::WorkloadHooks;
 pub use reconcile::ReconcileConfig;
-pub use templates::Templates;
 pub use timeout::{TimeoutConfig, timeout_for};

@@ -1,7 +1,8 @@
 //! The provisioning-timeout sweeper: a workspace still `provisioning` past its timeout fails,
 //! with a message naming the timeout and where it came from. Resolution order:
-//! `PROVISION_TIMEOUT_SECONDS` → the template's `runtime_config.provision_timeout_seconds` →
-//! 30 min for hermes → 10 min.
+//! `PROVISION_TIMEOUT_SECONDS` → `runtime_config.provision_timeout_seconds` of the workspace's
+//! template, else of `<runtime>-default`, else of `<runtime>` (one loader, `molecule-templates`)
+//! → 30 min for hermes → 10 min.
 
 use std::time::Duration;
 
@@ -9,23 +10,26 @@ use molecule_domain::{FailureReason, WorkspaceStatus};
 use molecule_service::ServiceError;
 use serde_json::json;
 
-use crate::Templates;
 use crate::dispatch::Dispatcher;
 
 #[derive(Debug, Clone, Default)]
 pub struct TimeoutConfig {
     /// `PROVISION_TIMEOUT_SECONDS`: overrides every runtime.
     pub global: Option<u64>,
-    pub templates: Templates,
+    pub templates: molecule_templates::Registry,
     pub interval: Duration,
 }
 
 /// The timeout for `runtime` and a phrase naming its source.
-pub fn timeout_for(cfg: &TimeoutConfig, runtime: &str) -> (u64, String) {
+pub fn timeout_for(cfg: &TimeoutConfig, runtime: &str, template: &str) -> (u64, String) {
     if let Some(s) = cfg.global {
         return (s, "PROVISION_TIMEOUT_SECONDS".into());
     }
-    if let Some((s, path)) = cfg.templates.provision_timeout(runtime) {
+    let found = [template.to_owned(), format!("{runtime}-default"), runtime.to_owned()]
+        .iter()
+        .filter(|t| !t.is_empty())
+        .find_map(|t| cfg.templates.provision_timeout(t));
+    if let Some((s, path)) = found {
         return (
             s,
             format!("runtime_config.provision_timeout_seconds in {}", path.display()),
@@ -47,7 +51,7 @@ impl Dispatcher {
         let rows = services.provisioning_ages().await?;
         let mut failed = 0;
         for r in rows {
-            let (timeout, source) = timeout_for(cfg, &r.runtime);
+            let (timeout, source) = timeout_for(cfg, &r.runtime, &r.template);
             if u64::try_from(r.age_seconds).unwrap_or(0) < timeout {
                 continue;
             }
@@ -78,9 +82,12 @@ mod tests {
     #[test]
     fn resolution_order() {
         let mut cfg = TimeoutConfig::default();
-        assert_eq!(timeout_for(&cfg, "claude-code").0, 600);
-        assert_eq!(timeout_for(&cfg, "hermes").0, 1800);
+        assert_eq!(timeout_for(&cfg, "claude-code", "").0, 600);
+        assert_eq!(timeout_for(&cfg, "hermes", "").0, 1800);
         cfg.global = Some(42);
-        assert_eq!(timeout_for(&cfg, "hermes"), (42, "PROVISION_TIMEOUT_SECONDS".into()));
+        assert_eq!(
+            timeout_for(&cfg, "hermes", ""),
+            (42, "PROVISION_TIMEOUT_SECONDS".into())
+        );
     }
 }

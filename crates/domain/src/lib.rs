@@ -8,12 +8,13 @@
 //!
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
 //!
-//! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
+//! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `files` (workload file roots, path rules, file failures), `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
 //! `namespace`, `queue` (the A2A queue's statuses and priorities), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod delegation;
 mod events;
+mod files;
 mod ids;
 mod memory;
 mod model;
@@ -26,6 +27,10 @@ mod workspace;
 pub use activity::{ActivityStatus, ActivityType};
 pub use delegation::{DelegationStatus, InvalidTransition};
 pub use events::EventType;
+pub use files::{
+    FileAnswer, FileEntry, FileFailure, FileOp, FileRoot, MAX_FILE_BYTES, MAX_LIST_ENTRIES, RESERVED_CONFIGS_DIR,
+    check_relative, is_reserved, sanitize_file_name,
+};
 pub use ids::{DelegationId, IdParseError, WorkspaceId};
 pub use memory::{MemoryCapability, MemoryKind, MemorySource, NamespaceKind};
 pub use model::{PROVIDER_PREFIXES, SecretScope, provider_for_model};

@@ -121,6 +121,17 @@ impl From<molecule_service::ServiceError> for ApiError {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, message).with_details(details)
             }
             E::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
+            E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
+            E::NotImplemented(m) => ApiError::new(StatusCode::NOT_IMPLEMENTED, m),
+            E::Unprocessable { code, message, details } => {
+                let mut details = details;
+                if let Some(obj) = details.as_object_mut() {
+                    obj.insert("code".into(), json!(code));
+                } else {
+                    details = json!({ "code": code });
+                }
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message).with_details(details)
+            }
             E::NotReady(m) => {
                 let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m);
                 err.retry_after = Some(NOT_READY_RETRY_AFTER_SECONDS);

@@ -1,6 +1,7 @@
 //! `molecule-provisioner`: where workloads run.
 //!
-//! Owns: the [`Backend`] trait (provision, stop, remove_volumes, is_running, list_managed) and
+//! Owns: the [`Backend`] trait (provision, stop, remove_volumes, is_running, list_managed, and
+//! the workload file operations) and
 //! its implementations (Docker through bollard, a local-process backend for development), the
 //! naming and labelling of what they create, image references and the moving-tag rule, and
 //! image selection (pin → runtime map → default).
@@ -19,6 +20,7 @@ mod local;
 
 use std::collections::BTreeMap;
 
+pub use molecule_domain::{FileEntry, FileFailure, FileRoot};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use docker::{DockerBackend, DockerConfig};
@@ -44,6 +46,70 @@ pub fn container_name(id: Uuid) -> String {
 /// Volume names of a workspace: configs and workspace.
 pub fn volume_names(id: Uuid) -> [String; 2] {
     [format!("ws-{id}-configs"), format!("ws-{id}-workspace")]
+}
+
+/// The claude-code session volume (`/root/.claude/sessions`), which a reset removes first.
+pub fn session_volume_name(id: Uuid) -> String {
+    format!("ws-{id}-claude-sessions")
+}
+
+/// Where the claude-code session volume is mounted.
+pub const SESSION_MOUNT: &str = "/root/.claude/sessions";
+
+/// The tiers' resource limits (`TIER{n}_MEMORY_MB`, `TIER{n}_CPU_SHARES`) and whether tiers 3
+/// and 4 get the original's host privileges (`MOLECULE_ALLOW_PRIVILEGED_TIERS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiers {
+    pub memory_mb: [u64; 4],
+    /// 1024 = one CPU.
+    pub cpu_shares: [u64; 4],
+    pub allow_privileged: bool,
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Self {
+            memory_mb: [512, 512, 2048, 4096],
+            cpu_shares: [1024, 1024, 2048, 4096],
+            allow_privileged: false,
+        }
+    }
+}
+
+/// What a tier makes of a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierShape {
+    pub memory_bytes: i64,
+    pub cpu_shares: i64,
+    /// A hard limit of `cpu_shares / 1024` CPUs.
+    pub nano_cpus: i64,
+    /// T1: read-only root filesystem, tmpfs `/tmp`, and the configs volume only.
+    pub locked_down: bool,
+    pub privileged: bool,
+    pub host_pid: bool,
+    pub host_network: bool,
+    pub docker_socket: bool,
+}
+
+impl Tiers {
+    /// The shape of `tier` (an unknown tier is tier 2, as in the original).
+    pub fn shape(&self, tier: i32) -> TierShape {
+        let t = if (1..=4).contains(&tier) { tier } else { 2 };
+        let i = usize::try_from(t - 1).unwrap_or(1);
+        let mb = i64::try_from(self.memory_mb[i]).unwrap_or(i64::MAX / (1024 * 1024));
+        let shares = i64::try_from(self.cpu_shares[i]).unwrap_or(1024);
+        let privileged = self.allow_privileged && t >= 3;
+        TierShape {
+            memory_bytes: mb.saturating_mul(1024 * 1024),
+            cpu_shares: shares,
+            nano_cpus: shares.saturating_mul(1_000_000_000) / 1024,
+            locked_down: t == 1,
+            privileged,
+            host_pid: privileged,
+            host_network: privileged && t == 4,
+            docker_socket: privileged && t == 4,
+        }
+    }
 }
 
 /// The variable that tells the agent where its secrets file is.
@@ -74,6 +140,10 @@ pub struct ProvisionSpec {
     /// where the backend's API shows it. Docker and local deliver it as a mode-0600 file
     /// ([`secrets_file`]) named by `MOLECULE_SECRETS_FILE`.
     pub secret_env: BTreeMap<String, SecretString>,
+    /// Files to write under the workload's `/configs` before it starts (relative path →
+    /// bytes): the template's files and the generated `config.yaml`. Empty after the first
+    /// seeding, so later provisions keep what the workload or an operator changed there.
+    pub config_files: BTreeMap<String, Vec<u8>>,
     /// Start from a fresh session (drop session state kept between restarts).
     pub reset_session: bool,
 }
@@ -124,7 +194,25 @@ pub enum SecretDelivery {
     Bootstrap,
 }
 
-/// A place workloads run. Only the dispatcher calls `provision`, `stop` and `remove_volumes`.
+/// Which workload's files a file operation is on, and how to reach them when it is stopped.
+#[derive(Debug, Clone)]
+pub struct FileTarget {
+    pub workspace_id: Uuid,
+    pub runtime: String,
+    pub root: FileRoot,
+    /// The image the workload runs (present locally once it has run): Docker starts a helper
+    /// from it on the volumes when the workload is stopped, so no image is ever pulled.
+    pub image: ImageRef,
+}
+
+fn files_unsupported(backend: &str) -> FileFailure {
+    FileFailure::Unsupported(format!(
+        "the {backend} backend cannot reach a workload's files from the platform"
+    ))
+}
+
+/// A place workloads run. Only the dispatcher calls `provision`, `stop` and `remove_volumes`
+/// (and the file operations, which it routes to the backend that ran the workload).
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
     /// Short name recorded on the workspace row (`docker`, `local`, `ec2`).
@@ -142,4 +230,24 @@ pub trait Backend: Send + Sync {
     async fn is_running(&self, workspace_id: Uuid) -> Result<bool, BackendError>;
     /// Everything this backend manages (of every platform instance: callers filter).
     async fn list_managed(&self) -> Result<Vec<ManagedResource>, BackendError>;
+    /// Entries under `path` (checked, relative; `""` is the root) down to `depth` levels.
+    async fn list_files(&self, t: &FileTarget, path: &str, depth: u8) -> Result<Vec<FileEntry>, FileFailure> {
+        let _ = (t, path, depth);
+        Err(files_unsupported(self.name()))
+    }
+    /// The bytes of file `path` (checked, relative, not empty).
+    async fn read_file(&self, t: &FileTarget, path: &str) -> Result<Vec<u8>, FileFailure> {
+        let _ = (t, path);
+        Err(files_unsupported(self.name()))
+    }
+    /// Writes file `path`, creating its directories.
+    async fn write_file(&self, t: &FileTarget, path: &str, bytes: &[u8]) -> Result<(), FileFailure> {
+        let _ = (t, path, bytes);
+        Err(files_unsupported(self.name()))
+    }
+    /// Deletes file or directory `path` (recursively).
+    async fn delete_file(&self, t: &FileTarget, path: &str) -> Result<(), FileFailure> {
+        let _ = (t, path);
+        Err(files_unsupported(self.name()))
+    }
 }

@@ -431,13 +431,47 @@ impl Services {
     /// text as its result, `ACTIVITY_LOGGED` and `AGENT_MESSAGE{message, workspace_id, name}`,
     /// in one statement.
     pub async fn notify_user(&self, ws: Uuid, message: &str) -> Result<Uuid> {
+        self.notify_user_with(ws, message, &[]).await
+    }
+
+    /// [`Services::notify_user`] with file attachments (`{uri, name, mimeType?, size?}`): they
+    /// go into `AGENT_MESSAGE` and into the row's result as `parts: [{kind: "file", file}]`.
+    pub async fn notify_user_with(
+        &self,
+        ws: Uuid,
+        message: &str,
+        attachments: &[molecule_api::activity::Attachment],
+    ) -> Result<Uuid> {
         let message = message.trim();
-        if message.is_empty() {
-            return Err(ServiceError::invalid("message", "must not be empty"));
+        if message.is_empty() && attachments.is_empty() {
+            return Err(ServiceError::invalid(
+                "message",
+                "must not be empty (or give attachments)",
+            ));
+        }
+        for (i, a) in attachments.iter().enumerate() {
+            if a.uri.trim().is_empty() || a.name.trim().is_empty() {
+                return Err(ServiceError::invalid(
+                    "attachments",
+                    format!("[{i}]: uri and name must not be empty"),
+                ));
+            }
         }
         let name = self.get_workspace(ws).await?.name;
         let summary: String = message.chars().take(200).collect();
-        let response = json!({ "result": message });
+        let mut response = json!({ "result": message });
+        let mut agent_message = json!({ "message": message, "workspace_id": ws, "name": name });
+        if !attachments.is_empty() {
+            let files =
+                serde_json::to_value(attachments).map_err(|e| ServiceError::internal("encoding attachments", e))?;
+            response["parts"] = Value::Array(
+                attachments
+                    .iter()
+                    .map(|a| json!({ "kind": "file", "file": a }))
+                    .collect(),
+            );
+            agent_message["attachments"] = files;
+        }
         let notifications = vec![
             events::live_notification(
                 EventType::ActivityLogged,
@@ -445,11 +479,7 @@ impl Services {
                 json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": "notify", "summary": summary,
                         "status": "ok", "source_id": ws }),
             )?,
-            events::live_notification(
-                EventType::AgentMessage,
-                Some(ws),
-                json!({ "message": message, "workspace_id": ws, "name": name }),
-            )?,
+            events::live_notification(EventType::AgentMessage, Some(ws), agent_message)?,
         ];
         let mut conn = self.pool.get().await?;
         ActivityRow {

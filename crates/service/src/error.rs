@@ -30,9 +30,23 @@ pub enum ServiceError {
     /// 412: a precondition the caller can meet (e.g. a required variable), with details.
     #[error("{message}")]
     PreconditionFailed { message: String, details: Value },
+    /// 413: a body or file over a limit the message names.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 422: a well-formed request the platform cannot act on, with a machine-readable `code`
+    /// (e.g. `MISSING_REQUIRED_ENV`) and details.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
     /// 429.
     #[error("{0}")]
     TooMany(String),
+    /// 501: this backend cannot do this; the message says why.
+    #[error("{0}")]
+    NotImplemented(String),
     /// 503: the target exists but cannot take this now (not online, no URL); retry later.
     #[error("{0}")]
     NotReady(String),

@@ -61,6 +61,21 @@ pub trait WorkloadHooks: Send + Sync {
     ) -> Result<bool, HookError> {
         Ok(false)
     }
+    /// A file operation on the workload, through the backend that ran it.
+    async fn files(
+        &self,
+        _id: Uuid,
+        _op: molecule_domain::FileOp,
+    ) -> Result<molecule_domain::FileAnswer, molecule_domain::FileFailure> {
+        Err(no_files())
+    }
+}
+
+/// What a file operation answers when no backend can run it.
+pub fn no_files() -> molecule_domain::FileFailure {
+    molecule_domain::FileFailure::Unsupported(
+        "no provisioner is configured (MOLECULE_BACKEND): workload files live with a backend".into(),
+    )
 }
 
 /// The hooks of a platform with no provisioner and no plugins.
@@ -122,6 +137,16 @@ impl WorkloadHooks for HookChain {
         match self.0.iter().find(|h| h.has_provisioner()) {
             Some(h) => h.bootstrap_failed(id, reason, payload).await,
             None => Ok(false),
+        }
+    }
+    async fn files(
+        &self,
+        id: Uuid,
+        op: molecule_domain::FileOp,
+    ) -> Result<molecule_domain::FileAnswer, molecule_domain::FileFailure> {
+        match self.0.iter().find(|h| h.has_provisioner()) {
+            Some(h) => h.files(id, op).await,
+            None => Err(no_files()),
         }
     }
 }

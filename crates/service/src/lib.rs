@@ -10,14 +10,14 @@
 //! maps to status codes.
 //!
 //! Modules: `workspaces` (the tree), `tokens`, `registry` (register, heartbeat), `activity`,
-//! `events`, `external` (external agents' connection payload and credential rotation), `bootstrap` (one-time codes that hand EC2 workloads their secrets), `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
+//! `events`, `external` (external agents' connection payload and credential rotation), `files` (the Files API and chat uploads: path rules, routed to the dispatcher), `bootstrap` (one-time codes that hand EC2 workloads their secrets), `liveness`, `lifecycle` (restart, pause, resume, collapse), `delegations`,
 //! `discovery` (the hierarchy rule on the tree, peers, discover, card updates), `proxy` (the A2A
 //! proxy: checks, forward, busy rule, side effects), `messaging` (queue drain on heartbeats,
 //! reaper, drop-stale, queue view, budgets), `hibernation` (hibernate, wake), `memory` (agent memory: scope from the tree, redaction, org wrap, audit), `memory_admin`
 //! (export, import, edit, initial memories), `memory_backfill` (the original's table into the
 //! plugin), `pins`,
 //! `org` (org import), `workloads` (what the dispatcher reads and records), `hooks` (the
-//! `WorkloadHooks` port), `inbound` (the platform's inbound secret per workspace), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `model` (the model and `LLM_PROVIDER`, stored as the runtime's secrets), `secrets` (workspace and global secrets: sealed rows, merged values, the keyring boot check, rotate-key), `error` (`ServiceError`), `testing`
+//! `WorkloadHooks` port), `inbound` (the platform's inbound secret per workspace), `validate` (shared input checks), `recent` (per-workspace last times in memory), `redact` (the one secret redactor), `model` (the model and `LLM_PROVIDER`, stored as the runtime's secrets), `secrets` (workspace and global secrets: sealed rows, merged values, the keyring boot check, rotate-key), `templates` (the `/templates` listing, load errors, import, create's template preflight), `error` (`ServiceError`), `testing`
 //! (feature `testing`: fixtures for the tests of the crates above).
 
 pub mod activity;
@@ -27,6 +27,7 @@ pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod external;
+pub mod files;
 pub mod hibernation;
 pub mod hooks;
 pub mod inbound;
@@ -44,6 +45,7 @@ mod recent;
 pub mod redact;
 pub mod registry;
 pub mod secrets;
+pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
@@ -68,6 +70,8 @@ pub struct ServiceConfig {
     pub platform_url: String,
     /// SaaS mode refuses loopback agent URLs.
     pub saas: bool,
+    /// `MOLECULE_ALLOW_PRIVILEGED_TIERS`: tiers 3 and 4 get host privileges on Docker.
+    pub privileged_tiers: bool,
 }
 
 impl Default for ServiceConfig {
@@ -76,6 +80,7 @@ impl Default for ServiceConfig {
             liveness_ttl: Duration::from_secs(180),
             platform_url: "http://127.0.0.1:8080".into(),
             saas: false,
+            privileged_tiers: false,
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct Services {
     keyring: Arc<molecule_secrets::Keyring>,
     /// The inbound secrets read lately.
     inbound: inbound::InboundCache,
+    /// The workspace templates under `CONFIGS_DIR`.
+    templates: molecule_templates::Registry,
 }
 
 impl std::fmt::Debug for Services {
@@ -128,6 +135,7 @@ impl Services {
             audits: activity::AuditQueue::default(),
             keyring: Arc::new(molecule_secrets::Keyring::plaintext()),
             inbound: inbound::InboundCache::default(),
+            templates: molecule_templates::Registry::default(),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()

@@ -3,7 +3,12 @@
 //! applies). Idempotent: a node whose name already exists, live, under the same parent is
 //! skipped (or, with `replace_if_exists`, removed and created again). `required_env` (the org's
 //! and every node's) is checked against the global secrets and the org's `.env` first (412
-//! unless `force`); the `.env`'s variables become each created node's workspace secrets.
+//! unless `force`); the `.env`'s variables (then a node's `files_dir/.env` on top) become each
+//! created node's workspace secrets. `!include <file>` splices another YAML file of the org's
+//! directory in place. A node's `template`, `files_dir` and `system_prompt` seed its
+//! `/configs`; `spawning: false` leaves the node and its subtree out. Keys this platform does
+//! not implement (schedules, channels, plugins, prompts, …) are reported per node as
+//! `ignored`, never dropped silently.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +29,9 @@ use molecule_api::workspaces::CreateWorkspace;
 pub struct OrgTemplate {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Keys this platform does not implement: reported as ignored.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_yaml_ng::Value>,
     #[serde(default)]
     pub defaults: Defaults,
     #[serde(default)]
@@ -76,6 +84,9 @@ pub struct Defaults {
     /// For every node that has none of its own.
     #[serde(default)]
     pub initial_memories: Option<Vec<InitialMemory>>,
+    /// Keys this platform does not implement: reported as ignored.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_yaml_ng::Value>,
 }
 
 /// One workspace of the tree.
@@ -93,8 +104,82 @@ pub struct Node {
     /// As the org's `required_env`, for this node.
     #[serde(default)]
     pub required_env: Vec<EnvRequirement>,
+    /// A workspace template under `CONFIGS_DIR` (its required_env is checked too).
+    pub template: Option<String>,
+    /// A directory of the org (relative to `org.yaml`) whose files seed the node's
+    /// `/configs`, over `template`; its `.env` adds workspace secrets.
+    pub files_dir: Option<String>,
+    /// Written to `/configs/system-prompt.md`.
+    pub system_prompt: Option<String>,
+    pub max_concurrent_tasks: Option<i32>,
+    /// `false` leaves this node and its subtree out.
+    pub spawning: Option<bool>,
     #[serde(default)]
     pub children: Vec<Node>,
+    /// Keys this platform does not implement: reported as ignored.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+/// The largest `system_prompt`.
+const MAX_SYSTEM_PROMPT: usize = 64 * 1024;
+/// How deep `!include`s may nest.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Replaces every `!include <file>` in `v` with that file's YAML (itself expanded), reading
+/// only inside `dir`.
+fn expand_includes(v: serde_yaml_ng::Value, dir: Option<&Path>, depth: usize) -> Result<serde_yaml_ng::Value> {
+    use serde_yaml_ng::Value;
+    match v {
+        Value::Tagged(t) if t.tag == "include" => {
+            let Some(dir) = dir else {
+                return Err(ServiceError::invalid(
+                    "template",
+                    "!include works only in a directory template (import with dir)",
+                ));
+            };
+            if depth >= MAX_INCLUDE_DEPTH {
+                return Err(ServiceError::invalid(
+                    "template",
+                    format!("!include nests deeper than {MAX_INCLUDE_DEPTH}"),
+                ));
+            }
+            let Value::String(file) = t.value else {
+                return Err(ServiceError::invalid("template", "!include takes a file name"));
+            };
+            let rel = molecule_templates::check_relative_path(&file)
+                .map_err(|m| ServiceError::invalid("template", format!("!include {file:?}: {m}")))?;
+            let path = dir.join(&rel);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ServiceError::invalid("template", format!("!include {}: {e}", path.display())))?;
+            let inner: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+                ServiceError::invalid("template", format!("!include {}: not valid YAML: {e}", path.display()))
+            })?;
+            expand_includes(inner, Some(dir), depth + 1)
+        }
+        Value::Tagged(t) => Err(ServiceError::invalid(
+            "template",
+            format!("unknown YAML tag !{} (only !include is understood)", t.tag),
+        )),
+        Value::Sequence(items) => Ok(Value::Sequence(
+            items
+                .into_iter()
+                .map(|i| expand_includes(i, dir, depth))
+                .collect::<Result<_>>()?,
+        )),
+        Value::Mapping(m) => {
+            let mut out = serde_yaml_ng::Mapping::new();
+            for (k, v) in m {
+                out.insert(k, expand_includes(v, dir, depth)?);
+            }
+            Ok(Value::Mapping(out))
+        }
+        other => Ok(other),
+    }
+}
+
+fn keys(other: &BTreeMap<String, serde_yaml_ng::Value>, prefix: &str) -> Vec<String> {
+    other.keys().map(|k| format!("{prefix}{k}")).collect()
 }
 
 fn count(nodes: &[Node]) -> usize {
@@ -102,7 +187,7 @@ fn count(nodes: &[Node]) -> usize {
 }
 
 /// Checks every node before anything is written: the error names the node.
-fn validate_tree(nodes: &[Node], prefix: &str, depth: usize) -> Result<()> {
+fn validate_tree(nodes: &[Node], prefix: &str, depth: usize, org_dir: Option<&Path>) -> Result<()> {
     if depth > crate::workspaces::MAX_DEPTH as usize {
         return Err(ServiceError::invalid(
             "template",
@@ -130,7 +215,34 @@ fn validate_tree(nodes: &[Node], prefix: &str, depth: usize) -> Result<()> {
                 format!("{at} ({name:?}): tier must be 1..=4, got {t}"),
             ));
         }
-        validate_tree(&n.children, &format!("{at}.children"), depth + 1)?;
+        if let Some(f) = &n.files_dir {
+            let Some(dir) = org_dir else {
+                return Err(ServiceError::invalid(
+                    "template",
+                    format!("{at} ({name:?}): files_dir works only in a directory template (import with dir)"),
+                ));
+            };
+            let rel = molecule_templates::check_relative_path(f)
+                .map_err(|m| ServiceError::invalid("template", format!("{at} ({name:?}): files_dir {f:?}: {m}")))?;
+            let path = dir.join(&rel);
+            let inside = std::fs::canonicalize(&path)
+                .ok()
+                .zip(std::fs::canonicalize(dir).ok())
+                .is_some_and(|(p, d)| p.starts_with(d) && p.is_dir());
+            if !inside {
+                return Err(ServiceError::invalid(
+                    "template",
+                    format!("{at} ({name:?}): files_dir {f:?} is not a directory inside the org's directory"),
+                ));
+            }
+        }
+        if n.system_prompt.as_ref().is_some_and(|p| p.len() > MAX_SYSTEM_PROMPT) {
+            return Err(ServiceError::invalid(
+                "template",
+                format!("{at} ({name:?}): system_prompt is over {MAX_SYSTEM_PROMPT} bytes"),
+            ));
+        }
+        validate_tree(&n.children, &format!("{at}.children"), depth + 1, org_dir)?;
     }
     Ok(())
 }
@@ -145,7 +257,7 @@ fn load_dir(root: &Path, dir: &str) -> Result<(OrgTemplate, PathBuf)> {
     for file in ["org.yaml", "org.yml"] {
         let path = root.join(dir).join(file);
         if let Ok(text) = std::fs::read_to_string(&path) {
-            return parse(&text).map(|t| (t, path));
+            return parse(&text, Some(&root.join(dir))).map(|t| (t, path));
         }
     }
     Err(ServiceError::NotFound(format!(
@@ -156,7 +268,7 @@ fn load_dir(root: &Path, dir: &str) -> Result<(OrgTemplate, PathBuf)> {
 
 /// The org's `.env` (beside `org.yaml`), if any: its variables become every node's workspace
 /// secrets. A line that does not parse is a 400 naming the file.
-fn load_env(dir: &Path) -> Result<BTreeMap<String, SecretString>> {
+pub(crate) fn load_env(dir: &Path) -> Result<BTreeMap<String, SecretString>> {
     let path = dir.join(".env");
     if !path.is_file() {
         return Ok(BTreeMap::new());
@@ -189,8 +301,11 @@ fn collect_required(nodes: &[Node], into: &mut Vec<EnvRequirement>) {
     }
 }
 
-fn parse(text: &str) -> Result<OrgTemplate> {
-    serde_yaml_ng::from_str(text)
+fn parse(text: &str, dir: Option<&Path>) -> Result<OrgTemplate> {
+    let raw: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| ServiceError::invalid("template", format!("not valid YAML: {e}")))?;
+    let expanded = expand_includes(raw, dir, 0)?;
+    serde_yaml_ng::from_value(expanded)
         .map_err(|e| ServiceError::invalid("template", format!("not a valid org template: {e}")))
 }
 
@@ -219,7 +334,7 @@ impl Services {
 
     /// Imports a template; see the module docs.
     pub async fn import_org(&self, req: ImportRequest, root: Option<&Path>) -> Result<Imported> {
-        let (template, env) = match (&req.dir, &req.template) {
+        let (template, env, org_dir) = match (&req.dir, &req.template) {
             (Some(dir), None) => {
                 let (t, path) = load_dir(
                     root.ok_or_else(|| {
@@ -230,10 +345,11 @@ impl Services {
                     })?,
                     dir,
                 )?;
-                let env = load_env(path.parent().unwrap_or(Path::new(".")))?;
-                (t, env)
+                let org_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+                let env = load_env(&org_dir)?;
+                (t, env, Some(org_dir))
             }
-            (None, Some(text)) => (parse(text)?, BTreeMap::new()),
+            (None, Some(text)) => (parse(text, None)?, BTreeMap::new(), None),
             _ => return Err(ServiceError::invalid("body", "give exactly one of dir or template")),
         };
         // Preflight: every required variable comes from a global secret or the org's `.env`.
@@ -265,7 +381,7 @@ impl Services {
                 "workspaces: the template has no workspaces",
             ));
         }
-        validate_tree(&template.workspaces, "workspaces", 0)?;
+        validate_tree(&template.workspaces, "workspaces", 0, org_dir.as_deref())?;
         self.check_tree_memories(&template, &template.workspaces, "workspaces", true)?;
         let mut results = Vec::new();
         // Depth-first, parents before children; each node provisions through the hooks.
@@ -289,8 +405,28 @@ impl Services {
             let name = node.name.clone().unwrap_or_default();
             // The org's memories go to the first root (`workspaces[0]`).
             let extra: &[InitialMemory] = if at == "workspaces[0]" { &globals } else { &[] };
+            let ignored = keys(&node.other, "");
+            if node.spawning == Some(false) {
+                results.push(NodeResult {
+                    node: at,
+                    name,
+                    id: None,
+                    parent_id: parent,
+                    status: NodeStatus::NotSpawned,
+                    error: None,
+                    ignored,
+                });
+                continue;
+            }
             let result = self
-                .import_node(&template.defaults, &node, parent, req.replace_if_exists, extra, &env)
+                .import_node(
+                    &template.defaults,
+                    &node,
+                    parent,
+                    req.replace_if_exists,
+                    extra,
+                    (&env, org_dir.as_deref()),
+                )
                 .await;
             let (id, status, error) = match result {
                 Ok((id, status)) => (Some(id), status, None),
@@ -308,6 +444,7 @@ impl Services {
                 parent_id: parent,
                 status,
                 error,
+                ignored,
             });
         }
         let created = results
@@ -316,7 +453,13 @@ impl Services {
             .count();
         let skipped = results.iter().filter(|r| r.status == NodeStatus::Skipped).count();
         let failed = results.iter().filter(|r| r.status == NodeStatus::Failed).count();
+        let mut ignored = keys(&template.other, "");
+        ignored.extend(keys(&template.defaults.other, "defaults."));
+        if !ignored.is_empty() || results.iter().any(|r| !r.ignored.is_empty()) {
+            tracing::info!(org = ?template.name, ?ignored, "org import: keys this platform does not implement were ignored (listed per node in the answer)");
+        }
         Ok(Imported {
+            ignored,
             org: template.name,
             count: results.len(),
             workspaces: results,
@@ -333,9 +476,18 @@ impl Services {
         parent: Option<Uuid>,
         replace: bool,
         extra_memories: &[InitialMemory],
-        env: &BTreeMap<String, SecretString>,
+        (env, org_dir): (&BTreeMap<String, SecretString>, Option<&Path>),
     ) -> Result<(Uuid, NodeStatus)> {
         let name = node.name.clone().unwrap_or_default();
+        // files_dir (checked by validate_tree) and its `.env` over the org's.
+        let files_dir = match (&node.files_dir, org_dir) {
+            (Some(f), Some(dir)) => Some(dir.join(f)),
+            _ => None,
+        };
+        let mut secrets = env.clone();
+        if let Some(d) = &files_dir {
+            secrets.extend(load_env(d)?);
+        }
         let existing = self.live_child(parent, name.trim()).await?;
         let status = match existing {
             Some(id) if !replace => return Ok((id, NodeStatus::Skipped)),
@@ -367,10 +519,16 @@ impl Services {
                 .into_iter()
                 .chain(extra_memories.iter().cloned())
                 .collect(),
-            secrets: env.clone(),
+            secrets,
+            template: node.template.clone(),
+            max_concurrent_tasks: node.max_concurrent_tasks,
             ..CreateWorkspace::default()
         };
-        match self.create_workspace(input).await {
+        let extras = crate::workspaces::SeedExtras {
+            files_dir: files_dir.map(|d| d.display().to_string()),
+            system_prompt: node.system_prompt.clone(),
+        };
+        match self.create_workspace_seeded(input, extras).await {
             Ok(c) => Ok((c.id, status)),
             // Another import created it meanwhile (the unique index decided): same workspace.
             Err(ServiceError::Conflict { .. }) if !replace => {

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use molecule_db::schema::runtime_image_pins as p;
+use molecule_db::schema::workspace_seeds as seeds;
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::{EventType, Runtime, Vocabulary, WorkspaceStatus};
@@ -27,6 +28,49 @@ pub struct ProvisionTarget {
     pub runtime: Runtime,
     pub tier: i32,
     pub model: Option<String>,
+    pub name: String,
+    pub role: Option<String>,
+    /// Where its `/configs` comes from.
+    pub seed: Seed,
+}
+
+/// Where a workload's `/configs` comes from, and whether it was seeded already.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seed {
+    /// A template id under `CONFIGS_DIR` ('' for none: `<runtime>-default` if it exists).
+    pub template: String,
+    /// An org node's files directory (absolute), which wins over `template`.
+    pub files_dir: Option<String>,
+    pub system_prompt: Option<String>,
+    /// A provision already seeded `/configs`: later ones leave it alone.
+    pub seeded: bool,
+}
+
+/// Records where a new workspace's `/configs` comes from (in the creating transaction).
+pub(crate) async fn record_seed(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Uuid,
+    template: &str,
+    files_dir: Option<&str>,
+    system_prompt: Option<&str>,
+) -> Result<()> {
+    diesel::insert_into(seeds::table)
+        .values((
+            seeds::workspace_id.eq(id),
+            seeds::template.eq(template),
+            seeds::files_dir.eq(files_dir),
+            seeds::system_prompt.eq(system_prompt),
+        ))
+        .on_conflict(seeds::workspace_id)
+        .do_update()
+        .set((
+            seeds::template.eq(template),
+            seeds::files_dir.eq(files_dir),
+            seeds::system_prompt.eq(system_prompt),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 impl ProvisionTarget {
@@ -51,6 +95,9 @@ pub struct Provisioning {
     pub id: Uuid,
     #[diesel(sql_type = Text)]
     pub runtime: String,
+    /// Its template ('' for none).
+    #[diesel(sql_type = Text)]
+    pub template: String,
     #[diesel(sql_type = BigInt)]
     pub age_seconds: i64,
 }
@@ -66,22 +113,73 @@ pub enum Orphanhood {
     Unknown,
 }
 
+/// `provision_target`'s columns: the workspace's, then its seed's (absent without a row).
+type TargetRow = (
+    DbWorkspaceStatus,
+    String,
+    i32,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<(String, Option<String>, Option<String>, Option<OffsetDateTime>)>,
+);
+
 impl Services {
     /// The workspace a provision is for; `None` when it does not exist.
     pub async fn provision_target(&self, id: Uuid) -> Result<Option<ProvisionTarget>> {
         let mut conn = self.pool.get().await?;
-        let row: Option<(DbWorkspaceStatus, String, i32, Option<String>)> = w::table
-            .find(id)
-            .select((w::status, w::runtime, w::tier, w::model))
+        let row: Option<TargetRow> = w::table
+            .left_join(seeds::table)
+            .filter(w::id.eq(id))
+            .select((
+                w::status,
+                w::runtime,
+                w::tier,
+                w::model,
+                w::name,
+                w::role,
+                (
+                    seeds::template,
+                    seeds::files_dir,
+                    seeds::system_prompt,
+                    seeds::seeded_at,
+                )
+                    .nullable(),
+            ))
             .first(&mut conn)
             .await
             .optional()?;
-        Ok(row.map(|(status, runtime, tier, model)| ProvisionTarget {
-            status: status.0,
-            runtime: Runtime::resolve(Some(&runtime)),
-            tier,
-            model,
-        }))
+        Ok(
+            row.map(|(status, runtime, tier, model, name, role, seed)| ProvisionTarget {
+                status: status.0,
+                runtime: Runtime::resolve(Some(&runtime)),
+                tier,
+                model,
+                name,
+                role,
+                seed: seed
+                    .map(|(template, files_dir, system_prompt, seeded_at)| Seed {
+                        template,
+                        files_dir,
+                        system_prompt,
+                        seeded: seeded_at.is_some(),
+                    })
+                    .unwrap_or_default(),
+            }),
+        )
+    }
+
+    /// Records that `/configs` of `id` has been seeded: later provisions leave it alone.
+    pub async fn mark_seeded(&self, id: Uuid) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        diesel::insert_into(seeds::table)
+            .values((seeds::workspace_id.eq(id), seeds::seeded_at.eq(diesel::dsl::now)))
+            .on_conflict(seeds::workspace_id)
+            .do_update()
+            .set(seeds::seeded_at.eq(diesel::dsl::now))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Records the backend, instance and image digest of a finished provision, even when the
@@ -227,7 +325,8 @@ impl Services {
     pub async fn provisioning_ages(&self) -> Result<Vec<Provisioning>> {
         let mut conn = self.pool.get().await?;
         Ok(diesel::sql_query(
-            "SELECT id, runtime, extract(epoch FROM now() - updated_at)::bigint AS age_seconds
+            "SELECT id, runtime, COALESCE((SELECT s.template FROM workspace_seeds s WHERE s.workspace_id = workspaces.id), '') AS template,
+                    extract(epoch FROM now() - updated_at)::bigint AS age_seconds
                FROM workspaces WHERE status = $1",
         )
         .bind::<molecule_db::sql_types::WorkspaceStatusSql, _>(DbWorkspaceStatus(WorkspaceStatus::Provisioning))

@@ -90,6 +90,15 @@ impl From<Row> for Workspace {
     }
 }
 
+/// What a workload's `/configs` gets beyond its template (org import's `files_dir` and
+/// `system_prompt`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SeedExtras {
+    /// An absolute directory, already checked to be inside the org's directory.
+    pub files_dir: Option<String>,
+    pub system_prompt: Option<String>,
+}
+
 /// Whether a delete may take a workspace's live children with it (`?confirm=true`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Children {
@@ -114,9 +123,12 @@ pub(crate) enum Lock {
     Row,
 }
 
+/// The tier of a workspace that names none (nor does its template).
+pub const DEFAULT_TIER: i32 = 3;
+
 fn tier(t: Option<i32>) -> Result<i32> {
     match t {
-        None | Some(0) => Ok(3),
+        None | Some(0) => Ok(DEFAULT_TIER),
         Some(t @ 1..=4) => Ok(t),
         Some(other) => Err(ServiceError::invalid("tier", format!("must be 1..=4, got {other}"))),
     }
@@ -309,6 +321,12 @@ pub async fn transition(
 
 impl Services {
     pub async fn create_workspace(&self, input: CreateWorkspace) -> Result<Created> {
+        self.create_workspace_seeded(input, SeedExtras::default()).await
+    }
+
+    /// [`Services::create_workspace`] with what only org import gives: a files directory
+    /// and a system prompt for `/configs`.
+    pub(crate) async fn create_workspace_seeded(&self, input: CreateWorkspace, extras: SeedExtras) -> Result<Created> {
         let name = validate::workspace_name("name", &input.name)?.into_string();
         let role = validate::optional_text("role", input.role.as_deref(), 1000, true)?;
         let model = validate::optional_text("model", input.model.as_deref(), 100, false)?;
@@ -321,7 +339,20 @@ impl Services {
                 other => other,
             })?;
         }
-        let runtime_raw = validate::optional_text("runtime", input.runtime.as_deref(), 100, false)?;
+        // A template gives the defaults of what the body leaves out, and must be met before
+        // anything is written.
+        let template = match validate::optional_text("template", input.template.as_deref(), 100, false)? {
+            Some(t) => Some(self.template_for_create(&t).await?),
+            None => None,
+        };
+        let tcfg = template.as_ref().map(|t| &t.config);
+        let model = model.or_else(|| tcfg.and_then(|c| c.default_model()).map(str::to_owned));
+        if let Some(t) = &template {
+            let given = input.secrets.keys().cloned().collect();
+            self.check_required_env(t, model.as_deref(), &given).await?;
+        }
+        let runtime_raw = validate::optional_text("runtime", input.runtime.as_deref(), 100, false)?
+            .or_else(|| tcfg.and_then(|c| c.runtime.clone()));
         let runtime = Runtime::resolve(runtime_raw.as_deref());
         let external = input.external.unwrap_or(false) || runtime == Runtime::External;
         let runtime = if external { Runtime::External } else { runtime };
@@ -332,7 +363,8 @@ impl Services {
             .map(|u| validate::agent_url("url", u, self.config.saas))
             .transpose()?;
         let delivery_mode = delivery("delivery_mode", input.delivery_mode.as_deref())?;
-        let tier = tier(input.tier)?;
+        let tier = tier(input.tier.or_else(|| tcfg.and_then(|c| c.tier)))?;
+        let template_id = template.as_ref().map(|t| t.id.clone());
         let max_tasks = max_tasks(input.max_concurrent_tasks)?;
         self.check_initial_memories(&input.initial_memories, input.parent_id.is_none())?;
         let status = match (external, &url) {
@@ -376,6 +408,16 @@ impl Services {
                     ),
                 };
                 events::record(conn, ty, Some(id), payload).await?;
+                if template_id.is_some() || extras.files_dir.is_some() || extras.system_prompt.is_some() {
+                    crate::workloads::record_seed(
+                        conn,
+                        id,
+                        template_id.as_deref().unwrap_or(""),
+                        extras.files_dir.as_deref(),
+                        extras.system_prompt.as_deref(),
+                    )
+                    .await?;
+                }
                 // The model and provider first, so a secret given explicitly wins.
                 if model.is_some() || llm_provider.is_some() {
                     crate::model::store(conn, &keyring, id, model.as_deref(), llm_provider.as_deref()).await?;
@@ -437,6 +479,12 @@ impl Services {
             }),
             auth_token: token.map(|t| t.auth_token),
             connection,
+            tier_note: (!external && tier >= 3 && !self.config.privileged_tiers).then(|| {
+                format!(
+                    "tier {tier} gets its memory and CPU limits but not the original's host privileges (privileged, host PID{}): set MOLECULE_ALLOW_PRIVILEGED_TIERS=true to grant them",
+                    if tier == 4 { ", host network, the Docker socket" } else { "" }
+                )
+            }),
             workspace,
         })
     }

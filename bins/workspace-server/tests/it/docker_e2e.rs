@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workspace-server");
-const ADMIN: &str = "e2e-admin";
+pub(crate) const ADMIN: &str = "e2e-admin";
 
 /// A 32-character key: secrets are sealed at rest in this run.
 const SEALING_KEY: &str = "e2e-sealing-key-0123456789abcdef";
@@ -33,12 +33,17 @@ fn sha256_hex(v: &str) -> String {
         .collect()
 }
 
-fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
+pub(crate) fn start(db: &TestDb, instance: &str, extra: &[(&str, &str)]) -> Server {
     start_logged(db, instance, extra, None)
 }
 
 /// As [`start`], with the server's output appended to `log` when given.
-fn start_logged(db: &TestDb, instance: &str, extra: &[(&str, &str)], log: Option<&std::path::Path>) -> Server {
+pub(crate) fn start_logged(
+    db: &TestDb,
+    instance: &str,
+    extra: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Server {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut cmd = Command::new(BIN);
@@ -69,7 +74,7 @@ fn start_logged(db: &TestDb, instance: &str, extra: &[(&str, &str)], log: Option
     Server { child, base }
 }
 
-async fn post(http: &reqwest::Client, base: &str, path: String, body: Value) -> reqwest::Response {
+pub(crate) async fn post(http: &reqwest::Client, base: &str, path: String, body: Value) -> reqwest::Response {
     http.post(format!("{base}{path}"))
         .bearer_auth(ADMIN)
         .json(&body)
@@ -78,7 +83,7 @@ async fn post(http: &reqwest::Client, base: &str, path: String, body: Value) -> 
         .unwrap()
 }
 
-async fn status(http: &reqwest::Client, base: &str, id: &str) -> Value {
+pub(crate) async fn status(http: &reqwest::Client, base: &str, id: &str) -> Value {
     http.get(format!("{base}/workspaces/{id}"))
         .bearer_auth(ADMIN)
         .send()
@@ -89,7 +94,7 @@ async fn status(http: &reqwest::Client, base: &str, id: &str) -> Value {
         .unwrap()
 }
 
-async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
+pub(crate) async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
     until(&format!("{id} {want}"), Duration::from_secs(90), || async {
         let w = status(http, base, id).await;
         assert_ne!(w["status"], "failed", "workspace failed: {}", w["last_sample_error"]);

@@ -272,7 +272,7 @@ async fn a_long_delivery_keeps_its_lease_and_is_sent_once() {
 
 /// The reference agent built next to this test binary (`cargo xtask test` builds every binary
 /// of the workspace first). Outside CI a missing binary skips the test loudly.
-fn reference_agent() -> Option<std::path::PathBuf> {
+pub(crate) fn reference_agent() -> Option<std::path::PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let path = exe.parent()?.parent()?.join("molecule-agent");
     let problem = (!path.exists()).then(|| format!("{} is not built (cargo build -p molecule-agent)", path.display()));

@@ -214,6 +214,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         image: ImageRef::parse("unused").unwrap(),
         env: Default::default(),
         secret_env: Default::default(),
+        config_files: Default::default(),
         reset_session: false,
     };
     let a = backend.provision_with_token(&spec, "retry-token-1").await.unwrap();

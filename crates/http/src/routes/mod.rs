@@ -5,9 +5,11 @@
 pub mod a2a;
 pub mod activity;
 pub mod admin;
+pub mod chat;
 pub mod delegations;
 pub mod discovery;
 pub mod events;
+pub mod files;
 pub mod lifecycle;
 pub mod mcp;
 pub mod memories;
@@ -15,6 +17,7 @@ pub mod org;
 pub mod pins;
 pub mod registry;
 pub mod secrets;
+pub mod templates;
 pub mod tokens;
 pub mod workspaces;
 
@@ -128,6 +131,17 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(pins::list_pins)
         .service(pins::put_pin)
         .service(pins::delete_pin)
+        .service(chat::upload)
+        .service(chat::download)
+        .service(chat::notify)
+        .service(files::list_files)
+        .service(files::write_files)
+        .service(files::read_file)
+        .service(files::write_file)
+        .service(files::delete_file)
+        .service(templates::list_templates)
+        .service(templates::template_errors)
+        .service(templates::import_template)
         .service(org::import_org)
         .service(org::org_templates)
         .service(admin::liveness)

@@ -94,6 +94,16 @@ impl Drop for Cleanup {
 /// A workspace-server process on `database_url` with `ADMIN_TOKEN=admin`, no backend, on a free
 /// loopback port, plus `extra` environment.
 pub fn start_replica(database_url: &str, admin: &str, extra: &[(&str, &str)]) -> Proc {
+    start_replica_logged(database_url, admin, extra, None)
+}
+
+/// [`start_replica`], with its stdout and stderr (the log) written to `log` when given.
+pub fn start_replica_logged(
+    database_url: &str,
+    admin: &str,
+    extra: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Proc {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_workspace-server"));
     cmd.env_clear()
@@ -107,6 +117,10 @@ pub fn start_replica(database_url: &str, admin: &str, extra: &[(&str, &str)]) ->
         .stdin(std::process::Stdio::null());
     for (k, v) in extra {
         cmd.env(k, v);
+    }
+    if let Some(path) = log {
+        let file = std::fs::File::create(path).unwrap();
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
     }
     Proc {
         child: cmd.spawn().unwrap(),
@@ -161,4 +175,21 @@ pub fn tools_python(test: &str, modules: &str, install: &str) -> Option<std::pat
         )
     });
     ready_or_skip(test, problem).then_some(python)
+}
+
+/// The status of `GET <path>` sent byte for byte (no client normalises `..` or `%2e%2e`
+/// away), with a bearer token.
+pub fn raw_get_status(base: &str, path: &str, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }

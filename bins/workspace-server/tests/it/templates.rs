@@ -1,0 +1,402 @@
+//! Workspace templates through the binary: the listing over a directory that holds a broken
+//! template (listed in the load-error view and the log, never dropped silently), import,
+//! create's `template` preflight, and seeding into the local backend's `/configs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::path::Path;
+use std::time::Duration;
+
+use molecule_testkit::{TestDb, until_ok};
+use serde_json::{Value, json};
+
+use crate::common;
+
+const ADMIN: &str = "templates-admin";
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A templates directory: `good` (requires GOOD_KEY, ships a prompt file), `broken` (bad
+/// YAML) and `claude-code-default`.
+pub(crate) fn fixture(dir: &Path) {
+    write(
+        dir,
+        "good/config.yaml",
+        "name: Good agent\ndescription: does good\ntier: 2\nruntime: claude-code\nskills: [search, {name: write}]\n\
+         required_env: [GOOD_KEY]\nruntime_config:\n  model: sonnet\n  models: [sonnet, {id: opus, required_env: [OPUS_KEY]}]\n\
+         \x20 providers: [anthropic-oauth]\n  provision_timeout_seconds: 900\n\
+         providers:\n  - {name: anthropic, auth_env: [ANTHROPIC_API_KEY], model_prefixes: [claude-]}\n",
+    );
+    write(dir, "good/prompts/hello.md", "hello from the template\n");
+    write(dir, "broken/config.yaml", "name: broken\nruntime_config: [unclosed\n");
+    write(
+        dir,
+        "claude-code-default/config.yaml",
+        "name: default\nruntime: claude-code\n",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
+    let Some(agent_bin) = crate::messaging::reference_agent() else {
+        return;
+    };
+    let db = TestDb::new().await;
+    let configs = tempfile::tempdir().unwrap();
+    fixture(configs.path());
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("server.log");
+    let server = common::start_replica_logged(
+        &db.url,
+        ADMIN,
+        &[
+            ("CONFIGS_DIR", configs.path().to_str().unwrap()),
+            ("MOLECULE_BACKEND", "local"),
+            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
+            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
+            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
+        ],
+        Some(&log),
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &server, ADMIN).await;
+    let base = &server.base;
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let resp = http.get(path).bearer_auth(ADMIN).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+
+    // The listing: the good ones, in the later shape; the broken one is not there...
+    let (status, list) = get(format!("{base}/templates")).await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["claude-code-default", "good"], "{list}");
+    let good = &list[1];
+    assert_eq!(good["name"], "Good agent");
+    assert_eq!(good["tier"], 2);
+    assert_eq!(good["model"], "sonnet");
+    assert_eq!(good["skills"], json!(["search", "write"]));
+    assert_eq!(good["skill_count"], 2);
+    assert_eq!(good["required_env"], json!(["GOOD_KEY"]));
+    assert_eq!(good["models"][1], json!({ "id": "opus", "required_env": ["OPUS_KEY"] }));
+    assert_eq!(good["providers"], json!(["anthropic-oauth"]));
+    assert_eq!(good["provider_registry"][0]["name"], "anthropic");
+    assert_eq!(good["provider_registry"][0]["base_url"], "");
+    assert_eq!(good["provision_timeout_seconds"], 900);
+    assert!(list[0].get("provider_registry").is_none(), "absent, never null: {list}");
+    // ...but is in the load-error view, with its file and reason, and in the log.
+    let (status, errors) = get(format!("{base}/admin/templates/errors")).await;
+    assert_eq!(status, 200);
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(errors[0]["id"], "broken");
+    assert!(
+        errors[0]["file"].as_str().unwrap().ends_with("broken/config.yaml"),
+        "{errors}"
+    );
+    assert!(
+        errors[0]["reason"].as_str().unwrap().contains("not valid YAML"),
+        "{errors}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("templates: skip") && l.contains("broken/config.yaml")),
+        "the server log names the broken template's file:\n{logged}"
+    );
+
+    // Import: a new template appears at once; a second import of the name is a 409; a path
+    // that leaves the template is a 400 naming `files`.
+    let import = |body: Value| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(format!("{base}/templates/import"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let body =
+        json!({ "name": "imported", "files": { "config.yaml": "name: Imported\ntier: 1\n", "notes/a.md": "a" } });
+    let (status, imported) = import(body.clone()).await;
+    assert_eq!(status, 201, "{imported}");
+    assert_eq!(imported["tier"], 1);
+    assert_eq!(import(body).await.0, 409);
+    let (status, bad) = import(json!({ "name": "evil", "files": { "config.yaml": "a: 1", "../x": "x" } })).await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["field"], "files");
+    let (status, bad) = import(json!({ "name": "nocfg", "files": { "a.md": "x" } })).await;
+    assert_eq!((status, bad["field"].as_str()), (400, Some("files")), "{bad}");
+    assert!(!configs.path().join("evil").exists() && !configs.path().join("nocfg").exists());
+    assert_eq!(get(format!("{base}/templates")).await.1.as_array().unwrap().len(), 3);
+
+    // Create with a template: a missing required variable is a 422 naming it, with nothing
+    // made; an unknown template is TEMPLATE_UNAVAILABLE; a field we do not implement is a
+    // 400 naming it.
+    let create = |body: Value| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(format!("{base}/workspaces"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, refused) = create(json!({ "name": "g", "template": "good" })).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["code"], "MISSING_REQUIRED_ENV");
+    assert_eq!(refused["missing"], json!(["GOOD_KEY"]));
+    assert!(refused["error"].as_str().unwrap().contains("GOOD_KEY"));
+    let (status, refused) =
+        create(json!({ "name": "g", "template": "good", "model": "opus", "secrets": { "GOOD_KEY": "v" } })).await;
+    assert_eq!(
+        (status, &refused["missing"]),
+        (422, &json!(["OPUS_KEY"])),
+        "the chosen model's variables count too"
+    );
+    let (status, refused) = create(json!({ "name": "g", "template": "nope" })).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("TEMPLATE_UNAVAILABLE")),
+        "{refused}"
+    );
+    let (status, refused) = create(json!({ "name": "g", "template": "broken" })).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("broken/config.yaml"),
+        "{refused}"
+    );
+    let (status, refused) = create(json!({ "name": "g", "canvas": { "x": 1, "y": 2 } })).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("canvas"), "{refused}");
+    assert_eq!(
+        get(format!("{base}/workspaces")).await.1.as_array().unwrap().len(),
+        0,
+        "nothing half-made"
+    );
+
+    // With the variable met: the template's tier and model are the defaults, and its files and
+    // the generated config.yaml are in the workload's /configs (the local data dir).
+    let (status, created) =
+        create(json!({ "name": "g", "role": "helper", "template": "good", "secrets": { "GOOD_KEY": "v" } })).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["workspace"]["tier"], 2);
+    assert_eq!(created["workspace"]["runtime"], "claude-code");
+    let online = || async {
+        until_ok("the workspace to be online", Duration::from_secs(30), || async {
+            let (_, w) = get(format!("{base}/workspaces/{id}")).await;
+            if w["status"] == "online" {
+                Ok(w)
+            } else {
+                Err(w.to_string())
+            }
+        })
+        .await
+    };
+    let before = online().await["instance_id"].clone();
+    let dir = data.path().join(&id);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("prompts/hello.md")).unwrap(),
+        "hello from the template\n"
+    );
+    let cfg: serde_yaml_ng::Value =
+        serde_yaml_ng::from_slice(&std::fs::read(dir.join("config.yaml")).unwrap()).unwrap();
+    assert_eq!(cfg["name"], "g");
+    assert_eq!(cfg["description"], "helper");
+    assert_eq!(cfg["tier"], 2);
+    assert_eq!(cfg["model"], "sonnet");
+    assert_eq!(cfg["runtime_config"]["model"], "sonnet");
+    assert_eq!(cfg["skills"][0], "search", "the template's own keys stay");
+
+    // Seeded once: a restart keeps what changed in /configs since.
+    std::fs::write(dir.join("prompts/hello.md"), "edited").unwrap();
+    let resp = http
+        .post(format!("{base}/workspaces/{id}/restart"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    // A new process, online (its instance id changes; the status alone may flip back to
+    // online between two polls).
+    until_ok("the restarted workload online", Duration::from_secs(30), || async {
+        let (_, w) = get(format!("{base}/workspaces/{id}")).await;
+        if w["status"] == "online" && !w["instance_id"].is_null() && w["instance_id"] != before {
+            Ok(())
+        } else {
+            Err(w.to_string())
+        }
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(dir.join("prompts/hello.md")).unwrap(), "edited");
+
+    // No template: <runtime>-default is the config source (config recovery).
+    let (status, created) = create(json!({ "name": "plain", "runtime": "claude-code" })).await;
+    assert_eq!(status, 201, "{created}");
+    let plain = created["id"].as_str().unwrap().to_owned();
+    let cfg_path = data.path().join(&plain).join("config.yaml");
+    let cfg: serde_yaml_ng::Value = until_ok("the default template seeded", Duration::from_secs(30), || async {
+        std::fs::read(&cfg_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_yaml_ng::from_slice(&b).map_err(|e| e.to_string()))
+    })
+    .await;
+    assert_eq!(cfg["name"], "plain");
+    assert_eq!(cfg["runtime"], "claude-code");
+}
+
+/// An org fixture with `!include`, `.env` (the org's and a node's), `files_dir`,
+/// `system_prompt`, `initial_memories`, a template with `required_env`, `spawning: false`,
+/// and keys this platform does not implement: every node carries what it was given, and the
+/// answer lists the ignored keys per node.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores() {
+    let Some(agent_bin) = crate::messaging::reference_agent() else {
+        return;
+    };
+    let configs = tempfile::tempdir().unwrap();
+    fixture(configs.path());
+    let orgs = tempfile::tempdir().unwrap();
+    let org = orgs.path().join("acme");
+    write(
+        &org,
+        "org.yml",
+        "name: acme\ndefaults:\n  runtime: claude-code\n  plugins: [gh]\nrecommended_env: [NICE_TO_HAVE]\nworkspaces: !include team.yaml\n",
+    );
+    write(
+        &org,
+        "team.yaml",
+        "- name: lead\n  files_dir: lead-files\n  system_prompt: You lead the team.\n  initial_memories: [{content: lead remembers}]\n\
+         \x20 schedules: [{name: daily, cron_expr: '0 9 * * *', prompt: standup}]\n  channels: [{type: slack}]\n\
+         \x20 children:\n    - name: helper\n      template: good\n      required_env: [HELPER_KEY]\n\
+         - name: sleeper\n  spawning: false\n  children: [{name: never}]\n",
+    );
+    write(&org, ".env", "GOOD_KEY=from-org-env\nHELPER_KEY=h\n");
+    write(&org, "lead-files/.env", "LEAD_ONLY=1\n");
+    write(&org, "lead-files/notes.md", "lead's notes\n");
+    let data = tempfile::tempdir().unwrap();
+    let w = crate::mcp::world_with(
+        true,
+        &[
+            ("CONFIGS_DIR", configs.path().to_str().unwrap()),
+            ("MOLECULE_ORG_TEMPLATES_DIR", orgs.path().to_str().unwrap()),
+            ("MOLECULE_BACKEND", "local"),
+            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
+            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
+            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
+        ],
+    )
+    .await;
+    let base = &w.server.base;
+    let resp = w
+        .http
+        .post(format!("{base}/org/import"))
+        .bearer_auth(crate::mcp::ADMIN)
+        .json(&json!({ "dir": "acme" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let imported: Value = resp.json().await.unwrap();
+    assert_eq!(
+        imported["ignored"],
+        json!(["recommended_env", "defaults.plugins"]),
+        "{imported}"
+    );
+    let nodes = imported["workspaces"].as_array().unwrap();
+    let node = |name: &str| nodes.iter().find(|n| n["name"] == name).unwrap().clone();
+    let lead = node("lead");
+    assert_eq!(lead["status"], "created", "{imported}");
+    assert_eq!(
+        lead["ignored"],
+        json!(["channels", "schedules"]),
+        "per node: {imported}"
+    );
+    let helper = node("helper");
+    assert_eq!(helper["status"], "created", "{imported}");
+    assert!(helper.get("ignored").is_none(), "{imported}");
+    assert_eq!(node("sleeper")["status"], "not_spawned");
+    assert!(
+        nodes.iter().all(|n| n["name"] != "never"),
+        "a subtree that does not spawn is left out"
+    );
+    let (lead, helper) = (
+        lead["id"].as_str().unwrap().to_owned(),
+        helper["id"].as_str().unwrap().to_owned(),
+    );
+
+    // Secrets: the org's .env on every node, a node's files_dir/.env on that node only.
+    let keys = |id: String| {
+        let http = w.http.clone();
+        async move {
+            let list: Value = http
+                .get(format!("{base}/workspaces/{id}/secrets"))
+                .bearer_auth(crate::mcp::ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["key"].as_str().unwrap().to_owned())
+                .filter(|k| k.ends_with("_KEY") || k == "LEAD_ONLY")
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(keys(lead.clone()).await, ["GOOD_KEY", "HELPER_KEY", "LEAD_ONLY"]);
+    assert_eq!(keys(helper.clone()).await, ["GOOD_KEY", "HELPER_KEY"]);
+
+    // /configs: files_dir and the system prompt for the lead, the template for the helper.
+    let read = |id: &str, rel: &str| {
+        let path = data.path().join(id).join(rel);
+        async move {
+            until_ok(
+                &format!("{} seeded", path.display()),
+                Duration::from_secs(30),
+                || async { std::fs::read_to_string(&path).map_err(|e| e.to_string()) },
+            )
+            .await
+        }
+    };
+    assert_eq!(read(&lead, "notes.md").await, "lead's notes\n");
+    assert_eq!(read(&lead, "system-prompt.md").await, "You lead the team.");
+    assert!(read(&lead, "config.yaml").await.contains("system-prompt.md"));
+    assert!(
+        !data.path().join(&lead).join(".env").exists(),
+        "a .env is a secret, never a seeded file"
+    );
+    assert_eq!(read(&helper, "prompts/hello.md").await, "hello from the template\n");
+    // initial_memories through the memory layer.
+    let rows = w.plugin_rows().await;
+    assert!(
+        rows.iter()
+            .any(|(_, ns, c)| *ns == format!("workspace:{lead}") && c == "lead remembers"),
+        "{rows:?}"
+    );
+}
