@@ -210,10 +210,14 @@ pub fn workspace_server(database_url: &str) -> anyhow::Result<String> {
         &[("MEMORY_PLUGIN_DATABASE_URL", plugin_db)],
         |port| ("MEMORY_PLUGIN_LISTEN_ADDR".into(), format!("127.0.0.1:{port}")),
     )?;
+    // Templates imported by the fuzzer land in a directory of their own.
+    let configs = std::env::temp_dir().join(format!("schemathesis-configs-{}", std::process::id()));
+    std::fs::create_dir_all(&configs).with_context(|| format!("creating {}", configs.display()))?;
     run_against(
         "workspace-server",
         &[
             ("DATABASE_URL", db),
+            ("CONFIGS_DIR", configs.display().to_string()),
             ("MEMORY_PLUGIN_URL", plugin_url),
             ("ADMIN_TOKEN", "schemathesis-admin".into()),
             ("MOLECULE_BACKEND", "none".into()),

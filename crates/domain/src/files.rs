@@ -88,6 +88,9 @@ pub enum FileFailure {
     /// 501: this backend cannot reach the files; the text says why.
     #[error("{0}")]
     Unsupported(String),
+    /// 409: nothing can reach workload files here (no provisioner is configured).
+    #[error("{0}")]
+    NoBackend(String),
     /// 503: the workload is not in a state to answer (not running for `/home`).
     #[error("{0}")]
     NotReady(String),

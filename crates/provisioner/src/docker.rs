@@ -109,6 +109,8 @@ impl Default for DockerConfig {
 pub struct DockerBackend {
     docker: Docker,
     config: DockerConfig,
+    /// The engine's CPU count: a hard CPU limit above it is refused, so limits are capped.
+    engine_cpus: Option<i64>,
 }
 
 impl std::fmt::Debug for DockerBackend {
@@ -141,7 +143,12 @@ impl DockerBackend {
         };
         let docker = Docker::connect_with_local_defaults().map_err(|e| unavailable(e.to_string()))?;
         docker.ping().await.map_err(|e| unavailable(e.to_string()))?;
-        Ok(Self { docker, config })
+        let engine_cpus = docker.info().await.ok().and_then(|i| i.ncpu).filter(|n| *n > 0);
+        Ok(Self {
+            docker,
+            config,
+            engine_cpus,
+        })
     }
 
     pub fn config(&self) -> &DockerConfig {
@@ -512,7 +519,13 @@ impl Backend for DockerBackend {
         let image = spec.image.to_string();
         // The image first: a running container is never destroyed for an image that cannot be had.
         self.ensure_image(&spec.image).await?;
-        let shape = self.config.tiers.shape(spec.tier);
+        let mut shape = self.config.tiers.shape(spec.tier);
+        if let Some(n) = self.engine_cpus
+            && shape.nano_cpus > n * 1_000_000_000
+        {
+            tracing::info!(workspace_id = %id, tier = spec.tier, engine_cpus = n, "the tier's CPU limit is above the engine's CPUs; limited to them");
+            shape.nano_cpus = n * 1_000_000_000;
+        }
         let sessions = (spec.runtime == "claude-code").then(|| crate::session_volume_name(id));
         let name = container_name(id);
         // The previous container goes first: a session volume it holds cannot be removed.

@@ -36,6 +36,7 @@ pub(crate) fn failure(e: FileFailure) -> ServiceError {
         FileFailure::TooLarge(m) => ServiceError::TooLarge(m),
         FileFailure::Unsupported(m) => ServiceError::NotImplemented(m),
         FileFailure::NotReady(m) => ServiceError::NotReady(m),
+        FileFailure::NoBackend(m) => ServiceError::conflict(m, serde_json::json!({})),
         e @ FileFailure::Failed(_) => ServiceError::internal("reaching the workload's files", e),
     }
 }

@@ -73,7 +73,7 @@ pub trait WorkloadHooks: Send + Sync {
 
 /// What a file operation answers when no backend can run it.
 pub fn no_files() -> molecule_domain::FileFailure {
-    molecule_domain::FileFailure::Unsupported(
+    molecule_domain::FileFailure::NoBackend(
         "no provisioner is configured (MOLECULE_BACKEND): workload files live with a backend".into(),
     )
 }

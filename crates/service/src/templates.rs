@@ -124,7 +124,7 @@ impl Services {
             }
             Err(ImportError::Invalid { field, message }) => Err(ServiceError::invalid(field, message)),
             Err(e @ ImportError::Exists(_)) => Err(ServiceError::conflict(e.to_string(), json!({ "field": "name" }))),
-            Err(e @ ImportError::NoDirectory) => Err(ServiceError::NotImplemented(e.to_string())),
+            Err(e @ ImportError::NoDirectory) => Err(ServiceError::conflict(e.to_string(), json!({}))),
             Err(e @ ImportError::Io { .. }) => Err(ServiceError::internal("writing an imported template", e)),
         }
     }

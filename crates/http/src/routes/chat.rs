@@ -28,7 +28,7 @@ fn too_large(what: String) -> ApiError {
     tag = "chat",
     params(("id" = Uuid, Path, description = "workspace id")),
     request_body(content_type = "multipart/form-data", description = "one or more `files` parts"),
-    responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[post("/workspaces/{id}/chat/uploads")]
@@ -110,7 +110,7 @@ pub struct DownloadQuery {
 #[utoipa::path(
     tag = "chat",
     params(("id" = Uuid, Path, description = "workspace id"), DownloadQuery),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[get("/workspaces/{id}/chat/download")]

@@ -39,7 +39,7 @@ pub struct RootQuery {
 #[utoipa::path(
     tag = "files",
     params(("id" = Uuid, Path, description = "workspace id"), ListQuery),
-    responses((status = 200, body = Vec<FileEntry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = Vec<FileEntry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[get("/workspaces/{id}/files")]
@@ -63,7 +63,7 @@ pub async fn list_files(
     tag = "files",
     params(("id" = Uuid, Path, description = "workspace id"), RootQuery),
     request_body = WriteFiles,
-    responses((status = 200, body = Vec<FileChanged>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = Vec<FileChanged>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[put("/workspaces/{id}/files")]
@@ -87,7 +87,7 @@ pub async fn write_files(
 #[utoipa::path(
     tag = "files",
     params(("id" = Uuid, Path, description = "workspace id"), ("path" = String, Path, description = "relative to the root"), RootQuery),
-    responses((status = 200, body = FileContent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = FileContent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[get("/workspaces/{id}/files/{path:.*}")]
@@ -111,7 +111,7 @@ pub async fn read_file(
     tag = "files",
     params(("id" = Uuid, Path, description = "workspace id"), ("path" = String, Path, description = "relative to the root"), RootQuery),
     request_body = WriteFile,
-    responses((status = 200, body = FileChanged), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = FileChanged), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 413, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[put("/workspaces/{id}/files/{path:.*}")]
@@ -148,7 +148,7 @@ pub async fn write_file(
 #[utoipa::path(
     tag = "files",
     params(("id" = Uuid, Path, description = "workspace id"), ("path" = String, Path, description = "relative to the root"), RootQuery),
-    responses((status = 200, body = FileChanged), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = FileChanged), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no provisioner is configured", body = ErrorBody), (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[delete("/workspaces/{id}/files/{path:.*}")]

@@ -37,7 +37,7 @@ pub async fn template_errors(_: AdminAuth, state: web::Data<AppState>) -> Result
 
 /// Import a template's files into `CONFIGS_DIR/<name>/` (admin). `config.yaml` must be among
 /// them and load; an existing template is replaced only with `overwrite` (else 409), and a
-/// failed import leaves the previous one whole. 501 when `CONFIGS_DIR` is unset.
+/// failed import leaves the previous one whole. 409 when `CONFIGS_DIR` is unset.
 #[utoipa::path(
     tag = "templates",
     request_body = ImportTemplate,
@@ -47,7 +47,6 @@ pub async fn template_errors(_: AdminAuth, state: web::Data<AppState>) -> Result
         (status = 401, body = ErrorBody),
         (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 501, body = ErrorBody),
         (status = 503, body = ErrorBody)
     ),
     security(("bearer" = []))
