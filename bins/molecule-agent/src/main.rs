@@ -330,6 +330,31 @@ async fn serve(agent: Arc<Agent>) -> anyhow::Result<()> {
     }
 }
 
+/// Writes the files a bootstrap answer carries (`{path: base64}`) under `dir`, refusing any
+/// path that would leave it.
+fn write_config_files(dir: &str, files: &Value) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let Some(files) = files.as_object() else { return Ok(()) };
+    for (rel, body) in files {
+        let rel = molecule_domain::check_relative(rel).map_err(|e| anyhow::anyhow!("bootstrap file {rel:?}: {e}"))?;
+        if rel.is_empty() {
+            anyhow::bail!("bootstrap file with an empty path");
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body.as_str().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("bootstrap file {rel:?}: {e}"))?;
+        let path = std::path::Path::new(dir).join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if !files.is_empty() {
+        tracing::info!(files = files.len(), dir, "wrote the configs the bootstrap carried");
+    }
+    Ok(())
+}
+
 /// Redeems a one-time bootstrap code for the secret environment, retrying while the platform
 /// is unreachable (an instance may boot before it can reach the platform); a refusal is final.
 async fn redeem_bootstrap(first: &AgentConfig, code: &str) -> anyhow::Result<Delivered> {
@@ -359,6 +384,7 @@ async fn redeem_bootstrap(first: &AgentConfig, code: &str) -> anyhow::Result<Del
                     let env: std::collections::BTreeMap<String, String> = serde_json::from_value(v["env"].clone())
                         .map_err(|e| anyhow::anyhow!("bootstrap answer: {e}"))?;
                     tracing::info!(keys = env.len(), "redeemed the bootstrap code");
+                    write_config_files(&first.workspace_config_path, &v["files"])?;
                     return Ok(Delivered::from_map(env));
                 }
                 if status.is_client_error() {

@@ -357,6 +357,11 @@ pub const AGENT_KNOBS: &[Knob] = &[
         "unset",
         "a JSON object of the secret environment (secrets, then the workspace token) that the backend delivers as a mode-0600 file, read at start beneath the process environment",
     ),
+    k(
+        "WORKSPACE_CONFIG_PATH",
+        "/configs",
+        "the agent's configs directory (the backends set it); files a redeemed bootstrap code carries (a template's, `config.yaml`) are written there",
+    ),
     k("AGENT_PORT", "8000", "port of the agent's A2A endpoint"),
     k("AGENT_URL", "http://127.0.0.1:$AGENT_PORT", "URL the platform calls"),
     k("DELIVERY_MODE", "push", "`push` (serve A2A) or `poll` (read the inbox)"),

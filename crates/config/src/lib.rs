@@ -491,6 +491,10 @@ pub struct AgentConfig {
     /// (backends whose launch parameters are readable, such as EC2).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_bootstrap_code: Option<String>,
+    /// Where the agent's `/configs` is: files a redeemed bootstrap code carries are written
+    /// there.
+    #[serde(deserialize_with = "lenient::string")]
+    pub workspace_config_path: String,
     /// Port the A2A endpoint listens on (all interfaces).
     pub agent_port: u16,
     /// URL the platform should call; default `http://127.0.0.1:<AGENT_PORT>`.
@@ -528,6 +532,7 @@ impl Default for AgentConfig {
             model: None,
             molecule_secrets_file: None,
             molecule_bootstrap_code: None,
+            workspace_config_path: "/configs".into(),
             agent_port: 8000,
             agent_url: None,
             delivery_mode: "push".into(),

@@ -317,21 +317,11 @@ impl Dispatcher {
         // The platform's own variables win over secrets of the same name.
         secret_env.retain(|k, _| !env.contains_key(k));
         secret_env.insert("MOLECULE_WORKSPACE_TOKEN".into(), SecretString::from(token));
-        if backend.secret_delivery() == SecretDelivery::Bootstrap {
-            // Launch parameters are readable through the provider's API: they carry only a
-            // one-time code the agent redeems for the secrets.
-            let code = match services.stash_bootstrap(id, &secret_env).await {
-                Ok(c) => c,
-                Err(e) => return self.fail(id, ProvisionError::Secrets(e), Some(backend.name())).await,
-            };
-            env.insert("MOLECULE_BOOTSTRAP_CODE".into(), code);
-            secret_env.clear();
-        }
         // /configs is seeded once, on the first provision that succeeds; later ones leave it
-        // to the workload and the Files API. Backends that deliver by bootstrap code cannot
-        // take files yet (EC2: see README), so nothing is seeded there.
-        let seeding = !target.seed.seeded && backend.secret_delivery() == SecretDelivery::File;
-        let config_files = if seeding {
+        // to the workload and the Files API. A backend that delivers by bootstrap code gets
+        // the files with the secrets when its agent redeems the code (which marks them seeded).
+        let seeding = !target.seed.seeded;
+        let mut config_files = if seeding {
             let provider = secret_env
                 .get(molecule_service::model::LLM_PROVIDER)
                 .map(|s| s.expose_secret().to_owned());
@@ -343,6 +333,18 @@ impl Dispatcher {
         } else {
             BTreeMap::new()
         };
+        if backend.secret_delivery() == SecretDelivery::Bootstrap {
+            // Launch parameters are readable through the provider's API: they carry only a
+            // one-time code the agent redeems for the secrets (and the files of /configs).
+            let code = match services.stash_bootstrap(id, &secret_env, &config_files).await {
+                Ok(c) => c,
+                Err(e) => return self.fail(id, ProvisionError::Secrets(e), Some(backend.name())).await,
+            };
+            env.insert("MOLECULE_BOOTSTRAP_CODE".into(), code);
+            secret_env.clear();
+            config_files.clear();
+        }
+        let file_seeded = seeding && backend.secret_delivery() == SecretDelivery::File;
         let spec = ProvisionSpec {
             workspace_id: id,
             runtime: runtime.to_owned(),
@@ -375,10 +377,10 @@ impl Dispatcher {
                     }
                     return Ok(());
                 }
-                if seeding {
+                if file_seeded {
                     services.mark_seeded(id).await?;
                 }
-                tracing::info!(workspace_id = %id, backend = name, image = ?p.image, seeded = seeding, "provisioned");
+                tracing::info!(workspace_id = %id, backend = name, image = ?p.image, seeded = file_seeded, "provisioned");
                 Ok(())
             }
             Ok(Err(e)) => self.fail(id, ProvisionError::Backend(e), Some(name)).await,

@@ -1,5 +1,6 @@
 //! One-time bootstrap codes: how a workload whose launch parameters the provider's API shows
-//! (EC2 user-data) gets its secret environment. The dispatcher stashes the environment here,
+//! (EC2 user-data) gets its secret environment, and, on its first provision, the files of its
+//! `/configs` (a template's, the generated `config.yaml`). The dispatcher stashes the environment here,
 //! sealed, and hands the workload only a random code; the agent redeems it once, before it
 //! expires, at `POST /registry/bootstrap`. Anyone who reads the user-data later finds a spent
 //! or expired code. Only `sha256(code)` is stored.
@@ -24,12 +25,32 @@ pub const BOOTSTRAP_TTL: Duration = Duration::from_secs(15 * 60);
 /// What a sealed environment is bound to besides its workspace.
 const SLOT_KEY: &str = "<bootstrap>";
 
+/// What a redeemed code hands over.
+#[derive(Debug, Default)]
+pub struct Bootstrap {
+    pub env: BTreeMap<String, SecretString>,
+    /// Files for the workload's `/configs` (relative path → bytes); empty after the first
+    /// provision's.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
 impl Services {
-    /// Stashes `env` for workspace `id` and returns the code that redeems it (replacing any
-    /// earlier code of the workspace: one provision, one code).
-    pub async fn stash_bootstrap(&self, id: Uuid, env: &BTreeMap<String, SecretString>) -> Result<String> {
+    /// Stashes `env` (and `files` for `/configs`) for workspace `id` and returns the code that
+    /// redeems them (replacing any earlier code of the workspace: one provision, one code).
+    pub async fn stash_bootstrap(
+        &self,
+        id: Uuid,
+        env: &BTreeMap<String, SecretString>,
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<String> {
+        use base64::Engine as _;
         let plain: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
-        let json = serde_json::to_string(&plain).map_err(|e| ServiceError::internal("encoding a bootstrap", e))?;
+        let encoded: BTreeMap<&str, String> = files
+            .iter()
+            .map(|(k, v)| (k.as_str(), base64::engine::general_purpose::STANDARD.encode(v)))
+            .collect();
+        let json = serde_json::to_string(&serde_json::json!({ "env": plain, "files": encoded }))
+            .map_err(|e| ServiceError::internal("encoding a bootstrap", e))?;
         let sealed = self
             .keyring
             .seal(
@@ -67,7 +88,8 @@ impl Services {
 
     /// Redeems a code once: the sealed environment of `workspace_id`, or 401 when the code is
     /// unknown, already used, expired or another workspace's.
-    pub async fn redeem_bootstrap(&self, workspace_id: Uuid, code: &str) -> Result<BTreeMap<String, SecretString>> {
+    /// Files delivered this way mark the workspace's `/configs` seeded.
+    pub async fn redeem_bootstrap(&self, workspace_id: Uuid, code: &str) -> Result<Bootstrap> {
         let hash = crate::tokens::hash(code.trim()).to_vec();
         let mut conn = self.pool.get().await?;
         let row: Option<(Vec<u8>, i16, Option<String>)> = diesel::delete(
@@ -102,8 +124,40 @@ impl Services {
                 &sealed,
             )
             .map_err(|e| ServiceError::internal("opening a bootstrap", e))?;
-        let env: BTreeMap<String, String> = serde_json::from_str(json.expose_secret())
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stashed {
+            Full {
+                env: BTreeMap<String, String>,
+                #[serde(default)]
+                files: BTreeMap<String, String>,
+            },
+            /// A code stashed before files were: the environment alone.
+            EnvOnly(BTreeMap<String, String>),
+        }
+        let stashed: Stashed = serde_json::from_str(json.expose_secret())
             .map_err(|e| ServiceError::internal("decoding a bootstrap", e))?;
-        Ok(env.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect())
+        let (env, files) = match stashed {
+            Stashed::Full { env, files } => (env, files),
+            Stashed::EnvOnly(env) => (env, BTreeMap::new()),
+        };
+        let files = files
+            .into_iter()
+            .map(|(k, v)| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .map(|b| (k, b))
+                    .map_err(|e| ServiceError::internal("decoding a bootstrap's files", e))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        drop(conn);
+        if !files.is_empty() {
+            self.mark_seeded(workspace_id).await?;
+        }
+        Ok(Bootstrap {
+            env: env.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect(),
+            files,
+        })
     }
 }

@@ -453,7 +453,9 @@ async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
         ("CLOUD_KEY".to_owned(), "cloud-value".into()),
     ]
     .into();
-    let code = services.stash_bootstrap(id, &env).await.unwrap();
+    let files = [("prompts/seeded.md".to_owned(), b"from the bootstrap".to_vec())].into();
+    let code = services.stash_bootstrap(id, &env, &files).await.unwrap();
+    let configs = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -464,6 +466,7 @@ async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
         .env("WORKSPACE_ID", id.to_string())
         .env("PLATFORM_URL", &server.base)
         .env("MOLECULE_BOOTSTRAP_CODE", &code)
+        .env("WORKSPACE_CONFIG_PATH", configs.path())
         .env("AGENT_PORT", port.to_string())
         .env("HEARTBEAT_INTERVAL_SECONDS", "1")
         .stdin(std::process::Stdio::null())
@@ -487,6 +490,11 @@ async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
     )
     .await;
     assert_eq!(online["status"], "online");
+    assert_eq!(
+        std::fs::read_to_string(configs.path().join("prompts/seeded.md")).unwrap(),
+        "from the bootstrap",
+        "the files the code carried are in the agent's configs"
+    );
     let answer: Value = http
         .post(format!("{}/workspaces/{id}/a2a", server.base))
         .bearer_auth(ADMIN)

@@ -191,7 +191,11 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .and_then(|l| l.strip_suffix('\''))
         .expect("a bootstrap code in user-data");
     // The agent redeems it once for its secrets and a live token; a second time is refused.
-    let env = services.redeem_bootstrap(id, code).await.unwrap();
+    let redeemed = services.redeem_bootstrap(id, code).await.unwrap();
+    // The first provision's /configs travels with the secrets: the generated config.yaml.
+    let config = String::from_utf8(redeemed.files["config.yaml"].clone()).unwrap();
+    assert!(config.contains("name: cloud"), "{config}");
+    let env = redeemed.env;
     let shown = |k: &str| secrecy::ExposeSecret::expose_secret(&env[k]).to_owned();
     assert_eq!(shown("CLOUD_KEY"), "cloud-canary-5e1b");
     assert_eq!(shown("LLM_PROVIDER"), "anthropic");

@@ -69,7 +69,7 @@ pub struct BootstrapRequest {
     tag = "registry",
     request_body = BootstrapRequest,
     responses(
-        (status = 200, description = "`{env: {KEY: value}}`", body = Object), (status = 400, body = ErrorBody),
+        (status = 200, description = "`{env: {KEY: value}, files: {path: base64}}`: the secret environment and, on the first provision, the files of `/configs`", body = Object), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)
     )
 )]
@@ -78,13 +78,25 @@ pub async fn bootstrap(
     state: web::Data<AppState>,
     body: web::Json<BootstrapRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    use base64::Engine as _;
     use molecule_secrets::ExposeSecret;
-    let env = state.services.redeem_bootstrap(body.workspace_id, &body.code).await?;
-    let env: serde_json::Map<String, serde_json::Value> = env
+    let redeemed = state.services.redeem_bootstrap(body.workspace_id, &body.code).await?;
+    let env: serde_json::Map<String, serde_json::Value> = redeemed
+        .env
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v.expose_secret().to_owned())))
         .collect();
+    let files: serde_json::Map<String, serde_json::Value> = redeemed
+        .files
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(v)),
+            )
+        })
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({ "env": env })))
+        .json(serde_json::json!({ "env": env, "files": files })))
 }

@@ -71,7 +71,8 @@ async fn a_bootstrap_code_is_redeemed_once_by_its_workspace_only() {
     let id = workspace_with_token(&state.services, "cloud").await.id;
     let other = workspace_with_token(&state.services, "other").await.id;
     let env = [("API_KEY".to_owned(), molecule_secrets::SecretString::from("v"))].into();
-    let code = state.services.stash_bootstrap(id, &env).await.unwrap();
+    let files = [("notes/a.md".to_owned(), b"x".to_vec())].into();
+    let code = state.services.stash_bootstrap(id, &env, &files).await.unwrap();
     let app = test::init_service(app(state)).await;
     let redeem = |ws: uuid::Uuid, code: &str| {
         test::TestRequest::post()
@@ -88,7 +89,10 @@ async fn a_bootstrap_code_is_redeemed_once_by_its_workspace_only() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
     let body: Value = test::read_body_json(resp).await;
-    assert_eq!(body, json!({ "env": { "API_KEY": "v" } }));
+    assert_eq!(
+        body,
+        json!({ "env": { "API_KEY": "v" }, "files": { "notes/a.md": "eA==" } })
+    );
     let again = test::call_service(&app, redeem(id, &code)).await;
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
     let body: Value = test::read_body_json(again).await;
