@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-/// The largest file the Files API reads or writes in one call.
-pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// The largest file the Files API reads or writes in one call (as large as a chat upload may
+/// be, so every upload can be downloaded again).
+pub const MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
 /// A listing stops after this many entries.
 pub const MAX_LIST_ENTRIES: usize = 5000;
 /// The platform's own files inside `/configs` (the delivered secrets): never listed, read,

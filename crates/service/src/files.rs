@@ -277,8 +277,8 @@ fn unexpected(a: FileAnswer) -> std::io::Error {
 
 /// Where chat uploads are stored, under `/workspace`.
 pub const CHAT_UPLOADS_DIR: &str = ".molecule/chat-uploads";
-/// One uploaded file may be at most this large…
-pub const CHAT_MAX_FILE_BYTES: usize = 25 * 1024 * 1024;
+/// One uploaded file may be at most this large (the Files API's own limit)…
+pub const CHAT_MAX_FILE_BYTES: usize = MAX_FILE_BYTES;
 /// …and one upload at most this large in all.
 pub const CHAT_MAX_TOTAL_BYTES: usize = 50 * 1024 * 1024;
 

@@ -400,3 +400,197 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
         "{rows:?}"
     );
 }
+
+/// Chat uploads through the local backend: names sanitised, the 413 limits, 422/503 by
+/// delivery mode; downloads only inside the roots; notify with an attachment.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in_the_roots() {
+    let Some(agent_bin) = crate::messaging::reference_agent() else {
+        return;
+    };
+    let db = TestDb::new().await;
+    let data = tempfile::tempdir().unwrap();
+    let server = common::start_replica(
+        &db.url,
+        ADMIN,
+        &[
+            ("MOLECULE_BACKEND", "local"),
+            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
+            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
+            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    common::replica_ready(&http, &server, ADMIN).await;
+    let base = &server.base;
+    let create = |body: Value| {
+        let http = http.clone();
+        async move {
+            let v: Value = http
+                .post(format!("{base}/workspaces"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let upload = |id: String, parts: Vec<(&'static str, Vec<u8>)>| {
+        let http = http.clone();
+        async move {
+            let mut form = reqwest::multipart::Form::new();
+            for (name, bytes) in parts {
+                form = form.part(
+                    "files",
+                    reqwest::multipart::Part::bytes(bytes)
+                        .file_name(name)
+                        .mime_str("text/plain")
+                        .unwrap(),
+                );
+            }
+            let resp = http
+                .post(format!("{base}/workspaces/{id}/chat/uploads"))
+                .bearer_auth(ADMIN)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let id = create(json!({ "name": "chatty" })).await;
+    until_ok("online", Duration::from_secs(30), || async {
+        let w: Value = http
+            .get(format!("{base}/workspaces/{id}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if w["status"] == "online" {
+            Ok(())
+        } else {
+            Err(w.to_string())
+        }
+    })
+    .await;
+
+    let (code, up) = upload(
+        id.clone(),
+        vec![
+            ("../../etc/pass wd?.txt", b"one".to_vec()),
+            ("notes.md", b"two".to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(code, 201, "{up}");
+    let first = &up["files"][0];
+    assert_eq!(first["name"], "pass_wd_.txt", "sanitised: {up}");
+    assert_eq!(first["mimeType"], "text/plain");
+    assert_eq!(first["size"], 3);
+    let uri = first["uri"].as_str().unwrap();
+    let abs = uri.strip_prefix("workspace:").unwrap();
+    let rel = abs.strip_prefix("/workspace/").unwrap();
+    assert!(
+        rel.starts_with(".molecule/chat-uploads/") && rel.ends_with("-pass_wd_.txt"),
+        "{uri}"
+    );
+    let stored = data.path().join(format!("{id}-workspace")).join(rel);
+    assert_eq!(std::fs::read(&stored).unwrap(), b"one");
+
+    // Downloads: the stored file; nothing outside the roots.
+    let download = |path: &str| {
+        let http = http.clone();
+        let url = format!("{base}/workspaces/{id}/chat/download");
+        let path = path.to_owned();
+        async move {
+            // Sent as written: `%2e%2e` must reach the server encoded, to be decoded there.
+            let resp = http
+                .get(format!("{url}?path={path}"))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+        }
+    };
+    assert_eq!(download(abs).await, (200, b"one".to_vec()));
+    for bad in [
+        "/etc/passwd",
+        "/workspace/../etc/passwd",
+        "/workspace/%2e%2e/x",
+        "relative.txt",
+        "/configs/.molecule/secrets.json",
+    ] {
+        assert_eq!(download(bad).await.0, 400, "{bad}");
+    }
+    assert_eq!(download("/workspace/missing.txt").await.0, 404);
+
+    // 413: one file over 25 MiB; several over 50 MiB in all. Nothing is stored.
+    let before = std::fs::read_dir(stored.parent().unwrap()).unwrap().count();
+    assert_eq!(
+        upload(id.clone(), vec![("big.bin", vec![b'x'; 25 * 1024 * 1024 + 1])])
+            .await
+            .0,
+        413
+    );
+    let part = || vec![b'y'; 20 * 1024 * 1024];
+    let r = upload(id.clone(), vec![("a", part()), ("b", part()), ("c", part())]).await;
+    assert_eq!(r.0, 413, "{r:?}");
+    assert!(
+        r.1["error"].as_str().unwrap().contains("in all"),
+        "the total limit: {r:?}"
+    );
+    assert_eq!(std::fs::read_dir(stored.parent().unwrap()).unwrap().count(), before);
+
+    // Delivery modes: no URL in poll (or unset) mode → 422; no URL yet in push mode → 503.
+    let poll = create(json!({ "name": "poller", "external": true, "delivery_mode": "poll" })).await;
+    let (code, body) = upload(poll, vec![("a.txt", b"a".to_vec())]).await;
+    assert_eq!((code, body["code"].as_str()), (422, Some("NO_CALLBACK_URL")), "{body}");
+    let unset = create(json!({ "name": "unset", "external": true })).await;
+    assert_eq!(upload(unset, vec![("a.txt", b"a".to_vec())]).await.0, 422);
+    let push = create(json!({ "name": "pusher", "external": true, "delivery_mode": "push" })).await;
+    let (code, body) = upload(push, vec![("a.txt", b"a".to_vec())]).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not registered yet"), "{body}");
+
+    // Notify with the upload attached: AGENT_MESSAGE's activity row carries it as a file part.
+    let resp = http
+        .post(format!("{base}/workspaces/{id}/notify"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "message": "here it is", "attachments": [{ "uri": uri, "name": "pass_wd_.txt", "size": 3 }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rows: Value = http
+        .get(format!("{base}/workspaces/{id}/activity?type=a2a_receive"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["method"] == "notify")
+        .unwrap();
+    assert_eq!(row["response_body"]["result"], "here it is");
+    assert_eq!(row["response_body"]["parts"][0]["kind"], "file");
+    assert_eq!(row["response_body"]["parts"][0]["file"]["uri"], uri);
+}
