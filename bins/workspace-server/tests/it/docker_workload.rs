@@ -67,17 +67,7 @@ async fn docker_templates_files_tiers_and_session_reset() {
         .unwrap();
     common::replica_ready(&http, &server, ADMIN).await;
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let mut req = http.request(method, format!("{base}{path}")).bearer_auth(ADMIN);
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let resp = req.send().await.unwrap();
-            let code = resp.status().as_u16();
-            (code, resp.json::<Value>().await.unwrap_or(Value::Null))
-        }
+        common::call(&http, method, format!("{base}{path}"), ADMIN, body)
     };
     use reqwest::Method as M;
 

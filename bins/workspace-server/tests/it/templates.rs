@@ -53,12 +53,10 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
         &db.url,
         ADMIN,
         &[
-            ("CONFIGS_DIR", configs.path().to_str().unwrap()),
-            ("MOLECULE_BACKEND", "local"),
-            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
-            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
-            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
-        ],
+            vec![("CONFIGS_DIR", configs.path().to_str().unwrap())],
+            common::local_agents(&agent_bin, data.path()),
+        ]
+        .concat(),
         Some(&log),
     );
     let http = reqwest::Client::builder()
@@ -67,13 +65,7 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
         .unwrap();
     common::replica_ready(&http, &server, ADMIN).await;
     let base = &server.base;
-    let get = |path: String| {
-        let http = http.clone();
-        async move {
-            let resp = http.get(path).bearer_auth(ADMIN).send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
-    };
+    let get = |path: String| common::call(&http, reqwest::Method::GET, path, ADMIN, None);
 
     // The listing: the good ones, in the later shape; the broken one is not there...
     let (status, list) = get(format!("{base}/templates")).await;
@@ -122,17 +114,13 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
     // Import: a new template appears at once; a second import of the name is a 409; a path
     // that leaves the template is a 400 naming `files`.
     let import = |body: Value| {
-        let http = http.clone();
-        async move {
-            let resp = http
-                .post(format!("{base}/templates/import"))
-                .bearer_auth(ADMIN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
+        common::call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/templates/import"),
+            ADMIN,
+            Some(body),
+        )
     };
     let body =
         json!({ "name": "imported", "files": { "config.yaml": "name: Imported\ntier: 1\n", "notes/a.md": "a" } });
@@ -152,17 +140,13 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
     // made; an unknown template is TEMPLATE_UNAVAILABLE; a field we do not implement is a
     // 400 naming it.
     let create = |body: Value| {
-        let http = http.clone();
-        async move {
-            let resp = http
-                .post(format!("{base}/workspaces"))
-                .bearer_auth(ADMIN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
+        common::call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/workspaces"),
+            ADMIN,
+            Some(body),
+        )
     };
     let (status, refused) = create(json!({ "name": "g", "template": "good" })).await;
     assert_eq!(status, 422, "{refused}");
@@ -301,13 +285,13 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
     let w = crate::mcp::world_with(
         true,
         &[
-            ("CONFIGS_DIR", configs.path().to_str().unwrap()),
-            ("MOLECULE_ORG_TEMPLATES_DIR", orgs.path().to_str().unwrap()),
-            ("MOLECULE_BACKEND", "local"),
-            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
-            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
-            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
-        ],
+            vec![
+                ("CONFIGS_DIR", configs.path().to_str().unwrap()),
+                ("MOLECULE_ORG_TEMPLATES_DIR", orgs.path().to_str().unwrap()),
+            ],
+            common::local_agents(&agent_bin, data.path()),
+        ]
+        .concat(),
     )
     .await;
     let base = &w.server.base;
@@ -410,37 +394,23 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
     };
     let db = TestDb::new().await;
     let data = tempfile::tempdir().unwrap();
-    let server = common::start_replica(
-        &db.url,
-        ADMIN,
-        &[
-            ("MOLECULE_BACKEND", "local"),
-            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
-            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
-            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
-        ],
-    );
+    let server = common::start_replica(&db.url, ADMIN, &common::local_agents(&agent_bin, data.path()));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
     common::replica_ready(&http, &server, ADMIN).await;
     let base = &server.base;
-    let create = |body: Value| {
-        let http = http.clone();
-        async move {
-            let v: Value = http
-                .post(format!("{base}/workspaces"))
-                .bearer_auth(ADMIN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["id"].as_str().unwrap().to_owned()
-        }
+    let create = |body: Value| async {
+        let (_, v) = common::call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}/workspaces"),
+            ADMIN,
+            Some(body),
+        )
+        .await;
+        v["id"].as_str().unwrap().to_owned()
     };
     let upload = |id: String, parts: Vec<(&'static str, Vec<u8>)>| {
         let http = http.clone();

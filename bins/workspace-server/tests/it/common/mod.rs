@@ -193,3 +193,32 @@ pub fn raw_get_status(base: &str, path: &str, token: &str) -> u16 {
     let _ = s.read_to_string(&mut out);
     out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
+
+/// `method url` with a bearer token and an optional JSON body: the status and the JSON answer
+/// (`null` when the answer is not JSON).
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The environment of a server whose workloads are the reference agent run as local
+/// processes (data in `data`), heartbeating every second.
+pub fn local_agents<'a>(agent: &'a std::path::Path, data: &'a std::path::Path) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("MOLECULE_BACKEND", "local"),
+        ("MOLECULE_LOCAL_AGENT_COMMAND", agent.to_str().unwrap()),
+        ("MOLECULE_DATA_DIR", data.to_str().unwrap()),
+        ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
+    ]
+}
