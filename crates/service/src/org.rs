@@ -45,29 +45,8 @@ pub struct OrgTemplate {
     pub required_env: Vec<EnvRequirement>,
 }
 
-/// One `required_env` entry.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(untagged)]
-pub enum EnvRequirement {
-    Name(String),
-    AnyOf { any_of: Vec<String> },
-}
-
-impl EnvRequirement {
-    fn met_by(&self, have: &std::collections::BTreeSet<String>) -> bool {
-        match self {
-            Self::Name(n) => have.contains(n),
-            Self::AnyOf { any_of } => any_of.iter().any(|n| have.contains(n)),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Name(n) => n.clone(),
-            Self::AnyOf { any_of } => format!("one of {}", any_of.join(" | ")),
-        }
-    }
-}
+/// One `required_env` entry: the same type workspace templates use.
+pub use molecule_templates::EnvRequirement;
 
 /// One `global_memories` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -360,15 +339,15 @@ impl Services {
             have.extend(env.keys().cloned());
             let missing: Vec<String> = required
                 .iter()
-                .filter(|r| !r.met_by(&have))
-                .map(EnvRequirement::describe)
+                .filter(|r| !r.met_by(&|k: &str| have.contains(k)))
+                .map(EnvRequirement::label)
                 .collect();
             if !missing.is_empty() && !req.force {
                 return Err(ServiceError::PreconditionFailed {
                     message: "missing required environment variables".into(),
                     details: serde_json::json!({
                         "missing_env": missing,
-                        "required_env": required.iter().map(EnvRequirement::describe).collect::<Vec<_>>(),
+                        "required_env": required.iter().map(EnvRequirement::label).collect::<Vec<_>>(),
                         "template": template.name.clone().or_else(|| req.dir.clone()),
                         "suggestion": "set them as global secrets (POST /settings/secrets) or in the org's .env, or import with \"force\": true",
                     }),

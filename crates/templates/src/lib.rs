@@ -40,11 +40,11 @@ impl EnvRequirement {
         }
     }
 
-    /// How an error names it: `A` or `A|B`.
+    /// How an error names it: `A`, or `one of A | B`.
     pub fn label(&self) -> String {
         match self {
             Self::Name(n) => n.clone(),
-            Self::AnyOf { any_of } => any_of.join("|"),
+            Self::AnyOf { any_of } => format!("one of {}", any_of.join(" | ")),
         }
     }
 }
@@ -698,7 +698,7 @@ mod tests {
         assert_eq!(good.providers[0].base_url, "");
         assert_eq!(good.providers[1].name, "plain");
         let labels: Vec<_> = good.required_env(Some("m2")).iter().map(|r| r.label()).collect();
-        assert_eq!(labels, ["A|B", "M2_KEY"]);
+        assert_eq!(labels, ["one of A | B", "M2_KEY"]);
         assert_eq!(good.required_env(None).len(), 1);
         assert_eq!(reg.provision_timeout("good").map(|(s, _)| s), Some(1200));
         assert_eq!(reg.provision_timeout("broken"), None);
