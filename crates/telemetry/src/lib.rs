@@ -70,9 +70,37 @@ impl Guard {
     }
 }
 
+/// Dependencies whose `info` lines describe their own plumbing once per request, quietened
+/// unless `RUST_LOG` names them: rmcp logs three lines for every stateless MCP call ("Service
+/// initialized", "input stream terminated", "serve finished").
+const QUIET: &[(&str, &str)] = &[("rmcp", "warn")];
+
+/// `RUST_LOG` plus a directive for each [`QUIET`] target the filter does not name itself.
+fn filter_directives(rust_log: &str) -> String {
+    let named = |target: &str| {
+        rust_log.split(',').any(|d| {
+            d.trim()
+                .split(['=', ':', '['])
+                .next()
+                .is_some_and(|t| t == target || t.starts_with(&format!("{target}::")))
+        })
+    };
+    let mut out = rust_log.trim().to_owned();
+    for (target, level) in QUIET {
+        if !named(target) {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(&format!("{target}={level}"));
+        }
+    }
+    out
+}
+
 /// Installs the global subscriber for `service`.
 pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
-    let filter = EnvFilter::try_new(&cfg.rust_log).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let filter =
+        EnvFilter::try_new(filter_directives(&cfg.rust_log)).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let fmt = match cfg.molecule_log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -117,4 +145,28 @@ pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
         }
     };
     Ok(Guard { provider, metrics })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_directives;
+
+    #[test]
+    fn noisy_dependencies_are_quiet_unless_named() {
+        assert_eq!(filter_directives("info"), "info,rmcp=warn");
+        assert_eq!(filter_directives(""), "rmcp=warn");
+        assert_eq!(filter_directives("debug,rmcp=trace"), "debug,rmcp=trace");
+        assert_eq!(
+            filter_directives("info, rmcp::service=debug"),
+            "info, rmcp::service=debug"
+        );
+        assert_eq!(
+            filter_directives("rmcp_actix_web=debug"),
+            "rmcp_actix_web=debug,rmcp=warn"
+        );
+        // Every result is a filter the subscriber accepts.
+        for raw in ["info", "", "warn,molecule_http::access=info"] {
+            tracing_subscriber::EnvFilter::try_new(filter_directives(raw)).unwrap();
+        }
+    }
 }
