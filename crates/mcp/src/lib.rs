@@ -54,7 +54,9 @@ pub struct McpSettings {
 #[derive(Clone)]
 pub struct WorkspaceTools {
     services: Services,
-    tool_router: ToolRouter<Self>,
+    /// Shared: the transport builds a service per request, and cloning the router itself
+    /// would copy its table of routes every time.
+    tool_router: std::sync::Arc<ToolRouter<Self>>,
 }
 
 impl std::fmt::Debug for WorkspaceTools {
@@ -250,7 +252,10 @@ impl WorkspaceTools {
         if !allow_send_message {
             tool_router.remove_route("send_message_to_user");
         }
-        Self { services, tool_router }
+        Self {
+            services,
+            tool_router: std::sync::Arc::new(tool_router),
+        }
     }
 
     /// The workspaces this one may talk to directly (parent, siblings, children).
