@@ -227,7 +227,8 @@ impl Queued {
     }
 }
 
-/// Writes `group` (and sends its notifications) in one statement. Each row gets its own
+/// Writes `group` (and sends its notifications, packed into as few NOTIFYs as fit) in one
+/// statement. Each row gets its own
 /// `clock_timestamp()`, so rows of one group keep their order in listings; a row already
 /// written (same id) is skipped.
 async fn insert_group(conn: &mut AsyncPgConnection, group: &[Queued]) -> Result<()> {
@@ -261,7 +262,7 @@ async fn insert_group(conn: &mut AsyncPgConnection, group: &[Queued]) -> Result<
     .bind::<Array<Nullable<Text>>, _>(column!(error_detail))
     .bind::<Array<Nullable<Jsonb>>, _>(column!(tool_trace))
     .bind::<Text, _>(events::CHANNEL)
-    .bind::<Array<Text>, _>(column!(notification))
+    .bind::<Array<Text>, _>(events::pack(group.iter().map(|q| q.notification.as_str())))
     .execute(conn)
     .await?;
     Ok(())

@@ -55,6 +55,10 @@ pub async fn record(
         timestamp: OffsetDateTime::now_utc(),
         payload,
     };
+    if matches!(ty, EventType::WorkspaceRemoved | EventType::TokenRevoked) {
+        // Whatever path removed the workspace or revoked its token, cached validations go.
+        crate::tokens::note_revocation();
+    }
     if ty.is_persisted() {
         let (id, at): (i64, OffsetDateTime) = diesel::insert_into(ev::table)
             .values((
@@ -109,6 +113,35 @@ pub fn live_notification(ty: EventType, workspace_id: Option<Uuid>, payload: Val
     }))
 }
 
+/// Packs live notifications (each from [`live_notification`]) into as few NOTIFY payloads as
+/// fit: a JSON array of events per payload, each under the inline limit; a notification alone
+/// in its payload stays as it is. One NOTIFY costs the database a queue entry and a wake-up of
+/// every listening replica, whatever it carries, so a group of audit rows sends one.
+pub(crate) fn pack<'a>(notifications: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut packed: Vec<Vec<&str>> = Vec::new();
+    let mut size = 0;
+    for n in notifications {
+        // "[" + "]" + a comma per element.
+        match packed.last_mut() {
+            Some(last) if size + n.len() < INLINE_LIMIT => {
+                last.push(n);
+                size += n.len() + 1;
+            }
+            _ => {
+                packed.push(vec![n]);
+                size = n.len() + 2;
+            }
+        }
+    }
+    packed
+        .into_iter()
+        .map(|group| match group.as_slice() {
+            [one] => (*one).to_owned(),
+            many => format!("[{}]", many.join(",")),
+        })
+        .collect()
+}
+
 /// Persisted events, newest last: all of them, or one workspace's.
 pub async fn recent(conn: &mut AsyncPgConnection, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<Event>> {
     let mut q = ev::table.into_boxed();
@@ -147,8 +180,10 @@ pub struct EventBus {
     last_change: crate::recent::Recent,
     closing: watch::Receiver<bool>,
     closing_tx: Arc<watch::Sender<bool>>,
-    listening: watch::Receiver<bool>,
-    listening_tx: Arc<watch::Sender<bool>>,
+    /// Since when the LISTEN connection has been up (`None` while it is down): caches that
+    /// rely on the bus to hear about changes trust nothing read before it.
+    listening: watch::Receiver<Option<tokio::time::Instant>>,
+    listening_tx: Arc<watch::Sender<Option<tokio::time::Instant>>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -168,7 +203,7 @@ impl Default for EventBus {
 impl EventBus {
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(LIVE_BUFFER);
-        let (listening_tx, listening) = watch::channel(false);
+        let (listening_tx, listening) = watch::channel(None);
         let (closing_tx, closing) = watch::channel(false);
         Self {
             tx,
@@ -222,12 +257,19 @@ impl EventBus {
     /// Waits until the LISTEN connection is up (tests and readiness).
     pub async fn wait_listening(&self, within: Duration) -> bool {
         let mut rx = self.listening.clone();
-        tokio::time::timeout(within, rx.wait_for(|up| *up))
+        tokio::time::timeout(within, rx.wait_for(Option::is_some))
             .await
             .is_ok_and(|r| r.is_ok())
     }
 
     pub fn is_listening(&self) -> bool {
+        self.listening.borrow().is_some()
+    }
+
+    /// When the current LISTEN connection started listening; `None` while there is none.
+    /// Notifications sent while it was down are lost, so a cache kept fresh by this bus trusts
+    /// only what it read after this instant.
+    pub fn listening_since(&self) -> Option<tokio::time::Instant> {
         *self.listening.borrow()
     }
 
@@ -269,19 +311,31 @@ impl EventBus {
             }
             "connection closed".to_owned()
         });
+        // Taken before LISTEN is sent, so nothing read before the connection came up is
+        // trusted; only a change committing in the instant LISTEN takes to apply can go
+        // unheard, and a cache trusts that read for its TTL at most.
+        let since = tokio::time::Instant::now();
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
             .map_err(|e| e.to_string())?;
-        self.listening_tx.send_replace(true);
+        self.listening_tx.send_replace(Some(since));
         tracing::info!(channel = CHANNEL, "event listener connected");
         while let Some(payload) = note_rx.recv().await {
+            if payload.starts_with('[') {
+                // Several live events in one notification (see [`pack`]).
+                match serde_json::from_str::<Vec<Event>>(&payload) {
+                    Ok(events) => events.into_iter().for_each(|e| self.publish(e)),
+                    Err(e) => tracing::warn!(payload, error = %e, "undecodable event notification"),
+                }
+                continue;
+            }
             match self.decode(&payload, pool).await {
                 Some(event) => self.publish(event),
                 None => tracing::warn!(payload, "undecodable event notification"),
             }
         }
-        self.listening_tx.send_replace(false);
+        self.listening_tx.send_replace(None);
         let reason = driver.await.unwrap_or_else(|e| e.to_string());
         Err(reason)
     }
@@ -305,5 +359,48 @@ impl EventBus {
             timestamp,
             payload,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+    #[test]
+    fn packed_notifications_stay_under_the_limit_and_decode_to_the_same_events() {
+        use molecule_domain::EventType;
+        let one = |i: u128, size: usize| {
+            super::live_notification(
+                EventType::ActivityLogged,
+                Some(uuid::Uuid::from_u128(i)),
+                serde_json::json!({ "summary": "x".repeat(size) }),
+            )
+            .unwrap()
+        };
+        let notes: Vec<String> = (0..40).map(|i| one(i, if i % 7 == 0 { 3000 } else { 100 })).collect();
+        let packed = super::pack(notes.iter().map(String::as_str));
+        assert!(
+            packed.len() < notes.len() / 3,
+            "{} payloads for {} events",
+            packed.len(),
+            notes.len()
+        );
+        let mut decoded = Vec::new();
+        for p in &packed {
+            assert!(p.len() <= super::INLINE_LIMIT, "{} bytes", p.len());
+            match serde_json::from_str::<Vec<molecule_api::events::Event>>(p) {
+                Ok(events) => decoded.extend(events),
+                Err(_) => decoded.push(serde_json::from_str(p).unwrap()),
+            }
+        }
+        let expected: Vec<molecule_api::events::Event> =
+            notes.iter().map(|n| serde_json::from_str(n).unwrap()).collect();
+        assert_eq!(
+            serde_json::to_value(&decoded).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+        // A lone notification goes as it is (what a replica that does not unpack reads).
+        assert_eq!(super::pack([notes[1].as_str()]), vec![notes[1].clone()]);
+        assert!(super::pack(std::iter::empty()).is_empty());
     }
 }

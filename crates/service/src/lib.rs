@@ -110,6 +110,8 @@ pub struct Services {
     inbound: inbound::InboundCache,
     /// The workspace templates under `CONFIGS_DIR`.
     templates: molecule_templates::Registry,
+    /// Tokens validated lately.
+    token_cache: tokens::TokenCache,
 }
 
 impl std::fmt::Debug for Services {
@@ -136,6 +138,7 @@ impl Services {
             keyring: Arc::new(molecule_secrets::Keyring::plaintext()),
             inbound: inbound::InboundCache::default(),
             templates: molecule_templates::Registry::default(),
+            token_cache: tokens::TokenCache::default(),
             // No redirects: an agent URL that redirects elsewhere is not followed. A builder
             // error is returned, never replaced by a default client that would follow them.
             http: reqwest::Client::builder()
@@ -174,10 +177,18 @@ impl Services {
         self
     }
 
-    /// Validates a bearer token for workspace `id` (admin callers are checked by the HTTP layer).
+    /// Validates a bearer token for workspace `id` (admin callers are checked by the HTTP
+    /// layer), through the token cache.
     pub async fn authorize_workspace(&self, token: &str, id: uuid::Uuid) -> Result<tokens::TokenOwner> {
-        let mut conn = self.pool.get().await?;
-        let owner = tokens::validate(&mut conn, token).await?;
+        let owner = match self.token_cache.get(token, &self.bus) {
+            Ok(owner) => owner,
+            Err(lookup) => {
+                let mut conn = self.pool.get().await?;
+                let owner = tokens::validate(&mut conn, token).await?;
+                self.token_cache.put(lookup, owner, &self.bus);
+                owner
+            }
+        };
         if owner.workspace_id != id {
             return Err(ServiceError::Forbidden(
                 "this token belongs to another workspace".into(),

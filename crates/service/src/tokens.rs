@@ -1,6 +1,10 @@
 //! Workspace bearer tokens: 32 random bytes, base64url without padding, shown once. Only
 //! `sha256(plaintext)` and the first 8 characters are stored; lookups compare hashes in
 //! constant time; revoked tokens and tokens of removed workspaces never authenticate.
+//!
+//! [`TokenCache`] keeps what a lookup answered for a few seconds, so an agent's busy path (MCP
+//! calls, heartbeats) does not read the table on every request; it forgets at once whatever a
+//! revocation or a removal may have touched (see the type).
 
 use base64::Engine;
 use diesel::prelude::*;
@@ -11,6 +15,10 @@ use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::WorkspaceStatus;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -114,6 +122,7 @@ async fn mint(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<Minted
 
 /// Revokes every live token of `workspace_id`; returns how many.
 pub async fn revoke_all(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<usize> {
+    note_revocation();
     Ok(diesel::update(
         t::table
             .filter(t::workspace_id.eq(workspace_id))
@@ -126,6 +135,7 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Res
 
 /// Revokes every live token of all `ids`.
 pub async fn revoke_all_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<usize> {
+    note_revocation();
     Ok(diesel::update(
         t::table
             .filter(t::workspace_id.eq_any(ids))
@@ -138,6 +148,7 @@ pub async fn revoke_all_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result
 
 /// Revokes one token of `workspace_id`; `NotFound` when it is not a live token of it.
 pub async fn revoke(conn: &mut AsyncPgConnection, workspace_id: Uuid, token_id: Uuid) -> Result<()> {
+    note_revocation();
     let n = diesel::update(
         t::table
             .filter(t::id.eq(token_id))
@@ -172,6 +183,101 @@ pub async fn list(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<Ve
             last_used_at,
         })
         .collect())
+}
+
+/// How long a validated token is trusted without reading the table again.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Tokens remembered at most; a full cache drops its stale entries, then everything.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Revocations (and removals) this process has made, counted as they are written: an entry
+/// cached before the latest one is not trusted. Process-wide on purpose: a revocation through
+/// one `Services` forgets the entries of every other in the process, which is only ever
+/// more cautious.
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Notes that a token may have stopped authenticating (a revocation, a rotation, a removed
+/// workspace): every cached validation made before now is dropped.
+pub(crate) fn note_revocation() {
+    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Validated tokens, by the sha256 of the token (never the token itself), for up to
+/// [`TOKEN_CACHE_TTL`]. An entry is trusted only while all of these hold:
+/// - this process has noted no revocation since it was read ([`note_revocation`], called
+///   where tokens are revoked, before the change commits);
+/// - the event bus has been listening since before it was read, and has had no change of its
+///   workspace since (every revocation, rotation and removal records an event on the
+///   workspace, which reaches every replica by NOTIFY);
+/// - it is younger than the TTL, which bounds what a missed notification can cost.
+///
+/// Without a live bus nothing is cached: every request reads the table, as before.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TokenCache(Arc<Mutex<HashMap<[u8; 32], Cached>>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    owner: TokenOwner,
+    read_at: tokio::time::Instant,
+    revocations: u64,
+}
+
+/// Where a validation starts: the clock and the revocation count before the table is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lookup {
+    digest: [u8; 32],
+    read_at: tokio::time::Instant,
+    revocations: u64,
+}
+
+impl TokenCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
+        // A poisoned lock only means a thread panicked between two map operations, each of
+        // which leaves the map valid.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached owner of `token` if the entry is still trusted, else where a lookup starts.
+    pub(crate) fn get(&self, token: &str, bus: &crate::events::EventBus) -> std::result::Result<TokenOwner, Lookup> {
+        let digest = hash(token);
+        let lookup = Lookup {
+            digest,
+            read_at: tokio::time::Instant::now(),
+            revocations: AtomicU64::load(&REVOCATIONS, Ordering::SeqCst),
+        };
+        let Some(c) = self.map().get(&digest).copied() else {
+            return Err(lookup);
+        };
+        let trusted = c.revocations == lookup.revocations
+            && c.read_at.elapsed() < TOKEN_CACHE_TTL
+            && bus.listening_since().is_some_and(|since| since <= c.read_at)
+            && bus
+                .last_change_at(c.owner.workspace_id)
+                .is_none_or(|changed| changed < c.read_at);
+        if trusted { Ok(c.owner) } else { Err(lookup) }
+    }
+
+    /// Remembers what the table said for `lookup`, when the bus can tell us about changes.
+    pub(crate) fn put(&self, lookup: Lookup, owner: TokenOwner, bus: &crate::events::EventBus) {
+        if bus.listening_since().is_none_or(|since| since > lookup.read_at) {
+            return;
+        }
+        let mut map = self.map();
+        if map.len() >= TOKEN_CACHE_MAX {
+            map.retain(|_, c| c.read_at.elapsed() < TOKEN_CACHE_TTL);
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(
+            lookup.digest,
+            Cached {
+                owner,
+                read_at: lookup.read_at,
+                revocations: lookup.revocations,
+            },
+        );
+    }
 }
 
 /// The owner of `token` when it is live and its workspace is not removed; bumps
@@ -233,6 +339,7 @@ impl crate::Services {
             .lt(cutoff)
             .or(t::last_used_at.is_null().and(t::created_at.lt(cutoff)));
         let mut conn = self.pool.get().await?;
+        note_revocation();
         let removed = diesel::update(
             t::table.filter(t::revoked_at.is_null()).filter(
                 t::workspace_id.eq_any(
@@ -271,6 +378,7 @@ impl crate::Services {
                 continue;
             }
             let mut conn = self.pool.get().await?;
+            note_revocation();
             // Re-checked in the statement: a provision that started meanwhile keeps its token.
             let n = diesel::update(
                 t::table

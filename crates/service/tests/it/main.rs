@@ -5,4 +5,5 @@ mod hibernation;
 mod memory;
 mod registry;
 mod secrets;
+mod tokens;
 mod tree;
