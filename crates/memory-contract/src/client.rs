@@ -227,18 +227,31 @@ impl PluginClient {
         body: Option<&B>,
     ) -> Result<Option<T>, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| ClientError::Transport {
-            url: url.clone(),
-            message: if e.is_timeout() {
-                format!("timed out after {:?} (MEMORY_PLUGIN_TIMEOUT)", self.config.timeout)
-            } else {
-                e.to_string()
-            },
-        })?;
+        // A 408 says the server closed the connection without having read a request on it
+        // (RFC 9110 §15.5.9). It happens when a pooled connection sat unused past the server's
+        // request timeout (actix-web answers 408 at 5 s) and a request was written to it just as
+        // that answer arrived. Nothing was applied, so sending once more, on a new connection,
+        // is safe for any method.
+        let mut attempts = 0;
+        let resp = loop {
+            attempts += 1;
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| ClientError::Transport {
+                url: url.clone(),
+                message: if e.is_timeout() {
+                    format!("timed out after {:?} (MEMORY_PLUGIN_TIMEOUT)", self.config.timeout)
+                } else {
+                    e.to_string()
+                },
+            })?;
+            if resp.status() != StatusCode::REQUEST_TIMEOUT || attempts > 1 {
+                break resp;
+            }
+            tracing::debug!(url = %url, "memory plugin answered 408 on a pooled connection; sending again");
+        };
         let status = resp.status();
         let text = resp.text().await.map_err(|e| ClientError::Transport {
             url: url.clone(),

@@ -242,3 +242,18 @@ async fn capabilities_and_timeouts() {
     assert!(matches!(e, ClientError::Transport { .. }), "{e}");
     assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
 }
+
+#[tokio::test]
+async fn a_408_is_sent_again_once_on_a_new_connection() {
+    let stub = Stub::start().await;
+    let client = stub.client(Duration::from_secs(60));
+    stub.then(&[Reply::Status(408, ""), Reply::Status(200, HEALTH)]);
+    client.health().await.expect("the second attempt answers");
+    assert_eq!(stub.requests(), 2);
+    // Only once: a server that keeps answering 408 gets an error naming the status.
+    stub.then(&[Reply::Status(408, ""), Reply::Status(408, "")]);
+    let err = client.health().await.unwrap_err();
+    assert_eq!(stub.requests(), 4);
+    assert!(err.to_string().contains("408"), "{err}");
+    assert!(!client.breaker_open());
+}
