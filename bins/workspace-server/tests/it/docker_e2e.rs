@@ -210,14 +210,29 @@ async fn docker_lifecycle_end_to_end() {
     }
     // The agent sees them: it answers the SHA-256 of what it was delivered.
     let ask = |key: &str| {
+        let log = log.clone();
         let body = json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": format!("secret-sha256:{key}") }] } });
         let req = http
             .post(format!("{}/workspaces/{id}/a2a", server.base))
             .bearer_auth(ADMIN)
             .json(&body);
         async move {
-            let v: Value = req.send().await.unwrap().json().await.unwrap();
-            v["result"]["parts"][0]["text"].as_str().unwrap_or_default().to_owned()
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let v: Value = resp.json().await.unwrap();
+            // Only the answer's text is compared; what came instead is shown whole.
+            v["result"]["parts"][0]["text"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    format!(
+                        "no answer text (HTTP {status}): {v}\nserver log, last lines:\n{}",
+                        tail.join("\n")
+                    )
+                })
         }
     };
     assert_eq!(ask("CANARY_KEY").await, sha256_hex(CANARY));
