@@ -268,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(client) => services.with_memory(client.clone()),
         None => services,
     };
+    let audit_services = services.clone();
     let state = molecule_http::AppState {
         pool,
         migrations,
@@ -313,6 +314,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     dispatcher.shutdown();
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
+    // Audit rows are written behind the requests that made them: the last ones go in now.
+    if tokio::time::timeout(
+        Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
+        audit_services.flush_audits(),
+    )
+    .await
+    .is_err()
+    {
+        tracing::error!(
+            "audit rows still waiting after MOLECULE_SHUTDOWN_TIMEOUT_SECONDS; the ones not yet written are lost"
+        );
+    }
     liveness_task.abort();
     reaper_task.abort();
     idle_task.abort();

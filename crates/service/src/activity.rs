@@ -175,15 +175,44 @@ impl<'a> ActivityRow<'a> {
 const MAX_GROUP: usize = 256;
 /// How many platform rows may wait for the writer before callers wait to hand theirs over.
 const QUEUE_DEPTH: usize = 4096;
+/// How often a group the database refused (or could not be reached for) is tried again,
+/// before its rows are tried one by one.
+const GROUP_ATTEMPTS: usize = 3;
 
-/// Platform rows (audits) written in groups: a caller hands its row over and waits until the
-/// statement holding it has committed, so an answer still means the row is durable; rows that
-/// arrive while one statement runs go together in the next, so N concurrent audits cost one
-/// round trip and one commit (and one turn of the global NOTIFY lock) instead of N. The writer
-/// task starts with the first row, on that caller's runtime; when it is gone (its runtime shut
-/// down), callers write their row themselves, with the same statement.
-#[derive(Clone, Default)]
-pub(crate) struct AuditQueue(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Queued>>>);
+/// Platform rows (audits) written behind the caller, in groups. A caller hands its row over
+/// and goes on: the audit is the platform's record of what an agent did, never a condition
+/// of doing it (a failed audit never failed the call), so the agent does not wait for its
+/// commit. Rows that arrive while one statement runs go together in the next, so N audits
+/// cost one round trip and one commit (and one turn of the global NOTIFY lock) instead of
+/// N, and the busier the writer the bigger its groups.
+///
+/// Nothing is dropped silently: at most [`QUEUE_DEPTH`] rows wait, and past that callers
+/// wait to hand theirs over; a group that fails is retried, then written row by row, and a
+/// row that still fails is logged at `error` with its reason and counted in
+/// `molecule_audit_rows_failed_total`. Shutdown calls [`AuditQueue::flush`] once the last
+/// request has been answered. The writer runs on the runtime the queue was made on (the
+/// server's main one, which outlives the HTTP workers), or on the first caller's.
+#[derive(Clone)]
+pub(crate) struct AuditQueue {
+    sender: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Default for AuditQueue {
+    fn default() -> Self {
+        Self {
+            sender: std::sync::Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+}
+
+/// What the writer is handed: a row, or a request to answer once every row handed over
+/// before it has been dealt with.
+enum Job {
+    Row(Box<Queued>),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
 /// A row waiting for the writer, owned, with its id chosen up front (a retried group cannot
 /// write it twice) and its `ACTIVITY_LOGGED` payload.
@@ -202,7 +231,6 @@ struct Queued {
     error_detail: Option<String>,
     tool_trace: Option<Value>,
     notification: String,
-    done: Option<tokio::sync::oneshot::Sender<Result<()>>>,
 }
 
 impl Queued {
@@ -222,7 +250,6 @@ impl Queued {
             error_detail: row.error_detail.map(str::to_owned),
             tool_trace: row.tool_trace.cloned(),
             notification,
-            done: None,
         }
     }
 }
@@ -268,74 +295,98 @@ async fn insert_group(conn: &mut AsyncPgConnection, group: &[Queued]) -> Result<
     Ok(())
 }
 
-/// The writer: takes what is waiting (up to [`MAX_GROUP`]), writes it in one statement and
-/// answers each caller. When a group fails, its rows are retried one by one, so one bad row
-/// fails alone.
-async fn write_groups(pool: molecule_db::Pool, mut rx: tokio::sync::mpsc::Receiver<Queued>) {
+/// Writes `group` once, on a pooled connection.
+async fn write_once(pool: &molecule_db::Pool, group: &[Queued]) -> Result<()> {
+    let mut conn = pool.get().await?;
+    insert_group(&mut conn, group).await
+}
+
+/// The writer: takes what is waiting (up to [`MAX_GROUP`] jobs), writes the rows in one
+/// statement (retried with backoff while the database cannot be reached, so a restart costs
+/// no rows), and then answers
+/// the flushes among them. When a group still fails, its rows are written one by one, so
+/// one bad row fails alone, and a row that fails is logged with its reason.
+async fn write_groups(pool: molecule_db::Pool, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+    use backon::{ExponentialBuilder, Retryable};
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(100))
+        .with_max_times(GROUP_ATTEMPTS - 1);
+    let mut jobs = Vec::with_capacity(MAX_GROUP);
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let written = match pool.get().await {
-            Ok(mut conn) => insert_group(&mut conn, &group).await,
-            Err(e) => Err(e.into()),
-        };
-        match written {
-            Ok(()) => {
-                for mut q in group.drain(..) {
-                    if let Some(done) = q.done.take() {
-                        let _ = done.send(Ok(()));
-                    }
-                }
+    let mut flushes = Vec::new();
+    while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+        for job in jobs.drain(..) {
+            match job {
+                Job::Row(row) => group.push(*row),
+                Job::Flush(done) => flushes.push(done),
             }
-            Err(e) => {
+        }
+        if !group.is_empty() {
+            let written = (|| write_once(&pool, &group))
+                .retry(backoff)
+                .when(|e| matches!(e, ServiceError::Unavailable(_)))
+                .notify(|e, wait| {
+                    tracing::warn!(rows = group.len(), error = %e.chain(), retry_in = ?wait, "a group of platform activity rows was not written; trying again");
+                })
+                .await;
+            if let Err(e) = written {
                 tracing::warn!(rows = group.len(), error = %e.chain(), "a group of platform activity rows failed; writing them one by one");
-                for mut q in group.drain(..) {
-                    let one = match pool.get().await {
-                        Ok(mut conn) => insert_group(&mut conn, std::slice::from_ref(&q)).await,
-                        Err(e) => Err(e.into()),
-                    };
-                    if let Some(done) = q.done.take() {
-                        let _ = done.send(one);
+                for row in &group {
+                    if let Err(e) = write_once(&pool, std::slice::from_ref(row)).await {
+                        metrics::counter!("molecule_audit_rows_failed_total").increment(1);
+                        tracing::error!(
+                            activity_id = %row.id, workspace_id = %row.workspace_id, activity_type = row.activity_type,
+                            target_id = ?row.target_id, error = %e.chain(),
+                            "platform activity row not written"
+                        );
                     }
                 }
             }
+            group.clear();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
         }
     }
 }
 
 impl AuditQueue {
-    /// Writes `row` through the writer (or directly when the writer is gone); returns once it
-    /// is committed.
-    async fn write(&self, pool: &molecule_db::Pool, mut row: Queued) -> Result<Uuid> {
-        let id = row.id;
-        let tx = self.0.get_or_init(|| {
+    /// The writer's inbox, starting the writer with the first row.
+    fn sender(&self, pool: &molecule_db::Pool) -> &tokio::sync::mpsc::Sender<Job> {
+        self.sender.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
-            tokio::spawn(write_groups(pool.clone(), rx));
+            let writer = write_groups(pool.clone(), rx);
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(writer)),
+                None => drop(tokio::spawn(writer)),
+            }
             tx
-        });
-        let (done, answer) = tokio::sync::oneshot::channel();
-        row.done = Some(done);
-        let row = match tx.send(row).await {
-            Ok(()) => match answer.await {
-                Ok(written) => return written.map(|()| id),
-                // The writer went away with the row; it may or may not be written, and the
-                // statement skips an id already there.
-                Err(_) => None,
-            },
-            Err(tokio::sync::mpsc::error::SendError(row)) => Some(row),
-        };
-        let mut conn = pool.get().await?;
-        match row {
-            Some(row) => insert_group(&mut conn, std::slice::from_ref(&row)).await?,
-            None => return Err(ServiceError::internal("writing a platform activity row", WriterGone)),
+        })
+    }
+
+    /// Hands `row` to the writer (waiting only while [`QUEUE_DEPTH`] rows already wait) and
+    /// returns the id it will have. When the writer is gone (its runtime shut down), the
+    /// caller writes the row itself.
+    async fn write(&self, pool: &molecule_db::Pool, row: Queued) -> Result<Uuid> {
+        let id = row.id;
+        if let Err(tokio::sync::mpsc::error::SendError(job)) = self.sender(pool).send(Job::Row(Box::new(row))).await
+            && let Job::Row(row) = job
+        {
+            write_once(pool, std::slice::from_ref(&row)).await?;
         }
         Ok(id)
     }
-}
 
-/// The group writer stopped while holding a row.
-#[derive(Debug, thiserror::Error)]
-#[error("the activity writer stopped before answering")]
-struct WriterGone;
+    /// Returns once every row handed over before the call has been written (or logged as
+    /// failed); at once when nothing was ever handed over or the writer is gone.
+    async fn flush(&self) {
+        let Some(sender) = self.sender.get() else { return };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        if sender.send(Job::Flush(done)).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+}
 
 impl Services {
     pub async fn append_activity(&self, workspace_id: Uuid, input: NewActivity) -> Result<Appended> {
@@ -416,8 +467,9 @@ impl Services {
         .await
     }
 
-    /// A row the platform writes for itself (audits), with its `ACTIVITY_LOGGED`, grouped with
-    /// the rows of concurrent callers ([`AuditQueue`]); returns once it is committed.
+    /// A row the platform writes for itself (audits), with its `ACTIVITY_LOGGED`, written
+    /// behind the caller in groups ([`AuditQueue`]); returns the row's id once it is handed
+    /// over ([`Services::flush_audits`] waits for it).
     pub(crate) async fn log_platform_activity(&self, row: ActivityRow<'_>) -> Result<Uuid> {
         let logged = events::live_notification(
             EventType::ActivityLogged,
@@ -426,6 +478,12 @@ impl Services {
                     "status": row.status.as_str(), "source_id": row.source_id, "target_id": row.target_id }),
         )?;
         self.audits.write(&self.pool, Queued::new(&row, logged)).await
+    }
+
+    /// Returns once every audit row handed over so far is written (or logged as failed):
+    /// shutdown calls it after the last request, so no audit is lost with the process.
+    pub async fn flush_audits(&self) {
+        self.audits.flush().await;
     }
 
     /// An agent's message to its user (the canvas): an `a2a_receive`/`notify` row with the
@@ -564,7 +622,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn concurrent_audits_share_statements_and_a_bad_row_fails_alone() {
+    async fn audits_are_written_behind_in_shared_statements_and_a_bad_row_fails_alone() {
         let db = TestDb::new().await;
         let s = Services::new(db.pool().clone(), Default::default()).unwrap();
         let create = CreateWorkspace {
@@ -573,36 +631,44 @@ mod tests {
         };
         let ws = s.create_workspace(create).await.unwrap().id;
 
-        // 64 at once: every row written and answered, in far fewer transactions than rows
-        // (rows of one statement share their xmin), each with its own time.
+        // 64 at once: every row handed over, and once flushed written, in far fewer
+        // transactions than rows (rows of one statement share their xmin), each with its own
+        // time.
         let written: Vec<Uuid> = audit_many(&s, &[ws; 64])
             .await
             .into_iter()
             .map(|r| r.unwrap())
             .collect();
+        s.flush_audits().await;
+        let written_rows = count(&db, &written).await;
+        assert_eq!(written_rows.rows, 64);
+        assert!(
+            written_rows.transactions < 10,
+            "{} transactions for 64 rows",
+            written_rows.transactions
+        );
+        assert_eq!(written_rows.times, 64);
+
+        // A row that cannot be written (no such workspace) is lost alone: the other seven
+        // of its group are written one by one.
+        let mut owners = [ws; 8];
+        owners[5] = Uuid::new_v4();
+        let handed: Vec<Uuid> = audit_many(&s, &owners).await.into_iter().map(|r| r.unwrap()).collect();
+        s.flush_audits().await;
+        assert_eq!(count(&db, &handed).await.rows, 7);
+        assert_eq!(count(&db, &handed[5..6]).await.rows, 0);
+    }
+
+    async fn count(db: &TestDb, ids: &[Uuid]) -> Count {
         let mut conn = db.pool().get().await.unwrap();
-        let count: Count = diesel::sql_query(
+        diesel::sql_query(
             "SELECT count(DISTINCT id) AS rows, count(DISTINCT xmin::text) AS transactions,
                     count(DISTINCT created_at) AS times
                FROM activity_logs WHERE id = ANY($1) AND summary LIKE 'row %'",
         )
-        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&written)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
         .get_result(&mut conn)
         .await
-        .unwrap();
-        assert_eq!(count.rows, 64);
-        assert!(
-            count.transactions < 10,
-            "{} transactions for 64 rows",
-            count.transactions
-        );
-        assert_eq!(count.times, 64);
-
-        // A row that cannot be written (no such workspace) fails its caller only.
-        let mut owners = [ws; 8];
-        owners[5] = Uuid::new_v4();
-        let results = audit_many(&s, &owners).await;
-        assert!(results[5].is_err());
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 7);
+        .unwrap()
     }
 }

@@ -127,6 +127,20 @@ impl World {
             .unwrap()
     }
 
+    /// The workspace's `ty` rows once there are at least `n`: audits are written behind the
+    /// call that made them, so they are polled for (against a deadline), not read at once.
+    async fn audits(&self, ws: &Ws, ty: &str, n: usize) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = self.activity(ws, ty).await;
+            if rows.as_array().unwrap().len() >= n {
+                return rows;
+            }
+            assert!(std::time::Instant::now() < deadline, "fewer than {n} {ty} rows: {rows}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// One raw JSON-RPC request as the original's runtimes send it: no `Accept`, no session.
     async fn rpc(&self, ws: &Ws, method: &str, params: Value) -> (u16, Value) {
         let resp = self
@@ -294,7 +308,7 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
         content.starts_with("[MEMORY id=") && content.contains("scope=ORG") && content.ends_with("]: org-wide fact"),
         "{content}"
     );
-    let audit: Value = w.activity(&root, "memory_write_global").await;
+    let audit: Value = w.audits(&root, "memory_write_global", 1).await;
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit[0]["request_body"]["content_sha256"].as_str().unwrap().len(), 64);
 
@@ -489,7 +503,7 @@ async fn no_listed_secret_reaches_the_plugin_and_counts_are_audited() {
         assert!(content.contains(keep), "a SHA and a UUID are kept: {content}");
     }
     // The audit carries the counts.
-    let audit: Value = w.activity(&ws, "memory_write").await;
+    let audit: Value = w.audits(&ws, "memory_write", secrets.len()).await;
     let counted: u64 = audit
         .as_array()
         .unwrap()
@@ -741,7 +755,7 @@ async fn the_http_memory_endpoints_follow_the_same_rules() {
     );
     assert_eq!(delete(&child, id).await, (200, json!({ "status": "deleted" })));
     assert_eq!(delete(&child, id).await, (404, json!({ "error": "memory not found" })));
-    assert_eq!(w.activity(&child, "memory_delete").await.as_array().unwrap().len(), 1);
+    assert_eq!(w.audits(&child, "memory_delete", 1).await.as_array().unwrap().len(), 1);
 }
 
 fn python() -> Option<PathBuf> {
