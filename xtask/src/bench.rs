@@ -178,17 +178,24 @@ impl Drop for Killed {
 }
 
 /// CPU seconds each process of the memory benchmark has used so far, by part: the plugin,
-/// workspace-server and PostgreSQL (the postmaster and its backends). Read from `/proc`, in
-/// the kernel's USER_HZ ticks, which Linux fixes at 100 on every architecture it exposes to
-/// user space.
+/// workspace-server and PostgreSQL (the postmaster and its backends), and within PostgreSQL
+/// the backends serving workspace-server's own database (its audit rows, tokens and tree).
+/// Read from `/proc`, in the kernel's USER_HZ ticks, which Linux fixes at 100 on every
+/// architecture it exposes to user space.
 #[derive(Debug, Clone, Default)]
-struct CpuSplit(std::collections::HashMap<u32, (usize, f64)>);
+struct CpuSplit(std::collections::HashMap<u32, (usize, bool, f64)>);
 
-/// The parts, in [`CpuSplit`]'s order.
-const CPU_PARTS: [&str; 3] = ["plugin", "workspace_server", "postgres"];
+/// The parts, in [`CpuSplit`]'s order; the last is a share of `postgres`, not an addition.
+const CPU_PARTS: [&str; 4] = [
+    "plugin",
+    "workspace_server",
+    "postgres",
+    "postgres_for_workspace_server_db",
+];
 
 impl CpuSplit {
-    fn now(plugin: u32, server: u32, postmaster: u32) -> Self {
+    /// `server_db`: the database name workspace-server's backends show in their process title.
+    fn now(plugin: u32, server: u32, postmaster: u32, server_db: &str) -> Self {
         let mut split = Self::default();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return split;
@@ -213,7 +220,11 @@ impl CpuSplit {
                 p if p == postmaster || ppid == postmaster => 2,
                 _ => continue,
             };
-            split.0.insert(pid, (part, (field(11) + field(12)) / 100.0));
+            // A backend's title: "postgres: <user> <database> <client> <state>".
+            let for_server = part == 2
+                && std::fs::read(entry.path().join("cmdline"))
+                    .is_ok_and(|title| String::from_utf8_lossy(&title).split_whitespace().nth(2) == Some(server_db));
+            split.0.insert(pid, (part, for_server, (field(11) + field(12)) / 100.0));
         }
         split
     }
@@ -221,10 +232,13 @@ impl CpuSplit {
     /// Milliseconds of CPU per request between `self` and `later`, by part (a process that
     /// ended in between is left out; one that started counts whole).
     fn per_request(&self, later: &Self, requests: f64) -> serde_json::Value {
-        let mut used = [0.0_f64; 3];
-        for (pid, (part, seconds)) in &later.0 {
-            let before = self.0.get(pid).map_or(0.0, |(_, s)| *s);
+        let mut used = [0.0_f64; 4];
+        for (pid, (part, for_server, seconds)) in &later.0 {
+            let before = self.0.get(pid).map_or(0.0, |(_, _, s)| *s);
             used[*part] += seconds - before;
+            if *for_server {
+                used[3] += seconds - before;
+            }
         }
         let ms = |s: f64| (s * 1000.0 / requests.max(1.0) * 1000.0).round() / 1000.0;
         serde_json::Value::Object(
@@ -622,7 +636,7 @@ fn wrk_latency(clients: u32, seconds: u64, script: &Path, base: &str, log: &Path
 }
 
 fn memory(args: &Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(10);
+    let mut steps = Steps::new(11);
     need_tool("wrk", "wrk")?;
     let plugin_bin = steps.run("build of memory-plugin-postgres and workspace-server", || {
         build(args, "memory-plugin-postgres", None)?;
@@ -764,29 +778,6 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                 }
                 pgbench_percentiles(&dir, "search")
             })?;
-        let commit_lua = dir.join("commit.lua");
-        std::fs::write(
-            &commit_lua,
-            format!(
-                "request = function()\n  local body = '{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\",\"kind\":\"fact\",\"source\":\"agent\"}}'\n  return wrk.format(\"POST\", \"/v1/namespaces/{}/memories\", {{[\"Content-Type\"]=\"application/json\"}}, body)\nend\n",
-                namespaces[0]
-            ),
-        )?;
-        // Where the CPU goes, per commit, both ways (the machine is shared by all of them).
-        let postmaster: u32 = std::fs::read_to_string(cluster.data_dir().join("postmaster.pid"))?
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .context("no pid in postmaster.pid")?;
-        let cpu = || CpuSplit::now(plugin.0.id(), server.0.id(), postmaster);
-        let before = cpu();
-        let commits = steps.run("wrk: POST memories, 16 connections", || {
-            let from = log_len(&log);
-            let text = wrk(16, args.seconds, false, &commit_lua, &base)?;
-            check_server_log(&log, from)?;
-            parse_after(&text, "Requests/sec:").context("no Requests/sec")
-        })?;
-        let direct_cpu = before.per_request(&cpu(), commits * args.seconds as f64);
         // The same searches and commits as MCP tool calls (one JSON-RPC request each, as the
         // original's runtimes send them), with the workspace's token.
         let mcp_lua = |name: &str, tool: &str, arguments: &str| -> anyhow::Result<std::path::PathBuf> {
@@ -818,6 +809,48 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             &format!("wrk: the same searches as MCP search_memory, {clients} connections"),
             || wrk_latency(clients, args.seconds, &mcp_search, &server_base, &server_log),
         )?;
+        let commit_lua = dir.join("commit.lua");
+        std::fs::write(
+            &commit_lua,
+            format!(
+                "request = function()\n  local body = '{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\",\"kind\":\"fact\",\"source\":\"agent\"}}'\n  return wrk.format(\"POST\", \"/v1/namespaces/{}/memories\", {{[\"Content-Type\"]=\"application/json\"}}, body)\nend\n",
+                namespaces[0]
+            ),
+        )?;
+        // Where the CPU goes, per commit, both ways (the machine is shared by all of them).
+        let postmaster: u32 = std::fs::read_to_string(cluster.data_dir().join("postmaster.pid"))?
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .context("no pid in postmaster.pid")?;
+        let cpu = || CpuSplit::now(plugin.0.id(), server.0.id(), postmaster, "memory_bench_server");
+        // Each commit run starts from the same index state: without this, the GIN index's
+        // pending list left by one run is flushed (and paid for) by the next.
+        let vacuum = || {
+            exec(Command::new(bin.join("psql")).args([
+                "-qAt",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &url,
+                "-c",
+                "VACUUM (ANALYZE) memory_plugin.memories",
+            ]))
+        };
+        // One commit run: vacuumed first, then wrk with 16 connections; its commits per second
+        // and the CPU each part used per commit.
+        let mut commit_run =
+            |title: &str, lua: &Path, base: &str, log: &Path| -> anyhow::Result<(f64, serde_json::Value)> {
+                vacuum()?;
+                let before = cpu();
+                let rate = steps.run(title, || {
+                    let from = log_len(log);
+                    let text = wrk(16, args.seconds, false, lua, base)?;
+                    check_server_log(log, from)?;
+                    parse_after(&text, "Requests/sec:").context("no Requests/sec")
+                })?;
+                Ok((rate, before.per_request(&cpu(), rate * args.seconds as f64)))
+            };
         let mcp_commit = mcp_lua(
             "mcp-commit.lua",
             "commit_memory_v2",
@@ -825,14 +858,18 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                 "{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\"}}"
             ),
         )?;
-        let before = cpu();
-        let mcp_commits = steps.run("wrk: the same commits as MCP commit_memory_v2, 16 connections", || {
-            let from = log_len(&server_log);
-            let text = wrk(16, args.seconds, false, &mcp_commit, &server_base)?;
-            check_server_log(&server_log, from)?;
-            parse_after(&text, "Requests/sec:").context("no Requests/sec")
-        })?;
-        let mcp_cpu = before.per_request(&cpu(), mcp_commits * args.seconds as f64);
+        let (commits, direct_cpu) = commit_run("wrk: POST memories, 16 connections", &commit_lua, &base, &log)?;
+        let (mcp_commits, mcp_cpu) = commit_run(
+            "wrk: the same commits as MCP commit_memory_v2, 16 connections",
+            &mcp_commit,
+            &server_base,
+            &server_log,
+        )?;
+        let (commits_after, direct_after_cpu) =
+            commit_run("wrk: POST memories again, 16 connections", &commit_lua, &base, &log)?;
+        // Direct, MCP, direct again: the reference is the mean of the two direct runs, so a
+        // drift over the runs (a growing table, a checkpoint) does not land on one side.
+        let direct_commits = (commits + commits_after) / 2.0;
         let report = serde_json::json!({
             "benchmark": "memory",
             "memories": memories,
@@ -846,14 +883,16 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             "search_sql_transactions": sql_n,
             "p50_ratio_http_to_sql": http_p50 / sql_p50,
             "p99_ratio_http_to_sql": http_p99 / sql_p99,
-            "commits_per_second": commits,
+            "commits_per_second": direct_commits,
+            "commits_per_second_runs": [commits, commits_after],
             "search_mcp_p50_ms": mcp_p50,
             "search_mcp_p99_ms": mcp_p99,
             "search_mcp_requests_per_second": mcp_rps,
             "p50_ratio_mcp_to_http": mcp_p50 / http_p50,
             "mcp_commits_per_second": mcp_commits,
-            "commit_ratio_mcp_to_http": mcp_commits / commits,
+            "commit_ratio_mcp_to_http": mcp_commits / direct_commits,
             "commit_cpu_ms_direct": direct_cpu,
+            "commit_cpu_ms_direct_again": direct_after_cpu,
             "commit_cpu_ms_mcp": mcp_cpu,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);

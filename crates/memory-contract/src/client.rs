@@ -138,6 +138,9 @@ impl PluginClient {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
+            // The contract has no redirects: a 3xx is the plugin's answer, reported with its
+            // status, and a memory is never sent on to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Transport {
                 url: base.clone(),

@@ -175,6 +175,9 @@ impl<'a> ActivityRow<'a> {
 const MAX_GROUP: usize = 256;
 /// How many platform rows may wait for the writer before callers wait to hand theirs over.
 const QUEUE_DEPTH: usize = 4096;
+/// How long the writer waits for more rows after the first of a group: what an audit may lag
+/// behind its call, for groups large enough that a busy replica's audits cost little.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// How often a group the database refused (or could not be reached for) is tried again,
 /// before its rows are tried one by one.
 const GROUP_ATTEMPTS: usize = 3;
@@ -182,9 +185,9 @@ const GROUP_ATTEMPTS: usize = 3;
 /// Platform rows (audits) written behind the caller, in groups. A caller hands its row over
 /// and goes on: the audit is the platform's record of what an agent did, never a condition
 /// of doing it (a failed audit never failed the call), so the agent does not wait for its
-/// commit. Rows that arrive while one statement runs go together in the next, so N audits
-/// cost one round trip and one commit (and one turn of the global NOTIFY lock) instead of
-/// N, and the busier the writer the bigger its groups.
+/// commit. Rows that arrive within [`LINGER`] of each other, or while one statement runs, go
+/// together in one statement, so N audits cost one round trip, one parse and one commit (and
+/// one turn of the global NOTIFY lock) instead of N.
 ///
 /// Nothing is dropped silently: at most [`QUEUE_DEPTH`] rows wait, and past that callers
 /// wait to hand theirs over; a group that fails is retried, then written row by row, and a
@@ -195,6 +198,8 @@ const GROUP_ATTEMPTS: usize = 3;
 #[derive(Clone)]
 pub(crate) struct AuditQueue {
     sender: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>>,
+    /// Cuts the writer's [`LINGER`] short when a flush is waiting.
+    flush_now: std::sync::Arc<tokio::sync::Notify>,
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -202,6 +207,7 @@ impl Default for AuditQueue {
     fn default() -> Self {
         Self {
             sender: std::sync::Arc::default(),
+            flush_now: std::sync::Arc::default(),
             runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -301,12 +307,17 @@ async fn write_once(pool: &molecule_db::Pool, group: &[Queued]) -> Result<()> {
     insert_group(&mut conn, group).await
 }
 
-/// The writer: takes what is waiting (up to [`MAX_GROUP`] jobs), writes the rows in one
+/// The writer: takes what is waiting, and what comes within [`LINGER`] (up to [`MAX_GROUP`]
+/// rows), writes the rows in one
 /// statement (retried with backoff while the database cannot be reached, so a restart costs
 /// no rows), and then answers
 /// the flushes among them. When a group still fails, its rows are written one by one, so
 /// one bad row fails alone, and a row that fails is logged with its reason.
-async fn write_groups(pool: molecule_db::Pool, mut rx: tokio::sync::mpsc::Receiver<Job>) {
+async fn write_groups(
+    pool: molecule_db::Pool,
+    mut rx: tokio::sync::mpsc::Receiver<Job>,
+    flush_now: std::sync::Arc<tokio::sync::Notify>,
+) {
     use backon::{ExponentialBuilder, Retryable};
     let backoff = ExponentialBuilder::default()
         .with_min_delay(std::time::Duration::from_millis(100))
@@ -315,10 +326,33 @@ async fn write_groups(pool: molecule_db::Pool, mut rx: tokio::sync::mpsc::Receiv
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut flushes = Vec::new();
     while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
-        for job in jobs.drain(..) {
-            match job {
-                Job::Row(row) => group.push(*row),
-                Job::Flush(done) => flushes.push(done),
+        // The first rows open a group; the writer then sleeps for up to LINGER (a flush cuts
+        // it short) and takes what came meanwhile. It sleeps rather than waits on the inbox,
+        // so callers handing rows over do not wake it one row at a time.
+        let mut flushing = false;
+        let mut lingered = jobs.len() >= MAX_GROUP;
+        loop {
+            for job in jobs.drain(..) {
+                match job {
+                    Job::Row(row) => group.push(*row),
+                    Job::Flush(done) => {
+                        flushing = true;
+                        flushes.push(done);
+                    }
+                }
+            }
+            if lingered || flushing {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = flush_now.notified() => {}
+            }
+            lingered = true;
+            while jobs.len() < MAX_GROUP.saturating_sub(group.len())
+                && let Ok(job) = rx.try_recv()
+            {
+                jobs.push(job);
             }
         }
         if !group.is_empty() {
@@ -355,7 +389,7 @@ impl AuditQueue {
     fn sender(&self, pool: &molecule_db::Pool) -> &tokio::sync::mpsc::Sender<Job> {
         self.sender.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
-            let writer = write_groups(pool.clone(), rx);
+            let writer = write_groups(pool.clone(), rx, self.flush_now.clone());
             match &self.runtime {
                 Some(runtime) => drop(runtime.spawn(writer)),
                 None => drop(tokio::spawn(writer)),
@@ -383,6 +417,7 @@ impl AuditQueue {
         let Some(sender) = self.sender.get() else { return };
         let (done, answer) = tokio::sync::oneshot::channel();
         if sender.send(Job::Flush(done)).await.is_ok() {
+            self.flush_now.notify_one();
             let _ = answer.await;
         }
     }

@@ -63,6 +63,9 @@ impl World {
             .http
             .post(format!("{}/admin/memories/import?{query}", self.server.base))
             .bearer_auth(ADMIN)
+            // 10k memories are 10k plugin commits in one request: past the client's 30 s on
+            // a loaded CI machine (one run took longer), so this call gets its own bound.
+            .timeout(Duration::from_secs(300))
             .json(body)
             .send()
             .await
