@@ -1,4 +1,4 @@
-//! The client against a scripted HTTP server on loopback: breaker, 4xx, typed errors,
+//! The client against a scripted HTTP server on loopback: breaker, 4xx, redirects, typed errors,
 //! capabilities and timeouts. (Its round trips against the real plugin live in the plugin's
 //! tests.)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
@@ -19,6 +19,8 @@ enum Reply {
     Hangup,
     /// Answer after this long.
     Slow(Duration),
+    /// A 307 to this path on the same stub.
+    Redirect(&'static str),
 }
 
 struct Stub {
@@ -68,8 +70,13 @@ impl Stub {
                         }
                     }
                     let reply = s.lock().unwrap().pop_front().unwrap_or(Reply::Status(500, ""));
+                    let mut extra = String::new();
                     let (status, body) = match reply {
                         Reply::Hangup => return,
+                        Reply::Redirect(to) => {
+                            extra = format!("location: {to}\r\n");
+                            (307, "")
+                        }
                         Reply::Slow(d) => {
                             tokio::time::sleep(d).await;
                             (200, r#"{"status":"ok","version":"1.0.0","capabilities":[]}"#)
@@ -77,7 +84,7 @@ impl Stub {
                         Reply::Status(code, body) => (code, body),
                     };
                     let resp = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
                     );
                     let _ = conn.write_all(resp.as_bytes()).await;
@@ -256,4 +263,20 @@ async fn a_408_is_sent_again_once_on_a_new_connection() {
     assert_eq!(stub.requests(), 4);
     assert!(err.to_string().contains("408"), "{err}");
     assert!(!client.breaker_open());
+}
+
+#[tokio::test]
+async fn a_redirect_is_reported_and_never_followed() {
+    let stub = Stub::start().await;
+    let client = stub.client(Duration::from_secs(60));
+    stub.then(&[
+        Reply::Redirect("/elsewhere"),
+        Reply::Status(
+            200,
+            r#"{"id":"00000000-0000-0000-0000-000000000001","namespace":"team:x"}"#,
+        ),
+    ]);
+    let e = client.commit("team:x", &MemoryWrite::fact("hello")).await.unwrap_err();
+    assert!(matches!(e, ClientError::Plugin { status: 307, .. }), "{e}");
+    assert_eq!(stub.requests(), 1, "the memory went nowhere else");
 }
