@@ -220,10 +220,14 @@ impl CpuSplit {
                 p if p == postmaster || ppid == postmaster => 2,
                 _ => continue,
             };
-            // A backend's title: "postgres: <user> <database> <client> <state>".
+            // A backend's title names its database: "postgres: <user> <database> <client>
+            // <state>", or "postgres: autovacuum worker <database>".
             let for_server = part == 2
-                && std::fs::read(entry.path().join("cmdline"))
-                    .is_ok_and(|title| String::from_utf8_lossy(&title).split_whitespace().nth(2) == Some(server_db));
+                && std::fs::read(entry.path().join("cmdline")).is_ok_and(|title| {
+                    String::from_utf8_lossy(&title)
+                        .split_whitespace()
+                        .any(|w| w == server_db)
+                });
             split.0.insert(pid, (part, for_server, (field(11) + field(12)) / 100.0));
         }
         split
