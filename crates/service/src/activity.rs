@@ -308,11 +308,10 @@ async fn write_once(pool: &molecule_db::Pool, group: &[Queued]) -> Result<()> {
 }
 
 /// The writer: takes what is waiting, and what comes within [`LINGER`] (up to [`MAX_GROUP`]
-/// rows), writes the rows in one
-/// statement (retried with backoff while the database cannot be reached, so a restart costs
-/// no rows), and then answers
-/// the flushes among them. When a group still fails, its rows are written one by one, so
-/// one bad row fails alone, and a row that fails is logged with its reason.
+/// rows), writes the rows in one statement (retried with backoff while the database cannot
+/// be reached, so a restart costs no rows), and then answers the flushes among them. When a
+/// group still fails, its rows are written one by one, so one bad row fails alone, and a row
+/// that fails is logged with its reason.
 async fn write_groups(
     pool: molecule_db::Pool,
     mut rx: tokio::sync::mpsc::Receiver<Job>,
