@@ -130,15 +130,15 @@ impl World {
     /// The workspace's `ty` rows once there are at least `n`: audits are written behind the
     /// call that made them, so they are polled for (against a deadline), not read at once.
     async fn audits(&self, ws: &Ws, ty: &str, n: usize) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        molecule_testkit::until_ok(&format!("{n} {ty} rows"), Duration::from_secs(10), || async {
             let rows = self.activity(ws, ty).await;
             if rows.as_array().unwrap().len() >= n {
-                return rows;
+                Ok(rows)
+            } else {
+                Err(format!("only these: {rows}"))
             }
-            assert!(std::time::Instant::now() < deadline, "fewer than {n} {ty} rows: {rows}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// One raw JSON-RPC request as the original's runtimes send it: no `Accept`, no session.
