@@ -273,10 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         pool,
         migrations,
         services,
-        auth: molecule_http::AuthConfig {
-            admin_token: cfg.admin_token.clone(),
-            test_tokens: cfg.test_tokens_enabled(),
-        },
+        auth: molecule_http::AuthConfig::new(cfg.admin_token.as_deref(), cfg.test_tokens_enabled()),
         tasks: vec![
             liveness,
             delegation_sweeper,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
-use molecule_service::tokens::secrets_equal;
+use molecule_service::tokens::TokenDigest;
 use uuid::Uuid;
 
 use crate::errors::ApiError;
@@ -16,10 +16,25 @@ use crate::server::AppState;
 /// Credentials configuration (from `ADMIN_TOKEN`).
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
-    pub admin_token: Option<String>,
+    /// The admin token's digest (the token itself is not kept).
+    admin_token: Option<TokenDigest>,
     /// Whether `GET /admin/workspaces/:id/test-token` answers (else 404): outside production,
     /// or with `MOLECULE_ENABLE_TEST_TOKENS=1`.
     pub test_tokens: bool,
+}
+
+impl AuthConfig {
+    pub fn new(admin_token: Option<&str>, test_tokens: bool) -> Self {
+        Self {
+            admin_token: admin_token.map(TokenDigest::of),
+            test_tokens,
+        }
+    }
+
+    /// Whether admin routes are enabled (`ADMIN_TOKEN` set).
+    pub fn has_admin_token(&self) -> bool {
+        self.admin_token.is_some()
+    }
 }
 
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -38,11 +53,12 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server state missing"))
 }
 
-fn is_admin(state: &AppState, token: &str) -> Result<bool, ApiError> {
-    match &state.auth.admin_token {
-        Some(admin) => Ok(secrets_equal(admin, token)),
-        None => Ok(false),
-    }
+fn is_admin(state: &AppState, token: &TokenDigest) -> bool {
+    state
+        .auth
+        .admin_token
+        .as_ref()
+        .is_some_and(|admin| admin.matches(token))
 }
 
 /// The caller holds the admin token.
@@ -68,7 +84,7 @@ impl FromRequest for AdminAuth {
                     "admin auth required: send Authorization: Bearer <ADMIN_TOKEN>",
                 )
             })?;
-            if !is_admin(&state, token)? {
+            if !is_admin(&state, &TokenDigest::of(token)) {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid admin auth token"));
             }
             Ok(AdminAuth)
@@ -104,10 +120,11 @@ pub(crate) async fn authorize(state: &AppState, token: Option<&str>, id: Uuid) -
             "missing workspace auth token: send Authorization: Bearer <token>",
         )
     })?;
-    if is_admin(state, token)? {
+    let token = TokenDigest::of(token);
+    if is_admin(state, &token) {
         return Ok(Caller::Admin);
     }
-    let owner = state.services.authorize_workspace(token, id).await?;
+    let owner = state.services.authorize_workspace_digest(&token, id).await?;
     Ok(Caller::Workspace {
         token_id: owner.token_id,
     })

@@ -50,10 +50,7 @@ impl AppState {
             services: Services::new(pool.clone(), ServiceConfig::default())?,
             pool,
             migrations: Migrations::default(),
-            auth: AuthConfig {
-                admin_token,
-                test_tokens: true,
-            },
+            auth: AuthConfig::new(admin_token.as_deref(), true),
             tasks: Vec::new(),
             org_id: None,
             org_templates_dir: None,

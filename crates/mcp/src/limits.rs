@@ -12,14 +12,16 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use uuid::Uuid;
 
 /// Calls a minute each token may make.
 pub const CALLS_PER_MINUTE: u32 = 120;
 
-/// Keyed by a digest of the bearer token (never the token itself).
+/// Keyed by the token's id (the HTTP layer knows it once the token is checked; the token
+/// itself is never a key).
 #[derive(Clone)]
 pub struct RateLimits {
-    limiter: Arc<RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>>,
+    limiter: Arc<RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock>>,
     per_minute: u32,
 }
 
@@ -51,9 +53,9 @@ impl RateLimits {
     }
 
     /// Takes one call for `key`; when none is left, how long until the next one is.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    pub fn check(&self, key: Uuid) -> Result<(), Duration> {
         self.limiter
-            .check_key(&key.to_owned())
+            .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))?;
         if self.limiter.len() > 100_000 {
             self.limiter.retain_recent();
@@ -68,12 +70,13 @@ mod tests {
 
     #[test]
     fn a_key_gets_its_quota_and_no_more_and_keys_are_apart() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let limits = RateLimits::per_minute(3);
         for _ in 0..3 {
-            assert!(limits.check("a").is_ok());
+            assert!(limits.check(a).is_ok());
         }
-        let wait = limits.check("a").unwrap_err();
+        let wait = limits.check(a).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
-        assert!(limits.check("b").is_ok());
+        assert!(limits.check(b).is_ok());
     }
 }

@@ -180,11 +180,21 @@ impl Services {
     /// Validates a bearer token for workspace `id` (admin callers are checked by the HTTP
     /// layer), through the token cache.
     pub async fn authorize_workspace(&self, token: &str, id: uuid::Uuid) -> Result<tokens::TokenOwner> {
+        self.authorize_workspace_digest(&tokens::TokenDigest::of(token), id)
+            .await
+    }
+
+    /// [`Services::authorize_workspace`] of a token the caller has already hashed.
+    pub async fn authorize_workspace_digest(
+        &self,
+        token: &tokens::TokenDigest,
+        id: uuid::Uuid,
+    ) -> Result<tokens::TokenOwner> {
         let owner = match self.token_cache.get(token, &self.bus) {
             Ok(owner) => owner,
             Err(lookup) => {
                 let mut conn = self.pool.get().await?;
-                let owner = tokens::validate(&mut conn, token).await?;
+                let owner = tokens::validate_digest(&mut conn, token).await?;
                 self.token_cache.put(lookup, owner, &self.bus);
                 owner
             }

@@ -42,10 +42,32 @@ pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Constant-time equality of two secrets (used for the admin token too).
+/// A presented secret as the platform compares it: its SHA-256, taken once per request and
+/// used for every check of that request (the admin token, the token cache, the table). Its
+/// `Debug` shows nothing of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    pub fn of(secret: &str) -> Self {
+        Self(hash(secret))
+    }
+
+    /// Constant-time equality (comparing digests, so lengths do not leak either).
+    pub fn matches(&self, other: &TokenDigest) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// Constant-time equality of two secrets.
 pub fn secrets_equal(a: &str, b: &str) -> bool {
-    // Compare digests so the lengths do not leak either.
-    hash(a).ct_eq(&hash(b)).into()
+    TokenDigest::of(a).matches(&TokenDigest::of(b))
 }
 
 /// 32 random bytes, base64url without padding: every credential the platform makes (tokens,
@@ -238,8 +260,12 @@ impl TokenCache {
     }
 
     /// The cached owner of `token` if the entry is still trusted, else where a lookup starts.
-    pub(crate) fn get(&self, token: &str, bus: &crate::events::EventBus) -> std::result::Result<TokenOwner, Lookup> {
-        let digest = hash(token);
+    pub(crate) fn get(
+        &self,
+        token: &TokenDigest,
+        bus: &crate::events::EventBus,
+    ) -> std::result::Result<TokenOwner, Lookup> {
+        let digest = token.0;
         let lookup = Lookup {
             digest,
             read_at: tokio::time::Instant::now(),
@@ -283,7 +309,12 @@ impl TokenCache {
 /// The owner of `token` when it is live and its workspace is not removed; bumps
 /// `last_used_at` (at most once a minute). Every refusal is the same opaque `Unauthorized`.
 pub async fn validate(conn: &mut AsyncPgConnection, token: &str) -> Result<TokenOwner> {
-    let digest = hash(token);
+    validate_digest(conn, &TokenDigest::of(token)).await
+}
+
+/// [`validate`] of a token already hashed.
+pub async fn validate_digest(conn: &mut AsyncPgConnection, token: &TokenDigest) -> Result<TokenOwner> {
+    let digest = token.0;
     // DSL statements, so their prepared statements are cached: on the hot path (every
     // heartbeat authenticates) this is one round trip, plus a `last_used_at` bump at most once
     // per LAST_USED_GRANULARITY_S per token.

@@ -20,9 +20,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use molecule_mcp::{McpCaller, McpSettings, RateLimits, WorkspaceTools};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp_actix_web::transport::StreamableHttpService;
-use sha2::{Digest, Sha256};
 
-use crate::auth::{authorize, bearer, path_workspace_id};
+use crate::auth::{Caller, authorize, bearer, path_workspace_id};
 use crate::errors::ApiError;
 use crate::server::AppState;
 
@@ -42,10 +41,13 @@ async fn guard(
             .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "application state missing"))?
             .clone();
         let id = path_workspace_id(req.match_info().get("id").unwrap_or_default())?;
-        let token = bearer(req.request()).map(str::to_owned);
-        authorize(&state, token.as_deref(), id).await?;
-        let key = hex(&Sha256::digest(token.unwrap_or_default().as_bytes()));
-        if let Err(wait) = limits.check(&key) {
+        let caller = authorize(&state, bearer(req.request()), id).await?;
+        // One budget per token: a workspace token by its id, the admin token as one key.
+        let key = match caller {
+            Caller::Workspace { token_id } => token_id,
+            Caller::Admin => uuid::Uuid::nil(),
+        };
+        if let Err(wait) = limits.check(key) {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -76,10 +78,6 @@ async fn guard(
         }
         Err(e) => Ok(req.error_response(e)),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The MCP scope at `/workspaces/{id}/mcp`.
