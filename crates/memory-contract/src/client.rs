@@ -114,6 +114,8 @@ struct Breaker {
 pub struct PluginClient {
     http: reqwest::Client,
     base: String,
+    /// `base`, parsed once: each call only sets its path on a copy.
+    base_url: reqwest::Url,
     config: ClientConfig,
     breaker: Mutex<Breaker>,
     capabilities: Mutex<Option<HashSet<MemoryCapability>>>,
@@ -135,6 +137,13 @@ fn excerpt(body: &str) -> String {
 impl PluginClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         let base = config.base_url.trim_end_matches('/').to_owned();
+        let base_url = reqwest::Url::parse(&base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && u.query().is_none())
+            .ok_or_else(|| ClientError::Transport {
+                url: base.clone(),
+                message: "not an http(s) URL without a query, like http://127.0.0.1:9100".into(),
+            })?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
@@ -149,6 +158,7 @@ impl PluginClient {
         Ok(Self {
             http,
             base,
+            base_url,
             config,
             breaker: Mutex::new(Breaker::default()),
             capabilities: Mutex::new(None),
@@ -229,7 +239,8 @@ impl PluginClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<Option<T>, ClientError> {
-        let url = format!("{}{path}", self.base);
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("{}{path}", self.base_url.path().trim_end_matches('/')));
         // A 408 says the server closed the connection without having read a request on it
         // (RFC 9110 §15.5.9). It happens when a pooled connection sat unused past the server's
         // request timeout (actix-web answers 408 at 5 s) and a request was written to it just as
@@ -238,12 +249,12 @@ impl PluginClient {
         let mut attempts = 0;
         let resp = loop {
             attempts += 1;
-            let mut req = self.http.request(method.clone(), &url);
+            let mut req = self.http.request(method.clone(), url.clone());
             if let Some(b) = body {
                 req = req.json(b);
             }
             let resp = req.send().await.map_err(|e| ClientError::Transport {
-                url: url.clone(),
+                url: url.to_string(),
                 message: if e.is_timeout() {
                     format!("timed out after {:?} (MEMORY_PLUGIN_TIMEOUT)", self.config.timeout)
                 } else {
@@ -257,7 +268,7 @@ impl PluginClient {
         };
         let status = resp.status();
         let text = resp.text().await.map_err(|e| ClientError::Transport {
-            url: url.clone(),
+            url: url.to_string(),
             message: format!("reading the answer: {e}"),
         })?;
         if !status.is_success() {
