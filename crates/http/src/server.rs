@@ -159,7 +159,7 @@ pub fn app(
         .wrap(actix_web::middleware::from_fn(errors::request_id_middleware))
         .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
         // Outermost: the request's span covers everything above, including the access line.
-        .wrap(tracing_actix_web::TracingLogger::default())
+        .wrap(tracing_actix_web::TracingLogger::<molecule_serve::RequestSpan>::new())
 }
 
 /// Binds the listener, with an error that names the knobs to change.

@@ -38,7 +38,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub fn serve(listener: TcpListener, state: PluginState, shutdown_timeout: Duration) -> std::io::Result<Server> {
     Server::start(
         listener,
-        move || app(state.clone()).wrap(tracing_actix_web::TracingLogger::default()),
+        move || app(state.clone()).wrap(tracing_actix_web::TracingLogger::<molecule_serve::RequestSpan>::new()),
         shutdown_timeout,
     )
 }
