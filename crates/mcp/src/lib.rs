@@ -200,6 +200,12 @@ pub struct LegacyRecall {
     pub scope: Option<String>,
 }
 
+/// `search_memory`'s answer.
+#[derive(serde::Serialize)]
+struct Found<'a> {
+    memories: &'a [molecule_memory_contract::Memory],
+}
+
 fn text(s: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(s.into())])
 }
@@ -433,7 +439,12 @@ impl WorkspaceTools {
             limit: a.limit,
         };
         Ok(match self.services.search_memory(ws, input).await {
-            Ok(memories) => text(json!({ "memories": memories }).to_string()),
+            // Serialized straight from the memories: a `Value` tree of twenty of them cost
+            // more than the rest of the answer.
+            Ok(memories) => match serde_json::to_string(&Found { memories: &memories }) {
+                Ok(body) => text(body),
+                Err(e) => failed(format!("search_memory: cannot encode the answer: {e}")),
+            },
             Err(e) => memory_failed("search_memory", ws, &e),
         })
     }
