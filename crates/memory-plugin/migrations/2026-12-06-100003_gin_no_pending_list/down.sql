@@ -1,0 +1,1 @@
+ALTER INDEX memory_plugin.memories_tsv_idx RESET (fastupdate);
