@@ -519,6 +519,51 @@ async fn no_listed_secret_reaches_the_plugin_and_counts_are_audited() {
     assert!(counted >= secrets.len() as u64, "{audit}");
 }
 
+/// Audit rows are written behind the calls that made them, in groups that wait for more rows;
+/// SIGTERM right after the last answer still leaves every row in the table: shutdown writes
+/// what is waiting once the last request is answered, before the process exits.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_right_after_the_calls_loses_no_audit_row() {
+    let mut w = world(true).await;
+    let ws = w.create("flushed-at-exit", None).await;
+    let n: i64 = 40;
+    let calls = (0..n).map(|i| {
+        w.call(
+            &ws,
+            "commit_memory_v2",
+            json!({ "content": format!("fact number {i}") }),
+        )
+    });
+    for (is_error, text) in futures_util::future::join_all(calls).await {
+        assert!(!is_error, "{text}");
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &w.server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let child = &mut w.server.child;
+    let status = common::until("workspace-server exits after SIGTERM", Duration::from_secs(20), || {
+        let exited = child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = w.db.pool().get().await.unwrap();
+    let rows: N = diesel::sql_query(
+        "SELECT count(*) AS n FROM activity_logs WHERE workspace_id = $1::uuid AND activity_type = 'memory_write'",
+    )
+    .bind::<diesel::sql_types::Text, _>(&ws.id)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.n, n, "audit rows written before the exit");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
     let w = world(false).await;
