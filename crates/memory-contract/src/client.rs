@@ -66,6 +66,9 @@ pub enum ClientError {
     /// The request broke the contract; nothing was sent.
     #[error("invalid memory plugin request: {0}")]
     Invalid(#[from] Invalid),
+    /// The configured base URL cannot be one (the client is not made).
+    #[error("memory plugin URL {url:?} cannot be used: {reason} (MEMORY_PLUGIN_URL)")]
+    BadUrl { url: String, reason: String },
     /// The breaker is open after repeated failures; nothing was sent.
     #[error("memory plugin at {url} is failing; calls are refused for another {retry_in:?} (circuit breaker open)")]
     BreakerOpen { url: String, retry_in: Duration },
@@ -95,7 +98,7 @@ impl ClientError {
         match self {
             Self::Transport { .. } | Self::Decode { .. } => true,
             Self::Plugin { status, .. } => *status >= 500,
-            Self::Invalid(_) | Self::BreakerOpen { .. } => false,
+            Self::Invalid(_) | Self::BadUrl { .. } | Self::BreakerOpen { .. } => false,
         }
     }
 }
@@ -140,9 +143,9 @@ impl PluginClient {
         let base_url = reqwest::Url::parse(&base)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host() && u.query().is_none())
-            .ok_or_else(|| ClientError::Transport {
+            .ok_or_else(|| ClientError::BadUrl {
                 url: base.clone(),
-                message: "not an http(s) URL without a query, like http://127.0.0.1:9100".into(),
+                reason: "give an http(s) URL without a query, like http://127.0.0.1:9100".into(),
             })?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)

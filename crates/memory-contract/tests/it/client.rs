@@ -240,6 +240,22 @@ async fn capabilities_and_timeouts() {
     let e = client.health().await.unwrap_err();
     assert!(e.to_string().contains("MEMORY_PLUGIN_TIMEOUT"), "{e}");
 
+    // A URL that cannot be one is refused when the client is made, naming the knob.
+    for bad in [
+        "127.0.0.1:9100",
+        "ftp://127.0.0.1:9100",
+        "http://127.0.0.1:9100?x=1",
+        "not a url",
+    ] {
+        let e = PluginClient::new(ClientConfig {
+            base_url: bad.into(),
+            ..ClientConfig::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ClientError::BadUrl { .. }), "{bad}: {e}");
+        assert!(e.to_string().contains("MEMORY_PLUGIN_URL"), "{e}");
+    }
+
     let nobody = PluginClient::new(ClientConfig {
         base_url: "http://127.0.0.1:1".into(),
         ..ClientConfig::default()
