@@ -4,8 +4,9 @@
 //! every `HEARTBEAT_INTERVAL_SECONDS`. In push mode it serves A2A JSON-RPC `message/send` on
 //! `AGENT_PORT` and answers with an echo (or `AGENT_REPLY`); while it "works"
 //! (`AGENT_WORK_SECONDS`) it heartbeats the delegation it was handed. In poll mode it reads
-//! its inbox instead. It can be told to be busy (`AGENT_BUSY`, or `POST /control/busy`): it then
-//! answers 503 and reports a full slot, so the platform queues its messages. A message that
+//! its inbox instead. It can be told to be busy (`AGENT_BUSY`, or `POST /control/busy`, which
+//! needs the inbound secret as A2A does): it then answers 503 and reports a full slot, so the
+//! platform queues its messages. A message that
 //! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`); one that
 //! says `secret-sha256:KEY` with the SHA-256 of the delivered secret `KEY` (or `unset`), so a
 //! test can see delivery without a value crossing the wire. Its token and secrets may arrive in
@@ -240,6 +241,18 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
     if req.method() == Method::GET && req.uri().path() == "/health" {
         return Ok(json_response(StatusCode::OK, json!({ "status": "ok" })));
     }
+    let authorization = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !agent.is_from_platform(authorization) {
+        return Ok(json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "send the platform's inbound secret as Authorization: Bearer" }),
+        ));
+    }
+    // Behind the same check as A2A: once the agent knows the platform's inbound secret, only
+    // a caller holding it may make the agent busy (or free).
     if req.method() == Method::POST && req.uri().path() == "/control/busy" {
         let body = req
             .into_body()
@@ -263,16 +276,6 @@ async fn serve_one(agent: Arc<Agent>, req: Request<Incoming>) -> Result<Response
                 ),
             },
         );
-    }
-    let authorization = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if !agent.is_from_platform(authorization) {
-        return Ok(json_response(
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": "send the platform's inbound secret as Authorization: Bearer" }),
-        ));
     }
     if agent.busy.load(Ordering::Relaxed) {
         let mut r = json_response(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "busy" }));
@@ -613,5 +616,11 @@ mod tests {
         let (status, _, v) = post("/", msg).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(v["result"]["parts"][0]["text"], "echo: hi");
+        // Once the platform's inbound secret is known, a caller without it cannot make the
+        // agent busy.
+        *agent.inbound.write().unwrap() = Some("inbound-secret".into());
+        let (status, _, _) = post("/control/busy", json!({ "busy": true })).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(!agent.busy.load(Ordering::Relaxed));
     }
 }

@@ -380,7 +380,7 @@ pub const AGENT_KNOBS: &[Knob] = &[
     k(
         "AGENT_BUSY",
         "0",
-        "`1` starts the agent busy: A2A answers 503 and heartbeats report a full slot; `POST /control/busy {\"busy\": bool}` on the agent's port changes it",
+        "`1` starts the agent busy: A2A answers 503 and heartbeats report a full slot; `POST /control/busy {\"busy\": bool}` on the agent's port changes it (with the platform's inbound secret as `Authorization: Bearer` once the agent has one)",
     ),
     k(
         "MOLECULE_ORG_ID",
