@@ -30,11 +30,6 @@ impl AuthConfig {
             test_tokens,
         }
     }
-
-    /// Whether admin routes are enabled (`ADMIN_TOKEN` set).
-    pub fn has_admin_token(&self) -> bool {
-        self.admin_token.is_some()
-    }
 }
 
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {

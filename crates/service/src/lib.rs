@@ -194,7 +194,7 @@ impl Services {
             Ok(owner) => owner,
             Err(lookup) => {
                 let mut conn = self.pool.get().await?;
-                let owner = tokens::validate_digest(&mut conn, token).await?;
+                let owner = tokens::validate(&mut conn, token).await?;
                 self.token_cache.put(lookup, owner, &self.bus);
                 owner
             }

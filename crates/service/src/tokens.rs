@@ -65,11 +65,6 @@ impl std::fmt::Debug for TokenDigest {
     }
 }
 
-/// Constant-time equality of two secrets.
-pub fn secrets_equal(a: &str, b: &str) -> bool {
-    TokenDigest::of(a).matches(&TokenDigest::of(b))
-}
-
 /// 32 random bytes, base64url without padding: every credential the platform makes (tokens,
 /// inbound secrets, bootstrap codes).
 pub(crate) fn generate() -> String {
@@ -308,12 +303,7 @@ impl TokenCache {
 
 /// The owner of `token` when it is live and its workspace is not removed; bumps
 /// `last_used_at` (at most once a minute). Every refusal is the same opaque `Unauthorized`.
-pub async fn validate(conn: &mut AsyncPgConnection, token: &str) -> Result<TokenOwner> {
-    validate_digest(conn, &TokenDigest::of(token)).await
-}
-
-/// [`validate`] of a token already hashed.
-pub async fn validate_digest(conn: &mut AsyncPgConnection, token: &TokenDigest) -> Result<TokenOwner> {
+pub async fn validate(conn: &mut AsyncPgConnection, token: &TokenDigest) -> Result<TokenOwner> {
     let digest = token.0;
     // DSL statements, so their prepared statements are cached: on the hot path (every
     // heartbeat authenticates) this is one round trip, plus a `last_used_at` bump at most once

@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::free_port;
+use common::{free_port, sigterm, wait_exit};
 use molecule_testkit::TestDb;
 
 use crate::common;
@@ -20,29 +20,6 @@ fn server() -> Command {
     c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// Sends SIGTERM and waits (at most 15 s) for the exit.
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    wait_exit(child, Duration::from_secs(15))
 }
 
 fn stderr_lines(child: Child) -> Vec<String> {

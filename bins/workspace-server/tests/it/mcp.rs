@@ -537,16 +537,8 @@ async fn sigterm_right_after_the_calls_loses_no_audit_row() {
     for (is_error, text) in futures_util::future::join_all(calls).await {
         assert!(!is_error, "{text}");
     }
-    std::process::Command::new("kill")
-        .args(["-TERM", &w.server.child.id().to_string()])
-        .status()
-        .unwrap();
     let child = &mut w.server.child;
-    let status = common::until("workspace-server exits after SIGTERM", Duration::from_secs(20), || {
-        let exited = child.try_wait().unwrap();
-        async move { exited }
-    })
-    .await;
+    let status = tokio::task::block_in_place(|| common::sigterm(child));
     assert!(status.success(), "exit after SIGTERM: {status}");
     #[derive(diesel::QueryableByName)]
     struct N {

@@ -27,6 +27,30 @@ impl Drop for Proc {
     }
 }
 
+/// Waits (polling, at most `within`) for `child` to exit; kills it and fails past that.
+pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Sends SIGTERM and waits (at most 15 s) for the exit.
+pub fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_exit(child, Duration::from_secs(15))
+}
+
 /// `docker <args>`: whether it succeeded and its trimmed stdout.
 pub fn docker(args: &[&str]) -> (bool, String) {
     let out = Command::new("docker").args(args).output().unwrap();
