@@ -9,7 +9,7 @@
 //!
 //! Must not know: storage (memory goes through `molecule-service`'s memory use-cases, which
 //! call the plugin's client and the namespace resolver) or actix (`molecule-http` mounts
-//! [`WorkspaceTools`] with `rmcp-actix-web`).
+//! [`WorkspaceTools`] on rmcp's Streamable HTTP service).
 
 mod limits;
 
@@ -233,8 +233,7 @@ fn pretty(v: &Value) -> String {
 fn caller(ctx: &RequestContext<RoleServer>) -> Result<Uuid, McpError> {
     ctx.extensions
         .get::<http1::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<rmcp::model::Extensions>())
-        .and_then(|ext| ext.get::<McpCaller>())
+        .and_then(|parts| parts.extensions.get::<McpCaller>())
         .map(|c| c.0)
         .ok_or_else(|| McpError::invalid_request("no authenticated workspace on this request", None))
 }

@@ -160,10 +160,7 @@ mod tests {
             filter_directives("info, rmcp::service=debug"),
             "info, rmcp::service=debug"
         );
-        assert_eq!(
-            filter_directives("rmcp_actix_web=debug"),
-            "rmcp_actix_web=debug,rmcp=warn"
-        );
+        assert_eq!(filter_directives("rmcp_macros=debug"), "rmcp_macros=debug,rmcp=warn");
         // Every result is a filter the subscriber accepts.
         for raw in ["info", "", "warn,molecule_http::access=info"] {
             tracing_subscriber::EnvFilter::try_new(filter_directives(raw)).unwrap();

@@ -89,8 +89,8 @@ pub fn stable_json(body: &serde_json::Value) -> serde_json::Value {
         Value::String(s) if is_uuid(s) => Value::String("[uuid]".into()),
         Value::String(s) if is_timestamp(s) => Value::String("[timestamp]".into()),
         Value::Array(items) => Value::Array(items.iter().map(stable_json).collect()),
-        // Keys sorted: serde_json keeps insertion order once any crate in the build enables
-        // `preserve_order` (rmcp-actix-web does), and snapshots must not follow it.
+        // Keys sorted: the workspace turns on serde_json's `preserve_order`, and snapshots
+        // must not follow the order a body happens to be written in.
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));

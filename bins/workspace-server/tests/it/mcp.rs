@@ -611,6 +611,61 @@ async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
     assert!(retry_after.is_some());
 }
 
+/// The glue around rmcp's service: a JSON answer goes back whole (with its length, not
+/// chunked), a trailing slash is the same endpoint, a body over 4 MiB is a JSON 413 (nothing
+/// reaches the tools), a GET is rmcp's 405, and a call without a token never reaches rmcp.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mount_answers_whole_json_and_refuses_what_it_cannot_take() {
+    let w = world(false).await;
+    let ws = w.create("glue", None).await;
+    let url = format!("{}/workspaces/{}/mcp", w.server.base, ws.id);
+    let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    for target in [url.clone(), format!("{url}/")] {
+        let resp = w
+            .http
+            .post(&target)
+            .bearer_auth(&ws.token)
+            .json(&list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{target}");
+        let headers = resp.headers().clone();
+        assert_eq!(headers["content-type"], "application/json", "{target}");
+        assert!(headers.get("transfer-encoding").is_none(), "{target}: {headers:?}");
+        let length: usize = headers["content-length"].to_str().unwrap().parse().unwrap();
+        let body = resp.bytes().await.unwrap();
+        assert_eq!(body.len(), length);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["result"]["tools"].as_array().is_some_and(|t| !t.is_empty()), "{v}");
+    }
+
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"search_memory","arguments":{{"query":"{}"}}}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let resp = w
+        .http
+        .post(&url)
+        .bearer_auth(&ws.token)
+        .header("Content-Type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("at most 4194304 bytes"), "{v}");
+
+    let resp = w.http.get(&url).bearer_auth(&ws.token).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "POST");
+
+    let resp = w.http.post(&url).json(&list).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.json::<Value>().await.unwrap()["error"].is_string());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_a2a_tools_reach_peers_through_the_ledger_and_the_proxy() {
     let w = world_with(false, &[("MOLECULE_MCP_ALLOW_SEND_MESSAGE", "true")]).await;

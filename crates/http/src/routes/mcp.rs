@@ -1,5 +1,6 @@
 //! `POST /workspaces/:id/mcp`: the platform's MCP tools (`molecule-mcp`) served by the
-//! official SDK through `rmcp-actix-web`, and the original's `GET …/mcp/stream`.
+//! official SDK's Streamable HTTP service (rmcp's own `StreamableHttpService`, called from an
+//! actix handler), and the original's `GET …/mcp/stream`.
 //!
 //! Owns: the mount, workspace auth and the per-token rate limit in front of it (429 with
 //! `Retry-After`), handing the authenticated workspace to the tools, and the one adaptation
@@ -7,6 +8,12 @@
 //! both JSON and event-stream to be acceptable). Must not know: the tools or the protocol
 //! (rmcp owns JSON-RPC, versions and sessions: every request is served statelessly, answered
 //! as JSON).
+//!
+//! Not mounted through `rmcp-actix-web`: its bridge spawns a task and a channel for every
+//! request body, and streams even a JSON answer back chunked, behind a path-normalizing
+//! middleware. Here the body is read in the handler (up to 4 MiB, else 413), every header but
+//! `Authorization` and `Cookie` is passed on, and a JSON answer goes back whole, with its
+//! length. rmcp's service and its checks are the same; only the glue is ours.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +21,12 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, HeaderValue};
+use actix_web::http::header::{AUTHORIZATION, COOKIE};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use molecule_mcp::{McpCaller, McpSettings, RateLimits, WorkspaceTools};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp_actix_web::transport::StreamableHttpService;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::auth::{Caller, authorize, bearer, path_workspace_id};
 use crate::errors::ApiError;
@@ -28,8 +35,14 @@ use crate::server::AppState;
 /// How often the legacy stream sends a keep-alive comment.
 const STREAM_PING: Duration = Duration::from_secs(30);
 
+/// The largest JSON-RPC body a call may send (rmcp's own default, 4 MiB).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// rmcp's Streamable HTTP service over the tools (its tower-style `handle`, called per request).
+type Rmcp = StreamableHttpService<WorkspaceTools, LocalSessionManager>;
+
 /// Authenticates the workspace, takes one call from its token's budget and puts the caller
-/// where the tools read it.
+/// where the handler reads it.
 async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -65,19 +78,91 @@ async fn guard(
     match checked {
         Ok(id) => {
             req.extensions_mut().insert(McpCaller(id));
-            let mut req = req;
-            let headers = req.headers_mut();
-            let accepts_both = headers
-                .get(ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("application/json") && v.contains("text/event-stream"));
-            if !accepts_both {
-                headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-            }
             next.call(req).await.map(ServiceResponse::map_into_boxed_body)
         }
         Err(e) => Ok(req.error_response(e)),
     }
+}
+
+/// One MCP request: the body read here (up to [`MAX_BODY_BYTES`]), handed to rmcp as an
+/// `http` 1.x request with the authenticated caller in its extensions, and rmcp's answer sent
+/// back: a JSON answer as one body with its length, an event stream as a stream.
+async fn handle(req: HttpRequest, mut payload: web::Payload, rmcp: web::Data<Rmcp>) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("an MCP request body may be at most {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let request = bridge(&req, body.freeze())?;
+    let (parts, body) = rmcp.handle(request).await.into_parts();
+    let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = HttpResponse::build(status);
+    for (name, value) in &parts.headers {
+        out.append_header((name.as_str(), value.as_bytes()));
+    }
+    if http_body::Body::size_hint(&body).exact().is_some() {
+        // A whole body (JSON, or one of rmcp's refusals): collecting it cannot fail.
+        let bytes = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
+        Ok(out.body(bytes))
+    } else {
+        Ok(out.streaming(http_body_util::BodyDataStream::new(body)))
+    }
+}
+
+/// The actix request as rmcp's `http` 1.x request: method, path, headers (without
+/// `Authorization` and `Cookie`, which no tool may see or forward), `Accept` widened for the
+/// original's clients (they send none; rmcp requires both JSON and event-stream to be
+/// acceptable), and the caller the guard put in the extensions.
+fn bridge(req: &HttpRequest, body: web::Bytes) -> Result<http1::Request<http_body_util::Full<web::Bytes>>, ApiError> {
+    let bad = |what: &str| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the request's {what}"));
+    let mut request = http1::Request::new(http_body_util::Full::new(body));
+    *request.method_mut() = http1::Method::from_bytes(req.method().as_str().as_bytes()).map_err(|_| bad("method"))?;
+    *request.uri_mut() = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .map_err(|_| bad("path"))?;
+    let headers = request.headers_mut();
+    for (name, value) in req.headers() {
+        if name == AUTHORIZATION || name == COOKIE {
+            continue;
+        }
+        let name = http1::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(|_| bad("headers"))?;
+        let value = http1::HeaderValue::from_bytes(value.as_bytes()).map_err(|_| bad("headers"))?;
+        headers.append(name, value);
+    }
+    let accepts_both = headers
+        .get(http1::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json") && v.contains("text/event-stream"));
+    if !accepts_both {
+        headers.insert(
+            http1::header::ACCEPT,
+            http1::HeaderValue::from_static("application/json, text/event-stream"),
+        );
+    }
+    let caller = req.extensions().get::<McpCaller>().copied().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "MCP request without an authenticated caller",
+        )
+    })?;
+    request.extensions_mut().insert(caller);
+    Ok(request)
 }
 
 /// The MCP scope at `/workspaces/{id}/mcp`.
@@ -96,23 +181,24 @@ pub fn scope(
     let limits = settings.limits;
     // Built once (the tool list and its schemas); each request gets a clone.
     let tools = WorkspaceTools::new(services, settings.allow_send_message);
-    StreamableHttpService::builder()
-        .service_factory(Arc::new(move || Ok(tools.clone())))
-        .session_manager(Arc::new(LocalSessionManager::default()))
+    let config = StreamableHttpServerConfig::default()
         // Every request stands alone (the original's clients never kept a session), answered
         // as one JSON body.
-        .stateful_mode(false)
-        .json_response(true)
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
         // Agents reach the platform under whatever name their network gives it (a Docker
         // host alias, an EC2 address); every call carries a workspace token, checked above.
-        .allowed_hosts(Vec::new())
-        .on_request_fn(|req: &HttpRequest, ext: &mut rmcp::model::Extensions| {
-            if let Some(caller) = req.extensions().get::<McpCaller>() {
-                ext.insert(*caller);
-            }
-        })
-        .build()
-        .scope_with_path("/workspaces/{id}/mcp")
+        .disable_allowed_hosts();
+    let rmcp: Rmcp = StreamableHttpService::new(
+        move || Ok(tools.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    web::scope("/workspaces/{id}/mcp")
+        .app_data(web::Data::new(rmcp))
+        .route("", web::route().to(handle))
+        .route("/", web::route().to(handle))
         .wrap(actix_web::middleware::from_fn(move |req, next| {
             guard(req, next, limits.clone())
         }))
