@@ -678,7 +678,7 @@ fn wrk_latency(clients: u32, seconds: u64, script: &Path, base: &str, log: &Path
 }
 
 fn memory(args: &Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(11);
+    let mut steps = Steps::new(13);
     need_tool("wrk", "wrk")?;
     let plugin_bin = steps.run("build of memory-plugin-postgres and workspace-server", || {
         build(args, "memory-plugin-postgres", None)?;
@@ -903,18 +903,25 @@ fn memory(args: &Args) -> anyhow::Result<()> {
                 "{{\"content\":\"term' .. math.random(1, {MEMORY_WORDS}) .. ' term' .. math.random(1, {MEMORY_WORDS}) .. ' written by the benchmark\"}}"
             ),
         )?;
-        let (commits, direct_cpu) = commit_run("wrk: POST memories, 16 connections", &commit_lua, &base, &log)?;
-        let (mcp_commits, mcp_cpu) = commit_run(
-            "wrk: the same commits as MCP commit_memory_v2, 16 connections",
-            &mcp_commit,
-            &server_base,
-            &server_log,
-        )?;
-        let (commits_after, direct_after_cpu) =
-            commit_run("wrk: POST memories again, 16 connections", &commit_lua, &base, &log)?;
-        // Direct, MCP, direct again: the reference is the mean of the two direct runs, so a
-        // drift over the runs (a growing table, a checkpoint) does not land on one side.
-        let direct_commits = (commits + commits_after) / 2.0;
+        // Direct, MCP, direct, MCP, direct: each MCP run is measured against the mean of the
+        // direct runs on either side of it, so a drift over the runs (a growing table, a
+        // checkpoint) does not land on one side, and two MCP runs halve the luck of one.
+        let direct_title = "wrk: POST memories, 16 connections";
+        let mcp_title = "wrk: the same commits as MCP commit_memory_v2, 16 connections";
+        let (first, direct_cpu) = commit_run(direct_title, &commit_lua, &base, &log)?;
+        let (mcp_first, mcp_cpu) = commit_run(mcp_title, &mcp_commit, &server_base, &server_log)?;
+        let (second, _) = commit_run(direct_title, &commit_lua, &base, &log)?;
+        let (mcp_second, _) = commit_run(mcp_title, &mcp_commit, &server_base, &server_log)?;
+        let (third, direct_after_cpu) = commit_run(direct_title, &commit_lua, &base, &log)?;
+        let direct_runs = [first, second, third];
+        let mcp_runs = [mcp_first, mcp_second];
+        let ratios = [
+            mcp_first / ((first + second) / 2.0),
+            mcp_second / ((second + third) / 2.0),
+        ];
+        let direct_commits = direct_runs.iter().sum::<f64>() / 3.0;
+        let mcp_commits = mcp_runs.iter().sum::<f64>() / 2.0;
+        let commit_ratio = ratios.iter().sum::<f64>() / 2.0;
         let report = serde_json::json!({
             "benchmark": "memory",
             "memories": memories,
@@ -929,13 +936,15 @@ fn memory(args: &Args) -> anyhow::Result<()> {
             "p50_ratio_http_to_sql": http_p50 / sql_p50,
             "p99_ratio_http_to_sql": http_p99 / sql_p99,
             "commits_per_second": direct_commits,
-            "commits_per_second_runs": [commits, commits_after],
+            "commits_per_second_runs": direct_runs,
             "search_mcp_p50_ms": mcp_p50,
             "search_mcp_p99_ms": mcp_p99,
             "search_mcp_requests_per_second": mcp_rps,
             "p50_ratio_mcp_to_http": mcp_p50 / http_p50,
             "mcp_commits_per_second": mcp_commits,
-            "commit_ratio_mcp_to_http": mcp_commits / direct_commits,
+            "mcp_commits_per_second_runs": mcp_runs,
+            "commit_ratio_mcp_to_http": commit_ratio,
+            "commit_ratio_runs": ratios,
             "commit_cpu_ms_direct": direct_cpu,
             "commit_cpu_ms_direct_again": direct_after_cpu,
             "commit_cpu_ms_mcp": mcp_cpu,
