@@ -47,7 +47,7 @@ pub const SERVER_KNOBS: &[Knob] = &[
     k(
         "DATABASE_URL",
         "postgres://dev:dev@localhost:5432/molecule?sslmode=disable",
-        "the platform database",
+        "the platform database. Both binaries keep named prepared statements on their pooled connections (the server its hot statements, the plugin its commit): behind PgBouncer, use session pooling, or transaction pooling with PgBouncer 1.21 or later and `max_prepared_statements` set",
     ),
     k("PORT", "8080", "HTTP port"),
     k("MOLECULE_BIND_ADDR", "0.0.0.0", "HTTP bind address"),

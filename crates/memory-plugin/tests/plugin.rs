@@ -719,3 +719,59 @@ async fn listings_page_by_token_and_filter_by_id() {
         assert_eq!(resp.status(), 400, "{body}");
     }
 }
+
+/// A commit is a prepared statement that each pooled connection keeps: on a one-connection
+/// pool, three commits leave exactly one prepared insert behind (a `sql_query` leaves none,
+/// and Postgres parses and plans it on every commit).
+#[tokio::test]
+async fn commits_reuse_one_prepared_statement_per_connection() {
+    let db = TestDb::with_migrations(migrations()).await;
+    let pool = molecule_db::connect(
+        &db.url,
+        &molecule_db::PoolOptions {
+            max_size: 1,
+            ..molecule_db::PoolOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let store = PluginState::new(pool.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = molecule_memory_plugin::serve(listener, store, Duration::from_secs(1)).unwrap();
+    let client = PluginClient::new(ClientConfig {
+        base_url: format!("http://{}", server.local_addr),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let _serving = tokio::spawn(server.wait());
+    client
+        .upsert_namespace("workspace:prepared", &ns(NamespaceKind::Workspace))
+        .await
+        .unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let w = client
+            .commit("workspace:prepared", &MemoryWrite::fact(format!("memory {i}")))
+            .await
+            .unwrap();
+        ids.insert(w.id);
+    }
+    assert_eq!(ids.len(), 3);
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let prepared = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO memory_plugin.memories%'",
+    )
+    .get_result::<N>(&mut conn)
+    .await
+    .unwrap()
+    .n;
+    assert_eq!(
+        prepared, 1,
+        "the commit's prepared statements on the pool's one connection"
+    );
+}
