@@ -655,7 +655,13 @@ async fn the_mount_answers_whole_json_and_refuses_what_it_cannot_take() {
         .unwrap();
     assert_eq!(resp.status(), 413);
     let v: Value = resp.json().await.unwrap();
-    assert!(v["error"].as_str().unwrap().contains("at most 4194304 bytes"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("an MCP request may be at most 4 MiB"),
+        "{v}"
+    );
 
     let resp = w.http.get(&url).bearer_auth(&ws.token).send().await.unwrap();
     assert_eq!(resp.status(), 405);

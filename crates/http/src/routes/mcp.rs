@@ -87,23 +87,11 @@ async fn guard(
 /// One MCP request: the body read here (up to [`MAX_BODY_BYTES`]), handed to rmcp as an
 /// `http` 1.x request with the authenticated caller in its extensions, and rmcp's answer sent
 /// back: a JSON answer as one body with its length, an event stream as a stream.
-async fn handle(req: HttpRequest, mut payload: web::Payload, rmcp: web::Data<Rmcp>) -> Result<HttpResponse, ApiError> {
-    use futures_util::StreamExt;
+async fn handle(req: HttpRequest, payload: web::Payload, rmcp: web::Data<Rmcp>) -> Result<HttpResponse, ApiError> {
     use http_body_util::BodyExt;
 
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("an MCP request body may be at most {MAX_BODY_BYTES} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let request = bridge(&req, body.freeze())?;
+    let body = super::limited_body(payload, MAX_BODY_BYTES, "an MCP request").await?;
+    let request = bridge(&req, body)?;
     let (parts, body) = rmcp.handle(request).await.into_parts();
     let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = HttpResponse::build(status);

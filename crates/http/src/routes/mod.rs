@@ -34,14 +34,8 @@ pub(crate) fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("id: must be a UUID, got {raw:?}")))
 }
 
-/// A body of at most `max` bytes parsed as JSON `T`: 413 past the limit (`what` says what may
-/// be that large), 400 naming `expected` when it does not parse.
-pub(crate) async fn limited_json<T: serde::de::DeserializeOwned>(
-    mut payload: web::Payload,
-    max: usize,
-    what: &str,
-    expected: &str,
-) -> Result<T, ApiError> {
+/// A body of at most `max` bytes: 413 past the limit (`what` says what may be that large).
+pub(crate) async fn limited_body(mut payload: web::Payload, max: usize, what: &str) -> Result<web::Bytes, ApiError> {
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -54,6 +48,18 @@ pub(crate) async fn limited_json<T: serde::de::DeserializeOwned>(
         }
         buf.extend_from_slice(&chunk);
     }
+    Ok(buf.freeze())
+}
+
+/// A body of at most `max` bytes parsed as JSON `T`: 413 past the limit (`what` says what may
+/// be that large), 400 naming `expected` when it does not parse.
+pub(crate) async fn limited_json<T: serde::de::DeserializeOwned>(
+    payload: web::Payload,
+    max: usize,
+    what: &str,
+    expected: &str,
+) -> Result<T, ApiError> {
+    let buf = limited_body(payload, max, what).await?;
     serde_json::from_slice(&buf)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: must be {expected}: {e}")))
 }
