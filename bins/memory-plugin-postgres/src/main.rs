@@ -71,6 +71,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     handle.stop(true).await;
     janitor_task.abort();
     serving.await.context("HTTP server task")??;
-    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    let logs = tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    tracing::info!("stopped");
+    drop(logs);
     Ok(())
 }

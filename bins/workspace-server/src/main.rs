@@ -331,8 +331,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     reconcile_task.abort();
     sweeper_task.abort();
     listener_task.abort();
-    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    let logs = tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");
+    drop(logs);
     Ok(())
 }
 

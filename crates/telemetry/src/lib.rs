@@ -1,6 +1,7 @@
 //! `molecule-telemetry`: process-wide logging and tracing for the binaries.
 //!
-//! Owns: the `tracing` subscriber (env filter, pretty or JSON lines on stderr) and, when
+//! Owns: the `tracing` subscriber (env filter, pretty or JSON lines on stderr, written by a
+//! thread of their own so that no request waits on stderr) and, when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, an OTLP/HTTP span exporter (blocking reqwest client
 //! with the SDK's batch processor: the pairing that does not panic inside tokio); and the
 //! process's `metrics` recorder, rendered in the Prometheus text format on demand.
@@ -30,11 +31,24 @@ pub enum TelemetryError {
     AlreadyInstalled(String),
 }
 
-/// Keeps the exporter alive; call [`Guard::shutdown`] from a blocking context at exit to
-/// flush pending spans.
+/// Keeps the exporter and the log writer alive; call [`Guard::shutdown`] from a blocking
+/// context at exit to flush pending spans, and drop what it returns last, to write the log
+/// lines still queued.
 pub struct Guard {
     provider: Option<SdkTracerProvider>,
     metrics: Option<PrometheusHandle>,
+    logs: LogFlush,
+    dropped_lines: tracing_appender::non_blocking::ErrorCounter,
+}
+
+/// Writes the queued log lines when dropped (waiting up to a second for the writer thread).
+#[must_use = "log lines still queued are written when this is dropped"]
+pub struct LogFlush(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+impl std::fmt::Debug for LogFlush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogFlush")
+    }
 }
 
 impl std::fmt::Debug for Guard {
@@ -50,23 +64,31 @@ impl std::fmt::Debug for Guard {
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl Guard {
-    /// Flushes and stops the exporter. Blocking: run it in `spawn_blocking`.
-    pub fn shutdown(self) {
+    /// Flushes and stops the exporter. Blocking: run it in `spawn_blocking`. Lines logged
+    /// until the returned [`LogFlush`] is dropped are still written.
+    pub fn shutdown(self) -> LogFlush {
         if let Some(p) = self.provider
             && let Err(e) = p.shutdown()
         {
             tracing::warn!(error = %e, "OpenTelemetry shutdown failed; some spans may be lost");
         }
+        self.logs
     }
 
     pub fn exporting(&self) -> bool {
         self.provider.is_some()
     }
 
-    /// The renderer for `/metrics`, when this process's recorder could be installed.
+    /// The renderer for `/metrics`, when this process's recorder could be installed. It also
+    /// reports `molecule_log_lines_dropped_total`: lines dropped because stderr's reader fell
+    /// [`LOG_QUEUE_LINES`] lines behind.
     pub fn metrics(&self) -> Option<MetricsRender> {
         let handle = self.metrics.clone()?;
-        Some(Arc::new(move || handle.render()))
+        let dropped = self.dropped_lines.clone();
+        Some(Arc::new(move || {
+            metrics::counter!("molecule_log_lines_dropped_total").absolute(dropped.dropped_lines() as u64);
+            handle.render()
+        }))
     }
 }
 
@@ -97,21 +119,35 @@ fn filter_directives(rust_log: &str) -> String {
     out
 }
 
+/// How many formatted lines may wait for stderr. Beyond that a line is dropped (and counted)
+/// rather than stall the thread that logs it: a log reader that stops reading (a full pipe,
+/// a stuck log shipper) must not stop the API.
+pub const LOG_QUEUE_LINES: usize = 128_000;
+
 /// Installs the global subscriber for `service`.
 pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
     let filter =
         EnvFilter::try_new(filter_directives(&cfg.rust_log)).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    // Lines go to a writer thread through a bounded queue; the thread writes what has queued
+    // up through a buffer, flushed whenever the queue is empty, so a busy server makes one
+    // write for many lines instead of one per line on the request's own thread.
+    let (writer, logs) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let dropped_lines = writer.error_counter();
     let fmt = match cfg.molecule_log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
         // Colour only for a person at a terminal: piped into a file, journald or
         // `cargo xtask up`, escape codes would end up in the stored lines.
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
     };
     let (otel, provider) = match &cfg.otel_exporter_otlp_endpoint {
@@ -144,7 +180,12 @@ pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
             None
         }
     };
-    Ok(Guard { provider, metrics })
+    Ok(Guard {
+        provider,
+        metrics,
+        logs: LogFlush(logs),
+        dropped_lines,
+    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,30 @@ fn server() -> Command {
     c
 }
 
+/// [`server`] on `port` over `database_url` with an admin token `t` and no backend.
+fn serving(database_url: &str, port: u16) -> Command {
+    let mut c = server();
+    c.env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
+        .env("ADMIN_TOKEN", "t")
+        .env("MOLECULE_BACKEND", "none");
+    c
+}
+
+/// Polls `{base}/health` until it answers 200 (30 s at most).
+fn wait_healthy(http: &reqwest::blocking::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/health")).send() {
+            assert_eq!(r.status(), 200);
+            return;
+        }
+        assert!(Instant::now() < deadline, "no /health within 30s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn stderr_lines(child: Child) -> Vec<String> {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stderr)
@@ -71,12 +95,7 @@ fn malformed_config_file_names_file_and_key() {
 async fn serves_health_and_readyz_then_stops_on_sigterm() {
     let db = TestDb::empty().await; // the binary migrates it at boot
     let port = free_port();
-    let mut child = server()
-        .env("DATABASE_URL", &db.url)
-        .env("PORT", port.to_string())
-        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
-        .env("ADMIN_TOKEN", "t")
-        .env("MOLECULE_BACKEND", "none")
+    let mut child = serving(&db.url, port)
         // A plugin that is not there does not stop the boot.
         .env("MEMORY_PLUGIN_URL", "http://127.0.0.1:1")
         .env("MEMORY_PLUGIN_TIMEOUT", "300ms")
@@ -88,15 +107,7 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/health")).send() {
-                assert_eq!(r.status(), 200);
-                break;
-            }
-            assert!(Instant::now() < deadline, "no /health within 30s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_healthy(&http, &base);
         let ready = http.get(format!("{base}/readyz")).send().unwrap();
         assert_eq!(ready.status(), 200);
         // The ledger's table is installed at boot: its admin view answers.
@@ -142,6 +153,56 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
     assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:?}");
 }
 
+/// A log reader that stops reading (a full pipe, a stuck log shipper) does not stop the API:
+/// lines queue behind a writer thread of their own, and every queued line is written once the
+/// reader is back, the shutdown's last line included.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_reader_that_stops_reading_does_not_stop_the_api() {
+    use std::io::Read as _;
+    const REQUESTS: usize = 2000; // an access line each: about 180 kB, a 64 kB pipe three times over
+    let db = TestDb::empty().await;
+    let port = free_port();
+    let mut child = serving(&db.url, port).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    // Nobody reads stderr while the requests run.
+    let answered = tokio::task::spawn_blocking(move || {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        wait_healthy(&http, &base);
+        for i in 0..REQUESTS {
+            match http.get(format!("{base}/health")).send() {
+                Ok(r) => assert_eq!(r.status(), 200),
+                Err(e) => panic!("request {i} with stderr unread: {e}"),
+            }
+        }
+        let metrics = http.get(format!("{base}/metrics")).bearer_auth("t").send().unwrap();
+        metrics.text().unwrap()
+    })
+    .await;
+    // The reader comes back, then the server is stopped.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let status = sigterm(&mut child);
+    let metrics = answered.unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(metrics.contains("molecule_log_lines_dropped_total 0"), "{metrics}");
+    let text = reader.join().unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let access = lines.iter().filter(|l| l.contains("GET /health")).count();
+    assert!(access > REQUESTS, "{access} access lines for {REQUESTS} requests");
+    assert!(
+        lines.last().is_some_and(|l| l.contains("stopped")),
+        "{:?}",
+        lines.last()
+    );
+}
+
 /// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, each request's span reaches the collector over
 /// OTLP/HTTP (at the latest when SIGTERM flushes the exporter), under the service's name.
 #[tokio::test(flavor = "multi_thread")]
@@ -149,11 +210,7 @@ async fn request_spans_reach_an_otlp_collector() {
     let db = TestDb::empty().await;
     let collector = molecule_testkit::OtlpSink::start().unwrap();
     let port = free_port();
-    let mut child = server()
-        .env("DATABASE_URL", &db.url)
-        .env("PORT", port.to_string())
-        .env("MOLECULE_BIND_ADDR", "127.0.0.1")
-        .env("MOLECULE_BACKEND", "none")
+    let mut child = serving(&db.url, port)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url())
         .spawn()
         .unwrap();
