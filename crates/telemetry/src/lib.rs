@@ -1,7 +1,7 @@
 //! `molecule-telemetry`: process-wide logging and tracing for the binaries.
 //!
-//! Owns: the `tracing` subscriber (env filter, pretty or JSON lines on stderr, written by a
-//! thread of their own so that no request waits on stderr) and, when
+//! Owns: the `tracing` subscriber (env filter, pretty or JSON lines on stderr, gathered and
+//! written by a thread of their own, `writer`, so that no request waits on stderr) and, when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, an OTLP/HTTP span exporter (blocking reqwest client
 //! with the SDK's batch processor: the pairing that does not panic inside tokio); and the
 //! process's `metrics` recorder, rendered in the Prometheus text format on demand.
@@ -20,6 +20,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+pub use writer::LogFlush;
+
+pub mod writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -38,17 +41,7 @@ pub struct Guard {
     provider: Option<SdkTracerProvider>,
     metrics: Option<PrometheusHandle>,
     logs: LogFlush,
-    dropped_lines: tracing_appender::non_blocking::ErrorCounter,
-}
-
-/// Writes the queued log lines when dropped (waiting up to a second for the writer thread).
-#[must_use = "log lines still queued are written when this is dropped"]
-pub struct LogFlush(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
-
-impl std::fmt::Debug for LogFlush {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LogFlush")
-    }
+    dropped_lines: writer::Dropped,
 }
 
 impl std::fmt::Debug for Guard {
@@ -81,12 +74,12 @@ impl Guard {
 
     /// The renderer for `/metrics`, when this process's recorder could be installed. It also
     /// reports `molecule_log_lines_dropped_total`: lines dropped because stderr's reader fell
-    /// [`LOG_QUEUE_LINES`] lines behind.
+    /// [`LOG_QUEUE_BYTES`] behind.
     pub fn metrics(&self) -> Option<MetricsRender> {
         let handle = self.metrics.clone()?;
         let dropped = self.dropped_lines.clone();
         Some(Arc::new(move || {
-            metrics::counter!("molecule_log_lines_dropped_total").absolute(dropped.dropped_lines() as u64);
+            metrics::counter!("molecule_log_lines_dropped_total").absolute(dropped.count());
             handle.render()
         }))
     }
@@ -119,24 +112,18 @@ fn filter_directives(rust_log: &str) -> String {
     out
 }
 
-/// How many formatted lines may wait for stderr. Beyond that a line is dropped (and counted)
-/// rather than stall the thread that logs it: a log reader that stops reading (a full pipe,
-/// a stuck log shipper) must not stop the API.
-pub const LOG_QUEUE_LINES: usize = 128_000;
+/// How many bytes of formatted lines may wait for stderr. Beyond that a line is dropped (and
+/// counted) rather than stall the thread that logs it: a log reader that stops reading (a
+/// full pipe, a stuck log shipper) must not stop the API.
+pub const LOG_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Installs the global subscriber for `service`.
 pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
     let filter =
         EnvFilter::try_new(filter_directives(&cfg.rust_log)).map_err(|e| TelemetryError::Filter(e.to_string()))?;
-    // Lines go to a writer thread through a bounded queue; the thread writes what has queued
-    // up through a buffer, flushed whenever the queue is empty, so a busy server makes one
-    // write for many lines instead of one per line on the request's own thread.
-    let (writer, logs) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .lossy(true)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    let dropped_lines = writer.error_counter();
+    // Lines gather in a bounded buffer that a thread of their own writes (see `writer`): a
+    // busy server makes one write for many lines, never one on the request's own thread.
+    let (writer, dropped_lines, logs) = writer::spawn(std::io::stderr(), LOG_QUEUE_BYTES);
     let fmt = match cfg.molecule_log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -183,7 +170,7 @@ pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
     Ok(Guard {
         provider,
         metrics,
-        logs: LogFlush(logs),
+        logs,
         dropped_lines,
     })
 }
