@@ -29,6 +29,9 @@ struct State {
     /// The thread waits for a line (and must be woken for one).
     idle: bool,
     closing: bool,
+    /// No thread writes (none could be started, or it has finished at exit): each line is
+    /// written by its caller.
+    direct: bool,
 }
 
 struct Shared {
@@ -37,8 +40,6 @@ struct Shared {
     limit: usize,
     dropped: AtomicU64,
     out: Mutex<Box<dyn Write + Send>>,
-    /// No thread could be started: each line is written by its caller.
-    direct: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -66,7 +67,8 @@ impl Dropped {
 }
 
 /// Writes what is still buffered when dropped (waiting up to a second for a reader that has
-/// stopped reading), and stops the thread.
+/// stopped reading) and stops the thread; lines logged after that are written by their
+/// callers, one write each.
 #[must_use = "log lines still buffered are written when this is dropped"]
 pub struct LogFlush {
     shared: Arc<Shared>,
@@ -83,8 +85,23 @@ impl Drop for LogFlush {
     fn drop(&mut self) {
         self.shared.lock().closing = true;
         self.shared.wake.notify_one();
-        if let Some(done) = self.done.take() {
-            let _ = done.recv_timeout(FLUSH_WAIT);
+        if let Some(done) = self.done.take()
+            && done.recv_timeout(FLUSH_WAIT).is_ok()
+        {
+            // The thread has written everything and finished: what is logged from now on (the
+            // runtime's last words) is written by its caller.
+            let mut state = self.shared.lock();
+            state.direct = true;
+            let rest = std::mem::take(&mut state.buf);
+            drop(state);
+            if !rest.is_empty() {
+                let _ = self
+                    .shared
+                    .out
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .write_all(&rest);
+            }
         }
     }
 }
@@ -98,7 +115,6 @@ pub fn spawn(out: impl Write + Send + 'static, limit: usize) -> (Lines, Dropped,
         limit,
         dropped: AtomicU64::new(0),
         out: Mutex::new(Box::new(out)),
-        direct: std::sync::atomic::AtomicBool::new(false),
     });
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let thread_shared = shared.clone();
@@ -109,7 +125,7 @@ pub fn spawn(out: impl Write + Send + 'static, limit: usize) -> (Lines, Dropped,
     let done = match started {
         Ok(_) => Some(done_rx),
         Err(_) => {
-            shared.direct.store(true, Ordering::Relaxed);
+            shared.lock().direct = true;
             None
         }
     };
@@ -154,12 +170,13 @@ impl Write for Lines {
     /// Takes one formatted line (the subscriber writes each in one call): appended whole, or
     /// dropped and counted when the buffer is full.
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        if self.shared.direct.load(Ordering::Relaxed) {
+        let mut state = self.shared.lock();
+        if state.direct {
+            drop(state);
             let mut out = self.shared.out.lock().unwrap_or_else(PoisonError::into_inner);
             out.write_all(line)?;
             return Ok(line.len());
         }
-        let mut state = self.shared.lock();
         if state.buf.len() + line.len() > self.shared.limit {
             drop(state);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -238,6 +255,9 @@ mod tests {
         lines.write_all(b"after\n").unwrap();
         wait_for("the line after", || sink.bytes.lock().unwrap().ends_with(b"after\n"));
         drop(flush);
+        // Once the thread has finished, a line is written at once by its caller.
+        lines.write_all(b"late\n").unwrap();
+        assert!(sink.bytes.lock().unwrap().ends_with(b"after\nlate\n"));
     }
 
     #[test]
