@@ -349,7 +349,11 @@ async fn docker_lifecycle_end_to_end() {
 
     // After provision, restart, a secret change and delete: no canary in the server's log,
     // the agent's log, any event, or any secret row.
-    let server_log = std::fs::read_to_string(&log).unwrap();
+    // Read once the delete's access line is written: every line before it is written too.
+    let server_log = crate::common::log_once(&log, "the delete's access line in the server log", |l| {
+        l.contains(&format!("DELETE /workspaces/{id} "))
+    })
+    .await;
     assert!(server_log.contains(&id), "the log is the server's");
     let events: Value = http
         .get(format!("{}/events", server.base))

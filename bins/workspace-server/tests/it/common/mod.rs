@@ -201,6 +201,16 @@ pub fn tools_python(test: &str, modules: &str, install: &str) -> Option<std::pat
     ready_or_skip(test, problem).then_some(python)
 }
 
+/// The text of the server log at `log` once a line of it satisfies `line` (polled for up to
+/// 10 s): the server writes its lines a few milliseconds after they are logged.
+pub async fn log_once(log: &std::path::Path, what: &str, line: impl Fn(&str) -> bool) -> String {
+    molecule_testkit::until_ok(what, Duration::from_secs(10), || async {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.lines().any(&line) { Ok(text) } else { Err(text) }
+    })
+    .await
+}
+
 /// The status of `GET <path>` sent byte for byte (no client normalises `..` or `%2e%2e`
 /// away), with a bearer token.
 pub fn raw_get_status(base: &str, path: &str, token: &str) -> u16 {
