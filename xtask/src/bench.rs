@@ -166,14 +166,28 @@ fn out_dir(args: &Args) -> anyhow::Result<std::path::PathBuf> {
     Ok(if args.smoke { dir.join("smoke") } else { dir })
 }
 
-/// How much a server has logged so far (see [`check_server_log`]).
+/// How much a server has logged so far (see [`check_server_log`]), once its log has stopped
+/// growing: a server's lines reach the file some milliseconds after they are logged
+/// (`molecule_telemetry::writer`), so the length is read until two reads 30 ms apart agree
+/// (2 s at most, for a server that never falls quiet).
 fn log_len(log: &Path) -> usize {
-    std::fs::read_to_string(log).map_or(0, |t| t.len())
+    let len = || std::fs::metadata(log).map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = len();
+    loop {
+        std::thread::sleep(Duration::from_millis(30));
+        let now = len();
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
 }
 
 /// Fails when a server under test logged a warning or an error after byte `from` of its log
 /// (its stderr is kept in `log`): what it logged while under load.
 fn check_server_log(log: &Path, from: usize) -> anyhow::Result<()> {
+    log_len(log); // what was logged under load has reached the file
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let text = text.get(from..).unwrap_or_default();
     let bad: Vec<&str> = text
