@@ -1,6 +1,8 @@
 //! memory-plugin-conformance: a CLI for plugin authors. Runs the conformance kit of
 //! `molecule-memory-conformance` against a plugin's base URL, prints the table, and exits
 //! 0 when every check passed, 1 when one failed, 2 on bad arguments.
+//!
+//! Must not know: what the checks are (the kit owns them) or how any plugin stores memories.
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! memory-plugin-postgres: wiring only. config → telemetry → pool → schema → janitor → HTTP,
 //! then wait for SIGTERM/SIGINT. The contract lives in `molecule-memory-plugin`.
+//!
+//! Must not know: business rules, routes or SQL (all in `molecule-memory-plugin`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

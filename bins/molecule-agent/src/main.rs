@@ -16,6 +16,9 @@
 //! 401 to any call to its A2A endpoint that does not carry it. SIGTERM
 //! or SIGINT ends it cleanly (exit 0). It has no TLS stack, so it
 //! links statically for a registry-free `docker import` image.
+//!
+//! Must not know: the platform's internals: it speaks only the public HTTP API, as any
+//! agent would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

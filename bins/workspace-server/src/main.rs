@@ -1,5 +1,7 @@
 //! workspace-server: wiring only. config → telemetry → pool → migrations → HTTP, then wait
 //! for SIGTERM/SIGINT and drain in-flight requests. Business rules live in the crates.
+//!
+//! Must not know: business rules, routes or SQL; it composes the crates and their loops.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! The documented knobs. README.md's configuration table is checked against these lists by a
+//! The documented knobs. docs/configuration.md's table is checked against these lists by a
 //! test in `bins/workspace-server`, and every config field must appear here.
 
 /// One configuration knob.

@@ -1,7 +1,7 @@
 //! `molecule-config`: every knob of both binaries, in one place.
 //!
 //! Owns: the configuration structs, their defaults, the list of knobs (environment variable,
-//! default, meaning) that the README's table is checked against, and loading through figment
+//! default, meaning) that docs/configuration.md's table is checked against, and loading through figment
 //! in the order defaults < optional TOML file < environment. Keys in the TOML file are the
 //! environment variable names in lower case (`port = 8080`, `admin_token = "…"`).
 //!

@@ -48,8 +48,8 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "molecule-dispatcher",
-        &["molecule-http"],
-        "the dispatcher knows nothing of HTTP",
+        &["molecule-http", "molecule-db", "diesel", "diesel-async"],
+        "the dispatcher knows nothing of HTTP or SQL: it records through named service operations",
     ),
     (
         "molecule-namespace",

@@ -6,11 +6,20 @@
 //! - **backend-calls**: only `molecule-dispatcher` calls a provisioner `Backend`'s
 //!   provision/stop/remove methods, found on the syntax tree (syn), through `use … as` aliases,
 //!   UFCS paths, trait objects, generics and struct fields.
+//! - **table-owner**: a table is named (SQL or its diesel schema module) only by the files
+//!   ARCHITECTURE.md's Table owners table names for it.
+//! - **tidy**: the Code map lists every member once, every owned table exists in the schema
+//!   and every created table has an owner, and every crate doc says what it must not know.
+//!
+//! The last two read the workspace's ARCHITECTURE.md; a workspace without one (the fixtures of
+//! the other rules) is not checked by them.
 //!
 //! Each violation prints as `file:line rule-name: explanation`.
 
 mod backend_calls;
 mod deps;
+mod table_owners;
+mod tidy;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,6 +53,8 @@ pub struct Report {
     pub violations: Vec<Violation>,
     pub crates_checked: usize,
     pub files_checked: usize,
+    /// Tables under ARCHITECTURE.md's Table owners (0 without the document).
+    pub tables_owned: usize,
 }
 
 /// Runs every rule over the workspace whose root manifest is `manifest`.
@@ -56,6 +67,18 @@ pub fn check(manifest: &Path) -> anyhow::Result<Report> {
     let mut report = Report::default();
     deps::check(&meta, &mut report);
     backend_calls::check(&meta, &mut report)?;
+    let arch = root.join("ARCHITECTURE.md");
+    if let Ok(doc) = std::fs::read_to_string(&arch) {
+        let Some(owners) = table_owners::parse_owners(&doc) else {
+            anyhow::bail!(
+                "{}: no \"Table owners\" section; lint-arch reads the owners from it",
+                arch.display()
+            );
+        };
+        report.tables_owned = owners.len();
+        table_owners::check(&meta, &root, &owners, &mut report)?;
+        tidy::check(&meta, &root, &doc, &owners, &mut report)?;
+    }
     for v in &mut report.violations {
         if let Ok(rel) = v.file.strip_prefix(&root) {
             v.file = rel.to_path_buf();

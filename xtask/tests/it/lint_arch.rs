@@ -75,4 +75,34 @@ fn libraries_reaching_for_http_or_binaries_are_found() {
 fn this_repository_passes() {
     let (ok, lines) = lint(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"));
     assert!(ok, "{lines:#?}");
+    // The owner rules ran: ARCHITECTURE.md's Table owners was read.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" owned tables checked") && !l.contains(" 0 owned tables")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn tables_named_outside_their_owner_and_a_stale_architecture_map_are_found() {
+    let (ok, lines) = lint(&fixture("table-owner"));
+    assert!(!ok, "lint-arch must fail: {lines:#?}");
+    let expected = [
+        // A `use` of the schema module through an alias, `diesel::delete(<table>::table…)`,
+        // and a SQL string inside `format!`.
+        "crates/rogue/src/lib.rs:5 table-owner: names table `workspace_secrets`",
+        "crates/rogue/src/lib.rs:8 table-owner: names table `workspace_secrets`",
+        "crates/rogue/src/lib.rs:12 table-owner: names table `workspace_secrets`",
+        "ARCHITECTURE.md:8 owner-table-schema: Table owners names `ghost_table`",
+        "ARCHITECTURE.md:3 owner-table-schema: the schema creates `orphan_table`",
+        "ARCHITECTURE.md:10 code-map: workspace member `undocumented` has no row",
+        "ARCHITECTURE.md:16 code-map: `rogue` has 2 rows",
+        "crates/undocumented/src/lib.rs:1 crate-doc: ",
+    ];
+    for e in expected {
+        assert!(lines.iter().any(|l| l.starts_with(e)), "missing {e}: {lines:#?}");
+    }
+    // The owner itself, a CTE name, and a test module are not violations.
+    assert_eq!(lines.len(), expected.len(), "{lines:#?}");
 }

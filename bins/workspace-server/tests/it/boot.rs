@@ -246,10 +246,10 @@ async fn request_spans_reach_an_otlp_collector() {
     assert_eq!(traces.content_type.as_deref(), Some("application/x-protobuf"));
 }
 
-/// README.md's configuration table lists every knob of both binaries.
+/// docs/configuration.md's table lists every knob of both binaries.
 #[test]
 fn readme_documents_every_knob() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
     for knob in molecule_config::SHARED_KNOBS
         .iter()
         .chain(molecule_config::SERVER_KNOBS)
@@ -258,7 +258,7 @@ fn readme_documents_every_knob() {
     {
         assert!(
             readme.contains(&format!("`{}`", knob.env)),
-            "README.md does not document {}",
+            "docs/configuration.md does not document {}",
             knob.env
         );
     }
