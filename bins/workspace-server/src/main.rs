@@ -135,14 +135,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         tracing::info!(DELEGATION_LEDGER_WRITE = %v, "DELEGATION_LEDGER_WRITE is accepted but has no effect: the delegation ledger is this platform's source of truth and is always written");
     }
     let services = molecule_service::Services::new(pool.clone(), service_config(&cfg))?
-        .with_messaging_config(molecule_service::proxy::MessagingConfig {
+        .with_messaging_config(molecule_messaging::proxy::MessagingConfig {
             idle_timeout: Duration::from_secs(cfg.a2a_idle_timeout_seconds),
             queue_ttl: Duration::from_secs(cfg.a2a_queue_ttl_seconds),
             queue_retention: Duration::from_secs(cfg.a2a_queue_retention_seconds),
             queue_lease: Duration::from_secs(cfg.a2a_queue_lease_seconds),
             ..Default::default()
         })
-        .with_delegation_config(molecule_service::delegations::DelegationConfig {
+        .with_delegation_config(molecule_messaging::delegations::DelegationConfig {
             inbox_push: cfg.delegation_result_inbox_push,
             a2a_timeout: Duration::from_secs(cfg.delegation_a2a_timeout_seconds),
             ..Default::default()
@@ -200,7 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let services = services.clone();
         services.ledger().clone().spawn_sweeper(sweeper_config, move |failed| {
             let services = services.clone();
-            async move { services.notify_deadline_failures(failed).await }
+            async move { services.messaging().notify_deadline_failures(failed).await }
         })
     };
     let listener_task = services.bus().spawn_listener(cfg.database_url.clone(), pool.clone());
@@ -214,7 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let services = services.clone();
         liveness.spawn(move || {
             let services = services.clone();
-            async move { services.liveness_sweep().await }
+            async move { services.tree().liveness_sweep().await }
         })
     };
     // The queue's reaper: expired leases back to the queue, expired items dropped, old finished
@@ -229,7 +229,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         queue_reaper.spawn(move || {
             let services = services.clone();
             async move {
-                let r = services.reap_queue().await?;
+                let r = services.messaging().reap_queue().await?;
                 Ok::<_, molecule_service::ServiceError>(serde_json::json!({
                     "requeued": r.requeued, "expired": r.expired, "deleted": r.deleted
                 }))
@@ -246,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let services = services.clone();
         idle_monitor.spawn(move || {
             let services = services.clone();
-            async move { services.hibernate_idle().await }
+            async move { services.messaging().hibernate_idle().await }
         })
     };
     // Tokens whose workload is gone (the later original's orphan sweeper, every minute).
@@ -256,7 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         orphan_tokens.spawn(move || {
             let services = services.clone();
             async move {
-                let swept = services.sweep_orphan_tokens().await?;
+                let swept = services.tree().sweep_orphan_tokens().await?;
                 Ok::<_, molecule_service::ServiceError>(
                     serde_json::json!({ "removed": swept.removed, "idle": swept.idle }),
                 )
@@ -316,7 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Audit rows are written behind the requests that made them: the last ones go in now.
     if tokio::time::timeout(
         Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),
-        audit_services.flush_audits(),
+        audit_services.tree().flush_audits(),
     )
     .await
     .is_err()
@@ -369,7 +369,11 @@ async fn check_keyring(
             "SECRETS_ENCRYPTION_KEY is unset: secrets are stored in plaintext (allowed outside production only)"
         ),
     }
-    let check = services.check_keyring().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let check = services
+        .vault()
+        .check_keyring()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let stale = check.stale(keyring);
     if stale > 0 {
         tracing::warn!(
@@ -392,6 +396,7 @@ async fn rotate_key(
     }
     let services = molecule_service::Services::new(pool, service_config(cfg))?.with_keyring(keyring.clone());
     let remaining = services
+        .vault()
         .rotate_key_remaining()
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
@@ -403,6 +408,7 @@ async fn rotate_key(
     let mut total = 0u64;
     loop {
         let done = services
+            .vault()
             .rotate_key_batch(batch)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
@@ -430,7 +436,7 @@ async fn memory_backfill(cfg: &ServerConfig, pool: molecule_db::Pool, args: &Bac
         anyhow::bail!("MEMORY_PLUGIN_URL is unset: the backfill needs the memory plugin to write to");
     };
     let services = molecule_service::Services::new(pool, service_config(cfg))?.with_memory(client);
-    let opts = molecule_service::memory_backfill::BackfillOptions {
+    let opts = molecule_memory::memory_backfill::BackfillOptions {
         table: args.table.clone(),
         apply: args.apply,
         workspace: args.workspace,
@@ -451,7 +457,7 @@ async fn memory_backfill(cfg: &ServerConfig, pool: molecule_db::Pool, args: &Bac
         "dry run"
     };
     bar.set_message(verb);
-    let show = |p: &molecule_service::memory_backfill::BackfillProgress| {
+    let show = |p: &molecule_memory::memory_backfill::BackfillProgress| {
         bar.set_length(p.total);
         bar.set_position(p.read);
         // Without a terminal the bar is hidden: a log line per batch says the same.
@@ -466,9 +472,9 @@ async fn memory_backfill(cfg: &ServerConfig, pool: molecule_db::Pool, args: &Bac
         }
     };
     let done = if args.verify {
-        services.memory_backfill_verify(&opts, show).await
+        services.memory().memory_backfill_verify(&opts, show).await
     } else {
-        services.memory_backfill(&opts, show).await
+        services.memory().memory_backfill(&opts, show).await
     }
     .map_err(|e| anyhow::anyhow!("{}", e.chain()))?;
     bar.finish();

@@ -12,7 +12,7 @@ use molecule_service::Services;
 /// `MOLECULE_PLATFORM_INSTANCE`, or the first 16 hex digits of sha256(DATABASE_URL).
 fn platform_instance(cfg: &ServerConfig) -> String {
     cfg.molecule_platform_instance.clone().unwrap_or_else(|| {
-        molecule_service::tokens::hash(&cfg.database_url)
+        molecule_tree::tokens::hash(&cfg.database_url)
             .iter()
             .take(8)
             .map(|b| format!("{b:02x}"))

@@ -240,6 +240,17 @@ pub async fn has_waiting(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Qu
     .await
 }
 
+/// The workspaces with anything live in their queue (waiting or being delivered): the idle
+/// monitor leaves them awake.
+pub async fn busy_workspaces(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    q::table
+        .filter(q::status.eq_any(QueueStatus::LIVE.iter().map(|s| s.as_str())))
+        .select(q::workspace_id)
+        .distinct()
+        .load(conn)
+        .await
+}
+
 /// The item was delivered. False when it was no longer this delivery's (reaped meanwhile).
 pub async fn complete(conn: &mut AsyncPgConnection, held: Lease) -> QueryResult<bool> {
     finish(conn, held, QueueStatus::Completed, None).await

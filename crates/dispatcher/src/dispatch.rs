@@ -12,10 +12,10 @@ use molecule_api::hooks::StopFailure;
 use molecule_domain::{FailureReason, FileAnswer, FileFailure, FileOp, Vocabulary};
 use molecule_provisioner::{Backend, BackendError, FileTarget, ImageRef, ProvisionSpec, SecretDelivery, select_image};
 use molecule_secrets::{ExposeSecret, SecretString};
-use molecule_service::error::chain;
-use molecule_service::hooks::HookError;
-use molecule_service::workloads::{ProvisionTarget, Provisioned};
 use molecule_service::{ServiceError, Services, WorkloadHooks};
+use molecule_tree::error::chain;
+use molecule_tree::hooks::HookError;
+use molecule_tree::workloads::{ProvisionTarget, Provisioned};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -235,7 +235,7 @@ impl Dispatcher {
         let text = chain(&error);
         tracing::warn!(workspace_id = %id, error = %text, "provisioning failed");
         let payload = json!({ "source": "dispatcher", "backend": backend });
-        if let Err(e) = self.inner.services.mark_failed(id, reason(text), payload).await {
+        if let Err(e) = self.inner.services.tree().mark_failed(id, reason(text), payload).await {
             tracing::error!(workspace_id = %id, error = %e.chain(), "could not record the provisioning failure");
         }
         Err(error)
@@ -243,7 +243,7 @@ impl Dispatcher {
 
     async fn provision_locked(&self, id: Uuid, reset_session: bool) -> Result<(), ProvisionError> {
         let services = &self.inner.services;
-        let Some(target) = services.provision_target(id).await? else {
+        let Some(target) = services.tree().provision_target(id).await? else {
             return Err(ProvisionError::NotFound(id));
         };
         if !target.wants_workload() {
@@ -270,12 +270,12 @@ impl Dispatcher {
         };
         // Globals, then the workspace's own: opened before anything is revoked or started, so a
         // value that cannot be opened fails the provision with the key's name and nothing else.
-        let mut secret_env = match services.secret_env(id).await {
+        let mut secret_env = match services.vault().secret_env(id).await {
             Ok(s) => s,
             Err(e) => return self.fail(id, ProvisionError::Secrets(e), Some(backend.name())).await,
         };
         // A fresh credential per provision; the old workload's tokens stop working.
-        let token = match services.rotate_tokens(id).await {
+        let token = match services.tree().rotate_tokens(id).await {
             Ok(t) => t.auth_token,
             Err(e) => return self.fail(id, ProvisionError::Token(e), Some(backend.name())).await,
         };
@@ -297,7 +297,7 @@ impl Dispatcher {
         // model, for every runtime as MODEL (and hermes' own name). A workspace from before
         // the model was stored as secrets gets its provider derived here.
         let model = secret_env
-            .get(molecule_service::model::MODEL_PROVIDER)
+            .get(molecule_vault::model::MODEL_PROVIDER)
             .map(|s| s.expose_secret().to_owned())
             .or_else(|| target.model.clone());
         if let Some(m) = &model {
@@ -306,11 +306,11 @@ impl Dispatcher {
                 env.insert("HERMES_DEFAULT_MODEL".into(), m.clone());
             }
             secret_env
-                .entry(molecule_service::model::MODEL_PROVIDER.into())
+                .entry(molecule_vault::model::MODEL_PROVIDER.into())
                 .or_insert_with(|| SecretString::from(m.as_str()));
             if let Some(p) = molecule_domain::provider_for_model(m) {
                 secret_env
-                    .entry(molecule_service::model::LLM_PROVIDER.into())
+                    .entry(molecule_vault::model::LLM_PROVIDER.into())
                     .or_insert_with(|| SecretString::from(p));
             }
         }
@@ -323,7 +323,7 @@ impl Dispatcher {
         let seeding = !target.seed.seeded;
         let mut config_files = if seeding {
             let provider = secret_env
-                .get(molecule_service::model::LLM_PROVIDER)
+                .get(molecule_vault::model::LLM_PROVIDER)
                 .map(|s| s.expose_secret().to_owned());
             let files = self.seed_files(&target, model.as_deref(), provider.as_deref()).await;
             match files {
@@ -336,7 +336,7 @@ impl Dispatcher {
         if backend.secret_delivery() == SecretDelivery::Bootstrap {
             // Launch parameters are readable through the provider's API: they carry only a
             // one-time code the agent redeems for the secrets (and the files of /configs).
-            let code = match services.stash_bootstrap(id, &secret_env, &config_files).await {
+            let code = match services.vault().stash_bootstrap(id, &secret_env, &config_files).await {
                 Ok(c) => c,
                 Err(e) => return self.fail(id, ProvisionError::Secrets(e), Some(backend.name())).await,
             };
@@ -368,7 +368,7 @@ impl Dispatcher {
                     instance_id: p.instance_id.as_deref(),
                     image_digest: p.image_digest.as_deref(),
                 };
-                if !services.record_provisioned(id, done).await? {
+                if !services.tree().record_provisioned(id, done).await? {
                     tracing::warn!(workspace_id = %id, backend = name, "removed while provisioning; stopping the new workload");
                     if let Some(b) = self.inner.backends.get(name)
                         && let Err(e) = b.stop(id).await
@@ -378,7 +378,7 @@ impl Dispatcher {
                     return Ok(());
                 }
                 if file_seeded {
-                    services.mark_seeded(id).await?;
+                    services.tree().mark_seeded(id).await?;
                 }
                 tracing::info!(workspace_id = %id, backend = name, image = ?p.image, seeded = file_seeded, "provisioned");
                 Ok(())
@@ -399,7 +399,7 @@ impl Dispatcher {
         let pin = if self.inner.config.local_image_override {
             None
         } else {
-            self.inner.services.pinned_digest(runtime).await?
+            self.inner.services.tree().pinned_digest(runtime).await?
         };
         Ok(select_image(
             pin.as_deref(),
@@ -416,6 +416,7 @@ impl Dispatcher {
         let target = self
             .inner
             .services
+            .tree()
             .provision_target(id)
             .await
             .map_err(failed)?
@@ -425,7 +426,7 @@ impl Dispatcher {
             .await
             .map_err(|e| FileFailure::Failed(e.to_string()))?
         else {
-            return Err(molecule_service::hooks::no_files());
+            return Err(molecule_tree::hooks::no_files());
         };
         let root = match &op {
             FileOp::List { root, .. }
@@ -505,7 +506,7 @@ impl Dispatcher {
 
     /// The backend that provisioned `id` (its row says which; else the default), if any.
     async fn backend_of(&self, id: Uuid) -> Result<Option<Arc<dyn Backend>>, StopError> {
-        let name = self.inner.services.backend_of(id).await?;
+        let name = self.inner.services.tree().backend_of(id).await?;
         let name = name.as_deref().or(self.inner.default_backend);
         Ok(name.and_then(|n| self.inner.backends.get(n).cloned()))
     }
@@ -537,7 +538,7 @@ impl Dispatcher {
                     }
                     // The workload is gone; a failure to forget its instance id is only stale
                     // bookkeeping (the next provision overwrites it), so it is logged.
-                    if let Err(e) = self.inner.services.clear_instance(id).await {
+                    if let Err(e) = self.inner.services.tree().clear_instance(id).await {
                         tracing::warn!(workspace_id = %id, error = %e.chain(), "stopped, but the instance id was not cleared");
                     }
                     return Ok(());
@@ -558,7 +559,7 @@ impl Dispatcher {
         tracing::error!(workspace_id = %id, backend = backend.name(), attempts, last_error = %last, "LEAK-SUSPECT: workload may still be running");
         let payload =
             json!({ "workspace_id": id, "backend": backend.name(), "attempts": attempts, "error": last.to_string() });
-        if let Err(e) = self.inner.services.record_leak_suspect(id, payload).await {
+        if let Err(e) = self.inner.services.tree().record_leak_suspect(id, payload).await {
             tracing::error!(workspace_id = %id, error = %e.chain(), "could not persist the LEAK_SUSPECT event");
         }
         Err(StopError::Exhausted {
@@ -629,7 +630,7 @@ impl Dispatcher {
     async fn restart_cycle(&self, id: Uuid, reset_session: bool) {
         let gate = self.gate(id);
         let _held = gate.lock().await;
-        let claimed = self.inner.services.claim_restart(id, reset_session).await;
+        let claimed = self.inner.services.tree().claim_restart(id, reset_session).await;
         match claimed {
             Ok(true) => {}
             Ok(false) => {
@@ -678,6 +679,7 @@ impl WorkloadHooks for Dispatcher {
         let _held = gate.lock().await;
         self.inner
             .services
+            .tree()
             .mark_failed_from(id, reason, &[molecule_domain::WorkspaceStatus::Provisioning], payload)
             .await
             .map_err(HookError::from_source)
@@ -719,7 +721,7 @@ impl WorkloadHooks for Dispatcher {
     async fn is_running(&self, id: Uuid) -> Option<bool> {
         // Only a backend that recorded running this workspace can say it is dead: an
         // external agent (or one never provisioned) is nobody's workload.
-        let recorded = match self.inner.services.backend_of(id).await {
+        let recorded = match self.inner.services.tree().backend_of(id).await {
             Ok(name) => name.and_then(|n| self.inner.backends.get(n.as_str()).cloned()),
             Err(e) => {
                 tracing::warn!(workspace_id = %id, error = %e.chain(), "cannot tell which backend runs the workspace");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use molecule_provisioner::BackendError;
 use molecule_service::ServiceError;
-use molecule_service::workloads::Orphanhood;
+use molecule_tree::workloads::Orphanhood;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -62,7 +62,7 @@ impl Dispatcher {
                     continue;
                 }
                 let Some(id) = r.workspace_id else { continue };
-                let (reason, since) = match services.orphanhood(id).await? {
+                let (reason, since) = match services.tree().orphanhood(id).await? {
                     Orphanhood::Unknown => (
                         "workspace unknown or purged",
                         r.created_unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
@@ -88,7 +88,7 @@ impl Dispatcher {
                         tracing::warn!(workspace_id = %id, backend = backend.name(), resource = %r.resource_id, reason, "reconciler stopped an orphaned workload");
                         let payload =
                             json!({ "backend": backend.name(), "resource_id": r.resource_id, "reason": reason });
-                        resolved += services.resolve_leak(id, &r.resource_id, payload).await?;
+                        resolved += services.tree().resolve_leak(id, &r.resource_id, payload).await?;
                     }
                 }
             }
@@ -104,7 +104,7 @@ impl Dispatcher {
         // Counts reach operators three ways: this event when a pass acted, the periodic task's
         // log line and `/admin/liveness`, and the `molecule_task_*` metrics.
         if stopped > 0 || errors > 0 {
-            services.record_reconciler_report(report.clone()).await?;
+            services.tree().record_reconciler_report(report.clone()).await?;
         }
         Ok(report)
     }

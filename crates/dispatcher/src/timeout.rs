@@ -48,7 +48,7 @@ impl Dispatcher {
     /// One sweep: fails every workspace provisioning for longer than its timeout.
     pub async fn sweep_provision_timeouts(&self, cfg: &TimeoutConfig) -> Result<serde_json::Value, ServiceError> {
         let services = self.services();
-        let rows = services.provisioning_ages().await?;
+        let rows = services.tree().provisioning_ages().await?;
         let mut failed = 0;
         for r in rows {
             let (timeout, source) = timeout_for(cfg, &r.runtime, &r.template);
@@ -63,6 +63,7 @@ impl Dispatcher {
             };
             let payload = json!({ "timeout_secs": timeout, "runtime": r.runtime, "source": "provision_timeout_sweep" });
             match services
+                .tree()
                 .mark_failed_from(r.id, reason, &[WorkspaceStatus::Provisioning], payload)
                 .await
             {

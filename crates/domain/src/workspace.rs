@@ -37,6 +37,32 @@ impl WorkspaceStatus {
     pub fn is_sticky(self) -> bool {
         Self::STICKY.contains(&self)
     }
+
+    /// Whether a workspace may move from `from` to `to`. Every status write checks it (one
+    /// row at a time in `molecule-tree`'s `row::transition`; the bulk writes' source sets are
+    /// tested against it). The rules:
+    /// - nothing leaves `removed` (a purge deletes the row; it writes no status);
+    /// - anything else may be removed, paused, failed, hibernated or provisioned again;
+    /// - `online` and `degraded` (registration, heartbeats) never revive a paused or
+    ///   hibernated workspace: a resume or a wake provisions it first;
+    /// - `offline` (the liveness sweep, a dead workload) comes only from a live status;
+    /// - `awaiting_agent` only from where an external agent can be waiting;
+    /// - staying where it is is always allowed (a rewrite of the same status).
+    pub fn allowed(from: Self, to: Self) -> bool {
+        use WorkspaceStatus::*;
+        if from == Removed {
+            return false;
+        }
+        if from == to {
+            return true;
+        }
+        match to {
+            Removed | Paused | Failed | Hibernated | Provisioning => true,
+            Online | Degraded => !matches!(from, Paused | Hibernated),
+            Offline => matches!(from, Online | Degraded | Provisioning | AwaitingAgent),
+            AwaitingAgent => matches!(from, Provisioning | Online | Degraded | Offline | Failed),
+        }
+    }
 }
 
 vocabulary! {
@@ -100,6 +126,21 @@ pub enum StatusChange {
 }
 
 impl StatusChange {
+    /// The change to `s`, for every status but `failed` (which needs a [`FailureReason`]).
+    pub fn to(s: WorkspaceStatus) -> Option<Self> {
+        Some(match s {
+            WorkspaceStatus::Provisioning => Self::Provisioning,
+            WorkspaceStatus::Online => Self::Online,
+            WorkspaceStatus::Offline => Self::Offline,
+            WorkspaceStatus::Degraded => Self::Degraded,
+            WorkspaceStatus::Removed => Self::Removed,
+            WorkspaceStatus::Paused => Self::Paused,
+            WorkspaceStatus::Hibernated => Self::Hibernated,
+            WorkspaceStatus::AwaitingAgent => Self::AwaitingAgent,
+            WorkspaceStatus::Failed => return None,
+        })
+    }
+
     pub fn status(&self) -> WorkspaceStatus {
         match self {
             Self::Provisioning => WorkspaceStatus::Provisioning,
@@ -154,6 +195,46 @@ pub fn heartbeat_transition(current: WorkspaceStatus, h: HeartbeatHealth) -> Opt
 mod tests {
     use super::*;
     use crate::Vocabulary;
+
+    #[test]
+    fn removed_is_terminal_and_sticky_statuses_are_not_revived_by_heartbeats() {
+        use WorkspaceStatus::*;
+        for to in WorkspaceStatus::ALL {
+            assert!(!WorkspaceStatus::allowed(Removed, *to), "removed -> {to:?}");
+        }
+        for from in [Paused, Hibernated] {
+            assert!(!WorkspaceStatus::allowed(from, Online));
+            assert!(!WorkspaceStatus::allowed(from, Degraded));
+            assert!(WorkspaceStatus::allowed(from, Provisioning), "resume/wake");
+        }
+        assert!(
+            WorkspaceStatus::allowed(Failed, Online),
+            "an agent of a failed provision may register"
+        );
+        assert!(!WorkspaceStatus::allowed(Paused, Offline));
+        assert!(WorkspaceStatus::allowed(Online, Removed));
+    }
+
+    #[test]
+    fn every_heartbeat_move_is_allowed() {
+        for from in WorkspaceStatus::ALL {
+            for (wedged, self_managed, rate) in [
+                (false, false, 0.0),
+                (true, false, 0.0),
+                (false, false, 0.9),
+                (false, true, 0.9),
+            ] {
+                let h = HeartbeatHealth {
+                    error_rate: rate,
+                    wedged,
+                    self_managed,
+                };
+                if let Some(to) = heartbeat_transition(*from, h) {
+                    assert!(WorkspaceStatus::allowed(*from, to), "{from:?} -> {to:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_status_round_trips_through_its_spelling() {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
-use molecule_service::tokens::TokenDigest;
+use molecule_tree::tokens::TokenDigest;
 use uuid::Uuid;
 
 use crate::errors::ApiError;
@@ -119,7 +119,7 @@ pub(crate) async fn authorize(state: &AppState, token: Option<&str>, id: Uuid) -
     if is_admin(state, &token) {
         return Ok(Caller::Admin);
     }
-    let owner = state.services.authorize_workspace_digest(&token, id).await?;
+    let owner = state.services.tree().authorize_workspace_digest(&token, id).await?;
     Ok(Caller::Workspace {
         token_id: owner.token_id,
     })

@@ -77,7 +77,7 @@ impl ApiError {
     /// the client gets the id and nothing of the cause.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
         let request_id = current_request_id().unwrap_or_else(Uuid::new_v4);
-        tracing::error!(%request_id, error = %molecule_service::error::chain(cause), "unexpected failure");
+        tracing::error!(%request_id, error = %molecule_tree::error::chain(cause), "unexpected failure");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error; the server log has the details under request id {request_id}"),

@@ -15,8 +15,8 @@ mod limits;
 
 use molecule_api::delegations::DelegateRequest;
 use molecule_domain::{DelegationStatus, Vocabulary};
+use molecule_memory::memory::{Commit, LegacyScope, MemoryError, Search, scope_of};
 use molecule_memory_contract::MemoryKind;
-use molecule_service::memory::{Commit, LegacyScope, MemoryError, Search, scope_of};
 use molecule_service::{ServiceError, Services};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -271,7 +271,7 @@ impl WorkspaceTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let ws = caller(&ctx)?;
-        Ok(match self.services.peers(ws, None).await {
+        Ok(match self.services.messaging().peers(ws, None).await {
             Ok(peers) => text(pretty(&json!(peers))),
             Err(e) => service_failed("list_peers", ws, &e),
         })
@@ -285,7 +285,7 @@ impl WorkspaceTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let ws = caller(&ctx)?;
-        Ok(match self.services.get_workspace(ws).await {
+        Ok(match self.services.tree().get_workspace(ws).await {
             Ok(w) => text(pretty(&json!(w))),
             Err(e) => service_failed("get_workspace_info", ws, &e),
         })
@@ -307,7 +307,12 @@ impl WorkspaceTools {
             )));
         };
         let mut events = self.services.bus().subscribe();
-        let sent = match self.services.delegate(ws, delegate_request(target, a.task)).await {
+        let sent = match self
+            .services
+            .messaging()
+            .delegate(ws, delegate_request(target, a.task))
+            .await
+        {
             Ok(d) => d,
             Err(e) => return Ok(service_failed("delegate_task", ws, &e)),
         };
@@ -329,7 +334,7 @@ impl WorkspaceTools {
             }
         })
         .await;
-        Ok(match self.services.delegation(ws, &id).await {
+        Ok(match self.services.messaging().delegation(ws, &id).await {
             Ok(d) if d.status == DelegationStatus::Completed => text(d.response_preview.unwrap_or_default()),
             Ok(d) if d.status.is_terminal() => failed(format!(
                 "delegation {id} {}: {}",
@@ -360,7 +365,12 @@ impl WorkspaceTools {
             )));
         };
         Ok(
-            match self.services.delegate(ws, delegate_request(target, a.task)).await {
+            match self
+                .services
+                .messaging()
+                .delegate(ws, delegate_request(target, a.task))
+                .await
+            {
                 Ok(d) => {
                     text(json!({ "task_id": d.delegation_id, "status": "dispatched", "target_id": target }).to_string())
                 }
@@ -377,7 +387,7 @@ impl WorkspaceTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let ws = caller(&ctx)?;
-        Ok(match self.services.delegation(ws, a.task_id.trim()).await {
+        Ok(match self.services.messaging().delegation(ws, a.task_id.trim()).await {
             Ok(d) => text(
                 json!({ "task_id": d.delegation_id, "status": d.status.as_str(), "target_id": d.target_id,
                         "response": d.response_preview, "error": d.error })
@@ -395,7 +405,7 @@ impl WorkspaceTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let ws = caller(&ctx)?;
-        Ok(match self.services.notify_user(ws, &a.message).await {
+        Ok(match self.services.tree().notify_user(ws, &a.message).await {
             Ok(_) => text(json!({ "sent": true }).to_string()),
             Err(e) => service_failed("send_message_to_user", ws, &e),
         })
@@ -417,7 +427,7 @@ impl WorkspaceTools {
             pin: a.pin,
             ..Commit::default()
         };
-        Ok(match self.services.commit_memory(ws, input).await {
+        Ok(match self.services.memory().commit_memory(ws, input).await {
             Ok(w) => text(json!({ "id": w.id, "namespace": w.namespace }).to_string()),
             Err(e) => memory_failed("commit_memory_v2", ws, &e),
         })
@@ -437,7 +447,7 @@ impl WorkspaceTools {
             kinds: a.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
             limit: a.limit,
         };
-        Ok(match self.services.search_memory(ws, input).await {
+        Ok(match self.services.memory().search_memory(ws, input).await {
             // Serialized straight from the memories: a `Value` tree of twenty of them cost
             // more than the rest of the answer.
             Ok(memories) => match serde_json::to_string(&Found { memories: &memories }) {
@@ -459,6 +469,7 @@ impl WorkspaceTools {
         Ok(
             match self
                 .services
+                .memory()
                 .commit_summary(ws, a.content, a.namespace, a.expires_at)
                 .await
             {
@@ -499,7 +510,7 @@ impl WorkspaceTools {
         let Ok(id) = Uuid::parse_str(a.memory_id.trim()) else {
             return Ok(failed(format!("memory_id must be a UUID (got {:?})", a.memory_id)));
         };
-        Ok(match self.services.forget_memory(ws, id, a.namespace).await {
+        Ok(match self.services.memory().forget_memory(ws, id, a.namespace).await {
             Ok(()) => text(json!({ "forgotten": true }).to_string()),
             Err(e) => memory_failed("forget_memory", ws, &e),
         })
@@ -519,13 +530,13 @@ impl WorkspaceTools {
             Err(msg) => return Ok(failed(msg)),
         };
         let result = async {
-            let namespace = self.services.legacy_namespace(ws, scope).await?;
+            let namespace = self.services.memory().legacy_namespace(ws, scope).await?;
             let input = Commit {
                 content: a.content,
                 namespace: Some(namespace),
                 ..Commit::default()
             };
-            self.services.commit_memory(ws, input).await
+            self.services.memory().commit_memory(ws, input).await
         }
         .await;
         Ok(match result {
@@ -546,7 +557,7 @@ impl WorkspaceTools {
             Ok(s) => s,
             Err(msg) => return Ok(failed(msg)),
         };
-        Ok(match self.services.recall_memory(ws, a.query, scope).await {
+        Ok(match self.services.memory().recall_memory(ws, a.query, scope).await {
             Ok(found) if found.is_empty() => text("No memories found."),
             Ok(found) => {
                 let rows: Vec<Value> = found
@@ -571,7 +582,7 @@ fn time_format() -> Vec<time::format_description::BorrowedFormatItem<'static>> {
 impl WorkspaceTools {
     async fn namespaces(&self, ctx: &RequestContext<RoleServer>, writable: bool) -> Result<CallToolResult, McpError> {
         let ws = caller(ctx)?;
-        Ok(match self.services.memory_namespaces(ws, writable).await {
+        Ok(match self.services.memory().memory_namespaces(ws, writable).await {
             Ok(list) => text(pretty(&json!(list))),
             Err(e) => memory_failed("list_namespaces", ws, &e),
         })

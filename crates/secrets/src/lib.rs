@@ -5,16 +5,20 @@
 //! hex, stored beside each ciphertext), the sealed formats ([`Version`]), and the associated
 //! data that binds a ciphertext to its row ([`Slot`]: the workspace, or global, and the key
 //! name), so a value copied into another row fails to open. Values travel as
-//! [`SecretString`]: their `Debug` prints nothing.
+//! [`SecretString`]: their `Debug` prints nothing. Also `redact`, the one redactor that turns
+//! secret-shaped text (a PEM block, a provider's key, a `*_TOKEN=` assignment) into
+//! `[REDACTED:<LABEL>]` before memories, exports and reasons leave the platform's hands.
 //!
 //! Must not know: the database, HTTP, or where a value is delivered. Callers store
 //! [`Sealed`] as they like and hand it back to [`Keyring::open`].
 //!
-//! One module: this file.
+//! Modules: this file (the keyring and formats) and `redact`.
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
 use base64::Engine as _;
+pub mod redact;
+
 pub use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

@@ -19,10 +19,11 @@ use molecule_api::org::{ImportRequest, Imported, NodeResult, NodeStatus, Templat
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::error::{Result, ServiceError};
-use crate::{Services, validate};
+use crate::Services;
 use molecule_api::memories::InitialMemory;
 use molecule_api::workspaces::CreateWorkspace;
+use molecule_tree::error::{Result, ServiceError};
+use molecule_tree::validate;
 
 /// An org template file (`org.yaml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -167,10 +168,13 @@ fn count(nodes: &[Node]) -> usize {
 
 /// Checks every node before anything is written: the error names the node.
 fn validate_tree(nodes: &[Node], prefix: &str, depth: usize, org_dir: Option<&Path>) -> Result<()> {
-    if depth > crate::workspaces::MAX_DEPTH as usize {
+    if depth > molecule_tree::workspaces::MAX_DEPTH as usize {
         return Err(ServiceError::invalid(
             "template",
-            format!("{prefix}: the tree is deeper than {}", crate::workspaces::MAX_DEPTH),
+            format!(
+                "{prefix}: the tree is deeper than {}",
+                molecule_tree::workspaces::MAX_DEPTH
+            ),
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -266,7 +270,7 @@ pub(crate) fn load_env(dir: &Path) -> Result<BTreeMap<String, SecretString>> {
     let mut out = BTreeMap::new();
     for item in dotenvy::from_path_iter(&path).map_err(bad)? {
         let (k, v) = item.map_err(bad)?;
-        crate::secrets::check_key(&k)
+        molecule_vault::secrets::check_key(&k)
             .map_err(|_| ServiceError::invalid("dir", format!("{}: {k:?} is not a variable name", path.display())))?;
         out.insert(k, SecretString::from(v));
     }
@@ -335,7 +339,7 @@ impl Services {
         let mut required = template.required_env.clone();
         collect_required(&template.workspaces, &mut required);
         if !required.is_empty() {
-            let mut have = self.global_secret_keys().await?;
+            let mut have = self.vault().global_secret_keys().await?;
             have.extend(env.keys().cloned());
             let missing: Vec<String> = required
                 .iter()
@@ -467,13 +471,13 @@ impl Services {
         if let Some(d) = &files_dir {
             secrets.extend(load_env(d)?);
         }
-        let existing = self.live_child(parent, name.trim()).await?;
+        let existing = self.tree().live_child(parent, name.trim()).await?;
         let status = match existing {
             Some(id) if !replace => return Ok((id, NodeStatus::Skipped)),
             Some(id) => {
                 self.delete_workspace(
                     id,
-                    crate::workspaces::Children::Cascade,
+                    molecule_tree::workspaces::Children::Cascade,
                     molecule_api::workspaces::Removal::Removed,
                 )
                 .await?;
@@ -503,7 +507,7 @@ impl Services {
             max_concurrent_tasks: node.max_concurrent_tasks,
             ..CreateWorkspace::default()
         };
-        let extras = crate::workspaces::SeedExtras {
+        let extras = molecule_tree::workspaces::SeedExtras {
             files_dir: files_dir.map(|d| d.display().to_string()),
             system_prompt: node.system_prompt.clone(),
         };
@@ -512,6 +516,7 @@ impl Services {
             // Another import created it meanwhile (the unique index decided): same workspace.
             Err(ServiceError::Conflict { .. }) if !replace => {
                 let id = self
+                    .tree()
                     .live_child(parent, node.name.as_deref().unwrap_or("").trim())
                     .await?
                     .ok_or_else(|| {
@@ -542,31 +547,16 @@ impl Services {
                     scope: Some("GLOBAL".into()),
                 }));
             }
-            self.check_initial_memories(&memories, top).map_err(|e| match e {
-                ServiceError::Invalid { message, .. } => ServiceError::invalid("template", format!("{at}: {message}")),
-                other => other,
-            })?;
+            self.memory()
+                .check_initial_memories(&memories, top)
+                .map_err(|e| match e {
+                    ServiceError::Invalid { message, .. } => {
+                        ServiceError::invalid("template", format!("{at}: {message}"))
+                    }
+                    other => other,
+                })?;
             self.check_tree_memories(t, &n.children, &format!("{at}.children"), false)?;
         }
         Ok(())
-    }
-
-    /// The live workspace named `name` under `parent` (roots when `None`).
-    async fn live_child(&self, parent: Option<Uuid>, name: &str) -> Result<Option<Uuid>> {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use molecule_db::schema::workspaces as w;
-        use molecule_db::sql_types::DbWorkspaceStatus;
-        use molecule_domain::WorkspaceStatus;
-        let mut conn = self.pool.get().await?;
-        let mut q = w::table
-            .filter(w::name.eq(name))
-            .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
-            .into_boxed();
-        q = match parent {
-            Some(p) => q.filter(w::parent_id.eq(p)),
-            None => q.filter(w::parent_id.is_null()),
-        };
-        Ok(q.select(w::id).first(&mut conn).await.optional()?)
     }
 }

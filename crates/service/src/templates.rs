@@ -29,7 +29,7 @@ pub fn summary(t: &Template) -> TemplateSummary {
         id: t.id.clone(),
         name: c.name.clone().unwrap_or_else(|| t.id.clone()),
         description: c.description.clone().unwrap_or_default(),
-        tier: c.tier.unwrap_or(crate::workspaces::DEFAULT_TIER),
+        tier: c.tier.unwrap_or(molecule_tree::workspaces::DEFAULT_TIER),
         runtime: c.runtime.clone().unwrap_or_default(),
         runtime_display_name: c.runtime_display_name.clone(),
         model: c.default_model().unwrap_or_default().to_owned(),
@@ -168,7 +168,7 @@ impl Services {
         if required.is_empty() {
             return Ok(());
         }
-        let globals = self.global_secret_keys().await?;
+        let globals = self.vault().global_secret_keys().await?;
         let have = |k: &str| given.contains(k) || globals.contains(k);
         let missing: Vec<String> = required
             .iter()

@@ -46,6 +46,7 @@ pub async fn workspace_under(services: &Services, name: &str, parent: Option<Uui
         Some(t) => t,
         None => {
             services
+                .tree()
                 .mint_token(created.id)
                 .await
                 .expect("minting a test workspace's token")

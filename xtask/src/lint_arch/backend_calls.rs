@@ -143,12 +143,13 @@ pub fn check(meta: &Metadata, report: &mut Report) -> anyhow::Result<()> {
 }
 
 pub const FAILURE_RULE: &str = "provisioning-failure-only-in-dispatcher";
-/// The service layer defines the failing write; only the dispatcher may use it.
-const SERVICE: &str = "molecule-service";
+/// The tree defines the failing write (`row::transition` with `StatusChange::Failed`); only the
+/// dispatcher may use it.
+const TREE: &str = "molecule-tree";
 
 /// Rule `provisioning-failure-only-in-dispatcher`: `FailureReason` already makes a reasonless
 /// failure impossible to write; this keeps provisioning failures in one crate. Outside the
-/// dispatcher nothing calls `mark_failed*`, and outside the dispatcher and the service layer
+/// dispatcher nothing calls `mark_failed*`, and outside the dispatcher and the tree
 /// nothing builds `StatusChange::Failed`.
 struct FailureVisitor<'a> {
     path: &'a Path,
@@ -181,7 +182,7 @@ impl<'ast> Visit<'ast> for FailureVisitor<'_> {
     fn visit_path(&mut self, p: &'ast syn::Path) {
         let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
         let n = segs.len();
-        if self.krate != SERVICE && n >= 2 && segs[n - 2] == "StatusChange" && segs[n - 1] == "Failed" {
+        if self.krate != TREE && n >= 2 && segs[n - 2] == "StatusChange" && segs[n - 1] == "Failed" {
             self.flag(p.span(), "`StatusChange::Failed`".into());
         }
         if n >= 2 && segs[n - 1].starts_with("mark_failed") && segs[n - 2] == "Services" {

@@ -283,12 +283,13 @@ async fn rotate_key_reseals_once_and_an_unknown_key_refuses_boot() {
     })
     .await
     .unwrap();
-    s.set_global_secret(molecule_api::secrets::SetSecret {
-        key: "SHARED".into(),
-        value: SecretString::from("v2"),
-    })
-    .await
-    .unwrap();
+    s.vault()
+        .set_global_secret(molecule_api::secrets::SetSecret {
+            key: "SHARED".into(),
+            value: SecretString::from("v2"),
+        })
+        .await
+        .unwrap();
 
     let run = |args: &[&str], envs: &[(&str, &str)]| {
         let mut c = server();

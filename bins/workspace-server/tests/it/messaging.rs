@@ -454,7 +454,7 @@ async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
     ]
     .into();
     let files = [("prompts/seeded.md".to_owned(), b"from the bootstrap".to_vec())].into();
-    let code = services.stash_bootstrap(id, &env, &files).await.unwrap();
+    let code = services.vault().stash_bootstrap(id, &env, &files).await.unwrap();
     let configs = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -144,7 +144,7 @@ async fn setup_with(mode: Option<Mode>, delay: Duration, concurrency: Option<usi
 
 async fn wait_status(s: &Services, id: Uuid, want: &str) -> molecule_api::workspaces::Workspace {
     until_ok(&format!("{id} to become {want}"), Duration::from_secs(10), || async {
-        let w = s.get_workspace(id).await.unwrap();
+        let w = s.tree().get_workspace(id).await.unwrap();
         if w.status.as_str() == want {
             Ok(w)
         } else {
@@ -155,7 +155,8 @@ async fn wait_status(s: &Services, id: Uuid, want: &str) -> molecule_api::worksp
 }
 
 async fn events(s: &Services, id: Uuid, ty: &str) -> Vec<serde_json::Value> {
-    s.recent_events(Some(id), 100)
+    s.tree()
+        .recent_events(Some(id), 100)
         .await
         .unwrap()
         .into_iter()
@@ -200,7 +201,7 @@ async fn a_panicking_backend_fails_the_workspace_and_the_rest_goes_on() {
     assert!(w.last_sample_error.unwrap().contains("injected backend panic"));
     assert_eq!(events(&t.services, id, "WORKSPACE_PROVISION_FAILED").await.len(), 1);
     // Still serving: another request goes through.
-    assert!(t.services.list_workspaces().await.is_ok());
+    assert!(t.services.tree().list_workspaces().await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,7 +209,7 @@ async fn a_successful_provision_records_backend_instance_and_digest() {
     let t = setup(Some(Mode::Ok), Duration::ZERO, Some(3)).await;
     let id = workspace_with_token(&t.services, "fine").await.id;
     let w = until("the instance to be recorded", Duration::from_secs(10), || async {
-        Some(t.services.get_workspace(id).await.unwrap()).filter(|w| w.instance_id.is_some())
+        Some(t.services.tree().get_workspace(id).await.unwrap()).filter(|w| w.instance_id.is_some())
     })
     .await;
     assert_eq!(w.instance_id.as_deref(), Some(format!("fake-{id}").as_str()));
@@ -311,7 +312,7 @@ async fn provisioning_past_its_timeout_fails_naming_the_timeout() {
         .await
         .unwrap();
     assert_eq!(report["timed_out"], 1);
-    let w = t.services.get_workspace(id).await.unwrap();
+    let w = t.services.tree().get_workspace(id).await.unwrap();
     assert_eq!(w.status.as_str(), "failed");
     assert!(
         w.last_sample_error
@@ -340,7 +341,7 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
 
     // The child's stop fails: 207, the root paused, the child not, with the stage and reason.
     *t.n.fail_stop_for.lock().unwrap() = Some(child);
-    let partial = t.services.pause_workspace(root).await.unwrap();
+    let partial = t.services.tree().pause_workspace(root).await.unwrap();
     assert_eq!(
         (partial.http_status(), partial.count, partial.failed_count),
         (207, 1, 1)
@@ -350,11 +351,17 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
         (child, molecule_api::lifecycle::Stage::Stop)
     );
     assert!(partial.failures[0].error.contains("engine lost this one"));
-    assert_eq!(t.services.get_workspace(root).await.unwrap().status.as_str(), "paused");
-    assert_ne!(t.services.get_workspace(child).await.unwrap().status.as_str(), "paused");
+    assert_eq!(
+        t.services.tree().get_workspace(root).await.unwrap().status.as_str(),
+        "paused"
+    );
+    assert_ne!(
+        t.services.tree().get_workspace(child).await.unwrap().status.as_str(),
+        "paused"
+    );
 
     // A restart under a paused ancestor is refused.
-    let err = t.services.restart_workspace(child, false).await.unwrap_err();
+    let err = t.services.tree().restart_workspace(child, false).await.unwrap_err();
     assert!(
         matches!(err, molecule_service::ServiceError::Conflict { .. })
             && err.to_string().contains("\"root\" is paused"),
@@ -362,7 +369,7 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
     );
 
     // Pausing only the failing child: nothing paused, 500.
-    let none = t.services.pause_workspace(child).await.unwrap();
+    let none = t.services.tree().pause_workspace(child).await.unwrap();
     assert_eq!(
         (none.http_status(), none.count, none.status),
         (500, 0, molecule_api::lifecycle::BulkStatus::PauseFailed)
@@ -370,10 +377,10 @@ async fn pause_reports_partial_and_total_failure_and_restart_respects_paused_anc
 
     // Resume brings the root back to provisioning (and provisions it).
     *t.n.fail_stop_for.lock().unwrap() = None;
-    let resumed = t.services.resume_workspace(root).await.unwrap();
+    let resumed = t.services.tree().resume_workspace(root).await.unwrap();
     assert_eq!((resumed.http_status(), resumed.count), (200, 1));
     assert_eq!(
-        t.services.get_workspace(root).await.unwrap().status.as_str(),
+        t.services.tree().get_workspace(root).await.unwrap().status.as_str(),
         "provisioning"
     );
 }
@@ -407,14 +414,20 @@ async fn collapse_removes_and_stops_the_direct_children() {
         .unwrap()
         .id;
     let stops_before = t.n.stops.load(Ordering::SeqCst);
-    let collapsed = t.services.collapse_workspace(root).await.unwrap();
+    let collapsed = t.services.tree().collapse_workspace(root).await.unwrap();
     let mut removed = collapsed.removed.clone();
     removed.sort();
     assert_eq!(removed, ["a", "b"]);
     for id in kids.iter().chain([&grandchild]) {
-        assert_eq!(t.services.get_workspace(*id).await.unwrap().status.as_str(), "removed");
+        assert_eq!(
+            t.services.tree().get_workspace(*id).await.unwrap().status.as_str(),
+            "removed"
+        );
     }
-    assert_ne!(t.services.get_workspace(root).await.unwrap().status.as_str(), "removed");
+    assert_ne!(
+        t.services.tree().get_workspace(root).await.unwrap().status.as_str(),
+        "removed"
+    );
     assert!(
         t.n.stops.load(Ordering::SeqCst) >= stops_before + 3,
         "every removed workload was stopped"
@@ -431,7 +444,7 @@ async fn a_pinned_digest_is_what_runs_unless_overridden() {
         notes: Some("rollback".into()),
         updated_by: None,
     };
-    t.services.put_pin("claude-code", pin).await.unwrap();
+    t.services.tree().put_pin("claude-code", pin).await.unwrap();
     let id = workspace_with_token(&t.services, "pinned").await.id;
     t.dispatcher.provision_sync(id, false).await.unwrap();
     assert_eq!(
@@ -461,6 +474,7 @@ async fn a_pinned_digest_is_what_runs_unless_overridden() {
     // Which workspaces still run an old digest is one query on runtime_image_digest.
     let bad = t
         .services
+        .tree()
         .put_pin(
             "claude-code",
             molecule_api::pins::PinRequest {
@@ -474,12 +488,12 @@ async fn a_pinned_digest_is_what_runs_unless_overridden() {
         bad,
         Err(molecule_service::ServiceError::Invalid { field: "digest", .. })
     ));
-    t.services.delete_pin("claude-code").await.unwrap();
+    t.services.tree().delete_pin("claude-code").await.unwrap();
     assert!(
-        t.services.delete_pin("claude-code").await.is_err(),
+        t.services.tree().delete_pin("claude-code").await.is_err(),
         "404 the second time"
     );
-    assert!(t.services.list_pins().await.unwrap().is_empty());
+    assert!(t.services.tree().list_pins().await.unwrap().is_empty());
 }
 
 const ORG: &str = r#"
@@ -524,7 +538,7 @@ async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() 
         "re-importing creates nothing"
     );
     assert_eq!(
-        t.services.list_workspaces().await.unwrap().len(),
+        t.services.tree().list_workspaces().await.unwrap().len(),
         6,
         "one set of workspaces"
     );
@@ -534,7 +548,7 @@ async fn org_import_is_idempotent_and_provisions_everything_under_a_tight_cap() 
 
     // MOLECULE_PROVISION_CONCURRENCY=1: every workspace still gets provisioned, one at a time.
     until_ok("every workspace provisioned", Duration::from_secs(30), || async {
-        let all = t.services.list_workspaces().await.unwrap();
+        let all = t.services.tree().list_workspaces().await.unwrap();
         if all.iter().all(|w| w.instance_id.is_some()) {
             Ok(())
         } else {
@@ -588,7 +602,7 @@ async fn org_import_refuses_bad_trees_by_node_and_reports_partial_failure() {
     assert!(err.contains("workspaces[1]") && err.contains("two siblings"), "{err}");
     assert!(import("workspaces: [").await.is_err());
     assert!(
-        t.services.list_workspaces().await.unwrap().is_empty(),
+        t.services.tree().list_workspaces().await.unwrap().is_empty(),
         "nothing written for an invalid tree"
     );
 
@@ -627,6 +641,7 @@ async fn agents_get_the_tenant_id_in_org_mode() {
 async fn secrets_and_the_model_reach_the_workload_apart_from_its_public_environment() {
     let t = setup(Some(Mode::Ok), Duration::ZERO, None).await;
     t.services
+        .vault()
         .set_global_secret(molecule_api::secrets::SetSecret {
             key: "SHARED".into(),
             value: "from-global".into(),
@@ -668,6 +683,7 @@ async fn secrets_and_the_model_reach_the_workload_apart_from_its_public_environm
     }
     assert!(
         t.services
+            .tree()
             .authorize_workspace(&secret["MOLECULE_WORKSPACE_TOKEN"], id)
             .await
             .is_ok()
@@ -720,6 +736,7 @@ async fn a_bootstrap_failure_fails_a_provisioning_workspace_once() {
     };
     let first = t
         .services
+        .tree()
         .bootstrap_failed(id, report("agent exited with code 1", Some(tail)))
         .await
         .unwrap();
@@ -737,6 +754,11 @@ async fn a_bootstrap_failure_fails_a_provisioning_workspace_once() {
         kept.len()
     );
     assert!(!kept.contains("sk-ant-api03"), "the tail is redacted");
-    let again = t.services.bootstrap_failed(id, report("late", None)).await.unwrap();
+    let again = t
+        .services
+        .tree()
+        .bootstrap_failed(id, report("late", None))
+        .await
+        .unwrap();
     assert!(again.no_change);
 }

@@ -5,7 +5,7 @@
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use molecule_api::workspaces::Removal;
-use molecule_service::workspaces::Children;
+use molecule_tree::workspaces::Children;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -138,7 +138,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .unwrap()
         .id;
     let instance_id = until("an instance recorded", Duration::from_secs(30), || async {
-        services.get_workspace(id).await.unwrap().instance_id
+        services.tree().get_workspace(id).await.unwrap().instance_id
     })
     .await;
     let found = instances(&direct, "molecule.workspace.id", &id.to_string()).await;
@@ -191,7 +191,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .and_then(|l| l.strip_suffix('\''))
         .expect("a bootstrap code in user-data");
     // The agent redeems it once for its secrets and a live token; a second time is refused.
-    let redeemed = services.redeem_bootstrap(id, code).await.unwrap();
+    let redeemed = services.vault().redeem_bootstrap(id, code).await.unwrap();
     // The first provision's /configs travels with the secrets: the generated config.yaml.
     let config = String::from_utf8(redeemed.files["config.yaml"].clone()).unwrap();
     assert!(config.contains("name: cloud"), "{config}");
@@ -201,12 +201,13 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
     assert_eq!(shown("LLM_PROVIDER"), "anthropic");
     assert!(
         services
+            .tree()
             .authorize_workspace(&shown("MOLECULE_WORKSPACE_TOKEN"), id)
             .await
             .is_ok()
     );
     assert!(matches!(
-        services.redeem_bootstrap(id, code).await,
+        services.vault().redeem_bootstrap(id, code).await,
         Err(molecule_service::ServiceError::Unauthorized(_))
     ));
 
@@ -246,7 +247,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         "{:?}",
         state(&gone[0])
     );
-    assert_eq!(services.get_workspace(id).await.unwrap().instance_id, None);
+    assert_eq!(services.tree().get_workspace(id).await.unwrap().instance_id, None);
 
     // EC2 unreachable during a delete: retries exhaust and LEAK_SUSPECT is persisted.
     let id2 = services
@@ -258,7 +259,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .unwrap()
         .id;
     until("an instance recorded", Duration::from_secs(30), || async {
-        services.get_workspace(id2).await.unwrap().instance_id
+        services.tree().get_workspace(id2).await.unwrap().instance_id
     })
     .await;
     proxy.up.store(false, Ordering::SeqCst);
@@ -268,6 +269,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         .unwrap();
     assert_eq!(deleted.stop_failures.len(), 1, "{deleted:?}");
     let leaks: Vec<_> = services
+        .tree()
         .recent_events(Some(id2), 50)
         .await
         .unwrap()
@@ -282,7 +284,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
         "the orphan still runs"
     );
 
-    let still = services.get_workspace(id2).await.unwrap();
+    let still = services.tree().get_workspace(id2).await.unwrap();
     assert!(
         still.instance_id.is_some(),
         "instance_id is kept until a terminate is confirmed"
@@ -350,6 +352,7 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
     let live = live_instances().await;
     assert!(live.is_empty(), "instances left: {live:?}");
     let resolved = services
+        .tree()
         .recent_events(Some(id2), 50)
         .await
         .unwrap()

@@ -4,7 +4,7 @@
 #![allow(clippy::disallowed_methods)] // tests and benches read CI, PATH and DATABASE_URL directly
 
 use molecule_api::workspaces::Removal;
-use molecule_service::workspaces::Children;
+use molecule_tree::workspaces::Children;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +12,9 @@ use std::time::Duration;
 use molecule_api::workspaces::CreateWorkspace;
 use molecule_dispatcher::{Dispatcher, DispatcherConfig, ReconcileConfig};
 use molecule_provisioner::{Backend, DockerBackend, DockerConfig};
-use molecule_service::{ServiceConfig, Services, events};
+use molecule_service::{ServiceConfig, Services};
 use molecule_testkit::TestDb;
+use molecule_tree::events;
 use uuid::Uuid;
 
 fn docker(args: &[&str]) -> (bool, String) {
@@ -147,6 +148,7 @@ async fn orphans_of_this_instance_go_and_everything_else_stays() {
     );
 
     let leaks: Vec<_> = services
+        .tree()
         .recent_events(Some(removed), 20)
         .await
         .unwrap()
@@ -156,6 +158,7 @@ async fn orphans_of_this_instance_go_and_everything_else_stays() {
     assert_eq!(leaks[0].payload["resolved_by"], "reconciler", "{:?}", leaks[0].payload);
     assert_eq!(
         services
+            .tree()
             .recent_events(Some(removed), 20)
             .await
             .unwrap()
@@ -166,6 +169,7 @@ async fn orphans_of_this_instance_go_and_everything_else_stays() {
     );
 
     let reports: Vec<_> = services
+        .tree()
         .recent_events(None, 50)
         .await
         .unwrap()

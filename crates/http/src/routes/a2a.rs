@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use molecule_a2a::jsonrpc::FORWARDED_HEADERS;
 use molecule_api::a2a::{BadGateway, Budget, BudgetPatch, Dropped, ProxyOutcome, ProxyUnavailable, QueueView, Queued};
 use molecule_api::lifecycle::Hibernated;
-use molecule_service::proxy::{MAX_REQUEST_BYTES, ProxyRequest};
+use molecule_messaging::proxy::{MAX_REQUEST_BYTES, ProxyRequest};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -118,6 +118,7 @@ pub async fn proxy(
         .collect();
     let outcome = state
         .services
+        .messaging()
         .proxy_a2a(ProxyRequest {
             target,
             caller,
@@ -147,7 +148,13 @@ pub async fn hibernate(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resul
     } else {
         "requested by the workspace"
     };
-    Ok(HttpResponse::Ok().json(state.services.hibernate_workspace(auth.workspace_id, reason).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .services
+            .messaging()
+            .hibernate_workspace(auth.workspace_id, reason)
+            .await?,
+    ))
 }
 
 /// The workspace's message queue: its depth, the live items in delivery order, then the most
@@ -164,7 +171,7 @@ pub async fn hibernate(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resul
 )]
 #[get("/workspaces/{id}/a2a-queue")]
 pub async fn queue(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.queue_view(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().queue_view(auth.workspace_id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -193,7 +200,13 @@ pub async fn drop_stale(
     state: web::Data<AppState>,
     q: web::Query<DropStaleQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.drop_stale(q.max_age_minutes, q.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .services
+            .messaging()
+            .drop_stale(q.max_age_minutes, q.workspace_id)
+            .await?,
+    ))
 }
 
 /// The workspace's monthly budget (cents), its spend as its agent reports it, and the tokens its
@@ -209,7 +222,7 @@ pub async fn drop_stale(
 )]
 #[get("/workspaces/{id}/budget")]
 pub async fn get_budget(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.budget(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().budget(auth.workspace_id).await?))
 }
 
 /// Sets the monthly budget in cents (`null` removes it). Admin only.
@@ -231,5 +244,5 @@ pub async fn set_budget(
     body: web::Json<BudgetPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_workspace_id(&id)?;
-    Ok(HttpResponse::Ok().json(state.services.set_budget(id, body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().set_budget(id, body.into_inner()).await?))
 }

@@ -32,6 +32,7 @@ pub async fn append_activity(
 ) -> Result<HttpResponse, ApiError> {
     let appended = state
         .services
+        .tree()
         .append_activity(auth.workspace_id, body.into_inner())
         .await?;
     Ok(if appended.idempotent_hit {
@@ -83,6 +84,7 @@ pub async fn list_activity(
         })?;
     let rows = state
         .services
+        .tree()
         .list_activity(auth.workspace_id, q.kind.as_deref(), q.limit, since)
         .await?;
     Ok(HttpResponse::Ok().json(rows))

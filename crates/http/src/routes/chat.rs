@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use molecule_api::activity::Notify;
 use molecule_api::files::Uploaded;
-use molecule_service::files::{CHAT_MAX_FILE_BYTES, CHAT_MAX_TOTAL_BYTES};
+use molecule_tree::files::{CHAT_MAX_FILE_BYTES, CHAT_MAX_TOTAL_BYTES};
 use serde::Deserialize;
 
 use crate::auth::WorkspaceAuth;
@@ -38,7 +38,7 @@ pub async fn upload(
     req: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state.services.check_chat_upload(auth.workspace_id).await?;
+    state.services.tree().check_chat_upload(auth.workspace_id).await?;
     let mut form = Multipart::new(req.headers(), payload.into_inner());
     let mut parts: Vec<(String, String, Vec<u8>)> = Vec::new();
     let mut total = 0usize;
@@ -91,6 +91,7 @@ pub async fn upload(
         files.push(
             state
                 .services
+                .tree()
                 .store_chat_upload(auth.workspace_id, &name, &mime, bytes)
                 .await?,
         );
@@ -121,6 +122,7 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let (name, bytes) = state
         .services
+        .tree()
         .chat_download(auth.workspace_id, q.path.as_deref().unwrap_or_default())
         .await?;
     Ok(HttpResponse::Ok()
@@ -148,6 +150,7 @@ pub async fn notify(
     let body = body.into_inner();
     let activity_id = state
         .services
+        .tree()
         .notify_user_with(auth.workspace_id, &body.message, &body.attachments)
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "sent", "activity_id": activity_id })))

@@ -33,7 +33,11 @@ pub async fn delegate(
     state: web::Data<AppState>,
     body: web::Json<DelegateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let d = state.services.delegate(auth.workspace_id, body.into_inner()).await?;
+    let d = state
+        .services
+        .messaging()
+        .delegate(auth.workspace_id, body.into_inner())
+        .await?;
     Ok(if d.idempotent_hit {
         HttpResponse::Ok()
     } else {
@@ -61,6 +65,7 @@ pub async fn record_delegation(
 ) -> Result<HttpResponse, ApiError> {
     let d = state
         .services
+        .messaging()
         .record_delegation(auth.workspace_id, body.into_inner())
         .await?;
     Ok(HttpResponse::Accepted().json(d))
@@ -88,6 +93,7 @@ pub async fn update_delegation(
 ) -> Result<HttpResponse, ApiError> {
     let u = state
         .services
+        .messaging()
         .update_delegation(auth.workspace_id, &path.1, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(u))
@@ -109,7 +115,11 @@ pub async fn heartbeat_delegation(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let touched = state.services.heartbeat_delegation(auth.workspace_id, &path.1).await?;
+    let touched = state
+        .services
+        .messaging()
+        .heartbeat_delegation(auth.workspace_id, &path.1)
+        .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "touched": touched })))
 }
 
@@ -122,7 +132,7 @@ pub async fn heartbeat_delegation(
 )]
 #[get("/workspaces/{id}/delegations")]
 pub async fn list_delegations(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_delegations(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().list_delegations(auth.workspace_id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -171,7 +181,7 @@ pub async fn admin_delegations(
             }
         },
     };
-    let rows = state.services.admin_delegations(filter, limit).await?;
+    let rows = state.services.messaging().admin_delegations(filter, limit).await?;
     Ok(HttpResponse::Ok().json(AdminList {
         count: rows.len(),
         delegations: rows,
@@ -188,7 +198,7 @@ pub async fn admin_delegations(
 )]
 #[get("/admin/delegations/stats")]
 pub async fn admin_delegation_stats(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let stats = state.services.delegation_stats().await?;
+    let stats = state.services.messaging().delegation_stats().await?;
     let mut body = serde_json::to_value(&stats.counts).unwrap_or_default();
     if let Some(obj) = body.as_object_mut() {
         obj.insert("completed_last_24h".into(), serde_json::json!(stats.completed_last_24h));

@@ -59,7 +59,7 @@ pub async fn update_card(
     body: web::Json<UpdateCard>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.workspace_id).await?;
-    Ok(HttpResponse::Ok().json(state.services.update_card(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().update_card(body.into_inner()).await?))
 }
 
 /// Where the caller (`X-Workspace-ID`, authenticated by its own token or the admin token)
@@ -86,7 +86,7 @@ pub async fn discover(
     let target = path_workspace_id(&target)?;
     let caller = caller_of(&req)?;
     authorize(&state, bearer(&req), caller).await?;
-    Ok(HttpResponse::Ok().json(state.services.discover(caller, target).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().discover(caller, target).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -114,7 +114,13 @@ pub async fn peers(
     state: web::Data<AppState>,
     query: web::Query<PeersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.peers(auth.workspace_id, query.q.as_deref()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .services
+            .messaging()
+            .peers(auth.workspace_id, query.q.as_deref())
+            .await?,
+    ))
 }
 
 /// Whether `caller_id` may communicate with `target_id` (`allowed` is false when either does
@@ -136,6 +142,10 @@ pub async fn check_access(
     body: web::Json<CheckAccess>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.caller_id).await?;
-    let allowed = state.services.check_access(body.caller_id, body.target_id).await?;
+    let allowed = state
+        .services
+        .messaging()
+        .check_access(body.caller_id, body.target_id)
+        .await?;
     Ok(HttpResponse::Ok().json(Access { allowed }))
 }

@@ -49,7 +49,7 @@ pub async fn list_events(
     state: web::Data<AppState>,
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = state.services.recent_events(None, limit(&q)?).await?;
+    let events = state.services.tree().recent_events(None, limit(&q)?).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -73,7 +73,7 @@ pub async fn list_workspace_events(
             format!("workspace_id: must be a UUID, got {:?}", path.as_str()),
         )
     })?;
-    let events = state.services.recent_events(Some(id), limit(&q)?).await?;
+    let events = state.services.tree().recent_events(Some(id), limit(&q)?).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -158,7 +158,7 @@ impl Watcher {
         {
             return *allowed;
         }
-        match state.services.check_access(*id, target).await {
+        match state.services.messaging().check_access(*id, target).await {
             Ok(allowed) => {
                 access.insert(target, (allowed, std::time::Instant::now()));
                 allowed

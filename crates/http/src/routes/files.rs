@@ -52,6 +52,7 @@ pub async fn list_files(
     Ok(HttpResponse::Ok().json(
         state
             .services
+            .tree()
             .list_files(auth.workspace_id, q.root.as_deref(), q.path.as_deref(), q.depth)
             .await?,
     ))
@@ -78,6 +79,7 @@ pub async fn write_files(
     Ok(HttpResponse::Ok().json(
         state
             .services
+            .tree()
             .write_files(auth.workspace_id, q.root.as_deref(), body.files)
             .await?,
     ))
@@ -101,6 +103,7 @@ pub async fn read_file(
     Ok(HttpResponse::Ok().json(
         state
             .services
+            .tree()
             .read_file(auth.workspace_id, q.root.as_deref(), &file)
             .await?,
     ))
@@ -133,6 +136,7 @@ pub async fn write_file(
     Ok(HttpResponse::Ok().json(
         state
             .services
+            .tree()
             .write_file(
                 auth.workspace_id,
                 q.root.as_deref(),
@@ -162,6 +166,7 @@ pub async fn delete_file(
     Ok(HttpResponse::Ok().json(
         state
             .services
+            .tree()
             .delete_file(auth.workspace_id, q.root.as_deref(), &file)
             .await?,
     ))

@@ -36,7 +36,11 @@ pub async fn restart_workspace(
     state: web::Data<AppState>,
     q: web::Query<RestartOptions>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = state.services.restart_workspace(auth.workspace_id, q.reset).await?;
+    let r = state
+        .services
+        .tree()
+        .restart_workspace(auth.workspace_id, q.reset)
+        .await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -58,7 +62,7 @@ fn bulk(outcome: BulkOutcome) -> HttpResponse {
 )]
 #[post("/workspaces/{id}/pause")]
 pub async fn pause_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(bulk(state.services.pause_workspace(auth.workspace_id).await?))
+    Ok(bulk(state.services.tree().pause_workspace(auth.workspace_id).await?))
 }
 
 /// Provision the paused workspace and its paused descendants again.
@@ -74,7 +78,7 @@ pub async fn pause_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) ->
 )]
 #[post("/workspaces/{id}/resume")]
 pub async fn resume_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(bulk(state.services.resume_workspace(auth.workspace_id).await?))
+    Ok(bulk(state.services.tree().resume_workspace(auth.workspace_id).await?))
 }
 
 /// Stop and remove the direct children (and their subtrees).
@@ -89,7 +93,7 @@ pub async fn resume_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -
 )]
 #[post("/workspaces/{id}/collapse")]
 pub async fn collapse_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.collapse_workspace(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().collapse_workspace(auth.workspace_id).await?))
 }
 
 /// The bootstrap watcher reports a workload that died before registering (admin): a
@@ -111,5 +115,5 @@ pub async fn bootstrap_failed(
     body: web::Json<BootstrapFailed>,
 ) -> Result<HttpResponse, ApiError> {
     let id = crate::routes::parse_id(&path)?;
-    Ok(HttpResponse::Ok().json(state.services.bootstrap_failed(id, body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().bootstrap_failed(id, body.into_inner()).await?))
 }

@@ -11,7 +11,7 @@ use molecule_api::memories::{
     EditMemory, EditedMemory, ExportedMemory, ImportQuery, ImportReport, MemoryDeleted, MemoryItem, NewMemory,
     StoredMemory,
 };
-use molecule_service::memory_admin::OnConflict;
+use molecule_memory::memory_admin::OnConflict;
 use serde::Deserialize;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
@@ -37,7 +37,11 @@ pub async fn commit(
     state: web::Data<AppState>,
     body: web::Json<NewMemory>,
 ) -> Result<HttpResponse, ApiError> {
-    let stored = state.services.remember(auth.workspace_id, body.into_inner()).await?;
+    let stored = state
+        .services
+        .memory()
+        .remember(auth.workspace_id, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(stored))
 }
 
@@ -71,6 +75,7 @@ pub async fn list(
     let q = query.into_inner();
     let items = state
         .services
+        .memory()
         .list_memories(auth.workspace_id, q.q, q.scope.as_deref(), q.limit)
         .await?;
     Ok(HttpResponse::Ok().json(items))
@@ -94,7 +99,11 @@ pub async fn forget(
     path: web::Path<(String, uuid::Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, memory_id) = path.into_inner();
-    state.services.forget_anywhere(auth.workspace_id, memory_id).await?;
+    state
+        .services
+        .memory()
+        .forget_anywhere(auth.workspace_id, memory_id)
+        .await?;
     Ok(HttpResponse::Ok().json(MemoryDeleted {
         status: "deleted".into(),
     }))
@@ -123,6 +132,7 @@ pub async fn edit(
     let (_, memory_id) = path.into_inner();
     let edited = state
         .services
+        .memory()
         .edit_memory(auth.workspace_id, memory_id, body.into_inner().content)
         .await?;
     Ok(HttpResponse::Ok().json(edited))
@@ -145,7 +155,7 @@ const MAX_IMPORT_BYTES: usize = 256 << 20;
 )]
 #[get("/admin/memories/export")]
 pub async fn export(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let entries = state.services.export_memories().await?;
+    let entries = state.services.memory().export_memories().await?;
     let request_id = crate::errors::current_request_id();
     let mut count = 0usize;
     let items = entries.map(move |entry| match entry {
@@ -199,6 +209,7 @@ pub async fn import(
     .await?;
     let report = state
         .services
+        .memory()
         .import_memories(entries, q.dry_run.unwrap_or(false), on_conflict)
         .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -17,7 +17,7 @@ use crate::server::AppState;
 )]
 #[get("/admin/runtime-image-pins")]
 pub async fn list_pins(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_pins().await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().list_pins().await?))
 }
 
 /// Pin a runtime template to an image digest (admin). New provisions of that runtime run
@@ -36,7 +36,7 @@ pub async fn put_pin(
     path: web::Path<String>,
     body: web::Json<PinRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.put_pin(&path, body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().put_pin(&path, body.into_inner()).await?))
 }
 
 /// Remove a pin (admin).
@@ -52,6 +52,6 @@ pub async fn delete_pin(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.services.delete_pin(&path).await?;
+    state.services.tree().delete_pin(&path).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "deleted", "template": path.as_str() })))
 }

@@ -29,7 +29,7 @@ pub async fn register(
     body: web::Json<Register>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.id).await?;
-    Ok(HttpResponse::Ok().json(state.services.register(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().register(body.into_inner()).await?))
 }
 
 /// Periodic liveness and load report; moves the workspace between online and degraded.
@@ -50,7 +50,7 @@ pub async fn heartbeat(
     body: web::Json<Heartbeat>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&state, bearer(&req), body.workspace_id).await?;
-    Ok(HttpResponse::Ok().json(state.services.heartbeat(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.messaging().heartbeat(body.into_inner()).await?))
 }
 
 /// `POST /registry/bootstrap` body.
@@ -80,7 +80,11 @@ pub async fn bootstrap(
 ) -> Result<HttpResponse, ApiError> {
     use base64::Engine as _;
     use molecule_secrets::ExposeSecret;
-    let redeemed = state.services.redeem_bootstrap(body.workspace_id, &body.code).await?;
+    let redeemed = state
+        .services
+        .vault()
+        .redeem_bootstrap(body.workspace_id, &body.code)
+        .await?;
     let env: serde_json::Map<String, serde_json::Value> = redeemed
         .env
         .into_iter()

@@ -23,7 +23,7 @@ use crate::server::AppState;
 )]
 #[get("/workspaces/{id}/secrets")]
 pub async fn list_secrets(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_secrets(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.vault().list_secrets(auth.workspace_id).await?))
 }
 
 /// `{KEY: value}` as the workspace's agent sees them (globals, then its own on top). Only the
@@ -42,7 +42,7 @@ pub async fn secret_values(auth: WorkspaceAuth, state: web::Data<AppState>) -> R
             "secret values are shown only to the workspace's own token; operators list keys with GET /workspaces/:id/secrets",
         ));
     }
-    let values = state.services.secret_values(auth.workspace_id).await?;
+    let values = state.services.vault().secret_values(auth.workspace_id).await?;
     let body: serde_json::Map<String, serde_json::Value> = values
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v.expose_secret().to_owned())))
@@ -57,7 +57,13 @@ async fn set_workspace(
     state: web::Data<AppState>,
     body: web::Json<SetSecret>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.set_secret(auth.workspace_id, body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .services
+            .vault()
+            .set_secret(auth.workspace_id, body.into_inner())
+            .await?,
+    ))
 }
 
 /// Set a workspace secret (`{key, value}`); the workspace restarts if its workload runs.
@@ -108,7 +114,7 @@ pub async fn delete_secret(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.delete_secret(auth.workspace_id, &path.1).await?))
+    Ok(HttpResponse::Ok().json(state.services.vault().delete_secret(auth.workspace_id, &path.1).await?))
 }
 
 /// Every global secret, without values (admin).
@@ -123,7 +129,7 @@ pub async fn list_global(_: AdminAuth, state: web::Data<AppState>) -> Result<Htt
 }
 
 async fn globals(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_global_secrets().await?))
+    Ok(HttpResponse::Ok().json(state.services.vault().list_global_secrets().await?))
 }
 
 /// Every global secret (alias of `GET /settings/secrets`).
@@ -138,7 +144,7 @@ pub async fn list_global_alias(_: AdminAuth, state: web::Data<AppState>) -> Resu
 }
 
 async fn set_global(state: web::Data<AppState>, body: web::Json<SetSecret>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.set_global_secret(body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(state.services.vault().set_global_secret(body.into_inner()).await?))
 }
 
 /// Set a global secret (admin); every running workspace without its own value of that key
@@ -191,7 +197,7 @@ pub async fn post_global_alias(
 }
 
 async fn remove_global(state: web::Data<AppState>, key: &str) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.delete_global_secret(key).await?))
+    Ok(HttpResponse::Ok().json(state.services.vault().delete_global_secret(key).await?))
 }
 
 /// Delete a global secret (admin; 404 if there is none); every running workspace without its
@@ -237,7 +243,7 @@ pub async fn delete_global_alias(
 )]
 #[get("/workspaces/{id}/model")]
 pub async fn get_model(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.get_model(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.vault().get_model(auth.workspace_id).await?))
 }
 
 /// Set the model (`MODEL_PROVIDER` verbatim) and its provider (`llm_provider`, else derived
@@ -255,5 +261,11 @@ pub async fn put_model(
     state: web::Data<AppState>,
     body: web::Json<SetModel>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.set_model(auth.workspace_id, body.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .services
+            .vault()
+            .set_model(auth.workspace_id, body.into_inner())
+            .await?,
+    ))
 }

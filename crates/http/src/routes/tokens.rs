@@ -28,7 +28,7 @@ pub struct TokenList {
 )]
 #[get("/workspaces/{id}/tokens")]
 pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let tokens = state.services.list_tokens(auth.workspace_id).await?;
+    let tokens = state.services.tree().list_tokens(auth.workspace_id).await?;
     Ok(HttpResponse::Ok().json(TokenList {
         count: tokens.len(),
         tokens,
@@ -44,7 +44,7 @@ pub async fn list_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Res
 )]
 #[post("/workspaces/{id}/tokens")]
 pub async fn mint_token(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(state.services.mint_token(auth.workspace_id).await?))
+    Ok(HttpResponse::Created().json(state.services.tree().mint_token(auth.workspace_id).await?))
 }
 
 /// Revoke every live token and mint one new one (rotate external credentials).
@@ -56,7 +56,7 @@ pub async fn mint_token(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resu
 )]
 #[post("/workspaces/{id}/tokens/rotate")]
 pub async fn rotate_tokens(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(state.services.rotate_tokens(auth.workspace_id).await?))
+    Ok(HttpResponse::Created().json(state.services.tree().rotate_tokens(auth.workspace_id).await?))
 }
 
 /// Revoke one token.
@@ -79,7 +79,7 @@ pub async fn revoke_token(
             format!("token_id: must be a UUID, got {raw:?}"),
         )
     })?;
-    state.services.revoke_token(auth.workspace_id, token_id).await?;
+    state.services.tree().revoke_token(auth.workspace_id, token_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "revoked", "token_id": token_id })))
 }
 
@@ -94,7 +94,7 @@ pub async fn revoke_token(
 )]
 #[post("/workspaces/{id}/external/rotate")]
 pub async fn rotate_external(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let connection = state.services.rotate_external(auth.workspace_id).await?;
+    let connection = state.services.tree().rotate_external(auth.workspace_id).await?;
     Ok(HttpResponse::Ok().json(ExternalConnection { connection }))
 }
 
@@ -108,7 +108,7 @@ pub async fn rotate_external(auth: WorkspaceAuth, state: web::Data<AppState>) ->
 )]
 #[get("/workspaces/{id}/external/connection")]
 pub async fn external_connection(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let connection = state.services.external_connection(auth.workspace_id).await?;
+    let connection = state.services.tree().external_connection(auth.workspace_id).await?;
     Ok(HttpResponse::Ok().json(ExternalConnection { connection }))
 }
 
@@ -134,6 +134,6 @@ pub async fn test_token(
         ));
     }
     let id = crate::routes::parse_id(&path)?;
-    let minted = state.services.mint_token(id).await?;
+    let minted = state.services.tree().mint_token(id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "auth_token": minted.auth_token, "workspace_id": id })))
 }

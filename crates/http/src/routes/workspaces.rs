@@ -4,7 +4,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use molecule_api::workspaces::{CreateWorkspace, Created, Deleted, PatchWorkspace, Patched, Removal, State, Workspace};
-use molecule_service::workspaces::{Actor, Children};
+use molecule_tree::workspaces::{Actor, Children};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -43,7 +43,7 @@ pub async fn create_workspace(
 )]
 #[get("/workspaces")]
 pub async fn list_workspaces(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.list_workspaces().await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().list_workspaces().await?))
 }
 
 /// One workspace (removed ones included).
@@ -58,7 +58,7 @@ pub async fn list_workspaces(_: AdminAuth, state: web::Data<AppState>) -> Result
 )]
 #[get("/workspaces/{id}")]
 pub async fn get_workspace(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.get_workspace(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().get_workspace(auth.workspace_id).await?))
 }
 
 /// Update fields; `tier`, `parent_id` and `runtime` need the admin token. Re-parenting that
@@ -145,5 +145,5 @@ pub async fn delete_workspace(
 )]
 #[get("/workspaces/{id}/state")]
 pub async fn workspace_state(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.services.workspace_state(auth.workspace_id).await?))
+    Ok(HttpResponse::Ok().json(state.services.tree().workspace_state(auth.workspace_id).await?))
 }

@@ -95,8 +95,8 @@ async fn fixture(admin: Option<&str>) -> Fixture {
     let s = &state.services;
     let own = workspace_with_token(s, "own").await;
     let other = workspace_with_token(s, "other").await;
-    let spare = s.mint_token(own.id).await.unwrap();
-    s.revoke_token(own.id, spare.id).await.unwrap();
+    let spare = s.tree().mint_token(own.id).await.unwrap();
+    s.tree().revoke_token(own.id, spare.id).await.unwrap();
     Fixture {
         own: own.id,
         own_token: own.token,
@@ -148,7 +148,7 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
         }
         // Its own token gets past auth (whatever the handler then says). Minted per route:
         // `tokens/rotate` legitimately revokes the ones before it.
-        let own = f.state.services.mint_token(f.own).await.unwrap();
+        let own = f.state.services.tree().mint_token(f.own).await.unwrap();
         let resp = test::call_service(&app, call(Some(own.auth_token))).await;
         assert!(
             ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&resp.status()),
@@ -157,7 +157,7 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
         );
         // Revoked again, so the routes never add up to the 50-token limit (a route may have
         // revoked it already).
-        let _ = f.state.services.revoke_token(f.own, own.id).await;
+        let _ = f.state.services.tree().revoke_token(f.own, own.id).await;
         checked += 1;
     }
     assert!(checked >= 12, "only {checked} workspace routes checked");
@@ -274,7 +274,13 @@ async fn bad_input_gets_a_json_400_naming_the_field() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = test::read_body_json(resp).await;
     assert!(body["error"].as_str().unwrap().contains("NUL"), "{body}");
-    let rows = f.state.services.list_activity(f.own, None, None, None).await.unwrap();
+    let rows = f
+        .state
+        .services
+        .tree()
+        .list_activity(f.own, None, None, None)
+        .await
+        .unwrap();
     assert!(rows.is_empty(), "nothing half-written");
     let bad_id = test::TestRequest::get()
         .uri("/workspaces/not-a-uuid")

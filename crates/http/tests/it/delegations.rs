@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::test;
 use molecule_http::{AppState, app};
-use molecule_service::delegations::DelegationConfig;
+use molecule_messaging::delegations::DelegationConfig;
 use molecule_service::testing::workspace_with_token;
 use molecule_testkit::agent::Mode;
 use molecule_testkit::{StubAgent, TestDb, bearer, stable_json};
@@ -72,7 +72,7 @@ async fn delegations_reach_their_terminal_state_with_activity_and_inbox_rows() {
         (&closed, format!("http://127.0.0.1:{}", molecule_testkit::free_port())),
     ] {
         let reg = serde_json::from_value(json!({ "id": ws.id, "url": url, "agent_card": { "name": "stub" } })).unwrap();
-        s.register(reg).await.unwrap();
+        s.messaging().register(reg).await.unwrap();
     }
     let app = test::init_service(app(state.clone())).await;
     let token = caller.token.clone();
@@ -269,7 +269,7 @@ async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can
         let callee = workspace_with_token(&s, "callee").await;
         let agent = StubAgent::start(Mode::Busy).unwrap();
         let reg = serde_json::from_value(json!({ "id": callee.id, "url": agent.url, "agent_card": {} })).unwrap();
-        s.register(reg).await.unwrap();
+        s.messaging().register(reg).await.unwrap();
         let app = test::init_service(app(state.clone())).await;
         let sent: Value = test::call_and_read_body_json(
             &app,
@@ -285,7 +285,7 @@ async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can
             "the delegation's message to wait in the queue",
             Duration::from_secs(10),
             || async {
-                let q = s.queue_view(callee.id).await.unwrap();
+                let q = s.messaging().queue_view(callee.id).await.unwrap();
                 match q.items.first() {
                     Some(i) if q.depth == 1 && i.attempts == 1 && i.status.to_string() == "queued" => Ok(()),
                     _ => Err(format!("{q:?}")),
@@ -295,7 +295,7 @@ async fn a_queued_delegation_completes_through_the_drain_once_and_inbox_push_can
         .await;
         agent.set(Mode::Echo);
         let hb = serde_json::from_value(json!({ "workspace_id": callee.id, "active_tasks": 0 })).unwrap();
-        s.heartbeat(hb).await.unwrap();
+        s.messaging().heartbeat(hb).await.unwrap();
         let done = poll_status(&app, caller.id, &caller.token, &did).await;
         assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(done["response_preview"], "echo: later please");

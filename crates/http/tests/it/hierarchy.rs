@@ -74,7 +74,7 @@ async fn tree() -> Tree {
     // Online with a URL nobody answers on: discovery only reads it.
     for w in ws.values() {
         let reg = serde_json::from_value(json!({ "id": w.id, "url": "http://localhost:9", "agent_card": {} })).unwrap();
-        s.register(reg).await.unwrap();
+        s.messaging().register(reg).await.unwrap();
     }
     Tree { _db: db, state, ws }
 }
@@ -212,7 +212,7 @@ async fn unknown_targets_reserved_callers_and_filters() {
     assert!(body["error"].as_str().unwrap().contains("X-Workspace-ID"), "{body}");
 
     // A paused target is not discoverable now: 503 with Retry-After.
-    t.state.services.pause_workspace(t.ws["b"].id).await.unwrap();
+    t.state.services.tree().pause_workspace(t.ws["b"].id).await.unwrap();
     let resp = test::call_service(&app, discover(&a.id.to_string())).await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().contains_key("retry-after"));
@@ -234,13 +234,13 @@ async fn unknown_targets_reserved_callers_and_filters() {
         .to_request();
     let body: Value = test::call_and_read_body_json(&app, req).await;
     assert_eq!(body, json!({ "status": "updated" }));
-    let events = t.state.services.recent_events(Some(a.id), 20).await.unwrap();
+    let events = t.state.services.tree().recent_events(Some(a.id), 20).await.unwrap();
     assert!(
         events
             .iter()
             .any(|e| e.event == "AGENT_CARD_UPDATED" && e.payload["agent_card"]["name"] == "a, renamed"),
         "{events:?}"
     );
-    let w = t.state.services.get_workspace(a.id).await.unwrap();
+    let w = t.state.services.tree().get_workspace(a.id).await.unwrap();
     assert_eq!(w.agent_card.unwrap()["name"], "a, renamed");
 }

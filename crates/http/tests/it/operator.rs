@@ -54,7 +54,7 @@ async fn test_tokens_work_outside_production_and_are_hidden_in_it() {
     let body: Value = test::read_body_json(resp).await;
     assert_eq!(body["workspace_id"], json!(id));
     let token = body["auth_token"].as_str().unwrap();
-    assert!(state.services.authorize_workspace(token, id).await.is_ok());
+    assert!(state.services.tree().authorize_workspace(token, id).await.is_ok());
 
     state.auth.test_tokens = false;
     let guarded = test::init_service(app(state)).await;
@@ -72,7 +72,7 @@ async fn a_bootstrap_code_is_redeemed_once_by_its_workspace_only() {
     let other = workspace_with_token(&state.services, "other").await.id;
     let env = [("API_KEY".to_owned(), molecule_secrets::SecretString::from("v"))].into();
     let files = [("notes/a.md".to_owned(), b"x".to_vec())].into();
-    let code = state.services.stash_bootstrap(id, &env, &files).await.unwrap();
+    let code = state.services.vault().stash_bootstrap(id, &env, &files).await.unwrap();
     let app = test::init_service(app(state)).await;
     let redeem = |ws: uuid::Uuid, code: &str| {
         test::TestRequest::post()

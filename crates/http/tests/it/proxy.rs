@@ -30,13 +30,16 @@ struct World {
 
 async fn register(s: &Services, id: Uuid, url: &str) {
     let reg = serde_json::from_value(json!({ "id": id, "url": url, "agent_card": { "name": "stub" } })).unwrap();
-    s.register(reg).await.unwrap();
+    s.messaging().register(reg).await.unwrap();
 }
 
 async fn heartbeat(s: &Services, id: Uuid, extra: Value) {
     let mut hb = json!({ "workspace_id": id, "active_tasks": 0 });
     hb.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    s.heartbeat(serde_json::from_value(hb).unwrap()).await.unwrap();
+    s.messaging()
+        .heartbeat(serde_json::from_value(hb).unwrap())
+        .await
+        .unwrap();
 }
 
 /// parent ─ target, and an unrelated root `stranger` under its own parent (so the two are not
@@ -278,7 +281,7 @@ async fn transport_outcomes_no_url_unreachable_and_idle() {
     // No URL: a poll-mode agent.
     let poll = workspace_under(s, "poll", Some(w.parent.id)).await;
     let reg = serde_json::from_value(json!({ "id": poll.id, "agent_card": {}, "delivery_mode": "poll" })).unwrap();
-    s.register(reg).await.unwrap();
+    s.messaging().register(reg).await.unwrap();
     let resp = test::call_service(&app, send(poll.id, "x").insert_header(bearer(ADMIN)).to_request()).await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: Value = test::read_body_json(resp).await;
@@ -353,7 +356,7 @@ async fn events_from_the_target_keep_a_slow_answer_past_its_idle_timeout() {
                 let input =
                     serde_json::from_value(json!({ "activity_type": "agent_log", "summary": format!("working {i}") }))
                         .unwrap();
-                s.append_activity(target, input).await.unwrap();
+                s.tree().append_activity(target, input).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
@@ -413,7 +416,7 @@ async fn a_busy_agent_gets_its_message_once_when_a_slot_frees_even_with_two_repl
     let mut tasks = Vec::new();
     for i in 0..8 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move { s.drain_one(t).await.unwrap() }));
+        tasks.push(tokio::spawn(async move { s.messaging().drain_one(t).await.unwrap() }));
     }
     let mut drained = 0;
     for task in tasks {
@@ -470,7 +473,7 @@ async fn operators_drop_stale_messages_and_items_fail_after_five_attempts() {
     }
     // Five deliveries to a still-busy agent: the oldest item fails, with its reason.
     for _ in 0..5 {
-        assert!(w.state.services.drain_one(t).await.unwrap());
+        assert!(w.state.services.messaging().drain_one(t).await.unwrap());
     }
     let req = test::TestRequest::get()
         .uri(&format!("/workspaces/{t}/a2a-queue"))
@@ -497,5 +500,8 @@ async fn operators_drop_stale_messages_and_items_fail_after_five_attempts() {
         .insert_header(bearer(ADMIN))
         .to_request();
     assert_eq!(test::call_service(&app, req).await.status(), StatusCode::BAD_REQUEST);
-    assert!(!w.state.services.drain_one(t).await.unwrap(), "nothing left to deliver");
+    assert!(
+        !w.state.services.messaging().drain_one(t).await.unwrap(),
+        "nothing left to deliver"
+    );
 }

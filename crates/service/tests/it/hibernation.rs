@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use diesel_async::RunQueryDsl;
 use molecule_api::workspaces::{CreateWorkspace, PatchWorkspace};
-use molecule_service::workspaces::Actor;
 use molecule_service::{HookError, Services, WorkloadHooks};
 use molecule_testkit::TestDb;
+use molecule_tree::workspaces::Actor;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ async fn online(s: &Services, name: &str, idle_minutes: Option<i32>) -> Uuid {
         .unwrap()
         .id;
     let reg = serde_json::from_value(json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": {} })).unwrap();
-    s.register(reg).await.unwrap();
+    s.messaging().register(reg).await.unwrap();
     if let Some(m) = idle_minutes {
         let patch: PatchWorkspace = serde_json::from_value(json!({ "hibernation_idle_minutes": m })).unwrap();
         s.patch_workspace(id, patch, Actor::Admin).await.unwrap();
@@ -78,21 +78,21 @@ async fn the_idle_monitor_hibernates_only_message_idle_workspaces_without_tasks(
     // Heartbeats keep coming (a live agent): they do not count as activity. One reports a task.
     for id in [idle, recent, never] {
         let hb = serde_json::from_value(json!({ "workspace_id": id, "active_tasks": 0 })).unwrap();
-        s.heartbeat(hb).await.unwrap();
+        s.messaging().heartbeat(hb).await.unwrap();
     }
     let hb = serde_json::from_value(json!({ "workspace_id": busy, "active_tasks": 1 })).unwrap();
-    s.heartbeat(hb).await.unwrap();
+    s.messaging().heartbeat(hb).await.unwrap();
 
-    let report = s.hibernate_idle().await.unwrap();
+    let report = s.messaging().hibernate_idle().await.unwrap();
     assert_eq!(report["hibernated"], 1, "{report}");
     assert_eq!(*hooks.stopped.lock().unwrap(), vec![idle]);
-    let w = s.get_workspace(idle).await.unwrap();
+    let w = s.tree().get_workspace(idle).await.unwrap();
     assert_eq!((w.status.to_string(), w.url), ("hibernated".to_owned(), None));
     for id in [recent, busy, never] {
-        assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "online");
+        assert_eq!(s.tree().get_workspace(id).await.unwrap().status.to_string(), "online");
     }
     // Hibernated already: a second pass does nothing.
-    assert_eq!(s.hibernate_idle().await.unwrap()["hibernated"], 0);
+    assert_eq!(s.messaging().hibernate_idle().await.unwrap()["hibernated"], 0);
 }
 
 #[tokio::test]
@@ -103,8 +103,13 @@ async fn hibernate_refuses_busy_offline_and_external_workspaces_with_reasons() {
         .with_hooks(Arc::new(Recorder::default()));
     let busy = online(&s, "busy", None).await;
     let hb = serde_json::from_value(json!({ "workspace_id": busy, "active_tasks": 2 })).unwrap();
-    s.heartbeat(hb).await.unwrap();
-    let err = s.hibernate_workspace(busy, "test").await.unwrap_err().to_string();
+    s.messaging().heartbeat(hb).await.unwrap();
+    let err = s
+        .messaging()
+        .hibernate_workspace(busy, "test")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("active task"), "{err}");
     let fresh = s
         .create_workspace(CreateWorkspace {
@@ -114,7 +119,12 @@ async fn hibernate_refuses_busy_offline_and_external_workspaces_with_reasons() {
         .await
         .unwrap()
         .id;
-    let err = s.hibernate_workspace(fresh, "test").await.unwrap_err().to_string();
+    let err = s
+        .messaging()
+        .hibernate_workspace(fresh, "test")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("provisioning"), "{err}");
     let bad: Result<PatchWorkspace, _> = serde_json::from_value(json!({ "hibernation_idle_minutes": 0 }));
     let err = s

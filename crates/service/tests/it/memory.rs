@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
 use molecule_api::workspaces::CreateWorkspace;
+use molecule_memory::memory::{Commit, MemoryError};
 use molecule_memory_contract::client::{ClientConfig, PluginClient};
 use molecule_memory_plugin::{PluginState, migrations};
 use molecule_service::Services;
-use molecule_service::memory::{Commit, MemoryError};
 use molecule_testkit::{TestDb, free_port, until_ok};
 
 fn plugin(state: &PluginState, port: u16) -> molecule_memory_plugin::Server {
@@ -103,7 +103,7 @@ async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_coold
         .await
         .unwrap()
         .id;
-    s.commit_memory(ws, commit("before the outage")).await.unwrap();
+    s.memory().commit_memory(ws, commit("before the outage")).await.unwrap();
     assert_eq!(memories(&plugin_db).await, 1);
 
     // Down: three transport failures name the plugin and what happened, then the breaker
@@ -111,11 +111,15 @@ async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_coold
     handle.stop(false).await;
     let _ = serving.await;
     for _ in 0..3 {
-        let e = s.commit_memory(ws, commit("during the outage")).await.unwrap_err();
+        let e = s
+            .memory()
+            .commit_memory(ws, commit("during the outage"))
+            .await
+            .unwrap_err();
         assert!(matches!(e, MemoryError::Plugin(_)), "{e}");
         assert!(e.to_string().contains("did not answer"), "{e}");
     }
-    let e = s.search_memory(ws, Default::default()).await.unwrap_err();
+    let e = s.memory().search_memory(ws, Default::default()).await.unwrap_err();
     assert!(e.to_string().contains("circuit breaker open"), "{e}");
     assert_eq!(memories(&plugin_db).await, 1, "nothing half-written");
 
@@ -126,13 +130,14 @@ async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_coold
         "the breaker to let calls through again",
         Duration::from_secs(20),
         || async {
-            s.commit_memory(ws, commit("after the outage"))
+            s.memory()
+                .commit_memory(ws, commit("after the outage"))
                 .await
                 .map_err(|e| e.to_string())
         },
     )
     .await;
-    let found = s.search_memory(ws, Default::default()).await.unwrap();
+    let found = s.memory().search_memory(ws, Default::default()).await.unwrap();
     assert_eq!(found.len(), 2);
 }
 
@@ -192,7 +197,7 @@ async fn a_workspace_whose_initial_memories_fail_is_not_created_and_leaves_no_me
     assert!(e.to_string().contains("initial_memories[1]"), "{e}");
     assert!(e.to_string().contains("was not created"), "{e}");
     let names = |all: Vec<molecule_api::workspaces::Workspace>| all.into_iter().map(|w| w.name).collect::<Vec<_>>();
-    assert_eq!(names(s.list_workspaces().await.unwrap()), ["lead"]);
+    assert_eq!(names(s.tree().list_workspaces().await.unwrap()), ["lead"]);
     assert_eq!(memories(&plugin_db).await, 0, "the first memory was forgotten again");
 
     // The plugin down: the first memory already fails; still nothing made.
@@ -200,6 +205,6 @@ async fn a_workspace_whose_initial_memories_fail_is_not_created_and_leaves_no_me
     let _ = serving.await;
     let e = s.create_workspace(create(&["anyone?"])).await.unwrap_err();
     assert!(matches!(e, ServiceError::NotReady(_)), "{e}");
-    assert_eq!(names(s.list_workspaces().await.unwrap()), ["lead"]);
+    assert_eq!(names(s.tree().list_workspaces().await.unwrap()), ["lead"]);
     assert_eq!(memories(&plugin_db).await, 0);
 }

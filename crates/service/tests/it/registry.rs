@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use molecule_api::workspaces::Removal;
-use molecule_service::workspaces::Children;
+use molecule_tree::workspaces::Children;
 use std::time::Duration;
 
 use molecule_api::registry::{Heartbeat, Register};
@@ -61,7 +61,8 @@ fn heartbeat_body(id: Uuid, error_rate: f64, runtime_state: &str) -> Heartbeat {
 }
 
 async fn event_types(s: &Services, id: Uuid) -> Vec<String> {
-    s.recent_events(Some(id), 100)
+    s.tree()
+        .recent_events(Some(id), 100)
         .await
         .unwrap()
         .into_iter()
@@ -74,33 +75,38 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     let db = TestDb::new().await;
     let s = services(&db);
     let id = workspace(&s, "agent-a").await;
-    assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "provisioning");
+    assert_eq!(
+        s.tree().get_workspace(id).await.unwrap().status.to_string(),
+        "provisioning"
+    );
 
-    let reg = s.register(register_body(id)).await.unwrap();
+    let reg = s.messaging().register(register_body(id)).await.unwrap();
     assert_eq!(
         (serde_json::to_value(reg.status).unwrap(), reg.delivery_mode.to_string()),
         (json!("registered"), "push".to_owned())
     );
-    let ws = s.get_workspace(id).await.unwrap();
+    let ws = s.tree().get_workspace(id).await.unwrap();
     assert_eq!(ws.status.to_string(), "online");
     assert_eq!(ws.url.as_deref(), Some("http://127.0.0.1:8000"));
 
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.0, ""))
             .await
             .unwrap()
             .workspace_status
             .to_string(),
         "online"
     );
-    let ws = s.get_workspace(id).await.unwrap();
+    let ws = s.tree().get_workspace(id).await.unwrap();
     assert_eq!(
         (ws.active_tasks, ws.uptime_seconds, ws.current_task.as_deref()),
         (1, 42, Some("summarise the repo"))
     );
 
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.6, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.6, ""))
             .await
             .unwrap()
             .workspace_status
@@ -108,11 +114,12 @@ async fn register_heartbeat_degrade_recover_and_expire() {
         "degraded"
     );
     assert_eq!(
-        s.get_workspace(id).await.unwrap().last_sample_error.as_deref(),
+        s.tree().get_workspace(id).await.unwrap().last_sample_error.as_deref(),
         Some("tool call failed")
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.3, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.3, ""))
             .await
             .unwrap()
             .workspace_status
@@ -121,7 +128,8 @@ async fn register_heartbeat_degrade_recover_and_expire() {
         "hysteresis"
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.0, ""))
             .await
             .unwrap()
             .workspace_status
@@ -129,7 +137,8 @@ async fn register_heartbeat_degrade_recover_and_expire() {
         "online"
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, "wedged"))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.0, "wedged"))
             .await
             .unwrap()
             .workspace_status
@@ -137,7 +146,8 @@ async fn register_heartbeat_degrade_recover_and_expire() {
         "degraded"
     );
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.0, ""))
             .await
             .unwrap()
             .workspace_status
@@ -146,23 +156,24 @@ async fn register_heartbeat_degrade_recover_and_expire() {
     );
 
     // Nothing is stale yet.
-    assert_eq!(s.liveness_sweep().await.unwrap(), json!({ "marked_offline": 0 }));
+    assert_eq!(s.tree().liveness_sweep().await.unwrap(), json!({ "marked_offline": 0 }));
     // Age the heartbeat past the TTL, then sweep.
     db.execute_sql(&format!(
         "UPDATE workspaces SET last_heartbeat_at = now() - interval '181 seconds' WHERE id = '{id}'"
     ))
     .await;
-    assert_eq!(s.liveness_sweep().await.unwrap(), json!({ "marked_offline": 1 }));
-    assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "offline");
+    assert_eq!(s.tree().liveness_sweep().await.unwrap(), json!({ "marked_offline": 1 }));
+    assert_eq!(s.tree().get_workspace(id).await.unwrap().status.to_string(), "offline");
     assert_eq!(
-        s.liveness_sweep().await.unwrap(),
+        s.tree().liveness_sweep().await.unwrap(),
         json!({ "marked_offline": 0 }),
         "idempotent"
     );
 
     // A heartbeat brings it back.
     assert_eq!(
-        s.heartbeat(heartbeat_body(id, 0.0, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(id, 0.0, ""))
             .await
             .unwrap()
             .workspace_status
@@ -193,31 +204,35 @@ async fn removed_and_paused_workspaces_are_never_revived() {
     let db = TestDb::new().await;
     let s = services(&db);
     let id = workspace(&s, "gone").await;
-    s.register(register_body(id)).await.unwrap();
+    s.messaging().register(register_body(id)).await.unwrap();
     s.delete_workspace(id, Children::Refuse, Removal::Removed)
         .await
         .unwrap();
-    let err = s.register(register_body(id)).await.unwrap_err();
+    let err = s.messaging().register(register_body(id)).await.unwrap_err();
     assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
-    let err = s.heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap_err();
+    let err = s.messaging().heartbeat(heartbeat_body(id, 0.0, "")).await.unwrap_err();
     assert!(matches!(err, molecule_service::ServiceError::Conflict { .. }), "{err}");
-    assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "removed");
+    assert_eq!(s.tree().get_workspace(id).await.unwrap().status.to_string(), "removed");
 
     let paused = workspace(&s, "napping").await;
     db.execute_sql(&format!(
         "UPDATE workspaces SET status = 'paused' WHERE id = '{paused}'"
     ))
     .await;
-    assert!(s.register(register_body(paused)).await.is_err());
+    assert!(s.messaging().register(register_body(paused)).await.is_err());
     assert_eq!(
-        s.heartbeat(heartbeat_body(paused, 0.0, ""))
+        s.messaging()
+            .heartbeat(heartbeat_body(paused, 0.0, ""))
             .await
             .unwrap()
             .workspace_status
             .to_string(),
         "paused"
     );
-    assert_eq!(s.get_workspace(paused).await.unwrap().status.to_string(), "paused");
+    assert_eq!(
+        s.tree().get_workspace(paused).await.unwrap().status.to_string(),
+        "paused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -226,18 +241,21 @@ async fn push_mode_needs_a_url_and_poll_mode_does_not() {
     let s = services(&db);
     let id = workspace(&s, "poller").await;
     let no_url: Register = serde_json::from_value(json!({ "id": id, "agent_card": { "name": "p" } })).unwrap();
-    let err = s.register(no_url.clone()).await.unwrap_err().to_string();
+    let err = s.messaging().register(no_url.clone()).await.unwrap_err().to_string();
     assert!(err.contains("url"), "{err}");
     let poll = Register {
         delivery_mode: Some("poll".into()),
         ..no_url
     };
-    assert_eq!(s.register(poll).await.unwrap().delivery_mode.to_string(), "poll");
+    assert_eq!(
+        s.messaging().register(poll).await.unwrap().delivery_mode.to_string(),
+        "poll"
+    );
     let bad = Register {
         url: Some("http://169.254.169.254/".into()),
         ..register_body(id)
     };
-    assert!(s.register(bad).await.is_err(), "metadata address refused");
+    assert!(s.messaging().register(bad).await.is_err(), "metadata address refused");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -246,14 +264,19 @@ async fn failing_needs_a_reason_which_is_kept_and_announced() {
     let s = services(&db);
     let id = workspace(&s, "doomed").await;
     let reason = molecule_domain::FailureReason::new("image pull failed: no such image").unwrap();
-    assert!(s.mark_failed(id, reason, json!({ "source": "test" })).await.unwrap());
-    let ws = s.get_workspace(id).await.unwrap();
+    assert!(
+        s.tree()
+            .mark_failed(id, reason, json!({ "source": "test" }))
+            .await
+            .unwrap()
+    );
+    let ws = s.tree().get_workspace(id).await.unwrap();
     assert_eq!(ws.status.to_string(), "failed");
     assert_eq!(
         ws.last_sample_error.as_deref(),
         Some("image pull failed: no such image")
     );
-    let events = s.recent_events(Some(id), 10).await.unwrap();
+    let events = s.tree().recent_events(Some(id), 10).await.unwrap();
     let failed = events.iter().find(|e| e.event == "WORKSPACE_PROVISION_FAILED").unwrap();
     assert_eq!(failed.payload["error"], "image pull failed: no such image");
     assert_eq!(failed.payload["source"], "test");
@@ -266,7 +289,7 @@ async fn a_registry_heartbeat_keeps_the_callees_delegations_alive() {
     let s = services(&db);
     s.ledger().install().await.unwrap();
     let callee = workspace(&s, "callee").await;
-    s.register(register_body(callee)).await.unwrap();
+    s.messaging().register(register_body(callee)).await.unwrap();
     s.ledger()
         .insert(NewDelegation {
             delegation_id: "d".into(),
@@ -281,7 +304,7 @@ async fn a_registry_heartbeat_keeps_the_callees_delegations_alive() {
     s.ledger().set_status("d", Update::InProgress).await.unwrap();
     db.execute_sql("UPDATE delegations SET status = 'stuck', last_heartbeat = now() - interval '1 hour'")
         .await;
-    s.heartbeat(heartbeat_body(callee, 0.0, "")).await.unwrap();
+    s.messaging().heartbeat(heartbeat_body(callee, 0.0, "")).await.unwrap();
     let d = s.ledger().get("d").await.unwrap().unwrap();
     assert_eq!(
         d.status.to_string(),
@@ -310,7 +333,11 @@ async fn create_shows_a_token_only_where_no_provision_will_revoke_it() {
     let token = external.auth_token.expect("an external workspace's first token");
     assert_eq!(external.connection.unwrap()["auth_token"], token.as_str());
     assert_eq!(
-        s.authorize_workspace(&token, external.id).await.unwrap().workspace_id,
+        s.tree()
+            .authorize_workspace(&token, external.id)
+            .await
+            .unwrap()
+            .workspace_id,
         external.id
     );
     assert!(external.auth_token_note.is_none());
@@ -328,9 +355,14 @@ async fn create_shows_a_token_only_where_no_provision_will_revoke_it() {
         note.contains(&format!("POST /workspaces/{}/tokens", provisioned.id)),
         "{note}"
     );
-    assert!(s.list_tokens(provisioned.id).await.unwrap().is_empty());
-    let minted = s.mint_token(provisioned.id).await.unwrap();
-    assert!(s.authorize_workspace(&minted.auth_token, provisioned.id).await.is_ok());
+    assert!(s.tree().list_tokens(provisioned.id).await.unwrap().is_empty());
+    let minted = s.tree().mint_token(provisioned.id).await.unwrap();
+    assert!(
+        s.tree()
+            .authorize_workspace(&minted.auth_token, provisioned.id)
+            .await
+            .is_ok()
+    );
 }
 
 /// External credentials: rotate revokes the old token and answers a working new one with the
@@ -369,14 +401,14 @@ async fn external_credentials_rotate_and_show_and_restart_is_refused() {
     );
     assert_eq!(at_create["platform_url"], "https://molecule.example.com");
 
-    let rotated = s.rotate_external(id).await.unwrap();
+    let rotated = s.tree().rotate_external(id).await.unwrap();
     let second = rotated["auth_token"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert!(
-        s.authorize_workspace(&first, id).await.is_err(),
+        s.tree().authorize_workspace(&first, id).await.is_err(),
         "the old token is refused at once"
     );
-    assert!(s.authorize_workspace(&second, id).await.is_ok());
+    assert!(s.tree().authorize_workspace(&second, id).await.is_ok());
     assert!(rotated["curl_register_template"].as_str().unwrap().contains(&second));
     assert!(
         rotated["python_snippet"]
@@ -393,7 +425,7 @@ async fn external_credentials_rotate_and_show_and_restart_is_refused() {
             .contains(&"EXTERNAL_CREDENTIALS_ROTATED".to_owned())
     );
 
-    let shown = s.external_connection(id).await.unwrap();
+    let shown = s.tree().external_connection(id).await.unwrap();
     assert_eq!(shown["auth_token"], "");
     assert!(
         shown["curl_register_template"]
@@ -402,7 +434,7 @@ async fn external_credentials_rotate_and_show_and_restart_is_refused() {
             .contains("<ROTATE_TO_REVEAL_TOKEN>")
     );
     assert!(
-        s.authorize_workspace(&second, id).await.is_ok(),
+        s.tree().authorize_workspace(&second, id).await.is_ok(),
         "showing revokes nothing"
     );
     // Every runtime's snippet: the absolute MCP endpoint, the token where shown and the
@@ -455,17 +487,17 @@ async fn external_credentials_rotate_and_show_and_restart_is_refused() {
         );
     }
 
-    let e = s.restart_workspace(id, false).await.unwrap_err().to_string();
+    let e = s.tree().restart_workspace(id, false).await.unwrap_err().to_string();
     assert!(e.contains("/external/rotate"), "{e}");
 
     let inside = workspace(&s, "inside").await;
     for e in [
-        s.rotate_external(inside).await.unwrap_err(),
-        s.external_connection(inside).await.unwrap_err(),
+        s.tree().rotate_external(inside).await.unwrap_err(),
+        s.tree().external_connection(inside).await.unwrap_err(),
     ] {
         assert!(matches!(e, molecule_service::ServiceError::Invalid { .. }), "{e}");
         assert!(e.to_string().contains("/restart"), "{e}");
     }
-    let e = s.rotate_external(Uuid::new_v4()).await.unwrap_err();
+    let e = s.tree().rotate_external(Uuid::new_v4()).await.unwrap_err();
     assert!(matches!(e, molecule_service::ServiceError::NotFound(_)), "{e}");
 }

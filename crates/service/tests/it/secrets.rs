@@ -11,9 +11,9 @@ use diesel_async::RunQueryDsl;
 use molecule_api::secrets::{SetModel, SetSecret};
 use molecule_api::workspaces::CreateWorkspace;
 use molecule_secrets::{ExposeSecret, Keyring, SecretString};
-use molecule_service::secrets::KeyringRefused;
 use molecule_service::{ServiceError, Services, WorkloadHooks};
 use molecule_testkit::TestDb;
+use molecule_vault::secrets::KeyringRefused;
 use uuid::Uuid;
 
 const KEY_A: &str = "0123456789abcdef0123456789abcdef";
@@ -111,10 +111,15 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
     let plain = create(&s, "plain", &[], None).await;
 
     // A global reaches every workspace without its own value; the change restarts only those.
-    let changed = s.set_global_secret(set("OPENAI_API_KEY", "sk-global")).await.unwrap();
+    let changed = s
+        .vault()
+        .set_global_secret(set("OPENAI_API_KEY", "sk-global"))
+        .await
+        .unwrap();
     assert_eq!((changed.status, changed.key.as_str()), ("saved", "OPENAI_API_KEY"));
     assert_eq!(changed.restarted, vec![plain]);
     let mut both = s
+        .vault()
         .set_global_secret(set("GITHUB_TOKEN", "ghp-global"))
         .await
         .unwrap()
@@ -125,7 +130,7 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
     assert_eq!(both, want);
 
     // Lists: no values; the overridden global is hidden; the shape is the original's.
-    let listed = serde_json::to_value(s.list_secrets(own).await.unwrap()).unwrap();
+    let listed = serde_json::to_value(s.vault().list_secrets(own).await.unwrap()).unwrap();
     let by_key: BTreeMap<String, serde_json::Value> = listed
         .as_array()
         .unwrap()
@@ -145,18 +150,18 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
         assert_eq!(e["has_value"], true);
     }
     assert!(!listed.to_string().contains(CANARY));
-    let plain_list = serde_json::to_value(s.list_secrets(plain).await.unwrap()).unwrap();
+    let plain_list = serde_json::to_value(s.vault().list_secrets(plain).await.unwrap()).unwrap();
     assert_eq!(plain_list[1]["key"], "OPENAI_API_KEY");
     assert_eq!(plain_list[1]["scope"], "global");
 
     // Values: globals, then the workspace's own on top; the model as the runtime reads it.
-    let v = values(s.secret_values(own).await.unwrap());
+    let v = values(s.vault().secret_values(own).await.unwrap());
     assert_eq!(v["OPENAI_API_KEY"], CANARY);
     assert_eq!(v["GITHUB_TOKEN"], "ghp-global");
     assert_eq!(v["MODEL_PROVIDER"], "minimax/MiniMax-M2.7");
     assert_eq!(v["LLM_PROVIDER"], "minimax");
     assert_eq!(
-        values(s.secret_values(plain).await.unwrap())["OPENAI_API_KEY"],
+        values(s.vault().secret_values(plain).await.unwrap())["OPENAI_API_KEY"],
         "sk-global"
     );
 
@@ -170,7 +175,10 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
     }
 
     // A ciphertext moved into another row does not open there.
-    s.set_secret(plain, set("OTHER", "value-of-plain")).await.unwrap();
+    s.vault()
+        .set_secret(plain, set("OTHER", "value-of-plain"))
+        .await
+        .unwrap();
     let mut c = db.pool().get().await.unwrap();
     diesel::sql_query(
         "WITH a AS (SELECT id, encrypted_value FROM workspace_secrets WHERE workspace_id = $1 AND key = 'OPENAI_API_KEY'),
@@ -184,7 +192,7 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
     .await
     .unwrap();
     for id in [own, plain] {
-        let err = s.secret_values(id).await.unwrap_err();
+        let err = s.vault().secret_values(id).await.unwrap_err();
         assert!(matches!(err, ServiceError::Internal { .. }), "{err:?}");
         let text = err.chain();
         assert!(text.contains("cannot be opened") && !text.contains(CANARY), "{text}");
@@ -193,17 +201,17 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
 
     // Delete: the original's answer, 404 the second time, a restart of the workspace.
     hooks.0.lock().unwrap().clear();
-    let gone = s.delete_secret(plain, "OTHER").await.unwrap();
+    let gone = s.vault().delete_secret(plain, "OTHER").await.unwrap();
     assert_eq!(
         (gone.status, gone.restarted.as_slice()),
         ("deleted", [plain].as_slice())
     );
     assert!(matches!(
-        s.delete_secret(plain, "OTHER").await,
+        s.vault().delete_secret(plain, "OTHER").await,
         Err(ServiceError::NotFound(_))
     ));
     assert!(matches!(
-        s.delete_global_secret("NOPE").await,
+        s.vault().delete_global_secret("NOPE").await,
         Err(ServiceError::NotFound(_))
     ));
     assert_eq!(*hooks.0.lock().unwrap(), vec![plain]);
@@ -211,16 +219,16 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
     // Bad input names its field; a bad secret at create leaves no workspace behind.
     for (k, v) in [("1BAD", "x"), ("has-dash", "x"), ("", "x")] {
         assert!(matches!(
-            s.set_secret(plain, set(k, v)).await,
+            s.vault().set_secret(plain, set(k, v)).await,
             Err(ServiceError::Invalid { field: "key", .. })
         ));
     }
-    let huge = "x".repeat(molecule_service::secrets::MAX_VALUE_BYTES + 1);
+    let huge = "x".repeat(molecule_vault::secrets::MAX_VALUE_BYTES + 1);
     assert!(matches!(
-        s.set_secret(plain, set("BIG", &huge)).await,
+        s.vault().set_secret(plain, set("BIG", &huge)).await,
         Err(ServiceError::Invalid { field: "value", .. })
     ));
-    let before = s.list_workspaces().await.unwrap().len();
+    let before = s.tree().list_workspaces().await.unwrap().len();
     let refused = s
         .create_workspace(CreateWorkspace {
             name: "bad-secret".into(),
@@ -232,7 +240,7 @@ async fn secrets_keep_the_original_shapes_and_precedence_and_are_sealed_to_their
         matches!(refused, Err(ServiceError::Invalid { field: "secrets", .. })),
         "{refused:?}"
     );
-    assert_eq!(s.list_workspaces().await.unwrap().len(), before);
+    assert_eq!(s.tree().list_workspaces().await.unwrap().len(), before);
 
     // No event carries a value.
     let mut c = db.pool().get().await.unwrap();
@@ -258,12 +266,13 @@ async fn the_model_and_its_provider_are_stored_for_the_runtime() {
     let db = TestDb::new().await;
     let s = services(&db, ring(None, &[]), Arc::new(Restarts::default()));
     let id = create(&s, "modelled", &[], Some("minimax/MiniMax-M2.7")).await;
-    let m = s.get_model(id).await.unwrap();
+    let m = s.vault().get_model(id).await.unwrap();
     assert_eq!(
         (m.model.as_deref(), m.llm_provider.as_deref()),
         (Some("minimax/MiniMax-M2.7"), Some("minimax"))
     );
     let changed = s
+        .vault()
         .set_model(
             id,
             SetModel {
@@ -277,6 +286,7 @@ async fn the_model_and_its_provider_are_stored_for_the_runtime() {
     assert_eq!(changed.restarted, vec![id]);
     // An explicit provider wins; an underivable slug drops a stale provider.
     let p = s
+        .vault()
         .set_model(
             id,
             SetModel {
@@ -287,20 +297,25 @@ async fn the_model_and_its_provider_are_stored_for_the_runtime() {
         .await
         .unwrap();
     assert_eq!(p.llm_provider.as_deref(), Some("anthropic"));
-    s.set_model(
-        id,
-        SetModel {
-            model: Some("mystery".into()),
-            llm_provider: None,
-        },
-    )
-    .await
-    .unwrap();
-    let v = values(s.secret_values(id).await.unwrap());
+    s.vault()
+        .set_model(
+            id,
+            SetModel {
+                model: Some("mystery".into()),
+                llm_provider: None,
+            },
+        )
+        .await
+        .unwrap();
+    let v = values(s.vault().secret_values(id).await.unwrap());
     assert_eq!(v.get("MODEL_PROVIDER").map(String::as_str), Some("mystery"));
     assert!(!v.contains_key("LLM_PROVIDER"), "{v:?}");
-    assert_eq!(s.get_workspace(id).await.unwrap().model.as_deref(), Some("mystery"));
+    assert_eq!(
+        s.tree().get_workspace(id).await.unwrap().model.as_deref(),
+        Some("mystery")
+    );
     let bad = s
+        .vault()
         .set_model(
             id,
             SetModel {
@@ -334,12 +349,16 @@ async fn an_unknown_key_refuses_boot_and_rotate_key_reseals_every_row_once() {
     let early = create(&plain, "early", &[("EARLY", "plain-value")], None).await;
     let a = services(&db, ring(Some(KEY_A), &[]), hooks.clone());
     let later = create(&a, "later", &[("LATER", "a-value")], None).await;
-    a.set_global_secret(set("SHARED", "global-a")).await.unwrap();
-    assert_eq!(a.check_keyring().await.unwrap().stale(&ring(Some(KEY_A), &[])), 1);
+    a.vault().set_global_secret(set("SHARED", "global-a")).await.unwrap();
+    assert_eq!(
+        a.vault().check_keyring().await.unwrap().stale(&ring(Some(KEY_A), &[])),
+        1
+    );
 
     // Key B alone: the rows sealed under A name A's key id, and the server must not start.
     let b_only = ring(Some(KEY_B), &[]);
     let refused = services(&db, b_only.clone(), hooks.clone())
+        .vault()
         .check_keyring()
         .await
         .unwrap_err();
@@ -354,11 +373,11 @@ async fn an_unknown_key_refuses_boot_and_rotate_key_reseals_every_row_once() {
     // B with A as a previous key: starts, and rotate-key moves every row to B in batches.
     let rotating = ring(Some(KEY_B), &[KEY_A]);
     let b = services(&db, rotating.clone(), hooks.clone());
-    assert_eq!(b.check_keyring().await.unwrap().stale(&rotating), 3);
-    assert_eq!(b.rotate_key_remaining().await.unwrap(), 3);
+    assert_eq!(b.vault().check_keyring().await.unwrap().stale(&rotating), 3);
+    assert_eq!(b.vault().rotate_key_remaining().await.unwrap(), 3);
     let mut total = 0;
     loop {
-        let n = b.rotate_key_batch(1).await.unwrap();
+        let n = b.vault().rotate_key_batch(1).await.unwrap();
         if n == 0 {
             break;
         }
@@ -366,7 +385,11 @@ async fn an_unknown_key_refuses_boot_and_rotate_key_reseals_every_row_once() {
         total += n;
     }
     assert_eq!(total, 3);
-    assert_eq!(b.rotate_key_batch(100).await.unwrap(), 0, "a second run is a no-op");
+    assert_eq!(
+        b.vault().rotate_key_batch(100).await.unwrap(),
+        0,
+        "a second run is a no-op"
+    );
     assert!(
         rows(&db)
             .await
@@ -375,18 +398,18 @@ async fn an_unknown_key_refuses_boot_and_rotate_key_reseals_every_row_once() {
     );
     // Now B alone starts, and every value reads as it was written.
     let b_alone = services(&db, b_only, hooks);
-    b_alone.check_keyring().await.unwrap();
+    b_alone.vault().check_keyring().await.unwrap();
     assert_eq!(
-        values(b_alone.secret_values(early).await.unwrap())["EARLY"],
+        values(b_alone.vault().secret_values(early).await.unwrap())["EARLY"],
         "plain-value"
     );
-    let later_values = values(b_alone.secret_values(later).await.unwrap());
+    let later_values = values(b_alone.vault().secret_values(later).await.unwrap());
     assert_eq!(
         (later_values["LATER"].as_str(), later_values["SHARED"].as_str()),
         ("a-value", "global-a")
     );
     // Without any key, sealed rows refuse to open rather than pass as plaintext.
-    let err = plain.secret_values(later).await.unwrap_err();
+    let err = plain.vault().secret_values(later).await.unwrap_err();
     assert!(
         err.chain().contains("SECRETS_ENCRYPTION_KEY is not set"),
         "{}",
@@ -424,20 +447,23 @@ async fn org_import_checks_required_env_and_stores_the_org_env_as_secrets() {
         serde_json::json!(["one of OPENAI_API_KEY | ANTHROPIC_API_KEY"])
     );
     assert_eq!(details["template"], "team");
-    assert!(s.list_workspaces().await.unwrap().is_empty());
+    assert!(s.tree().list_workspaces().await.unwrap().is_empty());
 
     // A global secret meets it; every created node gets the .env as workspace secrets.
-    s.set_global_secret(set("ANTHROPIC_API_KEY", "sk-ant")).await.unwrap();
+    s.vault()
+        .set_global_secret(set("ANTHROPIC_API_KEY", "sk-ant"))
+        .await
+        .unwrap();
     let imported = s.import_org(import(false), Some(root.path())).await.unwrap();
     assert_eq!(imported.created, 2);
     for node in &imported.workspaces {
-        let v = values(s.secret_values(node.id.unwrap()).await.unwrap());
+        let v = values(s.vault().secret_values(node.id.unwrap()).await.unwrap());
         assert_eq!(v["ORG_KEY"], CANARY, "{}", node.name);
     }
     assert!(rows(&db).await.iter().all(|r| r.encryption_version == 2));
 
     // force imports anyway; a .env line that does not parse names the file, never the value.
-    s.delete_global_secret("ANTHROPIC_API_KEY").await.unwrap();
+    s.vault().delete_global_secret("ANTHROPIC_API_KEY").await.unwrap();
     assert!(s.import_org(import(true), Some(root.path())).await.is_ok());
     std::fs::write(dir.join(".env"), format!("ORG_KEY {CANARY}\n")).unwrap();
     let bad = s.import_org(import(true), Some(root.path())).await.unwrap_err();
@@ -486,13 +512,13 @@ async fn the_orphan_sweep_revokes_idle_tokens_of_gone_workloads_and_never_extern
                 })
                 .await
                 .unwrap();
-            let token = s.mint_token(c.id).await.unwrap().auth_token;
+            let token = s.tree().mint_token(c.id).await.unwrap().auth_token;
             if !external {
                 let reg = serde_json::from_value(
                     serde_json::json!({ "id": c.id, "url": "http://127.0.0.1:9", "agent_card": {} }),
                 )
                 .unwrap();
-                s.register(reg).await.unwrap();
+                s.messaging().register(reg).await.unwrap();
             }
             (c.id, token)
         }
@@ -516,10 +542,10 @@ async fn the_orphan_sweep_revokes_idle_tokens_of_gone_workloads_and_never_extern
     .unwrap();
     drop(c);
 
-    let swept = s.sweep_orphan_tokens().await.unwrap();
+    let swept = s.tree().sweep_orphan_tokens().await.unwrap();
     assert_eq!((swept.removed, swept.idle), (0, 1), "{swept:?}");
     assert!(
-        s.authorize_workspace(&gone_token, gone).await.is_err(),
+        s.tree().authorize_workspace(&gone_token, gone).await.is_err(),
         "no workload: revoked"
     );
     for (token, id, why) in [
@@ -528,10 +554,10 @@ async fn the_orphan_sweep_revokes_idle_tokens_of_gone_workloads_and_never_extern
         (&outside_token, outside, "external"),
         (&fresh_token, fresh, "used recently"),
     ] {
-        assert!(s.authorize_workspace(token, id).await.is_ok(), "kept: {why}");
+        assert!(s.tree().authorize_workspace(token, id).await.is_ok(), "kept: {why}");
     }
     // A second sweep finds nothing more to do.
-    assert_eq!(s.sweep_orphan_tokens().await.unwrap(), Default::default());
+    assert_eq!(s.tree().sweep_orphan_tokens().await.unwrap(), Default::default());
 }
 
 #[tokio::test]
@@ -541,28 +567,33 @@ async fn the_inbound_secret_is_minted_once_sealed_and_reserved() {
     let id = create(&s, "agent", &[], None).await;
     let reg =
         serde_json::from_value(serde_json::json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": {} })).unwrap();
-    let first = s.register(reg).await.unwrap().platform_inbound_secret;
+    let first = s.messaging().register(reg).await.unwrap().platform_inbound_secret;
     assert!(first.len() >= 43, "{first}");
     let hb = serde_json::from_value(serde_json::json!({ "workspace_id": id })).unwrap();
-    assert_eq!(s.heartbeat(hb).await.unwrap().platform_inbound_secret, first);
+    assert_eq!(
+        s.messaging().heartbeat(hb).await.unwrap().platform_inbound_secret,
+        first
+    );
     // Another replica (no cache) reads the same sealed value.
     let other = services(&db, ring(Some(KEY_A), &[]), Arc::new(Restarts::default()));
     assert_eq!(
-        other.inbound_secret(id).await.unwrap().unwrap().expose_secret(),
+        other.vault().inbound_secret(id).await.unwrap().unwrap().expose_secret(),
         first.as_str()
     );
     assert!(rows(&db).await.iter().all(|r| !contains(&r.encrypted_value, &first)));
     // The agent reads it with its values; operators never see it listed or change it.
     assert_eq!(
-        values(s.secret_values(id).await.unwrap())["MOLECULE_PLATFORM_INBOUND_SECRET"],
+        values(s.vault().secret_values(id).await.unwrap())["MOLECULE_PLATFORM_INBOUND_SECRET"],
         first
     );
-    assert!(s.list_secrets(id).await.unwrap().is_empty());
+    assert!(s.vault().list_secrets(id).await.unwrap().is_empty());
     for e in [
-        s.set_secret(id, set("MOLECULE_PLATFORM_INBOUND_SECRET", "mine"))
+        s.vault()
+            .set_secret(id, set("MOLECULE_PLATFORM_INBOUND_SECRET", "mine"))
             .await
             .unwrap_err(),
-        s.delete_secret(id, "MOLECULE_PLATFORM_INBOUND_SECRET")
+        s.vault()
+            .delete_secret(id, "MOLECULE_PLATFORM_INBOUND_SECRET")
             .await
             .unwrap_err(),
     ] {

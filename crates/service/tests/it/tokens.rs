@@ -24,7 +24,7 @@ async fn workspace_with_token(s: &Services) -> (Uuid, String) {
         .await
         .unwrap()
         .id;
-    let token = s.mint_token(id).await.unwrap().auth_token;
+    let token = s.tree().mint_token(id).await.unwrap().auth_token;
     if s.bus().is_listening() {
         tokio::time::timeout(Duration::from_secs(5), async {
             loop {
@@ -54,7 +54,7 @@ async fn delete_silently(db: &TestDb, id: Uuid) {
 async fn refused_within(s: &Services, token: &str, id: Uuid, within: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if s.authorize_workspace(token, id).await.is_err() {
+        if s.tree().authorize_workspace(token, id).await.is_err() {
             return true;
         }
         if tokio::time::Instant::now() > deadline {
@@ -73,13 +73,14 @@ async fn a_busy_token_is_read_once_and_any_revocation_ends_it_at_once() {
 
     // Cached: the row is gone, and the token still works (within the TTL).
     let (a, token_a) = workspace_with_token(&s).await;
-    s.authorize_workspace(&token_a, a).await.unwrap();
+    s.tree().authorize_workspace(&token_a, a).await.unwrap();
     delete_silently(&db, a).await;
-    s.authorize_workspace(&token_a, a)
+    s.tree()
+        .authorize_workspace(&token_a, a)
         .await
         .expect("a validation made a moment ago is trusted");
     // The owner check still applies to a cached token.
-    assert!(s.authorize_workspace(&token_a, Uuid::new_v4()).await.is_err());
+    assert!(s.tree().authorize_workspace(&token_a, Uuid::new_v4()).await.is_err());
 
     // A revocation through this process is refused on the very next call, before any
     // notification could say so: this service's bus listens to another database and hears
@@ -91,24 +92,24 @@ async fn a_busy_token_is_read_once_and_any_revocation_ends_it_at_once() {
         .spawn_listener(elsewhere.url().to_owned(), elsewhere.pool().clone());
     assert!(deaf.bus().wait_listening(Duration::from_secs(10)).await);
     let (b, token_b) = workspace_with_token(&s).await;
-    deaf.authorize_workspace(&token_b, b).await.unwrap();
+    deaf.tree().authorize_workspace(&token_b, b).await.unwrap();
     delete_silently(&db, b).await;
-    deaf.authorize_workspace(&token_b, b).await.expect("cached");
+    deaf.tree().authorize_workspace(&token_b, b).await.expect("cached");
     let (b2, token_b2) = workspace_with_token(&s).await;
-    deaf.authorize_workspace(&token_b2, b2).await.unwrap();
-    let token_id = deaf.list_tokens(b2).await.unwrap()[0].id;
-    deaf.revoke_token(b2, token_id).await.unwrap();
+    deaf.tree().authorize_workspace(&token_b2, b2).await.unwrap();
+    let token_id = deaf.tree().list_tokens(b2).await.unwrap()[0].id;
+    deaf.tree().revoke_token(b2, token_id).await.unwrap();
     assert!(
-        deaf.authorize_workspace(&token_b2, b2).await.is_err(),
+        deaf.tree().authorize_workspace(&token_b2, b2).await.is_err(),
         "revoked, yet accepted"
     );
     // And every other cached validation in the process is dropped with it (the cautious side).
-    assert!(deaf.authorize_workspace(&token_b, b).await.is_err());
+    assert!(deaf.tree().authorize_workspace(&token_b, b).await.is_err());
 
     // Another replica's change reaches this one by its notification only: a revoked row and
     // the event it records, written straight to the database.
     let (c, token_c) = workspace_with_token(&s).await;
-    s.authorize_workspace(&token_c, c).await.unwrap();
+    s.tree().authorize_workspace(&token_c, c).await.unwrap();
     {
         let mut conn = db.pool().get().await.unwrap();
         diesel::sql_query("UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1")
@@ -133,7 +134,7 @@ async fn a_busy_token_is_read_once_and_any_revocation_ends_it_at_once() {
     // Without a live bus (a second service with no listener), every call reads the table.
     let quiet = Services::new(db.pool().clone(), ServiceConfig::default()).unwrap();
     let (d, token_d) = workspace_with_token(&quiet).await;
-    quiet.authorize_workspace(&token_d, d).await.unwrap();
+    quiet.tree().authorize_workspace(&token_d, d).await.unwrap();
     delete_silently(&db, d).await;
-    assert!(quiet.authorize_workspace(&token_d, d).await.is_err());
+    assert!(quiet.tree().authorize_workspace(&token_d, d).await.is_err());
 }

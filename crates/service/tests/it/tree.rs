@@ -3,9 +3,9 @@
 
 use molecule_api::workspaces::Removal;
 use molecule_api::workspaces::{CreateWorkspace, PatchWorkspace};
-use molecule_service::workspaces::{Actor, Children};
 use molecule_service::{ServiceConfig, ServiceError, Services};
 use molecule_testkit::TestDb;
+use molecule_tree::workspaces::{Actor, Children};
 use uuid::Uuid;
 
 async fn create(s: &Services, name: &str, parent: Option<Uuid>) -> Uuid {
@@ -97,7 +97,7 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
     let root = create(&s, "root", None).await;
     let a = create(&s, "a", Some(root)).await;
     let b = create(&s, "b", Some(a)).await;
-    let token = s.mint_token(b).await.unwrap().auth_token;
+    let token = s.tree().mint_token(b).await.unwrap().auth_token;
 
     match s
         .delete_workspace(root, Children::Refuse, Removal::Removed)
@@ -117,14 +117,15 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
         .unwrap();
     assert_eq!((deleted.status, deleted.cascade_deleted), (Removal::Removed, 2));
     for id in [root, a, b] {
-        assert_eq!(s.get_workspace(id).await.unwrap().status.to_string(), "removed");
+        assert_eq!(s.tree().get_workspace(id).await.unwrap().status.to_string(), "removed");
     }
     assert!(
-        s.authorize_workspace(&token, b).await.is_err(),
+        s.tree().authorize_workspace(&token, b).await.is_err(),
         "tokens revoked with the workspace"
     );
-    assert!(s.list_workspaces().await.unwrap().is_empty());
+    assert!(s.tree().list_workspaces().await.unwrap().is_empty());
     let removed_events = s
+        .tree()
         .recent_events(None, 100)
         .await
         .unwrap()
@@ -138,9 +139,9 @@ async fn delete_cascades_after_confirmation_and_purge_removes_rows() {
         .await
         .unwrap();
     assert_eq!((purged.status, purged.ids.len()), (Removal::Purged, 3));
-    assert!(s.get_workspace(b).await.is_err());
+    assert!(s.tree().get_workspace(b).await.is_err());
     assert_eq!(
-        s.recent_events(Some(b), 10).await.unwrap().last().unwrap().event,
+        s.tree().recent_events(Some(b), 10).await.unwrap().last().unwrap().event,
         "WORKSPACE_PURGED",
         "history survives the purge"
     );
@@ -176,8 +177,8 @@ async fn delete_does_not_wait_on_writers_that_reference_the_workspace() {
     assert_eq!(deleted.cascade_deleted, 1);
     diesel::sql_query("ROLLBACK").execute(&mut other).await.unwrap();
     for err in [
-        s.rotate_tokens(a).await.unwrap_err(),
-        s.mint_token(a).await.unwrap_err(),
+        s.tree().rotate_tokens(a).await.unwrap_err(),
+        s.tree().mint_token(a).await.unwrap_err(),
     ] {
         assert!(matches!(err, ServiceError::Conflict { .. }), "{err}");
     }
