@@ -51,6 +51,9 @@ enum Cmd {
         #[arg(long)]
         manifest_path: Option<PathBuf>,
     },
+    /// Each workspace member's non-test lines and share (lint-arch's `crate-share` rule holds
+    /// every library crate to 15%).
+    Sizes,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Cmd::Image(args) => image::run(args),
         Cmd::Fuzz { target } => fuzz(target),
         Cmd::LintArch { manifest_path } => lint_arch_cmd(manifest_path),
+        Cmd::Sizes => sizes_cmd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +95,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn sizes_cmd() -> anyhow::Result<()> {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(steps::repo_root().join("Cargo.toml"))
+        .no_deps()
+        .exec()?;
+    let all = lint_arch::sizes::sizes(&meta);
+    let total: usize = all.iter().map(|s| s.lines).sum();
+    println!("| crate | kind | non-test lines | share |");
+    println!("|---|---|---|---|");
+    for s in &all {
+        #[allow(clippy::cast_precision_loss)] // line counts are far below 2^52
+        let share = s.lines as f64 * 100.0 / total.max(1) as f64;
+        let kind = if s.library { "library" } else { "binary" };
+        println!("| {} | {kind} | {} | {share:.1}% |", s.name, s.lines);
+    }
+    println!("| total | | {total} | |");
+    Ok(())
 }
 
 fn lint_arch_cmd(manifest_path: Option<PathBuf>) -> anyhow::Result<()> {

@@ -217,7 +217,7 @@ fn failed(message: impl Into<String>) -> CallToolResult {
 
 fn memory_failed(tool: &str, ws: Uuid, e: &MemoryError) -> CallToolResult {
     match e {
-        MemoryError::Plugin(_) | MemoryError::Resolver(_) => {
+        MemoryError::Plugin(_) | MemoryError::Tree(_) => {
             tracing::warn!(tool, workspace_id = %ws, error = %e, "memory tool failed");
         }
         _ => tracing::debug!(tool, workspace_id = %ws, error = %e, "memory tool refused"),

@@ -4,7 +4,8 @@
 //! scope from the live tree through `molecule-namespace`, the plugin through the contract's
 //! client, redaction, the org wrap, audit rows), the operator paths (`memory_admin`: export
 //! paged per namespace, import by id, edit, `initial_memories`) and the original's table into
-//! the plugin (`memory_backfill`, with the `memory_backfill_progress` table).
+//! the plugin (`memory_backfill`, with the `memory_backfill_progress` table), and the resolver
+//! that hands the live tree's lineages to `molecule-namespace`'s rules (`scopes`).
 //!
 //! Must not know: how the plugin stores memories (Memory Plugin v1 is the boundary), MCP or
 //! HTTP, backends, secrets at rest. The tree is read through `molecule-tree`.
@@ -12,6 +13,7 @@
 pub mod memory;
 pub mod memory_admin;
 pub mod memory_backfill;
+pub mod scopes;
 
 use molecule_db::Pool;
 use molecule_tree::EventBus;

@@ -17,7 +17,9 @@ use molecule_memory_contract::client::{ClientError, PluginClient};
 use molecule_memory_contract::{
     ForgetRequest, Memory, MemoryKind, MemorySource, MemoryWrite, MemoryWriteResponse, NamespaceUpsert, SearchRequest,
 };
-use molecule_namespace::{NamespaceError, ResolvedNamespace, Resolver};
+use molecule_namespace::{NamespaceError, ResolvedNamespace};
+
+use crate::scopes::{ResolveError, Resolver};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -83,8 +85,9 @@ pub enum MemoryError {
     Plugin(#[source] ClientError),
     #[error("workspace {0} not found")]
     WorkspaceNotFound(Uuid),
+    /// The workspace tree could not be read.
     #[error("memory scopes could not be resolved: {0}")]
-    Resolver(#[source] NamespaceError),
+    Tree(#[source] molecule_tree::ServiceError),
     /// The plugin cannot page a listing, so an export would leave memories out.
     #[error(
         "memory plugin sent a full page of {namespace} without next_page_token (or the same page twice): it cannot page listings, so the export stops rather than leave memories out"
@@ -92,11 +95,19 @@ pub enum MemoryError {
     CannotPage { namespace: String },
 }
 
+impl From<ResolveError> for MemoryError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Namespace(n) => n.into(),
+            ResolveError::Tree(t) => Self::Tree(t),
+        }
+    }
+}
+
 impl From<NamespaceError> for MemoryError {
     fn from(e: NamespaceError) -> Self {
         match e {
             NamespaceError::WorkspaceNotFound(id) => Self::WorkspaceNotFound(id),
-            other => Self::Resolver(other),
         }
     }
 }
@@ -203,7 +214,7 @@ impl MemoryLayer {
 impl crate::Memory {
     /// Turns memory on: the tools and endpoints reach `client`, scoped by the live tree.
     pub fn with_memory(mut self, client: Arc<PluginClient>) -> Self {
-        self.memory = Some(MemoryLayer::new(client, Resolver::new(self.pool.clone())));
+        self.memory = Some(MemoryLayer::new(client, Resolver::new(self.workspaces.clone())));
         self
     }
 
@@ -720,7 +731,7 @@ pub fn into_service(e: MemoryError) -> molecule_tree::ServiceError {
         MemoryError::WorkspaceNotFound(id) => {
             molecule_tree::ServiceError::NotFound(format!("workspace {id} not found"))
         }
-        MemoryError::Resolver(source) => molecule_tree::ServiceError::internal("resolving memory namespaces", source),
+        MemoryError::Tree(source) => source,
         MemoryError::CannotPage { .. } => molecule_tree::ServiceError::NotReady(e.to_string()),
     }
 }

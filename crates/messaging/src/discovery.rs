@@ -6,9 +6,9 @@
 //! `molecule_a2a::access`).
 
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Nullable, Uuid as SqlUuid};
+use diesel::sql_types::{Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use molecule_a2a::{Lineage, MAX_HOPS, can_communicate};
+use molecule_a2a::{Lineage, can_communicate};
 use molecule_api::discovery::{CardStatus, CardUpdated, Discovered, Peer, Relation, UpdateCard};
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
@@ -26,31 +26,14 @@ pub const DENIED: &str = "access denied: workspaces cannot communicate per hiera
 /// Largest agent card accepted by `update-card` (serialized bytes).
 const MAX_CARD_BYTES: usize = 256 * 1024;
 
-/// The lineage of `id` (its ancestors up to [`MAX_HOPS`] and one more, so the rule can tell
-/// "too far" from "not an ancestor"), or `None` when no such workspace row exists.
+/// The lineage of `id` for the hierarchy rule (its ancestors, nearest first, through the
+/// tree's one walk: more than [`molecule_a2a::MAX_HOPS`] of them, so the rule can tell "too far" from "not an
+/// ancestor"), or `None` when no such workspace row exists.
 pub async fn lineage(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Lineage>> {
-    #[derive(QueryableByName)]
-    struct Step {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-    }
-    let hops = i32::try_from(MAX_HOPS).unwrap_or(i32::MAX);
-    let steps: Vec<Step> = diesel::sql_query(
-        "WITH RECURSIVE up(id, parent_id, depth) AS (
-             SELECT id, parent_id, 0 FROM workspaces WHERE id = $1
-           UNION ALL
-             SELECT w.id, w.parent_id, up.depth + 1 FROM workspaces w JOIN up ON w.id = up.parent_id
-              WHERE up.depth <= $2)
-         SELECT id FROM up ORDER BY depth",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Integer, _>(hops)
-    .load(conn)
-    .await?;
-    let mut ids = steps.into_iter().map(|s| s.id);
-    Ok(ids.next().map(|first| Lineage {
+    let mut nodes = molecule_tree::walk::lineage(conn, id).await?.into_iter().map(|n| n.id);
+    Ok(nodes.next().map(|first| Lineage {
         id: first,
-        ancestors: ids.collect(),
+        ancestors: nodes.collect(),
     }))
 }
 

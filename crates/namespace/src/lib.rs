@@ -1,33 +1,23 @@
 //! `molecule-namespace`: which memory namespaces a workspace may read and write.
 //!
-//! Owns: the walk up `parent_id` (one recursive CTE, capped at depth 50 so a cycle cannot hang
-//! it; removed workspaces are not skipped), the three namespaces derived from it —
-//! `workspace:<self>`, `team:<parent, or self at the root>`, `org:<top of the chain>` — and the
-//! ACL helpers `readable`, `writable`, `can_write` and `intersect_readable`. Nothing is cached:
-//! a re-parent takes effect on the next call.
+//! Owns: the three namespaces derived from a workspace's lineage (the workspace, then its
+//! ancestors, nearest first, as `molecule-tree`'s walk reads it) — `workspace:<self>`,
+//! `team:<parent, or self at the root>`, `org:<top of the chain>` — and the ACL helpers
+//! [`readable`], [`writable`], [`can_write`] and [`intersect_readable`]. Nothing is cached: a
+//! re-parent takes effect with the next lineage.
 //!
-//! Must not know: HTTP, the plugin's storage, secrets or audit. Callers (the memory tools)
-//! enforce what it answers.
+//! Must not know: how a lineage is read (the database), HTTP, the plugin's storage, secrets or
+//! audit. Callers (the memory use-cases) enforce what it answers.
 
-use diesel::sql_types::{Integer, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::RunQueryDsl;
-use molecule_db::Pool;
 use molecule_domain::{NamespaceKind, NamespaceName};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// How far up the tree the walk goes: deeper trees (or cycles) stop here (the tree's one
-/// depth limit, from the domain).
-pub use molecule_domain::MAX_TREE_DEPTH as MAX_DEPTH;
-
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
+    /// The lineage was empty: no such workspace.
     #[error("workspace {0} not found")]
     WorkspaceNotFound(Uuid),
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
 }
 
 /// One namespace a workspace can see.
@@ -43,26 +33,12 @@ pub struct ResolvedNamespace {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, diesel::QueryableByName)]
-struct Link {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    parent_id: Option<Uuid>,
-}
-
-/// Computes namespaces from the live `workspaces` table.
-#[derive(Clone)]
-pub struct Resolver {
-    pool: Pool,
-}
-
-impl std::fmt::Debug for Resolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Resolver").finish_non_exhaustive()
-    }
+/// One workspace of a lineage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub id: Uuid,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
 }
 
 fn name(prefix: &str, id: Uuid) -> NamespaceName {
@@ -72,117 +48,127 @@ fn name(prefix: &str, id: Uuid) -> NamespaceName {
     NamespaceName::new(format!("{prefix}:{id}")).expect("a uuid namespace is valid")
 }
 
-impl Resolver {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
-    }
+/// Everything the first workspace of `chain` (its lineage: itself, then its ancestors, nearest
+/// first) may read, in a fixed order: its own namespace, its team's, its org's. The org
+/// namespace is writable only by the root itself. `workspace` names it when the chain is empty.
+pub fn readable(workspace: Uuid, chain: &[Link]) -> Result<Vec<ResolvedNamespace>, NamespaceError> {
+    let Some(own) = chain.first() else {
+        return Err(NamespaceError::WorkspaceNotFound(workspace));
+    };
+    let team = chain.get(1).unwrap_or(own);
+    let top = chain.last().unwrap_or(own);
+    let is_root = own.parent_id.is_none();
+    Ok(vec![
+        ResolvedNamespace {
+            name: name("workspace", own.id),
+            kind: NamespaceKind::Workspace,
+            description: "private to this workspace".into(),
+            writable: true,
+            display_name: Some(own.name.clone()),
+        },
+        ResolvedNamespace {
+            name: name("team", team.id),
+            kind: NamespaceKind::Team,
+            description: if is_root {
+                "shared with this workspace's direct children".into()
+            } else {
+                "shared with the parent workspace and its other children".into()
+            },
+            writable: true,
+            display_name: Some(team.name.clone()),
+        },
+        ResolvedNamespace {
+            name: name("org", top.id),
+            kind: NamespaceKind::Org,
+            description: if is_root {
+                "shared with the whole organisation; only this root workspace writes it".into()
+            } else {
+                "shared with the whole organisation; read-only here (only the root writes)".into()
+            },
+            writable: is_root,
+            display_name: Some(top.name.clone()),
+        },
+    ])
+}
 
-    /// The workspace and its ancestors, nearest first.
-    async fn chain(&self, workspace: Uuid) -> Result<Vec<Link>, NamespaceError> {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| NamespaceError::Unavailable(e.to_string()))?;
-        let chain: Vec<Link> = diesel::sql_query(
-            "WITH RECURSIVE chain AS (
-                 SELECT id, name, parent_id, 0 AS depth FROM workspaces WHERE id = $1
-                 UNION ALL
-                 SELECT w.id, w.name, w.parent_id, c.depth + 1
-                   FROM workspaces w JOIN chain c ON w.id = c.parent_id
-                  WHERE c.depth < $2
-             )
-             SELECT id, name, parent_id, depth FROM chain ORDER BY depth",
-        )
-        .bind::<SqlUuid, _>(workspace)
-        .bind::<Integer, _>(MAX_DEPTH)
-        .load(&mut conn)
-        .await?;
-        if chain.is_empty() {
-            return Err(NamespaceError::WorkspaceNotFound(workspace));
+/// The readable namespaces the chain's workspace may also write.
+pub fn writable(workspace: Uuid, chain: &[Link]) -> Result<Vec<ResolvedNamespace>, NamespaceError> {
+    Ok(readable(workspace, chain)?.into_iter().filter(|n| n.writable).collect())
+}
+
+/// Whether the chain's workspace may write `namespace`.
+pub fn can_write(workspace: Uuid, chain: &[Link], namespace: &str) -> Result<bool, NamespaceError> {
+    Ok(writable(workspace, chain)?.iter().any(|n| n.name.as_str() == namespace))
+}
+
+/// `requested ∩ readable`, in the order requested (duplicates dropped); an empty request
+/// means every readable namespace.
+pub fn intersect_readable(
+    workspace: Uuid,
+    chain: &[Link],
+    requested: &[String],
+) -> Result<Vec<NamespaceName>, NamespaceError> {
+    let readable = readable(workspace, chain)?;
+    if requested.is_empty() {
+        return Ok(readable.into_iter().map(|n| n.name).collect());
+    }
+    let mut out: Vec<NamespaceName> = Vec::new();
+    for r in requested {
+        if let Some(n) = readable.iter().find(|n| n.name.as_str() == r)
+            && !out.contains(&n.name)
+        {
+            out.push(n.name.clone());
         }
-        Ok(chain)
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(id: Uuid, name: &str, parent: Option<Uuid>) -> Link {
+        Link {
+            id,
+            name: name.into(),
+            parent_id: parent,
+        }
     }
 
-    /// Everything `workspace` may read, in a fixed order: its own namespace, its team's, its
-    /// org's. The org namespace is writable only by the root itself.
-    pub async fn readable(&self, workspace: Uuid) -> Result<Vec<ResolvedNamespace>, NamespaceError> {
-        let chain = self.chain(workspace).await?;
-        let own = &chain[0];
-        let team = chain.get(1).unwrap_or(own);
-        let top = chain.last().unwrap_or(own);
-        let is_root = own.parent_id.is_none();
-        Ok(vec![
-            ResolvedNamespace {
-                name: name("workspace", own.id),
-                kind: NamespaceKind::Workspace,
-                description: "private to this workspace".into(),
-                writable: true,
-                display_name: Some(own.name.clone()),
-            },
-            ResolvedNamespace {
-                name: name("team", team.id),
-                kind: NamespaceKind::Team,
-                description: if is_root {
-                    "shared with this workspace's direct children".into()
-                } else {
-                    "shared with the parent workspace and its other children".into()
-                },
-                writable: true,
-                display_name: Some(team.name.clone()),
-            },
-            ResolvedNamespace {
-                name: name("org", top.id),
-                kind: NamespaceKind::Org,
-                description: if is_root {
-                    "shared with the whole organisation; only this root workspace writes it".into()
-                } else {
-                    "shared with the whole organisation; read-only here (only the root writes)".into()
-                },
-                writable: is_root,
-                display_name: Some(top.name.clone()),
-            },
-        ])
-    }
-
-    /// The readable namespaces `workspace` may also write.
-    pub async fn writable(&self, workspace: Uuid) -> Result<Vec<ResolvedNamespace>, NamespaceError> {
-        Ok(self
-            .readable(workspace)
-            .await?
-            .into_iter()
-            .filter(|n| n.writable)
-            .collect())
-    }
-
-    /// Whether `workspace` may write `namespace` right now (re-derived on every call).
-    pub async fn can_write(&self, workspace: Uuid, namespace: &str) -> Result<bool, NamespaceError> {
-        Ok(self
-            .writable(workspace)
-            .await?
+    #[test]
+    fn namespaces_come_from_the_lineage_and_only_the_root_writes_org() {
+        let (root, lead, dev) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let chain = [
+            link(dev, "dev", Some(lead)),
+            link(lead, "lead", Some(root)),
+            link(root, "acme", None),
+        ];
+        let names: Vec<String> = readable(dev, &chain)
+            .unwrap()
             .iter()
-            .any(|n| n.name.as_str() == namespace))
-    }
-
-    /// `requested ∩ readable`, in the order requested (duplicates dropped); an empty request
-    /// means every readable namespace.
-    pub async fn intersect_readable(
-        &self,
-        workspace: Uuid,
-        requested: &[String],
-    ) -> Result<Vec<NamespaceName>, NamespaceError> {
-        let readable = self.readable(workspace).await?;
-        if requested.is_empty() {
-            return Ok(readable.into_iter().map(|n| n.name).collect());
-        }
-        let mut out: Vec<NamespaceName> = Vec::new();
-        for r in requested {
-            if let Some(n) = readable.iter().find(|n| n.name.as_str() == r)
-                && !out.contains(&n.name)
-            {
-                out.push(n.name.clone());
-            }
-        }
-        Ok(out)
+            .map(|n| n.name.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                format!("workspace:{dev}"),
+                format!("team:{lead}"),
+                format!("org:{root}")
+            ]
+        );
+        assert!(!can_write(dev, &chain, &format!("org:{root}")).unwrap());
+        assert!(can_write(dev, &chain, &format!("team:{lead}")).unwrap());
+        let at_root = [link(root, "acme", None)];
+        assert!(can_write(root, &at_root, &format!("org:{root}")).unwrap());
+        assert_eq!(
+            readable(root, &at_root).unwrap()[1].name.to_string(),
+            format!("team:{root}")
+        );
+        let asked = [format!("org:{root}"), "team:other".into(), format!("org:{root}")];
+        assert_eq!(intersect_readable(dev, &chain, &asked).unwrap().len(), 1);
+        assert!(matches!(
+            readable(dev, &[]),
+            Err(NamespaceError::WorkspaceNotFound(id)) if id == dev
+        ));
     }
 }

@@ -2,7 +2,8 @@
 //! workspace-server builds on.
 //!
 //! Owns: the `workspaces` row (`row`: every INSERT, UPDATE and DELETE of it, status changes
-//! through `row::transition`; `workspaces`: the tree, its walks, and create and patch as steps
+//! through `row::transition`; `walk`: lineages and subtrees with one depth cap; `workspaces`:
+//! the tree, and create and patch as steps
 //! on a held connection, so a composing crate can add its own writes to the same transaction), workspace tokens (`tokens`, with the per-replica cache of
 //! validated tokens), structure events (`events`: persisted and fanned out through
 //! LISTEN/NOTIFY; `recent` keeps each workspace's last event time), activity and the inbox
@@ -29,6 +30,7 @@ pub mod recent;
 pub mod row;
 pub mod tokens;
 pub mod validate;
+pub mod walk;
 pub mod workloads;
 pub mod workspaces;
 

@@ -3,7 +3,6 @@
 //! hanging up does not abort it halfway.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use molecule_api::lifecycle::{BulkOutcome, BulkStatus, CollapseStatus, Collapsed, Failure, Restarted, Stage};
 use molecule_db::schema::workspaces as w;
@@ -69,13 +68,9 @@ impl Verb {
     }
 }
 
-#[derive(QueryableByName)]
 struct Member {
-    #[diesel(sql_type = SqlUuid)]
     id: Uuid,
-    #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = molecule_db::sql_types::WorkspaceStatusSql)]
     status: DbWorkspaceStatus,
 }
 
@@ -83,18 +78,15 @@ impl Tree {
     /// `id` and its descendants with their names and statuses, parents first.
     async fn members(&self, id: Uuid) -> Result<Vec<Member>> {
         let mut conn = self.pool.get().await?;
-        Ok(diesel::sql_query(format!(
-            "WITH RECURSIVE down(id, depth) AS (
-                 SELECT id, 0 FROM workspaces WHERE id = $1
-               UNION ALL
-                 SELECT w.id, down.depth + 1 FROM workspaces w JOIN down ON w.parent_id = down.id WHERE down.depth < {}
-             )
-             SELECT w.id, w.name, w.status::text AS status FROM down JOIN workspaces w USING (id) ORDER BY down.depth",
-            workspaces::MAX_DEPTH
-        ))
-        .bind::<SqlUuid, _>(id)
-        .load(&mut conn)
-        .await?)
+        Ok(crate::walk::members(&mut conn, id)
+            .await?
+            .into_iter()
+            .map(|(id, name, status)| Member {
+                id,
+                name,
+                status: DbWorkspaceStatus(status),
+            })
+            .collect())
     }
 
     /// The first paused ancestor of `id`, if any (name and id).

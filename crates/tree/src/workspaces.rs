@@ -21,8 +21,8 @@ use molecule_api::tokens::MintedToken;
 /// Advisory lock serialising tree-shape changes (re-parent, delete) so two concurrent
 /// re-parents cannot build a cycle.
 const TREE_LOCK: i64 = 0x6d6f_6c65_7472_6565;
-/// Ancestor walks stop here, so a corrupt tree cannot hang a query.
-pub use molecule_domain::MAX_TREE_DEPTH as MAX_DEPTH;
+/// Walks stop here, so a corrupt tree cannot hang a query (see `walk`).
+pub use crate::walk::MAX_DEPTH;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = w)]
@@ -215,51 +215,7 @@ async fn check_parent(conn: &mut AsyncPgConnection, parent: Uuid) -> Result<()> 
     }
 }
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-}
-
-/// `id`'s ancestors, nearest first (capped at [`MAX_DEPTH`]; cycles cannot loop).
-pub async fn ancestors(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Vec<Uuid>> {
-    let rows: Vec<IdRow> = diesel::sql_query(format!(
-        "WITH RECURSIVE up(id, depth) AS (
-             SELECT parent_id, 1 FROM workspaces WHERE id = $1 AND parent_id IS NOT NULL
-           UNION ALL
-             SELECT w.parent_id, up.depth + 1 FROM workspaces w JOIN up ON w.id = up.id
-              WHERE w.parent_id IS NOT NULL AND up.depth < {MAX_DEPTH})
-         SELECT id FROM up ORDER BY depth"
-    ))
-    .bind::<SqlUuid, _>(id)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-/// `id` and all its descendants, parents before children (removed ones only if asked).
-async fn subtree(conn: &mut AsyncPgConnection, id: Uuid, include_removed: bool) -> Result<Vec<Uuid>> {
-    let filter = if include_removed {
-        String::new()
-    } else {
-        format!(
-            "AND w.status NOT IN ({})",
-            WorkspaceStatus::sql_list(&[WorkspaceStatus::Removed])
-        )
-    };
-    let rows: Vec<IdRow> = diesel::sql_query(format!(
-        "WITH RECURSIVE down(id, depth) AS (
-             SELECT id, 0 FROM workspaces WHERE id = $1
-           UNION ALL
-             SELECT w.id, down.depth + 1 FROM workspaces w JOIN down ON w.parent_id = down.id
-              WHERE down.depth < {MAX_DEPTH} {filter})
-         SELECT id FROM down ORDER BY depth"
-    ))
-    .bind::<SqlUuid, _>(id)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
+pub use crate::walk::{ancestors, subtree};
 
 /// A create, checked: what the row, its first event and its seed row get. The composing crate
 /// builds it from the request (with its template's defaults) through this module's checks.

@@ -53,8 +53,8 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "molecule-namespace",
-        &["molecule-http", "molecule-memory-plugin"],
-        "the resolver knows nothing of HTTP or the plugin's storage",
+        &["molecule-http", "molecule-memory-plugin", "molecule-db", "diesel", "diesel-async"],
+        "the namespace rules know nothing of HTTP, the plugin's storage or how a lineage is read",
     ),
     (
         "molecule-memory-contract",

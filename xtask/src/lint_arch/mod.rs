@@ -8,6 +8,8 @@
 //!   UFCS paths, trait objects, generics and struct fields.
 //! - **table-owner**: a table is named (SQL or its diesel schema module) only by the files
 //!   ARCHITECTURE.md's Table owners table names for it.
+//! - **crate-share**: no library crate holds more than 15% of the non-test lines
+//!   (`cargo xtask sizes` prints the table).
 //! - **tidy**: the Code map lists every member once, every owned table exists in the schema
 //!   and every created table has an owner, and every crate doc says what it must not know.
 //!
@@ -18,6 +20,7 @@
 
 mod backend_calls;
 mod deps;
+pub mod sizes;
 mod table_owners;
 mod tidy;
 
@@ -67,6 +70,7 @@ pub fn check(manifest: &Path) -> anyhow::Result<Report> {
     let mut report = Report::default();
     deps::check(&meta, &mut report);
     backend_calls::check(&meta, &mut report)?;
+    sizes::check(&meta, &mut report);
     let arch = root.join("ARCHITECTURE.md");
     if let Ok(doc) = std::fs::read_to_string(&arch) {
         let Some(owners) = table_owners::parse_owners(&doc) else {

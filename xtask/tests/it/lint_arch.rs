@@ -106,3 +106,44 @@ fn tables_named_outside_their_owner_and_a_stale_architecture_map_are_found() {
     // The owner itself, a CTE name, and a test module are not violations.
     assert_eq!(lines.len(), expected.len(), "{lines:#?}");
 }
+
+#[test]
+fn a_library_crate_holding_over_fifteen_percent_of_the_lines_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"crates/big\", \"crates/small\", \"crates/tool\"]\n",
+    )
+    .unwrap();
+    // A library with 2400 lines, another with 600, a binary with 3000: the big library holds
+    // 40% (over 15%); the binary is not held to the rule.
+    for (name, lines, file) in [
+        ("big", 2400, "lib.rs"),
+        ("small", 600, "lib.rs"),
+        ("tool", 3000, "main.rs"),
+    ] {
+        let c = root.join("crates").join(name);
+        std::fs::create_dir_all(c.join("src")).unwrap();
+        std::fs::write(
+            c.join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n"),
+        )
+        .unwrap();
+        let mut body = String::from("//! Must not know: anything.\n");
+        for i in 1..lines {
+            body.push_str(&format!("pub fn f{i}() {{}}\n"));
+        }
+        if file == "main.rs" {
+            body.push_str("fn main() {}\n");
+        }
+        std::fs::write(c.join("src").join(file), body).unwrap();
+    }
+    let (ok, lines) = lint(&root.join("Cargo.toml"));
+    assert!(!ok, "{lines:#?}");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("crates/big/Cargo.toml:1 crate-share: big holds 2400 of 6001 non-test lines (40.0%"),
+        "{lines:#?}"
+    );
+}

@@ -1,9 +1,10 @@
 //! The resolver on a real database: a tree of depth 3, a cycle, a re-parent, and the org
-//! namespace writable only at the root.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+//! namespace writable only at the root (the lineage from `molecule-tree`'s walk, the rules
+//! from `molecule-namespace`).
 
 use molecule_domain::NamespaceKind;
-use molecule_namespace::{NamespaceError, Resolver};
+use molecule_memory::scopes::{ResolveError, Resolver};
+use molecule_namespace::NamespaceError;
 use molecule_testkit::TestDb;
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ fn names(ns: &[molecule_namespace::ResolvedNamespace]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tree_of_depth_three() {
     let db = TestDb::new().await;
-    let r = Resolver::new(db.pool().clone());
+    let r = Resolver::new(molecule_tree::Tree::new(db.pool().clone(), Default::default()));
     let root = ws(&db, "acme", None).await;
     let lead = ws(&db, "lead", Some(root)).await;
     let dev = ws(&db, "dev", Some(lead)).await;
@@ -97,14 +98,14 @@ async fn a_tree_of_depth_three() {
 
     assert!(matches!(
         r.readable(Uuid::new_v4()).await,
-        Err(NamespaceError::WorkspaceNotFound(_))
+        Err(ResolveError::Namespace(NamespaceError::WorkspaceNotFound(_)))
     ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reparent_takes_effect_on_the_next_call() {
     let db = TestDb::new().await;
-    let r = Resolver::new(db.pool().clone());
+    let r = Resolver::new(molecule_tree::Tree::new(db.pool().clone(), Default::default()));
     let a = ws(&db, "a", None).await;
     let b = ws(&db, "b", None).await;
     let child = ws(&db, "child", Some(a)).await;
@@ -123,7 +124,7 @@ async fn a_reparent_takes_effect_on_the_next_call() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cycle_ends_at_the_depth_cap() {
     let db = TestDb::new().await;
-    let r = Resolver::new(db.pool().clone());
+    let r = Resolver::new(molecule_tree::Tree::new(db.pool().clone(), Default::default()));
     let x = ws(&db, "x", None).await;
     let y = ws(&db, "y", Some(x)).await;
     // Corrupt data the API would refuse: x → y → x.
