@@ -53,7 +53,13 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "molecule-namespace",
-        &["molecule-http", "molecule-memory-plugin", "molecule-db", "diesel", "diesel-async"],
+        &[
+            "molecule-http",
+            "molecule-memory-plugin",
+            "molecule-db",
+            "diesel",
+            "diesel-async",
+        ],
         "the namespace rules know nothing of HTTP, the plugin's storage or how a lineage is read",
     ),
     (
