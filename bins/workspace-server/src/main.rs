@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use molecule_config::ServerConfig;
 use molecule_db::{Migrations, PoolOptions};
 
+mod background;
 mod provisioning;
 
 #[derive(Parser)]
@@ -154,115 +155,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     check_keyring(&services, &keyring).await?;
     let dispatcher = provisioning::dispatcher(&cfg, services.clone()).await?;
     let services = services.with_hooks(std::sync::Arc::new(dispatcher.clone()));
-    let timeouts = molecule_periodic::Periodic::new(
-        "provision-timeout",
-        Duration::from_secs(cfg.provision_timeout_sweep_interval_seconds),
-        pool.clone(),
-    );
-    let timeout_task = {
-        let dispatcher = dispatcher.clone();
-        let timeout_cfg = molecule_dispatcher::TimeoutConfig {
-            global: cfg.provision_timeout_seconds,
-            // The same loader as /templates and create's `template`.
-            templates: services.templates().clone(),
-            interval: Duration::from_secs(cfg.provision_timeout_sweep_interval_seconds),
-        };
-        timeouts.spawn(move || {
-            let dispatcher = dispatcher.clone();
-            let timeout_cfg = timeout_cfg.clone();
-            async move { dispatcher.sweep_provision_timeouts(&timeout_cfg).await }
-        })
-    };
-    let reconciler = molecule_periodic::Periodic::new(
-        "reconciler",
-        Duration::from_secs(cfg.molecule_reconcile_interval_seconds),
-        pool.clone(),
-    );
-    let reconcile_task = {
-        let dispatcher = dispatcher.clone();
-        let rc = molecule_dispatcher::ReconcileConfig {
-            grace: Duration::from_secs(cfg.molecule_reconcile_grace_seconds),
-            interval: Duration::from_secs(cfg.molecule_reconcile_interval_seconds),
-        };
-        reconciler.spawn(move || {
-            let dispatcher = dispatcher.clone();
-            async move { dispatcher.reconcile(&rc).await }
-        })
-    };
-    let sweeper_config = {
-        let typed = cfg.delegation_sweeper();
-        molecule_ledger::SweeperConfig {
-            interval: typed.interval,
-            stuck_threshold: typed.stuck_threshold,
-        }
-    };
-    let (delegation_sweeper, sweeper_task) = {
-        let services = services.clone();
-        services.ledger().clone().spawn_sweeper(sweeper_config, move |failed| {
-            let services = services.clone();
-            async move { services.messaging().notify_deadline_failures(failed).await }
-        })
-    };
+    let loops = background::start(&cfg, &pool, &services, &dispatcher);
     let listener_task = services.bus().spawn_listener(cfg.database_url.clone(), pool.clone());
     let bus = services.bus().clone();
-    let liveness = molecule_periodic::Periodic::new(
-        "liveness",
-        Duration::from_secs(cfg.liveness_sweep_interval_seconds),
-        pool.clone(),
-    );
-    let liveness_task = {
-        let services = services.clone();
-        liveness.spawn(move || {
-            let services = services.clone();
-            async move { services.tree().liveness_sweep().await }
-        })
-    };
-    // The queue's reaper: expired leases back to the queue, expired items dropped, old finished
-    // items deleted; once per cluster per tick (EventMesh's TaskExpirer scans every minute).
-    let queue_reaper = molecule_periodic::Periodic::new(
-        "a2a-queue-reaper",
-        Duration::from_secs(cfg.a2a_queue_reap_interval_seconds),
-        pool.clone(),
-    );
-    let reaper_task = {
-        let services = services.clone();
-        queue_reaper.spawn(move || {
-            let services = services.clone();
-            async move {
-                let r = services.messaging().reap_queue().await?;
-                Ok::<_, molecule_service::ServiceError>(serde_json::json!({
-                    "requeued": r.requeued, "expired": r.expired, "deleted": r.deleted
-                }))
-            }
-        })
-    };
-    // The idle monitor: hibernates workspaces idle past their hibernation_idle_minutes.
-    let idle_monitor = molecule_periodic::Periodic::new(
-        "hibernation-idle",
-        Duration::from_secs(cfg.hibernation_sweep_interval_seconds),
-        pool.clone(),
-    );
-    let idle_task = {
-        let services = services.clone();
-        idle_monitor.spawn(move || {
-            let services = services.clone();
-            async move { services.messaging().hibernate_idle().await }
-        })
-    };
-    // Tokens whose workload is gone (the later original's orphan sweeper, every minute).
-    let orphan_tokens = molecule_periodic::Periodic::new("orphan-tokens", Duration::from_secs(60), pool.clone());
-    let orphan_task = {
-        let services = services.clone();
-        orphan_tokens.spawn(move || {
-            let services = services.clone();
-            async move {
-                let swept = services.tree().sweep_orphan_tokens().await?;
-                Ok::<_, molecule_service::ServiceError>(
-                    serde_json::json!({ "removed": swept.removed, "idle": swept.idle }),
-                )
-            }
-        })
-    };
     let memory_plugin = memory_plugin(&cfg).await?;
     // The memory tools and endpoints reach the plugin through the service layer; without
     // MEMORY_PLUGIN_URL they answer that memory is not configured, and the other tools work.
@@ -276,15 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         migrations,
         services,
         auth: molecule_http::AuthConfig::new(cfg.admin_token.as_deref(), cfg.test_tokens_enabled()),
-        tasks: vec![
-            liveness,
-            delegation_sweeper,
-            timeouts,
-            reconciler,
-            queue_reaper,
-            idle_monitor,
-            orphan_tokens,
-        ],
+        tasks: loops.periodic.clone(),
         org_id: cfg.molecule_org_id.clone(),
         org_templates_dir: cfg.molecule_org_templates_dir.clone().map(Into::into),
         metrics: telemetry.metrics(),
@@ -325,13 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "audit rows still waiting after MOLECULE_SHUTDOWN_TIMEOUT_SECONDS; the ones not yet written are lost"
         );
     }
-    liveness_task.abort();
-    reaper_task.abort();
-    idle_task.abort();
-    orphan_task.abort();
-    timeout_task.abort();
-    reconcile_task.abort();
-    sweeper_task.abort();
+    loops.abort();
     listener_task.abort();
     let logs = tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");

@@ -1,0 +1,3 @@
+//! Integration tests, one binary: the CLI as a shell runs it.
+
+mod cli;

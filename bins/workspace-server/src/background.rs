@@ -1,0 +1,152 @@
+//! workspace-server's background loops: each runs once per cluster per tick through
+//! `molecule-periodic` (provisioning timeouts, the leak reconciler, the delegation sweeper,
+//! the liveness sweep, the queue reaper, the idle monitor, the orphan-token sweep).
+//!
+//! Owns: which loops run, their intervals from the configuration, and stopping them. Must not
+//! know: what a tick does (each is one use-case or dispatcher call).
+
+use std::future::Future;
+use std::time::Duration;
+
+use molecule_config::ServerConfig;
+use molecule_db::Pool;
+use molecule_dispatcher::Dispatcher;
+use molecule_periodic::{Periodic, Report};
+use molecule_service::{ServiceError, Services};
+use tokio::task::JoinHandle;
+
+/// The running loops: their handles for `/admin/liveness` and `/metrics`, and their tasks.
+pub struct Loops {
+    pub periodic: Vec<Periodic>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Loops {
+    /// Stops every loop (a tick in flight is dropped; each tick's statements are idempotent).
+    pub fn abort(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A loop named `name` every `interval`, running `tick` with its own clone of `services`.
+fn every<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    pool: &Pool,
+    services: &Services,
+    tick: F,
+) -> (Periodic, JoinHandle<()>)
+where
+    F: Fn(Services) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<Report, ServiceError>> + Send + 'static,
+{
+    let periodic = Periodic::new(name, interval, pool.clone());
+    let services = services.clone();
+    let task = periodic.spawn(move || tick.clone()(services.clone()));
+    (periodic, task)
+}
+
+/// Starts every loop.
+pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &Dispatcher) -> Loops {
+    let secs = Duration::from_secs;
+    let mut periodic = Vec::new();
+    let mut tasks = Vec::new();
+    let mut add = |(p, t): (Periodic, JoinHandle<()>)| {
+        periodic.push(p);
+        tasks.push(t);
+    };
+
+    add(every(
+        "liveness",
+        secs(cfg.liveness_sweep_interval_seconds),
+        pool,
+        services,
+        |s| async move { s.tree().liveness_sweep().await },
+    ));
+
+    let sweeper_config = {
+        let typed = cfg.delegation_sweeper();
+        molecule_ledger::SweeperConfig {
+            interval: typed.interval,
+            stuck_threshold: typed.stuck_threshold,
+        }
+    };
+    add({
+        let services = services.clone();
+        services.ledger().clone().spawn_sweeper(sweeper_config, move |failed| {
+            let services = services.clone();
+            async move { services.messaging().notify_deadline_failures(failed).await }
+        })
+    });
+
+    add({
+        let timeouts = Periodic::new(
+            "provision-timeout",
+            secs(cfg.provision_timeout_sweep_interval_seconds),
+            pool.clone(),
+        );
+        let dispatcher = dispatcher.clone();
+        let timeout_cfg = molecule_dispatcher::TimeoutConfig {
+            global: cfg.provision_timeout_seconds,
+            // The same loader as /templates and create's `template`.
+            templates: services.templates().clone(),
+            interval: secs(cfg.provision_timeout_sweep_interval_seconds),
+        };
+        let task = timeouts.spawn(move || {
+            let dispatcher = dispatcher.clone();
+            let timeout_cfg = timeout_cfg.clone();
+            async move { dispatcher.sweep_provision_timeouts(&timeout_cfg).await }
+        });
+        (timeouts, task)
+    });
+
+    add({
+        let reconciler = Periodic::new(
+            "reconciler",
+            secs(cfg.molecule_reconcile_interval_seconds),
+            pool.clone(),
+        );
+        let dispatcher = dispatcher.clone();
+        let rc = molecule_dispatcher::ReconcileConfig {
+            grace: secs(cfg.molecule_reconcile_grace_seconds),
+            interval: secs(cfg.molecule_reconcile_interval_seconds),
+        };
+        let task = reconciler.spawn(move || {
+            let dispatcher = dispatcher.clone();
+            async move { dispatcher.reconcile(&rc).await }
+        });
+        (reconciler, task)
+    });
+
+    // The queue's reaper: expired leases back to the queue, expired items dropped, old
+    // finished items deleted (EventMesh's TaskExpirer scans every minute).
+    add(every(
+        "a2a-queue-reaper",
+        secs(cfg.a2a_queue_reap_interval_seconds),
+        pool,
+        services,
+        |s| async move {
+            let r = s.messaging().reap_queue().await?;
+            Ok(serde_json::json!({ "requeued": r.requeued, "expired": r.expired, "deleted": r.deleted }))
+        },
+    ));
+
+    // The idle monitor: hibernates workspaces idle past their hibernation_idle_minutes.
+    add(every(
+        "hibernation-idle",
+        secs(cfg.hibernation_sweep_interval_seconds),
+        pool,
+        services,
+        |s| async move { s.messaging().hibernate_idle().await },
+    ));
+
+    // Tokens whose workload is gone (the later original's orphan sweeper, every minute).
+    add(every("orphan-tokens", secs(60), pool, services, |s| async move {
+        let swept = s.tree().sweep_orphan_tokens().await?;
+        Ok(serde_json::json!({ "removed": swept.removed, "idle": swept.idle }))
+    }));
+
+    Loops { periodic, tasks }
+}

@@ -1,0 +1,3 @@
+//! Integration tests, one binary: the schema on a real Postgres.
+
+mod migrations;

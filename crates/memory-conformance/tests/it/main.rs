@@ -1,0 +1,3 @@
+//! Integration tests, one binary: the conformance kit against real plugins.
+
+mod kit;

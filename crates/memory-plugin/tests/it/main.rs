@@ -1,0 +1,3 @@
+//! Integration tests, one binary: the plugin over real Postgres and HTTP.
+
+mod plugin;
