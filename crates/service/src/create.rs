@@ -12,7 +12,7 @@ use molecule_domain::Runtime;
 use molecule_secrets::SecretString;
 use molecule_tree::validate;
 use molecule_tree::workspaces::{
-    Actor, Children, ExtraWrite, NewWorkspace, SeedExtras, check_delivery, check_max_tasks, check_tier,
+    Actor, Children, ExtraWrite, ModelWrite, NewWorkspace, SeedExtras, check_delivery, check_max_tasks, check_tier,
 };
 use uuid::Uuid;
 
@@ -129,11 +129,11 @@ impl Services {
         if input.parent_id.is_some() {
             self.memory().forget_memory_scopes();
         }
-        let write_model = input.model.clone().map(|m| -> ExtraWrite {
+        let write_model = input.model.is_some().then(|| -> ModelWrite {
             let keyring = self.vault().keyring().clone();
-            Box::new(move |conn, id| {
+            Box::new(move |conn, id, model| {
                 Box::pin(async move {
-                    molecule_vault::model::store(conn, &keyring, id, Some(&m), None).await?;
+                    molecule_vault::model::store(conn, &keyring, id, Some(&model), None).await?;
                     Ok(())
                 })
             })

@@ -271,6 +271,14 @@ impl NewWorkspace {
 pub type ExtraWrite =
     Box<dyn for<'c> FnOnce(&'c mut AsyncPgConnection, Uuid) -> futures_util::future::BoxFuture<'c, Result<()>> + Send>;
 
+/// Stores a patch's new `model` (already checked by the tree: trimmed, at most 100 characters)
+/// on the patch's transaction: the row's column and the runtime's secrets, which the composer
+/// owns.
+pub type ModelWrite = Box<
+    dyn for<'c> FnOnce(&'c mut AsyncPgConnection, Uuid, String) -> futures_util::future::BoxFuture<'c, Result<()>>
+        + Send,
+>;
+
 /// Checks a tier (0 or none: [`DEFAULT_TIER`]).
 pub fn check_tier(t: Option<i32>) -> Result<i32> {
     tier(t)
@@ -437,14 +445,15 @@ impl Tree {
         }
     }
 
-    /// `write_model` stores a new `model` (the row's column and the runtime's secrets, which
-    /// the composer owns) on the patch's transaction; it must be given when `input.model` is.
+    /// `write_model` stores the checked `model` (the row's column and the runtime's secrets,
+    /// which the composer owns) on the patch's transaction; it must be given when `input.model`
+    /// is.
     pub async fn patch_workspace(
         &self,
         id: Uuid,
         input: PatchWorkspace,
         actor: Actor,
-        write_model: Option<ExtraWrite>,
+        write_model: Option<ModelWrite>,
     ) -> Result<Patched> {
         let infra = input.tier.is_some() || input.parent_id.is_some() || input.runtime.is_some();
         if infra && actor != Actor::Admin {
@@ -499,7 +508,7 @@ impl Tree {
             ));
         }
         let write_model = match (&model, write_model) {
-            (Some(_), Some(w)) => Some(w),
+            (Some(m), Some(w)) => Some((m.clone(), w)),
             (Some(_), None) => {
                 return Err(ServiceError::internal(
                     "patching a workspace's model",
@@ -555,8 +564,8 @@ impl Tree {
                     reparented = true;
                 }
             }
-            if let Some(write) = write_model {
-                write(conn, id).await?;
+            if let Some((model, write)) = write_model {
+                write(conn, id, model).await?;
             }
             row::set_columns(
                 conn,

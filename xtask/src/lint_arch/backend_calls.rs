@@ -42,28 +42,6 @@ struct Facts {
     impl_types: HashSet<String>,
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if p.is_dir() {
-                if name != "target" && name != "fixtures" && !name.starts_with('.') {
-                    stack.push(p);
-                }
-            } else if name.ends_with(".rs") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn parse(path: &Path) -> anyhow::Result<syn::File> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     syn::parse_file(&text).with_context(|| format!("{}: not valid Rust", path.display()))
@@ -82,7 +60,7 @@ pub fn check(meta: &Metadata, report: &mut Report) -> anyhow::Result<()> {
             .parent()
             .map(|p| p.as_std_path().to_path_buf())
             .unwrap_or_default();
-        for file in rust_files(&dir) {
+        for file in super::files_with_ext(&dir, "rs") {
             parsed.push((pkg.name.to_string(), file.clone(), parse(&file)?));
         }
     }

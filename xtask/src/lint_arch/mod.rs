@@ -94,6 +94,30 @@ pub fn check(manifest: &Path) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Every file ending in `.{ext}` under `dir`, sorted; `target`, `fixtures` and hidden folders
+/// are passed over (fixtures are other workspaces, broken on purpose).
+pub(crate) fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if p.is_dir() {
+                if name != "target" && name != "fixtures" && !name.starts_with('.') {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The 1-based line of the first line in `text` for which `pred` holds (1 if none).
 pub(crate) fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> usize {
     text.lines().position(pred).map_or(1, |i| i + 1)

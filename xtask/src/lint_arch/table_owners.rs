@@ -14,7 +14,7 @@
 //! Must not know: what the tables hold.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cargo_metadata::Metadata;
 use proc_macro2::{TokenStream, TokenTree};
@@ -251,24 +251,6 @@ impl Finder<'_> {
     }
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn owned_by(rel: &str, paths: &[String]) -> bool {
     paths.iter().any(|p| {
         if p.ends_with('/') {
@@ -296,7 +278,7 @@ pub fn check(meta: &Metadata, root: &Path, owners: &[Owner], report: &mut Report
         let Some(dir) = pkg.manifest_path.parent() else {
             continue;
         };
-        for file in rust_files(&dir.as_std_path().join("src")) {
+        for file in super::files_with_ext(&dir.as_std_path().join("src"), "rs") {
             let text = std::fs::read_to_string(&file)?;
             let rel = file
                 .strip_prefix(root)

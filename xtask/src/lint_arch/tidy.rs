@@ -7,7 +7,7 @@
 //! Must not know: what the crates do.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cargo_metadata::Metadata;
 use regex::Regex;
@@ -80,31 +80,14 @@ fn code_map(meta: &Metadata, arch: &Path, doc: &str, report: &mut Report) {
     }
 }
 
-fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().to_string();
-        if p.is_dir() {
-            if name != "target" && name != "fixtures" && !name.starts_with('.') {
-                files_under(&p, ext, out);
-            }
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-}
-
 /// Every `CREATE TABLE` of the repository's SQL files, and of Rust sources under `src/`
 /// (a crate that installs its own DDL, as the ledger does): `schema.table` or `table`.
 fn created_tables(root: &Path) -> anyhow::Result<BTreeSet<String>> {
     let re = Regex::new(
         r#"(?i)create\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"?([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)"?\s*\("#,
     )?;
-    let mut files = Vec::new();
-    files_under(root, "sql", &mut files);
-    let mut rs = Vec::new();
-    files_under(root, "rs", &mut rs);
+    let mut files = super::files_with_ext(root, "sql");
+    let rs = super::files_with_ext(root, "rs");
     files.extend(
         rs.into_iter()
             .filter(|p| p.components().any(|c| c.as_os_str() == "src") && !p.starts_with(root.join("xtask"))),

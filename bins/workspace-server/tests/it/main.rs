@@ -7,6 +7,7 @@ mod common;
 mod docker_e2e;
 mod docker_registry;
 mod docker_workload;
+mod ec2_dispatch;
 mod mcp;
 mod memory_ops;
 mod messaging;

@@ -2,5 +2,4 @@
 //! nextest names them `it <module>::<test>`).
 
 mod dispatcher;
-mod ec2;
 mod reconcile;

@@ -600,3 +600,32 @@ async fn the_inbound_secret_is_minted_once_sealed_and_reserved() {
         assert!(matches!(e, ServiceError::Invalid { field: "key", .. }), "{e:?}");
     }
 }
+
+/// PATCH's model goes through the vault on the patch's transaction as the tree checked it
+/// (trimmed), into the column and the runtime's secret alike.
+#[tokio::test]
+async fn a_patched_model_is_stored_as_checked_in_the_row_and_the_secret() {
+    let db = TestDb::new().await;
+    let s = services(&db, ring(None, &[]), Arc::new(Restarts::default()));
+    let id = create(&s, "repatched", &[], None).await;
+    s.patch_workspace(
+        id,
+        molecule_api::workspaces::PatchWorkspace {
+            model: Some("  openai/gpt-4o  ".into()),
+            ..Default::default()
+        },
+        molecule_tree::workspaces::Actor::Workspace,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.tree().get_workspace(id).await.unwrap().model.as_deref(),
+        Some("openai/gpt-4o")
+    );
+    let v = values(s.vault().secret_values(id).await.unwrap());
+    assert_eq!(v.get("MODEL_PROVIDER").map(String::as_str), Some("openai/gpt-4o"));
+    assert_eq!(
+        v.get("LLM_PROVIDER").map(String::as_str),
+        molecule_domain::provider_for_model("openai/gpt-4o")
+    );
+}

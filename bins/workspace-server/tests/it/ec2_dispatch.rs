@@ -231,7 +231,13 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
             .len(),
         1
     );
-    backend.stop(spec.workspace_id).await.unwrap();
+    // Cleaned up through EC2 itself: only the dispatcher calls a backend's stop.
+    direct
+        .terminate_instances()
+        .instance_ids(a.instance_id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
 
     // delete → terminated and instance_id cleared.
     services
