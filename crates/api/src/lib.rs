@@ -5,7 +5,7 @@
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
 //! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
 //! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`). Must not know: storage (rows live with their store module in
-//! `molecule-service`), HTTP frameworks, or how a use-case is carried out. The service takes
+//! the use-case crate that owns their table), HTTP frameworks, or how a use-case is carried out. The use-cases take
 //! and returns these; `molecule-http` serves and documents them.
 
 pub mod a2a;

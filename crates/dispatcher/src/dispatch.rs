@@ -1,7 +1,7 @@
 //! The dispatcher proper: provision (spawned and sync), stop with bounded retry and a
 //! persisted `LEAK_SUSPECT`, restart coalescing, the per-workspace gate and the global permit.
 //!
-//! Must not know: SQL (it records through `molecule_service::workloads`) or HTTP.
+//! Must not know: SQL (it records through `molecule_tree::workloads`) or HTTP.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@
 //! never as a workspace named in its arguments. A failing tool answers an MCP tool error
 //! (`isError: true`) carrying the reason; the transport never fails for it.
 //!
-//! Must not know: storage (memory goes through `molecule-service`'s memory use-cases, which
+//! Must not know: storage (memory goes through `molecule-memory`'s use-cases, which
 //! call the plugin's client and the namespace resolver) or actix (`molecule-http` mounts
 //! [`WorkspaceTools`] on rmcp's Streamable HTTP service).
 
