@@ -6,7 +6,7 @@
 //! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
 //! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`). Must not know: storage (rows live with their store module in
 //! the use-case crate that owns their table), HTTP frameworks, or how a use-case is carried out. The use-cases take
-//! and returns these; `molecule-http` serves and documents them.
+//! and return these; `molecule-http` serves and documents them.
 
 pub mod a2a;
 pub mod activity;
