@@ -16,19 +16,25 @@
 //! token") live in `molecule_service::testing`: the test kit must not depend on what it tests.
 //!
 //! Modules: `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector), `agent`
-//! (a loopback A2A agent that echoes, says busy or hangs, as the test sets it).
+//! (a loopback A2A agent that echoes, says busy or hangs, as the test sets it), `client` (the
+//! typed client of workspace-server's HTTP API that the black-box suites share: it speaks the
+//! wire, never the server's crates).
 
 // Test tooling: DATABASE_URL, CI and the tool paths come from the environment.
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::print_stderr)]
 
 pub mod agent;
+#[cfg(feature = "client")]
+pub mod client;
 mod moto;
 mod otlp;
 
 use std::sync::OnceLock;
 
 pub use agent::StubAgent;
+#[cfg(feature = "client")]
+pub use client::{Agent, Api, Reply};
 pub use moto::{Moto, moto_server_path};
 pub use otlp::{OtlpSink, Received};
 
@@ -74,20 +80,19 @@ pub async fn until_ok<T, F: std::future::Future<Output = Result<T, String>>>(
     }
 }
 
-/// `body` with what changes from run to run replaced, for a wire-body snapshot: every UUID
-/// string becomes `"[uuid]"` and every RFC 3339 timestamp `"[timestamp]"`, at any depth.
+/// `body` with what changes from run to run replaced, for a wire-body snapshot (as Meilisearch
+/// redacts its snapshots, without insta's `redactions` feature and its parser): every RFC 3339
+/// timestamp becomes `"[timestamp]"`, and every UUID and loopback port inside any string
+/// `[uuid]` and `[port]`, at any depth; object keys are sorted.
 pub fn stable_json(body: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
-    fn is_uuid(s: &str) -> bool {
-        uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
-    }
     fn is_timestamp(s: &str) -> bool {
         let b = s.as_bytes();
         b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':'
     }
     match body {
-        Value::String(s) if is_uuid(s) => Value::String("[uuid]".into()),
         Value::String(s) if is_timestamp(s) => Value::String("[timestamp]".into()),
+        Value::String(s) => Value::String(redact_text(s)),
         Value::Array(items) => Value::Array(items.iter().map(stable_json).collect()),
         // Keys sorted: the workspace turns on serde_json's `preserve_order`, and snapshots
         // must not follow the order a body happens to be written in.
@@ -98,6 +103,23 @@ pub fn stable_json(body: &serde_json::Value) -> serde_json::Value {
         }
         other => other.clone(),
     }
+}
+
+/// `text` with every UUID written `[uuid]` and every loopback port `[port]`, wherever they
+/// stand in it (`workspace:<uuid>`, an error naming `http://127.0.0.1:<port>/`).
+fn redact_text(text: &str) -> String {
+    use std::sync::LazyLock;
+    // Literal patterns, checked by the tests that use them: they compile.
+    #[allow(clippy::expect_used)]
+    static UUID: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+            .expect("a literal pattern")
+    });
+    #[allow(clippy::expect_used)]
+    static PORT: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"(127\.0\.0\.1|localhost):\d+").expect("a literal pattern"));
+    let text = UUID.replace_all(text, "[uuid]");
+    PORT.replace_all(&text, "$1:[port]").into_owned()
 }
 
 /// The `Authorization` header of a bearer token, as a pair both actix's `TestRequest::

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use molecule_testkit::{TestDb, free_port, until, until_ok};
-use serde_json::{Value, json};
+use molecule_testkit::{Api, TestDb, free_port, until, until_ok};
+use serde_json::json;
 
 use crate::common;
 
@@ -45,11 +45,8 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
     let Some(python) = python() else { return };
     let db = TestDb::new().await;
     let server = common::start_replica(&db.url, ADMIN, &[]);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
+    let api = server.api();
+    api.ready().await;
 
     let port = free_port();
     let _peer = Peer(
@@ -68,46 +65,23 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
     })
     .await;
 
-    let created: Value = http
-        .post(format!("{}/workspaces", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "name": "sdk-agent", "runtime": "external" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let token = created["auth_token"].as_str().unwrap().to_owned();
-    let card: Value = http
-        .get(format!("http://127.0.0.1:{port}/.well-known/agent-card.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let reg = http
-        .post(format!("{}/registry/register", server.base))
-        .bearer_auth(&token)
-        .json(&json!({ "id": id, "url": format!("http://127.0.0.1:{port}/"), "agent_card": card }))
-        .send()
-        .await
-        .unwrap();
-    assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
+    let agent = api.external("sdk-agent").await;
+    let id = agent.id.clone();
+    // The SDK agent's own card, read from it as a peer would.
+    let peer = Api::new(&format!("http://127.0.0.1:{port}"), "");
+    let card = peer.call(reqwest::Method::GET, "/.well-known/agent-card.json", None, None).await.expect(200);
+    api.register(&agent, &format!("http://127.0.0.1:{port}/"), &card).await;
 
     // 1. A v0.3 message/send body (what the original and its runtimes speak), through the proxy.
-    let resp = http
-        .post(format!("{}/workspaces/{id}/a2a", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "jsonrpc": "2.0", "id": "v03", "method": "message/send",
-            "params": { "message": { "role": "user", "messageId": "v03-1", "parts": [{ "kind": "text", "text": "old dialect" }] } } }))
-        .send()
+    let body = api
+        .a2a(
+            &id,
+            ADMIN,
+            &json!({ "jsonrpc": "2.0", "id": "v03", "method": "message/send",
+            "params": { "message": { "role": "user", "messageId": "v03-1", "parts": [{ "kind": "text", "text": "old dialect" }] } } }),
+        )
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+        .expect(200);
     assert_eq!(body["result"]["parts"][0]["text"], "sdk echo: old dialect", "{body}");
 
     // 2. The SDK's own client (v1.0 SendMessage, its A2A-Version header) pointed at the proxy.
@@ -131,30 +105,17 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
 
     // Both arrived as a2a_receive rows on the agent's workspace, in their own method names
     // (written just after each answer, on a task of their own).
-    let (http, base, id) = (&http, &server.base, &id);
-    let methods = until_ok("both a2a_receive rows", Duration::from_secs(10), || async move {
-        let activity: Value = http
-            .get(format!("{base}/workspaces/{id}/activity?type=a2a_receive"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut methods: Vec<String> = activity
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| r["method"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+    let methods = until_ok("both a2a_receive rows", Duration::from_secs(10), || async {
+        let rows = api.activity(&id, ADMIN, "type=a2a_receive").await?;
+        let mut methods: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r["method"].as_str().map(str::to_owned))
+            .collect();
         methods.sort_unstable();
         if methods.len() == 2 {
             Ok(methods)
         } else {
-            Err(format!("{activity}"))
+            Err(format!("{rows:?}"))
         }
     })
     .await;

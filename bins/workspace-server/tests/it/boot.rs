@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_port, sigterm, wait_exit};
-use molecule_testkit::TestDb;
+use molecule_testkit::{Api, TestDb, until_ok};
 
 use crate::common;
 
@@ -33,17 +33,13 @@ fn serving(database_url: &str, port: u16) -> Command {
     c
 }
 
-/// Polls `{base}/health` until it answers 200 (30 s at most).
-fn wait_healthy(http: &reqwest::blocking::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health")).send() {
-            assert_eq!(r.status(), 200);
-            return;
-        }
-        assert!(Instant::now() < deadline, "no /health within 30s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Polls `path` until it answers 200 (30 s at most).
+async fn wait_for(api: &Api, path: &str) {
+    until_ok(&format!("{path} to answer 200"), Duration::from_secs(30), || async {
+        let r = api.try_call(reqwest::Method::GET, path, None, None).await?;
+        if r.status == 200 { Ok(()) } else { Err(format!("{}: {}", r.status, r.text)) }
+    })
+    .await;
 }
 
 fn stderr_lines(child: Child) -> Vec<String> {
@@ -101,49 +97,32 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
         .env("MEMORY_PLUGIN_TIMEOUT", "300ms")
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let result = tokio::task::spawn_blocking(move || {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
-        wait_healthy(&http, &base);
-        let ready = http.get(format!("{base}/readyz")).send().unwrap();
-        assert_eq!(ready.status(), 200);
+    let api = Api::new(&format!("http://127.0.0.1:{port}"), "t");
+    let checks = async move {
+        wait_for(&api, "/health").await;
+        wait_for(&api, "/readyz").await;
         // The ledger's table is installed at boot: its admin view answers.
-        let stats = http
-            .get(format!("{base}/admin/delegations/stats"))
-            .bearer_auth("t")
-            .send()
-            .unwrap();
-        assert_eq!(stats.status(), 200, "{}", stats.text().unwrap_or_default());
+        api.admin_get("/admin/delegations/stats").await.expect(200);
         // The background loops tick at start, so /metrics already counts them.
-        let metrics = http.get(format!("{base}/metrics")).bearer_auth("t").send().unwrap();
-        assert_eq!(metrics.status(), 200);
-        let text = metrics.text().unwrap();
+        let metrics = api.admin_get("/metrics").await;
+        assert_eq!(metrics.status, 200);
         assert!(
-            text.contains(r#"molecule_task_ticks_total{task="liveness",outcome="ran"}"#),
-            "{text}"
+            metrics.text.contains(r#"molecule_task_ticks_total{task="liveness",outcome="ran"}"#),
+            "{}",
+            metrics.text
         );
-        assert_eq!(http.get(format!("{base}/metrics")).send().unwrap().status(), 401);
-        let liveness: serde_json::Value = http
-            .get(format!("{base}/admin/liveness"))
-            .bearer_auth("t")
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        assert_eq!(api.call(reqwest::Method::GET, "/metrics", None, None).await.status, 401);
+        let liveness = api.admin_get("/admin/liveness").await.expect(200);
         assert_eq!(liveness["memory_plugin"]["url"], "http://127.0.0.1:1", "{liveness}");
         assert!(
             liveness["memory_plugin"]["capabilities"].is_null(),
             "never answered: {liveness}"
         );
-        let missing = http.get(format!("{base}/no/such/route")).send().unwrap();
-        assert_eq!(missing.status(), 404);
-        let body: serde_json::Value = missing.json().unwrap();
-        assert!(body["error"].as_str().unwrap().contains("/no/such/route"));
-    })
-    .await;
+        let missing = api.admin_get("/no/such/route").await.expect(404);
+        insta::assert_json_snapshot!("unknown_route", missing);
+    };
+    // Stopped whatever the checks find, so a failing check does not leave the server behind.
+    let result = tokio::spawn(checks).await;
     let status = sigterm(&mut child);
     result.unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
@@ -163,22 +142,17 @@ async fn a_log_reader_that_stops_reading_does_not_stop_the_api() {
     let db = TestDb::empty().await;
     let port = free_port();
     let mut child = serving(&db.url, port).spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let api = Api::new(&format!("http://127.0.0.1:{port}"), "t");
     // Nobody reads stderr while the requests run.
-    let answered = tokio::task::spawn_blocking(move || {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap();
-        wait_healthy(&http, &base);
+    let answered = tokio::spawn(async move {
+        wait_for(&api, "/health").await;
         for i in 0..REQUESTS {
-            match http.get(format!("{base}/health")).send() {
-                Ok(r) => assert_eq!(r.status(), 200),
+            match api.try_call(reqwest::Method::GET, "/health", None, None).await {
+                Ok(r) => assert_eq!(r.status, 200, "request {i}: {}", r.text),
                 Err(e) => panic!("request {i} with stderr unread: {e}"),
             }
         }
-        let metrics = http.get(format!("{base}/metrics")).bearer_auth("t").send().unwrap();
-        metrics.text().unwrap()
+        api.admin_get("/metrics").await.text
     })
     .await;
     // The reader comes back, then the server is stopped.
@@ -214,22 +188,8 @@ async fn request_spans_reach_an_otlp_collector() {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let served = tokio::task::spawn_blocking(move || {
-        let http = reqwest::blocking::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http
-            .get(format!("{base}/readyz"))
-            .send()
-            .map(|r| r.status().as_u16())
-            .ok()
-            != Some(200)
-        {
-            assert!(Instant::now() < deadline, "no /readyz within 30s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    })
-    .await;
+    let api = Api::new(&format!("http://127.0.0.1:{port}"), "t");
+    let served = tokio::spawn(async move { wait_for(&api, "/readyz").await }).await;
     let status = sigterm(&mut child);
     served.unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Cleanup, Proc as Server, docker, docker_problem, free_port, ready_or_skip, until};
-use molecule_testkit::TestDb;
+use molecule_testkit::client::text;
+use molecule_testkit::{Api, TestDb, stable_json};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -71,32 +72,18 @@ pub(crate) fn start_logged(
         cmd.stdout(file.try_clone().unwrap()).stderr(file);
     }
     let child = cmd.stdin(Stdio::null()).spawn().unwrap();
-    Server { child, base }
+    Server {
+        child,
+        base,
+        admin: ADMIN.to_owned(),
+    }
 }
 
-pub(crate) async fn post(http: &reqwest::Client, base: &str, path: String, body: Value) -> reqwest::Response {
-    http.post(format!("{base}{path}"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-pub(crate) async fn status(http: &reqwest::Client, base: &str, id: &str) -> Value {
-    http.get(format!("{base}/workspaces/{id}"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-pub(crate) async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
+/// Waits (at most 90 s) for workspace `id` to be `want`; fails at once, with the reason, if it
+/// fails instead.
+pub(crate) async fn wait_status(api: &Api, id: &str, want: &str) -> Value {
     until(&format!("{id} {want}"), Duration::from_secs(90), || async {
-        let w = status(http, base, id).await;
+        let w = api.workspace(id).await;
         assert_ne!(w["status"], "failed", "workspace failed: {}", w["last_sample_error"]);
         (w["status"] == want).then_some(w)
     })
@@ -130,44 +117,24 @@ async fn docker_lifecycle_end_to_end() {
         ],
         Some(&log),
     );
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    until("server up", Duration::from_secs(30), || async {
-        http.get(format!("{}/health", server.base))
-            .send()
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
+    let api = server.api();
+    api.ready().await;
     // A global secret, then create with a workspace secret → the container starts from the
     // local image with its secrets in a file → the agent registers with the delivered token.
-    let r = post(
-        &http,
-        &server.base,
-        "/settings/secrets".into(),
-        json!({ "key": "GLOBAL_TOKEN", "value": GLOBAL_CANARY }),
-    )
-    .await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let created: Value = post(
-        &http,
-        &server.base,
-        "/workspaces".into(),
-        json!({ "name": "e2e", "runtime": "claude-code", "model": "anthropic:claude", "secrets": { "CANARY_KEY": CANARY } }),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    api.admin_post("/settings/secrets", &json!({ "key": "GLOBAL_TOKEN", "value": GLOBAL_CANARY }))
+        .await
+        .expect(200);
+    let created = api
+        .create(
+            &json!({ "name": "e2e", "runtime": "claude-code", "model": "anthropic:claude", "secrets": { "CANARY_KEY": CANARY } }),
+        )
+        .await;
+    let id = text(&created, "id");
     let container = format!("ws-{id}");
-    wait_status(&http, &server.base, &id, "online").await;
+    wait_status(&api, &id, "online").await;
     // The agent may register before the dispatcher has recorded what it started.
     let w = until("image digest recorded", Duration::from_secs(30), || async {
-        let w = status(&http, &server.base, &id).await;
+        let w = api.workspace(&id).await;
         w["runtime_image_digest"].as_str().is_some().then_some(w)
     })
     .await;
@@ -188,15 +155,7 @@ async fn docker_lifecycle_end_to_end() {
         "{env}"
     );
     // Neither a secret value nor the token is in what the engine shows of the container.
-    let tokens: Value = http
-        .get(format!("{}/workspaces/{id}/tokens", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = api.admin_get(&format!("/workspaces/{id}/tokens")).await.expect(200);
     let prefix = tokens["tokens"][0]["prefix"].as_str().unwrap().to_owned();
     let (_, inspect) = docker(&["inspect", &container]);
     for hidden in [
@@ -211,15 +170,11 @@ async fn docker_lifecycle_end_to_end() {
     // The agent sees them: it answers the SHA-256 of what it was delivered.
     let ask = |key: &str| {
         let log = log.clone();
-        let body = json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": format!("secret-sha256:{key}") }] } });
-        let req = http
-            .post(format!("{}/workspaces/{id}/a2a", server.base))
-            .bearer_auth(ADMIN)
-            .json(&body);
+        let body = crate::messaging::user_message(&format!("secret-sha256:{key}"));
+        let (api, id) = (&api, &id);
         async move {
-            let resp = req.send().await.unwrap();
-            let status = resp.status();
-            let v: Value = resp.json().await.unwrap();
+            let resp = api.a2a(id, ADMIN, &body).await;
+            let (status, v) = (resp.status, resp.body);
             // Only the answer's text is compared; what came instead is shown whole.
             v["result"]["parts"][0]["text"]
                 .as_str()
@@ -238,57 +193,43 @@ async fn docker_lifecycle_end_to_end() {
     assert_eq!(ask("CANARY_KEY").await, sha256_hex(CANARY));
     // Anyone else who reaches the agent's port is refused: only the platform holds its
     // inbound secret.
-    let agent_url = status(&http, &server.base, &id).await["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let direct = http
-        .post(&agent_url)
-        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "message/send", "params": { "message": { "role": "user", "parts": [{ "kind": "text", "text": "secret-sha256:CANARY_KEY" }] } } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(direct.status(), 401);
+    let agent_url = text(&api.workspace(&id).await, "url");
+    let direct = Api::new(&agent_url, "")
+        .call(
+            reqwest::Method::POST,
+            "",
+            None,
+            Some(&json!({ "jsonrpc": "2.0", "id": 1, "method": "message/send", "params": { "message": { "role": "user", "parts": [{ "kind": "text", "text": "secret-sha256:CANARY_KEY" }] } } })),
+        )
+        .await;
+    assert_eq!(direct.status, 401, "{}", direct.text);
     assert_eq!(ask("GLOBAL_TOKEN").await, sha256_hex(GLOBAL_CANARY));
     assert_eq!(ask("LLM_PROVIDER").await, sha256_hex("anthropic"));
 
     // pause → container gone, status paused.
-    let r = post(&http, &server.base, format!("/workspaces/{id}/pause"), json!({})).await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    api.admin_action(&format!("/workspaces/{id}/pause")).await.expect(200);
     assert!(
         !docker(&["inspect", &container]).0,
         "paused workspace keeps no container"
     );
-    assert_eq!(status(&http, &server.base, &id).await["status"], "paused");
+    assert_eq!(api.workspace(&id).await["status"], "paused");
 
     // resume → online again.
-    let r = post(&http, &server.base, format!("/workspaces/{id}/resume"), json!({})).await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    wait_status(&http, &server.base, &id, "online").await;
+    api.admin_action(&format!("/workspaces/{id}/resume")).await.expect(200);
+    wait_status(&api, &id, "online").await;
 
     // restart twice at once → one run and one coalesced re-run.
-    let (a, b) = tokio::join!(
-        post(&http, &server.base, format!("/workspaces/{id}/restart"), json!({})),
-        post(&http, &server.base, format!("/workspaces/{id}/restart"), json!({}))
-    );
-    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    let restart = format!("/workspaces/{id}/restart");
+    let (a, b) = tokio::join!(api.admin_action(&restart), api.admin_action(&restart));
+    let (a, b) = (a.ok(), b.ok());
     let outcomes = [a["outcome"].as_str().unwrap(), b["outcome"].as_str().unwrap()];
     assert!(
         outcomes.contains(&"started") && outcomes.contains(&"coalesced"),
         "{outcomes:?}"
     );
     until("two restart cycles", Duration::from_secs(90), || async {
-        let events: Value = http
-            .get(format!("{}/events/{id}", server.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let events = api.events(&id).await;
         let cycles = events
-            .as_array()?
             .iter()
             .filter(|e| e["event"] == "WORKSPACE_PROVISIONING" && e["payload"]["restart"] == true)
             .count();
@@ -296,19 +237,11 @@ async fn docker_lifecycle_end_to_end() {
         (cycles == 2).then_some(())
     })
     .await;
-    wait_status(&http, &server.base, &id, "online").await;
+    wait_status(&api, &id, "online").await;
 
     // A secret change restarts the workspace, and the new value reaches the agent.
-    let r = http
-        .put(format!("{}/workspaces/{id}/secrets", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "key": "CANARY_KEY", "value": CANARY_AFTER }))
-        .send()
-        .await
-        .unwrap();
-    let changed: Value = r.json().await.unwrap();
-    assert_eq!(changed["status"], "saved", "{changed}");
-    assert_eq!(changed["restarted"], json!([id]), "{changed}");
+    let changed = api.put_secret(&id, "CANARY_KEY", CANARY_AFTER).await.expect(200);
+    insta::assert_json_snapshot!("secret_change_restarts_the_workspace", stable_json(&changed));
     until("the agent sees the changed secret", Duration::from_secs(90), || async {
         (ask("CANARY_KEY").await == sha256_hex(CANARY_AFTER)).then_some(())
     })
@@ -335,13 +268,7 @@ async fn docker_lifecycle_end_to_end() {
     let (_, agent_log) = docker(&["logs", &container]);
 
     // delete → container and volumes gone.
-    let r = http
-        .delete(format!("{}/workspaces/{id}", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    api.admin_delete(&format!("/workspaces/{id}")).await.expect(200);
     assert!(!docker(&["inspect", &container]).0, "container removed");
     for v in [format!("ws-{id}-configs"), format!("ws-{id}-workspace")] {
         assert!(!docker(&["volume", "inspect", &v]).0, "volume {v} removed");
@@ -355,31 +282,14 @@ async fn docker_lifecycle_end_to_end() {
     })
     .await;
     assert!(server_log.contains(&id), "the log is the server's");
-    let events: Value = http
-        .get(format!("{}/events", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = api.admin_get("/events").await.expect(200);
     for canary in [CANARY, CANARY_AFTER, GLOBAL_CANARY] {
         assert!(!server_log.contains(canary), "the server's log shows {canary}");
         assert!(!agent_log.contains(canary), "the agent's log shows {canary}");
         assert!(!events.to_string().contains(canary), "an event shows {canary}");
     }
     // An image that cannot be obtained fails the workspace with the reason.
-    let bad: Value = post(
-        &http,
-        &server.base,
-        "/workspaces".into(),
-        json!({ "name": "no-image", "runtime": "hermes" }),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let bad = api.create(&json!({ "name": "no-image", "runtime": "hermes" })).await;
     drop(server);
     // A server without the key that sealed the rows refuses to start, in one line naming it.
     let refused_log = logs.path().join("refused.log");
@@ -408,18 +318,12 @@ async fn docker_lifecycle_end_to_end() {
             ("SECRETS_ENCRYPTION_KEY", SEALING_KEY),
         ],
     );
-    until("server up", Duration::from_secs(30), || async {
-        http.get(format!("{}/health", server.base))
-            .send()
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    let bad_id = bad["id"].as_str().unwrap().to_owned();
-    let _ = post(&http, &server.base, format!("/workspaces/{bad_id}/restart"), json!({})).await;
+    let api = server.api();
+    api.ready().await;
+    let bad_id = text(&bad, "id");
+    let _ = api.admin_action(&format!("/workspaces/{bad_id}/restart")).await;
     let failed = until("failed with the reason", Duration::from_secs(60), || async {
-        let w = status(&http, &server.base, &bad_id).await;
+        let w = api.workspace(&bad_id).await;
         (w["status"] == "failed").then_some(w)
     })
     .await;

@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Cleanup, Proc, docker_ok as docker, docker_problem, free_port, ready_or_skip, until};
-use molecule_testkit::TestDb;
-use serde_json::{Value, json};
+use molecule_testkit::client::text;
+use molecule_testkit::{Api, TestDb};
+use serde_json::json;
 
 use crate::common;
 
@@ -46,18 +47,12 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
             .spawn()
             .unwrap(),
         base: String::new(),
+        admin: String::new(),
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let registry = Api::new(&format!("http://127.0.0.1:{reg_port}"), "");
     until("registry up", Duration::from_secs(20), || async {
-        http.get(format!("http://127.0.0.1:{reg_port}/v2/"))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status() == 200)
-            .map(|_| ())
+        let r = registry.try_call(reqwest::Method::GET, "/v2/", None, None).await.ok()?;
+        (r.status == 200).then_some(())
     })
     .await;
 
@@ -90,38 +85,17 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
             .spawn()
             .unwrap(),
         base: base.clone(),
+        admin: ADMIN.to_owned(),
     };
-    until("server up", Duration::from_secs(30), || async {
-        http.get(format!("{base}/health")).send().await.ok().map(|_| ())
-    })
-    .await;
-    let created: Value = http
-        .post(format!("{base}/workspaces"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "name": "puller", "runtime": "claude-code" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let api = _server.api();
+    api.ready().await;
+    let id = text(&api.create(&json!({ "name": "puller", "runtime": "claude-code" })).await, "id");
     let container = format!("ws-{id}");
     let running_image = || docker(&["inspect", "-f", "{{.Image}}", &container]);
     let online = |want_image: String| {
-        let http = http.clone();
-        let base = base.clone();
-        let id = id.clone();
+        let (api, id) = (&api, &id);
         async move {
-            let w: Value = http
-                .get(format!("{base}/workspaces/{id}"))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let w = api.workspace(id).await;
             assert_ne!(w["status"], "failed", "{}", w["last_sample_error"]);
             let image = Command::new("docker")
                 .args(["inspect", "-f", "{{.Image}}", &format!("ws-{id}")])
@@ -164,24 +138,12 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
         "the local cache is stale"
     );
 
-    let r = http
-        .post(format!("{base}/workspaces/{id}/restart"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    api.admin_action(&format!("/workspaces/{id}/restart")).await.expect(200);
     until("online on the new image", Duration::from_secs(90), || {
         online(new_id.clone())
     })
     .await;
 
-    let r = http
-        .delete(format!("{base}/workspaces/{id}"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    api.admin_delete(&format!("/workspaces/{id}")).await.expect(200);
     let _ = Command::new("docker").args(["rmi", "-f", &repo, &new_id]).output();
 }

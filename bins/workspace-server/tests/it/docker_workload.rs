@@ -9,11 +9,12 @@
 
 use std::time::Duration;
 
-use molecule_testkit::{TestDb, until};
+use molecule_testkit::client::text;
+use molecule_testkit::{Api, TestDb, until};
 use serde_json::{Value, json};
 
-use crate::common::{self, Cleanup, docker, docker_ok, docker_problem, raw_get_status, ready_or_skip};
-use crate::docker_e2e::{ADMIN, post, start, status, wait_status};
+use crate::common::{Cleanup, docker, docker_ok, docker_problem, raw_get_status, ready_or_skip};
+use crate::docker_e2e::{ADMIN, start, wait_status};
 
 fn inspect(container: &str) -> Value {
     let out = docker_ok(&["inspect", container]);
@@ -27,12 +28,11 @@ fn exec(container: &str, cmd: &[&str]) -> String {
 }
 
 /// Restarts `id` and waits for a new container to be online.
-async fn restart(http: &reqwest::Client, base: &str, id: &str, reset: bool) {
-    let before = status(http, base, id).await["instance_id"].clone();
-    let resp = post(http, base, format!("/workspaces/{id}/restart?reset={reset}"), json!({})).await;
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+async fn restart(api: &Api, id: &str, reset: bool) {
+    let before = api.workspace(id).await["instance_id"].clone();
+    api.admin_action(&format!("/workspaces/{id}/restart?reset={reset}")).await.ok();
     until("the restarted workload online", Duration::from_secs(90), || async {
-        let w = status(http, base, id).await;
+        let w = api.workspace(id).await;
         (w["status"] == "online" && !w["instance_id"].is_null() && w["instance_id"] != before).then_some(())
     })
     .await;
@@ -61,33 +61,27 @@ async fn docker_templates_files_tiers_and_session_reset() {
         ],
     );
     let base = server.base.clone();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
+    let api = server.api();
+    api.ready().await;
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        common::call(&http, method, format!("{base}{path}"), ADMIN, body)
+        let api = &api;
+        async move {
+            let r = api.call(method, &path, Some(ADMIN), body.as_ref()).await;
+            (r.status, r.body)
+        }
     };
     use reqwest::Method as M;
 
     // A template's files reach /configs of the container.
-    let created: Value = post(
-        &http,
-        &base,
-        "/workspaces".into(),
-        json!({ "name": "templated", "template": "good", "secrets": { "GOOD_KEY": "k" } }),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let created = api
+        .create(&json!({ "name": "templated", "template": "good", "secrets": { "GOOD_KEY": "k" } }))
+        .await;
+    let id = text(&created, "id");
     assert!(
         created.get("tier_note").is_none(),
         "tier 2 has no privileges to withhold: {created}"
     );
-    wait_status(&http, &base, &id, "online").await;
+    wait_status(&api, &id, "online").await;
     let c = format!("ws-{id}");
     assert_eq!(
         exec(&c, &["cat", "/configs/prompts/hello.md"]),
@@ -243,7 +237,7 @@ async fn docker_templates_files_tiers_and_session_reset() {
     )
     .await;
     assert_eq!(call(M::POST, format!("/workspaces/{id}/resume"), None).await.0, 200);
-    wait_status(&http, &base, &id, "online").await;
+    wait_status(&api, &id, "online").await;
 
     // Tiers: limits, T1's read-only rootfs and configs-only mounts, no privileges anywhere.
     let mut tiered = Vec::new();
@@ -269,7 +263,7 @@ async fn docker_templates_files_tiers_and_session_reset() {
     tiered.push((2, id.clone()));
     let engine_cpus: i64 = docker_ok(&["info", "--format", "{{.NCPU}}"]).parse().unwrap();
     for (tier, wid) in &tiered {
-        wait_status(&http, &base, wid, "online").await;
+        wait_status(&api, wid, "online").await;
         let hc = inspect(&format!("ws-{wid}"))["HostConfig"].clone();
         let (mb, cpus): (i64, i64) = match tier {
             1 => (512, 1),
@@ -310,13 +304,13 @@ async fn docker_templates_files_tiers_and_session_reset() {
 
     // The claude-code session volume: kept by a plain restart, emptied by reset=true.
     exec(&c, &["touch", "/root/.claude/sessions/kept"]);
-    restart(&http, &base, &id, false).await;
+    restart(&api, &id, false).await;
     assert_eq!(
         exec(&c, &["ls", "/root/.claude/sessions"]),
         "kept",
         "a plain restart keeps the session"
     );
-    restart(&http, &base, &id, true).await;
+    restart(&api, &id, true).await;
     assert_eq!(
         exec(&c, &["ls", "-A", "/root/.claude/sessions"]),
         "",

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use diesel_async::RunQueryDsl;
 use molecule_memory_plugin::{PluginState, migrations};
-use molecule_testkit::TestDb;
+use molecule_testkit::client::text;
+use molecule_testkit::{Agent, Api, TestDb, stable_json};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -27,7 +28,7 @@ pub(crate) struct World {
     _plugin: tokio::task::JoinHandle<std::io::Result<()>>,
     pub(crate) plugin_url: String,
     pub(crate) server: common::Proc,
-    pub(crate) http: reqwest::Client,
+    pub(crate) api: Api,
 }
 
 pub(crate) async fn world(with_plugin: bool) -> World {
@@ -51,26 +52,20 @@ pub(crate) async fn world_with(with_plugin: bool, env: &[(&str, &str)]) -> World
         extra.push(("MEMORY_PLUGIN_URL", plugin_url.as_str()));
     }
     let server = common::start_replica(&db.url, ADMIN, &extra);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
+    let api = server.api();
+    api.ready().await;
     World {
         db,
         plugin_db,
         _plugin: serving,
         plugin_url,
         server,
-        http,
+        api,
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Ws {
-    pub(crate) id: String,
-    pub(crate) token: String,
-}
+/// A workspace and its token.
+pub(crate) type Ws = Agent;
 
 impl World {
     /// Every row in the plugin's own table: (id, namespace, content).
@@ -97,34 +92,16 @@ impl World {
         if let Some(p) = parent {
             body["parent_id"] = json!(p.id);
         }
-        let v: Value = self
-            .http
-            .post(format!("{}/workspaces", self.server.base))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.api.create(&body).await;
         Ws {
-            id: v["id"].as_str().unwrap().to_owned(),
-            token: v["auth_token"].as_str().unwrap().to_owned(),
+            id: text(&v, "id"),
+            token: text(&v, "auth_token"),
         }
     }
 
     /// The workspace's activity rows of one type (as the operator reads them).
     async fn activity(&self, ws: &Ws, ty: &str) -> Value {
-        self.http
-            .get(format!("{}/workspaces/{}/activity?type={ty}", self.server.base, ws.id))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.api.admin_get(&format!("/workspaces/{}/activity?type={ty}", ws.id)).await.expect(200)
     }
 
     /// The workspace's `ty` rows once there are at least `n`: audits are written behind the
@@ -143,18 +120,10 @@ impl World {
 
     /// One raw JSON-RPC request as the original's runtimes send it: no `Accept`, no session.
     async fn rpc(&self, ws: &Ws, method: &str, params: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}/workspaces/{}/mcp", self.server.base, ws.id))
-            .bearer_auth(&ws.token)
-            .header("Content-Type", "application/json")
-            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(json!({ "raw": text })))
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let r = self.api.post(&format!("/workspaces/{}/mcp", ws.id), &ws.token, &body).await;
+        let body = if r.body.is_null() { json!({ "raw": r.text }) } else { r.body };
+        (r.status, body)
     }
 
     /// `tools/call`: `(is_error, text)`.
@@ -187,10 +156,7 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
         )
         .await;
     assert_eq!(status, 200, "{init}");
-    assert_eq!(init["result"]["protocolVersion"], "2024-11-05", "{init}");
-    assert_eq!(init["result"]["serverInfo"]["name"], "molecule-a2a");
-    assert_eq!(init["result"]["serverInfo"]["version"], "1.0.0");
-    assert!(init["result"]["capabilities"]["tools"].is_object(), "{init}");
+    insta::assert_json_snapshot!("mcp_initialize_2024_11_05", stable_json(&init));
 
     // tools/list: every tool with its schema and annotations.
     let (_, list) = w.rpc(&root, "tools/list", json!({})).await;
@@ -336,14 +302,7 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
         }
     };
     assert_eq!(count(format!("workspace:{}", doomed.id)).await, 1);
-    let resp = w
-        .http
-        .delete(format!("{}/workspaces/{}?purge=true", w.server.base, doomed.id))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    w.api.admin_delete(&format!("/workspaces/{}?purge=true", doomed.id)).await.ok();
     assert_eq!(
         count(format!("workspace:{}", doomed.id)).await,
         0,
@@ -352,20 +311,14 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
     assert_eq!(count(format!("workspace:{}", root.id)).await, 1, "others' stay");
 
     // Another workspace's token is refused (403, as on every workspace route).
-    let resp = w
-        .http
-        .post(format!("{}/workspaces/{}/mcp", w.server.base, root.id))
-        .bearer_auth(&other.token)
-        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
+    let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    w.api.post(&format!("/workspaces/{}/mcp", root.id), &other.token, &list).await.expect(403);
 
     // The legacy stream announces the endpoint.
     let mut resp = w
-        .http
-        .get(format!("{}/workspaces/{}/mcp/stream", w.server.base, root.id))
+        .api
+        .http()
+        .get(w.api.url(&format!("/workspaces/{}/mcp/stream", root.id)))
         .bearer_auth(&root.token)
         .send()
         .await
@@ -575,34 +528,18 @@ async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
     let (err, text) = w.call(&ws, "search_memory", json!({ "query": "x" })).await;
     assert!(err);
     assert_eq!(text, "memory plugin is not configured (set MEMORY_PLUGIN_URL)");
-    let resp = w
-        .http
-        .get(format!("{}/workspaces/{}/memories", w.server.base, ws.id))
-        .bearer_auth(&ws.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 503);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "memory plugin is not configured (set MEMORY_PLUGIN_URL)"
-    );
+    let off = w.api.get(&format!("/workspaces/{}/memories", ws.id), &ws.token).await.expect(503);
+    insta::assert_json_snapshot!("memory_routes_without_a_plugin", off);
     // 120 calls a minute per token: the burst passes, the next is 429 with Retry-After.
     let mut limited = None;
     for i in 0..130 {
-        let resp = w
-            .http
-            .post(format!("{}/workspaces/{}/mcp", w.server.base, ws.id))
-            .bearer_auth(&ws.token)
-            .json(&json!({ "jsonrpc": "2.0", "id": i, "method": "tools/list" }))
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == 429 {
-            limited = Some((i, resp.headers().get("retry-after").cloned()));
+        let body = json!({ "jsonrpc": "2.0", "id": i, "method": "tools/list" });
+        let resp = w.api.post(&format!("/workspaces/{}/mcp", ws.id), &ws.token, &body).await;
+        if resp.status == 429 {
+            limited = Some((i, resp.headers.get("retry-after").cloned()));
             break;
         }
-        assert_eq!(resp.status(), 200);
+        resp.expect(200);
     }
     let (at, retry_after) = limited.expect("a 429 within 130 calls");
     // The two MCP calls above took two of the burst of 120 (a few more may have refilled at two a
@@ -622,7 +559,8 @@ async fn the_mount_answers_whole_json_and_refuses_what_it_cannot_take() {
     let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
     for target in [url.clone(), format!("{url}/")] {
         let resp = w
-            .http
+            .api
+            .http()
             .post(&target)
             .bearer_auth(&ws.token)
             .json(&list)
@@ -645,7 +583,8 @@ async fn the_mount_answers_whole_json_and_refuses_what_it_cannot_take() {
         "x".repeat(4 * 1024 * 1024)
     );
     let resp = w
-        .http
+        .api
+        .http()
         .post(&url)
         .bearer_auth(&ws.token)
         .header("Content-Type", "application/json")
@@ -663,11 +602,11 @@ async fn the_mount_answers_whole_json_and_refuses_what_it_cannot_take() {
         "{v}"
     );
 
-    let resp = w.http.get(&url).bearer_auth(&ws.token).send().await.unwrap();
+    let resp = w.api.http().get(&url).bearer_auth(&ws.token).send().await.unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST");
 
-    let resp = w.http.post(&url).json(&list).send().await.unwrap();
+    let resp = w.api.http().post(&url).json(&list).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert!(resp.json::<Value>().await.unwrap()["error"].is_string());
 }
@@ -679,15 +618,7 @@ async fn the_a2a_tools_reach_peers_through_the_ledger_and_the_proxy() {
     let child = w.create("child", Some(&parent)).await;
     let stranger = w.create("stranger", None).await;
     let agent = molecule_testkit::StubAgent::start(molecule_testkit::agent::Mode::Echo).unwrap();
-    let reg = w
-        .http
-        .post(format!("{}/registry/register", w.server.base))
-        .bearer_auth(&child.token)
-        .json(&json!({ "id": child.id, "url": agent.url, "agent_card": { "name": "child" } }))
-        .send()
-        .await
-        .unwrap();
-    assert!(reg.status().is_success());
+    w.api.register(&child, &agent.url, &json!({ "name": "child" })).await;
 
     let (err, text) = w.call(&parent, "list_peers", json!({})).await;
     assert!(!err, "{text}");
@@ -774,23 +705,15 @@ async fn the_http_memory_endpoints_follow_the_same_rules() {
     let root = w.create("root", None).await;
     let child = w.create("child", Some(&root)).await;
     let post = |ws: &Ws, body: Value| {
-        let req = w
-            .http
-            .post(format!("{}/workspaces/{}/memories", w.server.base, ws.id))
-            .bearer_auth(&ws.token)
-            .json(&body);
+        let (api, ws) = (&w.api, ws.clone());
         async move {
-            let resp = req.send().await.unwrap();
-            let status = resp.status().as_u16();
-            (status, resp.json::<Value>().await.unwrap())
+            let r = api.post(&format!("/workspaces/{}/memories", ws.id), &ws.token, &body).await;
+            (r.status, r.body)
         }
     };
     let list = |ws: &Ws, query: &str| {
-        let req = w
-            .http
-            .get(format!("{}/workspaces/{}/memories{query}", w.server.base, ws.id))
-            .bearer_auth(&ws.token);
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        let (api, ws, path) = (&w.api, ws.clone(), format!("/workspaces/{}/memories{query}", ws.id));
+        async move { api.get(&path, &ws.token).await.expect(200) }
     };
 
     // LOCAL with a label, redacted like every other write.
@@ -800,9 +723,7 @@ async fn the_http_memory_endpoints_follow_the_same_rules() {
     )
     .await;
     assert_eq!(status, 201, "{stored}");
-    assert_eq!(stored["scope"], "LOCAL");
-    assert_eq!(stored["namespace"], "ops");
-    assert_eq!(stored["memory_namespace"], format!("workspace:{}", child.id));
+    insta::assert_json_snapshot!("http_memory_commit_local", stable_json(&stored));
     let items = list(&child, "?scope=LOCAL").await;
     assert_eq!(items[0]["content"], "deploy token [REDACTED:GITHUB_PAT]", "{items}");
     assert_eq!(items[0]["namespace"], "ops");
@@ -833,13 +754,10 @@ async fn the_http_memory_endpoints_follow_the_same_rules() {
     // Delete: only from a namespace the workspace may write; then 404.
     let id = stored["id"].as_str().unwrap();
     let delete = |ws: &Ws, id: &str| {
-        let req = w
-            .http
-            .delete(format!("{}/workspaces/{}/memories/{id}", w.server.base, ws.id))
-            .bearer_auth(&ws.token);
+        let (api, ws, path) = (&w.api, ws.clone(), format!("/workspaces/{}/memories/{id}", ws.id));
         async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            let r = api.delete(&path, &ws.token).await;
+            (r.status, r.body)
         }
     };
     let global_id = list(&child, "?scope=GLOBAL").await[0]["id"]

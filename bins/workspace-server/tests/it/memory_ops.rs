@@ -16,6 +16,8 @@ use molecule_memory_contract::client::{ClientConfig, PluginClient};
 use molecule_memory_contract::{MemoryWrite, NamespaceKind, NamespaceUpsert};
 use serde_json::{Value, json};
 
+use molecule_testkit::stable_json;
+
 use crate::mcp::{ADMIN, World, Ws, world};
 
 impl World {
@@ -30,16 +32,7 @@ impl World {
 
     /// `molecule_memory_plugin_calls_total{op=…}` summed over outcomes, from `/metrics`.
     async fn plugin_calls(&self, op: &str) -> u64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.server.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.api.admin_get("/metrics").await.text;
         text.lines()
             .filter(|l| l.starts_with("molecule_memory_plugin_calls_total{") && l.contains(&format!("op=\"{op}\"")))
             .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
@@ -47,21 +40,15 @@ impl World {
     }
 
     async fn export(&self) -> Vec<Value> {
-        let resp = self
-            .http
-            .get(format!("{}/admin/memories/export", self.server.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        resp.json().await.unwrap()
+        let list = self.api.admin_get("/admin/memories/export").await.expect(200);
+        serde_json::from_value(list).unwrap()
     }
 
     async fn import(&self, query: &str, body: &Value) -> (u16, Value) {
         let resp = self
-            .http
-            .post(format!("{}/admin/memories/import?{query}", self.server.base))
+            .api
+            .http()
+            .post(self.api.url(&format!("/admin/memories/import?{query}")))
             .bearer_auth(ADMIN)
             // 10k memories are 10k plugin commits in one request: past the client's 30 s on
             // a loaded CI machine (one run took longer), so this call gets its own bound.
@@ -224,27 +211,21 @@ async fn a_memory_is_edited_over_http_and_redacted_again() {
     let w = world(true).await;
     let ws = w.create("editor", None).await;
     let other = w.create("other", None).await;
-    let stored: Value = w
-        .http
-        .post(format!("{}/workspaces/{}/memories", w.server.base, ws.id))
-        .bearer_auth(&ws.token)
-        .json(&json!({"content": "the build takes ten minutes", "scope": "LOCAL"}))
-        .send()
+    let stored = w
+        .api
+        .post(
+            &format!("/workspaces/{}/memories", ws.id),
+            &ws.token,
+            &json!({"content": "the build takes ten minutes", "scope": "LOCAL"}),
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect(201);
     let id = stored["id"].as_str().unwrap();
     let patch = |who: &Ws, memory: &str, body: Value| {
-        let req = w
-            .http
-            .patch(format!("{}/workspaces/{}/memories/{memory}", w.server.base, who.id))
-            .bearer_auth(&who.token)
-            .json(&body);
+        let (api, who, path) = (&w.api, who.clone(), format!("/workspaces/{}/memories/{memory}", who.id));
         async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            let r = api.patch(&path, &who.token, &body).await;
+            (r.status, r.body)
         }
     };
     let (s, same) = patch(&ws, id, json!({"content": "the build takes ten minutes"})).await;
@@ -279,14 +260,10 @@ async fn initial_memories_reach_the_plugin_on_create_and_org_import() {
     let w = world(true).await;
     let root = w.create("parent", None).await;
     let create = |body: Value| {
-        let req = w
-            .http
-            .post(format!("{}/workspaces", w.server.base))
-            .bearer_auth(ADMIN)
-            .json(&body);
+        let api = &w.api;
         async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            let r = api.admin_post("/workspaces", &body).await;
+            (r.status, r.body)
         }
     };
     let (s, made) = create(json!({
@@ -310,34 +287,23 @@ async fn initial_memories_reach_the_plugin_on_create_and_org_import() {
     );
 
     // Refused before anything is created: GLOBAL on a child, an unknown scope, an unknown field.
-    for (body, needle) in [
-        (
-            json!({"name": "g", "parent_id": root.id, "initial_memories": [{"content": "x", "scope": "GLOBAL"}]}),
-            "GLOBAL",
-        ),
-        (
-            json!({"name": "s", "initial_memories": [{"content": "x", "scope": "PLANET"}]}),
-            "scope",
-        ),
-        (
-            json!({"name": "f", "initial_memories": [{"content": "x", "weight": 2}]}),
-            "weight",
-        ),
-        (json!({"name": "e", "initial_memories": [{"content": " "}]}), "content"),
+    let mut refusals = Vec::new();
+    for body in [
+        json!({"name": "g", "parent_id": root.id, "initial_memories": [{"content": "x", "scope": "GLOBAL"}]}),
+        json!({"name": "s", "initial_memories": [{"content": "x", "scope": "PLANET"}]}),
+        json!({"name": "f", "initial_memories": [{"content": "x", "weight": 2}]}),
+        json!({"name": "e", "initial_memories": [{"content": " "}]}),
     ] {
         let (s, e) = create(body).await;
-        assert_eq!(s, 400, "{e}");
-        assert!(e.to_string().contains(needle), "{needle}: {e}");
+        refusals.push(json!({ "status": s, "body": e }));
     }
+    insta::assert_json_snapshot!("initial_memories_refused", stable_json(&json!(refusals)));
     let names: Vec<String> = w
-        .http
-        .get(format!("{}/workspaces", w.server.base))
-        .bearer_auth(ADMIN)
-        .send()
+        .api
+        .admin_get("/workspaces")
         .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
+        .expect(200)
+        .as_array()
         .unwrap()
         .iter()
         .map(|v| v["name"].as_str().unwrap().to_owned())
@@ -346,15 +312,7 @@ async fn initial_memories_reach_the_plugin_on_create_and_org_import() {
 
     // Org import: node memories, defaults for nodes without, the org's on the first root.
     let template = "name: acme\ndefaults:\n  initial_memories:\n    - content: default memory\nglobal_memories:\n  - content: the org is called acme\nworkspaces:\n  - name: lead\n    runtime: external\n    initial_memories:\n      - content: lead memory\n    children:\n      - name: helper\n        runtime: external\n";
-    let resp = w
-        .http
-        .post(format!("{}/org/import", w.server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "template": template }))
-        .send()
-        .await
-        .unwrap();
-    let imported: Value = resp.json().await.unwrap();
+    let imported = w.api.admin_post("/org/import", &json!({ "template": template })).await.ok();
     assert_eq!(imported["created"], 2, "{imported}");
     let lead = imported["workspaces"][0]["id"].as_str().unwrap();
     let helper = imported["workspaces"][1]["id"].as_str().unwrap();
@@ -368,17 +326,12 @@ async fn initial_memories_reach_the_plugin_on_create_and_org_import() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_plugin_initial_memories_are_refused_not_dropped() {
     let w = world(false).await;
-    let resp = w
-        .http
-        .post(format!("{}/workspaces", w.server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "x", "initial_memories": [{"content": "remember me"}]}))
-        .send()
+    let e = w
+        .api
+        .admin_post("/workspaces", &json!({"name": "x", "initial_memories": [{"content": "remember me"}]}))
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let e: Value = resp.json().await.unwrap();
-    assert!(e.to_string().contains("MEMORY_PLUGIN_URL"), "{e}");
+        .expect(400);
+    insta::assert_json_snapshot!("initial_memories_without_a_plugin", e);
 }
 
 /// The original's `agent_memories` (with the 017 `namespace` label), in the server's database.

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use molecule_testkit::agent::Mode;
-use molecule_testkit::{StubAgent, TestDb, until, until_ok};
+use molecule_testkit::client::text;
+use molecule_testkit::{StubAgent, TestDb, stable_json, until, until_ok};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -23,58 +24,17 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
     let db = TestDb::new().await;
     let mut a = common::start_replica(&db.url, ADMIN, FAST);
     let b = common::start_replica(&db.url, ADMIN, FAST);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &a, ADMIN).await;
-    common::replica_ready(&http, &b, ADMIN).await;
+    let (api_a, api_b) = (a.api(), b.api());
+    api_a.ready().await;
+    api_b.ready().await;
 
-    let create = |name: &str| {
-        let http = http.clone();
-        let base = a.base.clone();
-        let name = name.to_owned();
-        async move {
-            let v: Value = http
-                .post(format!("{base}/workspaces"))
-                .bearer_auth(ADMIN)
-                .json(&json!({ "name": name, "runtime": "external" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (
-                v["id"].as_str().unwrap().to_owned(),
-                v["auth_token"].as_str().unwrap().to_owned(),
-            )
-        }
-    };
-    let (caller, caller_token) = create("caller").await;
-    let (callee, callee_token) = create("callee").await;
+    let caller = api_a.external("caller").await;
+    let callee = api_a.external("callee").await;
     // The callee's agent takes the first message and never answers it.
     let agent = StubAgent::start(Mode::Hang).unwrap();
-    let reg = http
-        .post(format!("{}/registry/register", b.base))
-        .bearer_auth(&callee_token)
-        .json(&json!({ "id": callee, "url": agent.url, "agent_card": { "name": "callee" } }))
-        .send()
-        .await
-        .unwrap();
-    assert!(reg.status().is_success(), "{}", reg.text().await.unwrap());
+    api_b.register(&callee, &agent.url, &json!({ "name": "callee" })).await;
 
-    let sent: Value = http
-        .post(format!("{}/workspaces/{caller}/delegate", a.base))
-        .bearer_auth(&caller_token)
-        .json(&json!({ "target_id": callee, "task": "survive the crash" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let did = sent["delegation_id"].as_str().unwrap().to_owned();
+    let did = api_a.delegate(&caller, &callee.id, "survive the crash").await;
     until(
         "the delegation to be in flight on replica A",
         Duration::from_secs(15),
@@ -92,29 +52,12 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
         "replica B to complete the delegation",
         Duration::from_secs(60),
         || async {
-            let hb = http
-                .post(format!("{}/registry/heartbeat", b.base))
-                .bearer_auth(&callee_token)
-                .json(&json!({ "workspace_id": callee, "active_tasks": 0 }))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !hb.status().is_success() {
-                return Err(format!("heartbeat: {}", hb.status()));
-            }
-            let list: Value = http
-                .get(format!("{}/workspaces/{caller}/delegations", b.base))
-                .bearer_auth(&caller_token)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            let row = list
-                .as_array()
-                .and_then(|l| l.iter().find(|d| d["delegation_id"] == did.as_str()))
-                .cloned()
+            api_b.heartbeat(&callee, 0).await.success()?;
+            let row = api_b
+                .delegations(&caller)
+                .await?
+                .into_iter()
+                .find(|d| d["delegation_id"] == did.as_str())
                 .ok_or("delegation not listed")?;
             if row["status"] == "completed" {
                 Ok(row)
@@ -124,25 +67,15 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
         },
     )
     .await;
-    assert_eq!(done["response_preview"], "echo: survive the crash");
+    insta::assert_json_snapshot!("delegation_completed_by_the_other_replica", stable_json(&done));
 
     // The result lands once: one delegate_result row, one inbox row, one DELEGATION_COMPLETE.
     let rows: Vec<Value> = until_ok("the caller's result rows", Duration::from_secs(10), || async {
-        let activity: Value = http
-            .get(format!("{}/workspaces/{caller}/activity?limit=100", b.base))
-            .bearer_auth(&caller_token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let rows: Vec<Value> = activity
-            .as_array()
-            .unwrap()
-            .iter()
+        let rows: Vec<Value> = api_b
+            .activity(&caller.id, &caller.token, "limit=100")
+            .await?
+            .into_iter()
             .filter(|r| r["method"] == "delegate_result")
-            .cloned()
             .collect();
         if rows.len() >= 2 {
             Ok(rows)
@@ -151,32 +84,16 @@ async fn a_delegation_in_flight_on_a_killed_replica_is_completed_by_the_other_on
         }
     })
     .await;
-    assert_eq!(
-        rows.iter().filter(|r| r["activity_type"] == "delegation").count(),
-        1,
-        "{rows:?}"
-    );
-    assert_eq!(
-        rows.iter().filter(|r| r["activity_type"] == "a2a_receive").count(),
-        1,
-        "{rows:?}"
-    );
-    let events: Value = http
-        .get(format!("{}/events/{caller}", b.base))
-        .bearer_auth(ADMIN)
-        .send()
+    let mut kinds: Vec<&str> = rows.iter().filter_map(|r| r["activity_type"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["a2a_receive", "delegation"], "{rows:?}");
+    let complete: Vec<Value> = api_b
+        .events(&caller.id)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let complete: Vec<&Value> = events
-        .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
         .filter(|e| e["event"] == "DELEGATION_COMPLETE")
         .collect();
-    assert_eq!(complete.len(), 1, "{events}");
+    assert_eq!(complete.len(), 1, "{complete:?}");
     assert_eq!(complete[0]["payload"]["via"], "queue_drain");
     // At least once to the agent: the message A had sent, then B's, with the same messageId.
     let deliveries = agent
@@ -194,67 +111,20 @@ async fn a_long_delivery_keeps_its_lease_and_is_sent_once() {
     let db = TestDb::new().await;
     let a = common::start_replica(&db.url, ADMIN, FAST);
     let b = common::start_replica(&db.url, ADMIN, FAST);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &a, ADMIN).await;
-    common::replica_ready(&http, &b, ADMIN).await;
-    let mut ids = Vec::new();
-    for name in ["caller", "callee"] {
-        let v: Value = http
-            .post(format!("{}/workspaces", a.base))
-            .bearer_auth(ADMIN)
-            .json(&json!({ "name": name, "runtime": "external" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push((
-            v["id"].as_str().unwrap().to_owned(),
-            v["auth_token"].as_str().unwrap().to_owned(),
-        ));
-    }
-    let ((caller, caller_token), (callee, callee_token)) = (ids[0].clone(), ids[1].clone());
+    let (api_a, api_b) = (a.api(), b.api());
+    api_a.ready().await;
+    api_b.ready().await;
+    let caller = api_a.external("caller").await;
+    let callee = api_a.external("callee").await;
     // Three lease lengths (2 s each) to answer.
     let agent = StubAgent::start(Mode::Slow(6000)).unwrap();
-    http.post(format!("{}/registry/register", b.base))
-        .bearer_auth(&callee_token)
-        .json(&json!({ "id": callee, "url": agent.url, "agent_card": {} }))
-        .send()
-        .await
-        .unwrap();
-    let sent: Value = http
-        .post(format!("{}/workspaces/{caller}/delegate", a.base))
-        .bearer_auth(&caller_token)
-        .json(&json!({ "target_id": callee, "task": "take your time" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let did = sent["delegation_id"].as_str().unwrap().to_owned();
+    api_b.register(&callee, &agent.url, &json!({})).await;
+    let did = api_a.delegate(&caller, &callee.id, "take your time").await;
     until_ok("the slow delegation to complete", Duration::from_secs(30), || async {
         // Heartbeats with a free slot keep offering the other replica a chance to drain.
-        let _ = http
-            .post(format!("{}/registry/heartbeat", b.base))
-            .bearer_auth(&callee_token)
-            .json(&json!({ "workspace_id": callee, "active_tasks": 0 }))
-            .send()
-            .await;
-        let list: Value = http
-            .get(format!("{}/workspaces/{caller}/delegations", b.base))
-            .bearer_auth(&caller_token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = list[0]["status"].clone();
+        let _ = api_b.heartbeat(&callee, 0).await;
+        let list = api_b.delegations(&caller).await?;
+        let status = list.first().map(|d| d["status"].clone()).unwrap_or_default();
         if status == "completed" {
             Ok(())
         } else {
@@ -279,6 +149,16 @@ pub(crate) fn reference_agent() -> Option<std::path::PathBuf> {
     common::ready_or_skip("hibernation_and_restart_through_messages", problem).then_some(path)
 }
 
+/// The body of an A2A message from the user saying `text`, as the proxy takes it.
+pub(crate) fn user_message(text: &str) -> Value {
+    json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": text }] } })
+}
+
+/// The text of the first part of an A2A answer, if it has one.
+pub(crate) fn said(answer: &Value) -> Option<&str> {
+    answer["result"]["parts"][0]["text"].as_str()
+}
+
 /// With the local backend: hibernate, then a message answers 503 `waking` and wakes it; it
 /// comes back online and the retried message is answered. A message to a workload that died
 /// answers 503 `restarting` and the dispatcher brings it back.
@@ -287,45 +167,13 @@ async fn hibernation_and_restart_through_messages() {
     let Some(agent_bin) = reference_agent() else { return };
     let db = TestDb::new().await;
     let data = tempfile::tempdir().unwrap();
-    let server = common::start_replica(
-        &db.url,
-        ADMIN,
-        &[
-            ("MOLECULE_BACKEND", "local"),
-            ("MOLECULE_LOCAL_AGENT_COMMAND", agent_bin.to_str().unwrap()),
-            ("MOLECULE_DATA_DIR", data.path().to_str().unwrap()),
-            ("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1"),
-        ],
-    );
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
-    let created: Value = http
-        .post(format!("{}/workspaces", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "name": "sleeper" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let get = || async {
-        http.get(format!("{}/workspaces/{id}", server.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
+    let server = common::start_replica(&db.url, ADMIN, &common::local_agents(&agent_bin, data.path()));
+    let api = server.api();
+    api.ready().await;
+    let id = text(&api.create(&json!({ "name": "sleeper" })).await, "id");
     let online = || async {
         until_ok("the workspace to be online", Duration::from_secs(30), || async {
-            let w = get().await;
+            let w = api.workspace(&id).await;
             if w["status"] == "online" {
                 Ok(w)
             } else {
@@ -334,25 +182,18 @@ async fn hibernation_and_restart_through_messages() {
         })
         .await
     };
-    let send = |text: &str| {
-        http.post(format!("{}/workspaces/{id}/a2a", server.base))
-            .bearer_auth(ADMIN)
-            .json(&json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": text }] } }))
-            .send()
+    let send = |words: &str| {
+        let body = user_message(words);
+        let (api, id) = (&api, &id);
+        async move { api.a2a(id, ADMIN, &body).await }
     };
     online().await;
-    let answer: Value = send("before").await.unwrap().json().await.unwrap();
-    assert_eq!(answer["result"]["parts"][0]["text"], "echo: before", "{answer}");
+    let answer = send("before").await.ok();
+    assert_eq!(said(&answer), Some("echo: before"), "{answer}");
 
     // Hibernate: stopped, no URL.
-    let resp = http
-        .post(format!("{}/workspaces/{id}/hibernate", server.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-    let w = get().await;
+    api.admin_action(&format!("/workspaces/{id}/hibernate")).await.expect(200);
+    let w = api.workspace(&id).await;
     assert_eq!(
         (w["status"].as_str(), w["url"].as_str()),
         (Some("hibernated"), None),
@@ -360,11 +201,9 @@ async fn hibernation_and_restart_through_messages() {
     );
 
     // A message wakes it: 503 waking with Retry-After, then online, then answered.
-    let resp = send("wake up").await.unwrap();
-    assert_eq!(resp.status(), 503);
-    assert_eq!(resp.headers().get("retry-after").unwrap(), "15");
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["waking"], true, "{body}");
+    let resp = send("wake up").await;
+    assert_eq!(resp.header("retry-after"), "15");
+    insta::assert_json_snapshot!("a2a_to_a_hibernated_workspace", stable_json(&resp.expect(503)));
     online().await;
     // Online comes with the agent's registration, which may land before the dispatcher
     // records the new process: wait for both.
@@ -372,7 +211,7 @@ async fn hibernation_and_restart_through_messages() {
         "the woken workload's pid to be recorded",
         Duration::from_secs(30),
         || async {
-            let w = get().await;
+            let w = api.workspace(&id).await;
             if w["status"] == "online" && w["instance_id"].is_string() {
                 Ok(w)
             } else {
@@ -381,35 +220,38 @@ async fn hibernation_and_restart_through_messages() {
         },
     )
     .await;
-    let answer: Value = send("wake up").await.unwrap().json().await.unwrap();
-    assert_eq!(answer["result"]["parts"][0]["text"], "echo: wake up", "{answer}");
+    let answer = send("wake up").await.ok();
+    assert_eq!(said(&answer), Some("echo: wake up"), "{answer}");
 
     // The workload dies: the next message finds it dead, answers 503 restarting, and the
     // dispatcher brings it back.
-    let pid = w["instance_id"].as_str().unwrap().to_owned();
+    let pid = text(&w, "instance_id");
     std::process::Command::new("kill")
         .args(["-KILL", &pid])
         .status()
         .unwrap();
-    let resp = until_ok(
+    let body = until_ok(
         "the message to find the workload dead",
         Duration::from_secs(10),
         || async {
-            let resp = send("anyone?").await.map_err(|e| e.to_string())?;
-            if resp.status() == 503 {
-                Ok(resp)
-            } else {
-                Err(format!("{}", resp.status()))
-            }
+            let resp = send("anyone?").await;
+            if resp.status == 503 { Ok(resp.body) } else { Err(resp.text) }
         },
     )
     .await;
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["restarting"], true, "{body}");
+    // The transport's own words vary with the moment the process died (refused, or closed
+    // mid-request): the snapshot keeps the rest, and the reason's frame is checked here.
+    let mut body = body;
+    let reason = body.as_object_mut().and_then(|o| o.remove("error")).unwrap_or_default();
+    let reason = reason.as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("workspace agent is not running (") && reason.ends_with("); it is being restarted"),
+        "{reason}"
+    );
+    insta::assert_json_snapshot!("a2a_to_a_dead_workload", stable_json(&body));
     until_ok("the restarted workload to answer", Duration::from_secs(30), || async {
-        let resp = send("back?").await.map_err(|e| e.to_string())?;
-        let v: Value = resp.json().await.map_err(|e| e.to_string())?;
-        if v["result"]["parts"][0]["text"] == "echo: back?" {
+        let v = send("back?").await.body;
+        if said(&v) == Some("echo: back?") {
             Ok(())
         } else {
             Err(v.to_string())
@@ -427,98 +269,60 @@ async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
     let Some(agent_bin) = reference_agent() else { return };
     let db = TestDb::new().await;
     let server = common::start_replica(&db.url, ADMIN, &[("MOLECULE_BACKEND", "none")]);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
-    let created: Value = http
-        .post(format!("{}/workspaces", server.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "name": "cloud", "external": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let api = server.api();
+    api.ready().await;
+    let created = api.create(&json!({ "name": "cloud", "external": true })).await;
+    let id: uuid::Uuid = text(&created, "id").parse().unwrap();
     // What the dispatcher does for EC2, on the same database.
     let services = molecule_service::Services::new(db.pool().clone(), Default::default()).unwrap();
     let env = [
-        (
-            "MOLECULE_WORKSPACE_TOKEN".to_owned(),
-            created["auth_token"].as_str().unwrap().into(),
-        ),
+        ("MOLECULE_WORKSPACE_TOKEN".to_owned(), text(&created, "auth_token").into()),
         ("CLOUD_KEY".to_owned(), "cloud-value".into()),
     ]
     .into();
     let files = [("prompts/seeded.md".to_owned(), b"from the bootstrap".to_vec())].into();
     let code = services.vault().stash_bootstrap(id, &env, &files).await.unwrap();
     let configs = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut agent = std::process::Command::new(&agent_bin)
         .env_clear()
         .env("WORKSPACE_ID", id.to_string())
         .env("PLATFORM_URL", &server.base)
         .env("MOLECULE_BOOTSTRAP_CODE", &code)
         .env("WORKSPACE_CONFIG_PATH", configs.path())
-        .env("AGENT_PORT", port.to_string())
+        .env("AGENT_PORT", common::free_port().to_string())
         .env("HEARTBEAT_INTERVAL_SECONDS", "1")
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let online = until(
+    until(
         "the bootstrapped agent to register",
         Duration::from_secs(30),
-        || async {
-            let w: Value = http
-                .get(format!("{}/workspaces/{id}", server.base))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            (w["status"] == "online").then_some(w)
-        },
+        || async { (api.workspace(&id.to_string()).await["status"] == "online").then_some(()) },
     )
     .await;
-    assert_eq!(online["status"], "online");
     assert_eq!(
         std::fs::read_to_string(configs.path().join("prompts/seeded.md")).unwrap(),
         "from the bootstrap",
         "the files the code carried are in the agent's configs"
     );
-    let answer: Value = http
-        .post(format!("{}/workspaces/{id}/a2a", server.base))
-        .bearer_auth(ADMIN)
-        .json(
-            &json!({ "message": { "role": "user", "parts": [{ "kind": "text", "text": "secret-sha256:CLOUD_KEY" }] } }),
-        )
-        .send()
+    let answer = api
+        .a2a(&id.to_string(), ADMIN, &user_message("secret-sha256:CLOUD_KEY"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .ok();
     let want: String = sha2::Sha256::digest(b"cloud-value")
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(answer["result"]["parts"][0]["text"], want.as_str(), "{answer}");
-    let again = http
-        .post(format!("{}/registry/bootstrap", server.base))
-        .json(&json!({ "workspace_id": id, "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 401, "a code works once");
+    assert_eq!(said(&answer), Some(want.as_str()), "{answer}");
+    let again = api
+        .call(
+            reqwest::Method::POST,
+            "/registry/bootstrap",
+            None,
+            Some(&json!({ "workspace_id": id, "code": code })),
+        )
+        .await;
+    assert_eq!(again.status, 401, "a code works once: {}", again.text);
     let _ = agent.kill();
     let _ = agent.wait();
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{Proc as Replica, until};
 use futures_util::StreamExt;
-use molecule_testkit::TestDb;
+use molecule_testkit::client::text;
+use molecule_testkit::{Agent, TestDb};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -21,10 +22,6 @@ fn start(db: &TestDb) -> Replica {
         ADMIN,
         &[("LIVENESS_TTL_SECONDS", "1"), ("LIVENESS_SWEEP_INTERVAL_SECONDS", "1")],
     )
-}
-
-async fn ready(http: &reqwest::Client, r: &Replica) {
-    common::replica_ready(http, r, ADMIN).await;
 }
 
 async fn sse_connect(base: &str, id: &str, token: &str) -> tokio::net::TcpStream {
@@ -59,12 +56,9 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
     // An empty database: both replicas race to migrate it and install the ledger at boot.
     let db = TestDb::empty().await;
     let (a, b) = (start(&db), start(&db));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    ready(&http, &a).await;
-    ready(&http, &b).await;
+    let (api_a, api_b) = (a.api(), b.api());
+    api_a.ready().await;
+    api_b.ready().await;
 
     // A WebSocket client on replica B.
     let mut req = format!("{}/ws", b.base.replace("http://", "ws://"))
@@ -75,22 +69,13 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
 
     // A change made through replica A.
-    let created: Value = http
-        .post(format!("{}/workspaces", a.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "name": "cross-replica" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let created = api_a.create(&json!({ "name": "cross-replica" })).await;
+    let id = text(&created, "id");
     assert!(
         created.get("auth_token").is_none(),
         "a provisioned workspace's create shows no token: {created}"
     );
-    let token = common::mint_token(&http, &a.base, ADMIN, &id).await;
+    let token = api_a.mint_token(&id).await;
 
     let seen = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(msg) = ws.next().await {
@@ -112,64 +97,31 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
     let mut sse = sse_connect(&b.base, &id, &token).await;
     let first = read_until(&mut sse, ": ping").await;
     assert!(first.contains(": ping"), "SSE opens with a ping: {first}");
-    let r = http
-        .patch(format!("{}/workspaces/{id}", a.base))
-        .bearer_auth(&token)
-        .json(&json!({ "role": "sse probe" }))
-        .send()
+    api_a
+        .patch(&format!("/workspaces/{id}"), &token, &json!({ "role": "sse probe" }))
         .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+        .expect(200);
     let frame = read_until(&mut sse, "WORKSPACE_UPDATED").await;
     assert!(frame.contains("data: {"), "SSE frames are `data: <json>`: {frame}");
 
     // Five online workspaces go stale (TTL 1 s); both replicas sweep every second.
-    let mut ids = vec![id.clone()];
-    let mut tokens = vec![token];
+    let mut agents = vec![Agent { id: id.clone(), token }];
     for i in 0..4 {
-        let c: Value = http
-            .post(format!("{}/workspaces", b.base))
-            .bearer_auth(ADMIN)
-            .json(&json!({ "name": format!("stale-{i}") }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = c["id"].as_str().unwrap().to_owned();
-        tokens.push(common::mint_token(&http, &b.base, ADMIN, &id).await);
-        ids.push(id);
+        agents.push(api_b.provisioned(&json!({ "name": format!("stale-{i}") })).await);
     }
-    for (id, token) in ids.iter().zip(&tokens) {
-        let r = http
-            .post(format!("{}/registry/register", a.base))
-            .bearer_auth(token)
-            .json(&json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": { "name": "x" } }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for agent in &agents {
+        api_a.register(agent, "http://127.0.0.1:9", &json!({ "name": "x" })).await;
     }
     until("every workspace offline", Duration::from_secs(30), || async {
-        let list: Value = http
-            .get(format!("{}/workspaces", a.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let list = api_a.admin_get("/workspaces").await.body;
         list.as_array()?.iter().all(|w| w["status"] == "offline").then_some(())
     })
     .await;
     // Let a few more ticks pass on both replicas (each would re-mark if it were not exclusive).
     let ticks = |r: &Replica| {
-        let http = http.clone();
-        let url = format!("{}/admin/liveness", r.base);
+        let api = r.api();
         async move {
-            let body: Value = http.get(url).bearer_auth(ADMIN).send().await.ok()?.json().await.ok()?;
+            let body = api.admin_get("/admin/liveness").await.body;
             let s = &body["subsystems"]["liveness"];
             Some((s["ticks_run"].as_u64()?, s["ticks_skipped"].as_u64()?))
         }
@@ -181,22 +133,9 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
     })
     .await;
 
-    for id in &ids {
-        let events: Value = http
-            .get(format!("{}/events/{id}", b.base))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let offline = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event"] == "WORKSPACE_OFFLINE")
-            .count();
+    for Agent { id, .. } in &agents {
+        let events = api_b.events(id).await;
+        let offline = events.iter().filter(|e| e["event"] == "WORKSPACE_OFFLINE").count();
         assert_eq!(offline, 1, "workspace {id}: exactly one replica marks it offline");
     }
 }
@@ -207,42 +146,24 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
 async fn an_agent_on_the_websocket_sees_only_what_the_hierarchy_allows() {
     let db = TestDb::new().await;
     let server = start(&db);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    ready(&http, &server).await;
+    let api = server.api();
+    api.ready().await;
     let create = |name: &'static str, parent: Option<String>| {
-        let http = http.clone();
-        let base = server.base.clone();
-        async move {
-            let c: Value = http
-                .post(format!("{base}/workspaces"))
-                .bearer_auth(ADMIN)
-                .json(&json!({ "name": name, "parent_id": parent }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let id = c["id"].as_str().unwrap().to_owned();
-            let token = common::mint_token(&http, &base, ADMIN, &id).await;
-            (id, token)
-        }
+        let api = &api;
+        async move { api.provisioned(&json!({ "name": name, "parent_id": parent })).await }
     };
-    let (parent, parent_token) = create("parent", None).await;
-    let (child, child_token) = create("child", Some(parent.clone())).await;
-    let (stranger, stranger_token) = create("stranger-child", Some(create("stranger", None).await.0)).await;
+    let parent = create("parent", None).await;
+    let child = create("child", Some(parent.id.clone())).await;
+    let stranger = create("stranger-child", Some(create("stranger", None).await.id)).await;
 
     let ws_request = |with_header: bool| {
         let mut req = format!("{}/ws", server.base.replace("http://", "ws://"))
             .into_client_request()
             .unwrap();
         req.headers_mut()
-            .insert("Authorization", format!("Bearer {child_token}").parse().unwrap());
+            .insert("Authorization", format!("Bearer {}", child.token).parse().unwrap());
         if with_header {
-            req.headers_mut().insert("X-Workspace-ID", child.parse().unwrap());
+            req.headers_mut().insert("X-Workspace-ID", child.id.parse().unwrap());
         }
         req
     };
@@ -255,27 +176,14 @@ async fn an_agent_on_the_websocket_sees_only_what_the_hierarchy_allows() {
 
     // The stranger's event comes first; the parent's after it. The agent must see the parent's
     // and must not have seen the stranger's.
-    let register = |id: String, token: String| {
-        let http = http.clone();
-        let base = server.base.clone();
-        async move {
-            let r = http
-                .post(format!("{base}/registry/register"))
-                .bearer_auth(token)
-                .json(&json!({ "id": id, "url": "http://127.0.0.1:9", "agent_card": { "name": "x" } }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-        }
-    };
-    register(stranger.clone(), stranger_token).await;
-    register(parent.clone(), parent_token).await;
+    for agent in [&stranger, &parent] {
+        api.register(agent, "http://127.0.0.1:9", &json!({ "name": "x" })).await;
+    }
     let seen = tokio::time::timeout(Duration::from_secs(10), async {
         let mut seen = Vec::new();
         while let Some(msg) = ws.next().await {
             let ev: Value = serde_json::from_str(msg.unwrap().to_text().unwrap_or("{}")).unwrap_or_default();
-            let done = ev["workspace_id"] == parent.as_str() && ev["event"] == "WORKSPACE_ONLINE";
+            let done = ev["workspace_id"] == parent.id.as_str() && ev["event"] == "WORKSPACE_ONLINE";
             seen.push(ev);
             if done {
                 return seen;
@@ -286,7 +194,7 @@ async fn an_agent_on_the_websocket_sees_only_what_the_hierarchy_allows() {
     .await
     .expect("the agent never saw its parent come online");
     assert!(
-        seen.iter().all(|ev| ev["workspace_id"] != stranger.as_str()),
+        seen.iter().all(|ev| ev["workspace_id"] != stranger.id.as_str()),
         "the agent saw an unrelated workspace's event: {seen:?}"
     );
 }

@@ -6,12 +6,24 @@
 use std::path::Path;
 use std::time::Duration;
 
-use molecule_testkit::{TestDb, until_ok};
+use molecule_testkit::client::text;
+use molecule_testkit::{TestDb, stable_json, until_ok};
 use serde_json::{Value, json};
 
 use crate::common;
 
 const ADMIN: &str = "templates-admin";
+
+/// `body` with every occurrence of the directory `dir` in its strings written as `name`: a
+/// temporary path is not part of the wire shape a snapshot keeps.
+fn in_dir(body: &Value, dir: &Path, name: &str) -> Value {
+    in_text(body, dir.to_str().unwrap(), name)
+}
+
+/// `body` with every occurrence of `needle` in its strings written as `name`.
+fn in_text(body: &Value, needle: &str, name: &str) -> Value {
+    serde_json::from_str(&body.to_string().replace(needle, name)).unwrap()
+}
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
@@ -59,50 +71,16 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
         .concat(),
         Some(&log),
     );
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
-    let base = &server.base;
-    let get = |path: String| common::call(&http, reqwest::Method::GET, path, ADMIN, None);
+    let api = server.api();
+    api.ready().await;
+    let get = |path: &'static str| async { api.admin_get(path).await.expect(200) };
 
-    // The listing: the good ones, in the later shape; the broken one is not there...
-    let (status, list) = get(format!("{base}/templates")).await;
-    assert_eq!(status, 200, "{list}");
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["claude-code-default", "good"], "{list}");
-    let good = &list[1];
-    assert_eq!(good["name"], "Good agent");
-    assert_eq!(good["tier"], 2);
-    assert_eq!(good["model"], "sonnet");
-    assert_eq!(good["skills"], json!(["search", "write"]));
-    assert_eq!(good["skill_count"], 2);
-    assert_eq!(good["required_env"], json!(["GOOD_KEY"]));
-    assert_eq!(good["models"][1], json!({ "id": "opus", "required_env": ["OPUS_KEY"] }));
-    assert_eq!(good["providers"], json!(["anthropic-oauth"]));
-    assert_eq!(good["provider_registry"][0]["name"], "anthropic");
-    assert_eq!(good["provider_registry"][0]["base_url"], "");
-    assert_eq!(good["provision_timeout_seconds"], 900);
-    assert!(list[0].get("provider_registry").is_none(), "absent, never null: {list}");
+    // The listing: the good ones, in the later shape (`provider_registry` absent, never null,
+    // where a template has none); the broken one is not there...
+    insta::assert_json_snapshot!("templates_listing", stable_json(&get("/templates").await));
     // ...but is in the load-error view, with its file and reason, and in the log.
-    let (status, errors) = get(format!("{base}/admin/templates/errors")).await;
-    assert_eq!(status, 200);
-    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
-    assert_eq!(errors[0]["id"], "broken");
-    assert!(
-        errors[0]["file"].as_str().unwrap().ends_with("broken/config.yaml"),
-        "{errors}"
-    );
-    assert!(
-        errors[0]["reason"].as_str().unwrap().contains("not valid YAML"),
-        "{errors}"
-    );
+    let errors = in_dir(&get("/admin/templates/errors").await, configs.path(), "[configs]");
+    insta::assert_json_snapshot!("templates_load_errors", stable_json(&errors));
     common::log_once(&log, "the server log naming the broken template's file", |l| {
         l.contains("templates: skip") && l.contains("broken/config.yaml")
     })
@@ -111,13 +89,11 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
     // Import: a new template appears at once; a second import of the name is a 409; a path
     // that leaves the template is a 400 naming `files`.
     let import = |body: Value| {
-        common::call(
-            &http,
-            reqwest::Method::POST,
-            format!("{base}/templates/import"),
-            ADMIN,
-            Some(body),
-        )
+        let api = &api;
+        async move {
+            let r = api.admin_post("/templates/import", &body).await;
+            (r.status, r.body)
+        }
     };
     let body =
         json!({ "name": "imported", "files": { "config.yaml": "name: Imported\ntier: 1\n", "notes/a.md": "a" } });
@@ -131,49 +107,33 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
     let (status, bad) = import(json!({ "name": "nocfg", "files": { "a.md": "x" } })).await;
     assert_eq!((status, bad["field"].as_str()), (400, Some("files")), "{bad}");
     assert!(!configs.path().join("evil").exists() && !configs.path().join("nocfg").exists());
-    assert_eq!(get(format!("{base}/templates")).await.1.as_array().unwrap().len(), 3);
+    assert_eq!(get("/templates").await.as_array().unwrap().len(), 3);
 
     // Create with a template: a missing required variable is a 422 naming it, with nothing
     // made; an unknown template is TEMPLATE_UNAVAILABLE; a field we do not implement is a
     // 400 naming it.
     let create = |body: Value| {
-        common::call(
-            &http,
-            reqwest::Method::POST,
-            format!("{base}/workspaces"),
-            ADMIN,
-            Some(body),
-        )
+        let api = &api;
+        async move {
+            let r = api.admin_post("/workspaces", &body).await;
+            (r.status, r.body)
+        }
     };
-    let (status, refused) = create(json!({ "name": "g", "template": "good" })).await;
-    assert_eq!(status, 422, "{refused}");
-    assert_eq!(refused["code"], "MISSING_REQUIRED_ENV");
-    assert_eq!(refused["missing"], json!(["GOOD_KEY"]));
-    assert!(refused["error"].as_str().unwrap().contains("GOOD_KEY"));
-    let (status, refused) =
-        create(json!({ "name": "g", "template": "good", "model": "opus", "secrets": { "GOOD_KEY": "v" } })).await;
+    // The chosen model's variables count too (`OPUS_KEY`).
+    let mut refusals = Vec::new();
+    for body in [
+        json!({ "name": "g", "template": "good" }),
+        json!({ "name": "g", "template": "good", "model": "opus", "secrets": { "GOOD_KEY": "v" } }),
+        json!({ "name": "g", "template": "nope" }),
+        json!({ "name": "g", "template": "broken" }),
+        json!({ "name": "g", "canvas": { "x": 1, "y": 2 } }),
+    ] {
+        let (status, refused) = create(body).await;
+        refusals.push(json!({ "status": status, "body": in_dir(&refused, configs.path(), "[configs]") }));
+    }
+    insta::assert_json_snapshot!("create_from_a_template_refused", stable_json(&json!(refusals)));
     assert_eq!(
-        (status, &refused["missing"]),
-        (422, &json!(["OPUS_KEY"])),
-        "the chosen model's variables count too"
-    );
-    let (status, refused) = create(json!({ "name": "g", "template": "nope" })).await;
-    assert_eq!(
-        (status, refused["code"].as_str()),
-        (422, Some("TEMPLATE_UNAVAILABLE")),
-        "{refused}"
-    );
-    let (status, refused) = create(json!({ "name": "g", "template": "broken" })).await;
-    assert_eq!(status, 422, "{refused}");
-    assert!(
-        refused["error"].as_str().unwrap().contains("broken/config.yaml"),
-        "{refused}"
-    );
-    let (status, refused) = create(json!({ "name": "g", "canvas": { "x": 1, "y": 2 } })).await;
-    assert_eq!(status, 400, "{refused}");
-    assert!(refused["error"].as_str().unwrap().contains("canvas"), "{refused}");
-    assert_eq!(
-        get(format!("{base}/workspaces")).await.1.as_array().unwrap().len(),
+        get("/workspaces").await.as_array().unwrap().len(),
         0,
         "nothing half-made"
     );
@@ -184,11 +144,14 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
         create(json!({ "name": "g", "role": "helper", "template": "good", "secrets": { "GOOD_KEY": "v" } })).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    assert_eq!(created["workspace"]["tier"], 2);
-    assert_eq!(created["workspace"]["runtime"], "claude-code");
+    assert_eq!(
+        (&created["workspace"]["tier"], &created["workspace"]["runtime"]),
+        (&json!(2), &json!("claude-code")),
+        "{created}"
+    );
     let online = || async {
         until_ok("the workspace to be online", Duration::from_secs(30), || async {
-            let (_, w) = get(format!("{base}/workspaces/{id}")).await;
+            let w = api.workspace(&id).await;
             if w["status"] == "online" {
                 Ok(w)
             } else {
@@ -203,28 +166,17 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
         std::fs::read_to_string(dir.join("prompts/hello.md")).unwrap(),
         "hello from the template\n"
     );
-    let cfg: serde_yaml_ng::Value =
-        serde_yaml_ng::from_slice(&std::fs::read(dir.join("config.yaml")).unwrap()).unwrap();
-    assert_eq!(cfg["name"], "g");
-    assert_eq!(cfg["description"], "helper");
-    assert_eq!(cfg["tier"], 2);
-    assert_eq!(cfg["model"], "sonnet");
-    assert_eq!(cfg["runtime_config"]["model"], "sonnet");
-    assert_eq!(cfg["skills"][0], "search", "the template's own keys stay");
+    // The template's own keys stay; name, description (the role), tier and model are set.
+    let cfg: Value = serde_yaml_ng::from_slice(&std::fs::read(dir.join("config.yaml")).unwrap()).unwrap();
+    insta::assert_json_snapshot!("config_yaml_seeded_from_a_template", stable_json(&cfg));
 
     // Seeded once: a restart keeps what changed in /configs since.
     std::fs::write(dir.join("prompts/hello.md"), "edited").unwrap();
-    let resp = http
-        .post(format!("{base}/workspaces/{id}/restart"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    api.admin_action(&format!("/workspaces/{id}/restart")).await.ok();
     // A new process, online (its instance id changes; the status alone may flip back to
     // online between two polls).
     until_ok("the restarted workload online", Duration::from_secs(30), || async {
-        let (_, w) = get(format!("{base}/workspaces/{id}")).await;
+        let w = api.workspace(&id).await;
         if w["status"] == "online" && !w["instance_id"].is_null() && w["instance_id"] != before {
             Ok(())
         } else {
@@ -291,39 +243,12 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
         .concat(),
     )
     .await;
-    let base = &w.server.base;
-    let resp = w
-        .http
-        .post(format!("{base}/org/import"))
-        .bearer_auth(crate::mcp::ADMIN)
-        .json(&json!({ "dir": "acme" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let imported: Value = resp.json().await.unwrap();
-    assert_eq!(
-        imported["ignored"],
-        json!(["recommended_env", "defaults.plugins"]),
-        "{imported}"
-    );
+    let imported = w.api.admin_post("/org/import", &json!({ "dir": "acme" })).await.expect(201);
+    // What is ignored, for the org and per node; a subtree that does not spawn is left out.
+    insta::assert_json_snapshot!("org_import_in_full", stable_json(&imported));
     let nodes = imported["workspaces"].as_array().unwrap();
     let node = |name: &str| nodes.iter().find(|n| n["name"] == name).unwrap().clone();
-    let lead = node("lead");
-    assert_eq!(lead["status"], "created", "{imported}");
-    assert_eq!(
-        lead["ignored"],
-        json!(["channels", "schedules"]),
-        "per node: {imported}"
-    );
-    let helper = node("helper");
-    assert_eq!(helper["status"], "created", "{imported}");
-    assert!(helper.get("ignored").is_none(), "{imported}");
-    assert_eq!(node("sleeper")["status"], "not_spawned");
-    assert!(
-        nodes.iter().all(|n| n["name"] != "never"),
-        "a subtree that does not spawn is left out"
-    );
+    let (lead, helper) = (node("lead"), node("helper"));
     let (lead, helper) = (
         lead["id"].as_str().unwrap().to_owned(),
         helper["id"].as_str().unwrap().to_owned(),
@@ -331,17 +256,9 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
 
     // Secrets: the org's .env on every node, a node's files_dir/.env on that node only.
     let keys = |id: String| {
-        let http = w.http.clone();
+        let api = w.api.clone();
         async move {
-            let list: Value = http
-                .get(format!("{base}/workspaces/{id}/secrets"))
-                .bearer_auth(crate::mcp::ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let list = api.admin_get(&format!("/workspaces/{id}/secrets")).await.expect(200);
             list.as_array()
                 .unwrap()
                 .iter()
@@ -392,25 +309,17 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
     let db = TestDb::new().await;
     let data = tempfile::tempdir().unwrap();
     let server = common::start_replica(&db.url, ADMIN, &common::local_agents(&agent_bin, data.path()));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    common::replica_ready(&http, &server, ADMIN).await;
+    let api = server.api();
+    api.ready().await;
     let base = &server.base;
-    let create = |body: Value| async {
-        let (_, v) = common::call(
-            &http,
-            reqwest::Method::POST,
-            format!("{base}/workspaces"),
-            ADMIN,
-            Some(body),
-        )
-        .await;
-        v["id"].as_str().unwrap().to_owned()
+    let create = |body: Value| {
+        let api = &api;
+        async move { text(&api.create(&body).await, "id") }
     };
+    // Multipart and raw downloads are beyond the typed client: its HTTP client, with a longer
+    // bound for the 60 MiB bodies.
+    let http = api.http();
     let upload = |id: String, parts: Vec<(&'static str, Vec<u8>)>| {
-        let http = http.clone();
         async move {
             let mut form = reqwest::multipart::Form::new();
             for (name, bytes) in parts {
@@ -424,6 +333,7 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
             }
             let resp = http
                 .post(format!("{base}/workspaces/{id}/chat/uploads"))
+                .timeout(Duration::from_secs(60))
                 .bearer_auth(ADMIN)
                 .multipart(form)
                 .send()
@@ -437,15 +347,7 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
     };
     let id = create(json!({ "name": "chatty" })).await;
     until_ok("online", Duration::from_secs(30), || async {
-        let w: Value = http
-            .get(format!("{base}/workspaces/{id}"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let w = api.workspace(&id).await;
         if w["status"] == "online" {
             Ok(())
         } else {
@@ -479,7 +381,6 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
 
     // Downloads: the stored file; nothing outside the roots.
     let download = |path: &str| {
-        let http = http.clone();
         let url = format!("{base}/workspaces/{id}/chat/download");
         let path = path.to_owned();
         async move {
@@ -523,41 +424,27 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
     assert_eq!(std::fs::read_dir(stored.parent().unwrap()).unwrap().count(), before);
 
     // Delivery modes: no URL in poll (or unset) mode → 422; no URL yet in push mode → 503.
-    let poll = create(json!({ "name": "poller", "external": true, "delivery_mode": "poll" })).await;
-    let (code, body) = upload(poll, vec![("a.txt", b"a".to_vec())]).await;
-    assert_eq!((code, body["code"].as_str()), (422, Some("NO_CALLBACK_URL")), "{body}");
-    let unset = create(json!({ "name": "unset", "external": true })).await;
-    assert_eq!(upload(unset, vec![("a.txt", b"a".to_vec())]).await.0, 422);
-    let push = create(json!({ "name": "pusher", "external": true, "delivery_mode": "push" })).await;
-    let (code, body) = upload(push, vec![("a.txt", b"a".to_vec())]).await;
-    assert_eq!(code, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("not registered yet"), "{body}");
+    let mut refusals = serde_json::Map::new();
+    for (name, mode) in [("poller", Some("poll")), ("unset", None), ("pusher", Some("push"))] {
+        let mut body = json!({ "name": name, "external": true });
+        if let Some(m) = mode {
+            body["delivery_mode"] = json!(m);
+        }
+        let target = create(body).await;
+        let (code, body) = upload(target, vec![("a.txt", b"a".to_vec())]).await;
+        refusals.insert(name.to_owned(), json!({ "status": code, "body": body }));
+    }
+    insta::assert_json_snapshot!("chat_upload_by_delivery_mode", stable_json(&Value::Object(refusals)));
 
     // Notify with the upload attached: AGENT_MESSAGE's activity row carries it as a file part.
-    let resp = http
-        .post(format!("{base}/workspaces/{id}/notify"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "message": "here it is", "attachments": [{ "uri": uri, "name": "pass_wd_.txt", "size": 3 }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let rows: Value = http
-        .get(format!("{base}/workspaces/{id}/activity?type=a2a_receive"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let row = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["method"] == "notify")
-        .unwrap();
-    assert_eq!(row["response_body"]["result"], "here it is");
-    assert_eq!(row["response_body"]["parts"][0]["kind"], "file");
-    assert_eq!(row["response_body"]["parts"][0]["file"]["uri"], uri);
+    api.admin_post(
+        &format!("/workspaces/{id}/notify"),
+        &json!({ "message": "here it is", "attachments": [{ "uri": uri, "name": "pass_wd_.txt", "size": 3 }] }),
+    )
+    .await
+    .expect(200);
+    let rows = api.activity(&id, ADMIN, "type=a2a_receive").await.unwrap();
+    let row = rows.iter().find(|r| r["method"] == "notify").unwrap();
+    let said = in_text(&row["response_body"], uri, "[uri]");
+    insta::assert_json_snapshot!("notify_with_an_attachment", stable_json(&said));
 }

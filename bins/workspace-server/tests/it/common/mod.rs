@@ -6,11 +6,21 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 pub use molecule_testkit::{free_port, until};
+use molecule_testkit::Api;
 
 /// A child process with its base URL; SIGTERM (then SIGKILL after 20 s) when dropped.
 pub struct Proc {
     pub child: Child,
     pub base: String,
+    /// The admin token it was started with (empty when not a workspace-server).
+    pub admin: String,
+}
+
+impl Proc {
+    /// The typed client of this server, as its admin.
+    pub fn api(&self) -> Api {
+        Api::new(&self.base, &self.admin)
+    }
 }
 
 impl Drop for Proc {
@@ -149,36 +159,8 @@ pub fn start_replica_logged(
     Proc {
         child: cmd.spawn().unwrap(),
         base: format!("http://127.0.0.1:{port}"),
+        admin: admin.to_owned(),
     }
-}
-
-/// Waits until the replica serves and its event listener is connected.
-pub async fn replica_ready(http: &reqwest::Client, r: &Proc, admin: &str) {
-    until("replica listening for events", Duration::from_secs(30), || async {
-        let resp = http
-            .get(format!("{}/admin/liveness", r.base))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .ok()?;
-        let body: serde_json::Value = resp.json().await.ok()?;
-        (body["event_listener_connected"] == true).then_some(())
-    })
-    .await;
-}
-
-/// A new token of workspace `id`, minted by the admin (a provisioned workspace's create
-/// answer carries none).
-pub async fn mint_token(http: &reqwest::Client, base: &str, admin: &str, id: &str) -> String {
-    let resp = http
-        .post(format!("{base}/workspaces/{id}/tokens"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    body["auth_token"].as_str().unwrap().to_owned()
 }
 
 /// The tools virtualenv's python when it can import `modules` (`cargo xtask test` installs
@@ -226,24 +208,6 @@ pub fn raw_get_status(base: &str, path: &str, token: &str) -> u16 {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
-/// `method url` with a bearer token and an optional JSON body: the status and the JSON answer
-/// (`null` when the answer is not JSON).
-pub async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let mut req = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let code = resp.status().as_u16();
-    (code, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 /// The environment of a server whose workloads are the reference agent run as local
