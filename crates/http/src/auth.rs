@@ -11,26 +11,7 @@ use molecule_tree::tokens::TokenDigest;
 use uuid::Uuid;
 
 use crate::errors::ApiError;
-use crate::server::AppState;
-
-/// Credentials configuration (from `ADMIN_TOKEN`).
-#[derive(Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// The admin token's digest (the token itself is not kept).
-    admin_token: Option<TokenDigest>,
-    /// Whether `GET /admin/workspaces/:id/test-token` answers (else 404): outside production,
-    /// or with `MOLECULE_ENABLE_TEST_TOKENS=1`.
-    pub test_tokens: bool,
-}
-
-impl AuthConfig {
-    pub fn new(admin_token: Option<&str>, test_tokens: bool) -> Self {
-        Self {
-            admin_token: admin_token.map(TokenDigest::of),
-            test_tokens,
-        }
-    }
-}
+use crate::state::AppState;
 
 pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req

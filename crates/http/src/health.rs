@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::ApiError;
 use crate::errors::ErrorBody;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Liveness: the process serves HTTP. Never touches the database.
 #[utoipa::path(tag = "health", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]

@@ -9,14 +9,16 @@
 //! queries.
 //!
 //! Modules: `routes` (one module per resource), `auth`, `errors` (JSON errors, request ids),
-//! `health`, `server` (state, middleware, serving).
+//! `health`, `state` (what every handler shares), `server` (middleware, serving).
 
 mod auth;
 mod errors;
 mod health;
 pub mod routes;
 mod server;
+mod state;
 
-pub use auth::{AuthConfig, Caller};
+pub use auth::Caller;
 pub use errors::ApiError;
-pub use server::{AppState, MetricsRender, Server, app, bind, openapi, serve};
+pub use server::{Server, app, bind, openapi, serve};
+pub use state::{AppState, AuthConfig, MetricsRender};

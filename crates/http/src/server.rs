@@ -1,4 +1,4 @@
-//! The actix application: shared state, the router with its OpenAPI document, middleware
+//! The actix application: the router with its OpenAPI document, middleware
 //! (request ids, tenant guard, access log, request spans), binding and serving.
 //!
 //! Must not know: SQL or use-cases beyond calling them.
@@ -9,57 +9,12 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
-use molecule_db::{Migrations, Pool};
-use molecule_periodic::Periodic;
 pub use molecule_serve::Server;
-use molecule_service::{ServiceConfig, Services};
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt;
 
-use crate::auth::AuthConfig;
 use crate::errors;
-
-/// Shared state of every request handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: Pool,
-    pub migrations: Migrations,
-    pub services: Services,
-    pub auth: AuthConfig,
-    /// Background loops whose stats `/admin/liveness` shows.
-    pub tasks: Vec<Periodic>,
-    /// `MOLECULE_ORG_ID`: when set, requests must carry a matching `X-Molecule-Org-Id`.
-    pub org_id: Option<String>,
-    /// `MOLECULE_ORG_TEMPLATES_DIR`: where `POST /org/import {dir}` looks.
-    pub org_templates_dir: Option<std::path::PathBuf>,
-    /// Renders `/metrics` (the binary installs the recorder; `None` answers 503).
-    pub metrics: Option<MetricsRender>,
-    /// The memory plugin (`MEMORY_PLUGIN_URL`), when configured.
-    pub memory_plugin: Option<std::sync::Arc<molecule_memory_contract::client::PluginClient>>,
-    /// The MCP endpoint's settings (its rate limiter is shared by every worker).
-    pub mcp: molecule_mcp::McpSettings,
-}
-
-/// Renders the process's metrics in the Prometheus text format.
-pub type MetricsRender = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
-
-impl AppState {
-    /// State with default service settings (tests).
-    pub fn for_tests(pool: Pool, admin_token: Option<String>) -> Result<Self, molecule_service::ServiceError> {
-        Ok(Self {
-            services: Services::new(pool.clone(), ServiceConfig::default())?,
-            pool,
-            migrations: Migrations::default(),
-            auth: AuthConfig::new(admin_token.as_deref(), true),
-            tasks: Vec::new(),
-            org_id: None,
-            org_templates_dir: None,
-            metrics: None,
-            memory_plugin: None,
-            mcp: molecule_mcp::McpSettings::default(),
-        })
-    }
-}
+use crate::state::AppState;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(

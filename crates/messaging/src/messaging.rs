@@ -235,9 +235,9 @@ impl crate::Messaging {
     /// `GET /workspaces/:id/a2a-queue`.
     pub async fn queue_view(&self, id: Uuid) -> Result<QueueView> {
         let mut conn = self.pool.get().await?;
-        molecule_tree::workspaces::require_live_status(
+        molecule_tree::row::require_live_status(
             id,
-            molecule_tree::workspaces::status_of(&mut conn, id, molecule_tree::workspaces::Lock::No).await?,
+            molecule_tree::row::status_of(&mut conn, id, molecule_tree::row::Lock::No).await?,
         )?;
         let depth = queue::depth(&mut conn, id).await?;
         let items = queue::list(&mut conn, id, QUEUE_VIEW_LIMIT)

@@ -61,7 +61,7 @@ impl crate::Messaging {
         let mut conn = self.pool.get().await?;
         let status = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
-                let current = molecule_tree::workspaces::status_of(conn, id, molecule_tree::workspaces::Lock::Row)
+                let current = molecule_tree::row::status_of(conn, id, molecule_tree::row::Lock::Row)
                     .await?
                     .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
                 if current.is_sticky() {

@@ -174,7 +174,10 @@ impl Api {
         let resp = req.send().await.map_err(|e| format!("{request}: {e}"))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(|e| format!("{request}: reading the body: {e}"))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("{request}: reading the body: {e}"))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Reply {
             request,
@@ -334,7 +337,12 @@ impl Api {
     /// `GET /workspaces/{id}/delegations` as `who`, for polls: `Err` says why not.
     pub async fn delegations(&self, who: &Agent) -> Result<Vec<Value>, String> {
         let r = self
-            .try_call(Method::GET, &format!("/workspaces/{}/delegations", who.id), Some(&who.token), None)
+            .try_call(
+                Method::GET,
+                &format!("/workspaces/{}/delegations", who.id),
+                Some(&who.token),
+                None,
+            )
             .await?
             .success()?;
         r.as_array().cloned().ok_or_else(|| format!("not a list: {r}"))
@@ -348,7 +356,12 @@ impl Api {
     /// `GET /workspaces/{id}/activity?{query}` as `token`, for polls.
     pub async fn activity(&self, id: &str, token: &str, query: &str) -> Result<Vec<Value>, String> {
         let r = self
-            .try_call(Method::GET, &format!("/workspaces/{id}/activity?{query}"), Some(token), None)
+            .try_call(
+                Method::GET,
+                &format!("/workspaces/{id}/activity?{query}"),
+                Some(token),
+                None,
+            )
             .await?
             .success()?;
         r.as_array().cloned().ok_or_else(|| format!("not a list: {r}"))

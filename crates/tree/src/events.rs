@@ -3,6 +3,7 @@
 //! (the notification is sent at commit, so listeners never see a rolled-back change).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -40,6 +41,24 @@ diesel::define_sql_function! {
     fn pg_notify(channel: Text, payload: Text) -> diesel::sql_types::Bool;
 }
 
+/// Revocations (and removals) this process has made, counted as they are written: a token
+/// validation cached before the latest one is not trusted. Process-wide on purpose: a
+/// revocation through one `Tree` forgets the cached validations of every other in the process,
+/// which is only ever more cautious. The bus publishes revocations here; the token cache
+/// reads them ([`revocations`]) and knows nothing of who revoked.
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Notes that a token may have stopped authenticating (a revocation, a rotation, a removed
+/// workspace): every cached validation made before now is dropped.
+pub fn note_revocation() {
+    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How many revocations this process has noted so far.
+pub fn revocations() -> u64 {
+    AtomicU64::load(&REVOCATIONS, Ordering::SeqCst)
+}
+
 /// Records `ty` about `workspace_id` on `conn` (use the transaction that makes the change):
 /// persisted events are inserted into `events`; every event is NOTIFYed.
 pub async fn record(
@@ -57,7 +76,7 @@ pub async fn record(
     };
     if matches!(ty, EventType::WorkspaceRemoved | EventType::TokenRevoked) {
         // Whatever path removed the workspace or revoked its token, cached validations go.
-        crate::tokens::note_revocation();
+        note_revocation();
     }
     if ty.is_persisted() {
         let (id, at): (i64, OffsetDateTime) = diesel::insert_into(ev::table)

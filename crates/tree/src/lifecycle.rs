@@ -110,10 +110,7 @@ impl Tree {
 
     async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
         let mut conn = self.pool.get().await?;
-        crate::workspaces::require_live_status(
-            id,
-            crate::workspaces::status_of(&mut conn, id, crate::workspaces::Lock::No).await?,
-        )
+        crate::row::require_live_status(id, crate::row::status_of(&mut conn, id, crate::row::Lock::No).await?)
     }
 
     /// A state of the server, not a passing fault: 409 with what to set (the original said 503).

@@ -16,7 +16,6 @@ use molecule_domain::WorkspaceStatus;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use subtle::ConstantTimeEq;
@@ -24,6 +23,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
+use crate::events;
 
 /// Live tokens a workspace may hold at once (the original's limit).
 pub const MAX_LIVE_TOKENS: i64 = 50;
@@ -86,7 +86,7 @@ pub enum Issue {
 /// workspace row (as a delete does, so the two never deadlock), revokes the live tokens when
 /// replacing, mints, and records `TOKEN_MINTED`.
 pub async fn issue(conn: &mut AsyncPgConnection, workspace_id: Uuid, how: Issue) -> Result<MintedToken> {
-    crate::workspaces::lock_live(conn, workspace_id).await?;
+    crate::row::lock_live(conn, workspace_id).await?;
     let revoked = match how {
         Issue::Another => None,
         Issue::Replacing => Some(revoke_all(conn, workspace_id).await?),
@@ -96,7 +96,7 @@ pub async fn issue(conn: &mut AsyncPgConnection, workspace_id: Uuid, how: Issue)
         None => serde_json::json!({ "token_id": t.id, "prefix": t.prefix }),
         Some(n) => serde_json::json!({ "token_id": t.id, "prefix": t.prefix, "rotated": true, "revoked": n }),
     };
-    crate::events::record(
+    events::record(
         conn,
         molecule_domain::EventType::TokenMinted,
         Some(workspace_id),
@@ -139,7 +139,7 @@ async fn mint(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<Minted
 
 /// Revokes every live token of `workspace_id`; returns how many.
 pub async fn revoke_all(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Result<usize> {
-    note_revocation();
+    events::note_revocation();
     Ok(diesel::update(
         t::table
             .filter(t::workspace_id.eq(workspace_id))
@@ -152,7 +152,7 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> Res
 
 /// Revokes every live token of all `ids`.
 pub async fn revoke_all_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<usize> {
-    note_revocation();
+    events::note_revocation();
     Ok(diesel::update(
         t::table
             .filter(t::workspace_id.eq_any(ids))
@@ -165,7 +165,7 @@ pub async fn revoke_all_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result
 
 /// Revokes one token of `workspace_id`; `NotFound` when it is not a live token of it.
 pub async fn revoke(conn: &mut AsyncPgConnection, workspace_id: Uuid, token_id: Uuid) -> Result<()> {
-    note_revocation();
+    events::note_revocation();
     let n = diesel::update(
         t::table
             .filter(t::id.eq(token_id))
@@ -207,22 +207,11 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// Tokens remembered at most; a full cache drops its stale entries, then everything.
 const TOKEN_CACHE_MAX: usize = 10_000;
 
-/// Revocations (and removals) this process has made, counted as they are written: an entry
-/// cached before the latest one is not trusted. Process-wide on purpose: a revocation through
-/// one `Tree` forgets the entries of every other in the process, which is only ever
-/// more cautious.
-static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// Notes that a token may have stopped authenticating (a revocation, a rotation, a removed
-/// workspace): every cached validation made before now is dropped.
-pub fn note_revocation() {
-    REVOCATIONS.fetch_add(1, Ordering::SeqCst);
-}
-
 /// Validated tokens, by the sha256 of the token (never the token itself), for up to
 /// [`TOKEN_CACHE_TTL`]. An entry is trusted only while all of these hold:
-/// - this process has noted no revocation since it was read ([`note_revocation`], called
-///   where tokens are revoked, before the change commits);
+/// - this process has noted no revocation since it was read ([`events::revocations`]: the bus
+///   counts them, noted where tokens are revoked before the change commits, and whenever a
+///   revocation or removal event is recorded);
 /// - the event bus has been listening since before it was read, and has had no change of its
 ///   workspace since (every revocation, rotation and removal records an event on the
 ///   workspace, which reaches every replica by NOTIFY);
@@ -255,12 +244,12 @@ impl TokenCache {
     }
 
     /// The cached owner of `token` if the entry is still trusted, else where a lookup starts.
-    pub fn get(&self, token: &TokenDigest, bus: &crate::events::EventBus) -> std::result::Result<TokenOwner, Lookup> {
+    pub fn get(&self, token: &TokenDigest, bus: &events::EventBus) -> std::result::Result<TokenOwner, Lookup> {
         let digest = token.0;
         let lookup = Lookup {
             digest,
             read_at: tokio::time::Instant::now(),
-            revocations: AtomicU64::load(&REVOCATIONS, Ordering::SeqCst),
+            revocations: events::revocations(),
         };
         let Some(c) = self.map().get(&digest).copied() else {
             return Err(lookup);
@@ -275,7 +264,7 @@ impl TokenCache {
     }
 
     /// Remembers what the table said for `lookup`, when the bus can tell us about changes.
-    pub fn put(&self, lookup: Lookup, owner: TokenOwner, bus: &crate::events::EventBus) {
+    pub fn put(&self, lookup: Lookup, owner: TokenOwner, bus: &events::EventBus) {
         if bus.listening_since().is_none_or(|since| since > lookup.read_at) {
             return;
         }
@@ -356,7 +345,7 @@ impl crate::Tree {
             .lt(cutoff)
             .or(t::last_used_at.is_null().and(t::created_at.lt(cutoff)));
         let mut conn = self.pool.get().await?;
-        note_revocation();
+        events::note_revocation();
         let removed = diesel::update(
             t::table.filter(t::revoked_at.is_null()).filter(
                 t::workspace_id.eq_any(
@@ -395,7 +384,7 @@ impl crate::Tree {
                 continue;
             }
             let mut conn = self.pool.get().await?;
-            note_revocation();
+            events::note_revocation();
             // Re-checked in the statement: a provision that started meanwhile keeps its token.
             let n = diesel::update(
                 t::table
@@ -416,7 +405,7 @@ impl crate::Tree {
             .await?;
             if n > 0 {
                 tracing::info!(workspace_id = %id, revoked = n, "orphan sweep: revoked idle tokens of a workspace with no running workload");
-                crate::events::record(
+                events::record(
                     &mut conn,
                     EventType::TokenRevoked,
                     Some(id),

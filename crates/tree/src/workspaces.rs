@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Result, ServiceError};
+use crate::row::{Lock, status_of};
 use crate::tokens;
 use crate::{Tree, events, row, validate};
 use molecule_api::tokens::MintedToken;
@@ -114,13 +115,6 @@ pub enum Actor {
     Workspace,
 }
 
-/// Whether a status read locks the row (`FOR NO KEY UPDATE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lock {
-    No,
-    Row,
-}
-
 /// The tier of a workspace that names none (nor does its template).
 pub const DEFAULT_TIER: i32 = 3;
 
@@ -164,40 +158,6 @@ async fn load(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Workspace> {
         .optional()?
         .map(Workspace::from)
         .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))
-}
-
-/// The status of `id`; with `lock`, the row stays locked until the transaction ends.
-///
-/// Every lock on a workspace row is `FOR NO KEY UPDATE`: no path changes a workspace's key, and
-/// a plain `FOR UPDATE` would also block the key-share locks that inserting a token, event or
-/// activity row takes on the workspace it references. That blocking closed deadlock cycles,
-/// e.g. a cascade delete (workspace row, then its tokens) against a provision rotating the
-/// workspace's tokens (tokens, then the key-share on the workspace row).
-pub async fn status_of(conn: &mut AsyncPgConnection, id: Uuid, lock: Lock) -> Result<Option<WorkspaceStatus>> {
-    let q = w::table.find(id).select(w::status);
-    let s: Option<DbWorkspaceStatus> = match lock {
-        Lock::Row => q.for_no_key_update().first(conn).await.optional()?,
-        Lock::No => q.first(conn).await.optional()?,
-    };
-    Ok(s.map(|s| s.0))
-}
-
-/// `status` of a workspace that must exist and not be removed: 404 or 409 otherwise.
-pub fn require_live_status(id: Uuid, status: Option<WorkspaceStatus>) -> Result<WorkspaceStatus> {
-    match status {
-        None => Err(ServiceError::NotFound(format!("workspace {id} not found"))),
-        Some(WorkspaceStatus::Removed) => Err(ServiceError::conflict(
-            format!("workspace {id} is removed"),
-            json!({ "status": WorkspaceStatus::Removed.as_str() }),
-        )),
-        Some(s) => Ok(s),
-    }
-}
-
-/// Locks the row of a live workspace (see [`status_of`]) before a change that writes rows
-/// referencing it, so every such transaction takes the workspace row first.
-pub async fn lock_live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<WorkspaceStatus> {
-    require_live_status(id, status_of(conn, id, Lock::Row).await?)
 }
 
 /// The parent a new or re-parented workspace may hang under: it exists and is not removed.

@@ -17,11 +17,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use molecule_secrets::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::secrets;
+use crate::secrets::{self, INBOUND_SECRET_KEY};
 use molecule_tree::error::{Result, ServiceError};
 
-/// The reserved workspace secret holding it (users can neither set nor delete it).
-pub const INBOUND_SECRET_KEY: &str = "MOLECULE_PLATFORM_INBOUND_SECRET";
 const TTL: Duration = Duration::from_secs(5 * 60);
 
 /// Workspace id → (secret, when it was read).
@@ -70,7 +68,7 @@ impl crate::Vault {
         // Two replicas minting at once: the row lock makes the second see the first's value.
         let secret = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
-                molecule_tree::workspaces::lock_live(conn, id).await?;
+                molecule_tree::row::lock_live(conn, id).await?;
                 if let Some(s) = secrets::workspace_secret(conn, &keyring, id, INBOUND_SECRET_KEY).await? {
                     return Ok(s);
                 }

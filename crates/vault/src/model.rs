@@ -91,7 +91,7 @@ impl crate::Vault {
         let (m, p) = (model.clone(), provider.clone());
         let llm_provider = conn
             .transaction::<_, ServiceError, _>(async move |conn| {
-                molecule_tree::workspaces::lock_live(conn, id).await?;
+                molecule_tree::row::lock_live(conn, id).await?;
                 store(conn, &keyring, id, m.as_deref(), p.as_deref()).await
             })
             .await?;

@@ -65,10 +65,14 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// The reserved workspace secret holding the platform's inbound credential toward the agent
+/// (`inbound` issues it; users can neither set nor delete it, and lists never show it).
+pub const INBOUND_SECRET_KEY: &str = "MOLECULE_PLATFORM_INBOUND_SECRET";
+
 /// As [`check_key`], and not a key the platform keeps for itself.
 pub fn check_user_key(key: &str) -> Result<()> {
     check_key(key)?;
-    if key == crate::inbound::INBOUND_SECRET_KEY {
+    if key == INBOUND_SECRET_KEY {
         return Err(ServiceError::invalid(
             "key",
             format!("{key} is the platform's own credential toward the agent and cannot be set or deleted"),
@@ -493,7 +497,7 @@ impl crate::Vault {
         live(&mut conn, id).await?;
         let own: Vec<Listed> = ws::table
             .filter(ws::workspace_id.eq(id))
-            .filter(ws::key.ne(crate::inbound::INBOUND_SECRET_KEY))
+            .filter(ws::key.ne(INBOUND_SECRET_KEY))
             .select((ws::key, ws::created_at, ws::updated_at))
             .load(&mut conn)
             .await?;
@@ -545,7 +549,7 @@ impl crate::Vault {
         let key = req.key.clone();
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            molecule_tree::workspaces::lock_live(conn, id).await?;
+            molecule_tree::row::lock_live(conn, id).await?;
             put_workspace_secret(conn, &keyring, id, &key, &req.value).await?;
             events::record(
                 conn,
@@ -572,7 +576,7 @@ impl crate::Vault {
         let owned = key.to_owned();
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            molecule_tree::workspaces::lock_live(conn, id).await?;
+            molecule_tree::row::lock_live(conn, id).await?;
             let gone = delete_workspace_secret(conn, id, &owned).await?;
             if gone == 0 {
                 return Err(ServiceError::NotFound(format!("workspace {id} has no secret {owned}")));
@@ -712,8 +716,8 @@ pub async fn delete_workspace_secret(conn: &mut AsyncPgConnection, id: Uuid, key
 }
 
 async fn live(conn: &mut AsyncPgConnection, id: Uuid) -> Result<()> {
-    let status = molecule_tree::workspaces::status_of(conn, id, molecule_tree::workspaces::Lock::No).await?;
-    molecule_tree::workspaces::require_live_status(id, status).map(|_| ())
+    let status = molecule_tree::row::status_of(conn, id, molecule_tree::row::Lock::No).await?;
+    molecule_tree::row::require_live_status(id, status).map(|_| ())
 }
 
 fn entry(scope: SecretScope, r: Listed) -> SecretEntry {

@@ -8,6 +8,8 @@
 //!   UFCS paths, trait objects, generics and struct fields.
 //! - **table-owner**: a table is named (SQL or its diesel schema module) only by the files
 //!   ARCHITECTURE.md's Table owners table names for it.
+//! - **module-cycle**: the top-level modules of a crate use each other (`crate::…`) without a
+//!   cycle; test-only items and the crate root do not count.
 //! - **crate-share**: no library crate holds more than 15% of the non-test lines
 //!   (`cargo xtask sizes` prints the table).
 //! - **tidy**: the Code map lists every member once, every owned table exists in the schema
@@ -20,6 +22,7 @@
 
 mod backend_calls;
 mod deps;
+mod module_cycles;
 pub mod sizes;
 mod table_owners;
 mod tidy;
@@ -71,6 +74,7 @@ pub fn check(manifest: &Path) -> anyhow::Result<Report> {
     deps::check(&meta, &mut report);
     backend_calls::check(&meta, &mut report)?;
     sizes::check(&meta, &mut report);
+    module_cycles::check(&meta, &mut report)?;
     let arch = root.join("ARCHITECTURE.md");
     if let Ok(doc) = std::fs::read_to_string(&arch) {
         let Some(owners) = table_owners::parse_owners(&doc) else {
@@ -122,3 +126,44 @@ pub(crate) fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
 pub(crate) fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> usize {
     text.lines().position(pred).map_or(1, |i| i + 1)
 }
+
+/// `#[test]`, or a `#[cfg(…)]` that needs `test` (and is not `not(test)`).
+pub(crate) fn is_test_only(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        if a.path().is_ident("test") {
+            return true;
+        }
+        match &a.meta {
+            syn::Meta::List(l) if l.path.is_ident("cfg") => {
+                let text = l.tokens.to_string();
+                text.contains("test") && !text.contains("not")
+            }
+            _ => false,
+        }
+    })
+}
+
+/// The `Visit` methods that pass over test-only modules, functions and impls, for a rule about
+/// product code: `#[cfg(test)]` and `#[test]` items are not read.
+macro_rules! skip_test_items {
+    () => {
+        fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+            if !$crate::lint_arch::is_test_only(&m.attrs) {
+                syn::visit::visit_item_mod(self, m);
+            }
+        }
+
+        fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+            if !$crate::lint_arch::is_test_only(&f.attrs) {
+                syn::visit::visit_item_fn(self, f);
+            }
+        }
+
+        fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
+            if !$crate::lint_arch::is_test_only(&i.attrs) {
+                syn::visit::visit_item_impl(self, i);
+            }
+        }
+    };
+}
+pub(crate) use skip_test_items;

@@ -169,37 +169,11 @@ impl Finder<'_> {
     }
 }
 
-/// `#[test]`, or a `#[cfg(…)]` that needs `test` (and is not `not(test)`).
-fn is_test_only(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        if a.path().is_ident("test") {
-            return true;
-        }
-        match &a.meta {
-            syn::Meta::List(l) if l.path.is_ident("cfg") => {
-                let text = l.tokens.to_string();
-                text.contains("test") && !text.contains("not")
-            }
-            _ => false,
-        }
-    })
-}
-
 impl<'ast> Visit<'ast> for Finder<'_> {
-    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
-        if !is_test_only(&m.attrs) {
-            syn::visit::visit_item_mod(self, m);
-        }
-    }
-
-    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
-        if !is_test_only(&f.attrs) {
-            syn::visit::visit_item_fn(self, f);
-        }
-    }
+    super::skip_test_items!();
 
     fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
-        if !is_test_only(&u.attrs) {
+        if !super::is_test_only(&u.attrs) {
             self.use_prefix.clear();
             self.visit_use_tree(&u.tree);
         }

@@ -147,3 +147,57 @@ fn a_library_crate_holding_over_fifteen_percent_of_the_lines_is_found() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn modules_that_use_each_other_are_found_and_test_only_uses_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"crates/tangled\"]\n",
+    )
+    .unwrap();
+    let c = root.join("crates/tangled");
+    std::fs::create_dir_all(c.join("src/routes")).unwrap();
+    std::fs::write(
+        c.join("Cargo.toml"),
+        "[package]\nname = \"tangled\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n",
+    )
+    .unwrap();
+    let files = [
+        // The root composes: its uses of the modules do not count.
+        (
+            "lib.rs",
+            "//! Must not know: anything.\nmod events;\nmod routes;\nmod state;\nmod tokens;\npub use crate::tokens::T;\n",
+        ),
+        // events → tokens in code, tokens → events in a `use` group: a cycle.
+        (
+            "events.rs",
+            "//! Events.\npub fn record() {\n    crate::tokens::note();\n}\n",
+        ),
+        (
+            "tokens.rs",
+            "//! Tokens.\nuse crate::{events, state::S};\npub struct T;\npub fn note() {}\npub fn issue() { events::record(); let _ = S; }\n",
+        ),
+        // routes/ is one module: routes → state only; state → routes in a test module only.
+        ("routes/mod.rs", "//! Routes.\nmod a;\n"),
+        ("routes/a.rs", "//! A route.\nuse crate::state::S;\npub fn h(_: S) {}\n"),
+        (
+            "state.rs",
+            "//! State.\npub struct S;\n#[cfg(test)]\nmod tests {\n    use crate::routes;\n}\n",
+        ),
+    ];
+    for (path, text) in files {
+        std::fs::write(c.join("src").join(path), text).unwrap();
+    }
+    let (ok, lines) = lint(&root.join("Cargo.toml"));
+    assert!(!ok, "{lines:#?}");
+    assert_eq!(lines.len(), 1, "one cycle, reported once: {lines:#?}");
+    assert!(
+        lines[0].starts_with(
+            "crates/tangled/src/events.rs:3 module-cycle: modules events, tokens of `tangled` use each other: \
+             events → tokens (events.rs:3), tokens → events (tokens.rs:2)"
+        ),
+        "{lines:#?}"
+    );
+}

@@ -69,7 +69,10 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
     let id = agent.id.clone();
     // The SDK agent's own card, read from it as a peer would.
     let peer = Api::new(&format!("http://127.0.0.1:{port}"), "");
-    let card = peer.call(reqwest::Method::GET, "/.well-known/agent-card.json", None, None).await.expect(200);
+    let card = peer
+        .call(reqwest::Method::GET, "/.well-known/agent-card.json", None, None)
+        .await
+        .expect(200);
     api.register(&agent, &format!("http://127.0.0.1:{port}/"), &card).await;
 
     // 1. A v0.3 message/send body (what the original and its runtimes speak), through the proxy.

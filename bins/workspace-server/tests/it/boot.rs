@@ -37,7 +37,11 @@ fn serving(database_url: &str, port: u16) -> Command {
 async fn wait_for(api: &Api, path: &str) {
     until_ok(&format!("{path} to answer 200"), Duration::from_secs(30), || async {
         let r = api.try_call(reqwest::Method::GET, path, None, None).await?;
-        if r.status == 200 { Ok(()) } else { Err(format!("{}: {}", r.status, r.text)) }
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("{}: {}", r.status, r.text))
+        }
     })
     .await;
 }
@@ -107,7 +111,9 @@ async fn serves_health_and_readyz_then_stops_on_sigterm() {
         let metrics = api.admin_get("/metrics").await;
         assert_eq!(metrics.status, 200);
         assert!(
-            metrics.text.contains(r#"molecule_task_ticks_total{task="liveness",outcome="ran"}"#),
+            metrics
+                .text
+                .contains(r#"molecule_task_ticks_total{task="liveness",outcome="ran"}"#),
             "{}",
             metrics.text
         );

@@ -121,9 +121,12 @@ async fn docker_lifecycle_end_to_end() {
     api.ready().await;
     // A global secret, then create with a workspace secret → the container starts from the
     // local image with its secrets in a file → the agent registers with the delivered token.
-    api.admin_post("/settings/secrets", &json!({ "key": "GLOBAL_TOKEN", "value": GLOBAL_CANARY }))
-        .await
-        .expect(200);
+    api.admin_post(
+        "/settings/secrets",
+        &json!({ "key": "GLOBAL_TOKEN", "value": GLOBAL_CANARY }),
+    )
+    .await
+    .expect(200);
     let created = api
         .create(
             &json!({ "name": "e2e", "runtime": "claude-code", "model": "anthropic:claude", "secrets": { "CANARY_KEY": CANARY } }),

@@ -89,7 +89,10 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
     };
     let api = _server.api();
     api.ready().await;
-    let id = text(&api.create(&json!({ "name": "puller", "runtime": "claude-code" })).await, "id");
+    let id = text(
+        &api.create(&json!({ "name": "puller", "runtime": "claude-code" })).await,
+        "id",
+    );
     let container = format!("ws-{id}");
     let running_image = || docker(&["inspect", "-f", "{{.Image}}", &container]);
     let online = |want_image: String| {

@@ -30,7 +30,9 @@ fn exec(container: &str, cmd: &[&str]) -> String {
 /// Restarts `id` and waits for a new container to be online.
 async fn restart(api: &Api, id: &str, reset: bool) {
     let before = api.workspace(id).await["instance_id"].clone();
-    api.admin_action(&format!("/workspaces/{id}/restart?reset={reset}")).await.ok();
+    api.admin_action(&format!("/workspaces/{id}/restart?reset={reset}"))
+        .await
+        .ok();
     until("the restarted workload online", Duration::from_secs(90), || async {
         let w = api.workspace(id).await;
         (w["status"] == "online" && !w["instance_id"].is_null() && w["instance_id"] != before).then_some(())

@@ -101,7 +101,10 @@ impl World {
 
     /// The workspace's activity rows of one type (as the operator reads them).
     async fn activity(&self, ws: &Ws, ty: &str) -> Value {
-        self.api.admin_get(&format!("/workspaces/{}/activity?type={ty}", ws.id)).await.expect(200)
+        self.api
+            .admin_get(&format!("/workspaces/{}/activity?type={ty}", ws.id))
+            .await
+            .expect(200)
     }
 
     /// The workspace's `ty` rows once there are at least `n`: audits are written behind the
@@ -121,8 +124,15 @@ impl World {
     /// One raw JSON-RPC request as the original's runtimes send it: no `Accept`, no session.
     async fn rpc(&self, ws: &Ws, method: &str, params: Value) -> (u16, Value) {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let r = self.api.post(&format!("/workspaces/{}/mcp", ws.id), &ws.token, &body).await;
-        let body = if r.body.is_null() { json!({ "raw": r.text }) } else { r.body };
+        let r = self
+            .api
+            .post(&format!("/workspaces/{}/mcp", ws.id), &ws.token, &body)
+            .await;
+        let body = if r.body.is_null() {
+            json!({ "raw": r.text })
+        } else {
+            r.body
+        };
         (r.status, body)
     }
 
@@ -302,7 +312,10 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
         }
     };
     assert_eq!(count(format!("workspace:{}", doomed.id)).await, 1);
-    w.api.admin_delete(&format!("/workspaces/{}?purge=true", doomed.id)).await.ok();
+    w.api
+        .admin_delete(&format!("/workspaces/{}?purge=true", doomed.id))
+        .await
+        .ok();
     assert_eq!(
         count(format!("workspace:{}", doomed.id)).await,
         0,
@@ -312,7 +325,10 @@ async fn a_raw_2024_11_05_session_gets_the_original_shapes_and_scope_comes_from_
 
     // Another workspace's token is refused (403, as on every workspace route).
     let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
-    w.api.post(&format!("/workspaces/{}/mcp", root.id), &other.token, &list).await.expect(403);
+    w.api
+        .post(&format!("/workspaces/{}/mcp", root.id), &other.token, &list)
+        .await
+        .expect(403);
 
     // The legacy stream announces the endpoint.
     let mut resp = w
@@ -528,13 +544,20 @@ async fn without_a_plugin_memory_tools_say_so_and_the_rate_limit_holds() {
     let (err, text) = w.call(&ws, "search_memory", json!({ "query": "x" })).await;
     assert!(err);
     assert_eq!(text, "memory plugin is not configured (set MEMORY_PLUGIN_URL)");
-    let off = w.api.get(&format!("/workspaces/{}/memories", ws.id), &ws.token).await.expect(503);
+    let off = w
+        .api
+        .get(&format!("/workspaces/{}/memories", ws.id), &ws.token)
+        .await
+        .expect(503);
     insta::assert_json_snapshot!("memory_routes_without_a_plugin", off);
     // 120 calls a minute per token: the burst passes, the next is 429 with Retry-After.
     let mut limited = None;
     for i in 0..130 {
         let body = json!({ "jsonrpc": "2.0", "id": i, "method": "tools/list" });
-        let resp = w.api.post(&format!("/workspaces/{}/mcp", ws.id), &ws.token, &body).await;
+        let resp = w
+            .api
+            .post(&format!("/workspaces/{}/mcp", ws.id), &ws.token, &body)
+            .await;
         if resp.status == 429 {
             limited = Some((i, resp.headers.get("retry-after").cloned()));
             break;
@@ -707,7 +730,9 @@ async fn the_http_memory_endpoints_follow_the_same_rules() {
     let post = |ws: &Ws, body: Value| {
         let (api, ws) = (&w.api, ws.clone());
         async move {
-            let r = api.post(&format!("/workspaces/{}/memories", ws.id), &ws.token, &body).await;
+            let r = api
+                .post(&format!("/workspaces/{}/memories", ws.id), &ws.token, &body)
+                .await;
             (r.status, r.body)
         }
     };

@@ -312,7 +312,11 @@ async fn initial_memories_reach_the_plugin_on_create_and_org_import() {
 
     // Org import: node memories, defaults for nodes without, the org's on the first root.
     let template = "name: acme\ndefaults:\n  initial_memories:\n    - content: default memory\nglobal_memories:\n  - content: the org is called acme\nworkspaces:\n  - name: lead\n    runtime: external\n    initial_memories:\n      - content: lead memory\n    children:\n      - name: helper\n        runtime: external\n";
-    let imported = w.api.admin_post("/org/import", &json!({ "template": template })).await.ok();
+    let imported = w
+        .api
+        .admin_post("/org/import", &json!({ "template": template }))
+        .await
+        .ok();
     assert_eq!(imported["created"], 2, "{imported}");
     let lead = imported["workspaces"][0]["id"].as_str().unwrap();
     let helper = imported["workspaces"][1]["id"].as_str().unwrap();
@@ -328,7 +332,10 @@ async fn without_a_plugin_initial_memories_are_refused_not_dropped() {
     let w = world(false).await;
     let e = w
         .api
-        .admin_post("/workspaces", &json!({"name": "x", "initial_memories": [{"content": "remember me"}]}))
+        .admin_post(
+            "/workspaces",
+            &json!({"name": "x", "initial_memories": [{"content": "remember me"}]}),
+        )
         .await
         .expect(400);
     insta::assert_json_snapshot!("initial_memories_without_a_plugin", e);

@@ -192,7 +192,9 @@ async fn hibernation_and_restart_through_messages() {
     assert_eq!(said(&answer), Some("echo: before"), "{answer}");
 
     // Hibernate: stopped, no URL.
-    api.admin_action(&format!("/workspaces/{id}/hibernate")).await.expect(200);
+    api.admin_action(&format!("/workspaces/{id}/hibernate"))
+        .await
+        .expect(200);
     let w = api.workspace(&id).await;
     assert_eq!(
         (w["status"].as_str(), w["url"].as_str()),
@@ -235,7 +237,11 @@ async fn hibernation_and_restart_through_messages() {
         Duration::from_secs(10),
         || async {
             let resp = send("anyone?").await;
-            if resp.status == 503 { Ok(resp.body) } else { Err(resp.text) }
+            if resp.status == 503 {
+                Ok(resp.body)
+            } else {
+                Err(resp.text)
+            }
         },
     )
     .await;
@@ -276,7 +282,10 @@ async fn an_agent_with_only_a_bootstrap_code_redeems_it_and_registers() {
     // What the dispatcher does for EC2, on the same database.
     let services = molecule_service::Services::new(db.pool().clone(), Default::default()).unwrap();
     let env = [
-        ("MOLECULE_WORKSPACE_TOKEN".to_owned(), text(&created, "auth_token").into()),
+        (
+            "MOLECULE_WORKSPACE_TOKEN".to_owned(),
+            text(&created, "auth_token").into(),
+        ),
         ("CLOUD_KEY".to_owned(), "cloud-value".into()),
     ]
     .into();

@@ -110,7 +110,9 @@ async fn events_cross_replicas_and_the_sweep_acts_once() {
         agents.push(api_b.provisioned(&json!({ "name": format!("stale-{i}") })).await);
     }
     for agent in &agents {
-        api_a.register(agent, "http://127.0.0.1:9", &json!({ "name": "x" })).await;
+        api_a
+            .register(agent, "http://127.0.0.1:9", &json!({ "name": "x" }))
+            .await;
     }
     until("every workspace offline", Duration::from_secs(30), || async {
         let list = api_a.admin_get("/workspaces").await.body;

@@ -243,7 +243,11 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
         .concat(),
     )
     .await;
-    let imported = w.api.admin_post("/org/import", &json!({ "dir": "acme" })).await.expect(201);
+    let imported = w
+        .api
+        .admin_post("/org/import", &json!({ "dir": "acme" }))
+        .await
+        .expect(201);
     // What is ignored, for the org and per node; a subtree that does not spawn is left out.
     insta::assert_json_snapshot!("org_import_in_full", stable_json(&imported));
     let nodes = imported["workspaces"].as_array().unwrap();
@@ -319,31 +323,29 @@ async fn chat_uploads_follow_the_limits_and_delivery_modes_and_downloads_stay_in
     // Multipart and raw downloads are beyond the typed client: its HTTP client, with a longer
     // bound for the 60 MiB bodies.
     let http = api.http();
-    let upload = |id: String, parts: Vec<(&'static str, Vec<u8>)>| {
-        async move {
-            let mut form = reqwest::multipart::Form::new();
-            for (name, bytes) in parts {
-                form = form.part(
-                    "files",
-                    reqwest::multipart::Part::bytes(bytes)
-                        .file_name(name)
-                        .mime_str("text/plain")
-                        .unwrap(),
-                );
-            }
-            let resp = http
-                .post(format!("{base}/workspaces/{id}/chat/uploads"))
-                .timeout(Duration::from_secs(60))
-                .bearer_auth(ADMIN)
-                .multipart(form)
-                .send()
-                .await
-                .unwrap();
-            (
-                resp.status().as_u16(),
-                resp.json::<Value>().await.unwrap_or(Value::Null),
-            )
+    let upload = |id: String, parts: Vec<(&'static str, Vec<u8>)>| async move {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in parts {
+            form = form.part(
+                "files",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(name)
+                    .mime_str("text/plain")
+                    .unwrap(),
+            );
         }
+        let resp = http
+            .post(format!("{base}/workspaces/{id}/chat/uploads"))
+            .timeout(Duration::from_secs(60))
+            .bearer_auth(ADMIN)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().await.unwrap_or(Value::Null),
+        )
     };
     let id = create(json!({ "name": "chatty" })).await;
     until_ok("online", Duration::from_secs(30), || async {

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::auth::{AdminAuth, Caller, WorkspaceAuth, authorize, bearer, path_workspace_id};
 use crate::errors::{ApiError, ErrorBody};
 use crate::routes::discovery::{CALLER_HEADER, caller_of};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Reads the body up to the proxy's limit: 413 past it, 400 when it is not JSON.
 async fn json_body(payload: web::Payload) -> Result<serde_json::Value, ApiError> {

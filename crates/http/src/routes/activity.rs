@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::auth::WorkspaceAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Record an activity row for the workspace (`source_id`, when given, must be the workspace).
 #[utoipa::path(

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, web};
 
 use crate::auth::AdminAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Background loops: last tick, counts and last error per subsystem (admin).
 #[utoipa::path(

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::auth::WorkspaceAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 fn too_large(what: String) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, what)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Delegate a task to another workspace. Runs in the background (A2A `message/send` to the
 /// callee); the result lands in this workspace's inbox. 202, or 200 for an idempotent repeat;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::{WorkspaceAuth, authorize, bearer, path_workspace_id};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The header that names the calling workspace on agent-to-agent routes.
 pub const CALLER_HEADER: &str = "X-Workspace-ID";

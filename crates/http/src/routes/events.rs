@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// SSE keep-alive comment interval.
 const SSE_PING: Duration = Duration::from_secs(15);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::WorkspaceAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The largest body a write takes: a file at the limit, base64-encoded, with room to spare.
 const MAX_WRITE_BODY: usize = molecule_domain::MAX_FILE_BYTES * 2;

@@ -30,7 +30,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use crate::auth::{Caller, authorize, bearer, path_workspace_id};
 use crate::errors::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// How often the legacy stream sends a keep-alive comment.
 const STREAM_PING: Duration = Duration::from_secs(30);

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Store a memory in the scope's namespace (GLOBAL: root workspaces only).
 #[utoipa::path(

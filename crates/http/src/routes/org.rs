@@ -8,7 +8,7 @@ use molecule_api::org::{ImportRequest, Imported, TemplateSummary};
 
 use crate::auth::AdminAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Import an org template (admin): its tree of workspaces is created depth-first and each one
 /// provisioned through the dispatcher. Idempotent: a node whose name exists under the same

@@ -7,7 +7,7 @@ use molecule_api::pins::{Pin, PinRequest};
 
 use crate::auth::AdminAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Every runtime image pin (admin).
 #[utoipa::path(

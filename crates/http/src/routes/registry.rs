@@ -8,7 +8,7 @@ use molecule_api::registry::{Heartbeat, HeartbeatAck, Register, Registered};
 
 use crate::auth::{authorize, bearer};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// An agent announces its URL, card and delivery mode. Needs a token of that workspace.
 /// Never revives a removed, paused or hibernated workspace (409).

@@ -12,7 +12,7 @@ use molecule_secrets::ExposeSecret;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The workspace's secrets and the globals it does not override, without values.
 #[utoipa::path(

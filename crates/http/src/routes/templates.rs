@@ -9,7 +9,7 @@ use molecule_api::templates::{ImportTemplate, TemplateLoadError, TemplateSummary
 
 use crate::auth::AdminAuth;
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The workspace templates under `CONFIGS_DIR` that load (admin). One that does not is
 /// logged with its file and reason and listed by `GET /admin/templates/errors`.

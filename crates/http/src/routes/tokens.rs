@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `GET /workspaces/:id/tokens` answer.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

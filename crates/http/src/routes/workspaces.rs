@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Create a workspace (admin). An external workspace's first token is shown once in
 /// `auth_token`; a provisioned workspace gets none here (each provision hands its workload a

@@ -5,8 +5,8 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-pub use molecule_testkit::{free_port, until};
 use molecule_testkit::Api;
+pub use molecule_testkit::{free_port, until};
 
 /// A child process with its base URL; SIGTERM (then SIGKILL after 20 s) when dropped.
 pub struct Proc {
