@@ -188,6 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     workspace_bootstraps,
     runtime_image_pins,
     workspace_seeds,
+    workspace_schedules,
 );
 
 diesel::table! {
@@ -202,3 +203,26 @@ diesel::table! {
 }
 
 diesel::joinable!(workspace_seeds -> workspaces (workspace_id));
+
+diesel::table! {
+    workspace_schedules (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        name -> Text,
+        cron_expr -> Text,
+        timezone -> Text,
+        prompt -> Text,
+        enabled -> Bool,
+        last_run_at -> Nullable<Timestamptz>,
+        next_run_at -> Nullable<Timestamptz>,
+        run_count -> Int4,
+        last_status -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        source -> Text,
+        consecutive_empty_runs -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(workspace_schedules -> workspaces (workspace_id));

@@ -9,7 +9,7 @@
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
 //!
 //! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `files` (workload file roots, path rules, file failures), `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
-//! `namespace`, `queue` (the A2A queue's statuses and priorities), and `vocab` (the `vocabulary!` macro and trait).
+//! `namespace`, `queue` (the A2A queue's statuses and priorities), `schedule` (schedule sources and run outcomes), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod delegation;
@@ -21,6 +21,7 @@ mod model;
 mod namespace;
 mod queue;
 mod runtime;
+mod schedule;
 mod vocab;
 mod workspace;
 
@@ -37,6 +38,7 @@ pub use model::{PROVIDER_PREFIXES, SecretScope, provider_for_model};
 pub use namespace::{NamespaceError, NamespaceName};
 pub use queue::{QueueStatus, priority};
 pub use runtime::Runtime;
+pub use schedule::{ScheduleRunStatus, ScheduleSource};
 pub use vocab::{UnknownValue, Vocabulary};
 pub use workspace::{
     DEGRADED_ERROR_RATE, DeliveryMode, FailureReason, HeartbeatHealth, MAX_TREE_DEPTH, RECOVERED_ERROR_RATE,

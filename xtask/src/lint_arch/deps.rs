@@ -128,6 +128,20 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "memory knows nothing of secrets at rest, messaging, HTTP or backends",
     ),
     (
+        "molecule-schedules",
+        &[
+            "molecule-messaging",
+            "molecule-memory",
+            "molecule-vault",
+            "molecule-service",
+            "molecule-http",
+            "molecule-provisioner",
+            "molecule-dispatcher",
+            "utoipa",
+        ],
+        "schedules own their table and their cron rules; the loop that fires them composes messaging",
+    ),
+    (
         "molecule-api",
         &[
             "molecule-db",

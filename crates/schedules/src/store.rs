@@ -1,0 +1,459 @@
+//! `store`: the `workspace_schedules` table, its one owner.
+//!
+//! Owns: create (checked: the prompt and the cron expression are required, the pair of cron
+//! expression and timezone must parse, an unnamed schedule gets a generated name, a taken name
+//! is a 409 naming `name`), list, read, update (a changed expression, timezone or a re-enable
+//! recomputes the next run from now), delete, disabling a workspace's schedules, the claim of
+//! due rows, and what a fire records on its row.
+//!
+//! **The claim** takes due rows with `FOR UPDATE SKIP LOCKED` and moves each one's
+//! `next_run_at` to its next slot after now in the same transaction: once it commits, no other
+//! replica sees the slot as due, and a replica that dies after the claim loses that one fire
+//! (at most once), never doubles it. Slots missed while no replica ran fire once; the claim
+//! says how many were folded into that fire.
+//!
+//! Must not know: HTTP, how a prompt is delivered, the scheduler's timing.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use molecule_db::Pool;
+use molecule_db::schema::workspace_schedules as s;
+use molecule_domain::{ScheduleRunStatus, ScheduleSource, Vocabulary};
+use molecule_tree::{Result, ServiceError};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::spec::{Spec, SpecError};
+
+impl From<SpecError> for ServiceError {
+    fn from(e: SpecError) -> Self {
+        ServiceError::invalid(e.field(), e.to_string())
+    }
+}
+
+/// A schedule as the use-cases see it (not the row: statuses are the domain's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub cron_expr: String,
+    pub timezone: String,
+    pub prompt: String,
+    pub enabled: bool,
+    pub last_run_at: Option<OffsetDateTime>,
+    pub next_run_at: Option<OffsetDateTime>,
+    pub run_count: i32,
+    pub last_status: Option<ScheduleRunStatus>,
+    pub last_error: Option<String>,
+    pub source: ScheduleSource,
+    pub consecutive_empty_runs: i32,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = s)]
+struct Row {
+    id: Uuid,
+    workspace_id: Uuid,
+    name: String,
+    cron_expr: String,
+    timezone: String,
+    prompt: String,
+    enabled: bool,
+    last_run_at: Option<OffsetDateTime>,
+    next_run_at: Option<OffsetDateTime>,
+    run_count: i32,
+    last_status: Option<String>,
+    last_error: Option<String>,
+    source: String,
+    consecutive_empty_runs: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<Row> for Schedule {
+    type Error = ServiceError;
+
+    fn try_from(r: Row) -> Result<Self> {
+        let bad = |e: molecule_domain::UnknownValue| ServiceError::internal("reading a schedule row", e);
+        Ok(Self {
+            last_status: r
+                .last_status
+                .as_deref()
+                .map(ScheduleRunStatus::parse)
+                .transpose()
+                .map_err(bad)?,
+            source: ScheduleSource::parse(&r.source).map_err(bad)?,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            name: r.name,
+            cron_expr: r.cron_expr,
+            timezone: r.timezone,
+            prompt: r.prompt,
+            enabled: r.enabled,
+            last_run_at: r.last_run_at,
+            next_run_at: r.next_run_at,
+            run_count: r.run_count,
+            last_error: r.last_error,
+            consecutive_empty_runs: r.consecutive_empty_runs,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// What a create asks for (the original's body: every field but the two required optional).
+#[derive(Debug, Clone, Default)]
+pub struct NewSchedule {
+    pub name: Option<String>,
+    pub cron_expr: String,
+    pub timezone: Option<String>,
+    pub prompt: String,
+    pub enabled: Option<bool>,
+    pub source: Option<ScheduleSource>,
+}
+
+/// What an update changes (absent fields stay).
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleChange {
+    pub name: Option<String>,
+    pub cron_expr: Option<String>,
+    pub timezone: Option<String>,
+    pub prompt: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// A due slot taken by this replica: fire it, then [`Schedules::record_fire`].
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub schedule: Schedule,
+    /// The slot being fired (the row's `next_run_at` when it was claimed).
+    pub due_at: OffsetDateTime,
+    /// Further slots that passed while nothing fired (downtime): folded into this one fire.
+    pub missed: u32,
+}
+
+/// How a fire went, for its row.
+#[derive(Debug, Clone)]
+pub struct FireOutcome {
+    pub status: ScheduleRunStatus,
+    pub error: Option<String>,
+    /// The agent answered, but with nothing (the original's phantom tracking).
+    pub empty: bool,
+}
+
+/// After this many empty answers in a row a run is recorded as `stale`.
+pub const STALE_AFTER_EMPTY_RUNS: i32 = 3;
+
+/// The longest name and prompt accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+pub const MAX_PROMPT_CHARS: usize = 64 * 1024;
+
+/// The schedules of every workspace, over the pool.
+#[derive(Clone)]
+pub struct Schedules {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Schedules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schedules").finish_non_exhaustive()
+    }
+}
+
+/// `\r` removed (the original stripped it from API prompts), then checked non-empty.
+fn clean_prompt(prompt: &str) -> Result<String> {
+    let p = prompt.replace('\r', "");
+    if p.trim().is_empty() {
+        return Err(ServiceError::invalid("prompt", "cron_expr and prompt are required"));
+    }
+    if p.chars().count() > MAX_PROMPT_CHARS {
+        return Err(ServiceError::invalid(
+            "prompt",
+            format!("at most {MAX_PROMPT_CHARS} characters"),
+        ));
+    }
+    Ok(p)
+}
+
+fn clean_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.chars().count() > MAX_NAME_CHARS {
+        return Err(ServiceError::invalid(
+            "name",
+            format!("at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+/// A taken `(workspace_id, name)` as the 409 that names the field.
+fn name_taken(e: diesel::result::Error, name: &str) -> ServiceError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match &e {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ServiceError::conflict(
+            format!("name: this workspace already has a schedule named {name:?}"),
+            json!({ "field": "name", "name": name }),
+        ),
+        _ => e.into(),
+    }
+}
+
+impl Schedules {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// Creates a schedule on `workspace_id` (which must exist); its first run is the first
+    /// slot after now.
+    pub async fn create(&self, workspace_id: Uuid, new: NewSchedule) -> Result<Schedule> {
+        if new.cron_expr.trim().is_empty() {
+            return Err(ServiceError::invalid("cron_expr", "cron_expr and prompt are required"));
+        }
+        let prompt = clean_prompt(&new.prompt)?;
+        let timezone = new
+            .timezone
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("UTC")
+            .to_owned();
+        let spec = Spec::parse(&new.cron_expr, &timezone)?;
+        let id = Uuid::new_v4();
+        let name = match new.name.as_deref().map(clean_name).transpose()? {
+            Some(n) if !n.is_empty() => n,
+            // Unnamed: a generated name, unique as the id it is cut from.
+            _ => format!("schedule-{}", &id.simple().to_string()[..8]),
+        };
+        let now = OffsetDateTime::now_utc();
+        let mut conn = self.pool.get().await?;
+        let row: Row = diesel::insert_into(s::table)
+            .values((
+                s::id.eq(id),
+                s::workspace_id.eq(workspace_id),
+                s::name.eq(&name),
+                s::cron_expr.eq(new.cron_expr.trim()),
+                s::timezone.eq(&timezone),
+                s::prompt.eq(&prompt),
+                s::enabled.eq(new.enabled.unwrap_or(true)),
+                s::next_run_at.eq(spec.next_after(now)),
+                s::source.eq(new.source.unwrap_or(ScheduleSource::Runtime).as_str()),
+            ))
+            .returning(Row::as_returning())
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| name_taken(e, &name))?;
+        row.try_into()
+    }
+
+    /// Every schedule of `workspace_id`, oldest first.
+    pub async fn list(&self, workspace_id: Uuid) -> Result<Vec<Schedule>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Row> = s::table
+            .filter(s::workspace_id.eq(workspace_id))
+            .order((s::created_at.asc(), s::id.asc()))
+            .select(Row::as_select())
+            .load(&mut conn)
+            .await?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// One schedule of `workspace_id`; another workspace's id is not found.
+    pub async fn get(&self, workspace_id: Uuid, id: Uuid) -> Result<Schedule> {
+        let mut conn = self.pool.get().await?;
+        let row: Option<Row> = s::table
+            .filter(s::id.eq(id))
+            .filter(s::workspace_id.eq(workspace_id))
+            .select(Row::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?;
+        row.ok_or_else(not_found)?.try_into()
+    }
+
+    /// Applies `change`. A new expression or timezone is checked with the stored other half,
+    /// and the next run is recomputed from now, as it is when a disabled schedule is enabled
+    /// (the original kept the stale slot, so a long-disabled schedule fired at once).
+    pub async fn update(&self, workspace_id: Uuid, id: Uuid, change: ScheduleChange) -> Result<Schedule> {
+        let prompt = change.prompt.as_deref().map(clean_prompt).transpose()?;
+        let name = match change.name.as_deref().map(clean_name).transpose()? {
+            Some(n) if n.is_empty() => return Err(ServiceError::invalid("name", "must not be empty")),
+            other => other,
+        };
+        let mut conn = self.pool.get().await?;
+        let row: Row = conn
+            .transaction::<_, ServiceError, _>(async move |conn| {
+                let current: Row = s::table
+                    .filter(s::id.eq(id))
+                    .filter(s::workspace_id.eq(workspace_id))
+                    .select(Row::as_select())
+                    .for_no_key_update()
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .ok_or_else(not_found)?;
+                let cron_expr = change
+                    .cron_expr
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or(&current.cron_expr)
+                    .to_owned();
+                let timezone = change
+                    .timezone
+                    .as_deref()
+                    .map(str::trim)
+                    .unwrap_or(&current.timezone)
+                    .to_owned();
+                let enabled = change.enabled.unwrap_or(current.enabled);
+                let respec = change.cron_expr.is_some() || change.timezone.is_some() || (enabled && !current.enabled);
+                let next_run_at = if respec {
+                    Spec::parse(&cron_expr, &timezone)?.next_after(OffsetDateTime::now_utc())
+                } else {
+                    current.next_run_at
+                };
+                let name = name.unwrap_or(current.name);
+                diesel::update(s::table.filter(s::id.eq(id)))
+                    .set((
+                        s::name.eq(&name),
+                        s::cron_expr.eq(&cron_expr),
+                        s::timezone.eq(&timezone),
+                        s::prompt.eq(prompt.unwrap_or(current.prompt)),
+                        s::enabled.eq(enabled),
+                        s::next_run_at.eq(next_run_at),
+                        s::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(Row::as_returning())
+                    .get_result(conn)
+                    .await
+                    .map_err(|e| name_taken(e, &name))
+            })
+            .await?;
+        row.try_into()
+    }
+
+    /// Deletes one schedule of `workspace_id`.
+    pub async fn delete(&self, workspace_id: Uuid, id: Uuid) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        let n = diesel::delete(s::table.filter(s::id.eq(id)).filter(s::workspace_id.eq(workspace_id)))
+            .execute(&mut conn)
+            .await?;
+        if n == 0 {
+            return Err(not_found());
+        }
+        Ok(())
+    }
+
+    /// Disables every schedule of `workspace_ids` (a delete or a collapse): none fires into a
+    /// workspace that is gone. Returns how many were enabled.
+    pub async fn disable_for(conn: &mut AsyncPgConnection, workspace_ids: &[Uuid]) -> Result<usize> {
+        Ok(diesel::update(
+            s::table
+                .filter(s::workspace_id.eq_any(workspace_ids))
+                .filter(s::enabled.eq(true)),
+        )
+        .set((s::enabled.eq(false), s::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await?)
+    }
+
+    /// Takes up to `limit` due schedules (enabled, `next_run_at <= now`), oldest slot first,
+    /// skipping rows another replica holds, and moves each to its next slot after `now` in the
+    /// same transaction. A row whose pattern no longer parses (or never matches again) is
+    /// parked (`next_run_at` NULL) and not returned.
+    pub async fn claim_due(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Claimed>> {
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let rows: Vec<Row> = s::table
+                .filter(s::enabled.eq(true))
+                .filter(s::next_run_at.le(now))
+                .order(s::next_run_at.asc())
+                .limit(limit)
+                .select(Row::as_select())
+                .for_update()
+                .skip_locked()
+                .load(conn)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Some(due_at) = row.next_run_at else { continue };
+                let spec = Spec::parse(&row.cron_expr, &row.timezone);
+                let next = spec.as_ref().ok().and_then(|sp| sp.next_after(now));
+                diesel::update(s::table.filter(s::id.eq(row.id)))
+                    .set(s::next_run_at.eq(next))
+                    .execute(conn)
+                    .await?;
+                let Ok(spec) = spec else {
+                    tracing::warn!(schedule_id = %row.id, cron_expr = %row.cron_expr, "schedule: its pattern no longer parses; parked");
+                    continue;
+                };
+                let mut missed = 0u32;
+                let mut slot = due_at;
+                while let Some(later) = spec.next_after(slot) {
+                    if later > now || missed >= 10_000 {
+                        break;
+                    }
+                    missed += 1;
+                    slot = later;
+                }
+                let mut schedule = Schedule::try_from(row)?;
+                schedule.next_run_at = next;
+                out.push(Claimed { schedule, due_at, missed });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Records a fire on its row: last run, count, status and error, and the empty-answer
+    /// streak (at [`STALE_AFTER_EMPTY_RUNS`] empty answers in a row an `ok` is recorded as
+    /// `stale`, saying why). Returns the status recorded.
+    pub async fn record_fire(&self, id: Uuid, outcome: &FireOutcome) -> Result<ScheduleRunStatus> {
+        let mut conn = self.pool.get().await?;
+        conn.transaction::<_, ServiceError, _>(async move |conn| {
+            let empties: i32 = s::table
+                .find(id)
+                .select(s::consecutive_empty_runs)
+                .for_no_key_update()
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(not_found)?;
+            let ok = outcome.status == ScheduleRunStatus::Ok;
+            let empties = match (ok, outcome.empty) {
+                (true, true) => empties + 1,
+                (true, false) => 0,
+                (false, _) => empties,
+            };
+            let (status, error) = if ok && empties >= STALE_AFTER_EMPTY_RUNS {
+                (
+                    ScheduleRunStatus::Stale,
+                    Some(format!(
+                        "empty response {empties} consecutive times — agent may be phantom-producing"
+                    )),
+                )
+            } else {
+                (outcome.status, outcome.error.clone())
+            };
+            diesel::update(s::table.find(id))
+                .set((
+                    s::last_run_at.eq(diesel::dsl::now),
+                    s::run_count.eq(s::run_count + 1),
+                    s::last_status.eq(status.as_str()),
+                    s::last_error.eq(error),
+                    s::consecutive_empty_runs.eq(empties),
+                    s::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            Ok(status)
+        })
+        .await
+    }
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound("schedule not found".into())
+}

@@ -1,0 +1,131 @@
+//! The claim: each due slot is taken by one replica only, however many claim at once; missed
+//! slots fold into one fire that says how many it stands for; what a fire records.
+
+use std::collections::BTreeSet;
+
+use diesel_async::RunQueryDsl;
+use molecule_domain::ScheduleRunStatus;
+use molecule_schedules::store::{FireOutcome, NewSchedule, Schedules};
+use molecule_testkit::TestDb;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::workspace;
+
+/// Moves every schedule's next slot into the past, as if it had come due `ago` ago.
+async fn due_since(db: &TestDb, ago: &str) {
+    let mut conn = db.pool().get().await.unwrap();
+    diesel::sql_query(format!(
+        "UPDATE workspace_schedules SET next_run_at = now() - interval '{ago}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_claiming_at_once_take_each_due_slot_once() {
+    let db = TestDb::new().await;
+    let s = Schedules::new(db.pool().clone());
+    for w in 0..20 {
+        let ws = workspace(&db, &format!("w{w}")).await;
+        for i in 0..10 {
+            let new = NewSchedule {
+                cron_expr: "* * * * *".into(),
+                prompt: format!("tick {w}/{i}"),
+                ..NewSchedule::default()
+            };
+            s.create(ws, new).await.unwrap();
+        }
+    }
+    due_since(&db, "10 seconds").await;
+    // Two replicas: their own pools on the same database, claiming in small batches at once.
+    let replicas = [
+        Schedules::new(db.pool().clone()),
+        Schedules::new(
+            molecule_db::connect(&db.url, &molecule_db::PoolOptions::default())
+                .await
+                .unwrap(),
+        ),
+    ];
+    let now = OffsetDateTime::now_utc();
+    let claims = replicas.iter().map(|r| async move {
+        let mut mine = Vec::new();
+        loop {
+            let batch = r.claim_due(now, 7).await.unwrap();
+            if batch.is_empty() {
+                return mine;
+            }
+            mine.extend(batch.into_iter().map(|c| c.schedule.id));
+        }
+    });
+    let taken: Vec<Vec<Uuid>> = futures_util::future::join_all(claims).await;
+    let all: Vec<Uuid> = taken.iter().flatten().copied().collect();
+    let unique: BTreeSet<Uuid> = all.iter().copied().collect();
+    assert_eq!(
+        all.len(),
+        200,
+        "every due slot taken once: {} and {}",
+        taken[0].len(),
+        taken[1].len()
+    );
+    assert_eq!(unique.len(), 200, "none taken twice");
+    assert!(s.claim_due(now, 500).await.unwrap().is_empty(), "nothing is due twice");
+}
+
+#[tokio::test]
+async fn missed_slots_fire_once_and_say_how_many_and_a_fire_is_recorded() {
+    let db = TestDb::new().await;
+    let ws = workspace(&db, "w").await;
+    let s = Schedules::new(db.pool().clone());
+    let made = s
+        .create(
+            ws,
+            NewSchedule {
+                cron_expr: "*/10 * * * *".into(),
+                prompt: "report".into(),
+                ..NewSchedule::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Down for an hour: six slots came and went; one fire stands for them.
+    due_since(&db, "61 minutes").await;
+    let now = OffsetDateTime::now_utc();
+    let claimed = s.claim_due(now, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let c = &claimed[0];
+    assert_eq!(c.schedule.id, made.id);
+    // 61 minutes hold six or seven ten-minute boundaries after the missed slot.
+    assert!((6..=7).contains(&c.missed), "{} missed slots folded in", c.missed);
+    let next = c.schedule.next_run_at.unwrap();
+    assert!(next > now && next - now <= time::Duration::minutes(10), "{next}");
+
+    // Three empty answers in a row: the third is recorded as stale, with the reason.
+    let empty = FireOutcome {
+        status: ScheduleRunStatus::Ok,
+        error: None,
+        empty: true,
+    };
+    for _ in 0..2 {
+        assert_eq!(s.record_fire(made.id, &empty).await.unwrap(), ScheduleRunStatus::Ok);
+    }
+    assert_eq!(s.record_fire(made.id, &empty).await.unwrap(), ScheduleRunStatus::Stale);
+    let row = s.get(ws, made.id).await.unwrap();
+    assert_eq!((row.run_count, row.consecutive_empty_runs), (3, 3));
+    assert!(
+        row.last_error
+            .unwrap()
+            .starts_with("empty response 3 consecutive times")
+    );
+    // An answer with words resets the streak.
+    let answered = FireOutcome { empty: false, ..empty };
+    assert_eq!(s.record_fire(made.id, &answered).await.unwrap(), ScheduleRunStatus::Ok);
+    assert_eq!(s.get(ws, made.id).await.unwrap().consecutive_empty_runs, 0);
+
+    // Disabled (its workspace deleted): never due again.
+    due_since(&db, "1 minute").await;
+    let mut conn = db.pool().get().await.unwrap();
+    assert_eq!(Schedules::disable_for(&mut conn, &[ws]).await.unwrap(), 1);
+    assert!(s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap().is_empty());
+}

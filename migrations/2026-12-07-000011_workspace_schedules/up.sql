@@ -1,0 +1,26 @@
+-- Cron schedules: a prompt sent to a workspace's agent at the instants a five-field cron
+-- expression names in an IANA timezone. The original's table (015, 022, 032), with two
+-- differences: `name` has no empty default (an unnamed schedule gets a generated name, so a
+-- second one is not a unique-violation 500), and the due index leads with `next_run_at` for
+-- the claim, which takes due rows with FOR UPDATE SKIP LOCKED and moves `next_run_at` on in
+-- the same transaction, so each slot fires once across replicas.
+CREATE TABLE workspace_schedules (
+    id                     UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id           UUID NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    name                   TEXT NOT NULL,
+    cron_expr              TEXT NOT NULL,
+    timezone               TEXT NOT NULL DEFAULT 'UTC',
+    prompt                 TEXT NOT NULL,
+    enabled                BOOLEAN NOT NULL DEFAULT true,
+    last_run_at            TIMESTAMPTZ,
+    next_run_at            TIMESTAMPTZ,
+    run_count              INTEGER NOT NULL DEFAULT 0,
+    last_status            TEXT CHECK (last_status IN ('ok', 'error', 'skipped', 'stale')),
+    last_error             TEXT,
+    source                 TEXT NOT NULL DEFAULT 'runtime' CHECK (source IN ('template', 'runtime')),
+    consecutive_empty_runs INTEGER NOT NULL DEFAULT 0,
+    created_at             TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at             TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (workspace_id, name)
+);
+CREATE INDEX workspace_schedules_due ON workspace_schedules (next_run_at) WHERE enabled;
