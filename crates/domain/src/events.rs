@@ -39,6 +39,8 @@ vocabulary! {
         DelegationStatus => "DELEGATION_STATUS",
         DelegationComplete => "DELEGATION_COMPLETE",
         DelegationFailed => "DELEGATION_FAILED",
+        /// A schedule's prompt was sent (or could not be): `{schedule_id, schedule_name, status}`.
+        CronExecuted => "CRON_EXECUTED",
         // live-only
         WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
         TaskUpdated => "TASK_UPDATED",

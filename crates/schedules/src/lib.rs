@@ -1,14 +1,18 @@
 //! `molecule-schedules`: cron schedules of workspace-server.
 //!
 //! Owns: the `workspace_schedules` table (`store`: create, list, update, delete, the claim of
-//! due rows, what a fire records), and what a schedule's cron expression and timezone mean
+//! due rows, what a fire records), what a schedule's cron expression and timezone mean
 //! (`spec`: five-field patterns, IANA zones, the next fire time across daylight-saving
-//! changes).
+//! changes), and firing (`fire`: the tick, run-now, the history row, the event, lateness).
 //!
-//! Must not know: HTTP, how a prompt reaches an agent (the scheduler loop in the binary fires
-//! through messaging's proxy), or the tree beyond the rows it references.
+//! Must not know: HTTP, or how a prompt reaches an agent: the composer hands `fire` a
+//! [`fire::Deliver`] (messaging's A2A proxy and queue). The tree's activity and events are
+//! written through `molecule-tree`.
 
+pub mod fire;
 pub mod spec;
 pub mod store;
 
+pub use fire::{Deliver, Fired, Scheduler};
 pub use spec::{Spec, SpecError};
+pub use store::{Schedule, Schedules};

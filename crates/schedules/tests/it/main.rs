@@ -1,9 +1,10 @@
-//! `molecule-schedules` against a real Postgres: the checks a create makes, updates, and the
-//! claim that fires each due slot once across replicas.
+//! `molecule-schedules` against a real Postgres: the checks a create makes, updates, the
+//! claim that fires each due slot once across replicas, and firing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 mod claim;
 mod crud;
+mod fire;
 
 use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;

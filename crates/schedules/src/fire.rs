@@ -1,0 +1,291 @@
+//! `fire`: sending a schedule's prompt and recording how it went, for a due slot (the
+//! scheduler's tick) and for "run now" alike.
+//!
+//! Owns: the tick (claim due rows, fire them with bounded parallelism), the message a fire
+//! sends (`message/send`, messageId `cron-<schedule>-<random>`, as the original), how an answer
+//! is judged (delivered, queued for a busy agent, or not delivered with the reason; an empty
+//! answer counts toward the phantom streak), the history row (`activity_logs`, type
+//! `cron_run`, through the tree), the `CRON_EXECUTED` event, and each fire's lateness (due →
+//! sent) in `/metrics`.
+//!
+//! Must not know: how a message reaches an agent. The composer hands in a [`Deliver`] (the
+//! A2A proxy with its durable queue, as the operator's own messages go), so a busy agent's
+//! prompt waits in its queue and a hibernated agent is woken.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use molecule_api::a2a::ProxyOutcome;
+use molecule_db::Pool;
+use molecule_domain::{ActivityStatus, ActivityType, EventType, ScheduleRunStatus, Vocabulary};
+use molecule_tree::Result;
+use molecule_tree::activity::ActivityRow;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::{Claimed, FireOutcome, Schedule, Schedules};
+
+/// Sends an A2A body to a workspace as the operator would (no calling workspace).
+pub type Deliver = Arc<dyn Fn(Uuid, Value) -> BoxFuture<'static, Result<ProxyOutcome>> + Send + Sync>;
+
+/// Due rows taken per claim (the original's batch).
+pub const DUE_BATCH: i64 = 50;
+/// Fires in flight at once per replica (the original's).
+pub const PARALLEL_FIRES: usize = 10;
+/// The prompt as the history row keeps it, at most (bytes, cut on a character boundary).
+const HISTORY_PROMPT_BYTES: usize = 200;
+
+/// What one fire came to.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    pub schedule_id: Uuid,
+    pub workspace_id: Uuid,
+    pub message_id: String,
+    /// What the row records (`stale` after the empty-answer streak).
+    pub status: ScheduleRunStatus,
+    pub error: Option<String>,
+    /// The agent was busy: the prompt waits in its queue.
+    pub queued: bool,
+    /// Seconds from the slot to the send (`None` for a manual run).
+    pub lateness_seconds: Option<f64>,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default)]
+pub struct Tick {
+    pub fired: usize,
+    pub failed: usize,
+}
+
+/// The scheduler: claims due slots and fires them through [`Deliver`].
+#[derive(Clone)]
+pub struct Scheduler {
+    schedules: Schedules,
+    pool: Pool,
+    deliver: Deliver,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").finish_non_exhaustive()
+    }
+}
+
+/// Whether an agent's answer said nothing (the original's phantom markers).
+fn is_empty_answer(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    text.trim().is_empty()
+        || text.contains("(no response generated)")
+        || text.contains("\"text\":\"\"")
+        || text.contains("\"text\": \"\"")
+}
+
+/// `prompt` cut to at most `max` bytes on a character boundary, with `...` when cut.
+fn cut(prompt: &str, max: usize) -> String {
+    if prompt.len() <= max {
+        return prompt.to_owned();
+    }
+    let mut end = max;
+    while !prompt.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &prompt[..end])
+}
+
+/// How a delivery ended, as the row records it: (status, reason, empty answer, queued).
+fn judge(outcome: &Result<ProxyOutcome>) -> (ScheduleRunStatus, Option<String>, bool, bool) {
+    match outcome {
+        Ok(ProxyOutcome::Answered { status, body, .. }) if (200..300).contains(status) => {
+            (ScheduleRunStatus::Ok, None, is_empty_answer(body), false)
+        }
+        Ok(ProxyOutcome::Answered { status, .. }) => {
+            (ScheduleRunStatus::Error, Some(format!("HTTP {status}")), false, false)
+        }
+        Ok(ProxyOutcome::Queued(_)) => (ScheduleRunStatus::Ok, None, false, true),
+        Ok(ProxyOutcome::Unavailable(u)) => (ScheduleRunStatus::Error, Some(u.error.clone()), false, false),
+        Ok(ProxyOutcome::BadGateway(b)) => (ScheduleRunStatus::Error, Some(b.error.clone()), false, false),
+        Ok(ProxyOutcome::BudgetExceeded) => (
+            ScheduleRunStatus::Error,
+            Some("the workspace's monthly budget is spent".into()),
+            false,
+            false,
+        ),
+        Err(e) => (ScheduleRunStatus::Error, Some(e.to_string()), false, false),
+    }
+}
+
+impl Scheduler {
+    pub fn new(pool: Pool, deliver: Deliver) -> Self {
+        Self {
+            schedules: Schedules::new(pool.clone()),
+            pool,
+            deliver,
+        }
+    }
+
+    /// The table's use-cases.
+    pub fn schedules(&self) -> &Schedules {
+        &self.schedules
+    }
+
+    /// One pass: claims due slots (in batches, until none is left) and fires them, at most
+    /// [`PARALLEL_FIRES`] at once.
+    pub async fn tick(&self) -> Result<Tick> {
+        let mut tick = Tick::default();
+        loop {
+            let claimed = self.schedules.claim_due(OffsetDateTime::now_utc(), DUE_BATCH).await?;
+            if claimed.is_empty() {
+                return Ok(tick);
+            }
+            let results: Vec<Result<Fired>> = futures_util::stream::iter(claimed)
+                .map(|c| self.fire_claimed(c))
+                .buffer_unordered(PARALLEL_FIRES)
+                .collect()
+                .await;
+            for r in results {
+                match r {
+                    Ok(f) if f.status == ScheduleRunStatus::Error => tick.failed += 1,
+                    Ok(_) => tick.fired += 1,
+                    Err(e) => {
+                        tick.failed += 1;
+                        tracing::warn!(error = %e.chain(), "schedule: a fire could not be recorded");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn fire_claimed(&self, c: Claimed) -> Result<Fired> {
+        self.fire(c.schedule, Some(c.due_at), c.missed).await
+    }
+
+    /// "Run now": fires schedule `id` of `workspace_id` through the same path as a due slot,
+    /// leaving its next slot as it is.
+    pub async fn run_now(&self, workspace_id: Uuid, id: Uuid) -> Result<Fired> {
+        let schedule = self.schedules.get(workspace_id, id).await?;
+        self.fire(schedule, None, 0).await
+    }
+
+    async fn fire(&self, s: Schedule, due_at: Option<OffsetDateTime>, missed: u32) -> Result<Fired> {
+        let simple = s.id.simple().to_string();
+        let random = Uuid::new_v4().simple().to_string();
+        let message_id = format!("cron-{}-{}", &simple[..8], &random[..8]);
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": message_id,
+            "method": "message/send",
+            "params": { "message": {
+                "role": "user",
+                "messageId": message_id,
+                "parts": [{ "kind": "text", "text": s.prompt }],
+            } },
+        });
+        let sent_at = OffsetDateTime::now_utc();
+        let lateness_seconds = due_at.map(|d| (sent_at - d).as_seconds_f64().max(0.0));
+        if let Some(late) = lateness_seconds {
+            metrics::histogram!("molecule_schedule_fire_lateness_seconds").record(late);
+        }
+        let started = Instant::now();
+        let outcome = (self.deliver)(s.workspace_id, body).await;
+        let took = started.elapsed();
+        let (status, error, empty, queued) = judge(&outcome);
+        let recorded = self
+            .schedules
+            .record_fire(
+                s.id,
+                &FireOutcome {
+                    status,
+                    error: error.clone(),
+                    empty,
+                },
+            )
+            .await?;
+        metrics::counter!("molecule_schedule_fires_total", "status" => recorded.as_str()).increment(1);
+
+        let mut request = json!({
+            "schedule_id": s.id,
+            "schedule_name": s.name,
+            "cron_expr": s.cron_expr,
+            "prompt": cut(&s.prompt, HISTORY_PROMPT_BYTES),
+            "message_id": message_id,
+            "manual": due_at.is_none(),
+            "schedule_status": recorded.as_str(),
+        });
+        if let Some(due) = due_at {
+            request["due_at"] = json!(due.unix_timestamp());
+        }
+        if missed > 0 {
+            request["missed_slots"] = json!(missed);
+        }
+        if queued {
+            request["queued"] = json!(true);
+        }
+        let summary = format!("Cron: {}", s.name);
+        let detail = if recorded == ScheduleRunStatus::Stale {
+            Some("the agent answered with nothing several times in a row".to_owned())
+        } else {
+            error.clone()
+        };
+        let mut conn = self.pool.get().await?;
+        ActivityRow {
+            method: Some("cron"),
+            summary: Some(&summary),
+            request_body: Some(&request),
+            duration_ms: i32::try_from(took.as_millis()).ok(),
+            error_detail: detail.as_deref(),
+            ..ActivityRow::new(
+                s.workspace_id,
+                ActivityType::CronRun,
+                if status == ScheduleRunStatus::Error {
+                    ActivityStatus::Error
+                } else {
+                    ActivityStatus::Ok
+                },
+            )
+        }
+        .insert(&mut conn)
+        .await?;
+        molecule_tree::events::record(
+            &mut conn,
+            EventType::CronExecuted,
+            Some(s.workspace_id),
+            json!({ "schedule_id": s.id, "schedule_name": s.name, "status": recorded.as_str() }),
+        )
+        .await?;
+        Ok(Fired {
+            schedule_id: s.id,
+            workspace_id: s.workspace_id,
+            message_id,
+            status: recorded,
+            error,
+            queued,
+            lateness_seconds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_answers_are_recognised() {
+        assert!(is_empty_answer(b""));
+        assert!(is_empty_answer(br#"{"result":{"parts":[{"kind":"text","text":""}]}}"#));
+        assert!(is_empty_answer(b"(no response generated)"));
+        assert!(!is_empty_answer(
+            br#"{"result":{"parts":[{"kind":"text","text":"done"}]}}"#
+        ));
+    }
+
+    #[test]
+    fn prompts_are_cut_on_a_character_boundary() {
+        assert_eq!(cut("short", 200), "short");
+        let long = "é".repeat(150); // 300 bytes
+        let c = cut(&long, 200);
+        assert!(c.ends_with("...") && c.len() <= 203 && c.starts_with('é'), "{c}");
+    }
+}
