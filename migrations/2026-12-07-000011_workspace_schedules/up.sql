@@ -3,7 +3,10 @@
 -- differences: `name` has no empty default (an unnamed schedule gets a generated name, so a
 -- second one is not a unique-violation 500), and the due index leads with `next_run_at` for
 -- the claim, which takes due rows with FOR UPDATE SKIP LOCKED and moves `next_run_at` on in
--- the same transaction, so each slot fires once across replicas.
+-- the same transaction, so each slot fires once across replicas. While a slot is being fired
+-- the row holds it (`firing_slot`) under a lease (`firing_until`): a replica that dies
+-- mid-fire leaves the lease to run out, and the next claim fires that slot again with the
+-- same messageId, so no slot is lost and an agent can tell a repeat.
 CREATE TABLE workspace_schedules (
     id                     UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     workspace_id           UUID NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
@@ -19,8 +22,11 @@ CREATE TABLE workspace_schedules (
     last_error             TEXT,
     source                 TEXT NOT NULL DEFAULT 'runtime' CHECK (source IN ('template', 'runtime')),
     consecutive_empty_runs INTEGER NOT NULL DEFAULT 0,
+    firing_slot            TIMESTAMPTZ,
+    firing_until           TIMESTAMPTZ,
     created_at             TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at             TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (workspace_id, name)
 );
 CREATE INDEX workspace_schedules_due ON workspace_schedules (next_run_at) WHERE enabled;
+CREATE INDEX workspace_schedules_firing ON workspace_schedules (firing_until) WHERE firing_slot IS NOT NULL;

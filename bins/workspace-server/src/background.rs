@@ -1,6 +1,7 @@
 //! workspace-server's background loops: each runs once per cluster per tick through
 //! `molecule-periodic` (provisioning timeouts, the leak reconciler, the delegation sweeper,
-//! the liveness sweep, the queue reaper, the idle monitor, the orphan-token sweep).
+//! the liveness sweep, the queue reaper, the scheduler, the idle monitor, the orphan-token
+//! sweep).
 //!
 //! Owns: which loops run, their intervals from the configuration, and stopping them. Must not
 //! know: what a tick does (each is one use-case or dispatcher call).
@@ -130,6 +131,19 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         |s| async move {
             let r = s.messaging().reap_queue().await?;
             Ok(serde_json::json!({ "requeued": r.requeued, "expired": r.expired, "deleted": r.deleted }))
+        },
+    ));
+
+    // The scheduler: due schedules' prompts through the A2A proxy (a busy agent's wait in its
+    // queue). The claim holds each slot for its fire, so a second runner would double nothing.
+    add(every(
+        "scheduler",
+        secs(cfg.scheduler_poll_interval_seconds),
+        pool,
+        services,
+        |s| async move {
+            let t = s.scheduler().tick().await?;
+            Ok(serde_json::json!({ "fired": t.fired, "failed": t.failed }))
         },
     ));
 

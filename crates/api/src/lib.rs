@@ -4,7 +4,7 @@
 //!
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
 //! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
-//! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`). Must not know: storage (rows live with their store module in
+//! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`, `schedules`). Must not know: storage (rows live with their store module in
 //! the use-case crate that owns their table), HTTP frameworks, or how a use-case is carried out. The use-cases take
 //! and return these; `molecule-http` serves and documents them.
 
@@ -20,6 +20,7 @@ pub mod memories;
 pub mod org;
 pub mod pins;
 pub mod registry;
+pub mod schedules;
 pub mod secrets;
 pub mod templates;
 pub mod tokens;

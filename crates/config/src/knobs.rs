@@ -153,6 +153,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often the queue reaper runs (one replica per tick): expired leases back to the queue, expired items dropped, old ones deleted",
     ),
     k(
+        "SCHEDULER_POLL_INTERVAL_SECONDS",
+        "5",
+        "how often the scheduler looks for due schedules (one replica per tick; each due slot fires once across replicas): the most a fire is late, plus the send",
+    ),
+    k(
         "HIBERNATION_SWEEP_INTERVAL_SECONDS",
         "60",
         "how often the idle monitor looks for workspaces idle past their hibernation_idle_minutes (one replica per tick)",

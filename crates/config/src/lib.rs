@@ -124,6 +124,8 @@ pub struct ServerConfig {
     pub a2a_queue_lease_seconds: u64,
     pub a2a_queue_reap_interval_seconds: u64,
     pub hibernation_sweep_interval_seconds: u64,
+    /// How often the scheduler looks for due schedules.
+    pub scheduler_poll_interval_seconds: u64,
     /// Offer the MCP tool `send_message_to_user`.
     #[serde(deserialize_with = "lenient::flag")]
     pub molecule_mcp_allow_send_message: bool,
@@ -230,6 +232,7 @@ impl Default for ServerConfig {
             a2a_queue_retention_seconds: 604_800,
             a2a_queue_lease_seconds: 60,
             a2a_queue_reap_interval_seconds: 60,
+            scheduler_poll_interval_seconds: 5,
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
@@ -379,6 +382,7 @@ impl ServerConfig {
         positive("A2A_QUEUE_RETENTION_SECONDS", self.a2a_queue_retention_seconds)?;
         positive("A2A_QUEUE_LEASE_SECONDS", self.a2a_queue_lease_seconds)?;
         positive("A2A_QUEUE_REAP_INTERVAL_SECONDS", self.a2a_queue_reap_interval_seconds)?;
+        positive("SCHEDULER_POLL_INTERVAL_SECONDS", self.scheduler_poll_interval_seconds)?;
         positive(
             "HIBERNATION_SWEEP_INTERVAL_SECONDS",
             self.hibernation_sweep_interval_seconds,

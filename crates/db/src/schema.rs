@@ -220,6 +220,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         source -> Text,
         consecutive_empty_runs -> Int4,
+        firing_slot -> Nullable<Timestamptz>,
+        firing_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }

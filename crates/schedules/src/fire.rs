@@ -35,6 +35,9 @@ pub type Deliver = Arc<dyn Fn(Uuid, Value) -> BoxFuture<'static, Result<ProxyOut
 pub const DUE_BATCH: i64 = 50;
 /// Fires in flight at once per replica (the original's).
 pub const PARALLEL_FIRES: usize = 10;
+/// How long a fire waits for the agent's answer (the original's); well within the claim's
+/// lease, so a live replica's fire is never taken over.
+pub const FIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The prompt as the history row keeps it, at most (bytes, cut on a character boundary).
 const HISTORY_PROMPT_BYTES: usize = 200;
 
@@ -162,6 +165,16 @@ impl Scheduler {
         self.fire(c.schedule, Some(c.due_at), c.missed).await
     }
 
+    /// The messageId of a fire: fixed by the slot for a due fire, so a slot fired again after
+    /// its replica died carries the same id; random for a manual run.
+    fn message_id(id: Uuid, slot: Option<OffsetDateTime>) -> String {
+        let schedule = id.simple().to_string();
+        match slot {
+            Some(at) => format!("cron-{}-{}", &schedule[..8], at.unix_timestamp()),
+            None => format!("cron-{}-{}", &schedule[..8], &Uuid::new_v4().simple().to_string()[..8]),
+        }
+    }
+
     /// "Run now": fires schedule `id` of `workspace_id` through the same path as a due slot,
     /// leaving its next slot as it is.
     pub async fn run_now(&self, workspace_id: Uuid, id: Uuid) -> Result<Fired> {
@@ -169,10 +182,23 @@ impl Scheduler {
         self.fire(schedule, None, 0).await
     }
 
+    /// [`Scheduler::run_now`] detached from the caller: checks the schedule exists, starts the
+    /// fire on a task of its own (a client hanging up never cancels it; its history row says
+    /// how it went) and answers the schedule.
+    pub async fn start_run_now(&self, workspace_id: Uuid, id: Uuid) -> Result<Schedule> {
+        let schedule = self.schedules.get(workspace_id, id).await?;
+        let this = self.clone();
+        let firing = schedule.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.fire(firing, None, 0).await {
+                tracing::warn!(schedule_id = %id, error = %e.chain(), "schedule: a manual run could not be recorded");
+            }
+        });
+        Ok(schedule)
+    }
+
     async fn fire(&self, s: Schedule, due_at: Option<OffsetDateTime>, missed: u32) -> Result<Fired> {
-        let simple = s.id.simple().to_string();
-        let random = Uuid::new_v4().simple().to_string();
-        let message_id = format!("cron-{}-{}", &simple[..8], &random[..8]);
+        let message_id = Self::message_id(s.id, due_at);
         let body = json!({
             "jsonrpc": "2.0",
             "id": message_id,
@@ -189,13 +215,20 @@ impl Scheduler {
             metrics::histogram!("molecule_schedule_fire_lateness_seconds").record(late);
         }
         let started = Instant::now();
-        let outcome = (self.deliver)(s.workspace_id, body).await;
+        let outcome = match tokio::time::timeout(FIRE_TIMEOUT, (self.deliver)(s.workspace_id, body)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(molecule_tree::ServiceError::NotReady(format!(
+                "no answer within {} s; the agent has the prompt",
+                FIRE_TIMEOUT.as_secs()
+            ))),
+        };
         let took = started.elapsed();
         let (status, error, empty, queued) = judge(&outcome);
         let recorded = self
             .schedules
             .record_fire(
                 s.id,
+                due_at,
                 &FireOutcome {
                     status,
                     error: error.clone(),

@@ -26,7 +26,7 @@ pub const MAX_CRON_CHARS: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     /// `cron_expr` does not parse; `reason` says why.
-    #[error("invalid cron_expr {expr:?}: {reason}")]
+    #[error("{reason} (got {expr:?})")]
     Cron { expr: String, reason: String },
     /// `timezone` is not an IANA name this server knows.
     #[error("invalid timezone: {0}")]
@@ -72,7 +72,7 @@ impl Spec {
         let fields = trimmed.split_whitespace().count();
         if fields != 5 {
             return Err(cron_error(format!(
-                "needs exactly 5 fields (minute hour day-of-month month day-of-week), got {fields}"
+                "needs exactly 5 fields (minute hour day-of-month month day-of-week), found {fields}"
             )));
         }
         let cron = CronParser::builder()

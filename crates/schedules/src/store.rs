@@ -6,11 +6,13 @@
 //! recomputes the next run from now), delete, disabling a workspace's schedules, the claim of
 //! due rows, and what a fire records on its row.
 //!
-//! **The claim** takes due rows with `FOR UPDATE SKIP LOCKED` and moves each one's
-//! `next_run_at` to its next slot after now in the same transaction: once it commits, no other
-//! replica sees the slot as due, and a replica that dies after the claim loses that one fire
-//! (at most once), never doubles it. Slots missed while no replica ran fire once; the claim
-//! says how many were folded into that fire.
+//! **The claim** takes due rows with `FOR UPDATE SKIP LOCKED` and, in the same transaction,
+//! moves each one's `next_run_at` to its next slot after now and holds the slot being fired
+//! under a lease (`firing_slot`, `firing_until`): once it commits, no other replica sees the
+//! slot as due. The fire's record releases the hold. A replica that dies mid-fire leaves its
+//! lease to run out, and the next claim fires that slot again (with the same messageId), so
+//! no slot is lost. Slots missed while no replica ran fire once; the claim says how many were
+//! folded into that fire.
 //!
 //! Must not know: HTTP, how a prompt is delivered, the scheduler's timing.
 
@@ -134,6 +136,8 @@ pub struct Claimed {
     pub due_at: OffsetDateTime,
     /// Further slots that passed while nothing fired (downtime): folded into this one fire.
     pub missed: u32,
+    /// A fire of this slot began on a replica that died: this is the same slot again.
+    pub retry: bool,
 }
 
 /// How a fire went, for its row.
@@ -144,6 +148,10 @@ pub struct FireOutcome {
     /// The agent answered, but with nothing (the original's phantom tracking).
     pub empty: bool,
 }
+
+/// How long a claimed slot is held for its fire; a fire ends (answered, or given up) well
+/// within it, so only a replica that died leaves a lease to run out.
+pub const FIRE_LEASE: time::Duration = time::Duration::minutes(10);
 
 /// After this many empty answers in a row a run is recorded as `stale`.
 pub const STALE_AFTER_EMPTY_RUNS: i32 = 3;
@@ -359,36 +367,66 @@ impl Schedules {
         .await?)
     }
 
-    /// Takes up to `limit` due schedules (enabled, `next_run_at <= now`), oldest slot first,
-    /// skipping rows another replica holds, and moves each to its next slot after `now` in the
-    /// same transaction. A row whose pattern no longer parses (or never matches again) is
-    /// parked (`next_run_at` NULL) and not returned.
+    /// Takes up to `limit` slots to fire, skipping rows another replica holds: due schedules
+    /// (enabled, `next_run_at <= now`, no fire in flight), whose row moves to its next slot
+    /// after `now` and holds this one under a [`FIRE_LEASE`]; and fires whose lease ran out
+    /// (their replica died mid-fire), taken again with the same slot. All in one transaction.
+    /// A row whose pattern no longer parses (or never matches again) is parked
+    /// (`next_run_at` NULL) and not returned.
     pub async fn claim_due(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Claimed>> {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            let rows: Vec<Row> = s::table
+            let rows: Vec<(Row, Option<OffsetDateTime>)> = s::table
                 .filter(s::enabled.eq(true))
-                .filter(s::next_run_at.le(now))
+                .filter(
+                    s::firing_slot
+                        .is_null()
+                        .and(s::next_run_at.le(now))
+                        .or(s::firing_slot.is_not_null().and(s::firing_until.lt(now))),
+                )
                 .order(s::next_run_at.asc())
                 .limit(limit)
-                .select(Row::as_select())
+                .select((Row::as_select(), s::firing_slot))
                 .for_update()
                 .skip_locked()
                 .load(conn)
                 .await?;
+            let lease = now + FIRE_LEASE;
             let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
+            for (row, firing) in rows {
+                if let Some(slot) = firing {
+                    // Its replica died mid-fire: this one fires the same slot again.
+                    diesel::update(s::table.filter(s::id.eq(row.id)))
+                        .set(s::firing_until.eq(lease))
+                        .execute(conn)
+                        .await?;
+                    tracing::warn!(schedule_id = %row.id, slot = %slot, "schedule: a fire's lease ran out; firing its slot again");
+                    out.push(Claimed {
+                        schedule: Schedule::try_from(row)?,
+                        due_at: slot,
+                        missed: 0,
+                        retry: true,
+                    });
+                    continue;
+                }
                 let Some(due_at) = row.next_run_at else { continue };
-                let spec = Spec::parse(&row.cron_expr, &row.timezone);
-                let next = spec.as_ref().ok().and_then(|sp| sp.next_after(now));
-                diesel::update(s::table.filter(s::id.eq(row.id)))
-                    .set(s::next_run_at.eq(next))
-                    .execute(conn)
-                    .await?;
-                let Ok(spec) = spec else {
+                let Ok(spec) = Spec::parse(&row.cron_expr, &row.timezone) else {
+                    diesel::update(s::table.filter(s::id.eq(row.id)))
+                        .set(s::next_run_at.eq(None::<OffsetDateTime>))
+                        .execute(conn)
+                        .await?;
                     tracing::warn!(schedule_id = %row.id, cron_expr = %row.cron_expr, "schedule: its pattern no longer parses; parked");
                     continue;
                 };
+                let next = spec.next_after(now);
+                diesel::update(s::table.filter(s::id.eq(row.id)))
+                    .set((
+                        s::next_run_at.eq(next),
+                        s::firing_slot.eq(Some(due_at)),
+                        s::firing_until.eq(Some(lease)),
+                    ))
+                    .execute(conn)
+                    .await?;
                 let mut missed = 0u32;
                 let mut slot = due_at;
                 while let Some(later) = spec.next_after(slot) {
@@ -400,7 +438,12 @@ impl Schedules {
                 }
                 let mut schedule = Schedule::try_from(row)?;
                 schedule.next_run_at = next;
-                out.push(Claimed { schedule, due_at, missed });
+                out.push(Claimed {
+                    schedule,
+                    due_at,
+                    missed,
+                    retry: false,
+                });
             }
             Ok(out)
         })
@@ -410,7 +453,14 @@ impl Schedules {
     /// Records a fire on its row: last run, count, status and error, and the empty-answer
     /// streak (at [`STALE_AFTER_EMPTY_RUNS`] empty answers in a row an `ok` is recorded as
     /// `stale`, saying why). Returns the status recorded.
-    pub async fn record_fire(&self, id: Uuid, outcome: &FireOutcome) -> Result<ScheduleRunStatus> {
+    /// `slot` is the claimed slot the fire was for (its hold is released); `None` for a
+    /// manual run.
+    pub async fn record_fire(
+        &self,
+        id: Uuid,
+        slot: Option<OffsetDateTime>,
+        outcome: &FireOutcome,
+    ) -> Result<ScheduleRunStatus> {
         let mut conn = self.pool.get().await?;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
             let empties: i32 = s::table
@@ -448,6 +498,15 @@ impl Schedules {
                 ))
                 .execute(conn)
                 .await?;
+            if let Some(slot) = slot {
+                diesel::update(s::table.find(id).filter(s::firing_slot.eq(slot)))
+                    .set((
+                        s::firing_slot.eq(None::<OffsetDateTime>),
+                        s::firing_until.eq(None::<OffsetDateTime>),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
             Ok(status)
         })
         .await
@@ -456,4 +515,64 @@ impl Schedules {
 
 fn not_found() -> ServiceError {
     ServiceError::NotFound("schedule not found".into())
+}
+
+/// Removed workspaces' schedules are disabled, whichever path removed them (a delete, a
+/// collapse, an org re-import): the tree calls every hook's `stop` with the removed ids. The
+/// original's collapse left them firing into dead URLs.
+#[async_trait::async_trait]
+impl molecule_tree::WorkloadHooks for Schedules {
+    async fn stop(&self, ids: &[Uuid]) -> Vec<molecule_api::hooks::StopFailure> {
+        let disabled = match self.pool.get().await {
+            Ok(mut conn) => Self::disable_for(&mut conn, ids).await,
+            Err(e) => Err(e.into()),
+        };
+        match disabled {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                disabled = n,
+                workspaces = ids.len(),
+                "schedules: removed workspaces' schedules disabled"
+            ),
+            Err(e) => tracing::error!(error = %e.chain(), "schedules: could not disable removed workspaces' schedules"),
+        }
+        Vec::new()
+    }
+}
+
+impl From<Schedule> for molecule_api::schedules::Schedule {
+    fn from(s: Schedule) -> Self {
+        Self {
+            id: s.id,
+            workspace_id: s.workspace_id,
+            name: s.name,
+            cron_expr: s.cron_expr,
+            timezone: s.timezone,
+            prompt: s.prompt,
+            enabled: s.enabled,
+            last_run_at: s.last_run_at,
+            next_run_at: s.next_run_at,
+            run_count: s.run_count,
+            last_status: s.last_status,
+            last_error: s.last_error,
+            source: s.source,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+impl From<Schedule> for molecule_api::schedules::ScheduleHealth {
+    fn from(s: Schedule) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            enabled: s.enabled,
+            last_run_at: s.last_run_at,
+            next_run_at: s.next_run_at,
+            run_count: s.run_count,
+            last_status: s.last_status,
+            last_error: s.last_error,
+        }
+    }
 }

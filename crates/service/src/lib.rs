@@ -1,7 +1,8 @@
 //! `molecule-service`: workspace-server's use-cases, composed.
 //!
 //! Owns: [`Services`], which holds one of each domain crate's use-case sets (the tree, the
-//! vault, messaging, memory) wired to the same pool, event bus and hooks; the use-cases that
+//! vault, messaging, memory; schedules, fired through messaging) wired to the same pool,
+//! event bus and hooks; the use-cases that
 //! span them: create (`create`: the row, the model and secrets and the initial memories in
 //! one change), patch and delete (which keep memory's scopes and storage in step with the
 //! tree), org import (`org`), and the `/templates` listing and create's template preflight
@@ -48,7 +49,7 @@ impl std::fmt::Debug for Services {
 impl Services {
     /// Fails only if the TLS backend cannot initialise (the outbound A2A client).
     pub fn new(pool: Pool, config: ServiceConfig) -> Result<Self> {
-        let tree = Tree::new(pool, config);
+        let tree = Tree::new(pool.clone(), config).with_hooks(Self::chain(None, &pool));
         let vault = Vault::new(tree.clone());
         let messaging = Messaging::new(tree.clone(), vault.clone())?;
         let memory = Memory::new(tree.clone());
@@ -59,6 +60,34 @@ impl Services {
             memory,
             templates: molecule_templates::Registry::default(),
         })
+    }
+
+    /// The workload hooks (the dispatcher, when there is one) followed by the domains that act
+    /// on removals themselves: schedules disable a removed workspace's schedules.
+    fn chain(hooks: Option<Arc<dyn WorkloadHooks>>, pool: &Pool) -> Arc<dyn WorkloadHooks> {
+        let schedules: Arc<dyn WorkloadHooks> = Arc::new(molecule_schedules::Schedules::new(pool.clone()));
+        Arc::new(HookChain(hooks.into_iter().chain([schedules]).collect()))
+    }
+
+    /// The schedules and their firing. A fire goes through messaging's A2A proxy as the
+    /// operator's own messages do (no calling workspace): a busy agent's prompt waits in its
+    /// queue, a hibernated one is woken.
+    pub fn scheduler(&self) -> molecule_schedules::Scheduler {
+        let messaging = self.messaging.clone();
+        let deliver: molecule_schedules::Deliver = Arc::new(move |target, body| {
+            let messaging = messaging.clone();
+            Box::pin(async move {
+                messaging
+                    .proxy_a2a(molecule_messaging::proxy::ProxyRequest {
+                        target,
+                        caller: None,
+                        body,
+                        headers: Vec::new(),
+                    })
+                    .await
+            })
+        });
+        molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver)
     }
 
     /// Hands every domain the current tree and vault (after one of them was rebuilt).
@@ -100,7 +129,8 @@ impl Services {
     }
 
     pub fn with_hooks(mut self, hooks: Arc<dyn WorkloadHooks>) -> Self {
-        self.tree = self.tree.with_hooks(hooks);
+        let chain = Self::chain(Some(hooks), self.tree.pool());
+        self.tree = self.tree.with_hooks(chain);
         self.rewire()
     }
 

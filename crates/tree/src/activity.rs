@@ -600,6 +600,25 @@ impl Tree {
         .await
     }
 
+    /// A schedule's runs: the workspace's `cron_run` rows for `schedule_id`, newest first, at
+    /// most `limit`.
+    pub async fn schedule_runs(&self, workspace_id: Uuid, schedule_id: Uuid, limit: i64) -> Result<Vec<Activity>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Stored> = a::table
+            .filter(a::workspace_id.eq(workspace_id))
+            .filter(a::activity_type.eq(ActivityType::CronRun.as_str()))
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("request_body->>'schedule_id' = ")
+                    .bind::<diesel::sql_types::Text, _>(schedule_id.to_string()),
+            )
+            .order((a::created_at.desc(), a::id.desc()))
+            .limit(limit)
+            .select(Stored::as_select())
+            .load(&mut conn)
+            .await?;
+        rows.into_iter().map(Activity::try_from).collect()
+    }
+
     /// Newest first; `since` (exclusive) lets a poller read only what is new.
     pub async fn list_activity(
         &self,

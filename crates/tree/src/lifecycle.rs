@@ -108,7 +108,8 @@ impl Tree {
         Ok(None)
     }
 
-    async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
+    /// The status of `id` when it exists and is not removed: 404 or 409 otherwise.
+    pub async fn require_live(&self, id: Uuid) -> Result<WorkspaceStatus> {
         let mut conn = self.pool.get().await?;
         crate::row::require_live_status(id, crate::row::status_of(&mut conn, id, crate::row::Lock::No).await?)
     }

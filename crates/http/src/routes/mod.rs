@@ -16,6 +16,7 @@ pub mod memories;
 pub mod org;
 pub mod pins;
 pub mod registry;
+pub mod schedules;
 pub mod secrets;
 pub mod templates;
 pub mod tokens;
@@ -81,6 +82,13 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(workspaces::patch_workspace)
         .service(workspaces::delete_workspace)
         .service(workspaces::workspace_state)
+        .service(schedules::schedules_health)
+        .service(schedules::list_schedules)
+        .service(schedules::create_schedule)
+        .service(schedules::update_schedule)
+        .service(schedules::delete_schedule)
+        .service(schedules::run_schedule)
+        .service(schedules::schedule_history)
         .service(tokens::list_tokens)
         .service(tokens::mint_token)
         .service(tokens::rotate_tokens)

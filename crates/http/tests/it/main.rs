@@ -7,3 +7,4 @@ mod failures;
 mod hierarchy;
 mod operator;
 mod proxy;
+mod schedules;

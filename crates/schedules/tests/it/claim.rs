@@ -107,10 +107,18 @@ async fn missed_slots_fire_once_and_say_how_many_and_a_fire_is_recorded() {
         error: None,
         empty: true,
     };
-    for _ in 0..2 {
-        assert_eq!(s.record_fire(made.id, &empty).await.unwrap(), ScheduleRunStatus::Ok);
-    }
-    assert_eq!(s.record_fire(made.id, &empty).await.unwrap(), ScheduleRunStatus::Stale);
+    assert_eq!(
+        s.record_fire(made.id, Some(c.due_at), &empty).await.unwrap(),
+        ScheduleRunStatus::Ok
+    );
+    assert_eq!(
+        s.record_fire(made.id, None, &empty).await.unwrap(),
+        ScheduleRunStatus::Ok
+    );
+    assert_eq!(
+        s.record_fire(made.id, None, &empty).await.unwrap(),
+        ScheduleRunStatus::Stale
+    );
     let row = s.get(ws, made.id).await.unwrap();
     assert_eq!((row.run_count, row.consecutive_empty_runs), (3, 3));
     assert!(
@@ -120,7 +128,10 @@ async fn missed_slots_fire_once_and_say_how_many_and_a_fire_is_recorded() {
     );
     // An answer with words resets the streak.
     let answered = FireOutcome { empty: false, ..empty };
-    assert_eq!(s.record_fire(made.id, &answered).await.unwrap(), ScheduleRunStatus::Ok);
+    assert_eq!(
+        s.record_fire(made.id, None, &answered).await.unwrap(),
+        ScheduleRunStatus::Ok
+    );
     assert_eq!(s.get(ws, made.id).await.unwrap().consecutive_empty_runs, 0);
 
     // Disabled (its workspace deleted): never due again.
@@ -128,4 +139,60 @@ async fn missed_slots_fire_once_and_say_how_many_and_a_fire_is_recorded() {
     let mut conn = db.pool().get().await.unwrap();
     assert_eq!(Schedules::disable_for(&mut conn, &[ws]).await.unwrap(), 1);
     assert!(s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap().is_empty());
+}
+
+/// A replica that dies mid-fire holds its slot until the lease runs out; then the next claim
+/// fires the same slot again, and a fire's record releases the hold.
+#[tokio::test]
+async fn a_fire_whose_replica_died_is_taken_again_with_the_same_slot() {
+    let db = TestDb::new().await;
+    let ws = workspace(&db, "w").await;
+    let s = Schedules::new(db.pool().clone());
+    let made = s
+        .create(
+            ws,
+            NewSchedule {
+                cron_expr: "* * * * *".into(),
+                prompt: "again".into(),
+                ..NewSchedule::default()
+            },
+        )
+        .await
+        .unwrap();
+    due_since(&db, "5 seconds").await;
+    let first = s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(!first[0].retry);
+    // The replica dies before recording. Its lease holds the slot: not taken meanwhile, even
+    // once the next slot comes due (no two fires of one schedule at once).
+    {
+        let mut conn = db.pool().get().await.unwrap();
+        diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert!(s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap().is_empty());
+    // The lease runs out: the same slot again.
+    {
+        let mut conn = db.pool().get().await.unwrap();
+        diesel::sql_query("UPDATE workspace_schedules SET firing_until = now() - interval '1 second'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let again = s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].retry);
+    assert_eq!((again[0].schedule.id, again[0].due_at), (made.id, first[0].due_at));
+    // Its record releases the hold; the slot that came due meanwhile is next.
+    let ok = FireOutcome {
+        status: ScheduleRunStatus::Ok,
+        error: None,
+        empty: false,
+    };
+    s.record_fire(made.id, Some(again[0].due_at), &ok).await.unwrap();
+    let next = s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(!next[0].retry && next[0].due_at > first[0].due_at);
 }

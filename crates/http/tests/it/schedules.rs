@@ -1,0 +1,181 @@
+//! Schedules through the HTTP API: create with the checks the original got wrong, list,
+//! update, run now through the proxy to a real loopback agent (its history row), health
+//! without a forged-header bypass, and a deleted workspace's schedules disabled.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use actix_web::test;
+use molecule_http::{AppState, app};
+use molecule_service::testing::workspace_under;
+use molecule_testkit::agent::Mode;
+use molecule_testkit::{StubAgent, TestDb, bearer, stable_json};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "adm";
+
+#[actix_web::test]
+async fn schedules_are_checked_listed_fired_and_disabled_with_their_workspace() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    state.services.ledger().install().await.unwrap();
+    let s = &state.services;
+    let ws = workspace_under(s, "cronned", None).await;
+    let other = workspace_under(s, "other", None).await;
+    let agent = StubAgent::start(Mode::Echo).unwrap();
+    let reg =
+        serde_json::from_value(json!({ "id": ws.id, "url": agent.url, "agent_card": { "name": "stub" } })).unwrap();
+    s.messaging().register(reg).await.unwrap();
+    let app = test::init_service(app(state.clone())).await;
+    let base = format!("/workspaces/{}/schedules", ws.id);
+    let call = |req: test::TestRequest, token: &str| req.insert_header(bearer(token)).to_request();
+
+    // Refusals name their field and say why; nothing is made.
+    let mut refusals = Vec::new();
+    for body in [
+        json!({ "cron_expr": "every morning", "prompt": "x" }),
+        json!({ "cron_expr": "0 9 * * *", "timezone": "Mars/Base", "prompt": "x" }),
+        json!({ "cron_expr": "@daily", "prompt": "x" }),
+        json!({ "cron_expr": "0 9 * * *" }),
+        json!({ "cron_expr": "0 9 * * *", "prompt": "x", "when": "now" }),
+    ] {
+        let resp = test::call_service(
+            &app,
+            call(test::TestRequest::post().uri(&base).set_json(body), &ws.token),
+        )
+        .await;
+        let status = resp.status().as_u16();
+        let body: Value = test::read_body_json(resp).await;
+        refusals.push(json!({ "status": status, "body": body }));
+    }
+    insta::assert_json_snapshot!("schedule_create_refused", stable_json(&json!(refusals)));
+
+    // Two unnamed schedules: two generated names.
+    let mut ids = Vec::new();
+    for prompt in ["standup", "report"] {
+        let resp = test::call_service(
+            &app,
+            call(
+                test::TestRequest::post()
+                    .uri(&base)
+                    .set_json(json!({ "cron_expr": "0 9 * * MON-FRI", "timezone": "Europe/Berlin", "prompt": prompt })),
+                &ws.token,
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), 201);
+        let made: Value = test::read_body_json(resp).await;
+        assert!(made["name"].as_str().unwrap().starts_with("schedule-"), "{made}");
+        ids.push(made["id"].as_str().unwrap().to_owned());
+    }
+    let list: Value = test::call_and_read_body_json(&app, call(test::TestRequest::get().uri(&base), &ws.token)).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let mut first = list[0].clone();
+    let name = first.as_object_mut().unwrap().remove("name").unwrap();
+    assert!(name.as_str().unwrap().starts_with("schedule-"));
+    insta::assert_json_snapshot!("schedule_as_listed", stable_json(&first));
+
+    // Another workspace's token, and a schedule id through another workspace: refused / not found.
+    let resp = test::call_service(&app, call(test::TestRequest::get().uri(&base), &other.token)).await;
+    assert_eq!(resp.status(), 403);
+    let resp = test::call_service(
+        &app,
+        call(
+            test::TestRequest::delete().uri(&format!("/workspaces/{}/schedules/{}", other.id, ids[0])),
+            &other.token,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    // Health: no credentials, or a forged X-Workspace-ID with another's token → refused.
+    let health = format!("{base}/health");
+    let resp = test::call_service(&app, test::TestRequest::get().uri(&health).to_request()).await;
+    assert_eq!(resp.status(), 401);
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&health)
+            .insert_header(("X-Workspace-ID", ws.id.to_string()))
+            .insert_header(bearer(&other.token))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        403,
+        "the original's bypass: X-Workspace-ID equal to the target"
+    );
+    let rows: Value = test::call_and_read_body_json(&app, call(test::TestRequest::get().uri(&health), &ws.token)).await;
+    assert!(
+        rows[0].get("prompt").is_none() && rows[0].get("cron_expr").is_none(),
+        "{rows}"
+    );
+
+    // Run now: the agent gets the prompt; the run is counted and has its history row.
+    let one = format!("{base}/{}", ids[0]);
+    let fired: Value = test::call_and_read_body_json(
+        &app,
+        call(test::TestRequest::post().uri(&format!("{one}/run")), &ws.token),
+    )
+    .await;
+    assert_eq!(
+        (fired["status"].as_str(), fired["prompt"].as_str()),
+        (Some("fired"), Some("standup"))
+    );
+    let runs: Value = molecule_testkit::until_ok("the manual run's history row", Duration::from_secs(10), || async {
+        let runs: Value = test::call_and_read_body_json(
+            &app,
+            call(test::TestRequest::get().uri(&format!("{one}/history")), &ws.token),
+        )
+        .await;
+        if runs.as_array().is_some_and(|r| !r.is_empty()) {
+            Ok(runs)
+        } else {
+            Err(runs.to_string())
+        }
+    })
+    .await;
+    assert_eq!(runs[0]["status"], "ok", "{runs}");
+    assert_eq!(runs[0]["request"]["manual"], true);
+    let got = agent.received();
+    assert!(
+        got.iter()
+            .any(|r| r.body["params"]["message"]["parts"][0]["text"] == "standup"),
+        "{got:?}"
+    );
+
+    // Update: a bad pattern is refused naming it; disabling works.
+    let resp = test::call_service(
+        &app,
+        call(
+            test::TestRequest::patch()
+                .uri(&one)
+                .set_json(json!({ "cron_expr": "0 9 * *" })),
+            &ws.token,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let resp = test::call_service(
+        &app,
+        call(
+            test::TestRequest::patch()
+                .uri(&one)
+                .set_json(json!({ "enabled": false })),
+            &ws.token,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+
+    // The workspace is deleted: its schedules are disabled (nothing fires into it).
+    s.delete_workspace(
+        ws.id,
+        molecule_tree::workspaces::Children::Cascade,
+        molecule_api::workspaces::Removal::Removed,
+    )
+    .await
+    .unwrap();
+    let left = s.scheduler().schedules().list(ws.id).await.unwrap();
+    assert!(left.iter().all(|x| !x.enabled), "{left:?}");
+}
