@@ -1,7 +1,7 @@
 //! Schedule bodies (`/workspaces/:id/schedules*`): the original's shapes (A §1.3), with its
 //! error strings where it had them.
 
-use molecule_domain::{ScheduleRunStatus, ScheduleSource};
+use molecule_domain::{ScheduleHealthStatus, ScheduleRunStatus, ScheduleSource};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -126,4 +126,25 @@ pub struct ScheduleHealth {
     #[schema(value_type = Option<String>)]
     pub last_status: Option<ScheduleRunStatus>,
     pub last_error: Option<String>,
+}
+
+/// One schedule of `GET /admin/schedules/health` (every schedule of a live workspace, ordered
+/// by workspace name, then schedule name).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminScheduleHealth {
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub schedule_id: Uuid,
+    pub schedule_name: String,
+    pub cron_expr: String,
+    pub enabled: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_run_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expected_next_run: Option<OffsetDateTime>,
+    /// `never_run`, `stale` (no run for over `stale_threshold_seconds`), `ok`, or `disabled`.
+    #[schema(value_type = String)]
+    pub status: ScheduleHealthStatus,
+    /// Twice the gap between the schedule's next two slots (0 when it cannot tell).
+    pub stale_threshold_seconds: i64,
 }

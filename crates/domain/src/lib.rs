@@ -38,7 +38,7 @@ pub use model::{PROVIDER_PREFIXES, SecretScope, provider_for_model};
 pub use namespace::{NamespaceError, NamespaceName};
 pub use queue::{QueueStatus, priority};
 pub use runtime::Runtime;
-pub use schedule::{ScheduleRunStatus, ScheduleSource};
+pub use schedule::{ScheduleHealthStatus, ScheduleRunStatus, ScheduleSource};
 pub use vocab::{UnknownValue, Vocabulary};
 pub use workspace::{
     DEGRADED_ERROR_RATE, DeliveryMode, FailureReason, HeartbeatHealth, MAX_TREE_DEPTH, RECOVERED_ERROR_RATE,

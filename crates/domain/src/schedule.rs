@@ -26,3 +26,16 @@ vocabulary! {
         Stale => "stale",
     }
 }
+
+vocabulary! {
+    /// A schedule as the admin health view judges it.
+    pub enum ScheduleHealthStatus ("schedule health") {
+        /// Enabled, and never ran.
+        NeverRun => "never_run",
+        /// Enabled, and its last run is older than twice the gap between its next two slots.
+        Stale => "stale",
+        Ok => "ok",
+        /// Switched off: not judged (the original called a disabled schedule stale).
+        Disabled => "disabled",
+    }
+}

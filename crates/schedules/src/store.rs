@@ -128,6 +128,16 @@ pub struct ScheduleChange {
     pub enabled: Option<bool>,
 }
 
+/// What an org import's upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    /// An earlier import's schedule of that name, brought up to date.
+    Updated,
+    /// A schedule of that name made through the API: left as it is.
+    KeptRuntime,
+}
+
 /// A due slot taken by this replica: fire it, then [`Schedules::record_fire`].
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -257,6 +267,50 @@ impl Schedules {
         row.try_into()
     }
 
+    /// An org import's schedule: created with `source = template`, or, when the workspace
+    /// already has one of that name from an earlier import, updated; a schedule of that name
+    /// made through the API (`runtime`) is left as it is. Nothing is ever deleted.
+    pub async fn upsert_template(&self, workspace_id: Uuid, new: &NewSchedule) -> Result<Upserted> {
+        #[derive(QueryableByName)]
+        struct Inserted {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            inserted: bool,
+        }
+        use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+        let timezone = new.timezone.clone().unwrap_or_else(|| "UTC".into());
+        let spec = Spec::parse(&new.cron_expr, &timezone)?;
+        let prompt = clean_prompt(&new.prompt)?;
+        let name = new.name.as_deref().map(clean_name).transpose()?.unwrap_or_default();
+        if name.is_empty() {
+            return Err(ServiceError::invalid("name", "a template's schedule needs a name"));
+        }
+        let mut conn = self.pool.get().await?;
+        let row: Option<Inserted> = diesel::sql_query(
+            "INSERT INTO workspace_schedules (workspace_id, name, cron_expr, timezone, prompt, enabled, next_run_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'template') \
+             ON CONFLICT (workspace_id, name) DO UPDATE SET cron_expr = EXCLUDED.cron_expr, \
+             timezone = EXCLUDED.timezone, prompt = EXCLUDED.prompt, enabled = EXCLUDED.enabled, \
+             next_run_at = EXCLUDED.next_run_at, updated_at = now() \
+             WHERE workspace_schedules.source = 'template' \
+             RETURNING (xmax = 0) AS inserted",
+        )
+        .bind::<SqlUuid, _>(workspace_id)
+        .bind::<Text, _>(&name)
+        .bind::<Text, _>(new.cron_expr.trim())
+        .bind::<Text, _>(&timezone)
+        .bind::<Text, _>(&prompt)
+        .bind::<Bool, _>(new.enabled.unwrap_or(true))
+        .bind::<Nullable<Timestamptz>, _>(spec.next_after(OffsetDateTime::now_utc()))
+        .get_result(&mut conn)
+        .await
+        .optional()?;
+        Ok(match row {
+            Some(Inserted { inserted: true }) => Upserted::Created,
+            Some(Inserted { inserted: false }) => Upserted::Updated,
+            None => Upserted::KeptRuntime,
+        })
+    }
+
     /// Every schedule of `workspace_id`, oldest first.
     pub async fn list(&self, workspace_id: Uuid) -> Result<Vec<Schedule>> {
         let mut conn = self.pool.get().await?;
@@ -267,6 +321,31 @@ impl Schedules {
             .load(&mut conn)
             .await?;
         rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// Every schedule of every workspace (the admin health view filters and orders them).
+    pub async fn all(&self) -> Result<Vec<Schedule>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Row> = s::table
+            .order((s::workspace_id.asc(), s::name.asc()))
+            .select(Row::as_select())
+            .load(&mut conn)
+            .await?;
+        rows.into_iter().map(Schedule::try_from).collect()
+    }
+
+    /// How the admin health view judges `s` at `now`, with its stale threshold in seconds.
+    pub fn health(s: &Schedule, now: OffsetDateTime) -> (molecule_domain::ScheduleHealthStatus, i64) {
+        use molecule_domain::ScheduleHealthStatus as H;
+        let threshold =
+            Spec::parse(&s.cron_expr, &s.timezone).map_or(time::Duration::ZERO, |sp| sp.stale_threshold(now));
+        let status = match (s.enabled, s.last_run_at) {
+            (false, _) => H::Disabled,
+            (true, None) => H::NeverRun,
+            (true, Some(last)) if threshold > time::Duration::ZERO && now - last > threshold => H::Stale,
+            (true, Some(_)) => H::Ok,
+        };
+        (status, threshold.whole_seconds())
     }
 
     /// One schedule of `workspace_id`; another workspace's id is not found.

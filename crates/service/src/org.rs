@@ -7,8 +7,9 @@
 //! created node's workspace secrets. `!include <file>` splices another YAML file of the org's
 //! directory in place. A node's `template`, `files_dir` and `system_prompt` seed its
 //! `/configs`; `spawning: false` leaves the node and its subtree out. Keys this platform does
-//! not implement (schedules, channels, plugins, prompts, …) are reported per node as
-//! `ignored`, never dropped silently.
+//! not implement (channels, plugins, prompts, …) are reported per node as `ignored`, never
+//! dropped silently. A node's `schedules:` are checked with the rest and upserted as the
+//! template's own (`molecule-schedules`' `template`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,10 @@ pub struct Node {
     pub max_concurrent_tasks: Option<i32>,
     /// `false` leaves this node and its subtree out.
     pub spawning: Option<bool>,
+    /// Cron schedules, upserted by name as the template's own (`source = template`): a
+    /// re-import updates them and never touches a schedule made through the API.
+    #[serde(default)]
+    pub schedules: Vec<molecule_schedules::template::TemplateSchedule>,
     #[serde(default)]
     pub children: Vec<Node>,
     /// Keys this platform does not implement: reported as ignored.
@@ -166,6 +171,12 @@ fn count(nodes: &[Node]) -> usize {
     nodes.iter().map(|n| 1 + count(&n.children)).sum()
 }
 
+/// Where a node's `prompt_file`s are read: its `files_dir` inside the org's directory, else
+/// the org's directory (`None` for an inline template).
+fn prompt_base(org_dir: Option<&Path>, files_dir: Option<&str>) -> Option<PathBuf> {
+    org_dir.map(|d| files_dir.map_or_else(|| d.to_path_buf(), |f| d.join(f)))
+}
+
 /// Checks every node before anything is written: the error names the node.
 fn validate_tree(nodes: &[Node], prefix: &str, depth: usize, org_dir: Option<&Path>) -> Result<()> {
     if depth > molecule_tree::workspaces::MAX_DEPTH as usize {
@@ -224,6 +235,11 @@ fn validate_tree(nodes: &[Node], prefix: &str, depth: usize, org_dir: Option<&Pa
                 "template",
                 format!("{at} ({name:?}): system_prompt is over {MAX_SYSTEM_PROMPT} bytes"),
             ));
+        }
+        let base = prompt_base(org_dir, n.files_dir.as_deref());
+        for (j, item) in n.schedules.iter().enumerate() {
+            item.resolve(base.as_deref())
+                .map_err(|m| ServiceError::invalid("template", format!("{at} ({name:?}).schedules[{j}]: {m}")))?;
         }
         validate_tree(&n.children, &format!("{at}.children"), depth + 1, org_dir)?;
     }
@@ -416,6 +432,7 @@ impl Services {
                 Err(e) => (None, NodeStatus::Failed, Some(e.to_string())),
             };
             if let Some(id) = id {
+                self.import_schedules(id, &node, org_dir.as_deref()).await;
                 for (i, child) in node.children.iter().cloned().enumerate().rev() {
                     stack.push((format!("{at}.children[{i}]"), Some(id), child));
                 }
@@ -450,6 +467,33 @@ impl Services {
             skipped,
             failed,
         })
+    }
+
+    /// Upserts the node's schedules on workspace `id` (checked before anything was written;
+    /// a failure here is a database one, logged with the schedule's name).
+    async fn import_schedules(&self, id: Uuid, node: &Node, org_dir: Option<&Path>) {
+        let base = prompt_base(org_dir, node.files_dir.as_deref());
+        let schedules = self.scheduler();
+        for item in &node.schedules {
+            let outcome = match item.resolve(base.as_deref()) {
+                Ok(new) => schedules
+                    .schedules()
+                    .upsert_template(id, &new)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(m) => Err(m),
+            };
+            match outcome {
+                Ok(molecule_schedules::store::Upserted::KeptRuntime) => tracing::info!(
+                    workspace_id = %id, schedule = ?item.name,
+                    "org import: a schedule of this name was made through the API; left as it is"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(workspace_id = %id, schedule = ?item.name, error = %e, "org import: schedule not imported")
+                }
+            }
+        }
     }
 
     async fn import_node(

@@ -82,6 +82,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(workspaces::patch_workspace)
         .service(workspaces::delete_workspace)
         .service(workspaces::workspace_state)
+        .service(schedules::admin_schedules_health)
         .service(schedules::schedules_health)
         .service(schedules::list_schedules)
         .service(schedules::create_schedule)

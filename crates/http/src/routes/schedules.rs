@@ -1,5 +1,5 @@
-//! Schedule routes: list, create, update, delete, run now, history, and the per-workspace
-//! health view. Every route takes the admin token or the workspace's own token (the original's
+//! Schedule routes: list, create, update, delete, run now, history, the per-workspace health
+//! view, and the admin's view over every live workspace. Every route takes the admin token or the workspace's own token (the original's
 //! health view let a forged `X-Workspace-ID` through; here it is one more workspace route).
 //!
 //! Must not know: cron syntax, the table, how a fire is delivered.
@@ -7,12 +7,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use molecule_api::schedules::{
-    CreateSchedule, Schedule, ScheduleCreated, ScheduleHealth, ScheduleRun, ScheduleStatus, UpdateSchedule,
+    AdminScheduleHealth, CreateSchedule, Schedule, ScheduleCreated, ScheduleHealth, ScheduleRun, ScheduleStatus,
+    UpdateSchedule,
 };
-use molecule_schedules::store::{NewSchedule, ScheduleChange};
+use molecule_schedules::store::{NewSchedule, ScheduleChange, Schedules};
 use uuid::Uuid;
 
-use crate::auth::WorkspaceAuth;
+use crate::auth::{AdminAuth, WorkspaceAuth};
 use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -222,4 +223,50 @@ pub async fn schedule_history(
 pub async fn schedules_health(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let list = state.services.scheduler().schedules().list(auth.workspace_id).await?;
     Ok(HttpResponse::Ok().json(list.into_iter().map(ScheduleHealth::from).collect::<Vec<_>>()))
+}
+
+/// Every schedule of every live workspace, disabled ones included, judged: `never_run`,
+/// `stale` (no run for over twice the gap between its next two slots), `ok`, or `disabled`.
+#[utoipa::path(
+    tag = "schedules",
+    responses((status = 200, body = [AdminScheduleHealth]), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/admin/schedules/health")]
+pub async fn admin_schedules_health(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let names: std::collections::HashMap<Uuid, String> = state
+        .services
+        .tree()
+        .list_workspaces()
+        .await?
+        .into_iter()
+        .map(|w| (w.id, w.name))
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let mut rows: Vec<AdminScheduleHealth> = state
+        .services
+        .scheduler()
+        .schedules()
+        .all()
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            let workspace_name = names.get(&s.workspace_id)?.clone();
+            let (status, stale_threshold_seconds) = Schedules::health(&s, now);
+            Some(AdminScheduleHealth {
+                workspace_id: s.workspace_id,
+                workspace_name,
+                schedule_id: s.id,
+                schedule_name: s.name,
+                cron_expr: s.cron_expr,
+                enabled: s.enabled,
+                last_run_at: s.last_run_at,
+                expected_next_run: s.next_run_at,
+                status,
+                stale_threshold_seconds,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.workspace_name, &a.schedule_name).cmp(&(&b.workspace_name, &b.schedule_name)));
+    Ok(HttpResponse::Ok().json(rows))
 }

@@ -168,6 +168,30 @@ async fn schedules_are_checked_listed_fired_and_disabled_with_their_workspace() 
     .await;
     assert_eq!(resp.status(), 200);
 
+    // The admin's view: the disabled one is `disabled` (the original called it stale), the
+    // other never ran; without the admin token, 401.
+    let all: Value = test::call_and_read_body_json(
+        &app,
+        call(test::TestRequest::get().uri("/admin/schedules/health"), ADMIN),
+    )
+    .await;
+    let status_of = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["schedule_id"] == id)
+            .map(|r| (r["status"].as_str().unwrap().to_owned(), r["workspace_name"].clone()))
+    };
+    assert_eq!(status_of(&ids[0]), Some(("disabled".into(), json!("cronned"))), "{all}");
+    assert_eq!(status_of(&ids[1]).unwrap().0, "never_run", "{all}");
+    assert!(all[0]["stale_threshold_seconds"].as_i64().unwrap() > 0, "{all}");
+    let resp = test::call_service(
+        &app,
+        call(test::TestRequest::get().uri("/admin/schedules/health"), &ws.token),
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+
     // The workspace is deleted: its schedules are disabled (nothing fires into it).
     s.delete_workspace(
         ws.id,
@@ -178,4 +202,93 @@ async fn schedules_are_checked_listed_fired_and_disabled_with_their_workspace() 
     .unwrap();
     let left = s.scheduler().schedules().list(ws.id).await.unwrap();
     assert!(left.iter().all(|x| !x.enabled), "{left:?}");
+}
+
+/// An org template's `schedules:` are created with the workspace; a re-import updates the
+/// template's own and leaves one made through the API alone; a bad item refuses the import
+/// before anything is written, naming it.
+#[actix_web::test]
+async fn org_templates_bring_their_schedules_and_re_imports_leave_runtime_ones_alone() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let app = test::init_service(app(state.clone())).await;
+    let import = |yaml: String| {
+        test::TestRequest::post()
+            .uri("/org/import")
+            .insert_header(bearer(ADMIN))
+            .set_json(json!({ "template": yaml }))
+            .to_request()
+    };
+    let org = |daily_cron: &str| {
+        format!(
+            "name: acme\nworkspaces:\n  - name: lead\n    runtime: external\n    schedules:\n      \
+             - {{name: daily, cron_expr: '{daily_cron}', timezone: America/New_York, prompt: standup}}\n      \
+             - {{name: manual, cron_expr: '0 12 * * *', prompt: from the template}}\n"
+        )
+    };
+    let resp = test::call_service(&app, import(org("0 9 * * *"))).await;
+    assert_eq!(resp.status(), 201);
+    let imported: Value = test::read_body_json(resp).await;
+    assert!(
+        imported["workspaces"][0].get("ignored").is_none(),
+        "schedules are no longer ignored: {imported}"
+    );
+    let lead: uuid::Uuid = imported["workspaces"][0]["id"].as_str().unwrap().parse().unwrap();
+    let schedules = state.services.scheduler();
+    let list = schedules.schedules().list(lead).await.unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(
+        list.iter()
+            .all(|s| s.source == molecule_domain::ScheduleSource::Template)
+    );
+
+    // The operator takes `manual` over through the API (delete, re-create: now `runtime`).
+    let manual = list.iter().find(|s| s.name == "manual").unwrap();
+    schedules.schedules().delete(lead, manual.id).await.unwrap();
+    schedules
+        .schedules()
+        .create(
+            lead,
+            molecule_schedules::store::NewSchedule {
+                name: Some("manual".into()),
+                cron_expr: "30 8 * * *".into(),
+                prompt: "the operator's own".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Re-import with a changed `daily`: updated; `manual` stays the operator's.
+    let resp = test::call_service(&app, import(org("0 10 * * *"))).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let list = schedules.schedules().list(lead).await.unwrap();
+    let by = |n: &str| list.iter().find(|s| s.name == n).unwrap().clone();
+    assert_eq!(by("daily").cron_expr, "0 10 * * *");
+    assert_eq!(
+        (by("manual").cron_expr.as_str(), by("manual").prompt.as_str()),
+        ("30 8 * * *", "the operator's own")
+    );
+
+    // A bad item: 400 naming it, nothing created.
+    let bad = "name: broken\nworkspaces:\n  - name: other\n    runtime: external\n    schedules:\n      - {name: x, cron_expr: '61 * * * *', prompt: y}\n";
+    let resp = test::call_service(&app, import(bad.into())).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = test::read_body_json(resp).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("workspaces[0] (\"other\").schedules[0]: cron_expr:"),
+        "{body}"
+    );
+    let names: Vec<String> = state
+        .services
+        .tree()
+        .list_workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert!(!names.contains(&"other".to_owned()), "{names:?}");
 }
