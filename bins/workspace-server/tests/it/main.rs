@@ -12,4 +12,5 @@ mod mcp;
 mod memory_ops;
 mod messaging;
 mod replicas;
+mod schedules;
 mod templates;
