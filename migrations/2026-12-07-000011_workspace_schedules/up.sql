@@ -29,4 +29,9 @@ CREATE TABLE workspace_schedules (
     UNIQUE (workspace_id, name)
 );
 CREATE INDEX workspace_schedules_due ON workspace_schedules (next_run_at) WHERE enabled;
+-- A runtime that runs its own scheduler says so in its heartbeats
+-- (`runtime_metadata.capabilities.scheduler`); the platform then does not fire that
+-- workspace's schedules (it only moves their slots on), so the two never double up. Kept on
+-- the row rather than in one replica's memory, so a replica that just started knows it too.
+ALTER TABLE workspaces ADD COLUMN native_scheduler BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX workspace_schedules_firing ON workspace_schedules (firing_until) WHERE firing_slot IS NOT NULL;

@@ -143,7 +143,7 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         services,
         |s| async move {
             let t = s.scheduler().tick().await?;
-            Ok(serde_json::json!({ "fired": t.fired, "failed": t.failed }))
+            Ok(serde_json::json!({ "fired": t.fired, "failed": t.failed, "left_to_runtime": t.left_to_runtime }))
         },
     ));
 

@@ -46,6 +46,10 @@ pub struct Registered {
 pub struct Capabilities {
     #[serde(default)]
     pub status_mgmt: bool,
+    /// The runtime runs its own scheduler: the platform moves this workspace's schedules'
+    /// slots on without firing them.
+    #[serde(default)]
+    pub scheduler: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]

@@ -33,6 +33,7 @@ diesel::table! {
         budget_limit -> Nullable<Int8>,
         monthly_spend -> Int8,
         idle_timeout_seconds -> Nullable<Int4>,
+        native_scheduler -> Bool,
         last_outbound_at -> Nullable<Timestamptz>,
         last_inbound_at -> Nullable<Timestamptz>,
         hibernation_idle_minutes -> Nullable<Int4>,

@@ -131,6 +131,7 @@ impl crate::Messaging {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.chars().take(8192).collect::<String>());
+        let native_scheduler = hb.runtime_metadata.as_ref().is_some_and(|m| m.capabilities.scheduler);
         let health = HeartbeatHealth {
             error_rate: hb.error_rate,
             wedged: runtime_state == "wedged",
@@ -159,6 +160,7 @@ impl crate::Messaging {
                             idle_timeout_seconds: idle_timeout,
                             monthly_spend,
                             sample_error: sample_error.as_deref(),
+                            native_scheduler,
                         },
                     )
                     .await?;

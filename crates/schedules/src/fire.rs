@@ -31,6 +31,10 @@ use crate::store::{Claimed, FireOutcome, Schedule, Schedules};
 /// Sends an A2A body to a workspace as the operator would (no calling workspace).
 pub type Deliver = Arc<dyn Fn(Uuid, Value) -> BoxFuture<'static, Result<ProxyOutcome>> + Send + Sync>;
 
+/// Whether a workspace's runtime runs its own scheduler (its heartbeats say so): its due slots
+/// are moved on without a fire, so the two never double up.
+pub type RunsOwnScheduler = Arc<dyn Fn(Uuid) -> BoxFuture<'static, Result<bool>> + Send + Sync>;
+
 /// Due rows taken per claim (the original's batch).
 pub const DUE_BATCH: i64 = 50;
 /// Fires in flight at once per replica (the original's).
@@ -61,6 +65,8 @@ pub struct Fired {
 pub struct Tick {
     pub fired: usize,
     pub failed: usize,
+    /// Due slots of workspaces whose runtime fires its schedules itself: moved on, not fired.
+    pub left_to_runtime: usize,
 }
 
 /// The scheduler: claims due slots and fires them through [`Deliver`].
@@ -69,6 +75,7 @@ pub struct Scheduler {
     schedules: Schedules,
     pool: Pool,
     deliver: Deliver,
+    runs_own: Option<RunsOwnScheduler>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -126,7 +133,16 @@ impl Scheduler {
             schedules: Schedules::new(pool.clone()),
             pool,
             deliver,
+            runs_own: None,
         }
+    }
+
+    /// Asks `runs_own` before each due fire: a workspace whose runtime runs its own scheduler
+    /// gets none from the platform.
+    #[must_use]
+    pub fn with_runtime_schedulers(mut self, runs_own: RunsOwnScheduler) -> Self {
+        self.runs_own = Some(runs_own);
+        self
     }
 
     /// The table's use-cases.
@@ -143,15 +159,16 @@ impl Scheduler {
             if claimed.is_empty() {
                 return Ok(tick);
             }
-            let results: Vec<Result<Fired>> = futures_util::stream::iter(claimed)
+            let results: Vec<Result<Option<Fired>>> = futures_util::stream::iter(claimed)
                 .map(|c| self.fire_claimed(c))
                 .buffer_unordered(PARALLEL_FIRES)
                 .collect()
                 .await;
             for r in results {
                 match r {
-                    Ok(f) if f.status == ScheduleRunStatus::Error => tick.failed += 1,
-                    Ok(_) => tick.fired += 1,
+                    Ok(None) => tick.left_to_runtime += 1,
+                    Ok(Some(f)) if f.status == ScheduleRunStatus::Error => tick.failed += 1,
+                    Ok(Some(_)) => tick.fired += 1,
                     Err(e) => {
                         tick.failed += 1;
                         tracing::warn!(error = %e.chain(), "schedule: a fire could not be recorded");
@@ -161,8 +178,16 @@ impl Scheduler {
         }
     }
 
-    async fn fire_claimed(&self, c: Claimed) -> Result<Fired> {
-        self.fire(c.schedule, Some(c.due_at), c.missed).await
+    /// A claimed slot: fired, or (`None`) released untouched when the workspace's runtime
+    /// fires its schedules itself.
+    async fn fire_claimed(&self, c: Claimed) -> Result<Option<Fired>> {
+        if let Some(runs_own) = &self.runs_own
+            && runs_own(c.schedule.workspace_id).await?
+        {
+            self.schedules.release(c.schedule.id, c.due_at).await?;
+            return Ok(None);
+        }
+        self.fire(c.schedule, Some(c.due_at), c.missed).await.map(Some)
     }
 
     /// The messageId of a fire: fixed by the slot for a due fire, so a slot fired again after

@@ -15,6 +15,6 @@ pub mod spec;
 pub mod store;
 pub mod template;
 
-pub use fire::{Deliver, Fired, Scheduler};
+pub use fire::{Deliver, Fired, RunsOwnScheduler, Scheduler};
 pub use spec::{Spec, SpecError};
 pub use store::{Schedule, Schedules};

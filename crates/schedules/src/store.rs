@@ -529,6 +529,20 @@ impl Schedules {
         .await
     }
 
+    /// Releases the hold on `slot` without a run (the workspace's runtime fires its schedules
+    /// itself): the row's next slot was already moved on by the claim.
+    pub async fn release(&self, id: Uuid, slot: OffsetDateTime) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        diesel::update(s::table.find(id).filter(s::firing_slot.eq(slot)))
+            .set((
+                s::firing_slot.eq(None::<OffsetDateTime>),
+                s::firing_until.eq(None::<OffsetDateTime>),
+            ))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Records a fire on its row: last run, count, status and error, and the empty-answer
     /// streak (at [`STALE_AFTER_EMPTY_RUNS`] empty answers in a row an `ok` is recorded as
     /// `stale`, saying why). Returns the status recorded.

@@ -87,7 +87,12 @@ impl Services {
                     .await
             })
         });
-        molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver)
+        let tree = self.tree.clone();
+        let runs_own: molecule_schedules::RunsOwnScheduler = Arc::new(move |id| {
+            let tree = tree.clone();
+            Box::pin(async move { tree.runs_own_scheduler(id).await })
+        });
+        molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver).with_runtime_schedulers(runs_own)
     }
 
     /// Hands every domain the current tree and vault (after one of them was rebuilt).

@@ -249,6 +249,8 @@ pub struct Beat<'a> {
     pub monthly_spend: Option<i64>,
     /// `None`: no update.
     pub sample_error: Option<&'a str>,
+    /// The runtime declares its own scheduler (`runtime_metadata.capabilities.scheduler`).
+    pub native_scheduler: bool,
 }
 
 /// The row a heartbeat reads under its lock: status, current task, task slots.
@@ -276,6 +278,7 @@ pub async fn record_heartbeat(conn: &mut AsyncPgConnection, id: Uuid, beat: &Bea
             w::uptime_seconds.eq(beat.uptime_seconds),
             w::current_task.eq(beat.current_task),
             w::idle_timeout_seconds.eq(beat.idle_timeout_seconds),
+            w::native_scheduler.eq(beat.native_scheduler),
             w::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)

@@ -375,6 +375,19 @@ impl Tree {
 
 impl Tree {
     /// Every workspace that is not removed, oldest first.
+    /// Whether `id`'s runtime runs its own scheduler (its last heartbeat said so), so the
+    /// platform must not fire its schedules. False for an unknown workspace.
+    pub async fn runs_own_scheduler(&self, id: Uuid) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(w::table
+            .find(id)
+            .select(w::native_scheduler)
+            .first::<bool>(&mut conn)
+            .await
+            .optional()?
+            .unwrap_or(false))
+    }
+
     pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
         let mut conn = self.pool.get().await?;
         let rows: Vec<Row> = w::table

@@ -192,6 +192,20 @@ async fn schedules_are_checked_listed_fired_and_disabled_with_their_workspace() 
     .await;
     assert_eq!(resp.status(), 401);
 
+    // A heartbeat that declares the runtime's own scheduler is kept on the row (the platform
+    // then leaves that workspace's slots to it); one without it clears it.
+    let beat = |own: bool| {
+        serde_json::from_value(json!({
+            "workspace_id": ws.id, "active_tasks": 0,
+            "runtime_metadata": { "capabilities": { "scheduler": own } },
+        }))
+        .unwrap()
+    };
+    s.messaging().heartbeat(beat(true)).await.unwrap();
+    assert!(s.tree().runs_own_scheduler(ws.id).await.unwrap());
+    s.messaging().heartbeat(beat(false)).await.unwrap();
+    assert!(!s.tree().runs_own_scheduler(ws.id).await.unwrap());
+
     // The workspace is deleted: its schedules are disabled (nothing fires into it).
     s.delete_workspace(
         ws.id,

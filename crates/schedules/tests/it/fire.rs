@@ -175,3 +175,44 @@ async fn due_slots_fire_through_the_deliverer_and_every_outcome_is_recorded() {
     // Nothing else was due.
     assert_eq!(scheduler.tick().await.unwrap().fired, 0);
 }
+
+/// A workspace whose runtime runs its own scheduler gets no fire from the platform: its slot
+/// moves on, nothing is sent or recorded, and the hold is released.
+#[tokio::test]
+async fn a_runtime_with_its_own_scheduler_is_left_to_fire_its_schedules() {
+    let db = TestDb::new().await;
+    let own = workspace(&db, "own").await;
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let runs_own: molecule_schedules::RunsOwnScheduler = Arc::new(move |ws| async move { Ok(ws == own) }.boxed());
+    let scheduler =
+        Scheduler::new(db.pool().clone(), stand_in(sent.clone(), |_| answered("x"))).with_runtime_schedulers(runs_own);
+    let made = scheduler
+        .schedules()
+        .create(
+            own,
+            NewSchedule {
+                cron_expr: "* * * * *".into(),
+                prompt: "mine".into(),
+                ..NewSchedule::default()
+            },
+        )
+        .await
+        .unwrap();
+    {
+        let mut conn = db.pool().get().await.unwrap();
+        diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '2 seconds'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let tick = scheduler.tick().await.unwrap();
+    assert_eq!((tick.fired, tick.failed, tick.left_to_runtime), (0, 0, 1));
+    assert!(sent.lock().unwrap().is_empty());
+    let row = scheduler.schedules().get(own, made.id).await.unwrap();
+    assert_eq!(row.run_count, 0);
+    assert!(
+        row.next_run_at.unwrap() > time::OffsetDateTime::now_utc(),
+        "moved on: {row:?}"
+    );
+    assert!(history(&db, made.id).await.is_empty());
+}
