@@ -117,7 +117,7 @@ fn pgbench(cluster: &Cluster, dir: &Path, args: &Args) -> anyhow::Result<f64> {
             "\\set i random(1, {n})
 BEGIN;
 SELECT status, current_task, max_concurrent_tasks FROM workspaces WHERE id = (SELECT id FROM bench_ids WHERE n = :i) FOR NO KEY UPDATE;
-UPDATE workspaces SET last_heartbeat_at = now(), last_error_rate = 0, active_tasks = 1, uptime_seconds = 42, current_task = 'bench', idle_timeout_seconds = NULL, updated_at = now() WHERE id = (SELECT id FROM bench_ids WHERE n = :i);
+UPDATE workspaces SET last_heartbeat_at = now(), last_error_rate = 0, active_tasks = 1, uptime_seconds = 42, current_task = 'bench', idle_timeout_seconds = NULL, native_scheduler = false, updated_at = now() WHERE id = (SELECT id FROM bench_ids WHERE n = :i);
 SELECT pg_notify('molecule_events', '{{\"event\":\"WORKSPACE_HEARTBEAT\",\"workspace_id\":null,\"timestamp\":\"2026-01-01T00:00:00Z\",\"payload\":{{}}}}');
 COMMIT;
 UPDATE delegations SET last_heartbeat = now(), updated_at = now(), status = CASE WHEN status = 'stuck' THEN 'in_progress' ELSE status END, error_detail = CASE WHEN status = 'stuck' THEN NULL ELSE error_detail END WHERE callee_id = (SELECT id FROM bench_ids WHERE n = :i) AND status IN ('queued', 'dispatched', 'in_progress', 'stuck');
