@@ -96,6 +96,17 @@ pub struct ScheduleStatus {
     pub prompt: Option<String>,
 }
 
+impl ScheduleStatus {
+    /// `{status}` alone (an update's or a delete's answer).
+    pub fn just(status: &'static str) -> Self {
+        Self {
+            status,
+            workspace_id: None,
+            prompt: None,
+        }
+    }
+}
+
 /// One run of `GET …/schedules/:scheduleId/history` (at most 20, newest first).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ScheduleRun {

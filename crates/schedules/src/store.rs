@@ -334,8 +334,40 @@ impl Schedules {
         rows.into_iter().map(Schedule::try_from).collect()
     }
 
+    /// The admin health view: every schedule of a workspace in `names` (the live ones, with
+    /// their names), judged at `now`, ordered by workspace name then schedule name.
+    pub async fn admin_health(
+        &self,
+        names: &std::collections::HashMap<Uuid, String>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<molecule_api::schedules::AdminScheduleHealth>> {
+        let mut rows: Vec<_> = self
+            .all()
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                let workspace_name = names.get(&s.workspace_id)?.clone();
+                let (status, stale_threshold_seconds) = Self::health(&s, now);
+                Some(molecule_api::schedules::AdminScheduleHealth {
+                    workspace_id: s.workspace_id,
+                    workspace_name,
+                    schedule_id: s.id,
+                    schedule_name: s.name,
+                    cron_expr: s.cron_expr,
+                    enabled: s.enabled,
+                    last_run_at: s.last_run_at,
+                    expected_next_run: s.next_run_at,
+                    status,
+                    stale_threshold_seconds,
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.workspace_name, &a.schedule_name).cmp(&(&b.workspace_name, &b.schedule_name)));
+        Ok(rows)
+    }
+
     /// How the admin health view judges `s` at `now`, with its stale threshold in seconds.
-    pub fn health(s: &Schedule, now: OffsetDateTime) -> (molecule_domain::ScheduleHealthStatus, i64) {
+    fn health(s: &Schedule, now: OffsetDateTime) -> (molecule_domain::ScheduleHealthStatus, i64) {
         use molecule_domain::ScheduleHealthStatus as H;
         let threshold =
             Spec::parse(&s.cron_expr, &s.timezone).map_or(time::Duration::ZERO, |sp| sp.stale_threshold(now));
@@ -533,14 +565,7 @@ impl Schedules {
     /// itself): the row's next slot was already moved on by the claim.
     pub async fn release(&self, id: Uuid, slot: OffsetDateTime) -> Result<()> {
         let mut conn = self.pool.get().await?;
-        diesel::update(s::table.find(id).filter(s::firing_slot.eq(slot)))
-            .set((
-                s::firing_slot.eq(None::<OffsetDateTime>),
-                s::firing_until.eq(None::<OffsetDateTime>),
-            ))
-            .execute(&mut conn)
-            .await?;
-        Ok(())
+        release_on(&mut conn, id, slot).await
     }
 
     /// Records a fire on its row: last run, count, status and error, and the empty-answer
@@ -592,18 +617,24 @@ impl Schedules {
                 .execute(conn)
                 .await?;
             if let Some(slot) = slot {
-                diesel::update(s::table.find(id).filter(s::firing_slot.eq(slot)))
-                    .set((
-                        s::firing_slot.eq(None::<OffsetDateTime>),
-                        s::firing_until.eq(None::<OffsetDateTime>),
-                    ))
-                    .execute(conn)
-                    .await?;
+                release_on(conn, id, slot).await?;
             }
             Ok(status)
         })
         .await
     }
+}
+
+/// Ends the hold on `slot` of schedule `id` (a newer hold, or none, is left alone).
+async fn release_on(conn: &mut AsyncPgConnection, id: Uuid, slot: OffsetDateTime) -> Result<()> {
+    diesel::update(s::table.find(id).filter(s::firing_slot.eq(slot)))
+        .set((
+            s::firing_slot.eq(None::<OffsetDateTime>),
+            s::firing_until.eq(None::<OffsetDateTime>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 fn not_found() -> ServiceError {

@@ -233,12 +233,12 @@ impl Api {
 
     /// `GET path` as the admin.
     pub async fn admin_get(&self, path: &str) -> Reply {
-        self.get(path, &self.admin.clone()).await
+        self.get(path, &self.admin).await
     }
 
     /// `POST path` as the admin.
     pub async fn admin_post(&self, path: &str, body: &Value) -> Reply {
-        self.post(path, &self.admin.clone(), body).await
+        self.post(path, &self.admin, body).await
     }
 
     /// `POST path` as the admin, with no body (an action: restart, hibernate, mint).
@@ -248,7 +248,7 @@ impl Api {
 
     /// `DELETE path` as the admin.
     pub async fn admin_delete(&self, path: &str) -> Reply {
-        self.delete(path, &self.admin.clone()).await
+        self.delete(path, &self.admin).await
     }
 
     /// Waits (at most 30 s) until the server answers and its event listener is connected.
@@ -377,7 +377,7 @@ impl Api {
     pub async fn put_secret(&self, id: &str, key: &str, value: &str) -> Reply {
         self.put(
             &format!("/workspaces/{id}/secrets"),
-            &self.admin.clone(),
+            &self.admin,
             &json!({ "key": key, "value": value }),
         )
         .await

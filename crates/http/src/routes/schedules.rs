@@ -10,7 +10,7 @@ use molecule_api::schedules::{
     AdminScheduleHealth, CreateSchedule, Schedule, ScheduleCreated, ScheduleHealth, ScheduleRun, ScheduleStatus,
     UpdateSchedule,
 };
-use molecule_schedules::store::{NewSchedule, ScheduleChange, Schedules};
+use molecule_schedules::store::{NewSchedule, ScheduleChange};
 use uuid::Uuid;
 
 use crate::auth::{AdminAuth, WorkspaceAuth};
@@ -115,11 +115,7 @@ pub async fn update_schedule(
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(ScheduleStatus {
-        status: "updated",
-        workspace_id: None,
-        prompt: None,
-    }))
+    Ok(HttpResponse::Ok().json(ScheduleStatus::just("updated")))
 }
 
 /// Delete a schedule.
@@ -142,11 +138,7 @@ pub async fn delete_schedule(
         .schedules()
         .delete(auth.workspace_id, id)
         .await?;
-    Ok(HttpResponse::Ok().json(ScheduleStatus {
-        status: "deleted",
-        workspace_id: None,
-        prompt: None,
-    }))
+    Ok(HttpResponse::Ok().json(ScheduleStatus::just("deleted")))
 }
 
 /// Fire the schedule now, through the same path as a due slot: the prompt goes to the agent
@@ -242,31 +234,11 @@ pub async fn admin_schedules_health(_: AdminAuth, state: web::Data<AppState>) ->
         .into_iter()
         .map(|w| (w.id, w.name))
         .collect();
-    let now = time::OffsetDateTime::now_utc();
-    let mut rows: Vec<AdminScheduleHealth> = state
+    let rows = state
         .services
         .scheduler()
         .schedules()
-        .all()
-        .await?
-        .into_iter()
-        .filter_map(|s| {
-            let workspace_name = names.get(&s.workspace_id)?.clone();
-            let (status, stale_threshold_seconds) = Schedules::health(&s, now);
-            Some(AdminScheduleHealth {
-                workspace_id: s.workspace_id,
-                workspace_name,
-                schedule_id: s.id,
-                schedule_name: s.name,
-                cron_expr: s.cron_expr,
-                enabled: s.enabled,
-                last_run_at: s.last_run_at,
-                expected_next_run: s.next_run_at,
-                status,
-                stale_threshold_seconds,
-            })
-        })
-        .collect();
-    rows.sort_by(|a, b| (&a.workspace_name, &a.schedule_name).cmp(&(&b.workspace_name, &b.schedule_name)));
+        .admin_health(&names, time::OffsetDateTime::now_utc())
+        .await?;
     Ok(HttpResponse::Ok().json(rows))
 }
