@@ -13,6 +13,10 @@ const HTTP_FRAMEWORKS: &[&str] = &["actix-web", "actix-http", "actix-server"];
 pub const PROVIDER_SDK_CRATE: &str = "molecule-provisioner";
 /// The HTTP crate of workspace-server: only binaries may depend on it.
 pub const HTTP_CRATE: &str = "molecule-http";
+/// The feature-unification crate `cargo hakari` writes. Its dependencies are not code any
+/// member can name (Rust exposes only direct dependencies), so the direction rules look
+/// through it; a member that names it in code is flagged instead.
+pub const WORKSPACE_HACK: &str = "molecule-workspace-hack";
 
 fn is_provider_sdk(name: &str) -> bool {
     name == "bollard" || name == "aws-config" || name.starts_with("aws-sdk-") || name.starts_with("aws-smithy-")
@@ -224,6 +228,10 @@ pub fn check(meta: &Metadata, report: &mut Report) {
     let members = meta.workspace_packages();
     report.crates_checked = members.len();
     for pkg in &members {
+        if pkg.name.as_str() == WORKSPACE_HACK {
+            continue;
+        }
+        names_the_hack(pkg, report);
         let manifest_path = pkg.manifest_path.clone().into_std_path_buf();
         let manifest = std::fs::read_to_string(&manifest_path).unwrap_or_default();
         let mut flag = |dep: &str, rule: &'static str, message: String| {
@@ -241,6 +249,9 @@ pub fn check(meta: &Metadata, report: &mut Report) {
         let library = is_library(pkg);
         for dep in pkg.dependencies.iter().filter(|d| d.kind == DependencyKind::Normal) {
             let name = dep.name.as_str();
+            if name == WORKSPACE_HACK {
+                continue;
+            }
             let own = pkg.name.as_str();
             if HTTP_FRAMEWORKS.contains(&name) && !HTTP_FRAMEWORK_CRATES.contains(&own) {
                 flag(
@@ -281,6 +292,32 @@ pub fn check(meta: &Metadata, report: &mut Report) {
                     flag(name, "dependency-direction", format!("{own} depends on {name}: {why}"));
                 }
             }
+        }
+    }
+}
+
+/// `workspace-hack-named`: a member's code must not `use` the hack; it exists only to unify
+/// features, and code leaning on it would break when `cargo hakari` drops a line.
+fn names_the_hack(pkg: &Package, report: &mut Report) {
+    let ident = WORKSPACE_HACK.replace('-', "_");
+    let Some(dir) = pkg.manifest_path.parent() else {
+        return;
+    };
+    for file in super::files_with_ext(dir.as_std_path(), "rs") {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if text.contains(&ident) {
+            let line = find_line(&text, |l| l.contains(&ident));
+            report.violations.push(Violation {
+                file,
+                line,
+                rule: "workspace-hack-named",
+                message: format!(
+                    "{} names {ident} in code; the hack only unifies features: depend on the real crate instead",
+                    pkg.name
+                ),
+            });
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - **deps**: dependency direction from `cargo metadata` (which crate may depend on which;
 //!   only the HTTP crates may use actix-web; only `molecule-provisioner` may use bollard and the
-//!   AWS SDK; no library depends on a binary or on the HTTP crate).
+//!   AWS SDK; no library depends on a binary or on the HTTP crate). The rules look through
+//!   `molecule-workspace-hack` (its dependencies cannot be named in code), and a member that
+//!   names it in code is flagged (`workspace-hack-named`).
 //! - **backend-calls**: only `molecule-dispatcher` calls a provisioner `Backend`'s
 //!   provision/stop/remove methods, found on the syntax tree (syn), through `use … as` aliases,
 //!   UFCS paths, trait objects, generics and struct fields.
