@@ -9,7 +9,9 @@
 //! platform queues its messages. A message that
 //! says `peers` is answered with the names of its peers (`GET /registry/:id/peers`); one that
 //! says `secret-sha256:KEY` with the SHA-256 of the delivered secret `KEY` (or `unset`), so a
-//! test can see delivery without a value crossing the wire. Its token and secrets may arrive in
+//! test can see delivery without a value crossing the wire. After registering it reads its
+//! platform instructions (`GET /workspaces/:id/instructions/resolve`) into its system prompt,
+//! which a message saying `system-prompt` is answered with. Its token and secrets may arrive in
 //! the file `MOLECULE_SECRETS_FILE` names, or from redeeming `MOLECULE_BOOTSTRAP_CODE` at
 //! `POST /registry/bootstrap` (EC2), instead of the environment. Once it knows the
 //! platform's inbound secret (delivered, or from the register and heartbeat answers) it answers
@@ -53,7 +55,12 @@ struct Agent {
     busy: AtomicBool,
     /// Messages being answered now (reported as `active_tasks`).
     in_flight: AtomicI32,
+    /// Its system prompt: the platform's instructions (read at boot) first, then its role.
+    system_prompt: std::sync::RwLock<String>,
 }
+
+/// The agent's own part of its system prompt.
+const ROLE: &str = "# Role\nYou are molecule-agent, the platform's reference agent: you echo what you are sent.\n";
 
 impl Agent {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
@@ -108,6 +115,39 @@ impl Agent {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// Reads the platform's instructions for this workspace (a 3 s wait; without them the
+    /// prompt is the role alone, as the original's runtime failed open) and builds the system
+    /// prompt: `# Platform Instructions` first, then the role.
+    async fn load_instructions(&self) {
+        let path = format!("/workspaces/{}/instructions/resolve", self.workspace_id);
+        let found = tokio::time::timeout(Duration::from_secs(3), self.call(Method::GET, &path, None)).await;
+        let instructions = match found {
+            Ok(Ok((s, v))) if s.is_success() => v["instructions"].as_str().unwrap_or_default().to_owned(),
+            Ok(Ok((s, v))) => {
+                tracing::warn!(status = %s, answer = %v, "instructions unavailable; starting without them");
+                String::new()
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "instructions unavailable; starting without them");
+                String::new()
+            }
+            Err(_) => {
+                tracing::warn!("instructions did not come within 3 s; starting without them");
+                String::new()
+            }
+        };
+        let prompt = if instructions.trim().is_empty() {
+            ROLE.to_owned()
+        } else {
+            format!("# Platform Instructions\n{instructions}\n{ROLE}")
+        };
+        tracing::info!(chars = prompt.chars().count(), "system prompt ready");
+        *self
+            .system_prompt
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = prompt;
     }
 
     fn learn_inbound(&self, answer: &Value) {
@@ -185,6 +225,14 @@ impl Agent {
             .unwrap_or("")
             .to_owned();
         let delegation = message["metadata"]["delegation_id"].as_str().map(str::to_owned);
+        if text.trim() == "system-prompt" {
+            let prompt = self
+                .system_prompt
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            return json!({ "jsonrpc": "2.0", "id": id, "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": prompt }] } });
+        }
         if text.trim() == "peers" {
             let reply = match self
                 .call(Method::GET, &format!("/registry/{}/peers", self.workspace_id), None)
@@ -431,6 +479,7 @@ async fn run() -> anyhow::Result<()> {
         http: Client::builder(TokioExecutor::new()).build_http(),
         busy: AtomicBool::new(cfg.agent_busy),
         in_flight: AtomicI32::new(0),
+        system_prompt: std::sync::RwLock::new(ROLE.to_owned()),
         inbound: std::sync::RwLock::new(delivered.get("MOLECULE_PLATFORM_INBOUND_SECRET").map(str::to_owned)),
         cfg,
         delivered,
@@ -447,6 +496,7 @@ async fn run() -> anyhow::Result<()> {
         _ = term.recv() => return Ok(()),
         _ = tokio::signal::ctrl_c() => return Ok(()),
     }
+    agent.load_instructions().await;
     let beats = tokio::spawn(agent.clone().heartbeat_loop());
     let poll = (agent.cfg.delivery_mode == "poll").then(|| tokio::spawn(agent.clone().poll_loop()));
     tokio::select! {
@@ -512,6 +562,7 @@ mod tests {
             http: Client::builder(TokioExecutor::new()).build_http(),
             busy: AtomicBool::new(false),
             in_flight: AtomicI32::new(0),
+            system_prompt: std::sync::RwLock::new(ROLE.to_owned()),
             delivered: Delivered::default(),
             inbound: std::sync::RwLock::new(None),
         };
@@ -539,6 +590,7 @@ mod tests {
             http: Client::builder(TokioExecutor::new()).build_http(),
             busy: AtomicBool::new(false),
             in_flight: AtomicI32::new(0),
+            system_prompt: std::sync::RwLock::new(ROLE.to_owned()),
             delivered: Delivered::default(),
             inbound: std::sync::RwLock::new(None),
         };
@@ -571,6 +623,7 @@ mod tests {
             http: Client::builder(TokioExecutor::new()).build_http(),
             busy: AtomicBool::new(true),
             in_flight: AtomicI32::new(0),
+            system_prompt: std::sync::RwLock::new(ROLE.to_owned()),
             delivered: Delivered::default(),
             inbound: std::sync::RwLock::new(None),
         });

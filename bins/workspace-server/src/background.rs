@@ -147,6 +147,20 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         },
     ));
 
+    // Approval expiry: pending requests past their deadline end as `expired`, each with
+    // `APPROVAL_DECIDED` (the original expired them only when someone read the pending list,
+    // and silently). Each row expires once whichever replica runs the pass.
+    add(every(
+        "approval-expiry",
+        secs(cfg.approval_expiry_interval_seconds),
+        pool,
+        services,
+        |s| async move {
+            let expired = s.approvals().expire_due().await?;
+            Ok(serde_json::json!({ "expired": expired }))
+        },
+    ));
+
     // The idle monitor: hibernates workspaces idle past their hibernation_idle_minutes.
     add(every(
         "hibernation-idle",

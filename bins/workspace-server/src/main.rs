@@ -87,6 +87,7 @@ fn service_config(cfg: &ServerConfig) -> molecule_service::ServiceConfig {
         platform_url: cfg.external_platform_url(),
         saas: cfg.is_saas(),
         privileged_tiers: cfg.molecule_allow_privileged_tiers,
+        approval_timeout: Duration::from_secs(cfg.approval_timeout_minutes.saturating_mul(60)),
     }
 }
 

@@ -10,11 +10,13 @@
 
 pub mod a2a;
 pub mod activity;
+pub mod approvals;
 pub mod delegations;
 pub mod discovery;
 pub mod events;
 pub mod files;
 pub mod hooks;
+pub mod instructions;
 pub mod lifecycle;
 pub mod memories;
 pub mod org;

@@ -158,6 +158,16 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often the scheduler looks for due schedules (one replica per tick; each due slot fires once across replicas): the most a fire is late, plus the send",
     ),
     k(
+        "APPROVAL_TIMEOUT_MINUTES",
+        "10",
+        "how long an agent's approval request waits for a decision (the default and the most a request's `timeout_seconds` may ask); then it expires and the agent hears `APPROVAL_DECIDED` with `expired`",
+    ),
+    k(
+        "APPROVAL_EXPIRY_INTERVAL_SECONDS",
+        "15",
+        "how often pending approvals past their deadline are expired (any replica; each request expires once): the most an expiry is late when no agent is waiting on it",
+    ),
+    k(
         "HIBERNATION_SWEEP_INTERVAL_SECONDS",
         "60",
         "how often the idle monitor looks for workspaces idle past their hibernation_idle_minutes (one replica per tick)",

@@ -126,6 +126,10 @@ pub struct ServerConfig {
     pub hibernation_sweep_interval_seconds: u64,
     /// How often the scheduler looks for due schedules.
     pub scheduler_poll_interval_seconds: u64,
+    /// How long an approval request waits for a decision, at most (and by default).
+    pub approval_timeout_minutes: u64,
+    /// How often pending approvals past their deadline are expired.
+    pub approval_expiry_interval_seconds: u64,
     /// Offer the MCP tool `send_message_to_user`.
     #[serde(deserialize_with = "lenient::flag")]
     pub molecule_mcp_allow_send_message: bool,
@@ -233,6 +237,8 @@ impl Default for ServerConfig {
             a2a_queue_lease_seconds: 60,
             a2a_queue_reap_interval_seconds: 60,
             scheduler_poll_interval_seconds: 5,
+            approval_timeout_minutes: 10,
+            approval_expiry_interval_seconds: 15,
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
@@ -383,6 +389,11 @@ impl ServerConfig {
         positive("A2A_QUEUE_LEASE_SECONDS", self.a2a_queue_lease_seconds)?;
         positive("A2A_QUEUE_REAP_INTERVAL_SECONDS", self.a2a_queue_reap_interval_seconds)?;
         positive("SCHEDULER_POLL_INTERVAL_SECONDS", self.scheduler_poll_interval_seconds)?;
+        positive("APPROVAL_TIMEOUT_MINUTES", self.approval_timeout_minutes)?;
+        positive(
+            "APPROVAL_EXPIRY_INTERVAL_SECONDS",
+            self.approval_expiry_interval_seconds,
+        )?;
         positive(
             "HIBERNATION_SWEEP_INTERVAL_SECONDS",
             self.hibernation_sweep_interval_seconds,

@@ -190,6 +190,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     runtime_image_pins,
     workspace_seeds,
     workspace_schedules,
+    approval_requests,
+    platform_instructions,
 );
 
 diesel::table! {
@@ -229,3 +231,37 @@ diesel::table! {
 }
 
 diesel::joinable!(workspace_schedules -> workspaces (workspace_id));
+
+diesel::table! {
+    approval_requests (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        task_id -> Text,
+        action -> Text,
+        reason -> Text,
+        context -> Jsonb,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(approval_requests -> workspaces (workspace_id));
+
+diesel::table! {
+    platform_instructions (id) {
+        id -> Uuid,
+        scope -> Text,
+        scope_target -> Nullable<Uuid>,
+        title -> Text,
+        content -> Text,
+        priority -> Int4,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(platform_instructions -> workspaces (scope_target));

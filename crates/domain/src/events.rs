@@ -41,6 +41,18 @@ vocabulary! {
         DelegationFailed => "DELEGATION_FAILED",
         /// A schedule's prompt was sent (or could not be): `{schedule_id, schedule_name, status}`.
         CronExecuted => "CRON_EXECUTED",
+        /// An agent asked for a decision: `{approval_id, action, reason, task_id, expires_at}`.
+        ApprovalRequested => "APPROVAL_REQUESTED",
+        /// On the requester's parent: `{approval_id, from_workspace_id, action, reason}`.
+        ApprovalEscalated => "APPROVAL_ESCALATED",
+        /// The original's canvas events: `{approval_id, decision, decided_by}`.
+        ApprovalApproved => "APPROVAL_APPROVED",
+        ApprovalDenied => "APPROVAL_DENIED",
+        /// Every end of a request (approved, denied, expired, withdrawn), on the requester:
+        /// `{approval_id, status, decided_by}`, what a waiting agent listens for.
+        ApprovalDecided => "APPROVAL_DECIDED",
+        /// The requester took its request back: `{approval_id}`.
+        ApprovalWithdrawn => "APPROVAL_WITHDRAWN",
         // live-only
         WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
         TaskUpdated => "TASK_UPDATED",

@@ -12,6 +12,7 @@
 //! `namespace`, `queue` (the A2A queue's statuses and priorities), `schedule` (schedule sources and run outcomes), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
+mod approval;
 mod delegation;
 mod events;
 mod files;
@@ -26,6 +27,7 @@ mod vocab;
 mod workspace;
 
 pub use activity::{ActivityStatus, ActivityType};
+pub use approval::{ApprovalStatus, InstructionScope};
 pub use delegation::{DelegationStatus, InvalidTransition};
 pub use events::EventType;
 pub use files::{

@@ -184,6 +184,25 @@ fn service_failed(tool: &str, ws: Uuid, e: &ServiceError) -> CallToolResult {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct RequestApproval {
+    /// What you want to do (at most 200 characters), e.g. `delete_branch`.
+    pub action: String,
+    /// Why, for the person (or parent agent) deciding.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Your task this belongs to.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// Anything the decider should see, as a JSON object.
+    #[serde(default)]
+    pub context: Option<serde_json::Map<String, Value>>,
+    /// How long to wait for a decision, in seconds (default and most: the server's
+    /// APPROVAL_TIMEOUT_MINUTES); then the request expires.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct LegacyCommit {
     pub content: String,
     /// LOCAL (default) or TEAM.
@@ -408,6 +427,43 @@ impl WorkspaceTools {
         Ok(match self.services.tree().notify_user(ws, &a.message).await {
             Ok(_) => text(json!({ "sent": true }).to_string()),
             Err(e) => service_failed("send_message_to_user", ws, &e),
+        })
+    }
+
+    /// Asks for approval before an action and waits for the decision: your parent workspace
+    /// (or an ancestor) or the operator decides. Returns `{approval_id, status, decided_by}`
+    /// with `status` one of `approved`, `denied`, `expired` (nobody decided in time) or
+    /// `withdrawn`. Act only on `approved`.
+    #[tool(annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false))]
+    async fn request_approval(
+        &self,
+        Parameters(a): Parameters<RequestApproval>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let ws = caller(&ctx)?;
+        let approvals = self.services.approvals();
+        let made = match approvals
+            .request(
+                ws,
+                molecule_approvals::NewApproval {
+                    action: a.action,
+                    task_id: a.task_id,
+                    reason: a.reason,
+                    context: a.context.map(Value::Object),
+                    timeout_seconds: a.timeout_seconds,
+                },
+            )
+            .await
+        {
+            Ok(made) => made,
+            Err(e) => return Ok(service_failed("request_approval", ws, &e)),
+        };
+        Ok(match approvals.wait(ws, made.id).await {
+            Ok(done) => text(
+                json!({ "approval_id": done.id, "status": done.status.as_str(), "decided_by": done.decided_by })
+                    .to_string(),
+            ),
+            Err(e) => service_failed("request_approval", ws, &e),
         })
     }
 
@@ -641,6 +697,7 @@ mod tests {
                 "list_readable_namespaces",
                 "list_writable_namespaces",
                 "recall_memory",
+                "request_approval",
                 "search_memory",
                 "send_message_to_user"
             ]

@@ -95,6 +95,16 @@ impl Services {
         molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver).with_runtime_schedulers(runs_own)
     }
 
+    /// Approval requests and their decisions (the wait bounded by `APPROVAL_TIMEOUT_MINUTES`).
+    pub fn approvals(&self) -> molecule_approvals::Approvals {
+        molecule_approvals::Approvals::new(self.tree.clone(), self.tree.config().approval_timeout)
+    }
+
+    /// Platform instructions and the text an agent reads at boot.
+    pub fn instructions(&self) -> molecule_instructions::Instructions {
+        molecule_instructions::Instructions::new(self.tree.clone())
+    }
+
     /// Hands every domain the current tree and vault (after one of them was rebuilt).
     fn rewire(mut self) -> Self {
         self.vault = self.vault.with_tree(self.tree.clone());

@@ -53,6 +53,8 @@ pub struct ServiceConfig {
     pub saas: bool,
     /// `MOLECULE_ALLOW_PRIVILEGED_TIERS`: tiers 3 and 4 get host privileges on Docker.
     pub privileged_tiers: bool,
+    /// `APPROVAL_TIMEOUT_MINUTES`: the longest (and default) wait of an approval request.
+    pub approval_timeout: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -62,6 +64,7 @@ impl Default for ServiceConfig {
             platform_url: "http://127.0.0.1:8080".into(),
             saas: false,
             privileged_tiers: false,
+            approval_timeout: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -136,21 +139,26 @@ impl Tree {
         token: &tokens::TokenDigest,
         id: uuid::Uuid,
     ) -> Result<tokens::TokenOwner> {
-        let owner = match self.token_cache.get(token, &self.bus) {
-            Ok(owner) => owner,
-            Err(lookup) => {
-                let mut conn = self.pool.get().await?;
-                let owner = tokens::validate(&mut conn, token).await?;
-                self.token_cache.put(lookup, owner, &self.bus);
-                owner
-            }
-        };
+        let owner = self.token_owner(token).await?;
         if owner.workspace_id != id {
             return Err(ServiceError::Forbidden(
                 "this token belongs to another workspace".into(),
             ));
         }
         Ok(owner)
+    }
+
+    /// Whose live token this is (through the token cache); 401 when it is nobody's.
+    pub async fn token_owner(&self, token: &tokens::TokenDigest) -> Result<tokens::TokenOwner> {
+        match self.token_cache.get(token, &self.bus) {
+            Ok(owner) => Ok(owner),
+            Err(lookup) => {
+                let mut conn = self.pool.get().await?;
+                let owner = tokens::validate(&mut conn, token).await?;
+                self.token_cache.put(lookup, owner, &self.bus);
+                Ok(owner)
+            }
+        }
     }
 
     pub async fn mint_token(&self, id: uuid::Uuid) -> Result<molecule_api::tokens::MintedToken> {

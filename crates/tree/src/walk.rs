@@ -99,10 +99,25 @@ pub async fn members(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Vec<(Uuid
     Ok(out)
 }
 
+/// The names of `ids` (removed workspaces included); ids with no row are left out.
+pub async fn names(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> = w::table
+        .filter(w::id.eq_any(ids))
+        .select((w::id, w::name))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 impl crate::Tree {
     /// [`lineage`] on a pooled connection.
     pub async fn lineage(&self, id: Uuid) -> Result<Vec<Node>> {
         let mut conn = self.pool.get().await?;
         lineage(&mut conn, id).await
+    }
+
+    /// Whether `ancestor` is above `id` in the tree (its parent, or further up).
+    pub async fn is_ancestor(&self, ancestor: Uuid, id: Uuid) -> Result<bool> {
+        Ok(self.lineage(id).await?.iter().skip(1).any(|n| n.id == ancestor))
     }
 }

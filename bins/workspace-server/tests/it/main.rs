@@ -2,12 +2,14 @@
 //! nextest names them `it <module>::<test>`).
 
 mod a2a_sdk;
+mod approvals;
 mod boot;
 mod common;
 mod docker_e2e;
 mod docker_registry;
 mod docker_workload;
 mod ec2_dispatch;
+mod instructions;
 mod mcp;
 mod memory_ops;
 mod messaging;

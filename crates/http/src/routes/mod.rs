@@ -5,11 +5,13 @@
 pub mod a2a;
 pub mod activity;
 pub mod admin;
+pub mod approvals;
 pub mod chat;
 pub mod delegations;
 pub mod discovery;
 pub mod events;
 pub mod files;
+pub mod instructions;
 pub mod lifecycle;
 pub mod mcp;
 pub mod memories;
@@ -82,6 +84,16 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(workspaces::patch_workspace)
         .service(workspaces::delete_workspace)
         .service(workspaces::workspace_state)
+        .service(instructions::list_instructions)
+        .service(instructions::create_instruction)
+        .service(instructions::update_instruction)
+        .service(instructions::delete_instruction)
+        .service(instructions::resolve_instructions)
+        .service(approvals::pending_approvals)
+        .service(approvals::list_approvals)
+        .service(approvals::create_approval)
+        .service(approvals::decide_approval)
+        .service(approvals::withdraw_approval)
         .service(schedules::admin_schedules_health)
         .service(schedules::schedules_health)
         .service(schedules::list_schedules)
