@@ -26,4 +26,5 @@ pub mod schedules;
 pub mod secrets;
 pub mod templates;
 pub mod tokens;
+pub mod workspace_config;
 pub mod workspaces;

@@ -192,6 +192,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     workspace_schedules,
     approval_requests,
     platform_instructions,
+    workspace_config,
+    agents,
 );
 
 diesel::table! {
@@ -265,3 +267,27 @@ diesel::table! {
 }
 
 diesel::joinable!(platform_instructions -> workspaces (scope_target));
+
+diesel::table! {
+    workspace_config (workspace_id) {
+        workspace_id -> Uuid,
+        data -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(workspace_config -> workspaces (workspace_id));
+
+diesel::table! {
+    agents (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        model -> Text,
+        status -> Text,
+        removed_at -> Nullable<Timestamptz>,
+        removal_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(agents -> workspaces (workspace_id));

@@ -1,7 +1,7 @@
 //! The vocabularies of the operator's oversight: where an agent's request for a decision
-//! stands, and whom a platform instruction applies to.
+//! stands, whom a platform instruction applies to, and where an agent assignment stands.
 //!
-//! Must not know: the `approval_requests` and `platform_instructions` tables, who may decide.
+//! Must not know: the tables that store them, who may decide.
 
 use crate::vocab::vocabulary;
 
@@ -29,5 +29,16 @@ vocabulary! {
     pub enum InstructionScope ("instruction scope") {
         Global => "global",
         Workspace => "workspace",
+    }
+}
+
+vocabulary! {
+    /// An agent assignment's status: one `active` per workspace; the rest are history.
+    pub enum AgentStatus ("agent status") {
+        Active => "active",
+        /// Another model took its place (`PATCH /workspaces/:id/agent`).
+        Replaced => "replaced",
+        /// Removed without a successor (`DELETE /workspaces/:id/agent`).
+        Removed => "removed",
     }
 }

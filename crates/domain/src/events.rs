@@ -53,6 +53,15 @@ vocabulary! {
         ApprovalDecided => "APPROVAL_DECIDED",
         /// The requester took its request back: `{approval_id}`.
         ApprovalWithdrawn => "APPROVAL_WITHDRAWN",
+        /// A model was assigned to a workspace: `{agent_id, model}`.
+        AgentAssigned => "AGENT_ASSIGNED",
+        /// `{agent_id, model, old_model}`.
+        AgentReplaced => "AGENT_REPLACED",
+        /// `{agent_id, model}`.
+        AgentRemoved => "AGENT_REMOVED",
+        /// On both workspaces: `{agent_id, model, target_workspace_id}` on the source,
+        /// `{agent_id, model, source_workspace_id}` on the target.
+        AgentMoved => "AGENT_MOVED",
         // live-only
         WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
         TaskUpdated => "TASK_UPDATED",

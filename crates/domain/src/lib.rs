@@ -27,7 +27,7 @@ mod vocab;
 mod workspace;
 
 pub use activity::{ActivityStatus, ActivityType};
-pub use approval::{ApprovalStatus, InstructionScope};
+pub use approval::{AgentStatus, ApprovalStatus, InstructionScope};
 pub use delegation::{DelegationStatus, InvalidTransition};
 pub use events::EventType;
 pub use files::{

@@ -105,6 +105,16 @@ impl Services {
         molecule_instructions::Instructions::new(self.tree.clone())
     }
 
+    /// The workspaces' config blobs.
+    pub fn config_blob(&self) -> molecule_workspace_config::ConfigBlob {
+        molecule_workspace_config::ConfigBlob::new(self.tree.clone())
+    }
+
+    /// The workspaces' agent assignments.
+    pub fn agents(&self) -> molecule_workspace_config::Agents {
+        molecule_workspace_config::Agents::new(self.tree.clone())
+    }
+
     /// Hands every domain the current tree and vault (after one of them was rebuilt).
     fn rewire(mut self) -> Self {
         self.vault = self.vault.with_tree(self.tree.clone());

@@ -16,3 +16,4 @@ mod messaging;
 mod replicas;
 mod schedules;
 mod templates;
+mod workspace_config;

@@ -22,6 +22,7 @@ pub mod schedules;
 pub mod secrets;
 pub mod templates;
 pub mod tokens;
+pub mod workspace_config;
 pub mod workspaces;
 
 use actix_web::http::StatusCode;
@@ -84,6 +85,13 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(workspaces::patch_workspace)
         .service(workspaces::delete_workspace)
         .service(workspaces::workspace_state)
+        .service(workspace_config::get_config)
+        .service(workspace_config::patch_config)
+        .service(workspace_config::get_agent)
+        .service(workspace_config::assign_agent)
+        .service(workspace_config::replace_agent)
+        .service(workspace_config::remove_agent)
+        .service(workspace_config::move_agent)
         .service(instructions::list_instructions)
         .service(instructions::create_instruction)
         .service(instructions::update_instruction)
