@@ -161,6 +161,18 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         },
     ));
 
+    // Expired key/value memory entries (invisible already; this reclaims their rows).
+    add(every(
+        "kv-memory-sweep",
+        secs(cfg.kv_memory_sweep_interval_seconds),
+        pool,
+        services,
+        |s| async move {
+            let swept = s.kv_memory().sweep().await?;
+            Ok(serde_json::json!({ "swept": swept }))
+        },
+    ));
+
     // The idle monitor: hibernates workspaces idle past their hibernation_idle_minutes.
     add(every(
         "hibernation-idle",

@@ -4,7 +4,8 @@
 //!
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
 //! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
-//! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`, `schedules`). Must not know: storage (rows live with their store module in
+//! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`, `schedules`,
+//! `approvals`, `instructions`, `workspace_config`, `kv_memory`). Must not know: storage (rows live with their store module in
 //! the use-case crate that owns their table), HTTP frameworks, or how a use-case is carried out. The use-cases take
 //! and return these; `molecule-http` serves and documents them.
 
@@ -17,6 +18,7 @@ pub mod events;
 pub mod files;
 pub mod hooks;
 pub mod instructions;
+pub mod kv_memory;
 pub mod lifecycle;
 pub mod memories;
 pub mod org;

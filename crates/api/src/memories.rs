@@ -165,3 +165,54 @@ pub struct ImportReport {
     /// Namespaces written to (created when missing).
     pub namespaces: usize,
 }
+
+/// A namespace as `GET /workspaces/:id/v2/namespaces` lists it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct V2Namespace {
+    /// `workspace:<id>`, `team:<id>`, `org:<id>` or a custom name.
+    pub name: String,
+    /// `workspace`, `team`, `org` or `custom`.
+    pub kind: String,
+    /// For people: `Workspace (<name>)`, `Team (<name>)`, `Org (<name>)`.
+    pub label: String,
+}
+
+/// `GET /workspaces/:id/v2/namespaces`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct V2Namespaces {
+    pub readable: Vec<V2Namespace>,
+    pub writable: Vec<V2Namespace>,
+}
+
+/// A memory as `GET /workspaces/:id/v2/memories` answers it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct V2Memory {
+    pub id: Uuid,
+    pub namespace: String,
+    pub content: String,
+    /// `fact`, `summary` or `checkpoint`.
+    pub kind: String,
+    /// Who wrote it (`agent`, `user`, `runtime`, …).
+    pub source: String,
+    pub pin: bool,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub expires_at: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// Relevance, for a query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// The workspace it was propagated from, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_workspace_id: Option<String>,
+}
+
+/// `GET /workspaces/:id/v2/memories`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct V2Memories {
+    pub memories: Vec<V2Memory>,
+}

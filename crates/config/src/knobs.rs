@@ -168,6 +168,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often pending approvals past their deadline are expired (any replica; each request expires once): the most an expiry is late when no agent is waiting on it",
     ),
     k(
+        "KV_MEMORY_SWEEP_INTERVAL_SECONDS",
+        "300",
+        "how often expired key/value memory entries (`/workspaces/:id/memory`) are deleted; they are invisible from the moment they expire",
+    ),
+    k(
         "HIBERNATION_SWEEP_INTERVAL_SECONDS",
         "60",
         "how often the idle monitor looks for workspaces idle past their hibernation_idle_minutes (one replica per tick)",

@@ -130,6 +130,8 @@ pub struct ServerConfig {
     pub approval_timeout_minutes: u64,
     /// How often pending approvals past their deadline are expired.
     pub approval_expiry_interval_seconds: u64,
+    /// How often expired key/value memory entries are deleted.
+    pub kv_memory_sweep_interval_seconds: u64,
     /// Offer the MCP tool `send_message_to_user`.
     #[serde(deserialize_with = "lenient::flag")]
     pub molecule_mcp_allow_send_message: bool,
@@ -239,6 +241,7 @@ impl Default for ServerConfig {
             scheduler_poll_interval_seconds: 5,
             approval_timeout_minutes: 10,
             approval_expiry_interval_seconds: 15,
+            kv_memory_sweep_interval_seconds: 300,
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
@@ -393,6 +396,10 @@ impl ServerConfig {
         positive(
             "APPROVAL_EXPIRY_INTERVAL_SECONDS",
             self.approval_expiry_interval_seconds,
+        )?;
+        positive(
+            "KV_MEMORY_SWEEP_INTERVAL_SECONDS",
+            self.kv_memory_sweep_interval_seconds,
         )?;
         positive(
             "HIBERNATION_SWEEP_INTERVAL_SECONDS",

@@ -194,6 +194,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     platform_instructions,
     workspace_config,
     agents,
+    workspace_memory,
 );
 
 diesel::table! {
@@ -291,3 +292,17 @@ diesel::table! {
 }
 
 diesel::joinable!(agents -> workspaces (workspace_id));
+
+diesel::table! {
+    workspace_memory (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        key -> Text,
+        value -> Jsonb,
+        expires_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+        version -> Int8,
+    }
+}
+
+diesel::joinable!(workspace_memory -> workspaces (workspace_id));

@@ -9,7 +9,8 @@
 //! Must not know: I/O, async, SQL, HTTP. It is plain data and pure functions.
 //!
 //! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `files` (workload file roots, path rules, file failures), `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
-//! `namespace`, `queue` (the A2A queue's statuses and priorities), `schedule` (schedule sources and run outcomes), and `vocab` (the `vocabulary!` macro and trait).
+//! `namespace`, `queue` (the A2A queue's statuses and priorities), `schedule` (schedule sources and run outcomes), `approval` (approval
+//! statuses, instruction scopes, agent assignment statuses), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod approval;

@@ -115,6 +115,11 @@ impl Services {
         molecule_workspace_config::Agents::new(self.tree.clone())
     }
 
+    /// The workspaces' key/value memory.
+    pub fn kv_memory(&self) -> molecule_kv_memory::KvMemory {
+        molecule_kv_memory::KvMemory::new(self.tree.clone())
+    }
+
     /// Hands every domain the current tree and vault (after one of them was rebuilt).
     fn rewire(mut self) -> Self {
         self.vault = self.vault.with_tree(self.tree.clone());

@@ -10,6 +10,7 @@ mod docker_registry;
 mod docker_workload;
 mod ec2_dispatch;
 mod instructions;
+mod kv_memory;
 mod mcp;
 mod memory_ops;
 mod messaging;

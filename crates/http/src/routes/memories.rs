@@ -214,3 +214,166 @@ pub async fn import(
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }
+
+/// A namespace's label for people: its kind and the workspace it is named after.
+fn v2_namespace(n: &molecule_namespace::ResolvedNamespace) -> molecule_api::memories::V2Namespace {
+    use molecule_domain::{NamespaceKind, Vocabulary};
+    let name = n.name.to_string();
+    let id = name.split_once(':').map_or(name.as_str(), |(_, id)| id);
+    let short: String = id.chars().take(8).collect();
+    let label = match (n.kind, n.display_name.as_deref()) {
+        (NamespaceKind::Workspace, Some(d)) => format!("Workspace ({d})"),
+        (NamespaceKind::Workspace, None) => format!("Workspace ({short})"),
+        (NamespaceKind::Team, Some(d)) => format!("Team ({d})"),
+        (NamespaceKind::Team, None) => format!("Team ({short})"),
+        (NamespaceKind::Org, Some(d)) => format!("Org ({d})"),
+        (NamespaceKind::Org, None) => format!("Org ({id})"),
+        (NamespaceKind::Custom, _) => name.clone(),
+    };
+    molecule_api::memories::V2Namespace {
+        kind: n.kind.as_str().to_owned(),
+        name,
+        label,
+    }
+}
+
+/// The namespaces the workspace may read and write, as the MCP tools resolve them.
+#[utoipa::path(
+    tag = "memory",
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses(
+        (status = 200, body = molecule_api::memories::V2Namespaces), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL)")
+    ),
+    security(("bearer" = []))
+)]
+#[get("/workspaces/{id}/v2/namespaces")]
+pub async fn v2_namespaces(auth: WorkspaceAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let all = state
+        .services
+        .memory()
+        .memory_namespaces(auth.workspace_id, false)
+        .await
+        .map_err(molecule_memory::memory::into_service)?;
+    Ok(HttpResponse::Ok().json(molecule_api::memories::V2Namespaces {
+        readable: all.iter().map(v2_namespace).collect(),
+        writable: all.iter().filter(|n| n.writable).map(v2_namespace).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct V2MemoryQuery {
+    /// Only this namespace (one the workspace may read; 403 otherwise).
+    pub namespace: Option<String>,
+    /// Full-text query.
+    pub q: Option<String>,
+    /// `fact`, `summary` or `checkpoint`.
+    pub kind: Option<String>,
+    /// 1..=100, default 50.
+    pub limit: Option<u32>,
+}
+
+/// The memories the workspace may read, as the MCP tool `search_memory` finds them (same
+/// ACL, org content wrapped the same way).
+#[utoipa::path(
+    tag = "memory",
+    params(("id" = Uuid, Path, description = "workspace id"), V2MemoryQuery),
+    responses(
+        (status = 200, body = molecule_api::memories::V2Memories), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a namespace the workspace may not read"),
+        (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL) or the plugin failing")
+    ),
+    security(("bearer" = []))
+)]
+#[get("/workspaces/{id}/v2/memories")]
+pub async fn v2_memories(
+    auth: WorkspaceAuth,
+    state: web::Data<AppState>,
+    query: web::Query<V2MemoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use molecule_domain::Vocabulary;
+    let q = query.into_inner();
+    let kinds = match q.kind.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(k) => vec![molecule_domain::MemoryKind::parse(k).map_err(|_| {
+            ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                format!("kind: must be fact, summary or checkpoint, got {k:?}"),
+            )
+        })?],
+    };
+    if let Some(l) = q.limit
+        && !(1..=100).contains(&l)
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            format!("limit: must be 1..=100, got {l}"),
+        ));
+    }
+    let found = state
+        .services
+        .memory()
+        .search_memory(
+            auth.workspace_id,
+            molecule_memory::memory::Search {
+                query: q.q,
+                namespaces: q.namespace.into_iter().collect(),
+                kinds,
+                limit: Some(q.limit.unwrap_or(50)),
+            },
+        )
+        .await
+        .map_err(molecule_memory::memory::into_service)?;
+    let memories = found
+        .into_iter()
+        .map(|m| molecule_api::memories::V2Memory {
+            source_workspace_id: m
+                .propagation
+                .as_ref()
+                .and_then(|p| p.get("source_workspace_id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            id: m.id,
+            namespace: m.namespace,
+            content: m.content,
+            kind: m.kind.as_str().to_owned(),
+            source: m.source.as_str().to_owned(),
+            pin: m.pin,
+            expires_at: m.expires_at,
+            created_at: m.created_at,
+            score: m.score,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(molecule_api::memories::V2Memories { memories }))
+}
+
+/// Forget a memory of the workspace's own namespace (`workspace:<id>`), as the MCP tool
+/// `forget_memory` does; 404 `memory not found`.
+#[utoipa::path(
+    tag = "memory",
+    params(("id" = Uuid, Path, description = "workspace id"), ("memory_id" = Uuid, Path, description = "memory id")),
+    responses(
+        (status = 200, body = MemoryDeleted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "memory not found"),
+        (status = 503, body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/workspaces/{id}/v2/memories/{memory_id}")]
+pub async fn v2_forget(
+    auth: WorkspaceAuth,
+    state: web::Data<AppState>,
+    path: web::Path<(String, uuid::Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, memory_id) = path.into_inner();
+    state
+        .services
+        .memory()
+        .forget_memory(auth.workspace_id, memory_id, None)
+        .await
+        .map_err(molecule_memory::memory::into_service)?;
+    Ok(HttpResponse::Ok().json(MemoryDeleted {
+        status: "deleted".into(),
+    }))
+}

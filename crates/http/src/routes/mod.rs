@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod events;
 pub mod files;
 pub mod instructions;
+pub mod kv_memory;
 pub mod lifecycle;
 pub mod mcp;
 pub mod memories;
@@ -160,6 +161,13 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(a2a::get_budget)
         .service(a2a::set_budget)
         .service(memories::forget)
+        .service(memories::v2_namespaces)
+        .service(memories::v2_memories)
+        .service(memories::v2_forget)
+        .service(kv_memory::list_kv)
+        .service(kv_memory::get_kv)
+        .service(kv_memory::put_kv)
+        .service(kv_memory::delete_kv)
         .service(memories::edit)
         .service(memories::export)
         .service(memories::import)

@@ -33,6 +33,10 @@ fn routes() -> Vec<(Method, String)> {
 /// body; `operator::` tests it).
 const OPEN: &[&str] = &["/health", "/readyz", "/registry/bootstrap"];
 
+/// Decided from above: the admin token or an ancestor's token, never the workspace's own
+/// (checked on its own below, and end to end in workspace-server's `approvals` tests).
+const DECIDED_ABOVE: &str = "/workspaces/{id}/approvals/{approval_id}/decide";
+
 fn is_workspace_scoped(path: &str) -> bool {
     path.starts_with("/workspaces/{id}")
 }
@@ -56,6 +60,7 @@ fn fill(path: &str, ws: Uuid) -> String {
         .replace("{workspace_id}", &ws.to_string())
         .replace("{token_id}", &Uuid::new_v4().to_string())
         .replace("{memory_id}", &Uuid::new_v4().to_string())
+        .replace("{approval_id}", &Uuid::new_v4().to_string())
 }
 
 fn body_for(path: &str, ws: Uuid) -> Value {
@@ -115,7 +120,7 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
     assert!(routes.len() >= 20, "router lists only {} routes", routes.len());
     let mut checked = 0;
     for (method, path) in &routes {
-        if !(is_workspace_scoped(path) || body_scoped(path)) || is_admin_only(method, path) {
+        if !(is_workspace_scoped(path) || body_scoped(path)) || is_admin_only(method, path) || path == DECIDED_ABOVE {
             continue;
         }
         let uri = fill(path, f.own);
@@ -161,6 +166,33 @@ async fn every_workspace_route_refuses_foreign_missing_and_revoked_tokens() {
         checked += 1;
     }
     assert!(checked >= 12, "only {checked} workspace routes checked");
+
+    // A decision: no token or a revoked one is 401; the workspace's own token and a stranger's
+    // are 403 (only an ancestor or the operator decides), before the request is looked up.
+    assert!(routes.iter().any(|(_, p)| p == DECIDED_ABOVE), "the decide route moved");
+    let uri = fill(DECIDED_ABOVE, f.own);
+    // Minted now: the loop's `tokens/rotate` revoked the fixture's own token.
+    let own = f.state.services.tree().mint_token(f.own).await.unwrap().auth_token;
+    for (token, status, what) in [
+        (None, StatusCode::UNAUTHORIZED, "no token"),
+        (Some(f.revoked_token.clone()), StatusCode::UNAUTHORIZED, "revoked token"),
+        (Some(own.clone()), StatusCode::FORBIDDEN, "its own token"),
+        (Some(f.other_token.clone()), StatusCode::FORBIDDEN, "a stranger's token"),
+        (
+            Some(ADMIN.to_owned()),
+            StatusCode::NOT_FOUND,
+            "the admin token (no such request)",
+        ),
+    ] {
+        let mut req = test::TestRequest::post()
+            .uri(&uri)
+            .set_json(json!({ "decision": "approved" }));
+        if let Some(t) = token {
+            req = req.insert_header(bearer(&t));
+        }
+        let resp = test::call_service(&app, req.to_request()).await;
+        assert_eq!(resp.status(), status, "decide with {what}");
+    }
 }
 
 #[actix_web::test]
