@@ -243,7 +243,7 @@ fn v2_namespace(n: &molecule_namespace::ResolvedNamespace) -> molecule_api::memo
     params(("id" = Uuid, Path, description = "workspace id")),
     responses(
         (status = 200, body = molecule_api::memories::V2Namespaces), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL)")
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such workspace"), (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL)")
     ),
     security(("bearer" = []))
 )]
@@ -282,6 +282,7 @@ pub struct V2MemoryQuery {
     responses(
         (status = 200, body = molecule_api::memories::V2Memories), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "a namespace the workspace may not read"),
+        (status = 404, body = ErrorBody, description = "no such workspace"),
         (status = 503, body = ErrorBody, description = "memory not configured (MEMORY_PLUGIN_URL) or the plugin failing")
     ),
     security(("bearer" = []))
