@@ -11,7 +11,8 @@
 //! says `secret-sha256:KEY` with the SHA-256 of the delivered secret `KEY` (or `unset`), so a
 //! test can see delivery without a value crossing the wire. After registering it reads its
 //! platform instructions (`GET /workspaces/:id/instructions/resolve`) into its system prompt,
-//! which a message saying `system-prompt` is answered with. Its token and secrets may arrive in
+//! which a message saying `system-prompt` is answered with. A message saying
+//! `approval:<action>` makes it ask for approval and wait on `/ws` for the decision. Its token and secrets may arrive in
 //! the file `MOLECULE_SECRETS_FILE` names, or from redeeming `MOLECULE_BOOTSTRAP_CODE` at
 //! `POST /registry/bootstrap` (EC2), instead of the environment. Once it knows the
 //! platform's inbound secret (delivered, or from the register and heartbeat answers) it answers
@@ -150,6 +151,68 @@ impl Agent {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = prompt;
     }
 
+    /// Asks for approval of `action` and waits on `/ws` for its end (`APPROVAL_DECIDED`), as
+    /// the original runtime meant to; answers `approval <id>: <status> by <decided_by>`.
+    /// `AGENT_APPROVAL_TIMEOUT_SECONDS` bounds the wait (the request expires then).
+    async fn ask_approval(&self, action: &str) -> String {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let ws_url = format!(
+            "{}/ws",
+            self.cfg.platform_url.trim_end_matches('/').replacen("http", "ws", 1)
+        );
+        // Listening before asking, so the decision cannot come first.
+        let request = ws_url.as_str().into_client_request().map(|mut r| {
+            let headers = r.headers_mut();
+            if let (Ok(auth), Ok(me)) = (format!("Bearer {}", self.token).parse(), self.workspace_id.parse()) {
+                headers.insert("Authorization", auth);
+                headers.insert("X-Workspace-ID", me);
+            }
+            r
+        });
+        let mut events = match request {
+            Ok(r) => match tokio_tungstenite::connect_async(r).await {
+                Ok((ws, _)) => ws,
+                Err(e) => return format!("approval unavailable: /ws: {e}"),
+            },
+            Err(e) => return format!("approval unavailable: {e}"),
+        };
+        let wait = self.cfg.agent_approval_timeout_seconds;
+        let asked = self
+            .call(
+                Method::POST,
+                &format!("/workspaces/{}/approvals", self.workspace_id),
+                Some(json!({ "action": action, "reason": "asked for by a message", "timeout_seconds": wait })),
+            )
+            .await;
+        let id = match asked {
+            Ok((s, v)) if s == StatusCode::CREATED => v["approval_id"].as_str().unwrap_or_default().to_owned(),
+            Ok((s, v)) => return format!("approval refused ({s}): {v}"),
+            Err(e) => return format!("approval unavailable: {e}"),
+        };
+        tracing::info!(approval_id = %id, action, "waiting for a decision");
+        let heard = tokio::time::timeout(Duration::from_secs(wait + 30), async {
+            while let Some(Ok(msg)) = events.next().await {
+                let Ok(text) = msg.to_text() else { continue };
+                let ev: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                if ev["event"] == "APPROVAL_DECIDED" && ev["payload"]["approval_id"] == id.as_str() {
+                    return Some(ev["payload"].clone());
+                }
+            }
+            None
+        })
+        .await;
+        match heard {
+            Ok(Some(p)) => format!(
+                "approval {id}: {} by {}",
+                p["status"].as_str().unwrap_or("?"),
+                p["decided_by"].as_str().unwrap_or("?")
+            ),
+            Ok(None) => format!("approval {id}: /ws closed before a decision"),
+            Err(_) => format!("approval {id}: no decision heard"),
+        }
+    }
+
     fn learn_inbound(&self, answer: &Value) {
         if let Some(secret) = answer["platform_inbound_secret"].as_str().filter(|s| !s.is_empty()) {
             let mut held = self.inbound.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -225,6 +288,10 @@ impl Agent {
             .unwrap_or("")
             .to_owned();
         let delegation = message["metadata"]["delegation_id"].as_str().map(str::to_owned);
+        if let Some(action) = text.trim().strip_prefix("approval:") {
+            let reply = self.ask_approval(action.trim()).await;
+            return json!({ "jsonrpc": "2.0", "id": id, "result": { "kind": "message", "role": "agent", "parts": [{ "kind": "text", "text": reply }] } });
+        }
         if text.trim() == "system-prompt" {
             let prompt = self
                 .system_prompt

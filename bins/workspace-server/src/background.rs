@@ -143,7 +143,12 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         services,
         |s| async move {
             let t = s.scheduler().tick().await?;
-            Ok(serde_json::json!({ "fired": t.fired, "failed": t.failed, "left_to_runtime": t.left_to_runtime }))
+            Ok(serde_json::json!({
+                "fired": t.fired,
+                "failed": t.failed,
+                "left_to_runtime": t.left_to_runtime,
+                "lateness": molecule_schedules::fire::recent_lateness(),
+            }))
         },
     ));
 
@@ -160,6 +165,13 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
             Ok(serde_json::json!({ "expired": expired }))
         },
     ));
+
+    // The phantom-busy sweep (the original scheduler's, every 5 minutes): reported work that
+    // no activity backs for 10 minutes is cleared.
+    add(every("phantom-busy", secs(300), pool, services, |s| async move {
+        let cleared = s.tree().sweep_phantom_busy().await?;
+        Ok(serde_json::json!({ "cleared": cleared.len() }))
+    }));
 
     // Expired key/value memory entries (invisible already; this reclaims their rows).
     add(every(

@@ -398,6 +398,11 @@ pub const AGENT_KNOBS: &[Knob] = &[
         "extra simulated work per message, in milliseconds (benchmarks: a model's latency)",
     ),
     k(
+        "AGENT_APPROVAL_TIMEOUT_SECONDS",
+        "300",
+        "how long an approval the agent asks for (a message saying `approval:<action>`) waits for a decision on `/ws` (the runtime's `APPROVAL_TIMEOUT`); at most the server's `APPROVAL_TIMEOUT_MINUTES`",
+    ),
+    k(
         "AGENT_BUSY",
         "0",
         "`1` starts the agent busy: A2A answers 503 and heartbeats report a full slot; `POST /control/busy {\"busy\": bool}` on the agent's port changes it (with the platform's inbound secret as `Authorization: Bearer` once the agent has one)",

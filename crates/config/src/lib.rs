@@ -533,6 +533,8 @@ pub struct AgentConfig {
     /// Extra milliseconds of "work" per message (added to `agent_work_seconds`; benchmarks use
     /// it to stand for a model's latency).
     pub agent_work_milliseconds: u64,
+    /// How long an approval the agent asks for (`approval:<action>`) may wait for a decision.
+    pub agent_approval_timeout_seconds: u64,
     /// Start busy: A2A answers 503 and heartbeats report a full slot, until `POST /control/busy`
     /// says otherwise.
     #[serde(deserialize_with = "lenient::flag")]
@@ -562,6 +564,7 @@ impl Default for AgentConfig {
             agent_reply: None,
             agent_work_seconds: 0,
             agent_work_milliseconds: 0,
+            agent_approval_timeout_seconds: 300,
             agent_busy: false,
             molecule_org_id: None,
             telemetry: Telemetry::default(),

@@ -6,7 +6,7 @@
 //! is judged (delivered, queued for a busy agent, or not delivered with the reason; an empty
 //! answer counts toward the phantom streak), the history row (`activity_logs`, type
 //! `cron_run`, through the tree), the `CRON_EXECUTED` event, and each fire's lateness (due →
-//! sent) in `/metrics`.
+//! sent) in `/metrics` and, over this process's latest fires, in [`recent_lateness`].
 //!
 //! Must not know: how a message reaches an agent. The composer hands in a [`Deliver`] (the
 //! A2A proxy with its durable queue, as the operator's own messages go), so a busy agent's
@@ -27,6 +27,63 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::store::{Claimed, FireOutcome, Schedule, Schedules};
+
+/// How many of this process's latest due fires [`recent_lateness`] summarises.
+pub const LATENESS_WINDOW: usize = 1000;
+
+/// This process's latest due fires' lateness, newest last (a window, like a metrics registry
+/// is process-wide: schedulers are built per use).
+static RECENT_LATENESS: std::sync::Mutex<std::collections::VecDeque<f64>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+fn note_lateness(seconds: f64) {
+    let mut recent = RECENT_LATENESS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if recent.len() == LATENESS_WINDOW {
+        recent.pop_front();
+    }
+    recent.push_back(seconds);
+}
+
+/// Lateness (due → sent) over this process's latest due fires, for `/admin/liveness`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LatenessSummary {
+    pub fires: usize,
+    pub p50_seconds: f64,
+    pub p99_seconds: f64,
+    pub max_seconds: f64,
+}
+
+/// `None` before this process's first due fire.
+pub fn recent_lateness() -> Option<LatenessSummary> {
+    summarise(
+        RECENT_LATENESS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect(),
+    )
+}
+
+fn summarise(mut sorted: Vec<f64>) -> Option<LatenessSummary> {
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        // Nearest rank: the smallest value with at least q of the window at or below it.
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1]
+    };
+    Some(LatenessSummary {
+        fires: sorted.len(),
+        p50_seconds: at(0.5),
+        p99_seconds: at(0.99),
+        max_seconds: at(1.0),
+    })
+}
 
 /// Sends an A2A body to a workspace as the operator would (no calling workspace).
 pub type Deliver = Arc<dyn Fn(Uuid, Value) -> BoxFuture<'static, Result<ProxyOutcome>> + Send + Sync>;
@@ -238,6 +295,7 @@ impl Scheduler {
         let lateness_seconds = due_at.map(|d| (sent_at - d).as_seconds_f64().max(0.0));
         if let Some(late) = lateness_seconds {
             metrics::histogram!("molecule_schedule_fire_lateness_seconds").record(late);
+            note_lateness(late);
         }
         let started = Instant::now();
         let outcome = match tokio::time::timeout(FIRE_TIMEOUT, (self.deliver)(s.workspace_id, body)).await {
@@ -328,6 +386,18 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lateness_is_summarised_by_nearest_rank() {
+        assert_eq!(summarise(Vec::new()), None);
+        let s = summarise((1..=100).rev().map(f64::from).collect()).unwrap();
+        assert_eq!(
+            (s.fires, s.p50_seconds, s.p99_seconds, s.max_seconds),
+            (100, 50.0, 99.0, 100.0)
+        );
+        let one = summarise(vec![0.25]).unwrap();
+        assert_eq!((one.p50_seconds, one.p99_seconds), (0.25, 0.25));
+    }
 
     #[test]
     fn empty_answers_are_recognised() {

@@ -419,6 +419,22 @@ impl AuditQueue {
 }
 
 /// Keeps the caller's `delegate` activity row of `delegation_id` in step with the ledger.
+/// Which of `ids` have an activity row newer than `since`.
+pub async fn active_since(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    since: OffsetDateTime,
+) -> Result<std::collections::HashSet<Uuid>> {
+    let rows: Vec<Uuid> = a::table
+        .filter(a::workspace_id.eq_any(ids))
+        .filter(a::created_at.gt(since))
+        .select(a::workspace_id)
+        .distinct()
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn set_delegate_row_status(
     conn: &mut AsyncPgConnection,
     caller: Uuid,

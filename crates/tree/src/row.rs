@@ -442,6 +442,29 @@ pub async fn mark_silent_offline(conn: &mut AsyncPgConnection, ttl_seconds: i64,
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+/// Live workspaces that report work in progress (`active_tasks > 0`), the phantom-busy
+/// sweep's candidates.
+pub async fn busy(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>> {
+    Ok(w::table
+        .filter(w::active_tasks.gt(0))
+        .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+        .select(w::id)
+        .load(conn)
+        .await?)
+}
+
+/// Clears the reported work of `ids` (`active_tasks = 0`, no current task) where some is still
+/// reported; the ids it changed.
+pub async fn clear_busy(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    Ok(
+        diesel::update(w::table.filter(w::id.eq_any(ids)).filter(w::active_tasks.gt(0)))
+            .set((w::active_tasks.eq(0), w::current_task.eq(None::<String>)))
+            .returning(w::id)
+            .get_results(conn)
+            .await?,
+    )
+}
+
 /// Delete's cascade: every workspace of `ids` not yet removed becomes removed, its URL cleared.
 /// The ids it changed; the caller records their events.
 pub async fn mark_removed(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>> {

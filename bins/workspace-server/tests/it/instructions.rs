@@ -1,6 +1,7 @@
 //! Platform instructions end to end: the operator writes rules, the reference agent (local
 //! backend) reads them at boot with its own token and puts them first in its system prompt;
-//! a restart picks up a rule added since. The routes refuse what the original let through.
+//! a restart picks up a rule added since; asked by a message, it requests approval and waits
+//! on `/ws` for the operator's decision. The routes refuse what the original let through.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::time::Duration;
@@ -63,6 +64,38 @@ async fn the_reference_agent_reads_its_instructions_at_boot() {
     assert!(
         second.find("Platform-Wide") < second.find("Role-Specific"),
         "global rules first: {second}"
+    );
+
+    // The same agent asks for approval and waits on /ws; the operator decides.
+    let asking = tokio::spawn({
+        let (api, id) = (api.clone(), id.clone());
+        async move { api.a2a(&id, ADMIN, &user_message("approval:deploy")).await }
+    });
+    let pending = until_ok("the agent's approval request", Duration::from_secs(30), || async {
+        let list = api.admin_get("/approvals/pending").await.expect(200);
+        match list.as_array().unwrap().first() {
+            Some(r) if r["workspace_id"] == id.as_str() => Ok(r.clone()),
+            _ => Err(format!("none yet: {list}")),
+        }
+    })
+    .await;
+    assert_eq!(pending["action"], "deploy");
+    let approval = text(&pending, "id");
+    api.admin_post(
+        &format!("/workspaces/{id}/approvals/{approval}/decide"),
+        &json!({ "decision": "denied", "decided_by": "ops-on-call" }),
+    )
+    .await
+    .expect(200);
+    let answer = tokio::time::timeout(Duration::from_secs(30), asking)
+        .await
+        .expect("the agent answered once it heard the decision")
+        .unwrap()
+        .ok();
+    assert_eq!(
+        said(&answer),
+        Some(format!("approval {approval}: denied by ops-on-call").as_str()),
+        "{answer}"
     );
 }
 

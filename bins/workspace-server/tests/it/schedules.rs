@@ -99,6 +99,24 @@ async fn two_hundred_due_slots_on_two_replicas_fire_exactly_once_each() {
     assert_eq!(again.len(), 200, "no slot fired twice under another messageId");
     let doubled: Vec<_> = again.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "fired twice: {doubled:?}");
+    // Each replica's liveness says how late its fires were (due → sent), over 200 in all.
+    let mut fires = 0;
+    for api in [&api_a, &api_b] {
+        let live = api.admin_get("/admin/liveness").await.expect(200);
+        let lateness = &live["subsystems"]["scheduler"]["last_report"]["lateness"];
+        if let Some(n) = lateness["fires"].as_u64() {
+            fires += n;
+            let (p50, p99) = (
+                lateness["p50_seconds"].as_f64().unwrap(),
+                lateness["p99_seconds"].as_f64().unwrap(),
+            );
+            assert!(
+                0.0 <= p50 && p50 <= p99 && p99 <= lateness["max_seconds"].as_f64().unwrap(),
+                "{lateness}"
+            );
+        }
+    }
+    assert_eq!(fires, 200, "every fire's lateness is counted once");
     // Each run is counted once on its row.
     let list = api_a.admin_get("/admin/schedules/health").await.expect(200);
     let runs: Vec<&serde_json::Value> = list.as_array().unwrap().iter().collect();

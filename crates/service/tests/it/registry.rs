@@ -501,3 +501,32 @@ async fn external_credentials_rotate_and_show_and_restart_is_refused() {
     let e = s.tree().rotate_external(Uuid::new_v4()).await.unwrap_err();
     assert!(matches!(e, molecule_service::ServiceError::NotFound(_)), "{e}");
 }
+
+/// The phantom-busy sweep clears reported work that no activity backs for 10 minutes, and
+/// leaves a workspace with recent activity (or none reported) alone.
+#[tokio::test]
+async fn the_phantom_busy_sweep_clears_only_unbacked_work() {
+    let db = TestDb::new().await;
+    let s = services(&db);
+    let phantom = workspace(&s, "phantom").await;
+    let working = workspace(&s, "working").await;
+    let idle = workspace(&s, "idle").await;
+    db.execute_sql(&format!(
+        "UPDATE workspaces SET active_tasks = 2, current_task = 'stuck' WHERE id IN ('{phantom}', '{working}')"
+    ))
+    .await;
+    // Activity long ago for the phantom, just now for the working one.
+    db.execute_sql(&format!(
+        "INSERT INTO activity_logs (workspace_id, activity_type, status, created_at)
+         VALUES ('{phantom}', 'agent_log', 'ok', now() - interval '11 minutes'),
+                ('{working}', 'agent_log', 'ok', now() - interval '1 minute')"
+    ))
+    .await;
+    assert_eq!(s.tree().sweep_phantom_busy().await.unwrap(), vec![phantom]);
+    assert_eq!(s.tree().sweep_phantom_busy().await.unwrap(), Vec::<Uuid>::new(), "once");
+    let w = s.tree().get_workspace(phantom).await.unwrap();
+    assert_eq!((w.active_tasks, w.current_task.as_deref()), (0, None));
+    let w = s.tree().get_workspace(working).await.unwrap();
+    assert_eq!((w.active_tasks, w.current_task.as_deref()), (2, Some("stuck")));
+    assert_eq!(s.tree().get_workspace(idle).await.unwrap().active_tasks, 0);
+}
