@@ -18,7 +18,7 @@ use crate::common;
 
 const ADMIN: &str = "sdk-admin";
 
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     common::tools_python(
         "an_a2a_sdk_agent_behind_the_proxy",
         "a2a.server.routes, uvicorn, httpx",
@@ -26,12 +26,12 @@ fn python() -> Option<PathBuf> {
     )
 }
 
-fn peer_script() -> PathBuf {
+pub(crate) fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/a2a_sdk_peer.py")
 }
 
 /// Kills the SDK agent when the test ends, however it ends.
-struct Peer(Child);
+pub(crate) struct Peer(pub(crate) Child);
 
 impl Drop for Peer {
     fn drop(&mut self) {
