@@ -61,7 +61,9 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 
     steps.run("agent image for the Docker tests (cargo xtask image)", || {
         if crate::image::docker_available() {
-            crate::image::build_image(false)
+            // A debug build: the tests need the agent's behaviour, not its speed, and a cold
+            // release build of it took CI 189 s.
+            crate::image::build_image(false, crate::image::Profile::Dev)
         } else if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
             anyhow::bail!("CI needs a Docker engine for the Docker tests, and none answers (`docker version`)")
         } else {
@@ -170,7 +172,7 @@ pub fn run_all(args: &Args, steps: &mut Steps) -> anyhow::Result<()> {
 }
 
 /// The pinned cargo-hakari (the workspace hack's generator): the one on PATH when it is that
-/// version, else built once into `~/.cache/molecule/tools` (about 80 s on 2 cores).
+/// version, else built once into `~/.cache/molecule/tools` (a debug build).
 fn ensure_hakari() -> anyhow::Result<std::path::PathBuf> {
     let version = |bin: &std::path::Path| {
         std::process::Command::new(bin)
@@ -196,7 +198,8 @@ fn ensure_hakari() -> anyhow::Result<std::path::PathBuf> {
     println!("{wanted} is not installed; building it into {} (once)", root.display());
     exec(
         cargo()
-            .args(["install", "--locked", "--quiet", "--root"])
+            // A debug build: it runs for a second per CI run, and builds in about half the time.
+            .args(["install", "--locked", "--quiet", "--debug", "--root"])
             .arg(&root)
             .args(["cargo-hakari", "--version", CARGO_HAKARI]),
     )?;

@@ -126,7 +126,9 @@ fn run_platform(
     let admin_token = admin_token(state_dir)?;
     // Workspaces get real agents: containers when an engine answers, else local processes.
     let backend = if crate::image::docker_available() {
-        steps.run("agent image (Docker)", || crate::image::build_image(false))?;
+        steps.run("agent image (Docker)", || {
+            crate::image::build_image(false, crate::image::Profile::Release)
+        })?;
         "docker"
     } else {
         say!("no Docker engine: workspaces will run as local processes (MOLECULE_BACKEND=local)");
