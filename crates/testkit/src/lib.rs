@@ -295,6 +295,24 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// A bare `workspaces` row named `name` under `parent` (tests may write any table), for
+    /// crates that hang their own rows on a workspace without the tree's use-cases.
+    pub async fn workspace_row(&self, name: &str, parent: Option<uuid::Uuid>) -> uuid::Uuid {
+        #[derive(diesel::QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: uuid::Uuid,
+        }
+        let mut conn = self.pool().get().await.unwrap_or_else(|e| panic!("checkout: {e}"));
+        let row: Id = diesel::sql_query("INSERT INTO workspaces (name, parent_id) VALUES ($1, $2) RETURNING id")
+            .bind::<Text, _>(name)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(parent)
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("inserting workspace {name}: {e}"));
+        row.id
+    }
+
     /// The database's own URL.
     pub fn url(&self) -> &str {
         &self.url

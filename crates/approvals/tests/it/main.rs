@@ -8,28 +8,16 @@ mod request;
 
 use std::time::Duration;
 
-use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use molecule_approvals::Approvals;
 use molecule_testkit::TestDb;
 use molecule_tree::{ServiceConfig, ServiceError, Tree};
 use uuid::Uuid;
 
-/// A workspace row under `parent` (tests may name any table).
+/// A workspace row under `parent`.
 pub(crate) async fn workspace(db: &TestDb, name: &str, parent: Option<Uuid>) -> Uuid {
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-    }
-    let mut conn = db.pool().get().await.unwrap();
-    let row: Id = diesel::sql_query("INSERT INTO workspaces (name, parent_id) VALUES ($1, $2) RETURNING id")
-        .bind::<Text, _>(name)
-        .bind::<Nullable<SqlUuid>, _>(parent)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    row.id
+    db.workspace_row(name, parent).await
 }
 
 pub(crate) fn approvals(db: &TestDb, max_wait: Duration) -> (Tree, Approvals) {

@@ -3,8 +3,6 @@
 //! create-only write on it succeeds; two racing creates give a 409, not a 500).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
 use molecule_kv_memory::{KvMemory, Put};
 use molecule_testkit::TestDb;
 use molecule_tree::{ServiceConfig, ServiceError, Tree};
@@ -12,18 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 async fn workspace(db: &TestDb) -> Uuid {
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: Uuid,
-    }
-    let mut conn = db.pool().get().await.unwrap();
-    let row: Id = diesel::sql_query("INSERT INTO workspaces (name) VALUES ($1) RETURNING id")
-        .bind::<Text, _>("w")
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    row.id
+    db.workspace_row("w", None).await
 }
 
 fn put(key: &str, value: Value) -> Put {

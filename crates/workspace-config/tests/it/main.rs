@@ -3,8 +3,6 @@
 //! assigns race; replace, remove and move each end in one state.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
 use molecule_domain::AgentStatus;
 use molecule_testkit::TestDb;
 use molecule_tree::{ServiceConfig, ServiceError, Tree};
@@ -13,18 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 async fn workspace(db: &TestDb, name: &str) -> Uuid {
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: Uuid,
-    }
-    let mut conn = db.pool().get().await.unwrap();
-    let row: Id = diesel::sql_query("INSERT INTO workspaces (name) VALUES ($1) RETURNING id")
-        .bind::<Text, _>(name)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    row.id
+    db.workspace_row(name, None).await
 }
 
 fn tree(db: &TestDb) -> Tree {
