@@ -45,7 +45,7 @@ fn wire(a: molecule_approvals::Approval) -> Approval {
     tag = "approvals",
     params(("id" = Uuid, Path, description = "the requesting workspace")),
     request_body = CreateApproval,
-    responses((status = 201, body = ApprovalCreated), (status = 400, description = "a field is missing or wrong (`action`, `task_id`, `reason`, `context`, `timeout_seconds`), named in the answer", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 201, body = ApprovalCreated), (status = 400, description = "a field is missing or wrong (`action`, `task_id`, `reason`, `context`, `timeout_seconds`), named in the answer", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the workspace is removed", body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[post("/workspaces/{id}/approvals")]

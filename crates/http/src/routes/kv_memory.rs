@@ -58,7 +58,7 @@ pub async fn get_kv(
     tag = "memory",
     params(("id" = Uuid, Path, description = "workspace id")),
     request_body = PutKv,
-    responses((status = 200, body = KvWritten), (status = 400, description = "`key` or `value` missing or wrong, named in the answer", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "if_match_version mismatch", body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = KvWritten), (status = 400, description = "`key` or `value` missing or wrong, named in the answer", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "if_match_version mismatch, or the workspace is removed", body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[post("/workspaces/{id}/memory")]

@@ -39,7 +39,7 @@ pub async fn get_config(auth: WorkspaceAuth, state: web::Data<AppState>) -> Resu
     tag = "config",
     params(("id" = Uuid, Path, description = "workspace id")),
     request_body(content = Object, description = "the keys to set (null deletes a key)"),
-    responses((status = 200, body = ConfigUpdated), (status = 400, description = "the body is not a JSON object", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    responses((status = 200, body = ConfigUpdated), (status = 400, description = "the body is not a JSON object", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the workspace is removed", body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("bearer" = []))
 )]
 #[patch("/workspaces/{id}/config")]
