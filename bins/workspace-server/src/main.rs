@@ -88,6 +88,7 @@ fn service_config(cfg: &ServerConfig) -> molecule_service::ServiceConfig {
         saas: cfg.is_saas(),
         privileged_tiers: cfg.molecule_allow_privileged_tiers,
         approval_timeout: Duration::from_secs(cfg.approval_timeout_minutes.saturating_mul(60)),
+        schedule_fire_lease: Duration::from_secs(cfg.scheduler_fire_lease_seconds),
     }
 }
 

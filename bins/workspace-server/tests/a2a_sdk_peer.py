@@ -1,10 +1,12 @@
 """Peers written with the official A2A Python SDK (PyPI `a2a-sdk`), for workspace-server's tests.
 
-    python a2a_sdk_peer.py serve PORT [LOG]
+    python a2a_sdk_peer.py serve PORT [LOG [GATE]]
         An echo agent: answers every message with "sdk echo: <text>". It speaks A2A v1.0
         JSON-RPC (`SendMessage`) and, through the SDK's compatibility layer, v0.3
         (`message/send`), at POST / on 127.0.0.1:PORT. With LOG, it appends each received
-        message's messageId to that file, one per line.
+        message's messageId to that file, one per line, as the message arrives. With GATE (a
+        file path), it holds every answer while that file exists: a test can keep messages in
+        flight for as long as it needs.
 
     python a2a_sdk_peer.py client URL TOKEN TEXT
         The SDK's own JSON-RPC client, pointed at URL (the platform's
@@ -15,6 +17,7 @@ Nothing here is the platform's: it stands in for agents and clients written by o
 """
 
 import asyncio
+import os
 import sys
 
 import httpx
@@ -38,8 +41,9 @@ from starlette.applications import Starlette
 
 
 class Echo(AgentExecutor):
-    def __init__(self, log=None):
+    def __init__(self, log=None, gate=None):
         self.log = log
+        self.gate = gate
 
     async def execute(self, context, event_queue):
         text = get_message_text(context.message) if context.message else ""
@@ -47,6 +51,8 @@ class Echo(AgentExecutor):
             # One line per message received, by its messageId, for a test to count.
             self.log.write(context.message.message_id + "\n")
             self.log.flush()
+        while self.gate is not None and os.path.exists(self.gate):
+            await asyncio.sleep(0.05)
         await event_queue.enqueue_event(new_text_message(f"sdk echo: {text}"))
 
     async def cancel(self, context, event_queue):
@@ -66,10 +72,10 @@ def card(url):
     )
 
 
-def serve(port, log_path=None):
+def serve(port, log_path=None, gate=None):
     url = f"http://127.0.0.1:{port}/"
     log = open(log_path, "a", encoding="utf-8") if log_path else None
-    handler = DefaultRequestHandler(agent_executor=Echo(log), task_store=InMemoryTaskStore(), agent_card=card(url))
+    handler = DefaultRequestHandler(agent_executor=Echo(log, gate), task_store=InMemoryTaskStore(), agent_card=card(url))
     routes = create_jsonrpc_routes(handler, "/", enable_v0_3_compat=True) + create_agent_card_routes(card(url))
     uvicorn.run(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning")
 
@@ -92,7 +98,7 @@ async def client(url, token, text):
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
+        serve(int(sys.argv[2]), *sys.argv[3:5])
     elif sys.argv[1] == "client":
         sys.exit(asyncio.run(client(sys.argv[2], sys.argv[3], sys.argv[4])))
     else:

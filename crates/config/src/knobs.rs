@@ -158,6 +158,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often the scheduler looks for due schedules (one replica per tick; each due slot fires once across replicas): the most a fire is late, plus the send",
     ),
     k(
+        "SCHEDULER_FIRE_LEASE_SECONDS",
+        "60",
+        "a replica firing a schedule's slot holds it this long, renewing every third; a dead replica's slot is taken over after it (fired again if its prompt had not left, recorded and not resent if it had). At least 3",
+    ),
+    k(
         "APPROVAL_TIMEOUT_MINUTES",
         "10",
         "how long an agent's approval request waits for a decision (the default and the most a request's `timeout_seconds` may ask); then it expires and the agent hears `APPROVAL_DECIDED` with `expired`",

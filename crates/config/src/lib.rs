@@ -126,6 +126,8 @@ pub struct ServerConfig {
     pub hibernation_sweep_interval_seconds: u64,
     /// How often the scheduler looks for due schedules.
     pub scheduler_poll_interval_seconds: u64,
+    /// How long a claimed schedule slot is held unless its replica renews it.
+    pub scheduler_fire_lease_seconds: u64,
     /// How long an approval request waits for a decision, at most (and by default).
     pub approval_timeout_minutes: u64,
     /// How often pending approvals past their deadline are expired.
@@ -239,6 +241,7 @@ impl Default for ServerConfig {
             a2a_queue_lease_seconds: 60,
             a2a_queue_reap_interval_seconds: 60,
             scheduler_poll_interval_seconds: 5,
+            scheduler_fire_lease_seconds: 60,
             approval_timeout_minutes: 10,
             approval_expiry_interval_seconds: 15,
             kv_memory_sweep_interval_seconds: 300,
@@ -392,6 +395,12 @@ impl ServerConfig {
         positive("A2A_QUEUE_LEASE_SECONDS", self.a2a_queue_lease_seconds)?;
         positive("A2A_QUEUE_REAP_INTERVAL_SECONDS", self.a2a_queue_reap_interval_seconds)?;
         positive("SCHEDULER_POLL_INTERVAL_SECONDS", self.scheduler_poll_interval_seconds)?;
+        if self.scheduler_fire_lease_seconds < 3 {
+            return Err(ConfigError::Invalid(
+                "SCHEDULER_FIRE_LEASE_SECONDS must be at least 3 (the firing replica renews its hold every third of it)"
+                    .into(),
+            ));
+        }
         positive("APPROVAL_TIMEOUT_MINUTES", self.approval_timeout_minutes)?;
         positive(
             "APPROVAL_EXPIRY_INTERVAL_SECONDS",

@@ -230,6 +230,7 @@ diesel::table! {
         firing_until -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        firing_sent_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -46,6 +46,10 @@ pub struct Stats {
     pub interval_seconds: u64,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_tick_at: Option<OffsetDateTime>,
+    /// This replica holds the lock and a tick is running, since then (a tick stuck for long
+    /// shows here before it shows anywhere else).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub running_since: Option<OffsetDateTime>,
     pub ticks_run: u64,
     pub ticks_skipped: u64,
     pub errors: u64,
@@ -185,6 +189,9 @@ impl Periodic {
             Ok(Got { locked: false }) => return TickOutcome::Skipped,
             Err(e) => return TickOutcome::Failed(format!("advisory lock: {e}")),
         }
+        if let Ok(mut s) = self.stats.lock() {
+            s.running_since = Some(OffsetDateTime::now_utc());
+        }
         let outcome = match tokio::spawn(body()).await {
             Ok(Ok(report)) => TickOutcome::Ran(report),
             Ok(Err(e)) => TickOutcome::Failed(error_chain(&e)),
@@ -208,6 +215,7 @@ impl Periodic {
         self.export(outcome);
         let Ok(mut s) = self.stats.lock() else { return };
         s.last_tick_at = Some(OffsetDateTime::now_utc());
+        s.running_since = None;
         match outcome {
             TickOutcome::Ran(report) => {
                 s.ticks_run += 1;

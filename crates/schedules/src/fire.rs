@@ -1,7 +1,8 @@
 //! `fire`: sending a schedule's prompt and recording how it went, for a due slot (the
 //! scheduler's tick) and for "run now" alike.
 //!
-//! Owns: the tick (claim due rows, fire them with bounded parallelism), the message a fire
+//! Owns: the tick (claim due rows, fire them with bounded parallelism, renewing their holds
+//! while they fire; a slot a stopped replica had sent is recorded, not sent again), the message a fire
 //! sends (`message/send`, messageId `cron-<schedule>-<random>`, as the original), how an answer
 //! is judged (delivered, queued for a busy agent, or not delivered with the reason; an empty
 //! answer counts toward the phantom streak), the history row (`activity_logs`, type
@@ -96,8 +97,8 @@ pub type RunsOwnScheduler = Arc<dyn Fn(Uuid) -> BoxFuture<'static, Result<bool>>
 pub const DUE_BATCH: i64 = 50;
 /// Fires in flight at once per replica (the original's).
 pub const PARALLEL_FIRES: usize = 10;
-/// How long a fire waits for the agent's answer (the original's); well within the claim's
-/// lease, so a live replica's fire is never taken over.
+/// How long a fire waits for the agent's answer (the original's); the firing replica renews
+/// its hold meanwhile, so a live replica's fire is never taken over.
 pub const FIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The prompt as the history row keeps it, at most (bytes, cut on a character boundary).
 const HISTORY_PROMPT_BYTES: usize = 200;
@@ -115,6 +116,20 @@ pub struct Fired {
     pub queued: bool,
     /// Seconds from the slot to the send (`None` for a manual run).
     pub lateness_seconds: Option<f64>,
+}
+
+/// A fire's facts, for its records.
+struct Finish {
+    s: Schedule,
+    due_at: Option<OffsetDateTime>,
+    missed: u32,
+    message_id: String,
+    took: std::time::Duration,
+    status: ScheduleRunStatus,
+    error: Option<String>,
+    empty: bool,
+    queued: bool,
+    lateness_seconds: Option<f64>,
 }
 
 /// What one tick did.
@@ -202,6 +217,13 @@ impl Scheduler {
         self
     }
 
+    /// Holds claimed slots for `lease`, renewed every third of it while they fire.
+    #[must_use]
+    pub fn with_fire_lease(mut self, lease: std::time::Duration) -> Self {
+        self.schedules = self.schedules.with_fire_lease(lease);
+        self
+    }
+
     /// The table's use-cases.
     pub fn schedules(&self) -> &Schedules {
         &self.schedules
@@ -216,11 +238,12 @@ impl Scheduler {
             if claimed.is_empty() {
                 return Ok(tick);
             }
-            let results: Vec<Result<Option<Fired>>> = futures_util::stream::iter(claimed)
+            let held: Vec<(Uuid, OffsetDateTime)> = claimed.iter().map(|c| (c.schedule.id, c.due_at)).collect();
+            let fires = futures_util::stream::iter(claimed)
                 .map(|c| self.fire_claimed(c))
                 .buffer_unordered(PARALLEL_FIRES)
-                .collect()
-                .await;
+                .collect::<Vec<Result<Option<Fired>>>>();
+            let results = self.holding(&held, fires).await;
             for r in results {
                 match r {
                     Ok(None) => tick.left_to_runtime += 1,
@@ -235,9 +258,31 @@ impl Scheduler {
         }
     }
 
-    /// A claimed slot: fired, or (`None`) released untouched when the workspace's runtime
-    /// fires its schedules itself.
+    /// Runs `work` while renewing the holds on `held` every third of the lease, so a slow
+    /// agent never lets a live replica's slots pass to another.
+    async fn holding<T>(&self, held: &[(Uuid, OffsetDateTime)], work: impl Future<Output = T>) -> T {
+        let every = self.schedules.fire_lease() / 3;
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = renew.tick() => {
+                    if let Err(e) = self.schedules.renew(held).await {
+                        tracing::warn!(error = %e.chain(), held = held.len(), "schedule: renewing the fires' holds failed; retrying at the next renewal");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A claimed slot: fired, recorded without a send (a replica that stopped had sent it),
+    /// or (`None`) released untouched when the workspace's runtime fires its schedules itself.
     async fn fire_claimed(&self, c: Claimed) -> Result<Option<Fired>> {
+        if let Some(sent_at) = c.sent_at {
+            return self.record_orphan(c.schedule, c.due_at, sent_at).await.map(Some);
+        }
         if let Some(runs_own) = &self.runs_own
             && runs_own(c.schedule.workspace_id).await?
         {
@@ -291,6 +336,14 @@ impl Scheduler {
                 "parts": [{ "kind": "text", "text": s.prompt }],
             } },
         });
+        if let Some(slot) = due_at
+            && !self.schedules.mark_sent(s.id, slot).await?
+        {
+            return Err(molecule_tree::ServiceError::NotReady(format!(
+                "schedule {}: its slot's hold passed to another replica before the send; not sent from here",
+                s.id
+            )));
+        }
         let sent_at = OffsetDateTime::now_utc();
         let lateness_seconds = due_at.map(|d| (sent_at - d).as_seconds_f64().max(0.0));
         if let Some(late) = lateness_seconds {
@@ -307,6 +360,57 @@ impl Scheduler {
         };
         let took = started.elapsed();
         let (status, error, empty, queued) = judge(&outcome);
+        self.finish(Finish {
+            s,
+            due_at,
+            missed,
+            message_id,
+            took,
+            status,
+            error,
+            empty,
+            queued,
+            lateness_seconds,
+        })
+        .await
+    }
+
+    /// A slot whose prompt a replica sent before it stopped: recorded (on the row, in the
+    /// history, as an event) as sent with its answer lost, and not sent again.
+    async fn record_orphan(&self, s: Schedule, slot: OffsetDateTime, sent_at: OffsetDateTime) -> Result<Fired> {
+        let message_id = Self::message_id(s.id, Some(slot));
+        let error = format!(
+            "sent at {sent_at} by a replica that stopped before the agent answered; not sent again, so the agent has it once (messageId {message_id})"
+        );
+        self.finish(Finish {
+            s,
+            due_at: Some(slot),
+            missed: 0,
+            message_id,
+            took: std::time::Duration::ZERO,
+            status: ScheduleRunStatus::Error,
+            error: Some(error),
+            empty: false,
+            queued: false,
+            lateness_seconds: None,
+        })
+        .await
+    }
+
+    /// Records a fire: its row (releasing the slot's hold), its history row and its event.
+    async fn finish(&self, f: Finish) -> Result<Fired> {
+        let Finish {
+            s,
+            due_at,
+            missed,
+            message_id,
+            took,
+            status,
+            error,
+            empty,
+            queued,
+            lateness_seconds,
+        } = f;
         let recorded = self
             .schedules
             .record_fire(

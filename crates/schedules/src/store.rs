@@ -9,10 +9,13 @@
 //! **The claim** takes due rows with `FOR UPDATE SKIP LOCKED` and, in the same transaction,
 //! moves each one's `next_run_at` to its next slot after now and holds the slot being fired
 //! under a lease (`firing_slot`, `firing_until`): once it commits, no other replica sees the
-//! slot as due. The fire's record releases the hold. A replica that dies mid-fire leaves its
-//! lease to run out, and the next claim fires that slot again (with the same messageId), so
-//! no slot is lost. Slots missed while no replica ran fire once; the claim says how many were
-//! folded into that fire.
+//! slot as due. The firing replica renews the lease while the fire runs, marks the row just
+//! before the prompt leaves (`firing_sent_at`), and its record releases the hold. A replica
+//! that dies mid-fire leaves its lease to run out; the next claim takes the slot over: one that
+//! never left is fired again (with the same messageId), so no slot is lost; one that left is
+//! recorded as sent by a replica that stopped, and not sent again, so no agent gets a
+//! scheduled prompt twice. Slots missed while no replica ran fire once; the claim says how many
+//! were folded into that fire.
 //!
 //! Must not know: HTTP, how a prompt is delivered, the scheduler's timing.
 
@@ -148,6 +151,9 @@ pub struct Claimed {
     pub missed: u32,
     /// A fire of this slot began on a replica that died: this is the same slot again.
     pub retry: bool,
+    /// That replica had sent the prompt (at this instant) before it stopped: record the slot,
+    /// do not send it again.
+    pub sent_at: Option<OffsetDateTime>,
 }
 
 /// How a fire went, for its row.
@@ -159,9 +165,10 @@ pub struct FireOutcome {
     pub empty: bool,
 }
 
-/// How long a claimed slot is held for its fire; a fire ends (answered, or given up) well
-/// within it, so only a replica that died leaves a lease to run out.
-pub const FIRE_LEASE: time::Duration = time::Duration::minutes(10);
+/// How long a claimed slot is held for its fire unless renewed (`SCHEDULER_FIRE_LEASE_SECONDS`):
+/// the firing replica renews it every third of it, so only a replica that died leaves a lease
+/// to run out, and its slots are taken over this long after.
+pub const DEFAULT_FIRE_LEASE: time::Duration = time::Duration::seconds(60);
 
 /// After this many empty answers in a row a run is recorded as `stale`.
 pub const STALE_AFTER_EMPTY_RUNS: i32 = 3;
@@ -174,6 +181,7 @@ pub const MAX_PROMPT_CHARS: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Schedules {
     pool: Pool,
+    lease: time::Duration,
 }
 
 impl std::fmt::Debug for Schedules {
@@ -222,7 +230,22 @@ fn name_taken(e: diesel::result::Error, name: &str) -> ServiceError {
 
 impl Schedules {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            lease: DEFAULT_FIRE_LEASE,
+        }
+    }
+
+    /// Holds claimed slots for `lease` (renewed by the firing replica every third of it).
+    #[must_use]
+    pub fn with_fire_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease = time::Duration::try_from(lease).unwrap_or(DEFAULT_FIRE_LEASE);
+        self
+    }
+
+    /// How long a claimed slot is held unless renewed.
+    pub fn fire_lease(&self) -> std::time::Duration {
+        std::time::Duration::try_from(self.lease).unwrap_or(std::time::Duration::from_secs(60))
     }
 
     /// Creates a schedule on `workspace_id` (which must exist); its first run is the first
@@ -480,14 +503,16 @@ impl Schedules {
 
     /// Takes up to `limit` slots to fire, skipping rows another replica holds: due schedules
     /// (enabled, `next_run_at <= now`, no fire in flight), whose row moves to its next slot
-    /// after `now` and holds this one under a [`FIRE_LEASE`]; and fires whose lease ran out
-    /// (their replica died mid-fire), taken again with the same slot. All in one transaction.
+    /// after `now` and holds this one under the fire lease; and fires whose lease ran out
+    /// (their replica died mid-fire), taken over with the same slot (and, when that replica
+    /// had sent the prompt, [`Claimed::sent_at`]). All in one transaction.
     /// A row whose pattern no longer parses (or never matches again) is parked
     /// (`next_run_at` NULL) and not returned.
     pub async fn claim_due(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<Claimed>> {
         let mut conn = self.pool.get().await?;
+        let lease = now + self.lease;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
-            let rows: Vec<(Row, Option<OffsetDateTime>)> = s::table
+            let rows: Vec<(Row, Option<OffsetDateTime>, Option<OffsetDateTime>)> = s::table
                 .filter(s::enabled.eq(true))
                 .filter(
                     s::firing_slot
@@ -497,26 +522,30 @@ impl Schedules {
                 )
                 .order(s::next_run_at.asc())
                 .limit(limit)
-                .select((Row::as_select(), s::firing_slot))
+                .select((Row::as_select(), s::firing_slot, s::firing_sent_at))
                 .for_update()
                 .skip_locked()
                 .load(conn)
                 .await?;
-            let lease = now + FIRE_LEASE;
             let mut out = Vec::with_capacity(rows.len());
-            for (row, firing) in rows {
+            for (row, firing, sent_at) in rows {
                 if let Some(slot) = firing {
-                    // Its replica died mid-fire: this one fires the same slot again.
+                    // Its replica died mid-fire: this one takes the slot over.
                     diesel::update(s::table.filter(s::id.eq(row.id)))
                         .set(s::firing_until.eq(lease))
                         .execute(conn)
                         .await?;
-                    tracing::warn!(schedule_id = %row.id, slot = %slot, "schedule: a fire's lease ran out; firing its slot again");
+                    if sent_at.is_some() {
+                        tracing::warn!(schedule_id = %row.id, slot = %slot, "schedule: a fire's lease ran out after its prompt was sent; recording it, not sending it again");
+                    } else {
+                        tracing::warn!(schedule_id = %row.id, slot = %slot, "schedule: a fire's lease ran out before its prompt was sent; firing its slot again");
+                    }
                     out.push(Claimed {
                         schedule: Schedule::try_from(row)?,
                         due_at: slot,
                         missed: 0,
                         retry: true,
+                        sent_at,
                     });
                     continue;
                 }
@@ -554,11 +583,52 @@ impl Schedules {
                     due_at,
                     missed,
                     retry: false,
+                    sent_at: None,
                 });
             }
             Ok(out)
         })
         .await
+    }
+
+    /// Marks the send of `slot` of schedule `id` as begun, just before the prompt leaves: a
+    /// replica taking this slot over after this one died will not send it again. `false` when
+    /// the hold is no longer this fire's (its lease ran out and another replica has the slot):
+    /// then the prompt must not be sent.
+    pub async fn mark_sent(&self, id: Uuid, slot: OffsetDateTime) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        let marked = diesel::update(
+            s::table
+                .find(id)
+                .filter(s::firing_slot.eq(slot))
+                .filter(s::firing_sent_at.is_null()),
+        )
+        .set(s::firing_sent_at.eq(diesel::dsl::now))
+        .execute(&mut conn)
+        .await?;
+        Ok(marked == 1)
+    }
+
+    /// Renews the holds on these `(schedule, slot)` pairs for another lease from now; a pair
+    /// whose slot was recorded (or taken over) meanwhile is left alone. Returns how many were
+    /// renewed.
+    pub async fn renew(&self, held: &[(Uuid, OffsetDateTime)]) -> Result<usize> {
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let (ids, slots): (Vec<Uuid>, Vec<OffsetDateTime>) = held.iter().copied().unzip();
+        let mut conn = self.pool.get().await?;
+        let until = OffsetDateTime::now_utc() + self.lease;
+        Ok(diesel::sql_query(
+            "UPDATE workspace_schedules AS s SET firing_until = $1 \
+             FROM unnest($2::uuid[], $3::timestamptz[]) AS h(id, slot) \
+             WHERE s.id = h.id AND s.firing_slot = h.slot",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(until)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(slots)
+        .execute(&mut conn)
+        .await?)
     }
 
     /// Releases the hold on `slot` without a run (the workspace's runtime fires its schedules
@@ -631,6 +701,7 @@ async fn release_on(conn: &mut AsyncPgConnection, id: Uuid, slot: OffsetDateTime
         .set((
             s::firing_slot.eq(None::<OffsetDateTime>),
             s::firing_until.eq(None::<OffsetDateTime>),
+            s::firing_sent_at.eq(None::<OffsetDateTime>),
         ))
         .execute(conn)
         .await?;

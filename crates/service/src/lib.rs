@@ -92,7 +92,9 @@ impl Services {
             let tree = tree.clone();
             Box::pin(async move { tree.runs_own_scheduler(id).await })
         });
-        molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver).with_runtime_schedulers(runs_own)
+        molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver)
+            .with_runtime_schedulers(runs_own)
+            .with_fire_lease(self.tree.config().schedule_fire_lease)
     }
 
     /// Approval requests and their decisions (the wait bounded by `APPROVAL_TIMEOUT_MINUTES`).

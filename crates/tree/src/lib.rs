@@ -55,6 +55,9 @@ pub struct ServiceConfig {
     pub privileged_tiers: bool,
     /// `APPROVAL_TIMEOUT_MINUTES`: the longest (and default) wait of an approval request.
     pub approval_timeout: Duration,
+    /// `SCHEDULER_FIRE_LEASE_SECONDS`: how long a claimed schedule slot is held unless its
+    /// replica renews it.
+    pub schedule_fire_lease: Duration,
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +68,7 @@ impl Default for ServiceConfig {
             saas: false,
             privileged_tiers: false,
             approval_timeout: Duration::from_secs(10 * 60),
+            schedule_fire_lease: Duration::from_secs(60),
         }
     }
 }

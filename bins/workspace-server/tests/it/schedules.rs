@@ -1,5 +1,6 @@
 //! Schedules across two replicas on one database: 200 slots due at once fire exactly once
-//! each (counted at the agent by messageId), whichever replica's tick takes them.
+//! each (counted at the agent by messageId), whichever replica's tick takes them, and still
+//! when the replica firing them is killed mid-tick.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::collections::BTreeMap;
@@ -127,6 +128,103 @@ async fn two_hundred_due_slots_on_two_replicas_fire_exactly_once_each() {
     );
 }
 
+/// An agent written with the official A2A Python SDK that logs each messageId it receives to
+/// `log` and, with `gate`, holds its answers while that file exists.
+struct SdkAgent {
+    _peer: crate::a2a_sdk::Peer,
+    url: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl SdkAgent {
+    async fn start(python: &std::path::Path, gate: Option<&std::path::Path>) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let port = molecule_testkit::free_port();
+        let mut cmd = std::process::Command::new(python);
+        cmd.arg(crate::a2a_sdk::peer_script())
+            .args(["serve", &port.to_string()])
+            .arg(log.path())
+            .stdin(std::process::Stdio::null());
+        if let Some(gate) = gate {
+            cmd.arg(gate);
+        }
+        let peer = crate::a2a_sdk::Peer(cmd.spawn().unwrap());
+        molecule_testkit::until("the SDK agent to listen", Duration::from_secs(30), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        Self {
+            _peer: peer,
+            url: format!("http://127.0.0.1:{port}/"),
+            log,
+        }
+    }
+
+    /// How many times each scheduled messageId reached the agent.
+    fn received(&self) -> BTreeMap<String, usize> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for id in std::fs::read_to_string(self.log.path()).unwrap_or_default().lines() {
+            if id.starts_with("cron-") {
+                *counts.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Ten workspaces served by `url`, twenty schedules each, made through both replicas; then
+/// every slot due now (tests may write any table).
+async fn two_hundred_due(db: &TestDb, apis: [&molecule_testkit::Api; 2], url: &str, prefix: &str) {
+    for w in 0..10 {
+        let api = apis[w % 2];
+        let ws = api.external(&format!("{prefix}-{w}")).await;
+        api.register(&ws, url, &json!({ "name": format!("{prefix}-{w}") }))
+            .await;
+        for i in 0..20 {
+            api.post(
+                &format!("/workspaces/{}/schedules", ws.id),
+                &ws.token,
+                &json!({ "name": format!("s{i}"), "cron_expr": "*/30 * * * *", "prompt": format!("tick {w}/{i}") }),
+            )
+            .await
+            .expect(201);
+        }
+    }
+    let mut conn = db.pool().get().await.unwrap();
+    diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// The scheduler ticks these replicas have run between them.
+async fn ticks(apis: &[&molecule_testkit::Api]) -> u64 {
+    let mut n = 0;
+    for api in apis {
+        n += api.admin_get("/admin/liveness").await.body["subsystems"]["scheduler"]["ticks_run"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    n
+}
+
+/// Waits for two more scheduler ticks among `apis`: a double would show up meanwhile.
+async fn two_more_ticks(apis: &[&molecule_testkit::Api]) {
+    let before = ticks(apis).await;
+    until_ok("two more scheduler ticks", Duration::from_secs(20), || async {
+        let now = ticks(apis).await;
+        if now >= before + 2 {
+            Ok(())
+        } else {
+            Err(format!("{now} ticks, {before} before"))
+        }
+    })
+    .await;
+}
+
 /// The acceptance form: the agent is one written with the official A2A Python SDK, which
 /// logs every messageId it receives; 200 slots due at once across two replicas reach it
 /// exactly once each.
@@ -139,86 +237,131 @@ async fn two_hundred_due_slots_reach_an_a2a_sdk_agent_exactly_once() {
     let (api_a, api_b) = (a.api(), b.api());
     api_a.ready().await;
     api_b.ready().await;
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let port = molecule_testkit::free_port();
-    let _peer = crate::a2a_sdk::Peer(
-        std::process::Command::new(&python)
-            .arg(crate::a2a_sdk::peer_script())
-            .args(["serve", &port.to_string()])
-            .arg(log.path())
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    molecule_testkit::until("the SDK agent to listen", Duration::from_secs(30), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    let url = format!("http://127.0.0.1:{port}/");
-    for w in 0..10 {
-        let api = if w % 2 == 0 { &api_a } else { &api_b };
-        let ws = api.external(&format!("sdk-cron-{w}")).await;
-        api.register(&ws, &url, &json!({ "name": format!("sdk-cron-{w}") }))
-            .await;
-        for i in 0..20 {
-            api.post(
-                &format!("/workspaces/{}/schedules", ws.id),
-                &ws.token,
-                &json!({ "name": format!("s{i}"), "cron_expr": "*/30 * * * *", "prompt": format!("tick {w}/{i}") }),
-            )
-            .await
-            .expect(201);
-        }
-    }
-    {
-        let mut conn = db.pool().get().await.unwrap();
-        diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-    let received = || {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for id in std::fs::read_to_string(log.path()).unwrap_or_default().lines() {
-            if id.starts_with("cron-") {
-                *counts.entry(id.to_owned()).or_default() += 1;
-            }
-        }
-        counts
-    };
+    let agent = SdkAgent::start(&python, None).await;
+    two_hundred_due(&db, [&api_a, &api_b], &agent.url, "sdk-cron").await;
     until_ok(
         "200 scheduled prompts at the SDK agent",
         Duration::from_secs(90),
         || async {
-            let n = received().len();
+            let n = agent.received().len();
             if n >= 200 { Ok(()) } else { Err(format!("{n} so far")) }
         },
     )
     .await;
-    // Both replicas tick twice more: a double would show up meanwhile.
-    let ticks = |api: &molecule_testkit::Api| {
-        let api = api.clone();
-        async move {
-            api.admin_get("/admin/liveness").await.body["subsystems"]["scheduler"]["ticks_run"]
-                .as_u64()
-                .unwrap_or(0)
-        }
-    };
-    let before = ticks(&api_a).await + ticks(&api_b).await;
-    until_ok("two more scheduler ticks", Duration::from_secs(20), || async {
-        let now = ticks(&api_a).await + ticks(&api_b).await;
-        if now >= before + 2 {
-            Ok(())
-        } else {
-            Err(format!("{now} ticks, {before} before"))
-        }
-    })
-    .await;
-    let counts = received();
+    two_more_ticks(&[&api_a, &api_b]).await;
+    let counts = agent.received();
     assert_eq!(counts.len(), 200, "every slot reached the agent");
     let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "received twice: {doubled:?}");
+}
+
+/// The replica firing the slots is SIGKILLed mid-tick, with ten prompts at the agent (held
+/// there unanswered) and forty more claimed but not yet sent. The other replica takes the
+/// rest at once and the dead one's slots when their lease runs out: the forty are fired, the
+/// ten are recorded as sent and not sent again. Every slot reaches the SDK agent exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
+    let Some(python) = crate::a2a_sdk::python() else { return };
+    let db = TestDb::new().await;
+    let env: &[(&str, &str)] = &[
+        ("SCHEDULER_POLL_INTERVAL_SECONDS", "1"),
+        ("SCHEDULER_FIRE_LEASE_SECONDS", "3"),
+    ];
+    let mut a = common::start_replica(&db.url, ADMIN, env);
+    let mut b = common::start_replica(&db.url, ADMIN, env);
+    let (api_a, api_b) = (a.api(), b.api());
+    api_a.ready().await;
+    api_b.ready().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    std::fs::write(&gate, b"closed").unwrap();
+    let agent = SdkAgent::start(&python, Some(&gate)).await;
+    two_hundred_due(&db, [&api_a, &api_b], &agent.url, "kill-cron").await;
+
+    // One replica's tick holds the cluster's scheduler lock: it has sent as many prompts as
+    // it fires at once, and they wait at the gate.
+    until_ok("ten prompts held at the agent", Duration::from_secs(30), || async {
+        let n = agent.received().len();
+        if n >= 10 { Ok(()) } else { Err(format!("{n} so far")) }
+    })
+    .await;
+    let running = |api: molecule_testkit::Api| async move {
+        !api.admin_get("/admin/liveness").await.body["subsystems"]["scheduler"]["running_since"].is_null()
+    };
+    let a_fires = until_ok(
+        "the firing replica to show its tick",
+        Duration::from_secs(10),
+        || async {
+            match (running(api_a.clone()).await, running(api_b.clone()).await) {
+                (true, false) => Ok(true),
+                (false, true) => Ok(false),
+                other => Err(format!("running: {other:?}")),
+            }
+        },
+    )
+    .await;
+    let (victim, survivor) = if a_fires { (&mut a, &api_b) } else { (&mut b, &api_a) };
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    assert_eq!(agent.received().len(), 10, "nothing else was sent while the gate held");
+    std::fs::remove_file(&gate).unwrap();
+
+    // The survivor fires the 150 nobody held at once, then the dead replica's 50 once their
+    // lease runs out: every slot recorded once.
+    until_ok("every slot recorded", Duration::from_secs(90), || async {
+        let mut conn = db.pool().get().await.unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let left: N = diesel::sql_query(
+            "SELECT count(*) AS n FROM workspace_schedules WHERE run_count = 0 OR firing_slot IS NOT NULL",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        if left.n == 0 {
+            Ok(())
+        } else {
+            Err(format!("{} not recorded yet", left.n))
+        }
+    })
+    .await;
+    two_more_ticks(&[survivor]).await;
+    let counts = agent.received();
+    assert_eq!(counts.len(), 200, "every slot reached the agent");
+    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "received twice: {doubled:?}");
+    // Each slot ran once; the ten the dead replica had sent say so, and nothing else failed.
+    let health = survivor.admin_get("/admin/schedules/health").await.expect(200);
+    let rows = health.as_array().unwrap();
+    assert_eq!(rows.len(), 200);
+    let mut conn = db.pool().get().await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        run_count: i32,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        last_status: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        last_error: Option<String>,
+    }
+    let rows: Vec<Row> = diesel::sql_query("SELECT run_count, last_status, last_error FROM workspace_schedules")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| r.run_count == 1), "each slot ran once");
+    let orphans: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.last_status.as_deref() == Some("error"))
+        .collect();
+    assert_eq!(orphans.len(), 10, "the ten in flight at the kill");
+    assert!(
+        orphans
+            .iter()
+            .all(|r| r.last_error.as_deref().is_some_and(|e| e.contains("not sent again"))),
+        "{:?}",
+        orphans.iter().map(|r| &r.last_error).collect::<Vec<_>>()
+    );
 }

@@ -196,3 +196,60 @@ async fn a_fire_whose_replica_died_is_taken_again_with_the_same_slot() {
     assert_eq!(next.len(), 1);
     assert!(!next[0].retry && next[0].due_at > first[0].due_at);
 }
+
+/// A fire marks its send before the prompt leaves: a slot taken over after that is handed
+/// back as sent (to record, not to send again); a renewal keeps a live fire's hold, and a
+/// hold that passed to another replica cannot be marked sent.
+#[tokio::test]
+async fn a_slot_sent_before_its_replica_died_is_taken_over_as_sent() {
+    let db = TestDb::new().await;
+    let ws = workspace(&db, "w").await;
+    let s = Schedules::new(db.pool().clone()).with_fire_lease(std::time::Duration::from_secs(30));
+    let made = s
+        .create(
+            ws,
+            NewSchedule {
+                cron_expr: "* * * * *".into(),
+                prompt: "sent".into(),
+                ..NewSchedule::default()
+            },
+        )
+        .await
+        .unwrap();
+    due_since(&db, "5 seconds").await;
+    let first = s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let slot = first[0].due_at;
+    let expire = async || {
+        let mut conn = db.pool().get().await.unwrap();
+        diesel::sql_query("UPDATE workspace_schedules SET firing_until = now() - interval '1 second'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    };
+    // A renewal puts a lapsed hold back a lease ahead: nothing to take over.
+    expire().await;
+    assert_eq!(s.renew(&[(made.id, slot), (Uuid::new_v4(), slot)]).await.unwrap(), 1);
+    assert!(s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap().is_empty());
+    // Marked sent once; then the replica dies and the lease runs out.
+    assert!(s.mark_sent(made.id, slot).await.unwrap());
+    assert!(!s.mark_sent(made.id, slot).await.unwrap(), "a send is marked once");
+    expire().await;
+    let taken = s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert!(taken[0].retry && taken[0].sent_at.is_some(), "{:?}", taken[0]);
+    assert_eq!(taken[0].due_at, slot);
+    // Recording it releases the hold and the sent mark with it.
+    let lost = FireOutcome {
+        status: ScheduleRunStatus::Error,
+        error: Some("sent by a replica that stopped".into()),
+        empty: false,
+    };
+    s.record_fire(made.id, Some(slot), &lost).await.unwrap();
+    due_since(&db, "1 second").await;
+    let next = s.claim_due(OffsetDateTime::now_utc(), 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(!next[0].retry && next[0].sent_at.is_none());
+    // A hold that passed to another replica (another slot now) is not this fire's to send.
+    assert!(!s.mark_sent(made.id, slot).await.unwrap());
+}

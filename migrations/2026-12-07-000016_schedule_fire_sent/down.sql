@@ -1,0 +1,1 @@
+ALTER TABLE workspace_schedules DROP COLUMN firing_sent_at;
