@@ -348,9 +348,13 @@ mod tests {
             TickOutcome::Skipped,
             "b must not run while a holds the tick"
         );
+        // The runner says a tick is in progress; the one that skipped does not.
+        assert!(a.stats().running_since.is_some());
+        assert!(b.stats().running_since.is_none());
         let tx = release_tx;
         tx.send(()).unwrap();
         assert!(matches!(running.await.unwrap(), TickOutcome::Ran(_)));
+        assert!(a.stats().running_since.is_none(), "cleared when the tick ends");
         assert!(
             matches!(b.tick_once(&quick).await, TickOutcome::Ran(_)),
             "released after a's tick"

@@ -7,7 +7,8 @@
 //! is judged (delivered, queued for a busy agent, or not delivered with the reason; an empty
 //! answer counts toward the phantom streak), the history row (`activity_logs`, type
 //! `cron_run`, through the tree), the `CRON_EXECUTED` event, and each fire's lateness (due →
-//! sent) in `/metrics` and, over this process's latest fires, in [`recent_lateness`].
+//! sent) in `/metrics` and, over this process's latest fires, in [`recent_lateness`]; each
+//! claim's time (pool wait and transaction) in `/metrics`.
 //!
 //! Must not know: how a message reaches an agent. The composer hands in a [`Deliver`] (the
 //! A2A proxy with its durable queue, as the operator's own messages go), so a busy agent's
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use crate::store::{Claimed, FireOutcome, Schedule, Schedules};
 
 /// How many of this process's latest due fires [`recent_lateness`] summarises.
-pub const LATENESS_WINDOW: usize = 1000;
+pub const LATENESS_WINDOW: usize = 10_000;
 
 /// This process's latest due fires' lateness, newest last (a window, like a metrics registry
 /// is process-wide: schedulers are built per use).
@@ -234,7 +235,9 @@ impl Scheduler {
     pub async fn tick(&self) -> Result<Tick> {
         let mut tick = Tick::default();
         loop {
+            let claiming = Instant::now();
             let claimed = self.schedules.claim_due(OffsetDateTime::now_utc(), DUE_BATCH).await?;
+            metrics::histogram!("molecule_schedule_claim_seconds").record(claiming.elapsed().as_secs_f64());
             if claimed.is_empty() {
                 return Ok(tick);
             }

@@ -170,6 +170,37 @@ pub struct FireOutcome {
 /// to run out, and its slots are taken over this long after.
 pub const DEFAULT_FIRE_LEASE: time::Duration = time::Duration::seconds(60);
 
+/// The claim's write, column by column (the arrays [`CLAIM_WRITE`] unnests).
+#[derive(Default)]
+struct ClaimWrites {
+    ids: Vec<Uuid>,
+    next: Vec<Option<OffsetDateTime>>,
+    slot: Vec<Option<OffsetDateTime>>,
+    until: Vec<Option<OffsetDateTime>>,
+}
+
+impl ClaimWrites {
+    fn push(
+        &mut self,
+        id: Uuid,
+        next: Option<OffsetDateTime>,
+        slot: Option<OffsetDateTime>,
+        until: Option<OffsetDateTime>,
+    ) {
+        self.ids.push(id);
+        self.next.push(next);
+        self.slot.push(slot);
+        self.until.push(until);
+    }
+}
+
+/// The claim's write: each taken row's next slot and hold, in one statement (a row parked for
+/// a pattern that no longer parses gets NULLs).
+const CLAIM_WRITE: &str = "UPDATE workspace_schedules AS s \
+     SET next_run_at = w.next_run_at, firing_slot = w.firing_slot, firing_until = w.firing_until \
+     FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) \
+     AS w(id, next_run_at, firing_slot, firing_until) WHERE s.id = w.id";
+
 /// After this many empty answers in a row a run is recorded as `stale`.
 pub const STALE_AFTER_EMPTY_RUNS: i32 = 3;
 
@@ -512,8 +543,11 @@ impl Schedules {
         let mut conn = self.pool.get().await?;
         let lease = now + self.lease;
         conn.transaction::<_, ServiceError, _>(async move |conn| {
+            // `enabled` as a bare condition, not `= $1`: a cached statement's generic plan
+            // can then use the partial index `workspace_schedules_due (next_run_at) WHERE
+            // enabled` (with a parameter it scanned the table: 3 ms a claim at 10k rows).
             let rows: Vec<(Row, Option<OffsetDateTime>, Option<OffsetDateTime>)> = s::table
-                .filter(s::enabled.eq(true))
+                .filter(s::enabled)
                 .filter(
                     s::firing_slot
                         .is_null()
@@ -527,14 +561,13 @@ impl Schedules {
                 .skip_locked()
                 .load(conn)
                 .await?;
+            // What each row becomes, written back in one statement.
+            let mut writes = ClaimWrites::default();
             let mut out = Vec::with_capacity(rows.len());
             for (row, firing, sent_at) in rows {
                 if let Some(slot) = firing {
                     // Its replica died mid-fire: this one takes the slot over.
-                    diesel::update(s::table.filter(s::id.eq(row.id)))
-                        .set(s::firing_until.eq(lease))
-                        .execute(conn)
-                        .await?;
+                    writes.push(row.id, row.next_run_at, Some(slot), Some(lease));
                     if sent_at.is_some() {
                         tracing::warn!(schedule_id = %row.id, slot = %slot, "schedule: a fire's lease ran out after its prompt was sent; recording it, not sending it again");
                     } else {
@@ -551,22 +584,12 @@ impl Schedules {
                 }
                 let Some(due_at) = row.next_run_at else { continue };
                 let Ok(spec) = Spec::parse(&row.cron_expr, &row.timezone) else {
-                    diesel::update(s::table.filter(s::id.eq(row.id)))
-                        .set(s::next_run_at.eq(None::<OffsetDateTime>))
-                        .execute(conn)
-                        .await?;
+                    writes.push(row.id, None, None, None);
                     tracing::warn!(schedule_id = %row.id, cron_expr = %row.cron_expr, "schedule: its pattern no longer parses; parked");
                     continue;
                 };
                 let next = spec.next_after(now);
-                diesel::update(s::table.filter(s::id.eq(row.id)))
-                    .set((
-                        s::next_run_at.eq(next),
-                        s::firing_slot.eq(Some(due_at)),
-                        s::firing_until.eq(Some(lease)),
-                    ))
-                    .execute(conn)
-                    .await?;
+                writes.push(row.id, next, Some(due_at), Some(lease));
                 let mut missed = 0u32;
                 let mut slot = due_at;
                 while let Some(later) = spec.next_after(slot) {
@@ -585,6 +608,16 @@ impl Schedules {
                     retry: false,
                     sent_at: None,
                 });
+            }
+            if !writes.ids.is_empty() {
+                use diesel::sql_types::{Array, Nullable, Timestamptz};
+                diesel::sql_query(CLAIM_WRITE)
+                    .bind::<Array<diesel::sql_types::Uuid>, _>(writes.ids)
+                    .bind::<Array<Nullable<Timestamptz>>, _>(writes.next)
+                    .bind::<Array<Nullable<Timestamptz>>, _>(writes.slot)
+                    .bind::<Array<Nullable<Timestamptz>>, _>(writes.until)
+                    .execute(conn)
+                    .await?;
             }
             Ok(out)
         })

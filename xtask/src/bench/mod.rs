@@ -16,6 +16,11 @@
 //! throughput ratios); and the queue's enqueue → claim → complete cycle with an empty table
 //! against the same cycle beside 1M finished rows.
 //!
+//! `scheduler`: 10,000 schedules over 1,000 workspaces due at one instant, fired by a release
+//! workspace-server through its A2A proxy to a stub agent: the time to fire them all, their
+//! lateness (p50/p99), and the database time per claim against pgbench running the claim as
+//! one statement over the same rows.
+//!
 //! `--smoke` runs every benchmark small, on the debug build `cargo xtask test` already made,
 //! with fewer pool slots than concurrent clients: it asserts no ratio, but fails on any load
 //! tool error or timeout and on any warning the servers log (a pool wait among them). That is
@@ -31,6 +36,7 @@ mod heartbeat;
 mod ledger;
 mod memory;
 mod provision;
+mod scheduler;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -44,7 +50,7 @@ use crate::steps::{Steps, cargo, exec, target_dir};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: `heartbeat`, `ledger`, `provision`, `memory` or `a2a`.
+    /// Which benchmark: `heartbeat`, `ledger`, `provision`, `memory`, `a2a` or `scheduler`.
     pub name: String,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
@@ -66,7 +72,7 @@ pub struct Args {
 
 /// Every benchmark, smoke-sized (`cargo xtask test` calls this).
 pub fn smoke_all() -> anyhow::Result<()> {
-    for name in ["heartbeat", "ledger", "provision", "memory", "a2a"] {
+    for name in ["heartbeat", "ledger", "provision", "memory", "a2a", "scheduler"] {
         println!("--- bench {name} --smoke");
         run(Args {
             name: name.into(),
@@ -228,7 +234,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "provision" => provision::run(&args),
         "memory" => memory::run(&args),
         "a2a" => a2a::run(&args),
-        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory, a2a"),
+        "scheduler" => scheduler::run(&args),
+        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory, a2a, scheduler"),
     }
 }
 
