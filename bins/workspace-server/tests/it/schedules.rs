@@ -1,6 +1,7 @@
 //! Schedules across two replicas on one database: 200 slots due at once fire exactly once
 //! each (counted at the agent by messageId), whichever replica's tick takes them, and still
-//! when the replica firing them is killed mid-tick.
+//! when the replica firing them is killed mid-tick; a busy agent's prompt waits in its queue
+//! until a heartbeat says it is free.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use diesel_async::RunQueryDsl;
 use molecule_testkit::agent::Mode;
 use molecule_testkit::{StubAgent, TestDb, until_ok};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common;
 
@@ -125,6 +126,85 @@ async fn two_hundred_due_slots_on_two_replicas_fire_exactly_once_each() {
     assert!(
         runs.iter().all(|r| r["status"] == "ok" && !r["last_run_at"].is_null()),
         "{list}"
+    );
+}
+
+/// A busy agent (it answers 503) is sent its scheduled prompt through the proxy's durable
+/// queue: the run is recorded `ok` and `queued`, and when a heartbeat says a slot is free the
+/// prompt reaches the agent, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_agent_gets_its_scheduled_prompt_from_the_queue_once_it_frees() {
+    let db = TestDb::new().await;
+    let server = common::start_replica(&db.url, ADMIN, FAST);
+    let api = server.api();
+    api.ready().await;
+    let agent = StubAgent::start(Mode::Busy).unwrap();
+    let ws = api.external("cron-busy").await;
+    api.register(&ws, &agent.url, &json!({ "name": "cron-busy" })).await;
+    let made = api
+        .post(
+            &format!("/workspaces/{}/schedules", ws.id),
+            &ws.token,
+            &json!({ "name": "nightly", "cron_expr": "0 3 * * *", "prompt": "the nightly report" }),
+        )
+        .await
+        .expect(201);
+    {
+        let mut conn = db.pool().get().await.unwrap();
+        diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let history = format!(
+        "/workspaces/{}/schedules/{}/history",
+        ws.id,
+        made["id"].as_str().unwrap()
+    );
+    let run = until_ok("the run recorded as queued", Duration::from_secs(30), || async {
+        let rows = api.get(&history, &ws.token).await.expect(200);
+        match rows.as_array().and_then(|r| <[Value]>::first(r)).cloned() {
+            Some(row) => Ok(row),
+            None => Err("no run yet".to_owned()),
+        }
+    })
+    .await;
+    assert_eq!(run["status"], "ok", "{run}");
+    assert_eq!(run["request"]["queued"], true, "{run}");
+    let cron = |agent: &StubAgent| -> Vec<String> {
+        agent
+            .received()
+            .iter()
+            .filter_map(|r| r.message_id().filter(|m| m.starts_with("cron-")).map(str::to_owned))
+            .collect()
+    };
+    assert!(cron(&agent).is_empty(), "a busy agent took nothing");
+    // The agent frees up and says so in a heartbeat: the queue delivers the prompt.
+    agent.set(Mode::Echo);
+    api.heartbeat(&ws, 0).await.expect(200);
+    until_ok("the queued prompt at the agent", Duration::from_secs(30), || async {
+        let got = cron(&agent);
+        if got.is_empty() {
+            Err("not yet".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // More heartbeats and scheduler ticks change nothing: it arrived once.
+    for _ in 0..3 {
+        api.heartbeat(&ws, 0).await.expect(200);
+    }
+    two_more_ticks(&[&api]).await;
+    let got = cron(&agent);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        agent
+            .received()
+            .iter()
+            .find(|r| r.message_id() == Some(got[0].as_str()))
+            .and_then(|r| r.text()),
+        Some("the nightly report")
     );
 }
 
