@@ -43,7 +43,15 @@ where
     F: Fn(Services) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Result<Report, ServiceError>> + Send + 'static,
 {
-    let periodic = Periodic::new(name, interval, pool.clone());
+    run_on(Periodic::new(name, interval, pool.clone()), services, tick)
+}
+
+/// `periodic` running `tick` with its own clone of `services`.
+fn run_on<F, Fut>(periodic: Periodic, services: &Services, tick: F) -> (Periodic, JoinHandle<()>)
+where
+    F: Fn(Services) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Result<Report, ServiceError>> + Send + 'static,
+{
     let services = services.clone();
     let task = periodic.spawn(move || tick.clone()(services.clone()));
     (periodic, task)
@@ -135,11 +143,11 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
     ));
 
     // The scheduler: due schedules' prompts through the A2A proxy (a busy agent's wait in its
-    // queue). The claim holds each slot for its fire, so a second runner would double nothing.
-    add(every(
-        "scheduler",
-        secs(cfg.scheduler_poll_interval_seconds),
-        pool,
+    // queue). It runs on every replica at once: the claim hands each due slot to one replica
+    // (and a dead replica's slots to another when their lease runs out), so the replicas
+    // share a burst, and none waits on a lock whose holder's host is gone.
+    add(run_on(
+        Periodic::new("scheduler", secs(cfg.scheduler_poll_interval_seconds), pool.clone()).on_every_replica(),
         services,
         |s| async move {
             let t = s.scheduler().tick().await?;

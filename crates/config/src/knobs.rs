@@ -155,7 +155,7 @@ pub const SERVER_KNOBS: &[Knob] = &[
     k(
         "SCHEDULER_POLL_INTERVAL_SECONDS",
         "5",
-        "how often the scheduler looks for due schedules (one replica per tick; each due slot fires once across replicas): the most a fire is late, plus the send",
+        "how often each replica's scheduler looks for due schedules (every replica fires, ten at a time; each due slot fires once across replicas): the most a fire is late, plus the send",
     ),
     k(
         "SCHEDULER_FIRE_LEASE_SECONDS",

@@ -2,7 +2,10 @@
 //! reconcilers), however many replicas share the database.
 //!
 //! Owns: the tick loop (first tick at start, then every interval), mutual exclusion per tick
-//! through a Postgres advisory lock held on the runner's own pooled connection, isolation of
+//! through a Postgres advisory lock held on the runner's own pooled connection (with TCP
+//! keepalives on that session, so a lock whose holder's host vanished is released in about
+//! 30 s rather than the kernel's two hours), or no exclusion for a loop whose body is safe
+//! on every replica at once ([`Periodic::on_every_replica`]), isolation of
 //! the tick body in its own task so a panic is recorded and the loop goes on, and the stats an
 //! operator reads (`last_tick_at`, counts, `last_error`).
 //!
@@ -66,6 +69,7 @@ pub struct Periodic {
     interval: Duration,
     pool: Pool,
     stats: Arc<Mutex<Stats>>,
+    exclusive: bool,
 }
 
 impl std::fmt::Debug for Periodic {
@@ -122,7 +126,17 @@ impl Periodic {
             interval,
             pool,
             stats: Arc::new(Mutex::new(stats)),
+            exclusive: true,
         }
+    }
+
+    /// Ticks on every replica at once, without the lock: for a body that coordinates itself
+    /// (the scheduler's claim hands each due slot to one replica), so the replicas share the
+    /// work and none waits on another's session.
+    #[must_use]
+    pub fn on_every_replica(mut self) -> Self {
+        self.exclusive = false;
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -158,9 +172,35 @@ impl Periodic {
         Fut: Future<Output = Result<Report, E>> + Send + 'static,
         E: std::error::Error + Send + 'static,
     {
-        let outcome = self.locked(body).await;
+        let outcome = if self.exclusive {
+            self.locked(body).await
+        } else {
+            self.mark_running();
+            Self::run_body(body).await
+        };
         self.record(&outcome);
         outcome
+    }
+
+    fn mark_running(&self) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.running_since = Some(OffsetDateTime::now_utc());
+        }
+    }
+
+    /// The body in its own task: an error or a panic is an outcome, not the loop's end.
+    async fn run_body<F, Fut, E>(body: &F) -> TickOutcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Report, E>> + Send + 'static,
+        E: std::error::Error + Send + 'static,
+    {
+        match tokio::spawn(body()).await {
+            Ok(Ok(report)) => TickOutcome::Ran(report),
+            Ok(Err(e)) => TickOutcome::Failed(error_chain(&e)),
+            Err(join) if join.is_panic() => TickOutcome::Panicked(panic_message(join.into_panic().as_ref())),
+            Err(join) => TickOutcome::Failed(format!("tick task cancelled: {join}")),
+        }
     }
 
     async fn locked<F, Fut, E>(&self, body: &F) -> TickOutcome
@@ -180,6 +220,19 @@ impl Periodic {
             Ok(c) => c,
             Err(e) => return TickOutcome::Failed(format!("no database connection for the lock: {e}")),
         };
+        // Keepalives on this session: if this replica's host vanishes while it holds the lock,
+        // the server drops the session (and the lock) after about 10 + 4 × 5 s of silence.
+        // Session-local settings; harmless on a pooled connection.
+        if let Err(e) = diesel::sql_query(
+            "SELECT set_config('tcp_keepalives_idle', '10', false), \
+             set_config('tcp_keepalives_interval', '5', false), \
+             set_config('tcp_keepalives_count', '4', false)",
+        )
+        .execute(&mut conn)
+        .await
+        {
+            return TickOutcome::Failed(format!("session keepalives: {e}"));
+        }
         let got: Result<Got, _> = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
             .bind::<BigInt, _>(self.lock_key)
             .get_result(&mut conn)
@@ -189,15 +242,8 @@ impl Periodic {
             Ok(Got { locked: false }) => return TickOutcome::Skipped,
             Err(e) => return TickOutcome::Failed(format!("advisory lock: {e}")),
         }
-        if let Ok(mut s) = self.stats.lock() {
-            s.running_since = Some(OffsetDateTime::now_utc());
-        }
-        let outcome = match tokio::spawn(body()).await {
-            Ok(Ok(report)) => TickOutcome::Ran(report),
-            Ok(Err(e)) => TickOutcome::Failed(error_chain(&e)),
-            Err(join) if join.is_panic() => TickOutcome::Panicked(panic_message(join.into_panic().as_ref())),
-            Err(join) => TickOutcome::Failed(format!("tick task cancelled: {join}")),
-        };
+        self.mark_running();
+        let outcome = Self::run_body(body).await;
         let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
             .bind::<BigInt, _>(self.lock_key)
             .execute(&mut conn)
@@ -359,5 +405,41 @@ mod tests {
             matches!(b.tick_once(&quick).await, TickOutcome::Ran(_)),
             "released after a's tick"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_loop_on_every_replica_ticks_beside_a_running_one() {
+        let db = TestDb::empty().await;
+        let a = Periodic::new("test-shared", Duration::from_secs(60), db.pool().clone()).on_every_replica();
+        let b = Periodic::new("test-shared", Duration::from_secs(60), db.pool().clone()).on_every_replica();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let channels = std::sync::Mutex::new(Some((started_tx, release_rx)));
+        let slow = move || {
+            let channels = channels.lock().unwrap().take();
+            async move {
+                if let Some((started, release)) = channels {
+                    let _ = started.send(());
+                    let _ = release.await;
+                }
+                Ok::<_, std::io::Error>(serde_json::json!({}))
+            }
+        };
+        let a2 = a.clone();
+        let running = tokio::spawn(async move { a2.tick_once(&slow).await });
+        tokio::time::timeout(Duration::from_secs(10), started_rx)
+            .await
+            .expect("a's tick never started")
+            .unwrap();
+        assert!(a.stats().running_since.is_some());
+        let quick = || async { Ok::<_, std::io::Error>(serde_json::json!({"n": 1})) };
+        assert_eq!(
+            b.tick_once(&quick).await,
+            TickOutcome::Ran(serde_json::json!({"n": 1})),
+            "no lock: b runs while a's tick is in progress"
+        );
+        release_tx.send(()).unwrap();
+        assert!(matches!(running.await.unwrap(), TickOutcome::Ran(_)));
+        assert_eq!((a.stats().ticks_skipped, b.stats().ticks_skipped), (0, 0));
     }
 }

@@ -265,18 +265,22 @@ impl Scheduler {
     /// agent never lets a live replica's slots pass to another.
     async fn holding<T>(&self, held: &[(Uuid, OffsetDateTime)], work: impl Future<Output = T>) -> T {
         let every = self.schedules.fire_lease() / 3;
-        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut work = std::pin::pin!(work);
-        loop {
-            tokio::select! {
-                out = &mut work => return out,
-                _ = renew.tick() => {
-                    if let Err(e) = self.schedules.renew(held).await {
-                        tracing::warn!(error = %e.chain(), held = held.len(), "schedule: renewing the fires' holds failed; retrying at the next renewal");
-                    }
+        // The renewals run beside the fires, never instead of them: a renewal waiting for a
+        // pooled connection must not stop the fires that hold the connections from going on
+        // (awaited inside a `select!` arm, it did, and a tick stalled for good).
+        let renewals = async {
+            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                renew.tick().await;
+                if let Err(e) = self.schedules.renew(held).await {
+                    tracing::warn!(error = %e.chain(), held = held.len(), "schedule: renewing the fires' holds failed; retrying at the next renewal");
                 }
             }
+        };
+        tokio::select! {
+            out = work => out,
+            never = renewals => never,
         }
     }
 

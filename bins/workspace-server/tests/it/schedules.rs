@@ -335,12 +335,13 @@ async fn two_hundred_due_slots_reach_an_a2a_sdk_agent_exactly_once() {
     assert!(doubled.is_empty(), "received twice: {doubled:?}");
 }
 
-/// The replica firing the slots is SIGKILLed mid-tick, with ten prompts at the agent (held
-/// there unanswered) and forty more claimed but not yet sent. The other replica takes the
-/// rest at once and the dead one's slots when their lease runs out: the forty are fired, the
-/// ten are recorded as sent and not sent again. Every slot reaches the SDK agent exactly once.
+/// Both replicas fire (each its own claims), ten prompts each held unanswered at the agent
+/// and forty more claimed behind them, when one replica is SIGKILLed mid-tick. The other goes
+/// on with the rest, and takes the dead one's slots when their lease runs out: its forty are
+/// fired, its ten are recorded as sent and not sent again. Every slot reaches the SDK agent
+/// exactly once.
 #[tokio::test(flavor = "multi_thread")]
-async fn killing_the_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
+async fn killing_a_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
     let Some(python) = crate::a2a_sdk::python() else { return };
     let db = TestDb::new().await;
     let env: &[(&str, &str)] = &[
@@ -348,7 +349,7 @@ async fn killing_the_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
         ("SCHEDULER_FIRE_LEASE_SECONDS", "3"),
     ];
     let mut a = common::start_replica(&db.url, ADMIN, env);
-    let mut b = common::start_replica(&db.url, ADMIN, env);
+    let b = common::start_replica(&db.url, ADMIN, env);
     let (api_a, api_b) = (a.api(), b.api());
     api_a.ready().await;
     api_b.ready().await;
@@ -358,36 +359,28 @@ async fn killing_the_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
     let agent = SdkAgent::start(&python, Some(&gate)).await;
     two_hundred_due(&db, [&api_a, &api_b], &agent.url, "kill-cron").await;
 
-    // One replica's tick holds the cluster's scheduler lock: it has sent as many prompts as
-    // it fires at once, and they wait at the gate.
-    until_ok("ten prompts held at the agent", Duration::from_secs(30), || async {
+    // Each replica's tick has claimed a batch and sent as many prompts as it fires at once;
+    // they wait at the gate.
+    until_ok("twenty prompts held at the agent", Duration::from_secs(30), || async {
         let n = agent.received().len();
-        if n >= 10 { Ok(()) } else { Err(format!("{n} so far")) }
+        if n >= 20 { Ok(()) } else { Err(format!("{n} so far")) }
     })
     .await;
-    let running = |api: molecule_testkit::Api| async move {
-        !api.admin_get("/admin/liveness").await.body["subsystems"]["scheduler"]["running_since"].is_null()
-    };
-    let a_fires = until_ok(
-        "the firing replica to show its tick",
-        Duration::from_secs(10),
-        || async {
-            match (running(api_a.clone()).await, running(api_b.clone()).await) {
-                (true, false) => Ok(true),
-                (false, true) => Ok(false),
-                other => Err(format!("running: {other:?}")),
-            }
-        },
-    )
-    .await;
-    let (victim, survivor) = if a_fires { (&mut a, &api_b) } else { (&mut b, &api_a) };
-    victim.child.kill().unwrap();
-    victim.child.wait().unwrap();
-    assert_eq!(agent.received().len(), 10, "nothing else was sent while the gate held");
+    for api in [&api_a, &api_b] {
+        let live = api.admin_get("/admin/liveness").await.expect(200);
+        assert!(
+            !live["subsystems"]["scheduler"]["running_since"].is_null(),
+            "both replicas are mid-tick: {live}"
+        );
+    }
+    let survivor = &api_b;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    assert_eq!(agent.received().len(), 20, "nothing else was sent while the gate held");
     std::fs::remove_file(&gate).unwrap();
 
-    // The survivor fires the 150 nobody held at once, then the dead replica's 50 once their
-    // lease runs out: every slot recorded once.
+    // The survivor fires the 100 nobody held and its own 50, then the dead replica's 50 once
+    // their lease runs out: every slot recorded once.
     until_ok("every slot recorded", Duration::from_secs(90), || async {
         let mut conn = db.pool().get().await.unwrap();
         #[derive(diesel::QueryableByName)]
