@@ -202,6 +202,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     dispatcher.shutdown();
     handle.stop(true).await;
     serving.await.context("HTTP server task")??;
+    // Local processes are this server's children: they stop with it (a later server could
+    // neither stop them nor tell them from the ones it would start).
+    let stopped = dispatcher.on_exit().await;
+    if stopped > 0 {
+        tracing::info!(stopped, "local workloads stopped");
+    }
     // Audit rows are written behind the requests that made them: the last ones go in now.
     if tokio::time::timeout(
         Duration::from_secs(cfg.molecule_shutdown_timeout_seconds),

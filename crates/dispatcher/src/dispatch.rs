@@ -203,6 +203,16 @@ impl Dispatcher {
         self.inner.cancel.cancel();
     }
 
+    /// The server is exiting: each backend stops what cannot outlive it (the local backend's
+    /// child processes). Returns how many workloads were stopped.
+    pub async fn on_exit(&self) -> usize {
+        let mut stopped = 0;
+        for backend in self.backends() {
+            stopped += backend.on_exit().await;
+        }
+        stopped
+    }
+
     fn gate(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
         let mut gates = self
             .inner

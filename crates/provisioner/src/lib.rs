@@ -230,6 +230,13 @@ pub trait Backend: Send + Sync {
     async fn is_running(&self, workspace_id: Uuid) -> Result<bool, BackendError>;
     /// Everything this backend manages (of every platform instance: callers filter).
     async fn list_managed(&self) -> Result<Vec<ManagedResource>, BackendError>;
+    /// The server is exiting: stop what cannot outlive it. Containers and instances are left
+    /// running for the next server to find (the default); the local backend's processes are
+    /// this server's children, which no later server could stop or tell apart from the ones
+    /// it would start, so they stop with it. Returns how many workloads were stopped.
+    async fn on_exit(&self) -> usize {
+        0
+    }
     /// Entries under `path` (checked, relative; `""` is the root) down to `depth` levels.
     async fn list_files(&self, t: &FileTarget, path: &str, depth: u8) -> Result<Vec<FileEntry>, FileFailure> {
         let _ = (t, path, depth);

@@ -220,6 +220,17 @@ impl Backend for LocalProcessBackend {
         })
     }
 
+    async fn on_exit(&self) -> usize {
+        let children: Vec<(Uuid, Child)> = self.children.lock().await.drain().collect();
+        let stopped = children.len();
+        futures_util::future::join_all(children.into_iter().map(|(id, mut child)| async move {
+            Self::terminate(&mut child).await;
+            tracing::info!(workspace_id = %id, "local workload stopped with the server");
+        }))
+        .await;
+        stopped
+    }
+
     async fn stop(&self, workspace_id: Uuid) -> Result<(), BackendError> {
         let child = self.children.lock().await.remove(&workspace_id);
         if let Some(mut c) = child {

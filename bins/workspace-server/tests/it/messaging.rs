@@ -264,6 +264,31 @@ async fn hibernation_and_restart_through_messages() {
         }
     })
     .await;
+
+    // The server exits (SIGTERM): its local workload, a child it alone could stop, stops with
+    // it instead of heartbeating to nobody.
+    let w = until_ok("the restarted workload's pid", Duration::from_secs(30), || async {
+        let w = api.workspace(&id).await;
+        if w["instance_id"].is_string() && w["instance_id"] != json!(pid) {
+            Ok(w)
+        } else {
+            Err(format!("{}", w["instance_id"]))
+        }
+    })
+    .await;
+    let running = text(&w, "instance_id");
+    assert!(std::path::Path::new(&format!("/proc/{running}")).exists());
+    drop(server);
+    until(
+        "the local workload to stop with the server",
+        Duration::from_secs(15),
+        || async {
+            let stat = std::fs::read_to_string(format!("/proc/{running}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for init to reap it.
+            (stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")).then_some(())
+        },
+    )
+    .await;
 }
 
 /// EC2's way, with the real agent: it starts with only a one-time code (no token, no secret in
