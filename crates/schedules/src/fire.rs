@@ -265,9 +265,10 @@ impl Scheduler {
     /// agent never lets a live replica's slots pass to another.
     async fn holding<T>(&self, held: &[(Uuid, OffsetDateTime)], work: impl Future<Output = T>) -> T {
         let every = self.schedules.fire_lease() / 3;
-        // The renewals run beside the fires, never instead of them: a renewal waiting for a
-        // pooled connection must not stop the fires that hold the connections from going on
-        // (awaited inside a `select!` arm, it did, and a tick stalled for good).
+        // The renewals run beside the fires, never instead of them: a renewal waits on the row
+        // lock of a fire whose record is mid-transaction, and that fire must go on to commit
+        // (awaited inside a `select!` arm, the renewal stopped the fires from being polled,
+        // and the two waited on each other for good).
         let renewals = async {
             let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
