@@ -265,9 +265,7 @@ impl Periodic {
         match outcome {
             TickOutcome::Ran(report) => {
                 s.ticks_run += 1;
-                let quiet = report
-                    .as_object()
-                    .is_some_and(|o| o.values().all(|v| v.as_u64() == Some(0)));
+                let quiet = is_quiet(report);
                 if !quiet {
                     tracing::info!(task = self.name, %report, "tick");
                 }
@@ -286,6 +284,22 @@ impl Periodic {
             }
         }
     }
+}
+
+/// A report that says nothing happened: every field zero, null, empty or `false` (the
+/// scheduler's idle `"lateness": null`, the idle monitor's `"failed": []`). Such ticks are
+/// not logged; they would be a line every few seconds.
+fn is_quiet(report: &Report) -> bool {
+    report.as_object().is_some_and(|o| {
+        o.values().all(|v| match v {
+            serde_json::Value::Null | serde_json::Value::Bool(false) => true,
+            serde_json::Value::Number(n) => n.as_f64() == Some(0.0),
+            serde_json::Value::String(s) => s.is_empty(),
+            serde_json::Value::Array(a) => a.is_empty(),
+            serde_json::Value::Object(m) => m.is_empty(),
+            serde_json::Value::Bool(true) => false,
+        })
+    })
 }
 
 impl Periodic {
@@ -361,6 +375,18 @@ mod tests {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
         assert!(!text.contains("note"), "non-numbers are not metrics");
+    }
+
+    #[test]
+    fn idle_reports_are_quiet_and_any_count_is_not() {
+        use serde_json::json;
+        assert!(is_quiet(
+            &json!({"fired": 0, "lateness": null, "failed": [], "skipped": ""})
+        ));
+        assert!(!is_quiet(&json!({"fired": 1, "lateness": null})));
+        assert!(!is_quiet(&json!({"failed": ["w1"]})));
+        assert!(!is_quiet(&json!({"hibernated": 0, "skipped": "no provisioner"})));
+        assert!(!is_quiet(&json!("not an object")));
     }
 
     #[tokio::test(flavor = "multi_thread")]
