@@ -4,7 +4,8 @@
 //! Owns: Slack's signing secret v0 (HMAC-SHA256 over `v0:<timestamp>:<body>`, five minutes
 //! either side of now), Discord's Ed25519 over `<timestamp><body>` with the row's public key,
 //! GitHub's `X-Hub-Signature-256` (HMAC-SHA256 of the body), Telegram's webhook
-//! `X-Telegram-Bot-Api-Secret-Token`, and Lark's verification token. Every comparison is
+//! `X-Telegram-Bot-Api-Secret-Token`, and Lark's verification token and, when the row has an
+//! encrypt key, `X-Lark-Signature`. Every comparison is
 //! constant-time (`ring`'s HMAC and signature checks; `subtle` for tokens).
 //!
 //! A rejection says which part failed (missing, malformed, stale, mismatch) and never a
@@ -109,6 +110,34 @@ pub fn telegram(secret_token: &str, header: Option<&str>) -> Result<(), Rejected
 pub fn lark_token(verification_token: &str, token: Option<&str>) -> Result<(), Rejected> {
     let got = token.ok_or(Rejected::Missing("token"))?;
     same_token(verification_token, got)
+}
+
+/// Lark/Feishu with an encrypt key set: `X-Lark-Signature` (hex) must be the SHA-256 of
+/// `<X-Lark-Request-Timestamp><X-Lark-Request-Nonce><encrypt key><body>`.
+pub fn lark_signature(
+    encrypt_key: &str,
+    timestamp: Option<&str>,
+    nonce: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(), Rejected> {
+    let timestamp = timestamp.ok_or(Rejected::Missing("X-Lark-Request-Timestamp"))?;
+    let nonce = nonce.ok_or(Rejected::Missing("X-Lark-Request-Nonce"))?;
+    let signature = signature.ok_or(Rejected::Missing("X-Lark-Signature"))?;
+    let got = hex::decode(signature.trim()).map_err(|_| Rejected::Malformed("X-Lark-Signature"))?;
+    if encrypt_key.is_empty() {
+        return Err(Rejected::Mismatch);
+    }
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(timestamp.as_bytes());
+    ctx.update(nonce.as_bytes());
+    ctx.update(encrypt_key.as_bytes());
+    ctx.update(body);
+    if bool::from(ctx.finish().as_ref().ct_eq(&got)) {
+        Ok(())
+    } else {
+        Err(Rejected::Mismatch)
+    }
 }
 
 /// Constant-time equality of two tokens; an empty expected token matches nothing (a row
@@ -251,6 +280,24 @@ mod tests {
         assert_eq!(lark_token("v-token", Some("v-token")), Ok(()));
         assert_eq!(lark_token("v-token", Some("other")), Err(Rejected::Mismatch));
         assert_eq!(lark_token("", Some("")), Err(Rejected::Mismatch));
+    }
+
+    #[test]
+    fn lark_signs_timestamp_nonce_key_and_body() {
+        // Python's hashlib over `1700000000` + `n0nce` + `enc-key` + the body.
+        let sig = "098e675e768028efdfacb0eb391f5402cf382caa37166b7020ab9c4441c9bb0b";
+        let body = br#"{"schema":"2.0"}"#;
+        let check =
+            |key: &str, nonce: &str, body: &[u8]| lark_signature(key, Some("1700000000"), Some(nonce), Some(sig), body);
+        assert_eq!(check("enc-key", "n0nce", body), Ok(()));
+        assert_eq!(check("another key", "n0nce", body), Err(Rejected::Mismatch));
+        assert_eq!(check("enc-key", "other", body), Err(Rejected::Mismatch));
+        assert_eq!(check("enc-key", "n0nce", b"{}"), Err(Rejected::Mismatch));
+        assert_eq!(check("", "n0nce", body), Err(Rejected::Mismatch));
+        assert_eq!(
+            lark_signature("enc-key", Some("1"), None, Some(sig), body),
+            Err(Rejected::Missing("X-Lark-Request-Nonce"))
+        );
     }
 
     #[test]
