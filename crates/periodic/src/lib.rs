@@ -389,12 +389,9 @@ mod tests {
         assert!(!is_quiet(&json!("not an object")));
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn only_one_runner_holds_the_tick() {
-        let db = TestDb::empty().await;
-        let a = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
-        let b = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
-        // a's body says when it runs (so a holds the lock), then waits to be released.
+    /// Starts a tick of `p` whose body waits until the returned sender fires; returns once the
+    /// body runs (so `p` holds the lock, if it takes one).
+    async fn hold_a_tick(p: &Periodic) -> (tokio::task::JoinHandle<TickOutcome>, tokio::sync::oneshot::Sender<()>) {
         let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
         let channels = std::sync::Mutex::new(Some((started_tx, release_rx)));
@@ -408,12 +405,21 @@ mod tests {
                 Ok::<_, std::io::Error>(serde_json::json!({}))
             }
         };
-        let a2 = a.clone();
-        let running = tokio::spawn(async move { a2.tick_once(&slow).await });
+        let p = p.clone();
+        let running = tokio::spawn(async move { p.tick_once(&slow).await });
         tokio::time::timeout(Duration::from_secs(10), started_rx)
             .await
-            .expect("a's tick never started")
+            .expect("the held tick never started")
             .unwrap();
+        (running, release_tx)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_one_runner_holds_the_tick() {
+        let db = TestDb::empty().await;
+        let a = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
+        let b = Periodic::new("test-exclusive", Duration::from_secs(60), db.pool().clone());
+        let (running, release_tx) = hold_a_tick(&a).await;
         let quick = || async { Ok::<_, std::io::Error>(serde_json::json!({})) };
         assert_eq!(
             b.tick_once(&quick).await,
@@ -423,8 +429,7 @@ mod tests {
         // The runner says a tick is in progress; the one that skipped does not.
         assert!(a.stats().running_since.is_some());
         assert!(b.stats().running_since.is_none());
-        let tx = release_tx;
-        tx.send(()).unwrap();
+        release_tx.send(()).unwrap();
         assert!(matches!(running.await.unwrap(), TickOutcome::Ran(_)));
         assert!(a.stats().running_since.is_none(), "cleared when the tick ends");
         assert!(
@@ -438,25 +443,7 @@ mod tests {
         let db = TestDb::empty().await;
         let a = Periodic::new("test-shared", Duration::from_secs(60), db.pool().clone()).on_every_replica();
         let b = Periodic::new("test-shared", Duration::from_secs(60), db.pool().clone()).on_every_replica();
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-        let channels = std::sync::Mutex::new(Some((started_tx, release_rx)));
-        let slow = move || {
-            let channels = channels.lock().unwrap().take();
-            async move {
-                if let Some((started, release)) = channels {
-                    let _ = started.send(());
-                    let _ = release.await;
-                }
-                Ok::<_, std::io::Error>(serde_json::json!({}))
-            }
-        };
-        let a2 = a.clone();
-        let running = tokio::spawn(async move { a2.tick_once(&slow).await });
-        tokio::time::timeout(Duration::from_secs(10), started_rx)
-            .await
-            .expect("a's tick never started")
-            .unwrap();
+        let (running, release_tx) = hold_a_tick(&a).await;
         assert!(a.stats().running_since.is_some());
         let quick = || async { Ok::<_, std::io::Error>(serde_json::json!({"n": 1})) };
         assert_eq!(
