@@ -44,14 +44,8 @@ async fn two_hundred_due_slots_on_two_replicas_fire_exactly_once_each() {
             .expect(201);
         }
     }
-    // Every slot due now (tests may write any table): both replicas race for them.
-    {
-        let mut conn = db.pool().get().await.unwrap();
-        diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    // Every slot due now: both replicas race for them.
+    every_slot_due_now(&db).await;
     let counts = until_ok(
         "200 scheduled prompts at the agent",
         Duration::from_secs(60),
@@ -149,13 +143,7 @@ async fn a_busy_agent_gets_its_scheduled_prompt_from_the_queue_once_it_frees() {
         )
         .await
         .expect(201);
-    {
-        let mut conn = db.pool().get().await.unwrap();
-        diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    every_slot_due_now(&db).await;
     let history = format!(
         "/workspaces/{}/schedules/{}/history",
         ws.id,
@@ -273,6 +261,11 @@ async fn two_hundred_due(db: &TestDb, apis: [&molecule_testkit::Api; 2], url: &s
             .expect(201);
         }
     }
+    every_slot_due_now(db).await;
+}
+
+/// Every schedule's next slot a second ago (tests may write any table).
+async fn every_slot_due_now(db: &TestDb) {
     let mut conn = db.pool().get().await.unwrap();
     diesel::sql_query("UPDATE workspace_schedules SET next_run_at = now() - interval '1 second'")
         .execute(&mut conn)
