@@ -222,6 +222,13 @@ pub fn workspace_server(database_url: &str) -> anyhow::Result<String> {
             ("ADMIN_TOKEN", "schemathesis-admin".into()),
             ("MOLECULE_BACKEND", "none".into()),
             ("MOLECULE_BIND_ADDR", "127.0.0.1".into()),
+            // Chat vendors the fuzzer's channels would call stay on loopback (a closed port:
+            // refused at once, which the routes answer as the vendor's failure).
+            ("TELEGRAM_API_BASE", "http://127.0.0.1:9".into()),
+            ("SLACK_API_BASE", "http://127.0.0.1:9".into()),
+            ("DISCORD_API_BASE", "http://127.0.0.1:9".into()),
+            ("LARK_API_BASE", "http://127.0.0.1:9".into()),
+            ("GITHUB_WEBHOOK_SECRET", "schemathesis-github".into()),
         ],
         |port| ("PORT".into(), port.to_string()),
         &Schema::Served("/openapi.json"),

@@ -160,6 +160,30 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         },
     ));
 
+    // Telegram pollers: every replica takes the rows whose lease it can (one poller per row
+    // across replicas; a dead replica's rows are taken over when their lease runs out) and
+    // restarts a poller whose config changed.
+    add(run_on(
+        Periodic::new(
+            "channel-pollers",
+            secs(cfg.channel_supervise_interval_seconds),
+            pool.clone(),
+        )
+        .on_every_replica(),
+        services,
+        |s| async move { s.channels().supervise().await },
+    ));
+
+    // The channels' sweep: replies a stopped replica left unsent are sent, chat messages
+    // nothing will answer are failed, old ones deleted.
+    add(every(
+        "channel-sweep",
+        secs(cfg.channel_supervise_interval_seconds.saturating_mul(5)),
+        pool,
+        services,
+        |s| async move { s.channels().sweep().await },
+    ));
+
     // Approval expiry: pending requests past their deadline end as `expired`, each with
     // `APPROVAL_DECIDED` (the original expired them only when someone read the pending list,
     // and silently). Each row expires once whichever replica runs the pass.

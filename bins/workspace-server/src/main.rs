@@ -80,6 +80,30 @@ struct BackfillArgs {
     restart: bool,
 }
 
+/// The chat vendors' client, pointed where the configuration says.
+fn channel_vendors(cfg: &ServerConfig) -> anyhow::Result<molecule_channels::vendor::Vendors> {
+    molecule_channels::vendor::Vendors::new(molecule_channels::vendor::Bases {
+        telegram: cfg.telegram_api_base.clone(),
+        slack: cfg.slack_api_base.clone(),
+        discord: cfg.discord_api_base.clone(),
+        lark: cfg.lark_api_base.clone(),
+    })
+    .context("building the chat vendors' HTTP client")
+}
+
+fn channel_settings(cfg: &ServerConfig) -> molecule_channels::Settings {
+    molecule_channels::Settings {
+        discord_public_key: cfg.discord_app_public_key.clone(),
+        github_secret: cfg
+            .github_webhook_secret
+            .clone()
+            .map(molecule_secrets::SecretString::from),
+        poller_lease: Duration::from_secs(cfg.channel_poller_lease_seconds),
+        poll_wait: Duration::from_secs(cfg.telegram_poll_timeout_seconds),
+        public_url: Some(cfg.external_platform_url()),
+    }
+}
+
 /// The use-cases' slice of the configuration.
 fn service_config(cfg: &ServerConfig) -> molecule_service::ServiceConfig {
     molecule_service::ServiceConfig {
@@ -151,6 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..Default::default()
         })
         .with_keyring(keyring.clone())
+        .with_channels(channel_vendors(&cfg)?, channel_settings(&cfg))
         .with_templates(molecule_templates::Registry::new(
             cfg.configs_dir.clone().map(Into::into),
         ));
@@ -204,6 +229,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     serving.await.context("HTTP server task")??;
     // Local processes are this server's children: they stop with it (a later server could
     // neither stop them nor tell them from the ones it would start).
+    // Telegram pollers let their leases go, so another replica polls at once.
+    audit_services.channels().stop_pollers().await;
     let stopped = dispatcher.on_exit().await;
     if stopped > 0 {
         tracing::info!(stopped, "local workloads stopped");

@@ -48,6 +48,7 @@ async fn cycles(conn: &mut AsyncPgConnection, ws: Uuid, cycles: usize) -> (f64, 
             headers: json!({}),
             idempotency_key: Some(Uuid::new_v4().to_string()),
             delegation_id: None,
+            via: None,
             ttl: Duration::from_secs(3600),
         };
         queue::enqueue(conn, item).await.unwrap();

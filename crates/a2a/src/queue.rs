@@ -35,6 +35,8 @@ pub struct NewItem {
     pub headers: Value,
     pub idempotency_key: Option<String>,
     pub delegation_id: Option<String>,
+    /// A system caller's label (`channel:telegram`), when one sent it.
+    pub via: Option<String>,
     /// How long it may wait before the reaper drops it.
     pub ttl: Duration,
 }
@@ -69,6 +71,12 @@ pub struct Item {
     /// Including this delivery.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    /// The message's `messageId`.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub idempotency_key: Option<String>,
+    /// A system caller's label.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub via: Option<String>,
 }
 
 /// One claim of an item: its id and the attempt number the claim made. Every write of a
@@ -120,6 +128,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, item: NewItem) -> QueryResult
             q::headers.eq(&item.headers),
             q::idempotency_key.eq(&item.idempotency_key),
             q::delegation_id.eq(&item.delegation_id),
+            q::via.eq(&item.via),
             q::status.eq(QueueStatus::Queued.as_str()),
             q::expires_at.eq(expires),
         ))
@@ -158,7 +167,7 @@ pub async fn claim(conn: &mut AsyncPgConnection, workspace_id: Uuid, lease: Dura
                      WHERE workspace_id = $1 AND status = $3
                      ORDER BY priority DESC, enqueued_at, id
                      LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, workspace_id, caller_id, body, method, headers, delegation_id, attempts",
+         RETURNING id, workspace_id, caller_id, body, method, headers, delegation_id, attempts, idempotency_key, via",
     )
     .bind::<SqlUuid, _>(workspace_id)
     .bind::<Text, _>(QueueStatus::Dispatched.as_str())
@@ -176,7 +185,7 @@ pub async fn claim_by_id(conn: &mut AsyncPgConnection, id: Uuid, lease: Duration
         "UPDATE a2a_queue SET status = $2, attempts = attempts + 1, dispatched_at = now(),
                 lease_until = now() + make_interval(secs => $4)
          WHERE id = $1 AND status = $3
-         RETURNING id, workspace_id, caller_id, body, method, headers, delegation_id, attempts",
+         RETURNING id, workspace_id, caller_id, body, method, headers, delegation_id, attempts, idempotency_key, via",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(QueueStatus::Dispatched.as_str())

@@ -51,6 +51,21 @@ pub struct NodeResult {
     /// read, not acted on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<String>,
+    /// The node's `channels:` written (upserted by type, secrets sealed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// The node's `channels:` not written, each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels_skipped: Vec<ChannelSkipped>,
+}
+
+/// A template channel import left out.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelSkipped {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `empty type`, `unknown adapter`, `missing env: [...]`, or the config's problem.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -173,6 +173,51 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "how often pending approvals past their deadline are expired (any replica; each request expires once): the most an expiry is late when no agent is waiting on it",
     ),
     k(
+        "TELEGRAM_API_BASE",
+        "unset (`https://api.telegram.org`)",
+        "where the Telegram Bot API is (`<base>/bot<token>/<method>`): a forward proxy, or a local fake in tests",
+    ),
+    k(
+        "SLACK_API_BASE",
+        "unset (`https://slack.com`)",
+        "where Slack is: the Web API (`<base>/api/<method>`) and stored Incoming Webhook URLs (`https://hooks.slack.com/…` is sent to `<base>/…`)",
+    ),
+    k(
+        "DISCORD_API_BASE",
+        "unset (`https://discord.com`)",
+        "where Discord is: interaction follow-ups (`<base>/api/v10/webhooks/…`) and stored webhook URLs (sent to `<base>/api/webhooks/…`)",
+    ),
+    k(
+        "LARK_API_BASE",
+        "unset (`https://open.feishu.cn`)",
+        "where Lark/Feishu is: stored custom-bot webhook URLs (either host) are sent to `<base>/open-apis/…`",
+    ),
+    k(
+        "DISCORD_APP_PUBLIC_KEY",
+        "unset",
+        "the Discord application's Ed25519 public key (hex), for Discord channels without their own `public_key`",
+    ),
+    k(
+        "GITHUB_WEBHOOK_SECRET",
+        "unset",
+        "the secret GitHub signs `/webhooks/github` deliveries with (`X-Hub-Signature-256`); unset: that route answers 503",
+    ),
+    k(
+        "CHANNEL_POLLER_LEASE_SECONDS",
+        "15",
+        "a replica polling a Telegram channel holds it this long, renewing every third; a dead replica's channel is polled by another after it. At least 3",
+    ),
+    k(
+        "TELEGRAM_POLL_TIMEOUT_SECONDS",
+        "10",
+        "how long one Telegram `getUpdates` long poll waits (1 to 50); updates arrive at once whatever it is",
+    ),
+    k(
+        "CHANNEL_SUPERVISE_INTERVAL_SECONDS",
+        "2",
+        "how often each replica starts the Telegram pollers it can take (a config change or a takeover is seen within it) and the channels' sweep runs (replies a stopped replica left unsent)",
+    ),
+    k(
         "KV_MEMORY_SWEEP_INTERVAL_SECONDS",
         "300",
         "how often expired key/value memory entries (`/workspaces/:id/memory`) are deleted; they are invisible from the moment they expire",

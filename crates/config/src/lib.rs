@@ -134,6 +134,27 @@ pub struct ServerConfig {
     pub approval_expiry_interval_seconds: u64,
     /// How often expired key/value memory entries are deleted.
     pub kv_memory_sweep_interval_seconds: u64,
+    /// Where the chat vendors are (a local fake, a forward proxy); unset: their public hosts.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub telegram_api_base: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub slack_api_base: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub discord_api_base: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub lark_api_base: Option<String>,
+    /// The Discord application key of rows without their own `public_key`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub discord_app_public_key: Option<String>,
+    /// GitHub's webhook secret (unset: `/webhooks/github` answers 503).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub github_webhook_secret: Option<String>,
+    /// How long a Telegram row's poller holds it unless its replica renews the lease.
+    pub channel_poller_lease_seconds: u64,
+    /// How long one Telegram `getUpdates` long poll waits.
+    pub telegram_poll_timeout_seconds: u64,
+    /// How often each replica starts the pollers it can take and the channels' sweep runs.
+    pub channel_supervise_interval_seconds: u64,
     /// Offer the MCP tool `send_message_to_user`.
     #[serde(deserialize_with = "lenient::flag")]
     pub molecule_mcp_allow_send_message: bool,
@@ -245,6 +266,15 @@ impl Default for ServerConfig {
             approval_timeout_minutes: 10,
             approval_expiry_interval_seconds: 15,
             kv_memory_sweep_interval_seconds: 300,
+            telegram_api_base: None,
+            slack_api_base: None,
+            discord_api_base: None,
+            lark_api_base: None,
+            discord_app_public_key: None,
+            github_webhook_secret: None,
+            channel_poller_lease_seconds: 15,
+            telegram_poll_timeout_seconds: 10,
+            channel_supervise_interval_seconds: 2,
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
@@ -410,6 +440,34 @@ impl ServerConfig {
             "KV_MEMORY_SWEEP_INTERVAL_SECONDS",
             self.kv_memory_sweep_interval_seconds,
         )?;
+        if self.channel_poller_lease_seconds < 3 {
+            return Err(ConfigError::Invalid(
+                "CHANNEL_POLLER_LEASE_SECONDS must be at least 3 (a poller renews its lease every third of it)".into(),
+            ));
+        }
+        if !(1..=50).contains(&self.telegram_poll_timeout_seconds) {
+            return Err(ConfigError::Invalid(
+                "TELEGRAM_POLL_TIMEOUT_SECONDS must be 1 to 50 (Telegram's long poll)".into(),
+            ));
+        }
+        positive(
+            "CHANNEL_SUPERVISE_INTERVAL_SECONDS",
+            self.channel_supervise_interval_seconds,
+        )?;
+        for (var, value) in [
+            ("TELEGRAM_API_BASE", &self.telegram_api_base),
+            ("SLACK_API_BASE", &self.slack_api_base),
+            ("DISCORD_API_BASE", &self.discord_api_base),
+            ("LARK_API_BASE", &self.lark_api_base),
+        ] {
+            if let Some(v) = value
+                && !(v.starts_with("http://") || v.starts_with("https://"))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{var} must be an http:// or https:// origin (got {v:?})"
+                )));
+            }
+        }
         positive(
             "HIBERNATION_SWEEP_INTERVAL_SECONDS",
             self.hibernation_sweep_interval_seconds,

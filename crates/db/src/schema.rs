@@ -59,6 +59,7 @@ diesel::table! {
         dispatched_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         expires_at -> Timestamptz,
+        via -> Nullable<Text>,
     }
 }
 

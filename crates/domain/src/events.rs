@@ -62,6 +62,9 @@ vocabulary! {
         /// On both workspaces: `{agent_id, model, target_workspace_id}` on the source,
         /// `{agent_id, model, source_workspace_id}` on the target.
         AgentMoved => "AGENT_MOVED",
+        /// A chat message went through a channel: `{channel_id, channel_type, direction}`
+        /// (`inbound` adds `username`).
+        ChannelMessage => "CHANNEL_MESSAGE",
         // live-only
         WorkspaceHeartbeat => "WORKSPACE_HEARTBEAT",
         TaskUpdated => "TASK_UPDATED",

@@ -10,10 +10,11 @@
 //!
 //! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `files` (workload file roots, path rules, file failures), `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
 //! `namespace`, `queue` (the A2A queue's statuses and priorities), `schedule` (schedule sources and run outcomes), `approval` (approval
-//! statuses, instruction scopes, agent assignment statuses), and `vocab` (the `vocabulary!` macro and trait).
+//! statuses, instruction scopes, agent assignment statuses), `channel` (channel vendors, inbound message statuses), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod approval;
+mod channel;
 mod delegation;
 mod events;
 mod files;
@@ -29,6 +30,7 @@ mod workspace;
 
 pub use activity::{ActivityStatus, ActivityType};
 pub use approval::{AgentStatus, ApprovalStatus, InstructionScope};
+pub use channel::{ChannelMessageStatus, ChannelType};
 pub use delegation::{DelegationStatus, InvalidTransition};
 pub use events::EventType;
 pub use files::{

@@ -123,6 +123,7 @@ impl From<molecule_service::ServiceError> for ApiError {
             E::TooMany(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, m),
             E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
             E::NotImplemented(m) => ApiError::new(StatusCode::NOT_IMPLEMENTED, m),
+            E::Upstream { message, details } => ApiError::new(StatusCode::BAD_GATEWAY, message).with_details(details),
             E::Unprocessable { code, message, details } => {
                 let mut details = details;
                 if let Some(obj) = details.as_object_mut() {

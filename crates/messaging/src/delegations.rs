@@ -182,6 +182,7 @@ impl crate::Messaging {
                         headers: json!({}),
                         idempotency_key: Some(did.clone()),
                         delegation_id: Some(did.clone()),
+                        via: None,
                         ttl,
                     },
                 )
@@ -298,9 +299,10 @@ impl crate::Messaging {
             caller: Some(d.caller_id),
             body: claimed.body,
             headers: Vec::new(),
+            via: None,
         };
         let (dv, n) = match self.prepare(req).await {
-            Ok(Prepared::Ready(dv, n)) => (dv, n),
+            Ok(Prepared::Ready(dv, n)) => (*dv, n),
             Ok(Prepared::Early(ProxyOutcome::Unavailable(u))) if u.waking.is_some() || u.restarting.is_some() => {
                 self.release_item(lease, &u.error).await;
                 return Step::Retry(u.error);

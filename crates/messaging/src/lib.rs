@@ -23,6 +23,7 @@ use std::sync::Arc;
 use molecule_db::Pool;
 use molecule_tree::{EventBus, ServiceConfig, Tree, WorkloadHooks};
 use molecule_vault::Vault;
+use uuid::Uuid;
 
 pub use molecule_tree::{Result, ServiceError};
 
@@ -42,7 +43,24 @@ pub struct Messaging {
     targets: proxy::TargetCache,
     /// Outbound HTTP (A2A to agents).
     http: reqwest::Client,
+    /// Told of every answer a queue drain delivered (the channels send a chat's reply).
+    drained: Option<DrainObserver>,
 }
+
+/// An answer the queue drain got for a message that waited (a busy agent's).
+#[derive(Debug, Clone)]
+pub struct Drained {
+    pub workspace_id: Uuid,
+    /// The message's `messageId`.
+    pub message_id: Option<String>,
+    /// The system caller that sent it (`channel:telegram`), if one did.
+    pub via: Option<String>,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Called (on the draining replica) after a drained message's answer was recorded.
+pub type DrainObserver = Arc<dyn Fn(Drained) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
 
 impl std::fmt::Debug for Messaging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +89,7 @@ impl Messaging {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| ServiceError::internal("building the outbound HTTP client", e))?,
+            drained: None,
         })
     }
 
@@ -89,6 +108,12 @@ impl Messaging {
 
     pub fn with_messaging_config(mut self, config: proxy::MessagingConfig) -> Self {
         self.messaging = config;
+        self
+    }
+
+    /// Who is told of drained answers.
+    pub fn with_drain_observer(mut self, observer: DrainObserver) -> Self {
+        self.drained = Some(observer);
         self
     }
 

@@ -108,6 +108,7 @@ impl crate::Messaging {
                 .and_then(|s| u64::try_from(s).ok())
                 .map_or(self.messaging.idle_timeout, Duration::from_secs),
             external: runtime == Runtime::External.as_str(),
+            via: item.via.clone(),
         };
         let n = Normalised {
             method: item.method.clone().unwrap_or_else(|| "message/send".into()),
@@ -142,6 +143,16 @@ impl crate::Messaging {
                 }
                 if let Err(e) = self.record_delivery(&d, &n, status, &body, started.elapsed()).await {
                     tracing::warn!(queue_id = %item.id, error = %e.chain(), "drained message delivered, but its activity row was not written");
+                }
+                if let Some(observer) = &self.drained {
+                    observer(crate::Drained {
+                        workspace_id: item.workspace_id,
+                        message_id: item.idempotency_key.clone(),
+                        via: item.via.clone(),
+                        status,
+                        body: body.clone(),
+                    })
+                    .await;
                 }
                 if let Some(did) = &item.delegation_id {
                     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

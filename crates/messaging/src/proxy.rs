@@ -76,6 +76,10 @@ pub struct ProxyRequest {
     pub body: Value,
     /// A2A protocol headers to forward unchanged (`molecule_a2a::jsonrpc::FORWARDED_HEADERS`).
     pub headers: Vec<(String, String)>,
+    /// A system caller's label (`channel:telegram`, `webhook:github`; one of
+    /// `molecule_a2a::access::RESERVED_CALLER_PREFIXES`) for a message no workspace sent: it
+    /// is checked as the operator's, and the activity row and a queued item name it.
+    pub via: Option<String>,
 }
 
 /// What the proxy needs to know about the target.
@@ -92,7 +96,7 @@ struct Target {
 
 /// A message that passed the checks, or the answer that ends it before any forward.
 pub enum Prepared {
-    Ready(Delivery, Normalised),
+    Ready(Box<Delivery>, Normalised),
     Early(ProxyOutcome),
 }
 
@@ -200,7 +204,7 @@ impl crate::Messaging {
     /// answers with the agent's own answer, a queue receipt, or why it could not be delivered.
     pub async fn proxy_a2a(&self, req: ProxyRequest) -> Result<ProxyOutcome> {
         let (d, n) = match self.prepare(req).await? {
-            Prepared::Ready(d, n) => (d, n),
+            Prepared::Ready(d, n) => (*d, n),
             Prepared::Early(outcome) => return Ok(outcome),
         };
         // Detached: a client hanging up must not cancel a message the agent may be acting on,
@@ -237,6 +241,16 @@ impl crate::Messaging {
     /// The checks before a forward, in the original's order: hierarchy (403; 404 for an unknown
     /// target), budget (402), URL (hibernated: wake, 503 `waking`; none: 503; unsafe: 502), body.
     pub async fn prepare(&self, req: ProxyRequest) -> Result<Prepared> {
+        if let Some(via) = &req.via
+            && !molecule_a2a::access::RESERVED_CALLER_PREFIXES
+                .iter()
+                .any(|p| via.starts_with(p))
+        {
+            return Err(ServiceError::internal(
+                "proxying a system caller's message",
+                format!("{via} is not a reserved caller label"),
+            ));
+        }
         if let Some(caller) = req.caller
             && caller != req.target
         {
@@ -272,13 +286,14 @@ impl crate::Messaging {
             caller: req.caller,
             url,
             headers: req.headers,
+            via: req.via,
             idle: target
                 .idle_timeout_seconds
                 .and_then(|s| u64::try_from(s).ok())
                 .map_or(self.messaging.idle_timeout, Duration::from_secs),
             external: target.runtime == Runtime::External.as_str(),
         };
-        Ok(Prepared::Ready(d, n))
+        Ok(Prepared::Ready(Box::new(d), n))
     }
 
     /// A target without a URL: a hibernated one is woken (503 `waking`, retry shortly); any
@@ -372,6 +387,7 @@ impl crate::Messaging {
             headers: Value::Object(d.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
             idempotency_key: n.message_id.clone(),
             delegation_id: delegation_id.map(str::to_owned),
+            via: d.via.clone(),
             ttl: self.messaging.queue_ttl,
         };
         let result = async {
@@ -532,7 +548,10 @@ impl crate::Messaging {
             .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&body[..body.len().min(4096)]) }));
         let ok = status < 400 && answer.get("error").is_none_or(Value::is_null);
         let duration_ms = i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX);
-        let summary = format!("{} → {}", n.method, d.target_name);
+        let summary = match &d.via {
+            Some(via) => format!("{} → {} (from {via})", n.method, d.target_name),
+            None => format!("{} → {}", n.method, d.target_name),
+        };
         let usage = jsonrpc::usage(&answer).and_then(token_counts);
         let (target, caller, method) = (d.target, d.caller, n.method.clone());
         let request = n.body.clone();
@@ -545,7 +564,7 @@ impl crate::Messaging {
             Some(target),
             json!({ "activity_type": ActivityType::A2aReceive.as_str(), "method": method, "summary": summary,
                     "status": if ok { "ok" } else { "error" }, "source_id": caller, "target_id": target,
-                    "duration_ms": duration_ms }),
+                    "via": d.via, "duration_ms": duration_ms }),
         )?];
         if caller.is_none() && status < 400 {
             notifications.push(events::live_notification(
@@ -726,6 +745,8 @@ pub struct Delivery {
     pub headers: Vec<(String, String)>,
     pub idle: Duration,
     pub external: bool,
+    /// A system caller's label (see [`ProxyRequest::via`]).
+    pub via: Option<String>,
 }
 
 #[cfg(test)]

@@ -94,6 +94,13 @@ pub type Deliver = Arc<dyn Fn(Uuid, Value) -> BoxFuture<'static, Result<ProxyOut
 /// are moved on without a fire, so the two never double up.
 pub type RunsOwnScheduler = Arc<dyn Fn(Uuid) -> BoxFuture<'static, Result<bool>> + Send + Sync>;
 
+/// Context a workspace's chat adds before its prompt (the original's Slack channel context).
+pub type Ambient = Arc<dyn Fn(Uuid) -> BoxFuture<'static, Option<String>> + Send + Sync>;
+/// Told of a fire's answer (the raw body) to post it to the workspace's chat.
+pub type AutoPost = Arc<dyn Fn(Uuid, Vec<u8>) -> BoxFuture<'static, ()> + Send + Sync>;
+/// How long an auto-post may take (the original's).
+const AUTO_POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Due rows taken per claim (the original's batch).
 pub const DUE_BATCH: i64 = 50;
 /// Fires in flight at once per replica (the original's).
@@ -149,6 +156,7 @@ pub struct Scheduler {
     pool: Pool,
     deliver: Deliver,
     runs_own: Option<RunsOwnScheduler>,
+    chat: Option<(Ambient, AutoPost)>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -207,7 +215,16 @@ impl Scheduler {
             pool,
             deliver,
             runs_own: None,
+            chat: None,
         }
+    }
+
+    /// The chat channels' hooks: `ambient` context before each prompt, and `post` with each
+    /// answer that said something (on a task of its own, bounded to 30 s).
+    #[must_use]
+    pub fn with_chat(mut self, ambient: Ambient, post: AutoPost) -> Self {
+        self.chat = Some((ambient, post));
+        self
     }
 
     /// Asks `runs_own` before each due fire: a workspace whose runtime runs its own scheduler
@@ -334,6 +351,14 @@ impl Scheduler {
 
     async fn fire(&self, s: Schedule, due_at: Option<OffsetDateTime>, missed: u32) -> Result<Fired> {
         let message_id = Self::message_id(s.id, due_at);
+        let context = match &self.chat {
+            Some((ambient, _)) => ambient(s.workspace_id).await,
+            None => None,
+        };
+        let prompt = match context {
+            Some(ctx) => format!("{ctx}\n\n{}", s.prompt),
+            None => s.prompt.clone(),
+        };
         let body = json!({
             "jsonrpc": "2.0",
             "id": message_id,
@@ -341,7 +366,7 @@ impl Scheduler {
             "params": { "message": {
                 "role": "user",
                 "messageId": message_id,
-                "parts": [{ "kind": "text", "text": s.prompt }],
+                "parts": [{ "kind": "text", "text": prompt }],
             } },
         });
         if let Some(slot) = due_at
@@ -368,6 +393,24 @@ impl Scheduler {
         };
         let took = started.elapsed();
         let (status, error, empty, queued) = judge(&outcome);
+        if let (
+            Some((_, post)),
+            Ok(ProxyOutcome::Answered {
+                status: 200..=299,
+                body,
+                ..
+            }),
+            false,
+        ) = (&self.chat, &outcome, empty)
+        {
+            let posting = post(s.workspace_id, body.clone());
+            let workspace_id = s.workspace_id;
+            tokio::spawn(async move {
+                if tokio::time::timeout(AUTO_POST_TIMEOUT, posting).await.is_err() {
+                    tracing::warn!(workspace_id = %workspace_id, "a schedule's answer was not posted to the chat within 30 s");
+                }
+            });
+        }
         self.finish(Finish {
             s,
             due_at,

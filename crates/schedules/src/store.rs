@@ -519,6 +519,33 @@ impl Schedules {
         Ok(())
     }
 
+    /// Makes the workspace's enabled schedules whose name contains one of `patterns`
+    /// (case-insensitive) due now (GitHub's triggers); a fire in flight keeps its slot.
+    /// Returns how many.
+    pub async fn trigger_named(&self, workspace_id: Uuid, patterns: &[&str]) -> Result<usize> {
+        let likes: Vec<String> = patterns
+            .iter()
+            .map(|p| {
+                format!(
+                    "%{}%",
+                    p.to_lowercase()
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                )
+            })
+            .collect();
+        let mut conn = self.pool.get().await?;
+        Ok(diesel::sql_query(
+            "UPDATE workspace_schedules SET next_run_at = now(), updated_at = now() \
+             WHERE workspace_id = $1 AND enabled AND next_run_at IS NOT NULL AND lower(name) LIKE ANY($2)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(workspace_id)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&likes)
+        .execute(&mut conn)
+        .await?)
+    }
+
     /// Disables every schedule of `workspace_ids` (a delete or a collapse): none fires into a
     /// workspace that is gone. Returns how many were enabled.
     pub async fn disable_for(conn: &mut AsyncPgConnection, workspace_ids: &[Uuid]) -> Result<usize> {

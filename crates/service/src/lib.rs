@@ -27,6 +27,25 @@ pub use molecule_tree::{
 };
 pub use molecule_vault::Vault;
 
+/// A message from no workspace (the operator's scheduler, a chat, a webhook) through the A2A
+/// proxy: its checks, its queue for a busy agent; `via` names a system caller.
+async fn send_as(
+    messaging: &Messaging,
+    target: uuid::Uuid,
+    body: serde_json::Value,
+    via: Option<String>,
+) -> Result<molecule_api::a2a::ProxyOutcome> {
+    messaging
+        .proxy_a2a(molecule_messaging::proxy::ProxyRequest {
+            target,
+            caller: None,
+            body,
+            headers: Vec::new(),
+            via,
+        })
+        .await
+}
+
 /// The use-cases of workspace-server. Each domain's are reached through its accessor
 /// ([`Services::tree`], [`Services::vault`], [`Services::messaging`], [`Services::memory`]);
 /// the ones that span domains are methods here.
@@ -38,6 +57,8 @@ pub struct Services {
     memory: Memory,
     /// The workspace templates under `CONFIGS_DIR`.
     templates: molecule_templates::Registry,
+    /// The channels' process-wide part (vendors' client, knobs, this replica's pollers).
+    channels: Arc<molecule_channels::Shared>,
 }
 
 impl std::fmt::Debug for Services {
@@ -53,20 +74,88 @@ impl Services {
         let vault = Vault::new(tree.clone());
         let messaging = Messaging::new(tree.clone(), vault.clone())?;
         let memory = Memory::new(tree.clone());
+        let vendors = molecule_channels::vendor::Vendors::new(molecule_channels::vendor::Bases::default())
+            .map_err(|e| ServiceError::internal("building the chat vendors' HTTP client", e))?;
         Ok(Self {
             tree,
             vault,
             messaging,
             memory,
             templates: molecule_templates::Registry::default(),
-        })
+            channels: molecule_channels::Shared::new(
+                vendors,
+                molecule_channels::Settings {
+                    poller_lease: molecule_channels::DEFAULT_POLLER_LEASE,
+                    poll_wait: molecule_channels::DEFAULT_POLL_WAIT,
+                    ..Default::default()
+                },
+            ),
+        }
+        .observe_drains())
+    }
+
+    /// The chat channels with their vendors and knobs (the binary's configuration).
+    pub fn with_channels(
+        mut self,
+        vendors: molecule_channels::vendor::Vendors,
+        settings: molecule_channels::Settings,
+    ) -> Self {
+        self.channels = molecule_channels::Shared::new(vendors, settings);
+        self.observe_drains()
+    }
+
+    /// The chat channels: messages go through messaging's A2A proxy as `channel:<type>`
+    /// (GitHub's as `webhook:github`); GitHub's triggers make schedules due.
+    pub fn channels(&self) -> molecule_channels::Channels {
+        self.channels_over(self.messaging.clone())
+    }
+
+    fn channels_over(&self, messaging: Messaging) -> molecule_channels::Channels {
+        let deliver: molecule_channels::Deliver = Arc::new(move |target, body, via| {
+            let messaging = messaging.clone();
+            Box::pin(async move { send_as(&messaging, target, body, Some(via)).await })
+        });
+        let schedules = molecule_schedules::Schedules::new(self.tree.pool().clone());
+        let trigger: molecule_channels::Trigger = Arc::new(move |workspace, patterns| {
+            let schedules = schedules.clone();
+            Box::pin(async move { schedules.trigger_named(workspace, patterns).await })
+        });
+        molecule_channels::Channels::new(
+            self.tree.clone(),
+            self.vault.keyring().clone(),
+            deliver,
+            Some(trigger),
+            self.channels.clone(),
+        )
+    }
+
+    /// Tells the channels of every answer the queue drains, so a busy agent's answer to a chat
+    /// message still reaches the chat. Rebuilt whenever the parts it holds change.
+    fn observe_drains(mut self) -> Self {
+        let channels = self.channels_over(self.messaging.clone());
+        let observer: molecule_messaging::DrainObserver = Arc::new(move |d| {
+            let channels = channels.clone();
+            Box::pin(async move {
+                channels
+                    .on_queue_answer(molecule_channels::QueueAnswer {
+                        workspace_id: d.workspace_id,
+                        message_id: d.message_id,
+                        status: d.status,
+                        body: d.body,
+                    })
+                    .await;
+            })
+        });
+        self.messaging = self.messaging.with_drain_observer(observer);
+        self
     }
 
     /// The workload hooks (the dispatcher, when there is one) followed by the domains that act
     /// on removals themselves: schedules disable a removed workspace's schedules.
     fn chain(hooks: Option<Arc<dyn WorkloadHooks>>, pool: &Pool) -> Arc<dyn WorkloadHooks> {
         let schedules: Arc<dyn WorkloadHooks> = Arc::new(molecule_schedules::Schedules::new(pool.clone()));
-        Arc::new(HookChain(hooks.into_iter().chain([schedules]).collect()))
+        let channels: Arc<dyn WorkloadHooks> = Arc::new(molecule_channels::RemovalHook(pool.clone()));
+        Arc::new(HookChain(hooks.into_iter().chain([schedules, channels]).collect()))
     }
 
     /// The schedules and their firing. A fire goes through messaging's A2A proxy as the
@@ -76,24 +165,25 @@ impl Services {
         let messaging = self.messaging.clone();
         let deliver: molecule_schedules::Deliver = Arc::new(move |target, body| {
             let messaging = messaging.clone();
-            Box::pin(async move {
-                messaging
-                    .proxy_a2a(molecule_messaging::proxy::ProxyRequest {
-                        target,
-                        caller: None,
-                        body,
-                        headers: Vec::new(),
-                    })
-                    .await
-            })
+            Box::pin(async move { send_as(&messaging, target, body, None).await })
         });
         let tree = self.tree.clone();
         let runs_own: molecule_schedules::RunsOwnScheduler = Arc::new(move |id| {
             let tree = tree.clone();
             Box::pin(async move { tree.runs_own_scheduler(id).await })
         });
+        let (ambient_channels, post_channels) = (self.channels(), self.channels());
+        let ambient: molecule_schedules::fire::Ambient = Arc::new(move |ws| {
+            let channels = ambient_channels.clone();
+            Box::pin(async move { channels.ambient_context(ws).await })
+        });
+        let post: molecule_schedules::fire::AutoPost = Arc::new(move |ws, body| {
+            let channels = post_channels.clone();
+            Box::pin(async move { channels.auto_post(ws, body).await })
+        });
         molecule_schedules::Scheduler::new(self.tree.pool().clone(), deliver)
             .with_runtime_schedulers(runs_own)
+            .with_chat(ambient, post)
             .with_fire_lease(self.tree.config().schedule_fire_lease)
     }
 
@@ -127,7 +217,7 @@ impl Services {
         self.vault = self.vault.with_tree(self.tree.clone());
         self.messaging = self.messaging.with_parts(self.tree.clone(), self.vault.clone());
         self.memory = self.memory.with_tree(self.tree.clone());
-        self
+        self.observe_drains()
     }
 
     pub fn tree(&self) -> &Tree {

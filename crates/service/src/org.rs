@@ -7,9 +7,11 @@
 //! created node's workspace secrets. `!include <file>` splices another YAML file of the org's
 //! directory in place. A node's `template`, `files_dir` and `system_prompt` seed its
 //! `/configs`; `spawning: false` leaves the node and its subtree out. Keys this platform does
-//! not implement (channels, plugins, prompts, …) are reported per node as `ignored`, never
+//! not implement (plugins, prompts, …) are reported per node as `ignored`, never
 //! dropped silently. A node's `schedules:` are checked with the rest and upserted as the
-//! template's own (`molecule-schedules`' `template`).
+//! template's own (`molecule-schedules`' `template`); its `channels:` are upserted by type
+//! through `molecule-channels` (values expanded from the org's `.env` files, secrets sealed),
+//! and each one left out is reported with why.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -99,11 +101,61 @@ pub struct Node {
     /// re-import updates them and never touches a schedule made through the API.
     #[serde(default)]
     pub schedules: Vec<molecule_schedules::template::TemplateSchedule>,
+    /// Chat channels, upserted by type (`molecule-channels`), their values expanded from the
+    /// org's `.env` files (`${VAR}`, `$VAR`) and their secrets sealed.
+    #[serde(default)]
+    pub channels: Vec<TemplateChannel>,
     #[serde(default)]
     pub children: Vec<Node>,
     /// Keys this platform does not implement: reported as ignored.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_yaml_ng::Value>,
+}
+
+/// One `channels:` entry of a node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateChannel {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allowed_users: Vec<String>,
+    pub enabled: Option<bool>,
+}
+
+/// `$VAR` and `${VAR}` in `raw` replaced from `env`; `None` when one is missing or empty.
+fn expand_env(raw: &str, env: &BTreeMap<String, SecretString>) -> Option<String> {
+    use molecule_secrets::ExposeSecret;
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, tail) = if let Some(inner) = after.strip_prefix('{') {
+            let end = inner.find('}')?;
+            (&inner[..end], &inner[end + 1..])
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        if name.is_empty() {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let value = env.get(name)?.expose_secret();
+        if value.is_empty() {
+            return None;
+        }
+        out.push_str(value);
+        rest = tail;
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// The largest `system_prompt`.
@@ -414,6 +466,8 @@ impl Services {
                     status: NodeStatus::NotSpawned,
                     error: None,
                     ignored,
+                    channels: Vec::new(),
+                    channels_skipped: Vec::new(),
                 });
                 continue;
             }
@@ -431,8 +485,10 @@ impl Services {
                 Ok((id, status)) => (Some(id), status, None),
                 Err(e) => (None, NodeStatus::Failed, Some(e.to_string())),
             };
+            let (mut channels, mut channels_skipped) = (Vec::new(), Vec::new());
             if let Some(id) = id {
                 self.import_schedules(id, &node, org_dir.as_deref()).await;
+                (channels, channels_skipped) = self.import_channels(id, &node, &env, org_dir.as_deref()).await;
                 for (i, child) in node.children.iter().cloned().enumerate().rev() {
                     stack.push((format!("{at}.children[{i}]"), Some(id), child));
                 }
@@ -445,6 +501,8 @@ impl Services {
                 status,
                 error,
                 ignored,
+                channels,
+                channels_skipped,
             });
         }
         let created = results
@@ -467,6 +525,75 @@ impl Services {
             skipped,
             failed,
         })
+    }
+
+    /// Upserts the node's channels on workspace `id`: what was written, and what was skipped
+    /// with why (the rest of the import goes on either way).
+    async fn import_channels(
+        &self,
+        id: Uuid,
+        node: &Node,
+        env: &BTreeMap<String, SecretString>,
+        org_dir: Option<&Path>,
+    ) -> (Vec<String>, Vec<molecule_api::org::ChannelSkipped>) {
+        if node.channels.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        // The org's `.env`, then the node's files_dir `.env` over it.
+        let mut env = env.clone();
+        if let (Some(f), Some(dir)) = (&node.files_dir, org_dir)
+            && let Ok(more) = load_env(&dir.join(f))
+        {
+            env.extend(more);
+        }
+        let mut skipped = Vec::new();
+        let mut wanted = Vec::new();
+        for c in &node.channels {
+            let mut config = serde_json::Map::new();
+            let mut missing = Vec::new();
+            for (k, raw) in &c.config {
+                match expand_env(raw, &env) {
+                    Some(v) => {
+                        config.insert(k.clone(), serde_json::Value::String(v));
+                    }
+                    None => missing.push(raw.clone()),
+                }
+            }
+            if !missing.is_empty() {
+                skipped.push(molecule_api::org::ChannelSkipped {
+                    kind: c.kind.clone(),
+                    reason: format!("missing env: {missing:?}"),
+                });
+                continue;
+            }
+            wanted.push(molecule_channels::OrgChannel {
+                kind: c.kind.clone(),
+                config,
+                allowed_users: c.allowed_users.clone(),
+                enabled: c.enabled,
+            });
+        }
+        let mut written = Vec::new();
+        match self.channels().import(id, wanted).await {
+            Ok(done) => {
+                for d in done {
+                    match d {
+                        molecule_channels::ImportedChannel::Written(kind) => written.push(kind.to_string()),
+                        molecule_channels::ImportedChannel::Skipped { kind, reason } => {
+                            skipped.push(molecule_api::org::ChannelSkipped { kind, reason })
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(workspace_id = %id, error = %e.chain(), "org import: channels not imported");
+                skipped.push(molecule_api::org::ChannelSkipped {
+                    kind: "*".into(),
+                    reason: format!("not imported: {e}"),
+                });
+            }
+        }
+        (written, skipped)
     }
 
     /// Upserts the node's schedules on workspace `id` (checked before anything was written;

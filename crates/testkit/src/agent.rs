@@ -74,26 +74,7 @@ impl StubAgent {
             mode: Mutex::new(mode),
             received: Mutex::new(Vec::new()),
         });
-        let serving = shared.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                while let Ok((stream, _)) = listener.accept().await {
-                    let shared = serving.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| answer(req, shared.clone()));
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        // A peer hanging up mid-request is what some tests do; not an error here.
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, service)
-                            .await;
-                    });
-                }
-            });
-        });
+        crate::serve_http(listener, 1, shared.clone(), answer)?;
         Ok(Self { url, shared })
     }
 

@@ -15,7 +15,8 @@
 //! `insta` snapshot) and [`free_port`]. Fixtures that need the application ("a workspace with a
 //! token") live in `molecule_service::testing`: the test kit must not depend on what it tests.
 //!
-//! Modules: `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector), `agent`
+//! Modules: `vendors` (feature `vendors`: local fakes of the chat vendors' APIs and their
+//! signers), `moto` (moto_server for EC2 tests), `otlp` (a loopback OTLP collector), `agent`
 //! (a loopback A2A agent that echoes, says busy or hangs, as the test sets it), `client` (the
 //! typed client of workspace-server's HTTP API that the black-box suites share: it speaks the
 //! wire, never the server's crates).
@@ -29,6 +30,8 @@ pub mod agent;
 pub mod client;
 mod moto;
 mod otlp;
+#[cfg(feature = "vendors")]
+pub mod vendors;
 
 use std::sync::OnceLock;
 
@@ -191,6 +194,47 @@ fn start_throwaway() -> Result<Server, Error> {
 }
 
 pub use molecule_pg_cluster::with_database;
+
+/// Serves HTTP/1 on `listener` (non-blocking, bound by the caller) on a thread and runtime of
+/// its own, so any test runtime can use it: each request goes to `handle` with `state`. It
+/// stops when the test process ends.
+pub(crate) fn serve_http<S, F>(
+    listener: std::net::TcpListener,
+    workers: usize,
+    state: std::sync::Arc<S>,
+    handle: fn(hyper::Request<hyper::body::Incoming>, std::sync::Arc<S>) -> F,
+) -> Result<(), Error>
+where
+    S: Send + Sync + 'static,
+    F: std::future::Future<
+            Output = Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, std::convert::Infallible>,
+        > + Send
+        + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    // A peer hanging up mid-request is what some tests do; not an error here.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+    });
+    Ok(())
+}
 
 /// Runs `f` on a private multi-thread runtime in its own thread: template setup uses diesel's
 /// blocking migration harness, which must not run on the test's (possibly single-threaded)

@@ -44,6 +44,10 @@ pub enum ServiceError {
     /// 429.
     #[error("{0}")]
     TooMany(String),
+    /// 502: a third party this request went through refused or failed (a chat vendor); the
+    /// message is that party's own error, with details.
+    #[error("{message}")]
+    Upstream { message: String, details: Value },
     /// 501: this backend cannot do this; the message says why.
     #[error("{0}")]
     NotImplemented(String),

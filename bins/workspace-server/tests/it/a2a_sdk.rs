@@ -124,3 +124,50 @@ async fn an_a2a_sdk_agent_behind_the_proxy() {
     .await;
     assert_eq!(methods, vec!["SendMessage", "message/send"]);
 }
+
+/// An agent written with the official A2A Python SDK that logs each messageId it receives to
+/// `log` and, with `gate`, holds its answers while that file exists.
+pub(crate) struct SdkAgent {
+    _peer: Peer,
+    pub(crate) url: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl SdkAgent {
+    pub(crate) async fn start(python: &std::path::Path, gate: Option<&std::path::Path>) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let port = molecule_testkit::free_port();
+        let mut cmd = std::process::Command::new(python);
+        cmd.arg(peer_script())
+            .args(["serve", &port.to_string()])
+            .arg(log.path())
+            .stdin(std::process::Stdio::null());
+        if let Some(gate) = gate {
+            cmd.arg(gate);
+        }
+        let peer = Peer(cmd.spawn().unwrap());
+        molecule_testkit::until("the SDK agent to listen", Duration::from_secs(30), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        Self {
+            _peer: peer,
+            url: format!("http://127.0.0.1:{port}/"),
+            log,
+        }
+    }
+
+    /// How many times each messageId starting with `prefix` reached the agent.
+    pub(crate) fn received(&self, prefix: &str) -> std::collections::BTreeMap<String, usize> {
+        let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for id in std::fs::read_to_string(self.log.path()).unwrap_or_default().lines() {
+            if id.starts_with(prefix) {
+                *counts.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+        counts
+    }
+}

@@ -4,6 +4,7 @@
 mod a2a_sdk;
 mod approvals;
 mod boot;
+mod channels;
 mod common;
 mod docker_e2e;
 mod docker_registry;

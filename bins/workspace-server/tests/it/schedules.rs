@@ -196,53 +196,6 @@ async fn a_busy_agent_gets_its_scheduled_prompt_from_the_queue_once_it_frees() {
     );
 }
 
-/// An agent written with the official A2A Python SDK that logs each messageId it receives to
-/// `log` and, with `gate`, holds its answers while that file exists.
-struct SdkAgent {
-    _peer: crate::a2a_sdk::Peer,
-    url: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl SdkAgent {
-    async fn start(python: &std::path::Path, gate: Option<&std::path::Path>) -> Self {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let port = molecule_testkit::free_port();
-        let mut cmd = std::process::Command::new(python);
-        cmd.arg(crate::a2a_sdk::peer_script())
-            .args(["serve", &port.to_string()])
-            .arg(log.path())
-            .stdin(std::process::Stdio::null());
-        if let Some(gate) = gate {
-            cmd.arg(gate);
-        }
-        let peer = crate::a2a_sdk::Peer(cmd.spawn().unwrap());
-        molecule_testkit::until("the SDK agent to listen", Duration::from_secs(30), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
-        Self {
-            _peer: peer,
-            url: format!("http://127.0.0.1:{port}/"),
-            log,
-        }
-    }
-
-    /// How many times each scheduled messageId reached the agent.
-    fn received(&self) -> BTreeMap<String, usize> {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for id in std::fs::read_to_string(self.log.path()).unwrap_or_default().lines() {
-            if id.starts_with("cron-") {
-                *counts.entry(id.to_owned()).or_default() += 1;
-            }
-        }
-        counts
-    }
-}
-
 /// Ten workspaces served by `url`, twenty schedules each, made through both replicas; then
 /// every slot due now (tests may write any table).
 async fn two_hundred_due(db: &TestDb, apis: [&molecule_testkit::Api; 2], url: &str, prefix: &str) {
@@ -310,19 +263,19 @@ async fn two_hundred_due_slots_reach_an_a2a_sdk_agent_exactly_once() {
     let (api_a, api_b) = (a.api(), b.api());
     api_a.ready().await;
     api_b.ready().await;
-    let agent = SdkAgent::start(&python, None).await;
+    let agent = crate::a2a_sdk::SdkAgent::start(&python, None).await;
     two_hundred_due(&db, [&api_a, &api_b], &agent.url, "sdk-cron").await;
     until_ok(
         "200 scheduled prompts at the SDK agent",
         Duration::from_secs(90),
         || async {
-            let n = agent.received().len();
+            let n = agent.received("cron-").len();
             if n >= 200 { Ok(()) } else { Err(format!("{n} so far")) }
         },
     )
     .await;
     two_more_ticks(&[&api_a, &api_b]).await;
-    let counts = agent.received();
+    let counts = agent.received("cron-");
     assert_eq!(counts.len(), 200, "every slot reached the agent");
     let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "received twice: {doubled:?}");
@@ -349,13 +302,13 @@ async fn killing_a_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
     let dir = tempfile::tempdir().unwrap();
     let gate = dir.path().join("gate");
     std::fs::write(&gate, b"closed").unwrap();
-    let agent = SdkAgent::start(&python, Some(&gate)).await;
+    let agent = crate::a2a_sdk::SdkAgent::start(&python, Some(&gate)).await;
     two_hundred_due(&db, [&api_a, &api_b], &agent.url, "kill-cron").await;
 
     // Each replica's tick has claimed a batch and sent as many prompts as it fires at once;
     // they wait at the gate.
     until_ok("twenty prompts held at the agent", Duration::from_secs(30), || async {
-        let n = agent.received().len();
+        let n = agent.received("cron-").len();
         if n >= 20 { Ok(()) } else { Err(format!("{n} so far")) }
     })
     .await;
@@ -369,7 +322,11 @@ async fn killing_a_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
     let survivor = &api_b;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
-    assert_eq!(agent.received().len(), 20, "nothing else was sent while the gate held");
+    assert_eq!(
+        agent.received("cron-").len(),
+        20,
+        "nothing else was sent while the gate held"
+    );
     std::fs::remove_file(&gate).unwrap();
 
     // The survivor fires the 100 nobody held and its own 50, then the dead replica's 50 once
@@ -395,7 +352,7 @@ async fn killing_a_firing_replica_mid_tick_loses_no_slot_and_doubles_none() {
     })
     .await;
     two_more_ticks(&[survivor]).await;
-    let counts = agent.received();
+    let counts = agent.received("cron-");
     assert_eq!(counts.len(), 200, "every slot reached the agent");
     let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "received twice: {doubled:?}");

@@ -37,6 +37,7 @@ fn item(ws: Uuid, priority: i16, key: Option<&str>) -> NewItem {
         headers: json!({}),
         idempotency_key: key.map(str::to_owned),
         delegation_id: None,
+        via: None,
         ttl: Duration::from_secs(3600),
     }
 }

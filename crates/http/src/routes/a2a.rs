@@ -35,7 +35,7 @@ async fn json_body(payload: web::Payload) -> Result<serde_json::Value, ApiError>
     .await
 }
 
-fn answer(outcome: ProxyOutcome) -> HttpResponse {
+pub(crate) fn answer(outcome: ProxyOutcome) -> HttpResponse {
     let status = StatusCode::from_u16(outcome.status()).unwrap_or(StatusCode::BAD_GATEWAY);
     match outcome {
         ProxyOutcome::Answered { content_type, body, .. } => {
@@ -124,6 +124,7 @@ pub async fn proxy(
             caller,
             body,
             headers,
+            via: None,
         })
         .await?;
     Ok(answer(outcome))

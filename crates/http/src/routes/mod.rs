@@ -6,6 +6,7 @@ pub mod a2a;
 pub mod activity;
 pub mod admin;
 pub mod approvals;
+pub mod channels;
 pub mod chat;
 pub mod delegations;
 pub mod discovery;
@@ -111,6 +112,16 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(schedules::delete_schedule)
         .service(schedules::run_schedule)
         .service(schedules::schedule_history)
+        .service(channels::list_adapters)
+        .service(channels::discover_channels)
+        .service(channels::list_channels)
+        .service(channels::create_channel)
+        .service(channels::update_channel)
+        .service(channels::delete_channel)
+        .service(channels::send_channel)
+        .service(channels::test_channel)
+        .service(channels::type_webhook)
+        .service(channels::channel_webhook)
         .service(tokens::list_tokens)
         .service(tokens::mint_token)
         .service(tokens::rotate_tokens)

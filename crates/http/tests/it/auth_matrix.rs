@@ -30,8 +30,17 @@ fn routes() -> Vec<(Method, String)> {
 
 /// Routes that take no credentials at all.
 /// Routes without bearer auth (`/registry/bootstrap`'s credential is the one-time code in its
-/// body; `operator::` tests it).
-const OPEN: &[&str] = &["/health", "/readyz", "/registry/bootstrap"];
+/// body; `operator::` tests it). The vendors' webhooks are authenticated by the vendor's
+/// signature against the channel row (workspace-server's `channels` tests refuse forged,
+/// stale and wrong-row requests); the adapter catalogue is public, as the original's.
+const OPEN: &[&str] = &[
+    "/health",
+    "/readyz",
+    "/registry/bootstrap",
+    "/channels/adapters",
+    "/webhooks/{type}",
+    "/webhooks/{type}/{channel_id}",
+];
 
 /// Decided from above: the admin token or an ancestor's token, never the workspace's own
 /// (checked on its own below, and end to end in workspace-server's `approvals` tests).
