@@ -120,6 +120,11 @@ impl Adapter for Discord {
         let key = field(config, "public_key")
             .or(fallback.filter(|k| !k.trim().is_empty()))
             .ok_or(Rejected::Mismatch)?;
+        verify::fresh(
+            "X-Signature-Timestamp",
+            inbound.headers.get("X-Signature-Timestamp"),
+            inbound.now_unix,
+        )?;
         verify::discord(
             key,
             inbound.headers.get("X-Signature-Timestamp"),

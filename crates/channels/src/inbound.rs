@@ -249,7 +249,16 @@ impl crate::Channels {
         {
             refused = true;
         }
-        let a2a_id = format!("channel-{kind}-{}-{}", row.id, m.external_id);
+        // Telegram numbers updates per bot: a row given another bot must not take its
+        // updates for the old one's.
+        let external_id = match (
+            kind,
+            adapter::field(config, "bot_token").and_then(|t| t.split_once(':')),
+        ) {
+            (ChannelType::Telegram, Some((bot, _))) => format!("{bot}:{}", m.external_id),
+            _ => m.external_id.clone(),
+        };
+        let a2a_id = format!("channel-{kind}-{}-{external_id}", row.id);
         let taken = {
             let mut conn = self.pool().get().await?;
             store::take_in(
@@ -257,7 +266,7 @@ impl crate::Channels {
                 store::NewMessage {
                     channel_id: row.id,
                     workspace_id: row.workspace_id,
-                    external_id: &m.external_id,
+                    external_id: &external_id,
                     a2a_message_id: &a2a_id,
                     chat_id: &m.chat_id,
                     user_id: &m.user_id,

@@ -121,6 +121,11 @@ impl Adapter for Lark {
         // Without a verification token nothing proves an event is Lark's for this row.
         let token = field(config, "verify_token").ok_or(Rejected::Mismatch)?;
         if let Some(key) = field(config, "encrypt_key") {
+            verify::fresh(
+                "X-Lark-Request-Timestamp",
+                inbound.headers.get("X-Lark-Request-Timestamp"),
+                inbound.now_unix,
+            )?;
             verify::lark_signature(
                 key,
                 inbound.headers.get("X-Lark-Request-Timestamp"),

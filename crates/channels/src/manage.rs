@@ -356,6 +356,7 @@ impl crate::Channels {
         let kind = row.kind()?;
         let a = crate::catalogue::adapter(kind);
         let mut new_config = None;
+        let mut reset_offset = false;
         if let Some(raw) = &body.config {
             let stored = self.open(&row)?;
             let mut raw = raw.clone();
@@ -376,6 +377,7 @@ impl crate::Channels {
                 }
             }
             let config = Self::config_of(a, &raw)?;
+            reset_offset = config.get("bot_token") != stored.get("bot_token");
             new_config = Some((self.seal(a, workspace_id, id, &config)?, config));
         }
         let users = Self::users_of(body.allowed_users)?;
@@ -394,6 +396,7 @@ impl crate::Channels {
                     allowed_users: users.as_ref(),
                     enabled: body.enabled,
                     budget,
+                    reset_offset,
                 },
             )
             .await?

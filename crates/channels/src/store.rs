@@ -179,6 +179,8 @@ pub struct Change<'a> {
     pub allowed_users: Option<&'a Value>,
     pub enabled: Option<bool>,
     pub budget: Option<Option<i32>>,
+    /// Another Telegram bot: its updates are numbered afresh.
+    pub reset_offset: bool,
 }
 
 /// Applies a change to one of the workspace's channels; false when it has none by that id.
@@ -191,6 +193,7 @@ pub async fn update(conn: &mut AsyncPgConnection, workspace_id: Uuid, id: Uuid, 
            enabled = COALESCE($7, enabled), \
            channel_budget = CASE WHEN $8 THEN $9 ELSE channel_budget END, \
            disabled_reason = CASE WHEN $7 THEN NULL ELSE disabled_reason END, \
+           poll_offset = CASE WHEN $10 THEN 0 ELSE poll_offset END, \
            config_version = config_version + 1, updated_at = now() \
          WHERE id = $1 AND workspace_id = $2",
     )
@@ -203,6 +206,7 @@ pub async fn update(conn: &mut AsyncPgConnection, workspace_id: Uuid, id: Uuid, 
     .bind::<Nullable<Bool>, _>(c.enabled)
     .bind::<Bool, _>(c.budget.is_some())
     .bind::<Nullable<Int4>, _>(c.budget.flatten())
+    .bind::<Bool, _>(c.reset_offset)
     .execute(conn)
     .await?;
     Ok(n == 1)

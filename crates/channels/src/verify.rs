@@ -65,6 +65,21 @@ pub fn slack(
     hmac::verify(&key, &signed, &tag).map_err(|_| Rejected::Mismatch)
 }
 
+/// A vendor's request timestamp (unix seconds, header `name`) must be within
+/// [`SLACK_REPLAY_WINDOW_SECONDS`] of `now_unix`, either way: a captured request cannot be
+/// replayed later (Discord's and Lark's signatures cover their timestamps).
+pub fn fresh(name: &'static str, timestamp: Option<&str>, now_unix: i64) -> Result<(), Rejected> {
+    let at: i64 = timestamp
+        .ok_or(Rejected::Missing(name))?
+        .trim()
+        .parse()
+        .map_err(|_| Rejected::Malformed(name))?;
+    if (now_unix - at).abs() > SLACK_REPLAY_WINDOW_SECONDS {
+        return Err(Rejected::Stale);
+    }
+    Ok(())
+}
+
 /// Discord: `X-Signature-Ed25519` (hex) must be an Ed25519 signature of
 /// `<X-Signature-Timestamp><body>` by the row's public key (hex, from the application's page).
 pub fn discord(
@@ -166,6 +181,15 @@ mod tests {
     /// Python's `hmac` over `v0:1531420618:<SLACK_BODY>` with [`SLACK_SECRET`] (an independent
     /// implementation).
     const SLACK_SIG: &str = "v0=bca5eef5dd737ed259b428b18cd24f679baa18c3fc5f1cb2a6ac9f03e717969a";
+
+    #[test]
+    fn timestamps_are_fresh_within_five_minutes_either_way() {
+        assert_eq!(fresh("T", Some("1000"), 1000 + 300), Ok(()));
+        assert_eq!(fresh("T", Some("1000"), 1000 - 300), Ok(()));
+        assert_eq!(fresh("T", Some("1000"), 1000 + 301), Err(Rejected::Stale));
+        assert_eq!(fresh("T", Some("x"), 1000), Err(Rejected::Malformed("T")));
+        assert_eq!(fresh("T", None, 1000), Err(Rejected::Missing("T")));
+    }
 
     #[test]
     fn slack_checks_the_signature_and_the_replay_window() {

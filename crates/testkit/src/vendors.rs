@@ -263,6 +263,11 @@ impl Vendors {
     /// SHA-256 of the encrypt key, a random IV before the ciphertext, base64), and the
     /// signature headers Lark sends with it.
     pub fn lark_encrypt(encrypt_key: &str, event: &Value) -> (Vec<u8>, Vec<(String, String)>) {
+        Self::lark_encrypt_at(encrypt_key, event, unix_now())
+    }
+
+    /// [`Vendors::lark_encrypt`] stamped at `timestamp` (unix seconds).
+    pub fn lark_encrypt_at(encrypt_key: &str, event: &Value, timestamp: i64) -> (Vec<u8>, Vec<(String, String)>) {
         use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
         let key = ring::digest::digest(&ring::digest::SHA256, encrypt_key.as_bytes());
         let mut iv = [0u8; 16];
@@ -275,14 +280,15 @@ impl Vendors {
         let body = json!({ "encrypt": base64::engine::general_purpose::STANDARD.encode(raw) })
             .to_string()
             .into_bytes();
-        let (ts, nonce) = ("1700000000", "n0nce");
+        let ts = timestamp.to_string();
+        let nonce = "n0nce";
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         ctx.update(ts.as_bytes());
         ctx.update(nonce.as_bytes());
         ctx.update(encrypt_key.as_bytes());
         ctx.update(&body);
         let headers = vec![
-            ("X-Lark-Request-Timestamp".into(), ts.into()),
+            ("X-Lark-Request-Timestamp".into(), ts),
             ("X-Lark-Request-Nonce".into(), nonce.into()),
             ("X-Lark-Signature".into(), hex::encode(ctx.finish().as_ref())),
         ];
@@ -296,6 +302,13 @@ impl Vendors {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
         format!("sha256={}", hex::encode(ring::hmac::sign(&key, body).as_ref()))
     }
+}
+
+/// Unix seconds now, as vendors stamp their requests.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Signs interactions as Discord does: Ed25519 over `<timestamp><body>`.

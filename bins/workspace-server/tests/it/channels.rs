@@ -20,6 +20,7 @@ use crate::common;
 const ADMIN: &str = "channels-admin";
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const TG_TOKEN: &str = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQ";
+const TG_TOKEN_2: &str = "987654321:ZZyyXXwwVVuuTTssRRqqPPooNNmmLLkkJJ";
 const GH_SECRET: &str = "gh-webhook-secret";
 
 /// The server's environment: the vendors at the fake, short leases and polls, a sealing key.
@@ -91,7 +92,11 @@ async fn slack_post(api: &Api, channel: &str, secret: &str, ts: i64, body: &Valu
 }
 
 async fn lark_post(api: &Api, channel: &str, event: &Value) -> (u16, Value) {
-    let (body, headers) = Vendors::lark_encrypt("lark-ek", event);
+    lark_post_at(api, channel, "lark-ek", now(), event).await
+}
+
+async fn lark_post_at(api: &Api, channel: &str, key: &str, at: i64, event: &Value) -> (u16, Value) {
+    let (body, headers) = Vendors::lark_encrypt_at(key, event, at);
     post_raw(
         api,
         &format!("/webhooks/lark/{channel}"),
@@ -106,10 +111,10 @@ async fn discord_post(
     api: &Api,
     channel: &str,
     signer: &molecule_testkit::vendors::DiscordSigner,
-    timestamp: &str,
+    timestamp: i64,
     body: &str,
 ) -> (u16, Value) {
-    let headers = signer.headers(timestamp, body.as_bytes());
+    let headers = signer.headers(&timestamp.to_string(), body.as_bytes());
     post_raw(
         api,
         &format!("/webhooks/discord/{channel}"),
@@ -218,10 +223,10 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
 
     // Discord: PING, then a command deferred and answered as the interaction's follow-up.
     let ping = json!({ "id": "p1", "type": 1, "application_id": "424242", "token": "t", "version": 1 }).to_string();
-    let (s, v) = discord_post(&api, &discord_id, &discord, "1700000000", &ping).await;
+    let (s, v) = discord_post(&api, &discord_id, &discord, now(), &ping).await;
     assert_eq!((s, v), (200, json!({ "type": 1 })));
     let cmd = Vendors::discord_command("i-1", "D1", "U9", "ask", "hello discord").to_string();
-    let (s, v) = discord_post(&api, &discord_id, &discord, "1700000001", &cmd).await;
+    let (s, v) = discord_post(&api, &discord_id, &discord, now(), &cmd).await;
     assert_eq!((s, v), (200, json!({ "type": 5 })));
     until_sent("the Discord follow-up", || {
         fake.calls_to("discord", "/api/v10/webhooks/424242/itoken-i-1")
@@ -287,46 +292,152 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
     })
     .await;
 
-    // Refused before anything reaches the agent: forged, stale, the wrong row's key.
+    // Telegram in webhook mode (a third workspace, the same agent): create registers the
+    // webhook with its secret token; an update carrying it is answered in the chat.
+    let hooked = api.external("hooked").await;
+    api.register(&hooked, &agent.url, &json!({ "name": "hooked" })).await;
+    fake.telegram_bot(TG_TOKEN_2);
+    let made = api
+        .post(
+            &format!("/workspaces/{}/channels", hooked.id),
+            &hooked.token,
+            &json!({ "channel_type": "telegram", "config": { "bot_token": TG_TOKEN_2, "chat_id": "31", "webhook_secret": "tg-secret-1" } }),
+        )
+        .await
+        .expect(201);
+    let tg_hook = made["id"].as_str().unwrap().to_owned();
+    let registered = fake.telegram_webhook(TG_TOKEN_2).expect("setWebhook was called");
+    assert_eq!(registered["secret_token"], "tg-secret-1");
+    assert!(
+        registered["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/webhooks/telegram/{tg_hook}")),
+        "{registered}"
+    );
+    assert_eq!(made["inbound_url"], registered["url"]);
+    let tg_post = |row: String, secret: &'static str, update: Value| {
+        let api = &api;
+        async move {
+            let raw = update.to_string();
+            let headers = vec![("X-Telegram-Bot-Api-Secret-Token".to_owned(), secret.to_owned())];
+            post_raw(
+                api,
+                &format!("/webhooks/telegram/{row}"),
+                &headers,
+                "application/json",
+                raw.as_bytes(),
+            )
+            .await
+        }
+    };
+    let (s, _) = tg_post(
+        tg_hook.clone(),
+        "tg-secret-1",
+        Vendors::telegram_update(501, 31, 8, "hello webhook"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    until_sent("the Telegram webhook answer", || {
+        fake.telegram_sent(TG_TOKEN_2)
+            .contains(&("31".into(), "sdk echo: hello webhook".into()))
+    })
+    .await;
+
+    // The other workspace's rows, each with its own secrets: the wrong row's key.
+    let other_row = |body: Value| {
+        let (api, path, token) = (&api, format!("/workspaces/{}/channels", other.id), other.token.clone());
+        async move {
+            api.post(&path, &token, &body).await.expect(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (other_pk, _) = Vendors::discord_key();
+    let other_discord = other_row(json!({ "channel_type": "discord",
+        "config": { "webhook_url": "https://discord.com/api/webhooks/2/def", "public_key": other_pk } }))
+    .await;
+    let other_lark = other_row(json!({ "channel_type": "lark", "config": {
+        "webhook_url": "https://open.feishu.cn/open-apis/bot/v2/hook/other", "verify_token": "other-vt", "encrypt_key": "other-ek" } })).await;
+    let other_tg = other_row(json!({ "channel_type": "telegram",
+        "config": { "bot_token": TG_TOKEN_2, "chat_id": "31", "webhook_secret": "tg-secret-2" } }))
+    .await;
+
+    // Refused before anything reaches the agent, vendor by vendor: a forged signature, a
+    // stale timestamp, the wrong row's key.
     let before = agent.received("channel-").len();
-    let refused = json!({ "error": "webhook authentication failed" });
+    let refused = (401, json!({ "error": "webhook authentication failed" }));
     let ev = |id: &str| Vendors::slack_event(id, "C1", "U1", "forged");
     assert_eq!(
         slack_post(&api, &slack, "not-the-secret", now(), &ev("F1")).await,
-        (401, refused.clone()),
-        "forged"
+        refused,
+        "slack: forged"
     );
     assert_eq!(
         slack_post(&api, &slack, "slack-secret-1", now() - 600, &ev("F2")).await,
-        (401, refused.clone()),
-        "stale"
+        refused,
+        "slack: stale"
     );
     assert_eq!(
         slack_post(&api, &other_slack, "slack-secret-1", now(), &ev("F3")).await,
-        (401, refused.clone()),
-        "another row's secret"
+        refused,
+        "slack: another row's secret"
     );
     let (_, impostor) = Vendors::discord_key();
-    let cmd = Vendors::discord_command("i-2", "D1", "U9", "ask", "forged").to_string();
-    let (s, _) = discord_post(&api, &discord_id, &impostor, "1700000002", &cmd).await;
-    assert_eq!(s, 401, "Discord signed by another key");
-    let (s, _) = lark_post(
-        &api,
-        &lark,
-        &Vendors::lark_event("le-2", "wrong-token", "oc_1", "ou_9", "forged"),
-    )
-    .await;
-    assert_eq!(s, 401, "Lark with another verification token");
-    let update = Vendors::telegram_update(1, 777, 42, "forged").to_string();
-    let (s, _) = post_raw(
-        &api,
-        &format!("/webhooks/telegram/{telegram}"),
-        &[],
-        "application/json",
-        update.as_bytes(),
-    )
-    .await;
-    assert_eq!(s, 401, "a webhook to a polling Telegram row");
+    let cmd = |id: &str| Vendors::discord_command(id, "D1", "U9", "ask", "forged").to_string();
+    assert_eq!(
+        discord_post(&api, &discord_id, &impostor, now(), &cmd("i-2")).await,
+        refused,
+        "discord: forged"
+    );
+    assert_eq!(
+        discord_post(&api, &discord_id, &discord, now() - 600, &cmd("i-3")).await,
+        refused,
+        "discord: stale"
+    );
+    assert_eq!(
+        discord_post(&api, &other_discord, &discord, now(), &cmd("i-4")).await,
+        refused,
+        "discord: another row's key"
+    );
+    let lev = |id: &str, token: &str| Vendors::lark_event(id, token, "oc_1", "ou_9", "forged");
+    assert_eq!(
+        lark_post_at(&api, &lark, "not-the-key", now(), &lev("le-2", "lark-vt")).await,
+        refused,
+        "lark: forged"
+    );
+    assert_eq!(
+        lark_post(&api, &lark, &lev("le-3", "wrong-token")).await,
+        refused,
+        "lark: another token"
+    );
+    assert_eq!(
+        lark_post_at(&api, &lark, "lark-ek", now() - 600, &lev("le-4", "lark-vt")).await,
+        refused,
+        "lark: stale"
+    );
+    assert_eq!(
+        lark_post(&api, &other_lark, &lev("le-5", "lark-vt")).await,
+        refused,
+        "lark: another row's key"
+    );
+    let upd = |id: i64| Vendors::telegram_update(id, 31, 8, "forged");
+    assert_eq!(
+        tg_post(tg_hook.clone(), "not-the-secret", upd(502)).await,
+        refused,
+        "telegram: forged"
+    );
+    assert_eq!(
+        tg_post(other_tg.clone(), "tg-secret-1", upd(503)).await,
+        refused,
+        "telegram: another row's secret"
+    );
+    assert_eq!(
+        tg_post(telegram.clone(), "tg-secret-1", upd(504)).await,
+        refused,
+        "telegram: a polling row takes no webhook"
+    );
     let (s, _) = post_raw(
         &api,
         "/webhooks/slack",
@@ -341,6 +452,33 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
         before,
         "no refused request reached the agent"
     );
+
+    // Discover: the bot's name and the chats that wrote to it; a bad token is a friendly 400.
+    fake.telegram_message(TG_TOKEN_2, 4242, 8, "/start");
+    let found = api
+        .admin_post(
+            "/channels/discover",
+            &json!({ "channel_type": "telegram", "bot_token": TG_TOKEN_2, "workspace_id": hooked.id }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(found["bot_username"], "fake_bot", "{found}");
+    assert!(
+        found["chats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["chat_id"] == "4242"),
+        "{found}"
+    );
+    let bad = api
+        .admin_post(
+            "/channels/discover",
+            &json!({ "channel_type": "telegram", "bot_token": "1:unknownunknownunknownunknownunknown", "workspace_id": hooked.id }),
+        )
+        .await
+        .expect(400);
+    assert!(bad["error"].as_str().unwrap().contains("Invalid bot token"), "{bad}");
 
     // Send and Test go to every destination; the list masks every secret.
     api.post(
@@ -493,10 +631,46 @@ async fn telegram_polling_on_two_replicas_is_one_poller_and_survives_a_sigkill()
     // Every update reached the agent exactly once (counted by update_id in the messageId).
     let got = agent.received(&format!("channel-telegram-{row}-"));
     for id in &ids {
-        let key = format!("channel-telegram-{row}-{id}");
+        let key = format!("channel-telegram-{row}-123456789:{id}");
         assert_eq!(got.get(&key), Some(&1), "{key}: {got:?}");
     }
     assert_eq!(got.len(), 10, "{got:?}");
+    // A config change (a new bot) reaches the poller within seconds.
+    fake.telegram_bot(TG_TOKEN_2);
+    let path = format!("/workspaces/{}/channels/{row}", ws.id);
+    live.patch(
+        &path,
+        &ws.token,
+        &json!({ "config": { "bot_token": TG_TOKEN_2, "chat_id": "555" } }),
+    )
+    .await
+    .expect(200);
+    fake.telegram_message(TG_TOKEN_2, 555, 7, "m-new-bot");
+    until_sent("the new bot's answer", || {
+        fake.telegram_sent(TG_TOKEN_2)
+            .contains(&("555".into(), "sdk echo: m-new-bot".into()))
+    })
+    .await;
+    // A revoked token (401 to getUpdates) disables the channel, with the reason in the list.
+    fake.telegram_revoke(TG_TOKEN_2);
+    let list = format!("/workspaces/{}/channels", ws.id);
+    let row = until_ok("the channel disabled", Duration::from_secs(30), || async {
+        let rows = live.get(&list, &ws.token).await.expect(200);
+        let r = rows[0].clone();
+        if r["enabled"] == false {
+            Ok(r)
+        } else {
+            Err(r.to_string())
+        }
+    })
+    .await;
+    assert!(
+        row["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("telegram: unauthorized"),
+        "{row}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
