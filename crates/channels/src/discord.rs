@@ -56,11 +56,7 @@ static SCHEMA: [Field; 4] = [
 
 async fn post(vendors: &Vendors, url: String, text: &str) -> Result<(), SendError> {
     for part in crate::chunk::discord(text) {
-        let resp = vendors
-            .http
-            .post(url.clone())
-            .json(&json!({ "content": part }))
-            .send()
+        let resp = crate::vendor::send_respecting_429(vendors.http.post(url.clone()).json(&json!({ "content": part })))
             .await
             .map_err(|e| SendError::transport(VENDOR, e))?;
         let status = resp.status().as_u16();

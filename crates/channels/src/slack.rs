@@ -279,14 +279,15 @@ impl Adapter for Slack {
                         body[k] = json!(v);
                     }
                 }
-                let resp = vendors
-                    .http
-                    .post(vendors.slack_api("chat.postMessage"))
-                    .bearer_auth(token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|e| SendError::transport(VENDOR, e))?;
+                let resp = crate::vendor::send_respecting_429(
+                    vendors
+                        .http
+                        .post(vendors.slack_api("chat.postMessage"))
+                        .bearer_auth(token)
+                        .json(&body),
+                )
+                .await
+                .map_err(|e| SendError::transport(VENDOR, e))?;
                 let status = resp.status();
                 let answer: Value = resp.json().await.unwrap_or(Value::Null);
                 if answer.get("ok").and_then(Value::as_bool) != Some(true) {
@@ -313,13 +314,14 @@ impl Adapter for Slack {
         }
         let url = field(config, "webhook_url")
             .ok_or_else(|| SendError::NotConfigured("the channel has neither bot_token nor webhook_url".into()))?;
-        let resp = vendors
-            .http
-            .post(vendors.slack_webhook(url))
-            .json(&json!({ "text": text }))
-            .send()
-            .await
-            .map_err(|e| SendError::transport(VENDOR, e))?;
+        let resp = crate::vendor::send_respecting_429(
+            vendors
+                .http
+                .post(vendors.slack_webhook(url))
+                .json(&json!({ "text": text })),
+        )
+        .await
+        .map_err(|e| SendError::transport(VENDOR, e))?;
         if resp.status().as_u16() != 200 {
             let status = resp.status().as_u16();
             let said = resp.text().await.unwrap_or_default();

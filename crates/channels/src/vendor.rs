@@ -80,6 +80,30 @@ impl Vendors {
     }
 }
 
+/// The longest a vendor's `Retry-After` is waited for before the one retry.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Sends `req`; a 429 waits for the vendor's `Retry-After` (seconds; at most 30) and sends
+/// once more, and that answer stands (Slack's and Discord's documented rate limiting).
+pub(crate) async fn send_respecting_429(req: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
+    let again = req.try_clone();
+    let resp = req.send().await?;
+    let Some(again) = again.filter(|_| resp.status().as_u16() == 429) else {
+        return Ok(resp);
+    };
+    let wait = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::from_secs(1), Duration::from_secs_f64)
+        .min(MAX_RETRY_AFTER);
+    tracing::info!(wait = ?wait, "vendor rate limit: waiting once before a retry");
+    tokio::time::sleep(wait).await;
+    again.send().await
+}
+
 fn rewrite(url: &str, origins: &[&str], base: Option<&str>) -> String {
     let Some(base) = base else {
         return url.to_owned();

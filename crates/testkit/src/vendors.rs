@@ -53,6 +53,10 @@ struct State {
     slack_tokens: Vec<String>,
     slack_history: Vec<Value>,
     calls: Vec<Call>,
+    /// Requests to refuse with 429 (`Retry-After: 1`) next, by vendor.
+    limited: HashMap<&'static str, usize>,
+    /// 429s answered so far, by vendor.
+    limited_answered: HashMap<&'static str, usize>,
 }
 
 struct Shared {
@@ -120,6 +124,19 @@ impl Vendors {
             .into_iter()
             .filter(|c| c.vendor == vendor && c.what.ends_with(what))
             .collect()
+    }
+
+    /// The vendor's next `n` sends are refused with 429 and `Retry-After: 1` (Slack's Web API
+    /// and webhooks, Discord's webhooks), as their rate limits answer.
+    pub fn rate_limit_next(&self, vendor: &'static str, n: usize) {
+        self.with(|s| {
+            s.limited.insert(vendor, n);
+        });
+    }
+
+    /// How many 429s the vendor has answered.
+    pub fn rate_limited(&self, vendor: &'static str) -> usize {
+        self.with(|s| s.limited_answered.get(vendor).copied().unwrap_or(0))
     }
 
     // ----- Telegram -----
@@ -473,6 +490,32 @@ async fn serve(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<F
                 &json!({ "ok": false, "error_code": 404, "description": "Not Found: method not found" }),
             ),
         };
+    }
+    let vendor = if path.starts_with("/api/webhooks/") || path.starts_with("/api/v10/webhooks/") {
+        Some("discord")
+    } else if path == "/api/chat.postMessage" || path.starts_with("/services/") {
+        Some("slack")
+    } else {
+        None
+    };
+    if let Some(vendor) = vendor {
+        let limited = shared.state.lock().map(|mut s| {
+            let left = s.limited.get(vendor).copied().unwrap_or(0);
+            if left > 0 {
+                s.limited.insert(vendor, left - 1);
+                *s.limited_answered.entry(vendor).or_default() += 1;
+            }
+            left > 0
+        });
+        if limited.unwrap_or(false) {
+            let mut resp = Response::new(Full::new(Bytes::from(
+                json!({ "ok": false, "error": "ratelimited", "message": "You are being rate limited.", "retry_after": 1.0 }).to_string(),
+            )));
+            *resp.status_mut() = hyper::StatusCode::TOO_MANY_REQUESTS;
+            resp.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
+            return Ok(resp);
+        }
     }
     // Slack Web API and Incoming Webhooks.
     if path == "/api/chat.postMessage" {

@@ -493,6 +493,23 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
             .iter()
             .any(|c| c.body["text"] == "from the operator")
     );
+    // Rate limited once (429, Retry-After): the send waits and goes through.
+    fake.rate_limit_next("slack", 1);
+    api.post(
+        &format!("{path}/{slack}/send"),
+        &ws.token,
+        &json!({ "text": "after a 429" }),
+    )
+    .await
+    .expect(200);
+    assert_eq!(fake.rate_limited("slack"), 1);
+    assert_eq!(
+        fake.calls_to("slack", "/api/chat.postMessage")
+            .iter()
+            .filter(|c| c.body["text"] == "after a 429")
+            .count(),
+        1
+    );
     api.post(&format!("{path}/{lark}/test"), &ws.token, &json!({}))
         .await
         .expect(200);
