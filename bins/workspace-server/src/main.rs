@@ -229,8 +229,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     serving.await.context("HTTP server task")??;
     // Local processes are this server's children: they stop with it (a later server could
     // neither stop them nor tell them from the ones it would start).
-    // Telegram pollers let their leases go, so another replica polls at once.
-    audit_services.channels().stop_pollers().await;
     let stopped = dispatcher.on_exit().await;
     if stopped > 0 {
         tracing::info!(stopped, "local workloads stopped");
@@ -248,6 +246,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         );
     }
     loops.abort();
+    // Telegram pollers let their leases go (after the loop that starts them stopped), so
+    // another replica polls at once.
+    audit_services.channels().stop_pollers().await;
     listener_task.abort();
     let logs = tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     tracing::info!("stopped");
