@@ -693,7 +693,10 @@ impl crate::Channels {
                 Err(e) => {
                     out.push(ImportedChannel::Skipped {
                         kind: c.kind,
-                        reason: e.to_string(),
+                        reason: match e {
+                            ServiceError::Invalid { message, .. } => message,
+                            other => other.to_string(),
+                        },
                     });
                     continue;
                 }

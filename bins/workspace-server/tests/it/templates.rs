@@ -223,12 +223,13 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
         &org,
         "team.yaml",
         "- name: lead\n  files_dir: lead-files\n  system_prompt: You lead the team.\n  initial_memories: [{content: lead remembers}]\n\
-         \x20 schedules: [{name: daily, cron_expr: '0 9 * * *', prompt: standup}]\n  channels: [{type: slack}]\n\
+         \x20 schedules: [{name: daily, cron_expr: '0 9 * * *', prompt: standup}]\n  channels: [{type: slack, config: {webhook_url: '${SLACK_HOOK}'}}, {type: lark}]\n\
+         \x20 plugins: [gh]\n\
          \x20 children:\n    - name: helper\n      template: good\n      required_env: [HELPER_KEY]\n\
          - name: sleeper\n  spawning: false\n  children: [{name: never}]\n",
     );
     write(&org, ".env", "GOOD_KEY=from-org-env\nHELPER_KEY=h\n");
-    write(&org, "lead-files/.env", "LEAD_ONLY=1\n");
+    write(&org, "lead-files/.env", "LEAD_ONLY=1\nSLACK_HOOK=https://hooks.slack.com/services/T/B/lead\n");
     write(&org, "lead-files/notes.md", "lead's notes\n");
     let data = tempfile::tempdir().unwrap();
     let w = crate::mcp::world_with(
