@@ -229,7 +229,11 @@ async fn an_org_template_in_full_imports_everything_and_reports_what_it_ignores(
          - name: sleeper\n  spawning: false\n  children: [{name: never}]\n",
     );
     write(&org, ".env", "GOOD_KEY=from-org-env\nHELPER_KEY=h\n");
-    write(&org, "lead-files/.env", "LEAD_ONLY=1\nSLACK_HOOK=https://hooks.slack.com/services/T/B/lead\n");
+    write(
+        &org,
+        "lead-files/.env",
+        "LEAD_ONLY=1\nSLACK_HOOK=https://hooks.slack.com/services/T/B/lead\n",
+    );
     write(&org, "lead-files/notes.md", "lead's notes\n");
     let data = tempfile::tempdir().unwrap();
     let w = crate::mcp::world_with(
