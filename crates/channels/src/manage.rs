@@ -607,15 +607,7 @@ impl crate::Channels {
         if let Err(e) = crate::telegram::call(v, token, "setMyCommands", &commands, None).await {
             tracing::info!(error = %e, "telegram setMyCommands failed; discovery goes on");
         }
-        let updates = crate::telegram::call(
-            v,
-            token,
-            "getUpdates",
-            &json!({ "limit": 100, "timeout": 0, "allowed_updates": ["message", "channel_post", "my_chat_member"] }),
-            None,
-        )
-        .await
-        .map_err(friendly)?;
+        let updates = self.read_updates_alone(token).await.map_err(friendly)?;
         let mut chats: Vec<DiscoveredChat> = Vec::new();
         for u in updates.as_array().into_iter().flatten() {
             let chat = u

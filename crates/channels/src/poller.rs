@@ -8,8 +8,9 @@
 //! config), the position (`poll_offset`, moved past an update only after the update was taken
 //! in, and taking in is idempotent by `update_id`, so a takeover can re-read an update but never
 //! hand it to the agent twice), the errors (401 disables the row with the reason; 429 waits
-//! as told; anything else backs off up to 30 s), and the bot's own updates (join greeting,
-//! button presses acknowledged).
+//! as told; anything else backs off up to 30 s), the bot's own updates (join greeting,
+//! button presses acknowledged), and Discover's moment as the bot's only reader (its rows'
+//! pollers fenced out, then let go).
 //!
 //! Must not know: HTTP frameworks, the A2A proxy.
 
@@ -277,5 +278,62 @@ impl crate::Channels {
         let Some(current) = current else { return Ok(()) };
         let fresh = self.open(&current)?;
         self.take(&current, &fresh, message).await.map(|_| ())
+    }
+}
+
+impl crate::Channels {
+    /// Discover's `getUpdates`, as the bot's only reader: the pollers of every row with this
+    /// bot token (on any replica) are fenced out for a moment (their next renewal fails and
+    /// they stop; this replica's stop at once), the read retries Telegram's 409 while a poll
+    /// still runs out, and the rows are let go for the pollers to resume.
+    pub(crate) async fn read_updates_alone(&self, token: &str) -> Result<Value, TgError> {
+        let rows: Vec<Uuid> = async {
+            let mut conn = self.pool().get().await?;
+            store::enabled_of(&mut conn, ChannelType::Telegram).await
+        }
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            self.open(r)
+                .ok()
+                .is_some_and(|c| adapter::field(&c, "bot_token") == Some(token))
+        })
+        .map(|r| r.id)
+        .collect();
+        let fence = Uuid::new_v4();
+        let renew_every = Duration::from_secs(u64::try_from(self.lease_seconds() / 3).unwrap_or(1).max(1));
+        if !rows.is_empty() {
+            let fenced = async {
+                let mut conn = self.pool().get().await?;
+                store::fence_pollers(&mut conn, &rows, fence, 30).await
+            };
+            if let Err(e) = fenced.await {
+                tracing::warn!(error = %e.chain(), "discover: pollers not paused; Telegram may answer 409");
+            }
+            for id in &rows {
+                self.stop_poller(*id);
+            }
+        }
+        let params =
+            json!({ "limit": 100, "timeout": 0, "allowed_updates": ["message", "channel_post", "my_chat_member"] });
+        // A poller on another replica sees the fence within a third of its lease; its poll
+        // ends when it stops.
+        let deadline =
+            tokio::time::Instant::now() + renew_every + self.inner.shared.settings.poll_wait + Duration::from_secs(2);
+        let read = loop {
+            match telegram::call(&self.inner.shared.vendors, token, "getUpdates", &params, None).await {
+                Err(TgError::Conflict(_)) if !rows.is_empty() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                other => break other,
+            }
+        };
+        for id in &rows {
+            if let Ok(mut conn) = self.pool().get().await {
+                let _ = store::release_poller(&mut conn, *id, fence).await;
+            }
+        }
+        read
     }
 }

@@ -323,6 +323,21 @@ pub async fn renew_poller(
     Ok(n == 1)
 }
 
+/// Holds rows' poller leases for `holder` (Discover, which must be the bot's only reader for
+/// a moment): their pollers lose their next renewal and stop.
+pub async fn fence_pollers(conn: &mut AsyncPgConnection, ids: &[Uuid], holder: Uuid, seconds: i64) -> Result<()> {
+    diesel::sql_query(
+        "UPDATE workspace_channels SET poller_owner = $2, poller_lease_until = now() + make_interval(secs => $3) \
+         WHERE id = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(ids)
+    .bind::<SqlUuid, _>(holder)
+    .bind::<diesel::sql_types::Double, _>(seconds as f64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Lets a lease go (a clean stop), so another replica need not wait for it to run out.
 pub async fn release_poller(conn: &mut AsyncPgConnection, id: Uuid, owner: Uuid) -> Result<()> {
     diesel::sql_query(

@@ -465,6 +465,14 @@ async fn serve(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<F
                     let Some(b) = s.bots.get_mut(token) else {
                         return empty(500);
                     };
+                    // One getUpdates per bot at a time, as Telegram enforces.
+                    if b.polling > 0 {
+                        return reply(
+                            409,
+                            &json!({ "ok": false, "error_code": 409,
+                            "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running" }),
+                        );
+                    }
                     // An offset confirms every update before it: they are gone.
                     b.updates.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
                     b.polling += 1;

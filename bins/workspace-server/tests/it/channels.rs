@@ -185,6 +185,23 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
     })
     .await;
 
+    // Discover while the bot is polled: the poller is paused for it (Telegram allows one
+    // reader: a second getUpdates is a 409), then resumes.
+    let found = api
+        .admin_post(
+            "/channels/discover",
+            &json!({ "channel_type": "telegram", "bot_token": TG_TOKEN, "workspace_id": ws.id }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(found["bot_username"], "fake_bot", "{found}");
+    fake.telegram_message(TG_TOKEN, 777, 42, "after discover");
+    until_sent("the poller back after Discover", || {
+        fake.telegram_sent(TG_TOKEN)
+            .contains(&("777".into(), "sdk echo: after discover".into()))
+    })
+    .await;
+
     // Slack: the URL check answers its challenge once; a message is answered in the channel.
     let (s, v) = slack_post(
         &api,
