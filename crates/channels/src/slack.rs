@@ -4,8 +4,9 @@
 //! `icon_emoji`), the signing-secret check (v0, five-minute window), the Events API
 //! (`url_verification` answered with its challenge once; `event_callback` message events,
 //! bots' own posts ignored) and slash commands (form bodies), `chat.postMessage` in bot mode
-//! (Markdown turned into mrkdwn, 3000-byte chunks; `{ok:false}` is a failure) or the Incoming
-//! Webhook, and `conversations.history` for the scheduler's ambient context.
+//! (Markdown turned into mrkdwn, pipe tables into padded monospace blocks, 3000-byte chunks;
+//! `{ok:false}` is a failure) or the Incoming Webhook, a 429 waited out once, and
+//! `conversations.history` for the scheduler's ambient context.
 //!
 //! Must not know: the database, the A2A proxy.
 
@@ -79,8 +80,23 @@ const HISTORY_BYTES: usize = 64 * 1024;
 /// `~~x~~` `~x~`, `[t](u)` `<u|t>`, rules a dashed line.
 pub fn mrkdwn(text: &str) -> String {
     let mut out = Vec::new();
+    let mut table: Vec<Vec<String>> = Vec::new();
     for line in text.lines() {
         let t = line.trim();
+        if t.starts_with('|') && t.len() > 1 {
+            let cells: Vec<String> = t.trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect();
+            // The header's rule (`|---|:--:|`) only marks the header.
+            if !cells
+                .iter()
+                .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':')))
+            {
+                table.push(cells);
+            }
+            continue;
+        }
+        if !table.is_empty() {
+            out.push(monospace(std::mem::take(&mut table)));
+        }
         if t.len() >= 3 && ["-", "*", "_"].iter().any(|c| t.chars().all(|x| x.to_string() == *c)) {
             out.push("----------".to_owned());
             continue;
@@ -93,7 +109,38 @@ pub fn mrkdwn(text: &str) -> String {
         };
         out.push(inline(&line));
     }
+    if !table.is_empty() {
+        out.push(monospace(table));
+    }
     out.join("\n")
+}
+
+/// A pipe table as a fenced block with padded columns (Slack has no tables).
+fn monospace(rows: Vec<Vec<String>>) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..columns).map(width).collect();
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            (0..columns)
+                .map(|i| {
+                    let cell = r.get(i).map_or("", String::as_str);
+                    format!("{cell}{}", " ".repeat(widths[i] - cell.chars().count()))
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    format!("```\n{}\n```", lines.join("\n"))
 }
 
 fn inline(line: &str) -> String {
@@ -413,6 +460,14 @@ mod tests {
         assert_eq!(
             mrkdwn("# Title\n**bold** and ~~gone~~ [docs](https://x.y/z)\n---"),
             "*Title*\n*bold* and ~gone~ <https://x.y/z|docs>\n----------"
+        );
+    }
+
+    #[test]
+    fn pipe_tables_become_padded_monospace_blocks() {
+        assert_eq!(
+            mrkdwn("Status:\n| svc | state |\n|---|:---:|\n| api | up |\n| scheduler | down |\ndone"),
+            "Status:\n```\nsvc        state\napi        up\nscheduler  down\n```\ndone"
         );
     }
 
