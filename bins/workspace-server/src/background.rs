@@ -184,6 +184,12 @@ pub fn start(cfg: &ServerConfig, pool: &Pool, services: &Services, dispatcher: &
         |s| async move { s.channels().sweep().await },
     ));
 
+    // Console sessions that ended over a day ago are deleted (an ended one is refused at once).
+    add(every("console-sessions", secs(3600), pool, services, |s| async move {
+        let swept = molecule_console::Sessions::sweep(s.tree().pool()).await?;
+        Ok(serde_json::json!({ "swept": swept }))
+    }));
+
     // Approval expiry: pending requests past their deadline end as `expired`, each with
     // `APPROVAL_DECIDED` (the original expired them only when someone read the pending list,
     // and silently). Each row expires once whichever replica runs the pass.

@@ -93,6 +93,7 @@ pub fn app(
             web::get()
                 .to(|doc: web::Data<utoipa::openapi::OpenApi>| async move { HttpResponse::Ok().json(doc.get_ref()) }),
         )
+        .configure(crate::routes::console::configure)
         .default_service(web::to(errors::not_found))
         .wrap(actix_web::middleware::from_fn(
             move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {

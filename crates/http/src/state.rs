@@ -18,13 +18,23 @@ pub struct AuthConfig {
     /// Whether `GET /admin/workspaces/:id/test-token` answers (else 404): outside production,
     /// or with `MOLECULE_ENABLE_TEST_TOKENS=1`.
     pub test_tokens: bool,
+    /// The key the console's session cookies are signed with, derived from the admin token
+    /// (rotating the token ends every console session); none without one.
+    pub(crate) console_key: Option<[u8; 32]>,
 }
 
 impl AuthConfig {
     pub fn new(admin_token: Option<&str>, test_tokens: bool) -> Self {
+        let console_key = admin_token.map(|t| {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, t.as_bytes());
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ring::hmac::sign(&key, b"molecule-console-session/1").as_ref());
+            out
+        });
         Self {
             admin_token: admin_token.map(TokenDigest::of),
             test_tokens,
+            console_key,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod approvals;
 pub mod channels;
 pub mod chat;
+pub mod console;
 pub mod delegations;
 pub mod discovery;
 pub mod events;

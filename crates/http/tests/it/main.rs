@@ -2,6 +2,7 @@
 //! nextest names them `it <module>::<test>`).
 
 mod auth_matrix;
+mod console;
 mod delegations;
 mod failures;
 mod hierarchy;

@@ -1,0 +1,146 @@
+//! The operator console's sign-in and its guards, over HTTP: nothing but the sign-in page
+//! without a session, the admin token traded for an HttpOnly `SameSite=Strict` cookie that
+//! never contains it, a forged or signed-out cookie worth nothing, cross-site and CSRF-less
+//! posts refused, and the Content-Security-Policy on every answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use actix_web::http::StatusCode;
+use actix_web::test;
+use molecule_http::{AppState, app};
+use molecule_service::testing::workspace_with_token;
+use molecule_testkit::TestDb;
+
+const ADMIN: &str = "console-admin-secret";
+
+fn header<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn the_console_needs_a_session_and_guards_it() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    workspace_with_token(&state.services, "fleet-one").await;
+    let app = test::init_service(app(state)).await;
+    let get = |uri: &str, cookie: Option<&str>| {
+        let mut r = test::TestRequest::get().uri(uri);
+        if let Some(c) = cookie {
+            r = r.insert_header(("Cookie", format!("molecule_console={c}")));
+        }
+        r.to_request()
+    };
+    let post = |uri: &str, body: &str, cookie: Option<&str>, origin: Option<&str>| {
+        let mut r = test::TestRequest::post()
+            .uri(uri)
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(body.to_owned());
+        if let Some(c) = cookie {
+            r = r.insert_header(("Cookie", format!("molecule_console={c}")));
+        }
+        if let Some(o) = origin {
+            r = r.insert_header(("Origin", o.to_owned()));
+        }
+        r.to_request()
+    };
+
+    // Without a session: only the sign-in page (and its assets); pages redirect there.
+    let resp = test::call_service(&app, get("/console", None)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&resp, "location"), "/console/sign-in");
+    assert!(header(&resp, "content-security-policy").contains("script-src 'self'"));
+    let resp = test::call_service(&app, get("/console/sign-in", None)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = header(&resp, "content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("<style"),
+        "no inline code: {html}"
+    );
+    assert!(!html.contains("fleet-one"), "nothing of the fleet before sign-in");
+
+    // A wrong token, and a cross-site sign-in, are refused.
+    let resp = test::call_service(&app, post("/console/sign-in", "token=nope", None, None)).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&resp, "set-cookie").is_empty());
+    let evil = Some("https://evil.example");
+    let resp = test::call_service(&app, post("/console/sign-in", &format!("token={ADMIN}"), None, evil)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // The admin token becomes a session cookie that does not contain it.
+    let resp = test::call_service(&app, post("/console/sign-in", &format!("token={ADMIN}"), None, None)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = header(&resp, "set-cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(set.contains(attr), "{attr} missing: {set}");
+    }
+    assert!(!set.contains(ADMIN), "the cookie holds no token");
+    let cookie = set
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("molecule_console=")
+        .to_owned();
+
+    // Signed in: the fleet, with no secret in the page.
+    let resp = test::call_service(&app, get("/console", Some(&cookie))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(html.contains("fleet-one"), "{html}");
+    assert!(!html.contains(ADMIN), "the page holds no admin token");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // A forged cookie (another secret under the same id) is worth nothing.
+    let mut parts: Vec<String> = cookie.split('.').map(str::to_owned).collect();
+    parts[1] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    let resp = test::call_service(&app, get("/console", Some(&parts.join(".")))).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    // Sign-out: refused cross-site or without the CSRF token; then the cookie is dead.
+    let resp = test::call_service(
+        &app,
+        post("/console/sign-out", &format!("csrf={csrf}"), Some(&cookie), evil),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = test::call_service(&app, post("/console/sign-out", "csrf=wrong", Some(&cookie), None)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = test::call_service(
+        &app,
+        post("/console/sign-out", &format!("csrf={csrf}"), Some(&cookie), None),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(header(&resp, "set-cookie").contains("Max-Age=0"));
+    let resp = test::call_service(&app, get("/console", Some(&cookie))).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "a signed-out cookie is refused");
+    assert_eq!(header(&resp, "location"), "/console/sign-in");
+}
+
+#[actix_web::test]
+async fn without_an_admin_token_nobody_signs_in() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), None).unwrap();
+    let app = test::init_service(app(state)).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/console/sign-in")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload("token=anything")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
