@@ -5,13 +5,14 @@
 //! Owns: the JSON shape of every workspace-server body, and the HTTP status an outcome maps to
 //! (`workspaces`, `registry`, `a2a`, `discovery`, `lifecycle`, `delegations`, `activity`, `tokens`,
 //! `pins`, `org`, `events`, `hooks`, `memories`, `secrets`, `templates`, `files`, `schedules`,
-//! `approvals`, `channels`, `instructions`, `workspace_config`, `kv_memory`). Must not know: storage (rows live with their store module in
+//! `approvals`, `canvas`, `channels`, `instructions`, `workspace_config`, `kv_memory`). Must not know: storage (rows live with their store module in
 //! the use-case crate that owns their table), HTTP frameworks, or how a use-case is carried out. The use-cases take
 //! and return these; `molecule-http` serves and documents them.
 
 pub mod a2a;
 pub mod activity;
 pub mod approvals;
+pub mod canvas;
 pub mod channels;
 pub mod delegations;
 pub mod discovery;

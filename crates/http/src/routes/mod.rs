@@ -6,6 +6,7 @@ pub mod a2a;
 pub mod activity;
 pub mod admin;
 pub mod approvals;
+pub mod canvas;
 pub mod channels;
 pub mod chat;
 pub mod console;
@@ -113,6 +114,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(schedules::delete_schedule)
         .service(schedules::run_schedule)
         .service(schedules::schedule_history)
+        .service(canvas::get_viewport)
+        .service(canvas::put_viewport)
         .service(channels::list_adapters)
         .service(channels::discover_channels)
         .service(channels::list_channels)

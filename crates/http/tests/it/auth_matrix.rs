@@ -55,9 +55,17 @@ fn body_scoped(path: &str) -> bool {
     path.starts_with("/registry/") && !OPEN.contains(&path)
 }
 
+/// Open for reading only (the original canvas reads its viewport without credentials; saving
+/// it is the admin's).
+const OPEN_TO_READ: &[&str] = &["/canvas/viewport"];
+
+fn is_open(method: &Method, path: &str) -> bool {
+    OPEN.contains(&path) || (method == Method::GET && OPEN_TO_READ.contains(&path))
+}
+
 /// Admin-only: everything that is neither open, workspace-scoped nor body-scoped.
 fn is_admin_only(method: &Method, path: &str) -> bool {
-    !OPEN.contains(&path)
+    !is_open(method, path)
         && !body_scoped(path)
         && (!is_workspace_scoped(path)
             || (method == Method::DELETE && path == "/workspaces/{id}")

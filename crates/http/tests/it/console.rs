@@ -144,3 +144,39 @@ async fn without_an_admin_token_nobody_signs_in() {
     .await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[actix_web::test]
+async fn the_canvas_viewport_is_read_openly_and_saved_by_the_admin() {
+    use serde_json::{Value, json};
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let app = test::init_service(app(state)).await;
+    let get = || test::TestRequest::get().uri("/canvas/viewport").to_request();
+    let put = |body: Value, admin: bool| {
+        let mut r = test::TestRequest::put().uri("/canvas/viewport").set_json(body);
+        if admin {
+            r = r.insert_header(molecule_testkit::bearer(ADMIN));
+        }
+        r.to_request()
+    };
+    let first: Value = test::call_and_read_body_json(&app, get()).await;
+    assert_eq!(first, json!({ "x": 0.0, "y": 0.0, "zoom": 1.0 }));
+    let resp = test::call_service(&app, put(json!({ "x": 1.0, "y": 2.0, "zoom": 1.5 }), false)).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = test::call_service(&app, put(json!({ "x": -120.5, "y": 40.0, "zoom": 0.75 }), true)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let saved: Value = test::call_and_read_body_json(&app, get()).await;
+    assert_eq!(saved, json!({ "x": -120.5, "y": 40.0, "zoom": 0.75 }));
+    for (body, field) in [
+        (json!({ "x": 0.0, "y": 0.0, "zoom": 0.0 }), "zoom"),
+        (json!({ "x": 1e12, "y": 0.0, "zoom": 1.0 }), "x"),
+        (json!({ "x": 0.0, "zoom": 1.0 }), "y"),
+    ] {
+        let resp = test::call_service(&app, put(body, true)).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let err: Value = test::read_body_json(resp).await;
+        assert!(err["error"].as_str().unwrap().contains(field), "{err}");
+    }
+    let kept: Value = test::call_and_read_body_json(&app, get()).await;
+    assert_eq!(kept, saved, "a refused save changes nothing");
+}
