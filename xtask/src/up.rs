@@ -190,6 +190,10 @@ fn run_platform(
         say!("  memory-plugin-postgres {plugin}   (GET /v1/health)");
         say!("  DATABASE_URL           {database_url}");
         say!("  ADMIN_TOKEN            {admin_token}");
+        match console_link(&server, &admin_token) {
+            Some(link) => say!("  console                {link}   (one-time sign-in link, 10 minutes)"),
+            None => say!("  console                {server}/console   (sign in with ADMIN_TOKEN)"),
+        }
         say!("  workspaces run on      {backend} (POST /workspaces with the admin token)");
         say!("\n  Ctrl-C stops everything.");
         Ok(())
@@ -272,6 +276,27 @@ fn http_get_ok(url: &str) -> bool {
     }
     let mut head = [0u8; 12];
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+}
+
+/// A one-time console sign-in link from the server (`POST /admin/console/sign-in-links`).
+fn console_link(server: &str, admin_token: &str) -> Option<String> {
+    use std::io::Write;
+    let hostport = server.strip_prefix("http://")?;
+    let mut s = std::net::TcpStream::connect(hostport).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    write!(
+        s,
+        "POST /admin/console/sign-in-links HTTP/1.0\r\nHost: {hostport}\r\nAuthorization: Bearer {admin_token}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 201") && !head.starts_with("HTTP/1.0 201") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.get("url")?.as_str().map(str::to_owned)
 }
 
 fn prefix_output(name: &'static str, stream: Option<impl Read + Send + 'static>) {

@@ -4,7 +4,8 @@
 //! the cookie value (`<id>.<secret>.<mac>`, base64url, the HMAC-SHA256 over id and secret with
 //! a key the caller derives from `ADMIN_TOKEN`), checking one (MAC, then the row: secret,
 //! expiry, revocation; every comparison constant-time), sign-out (revoked, never reusable),
-//! and the sweep of ended rows.
+//! one-time sign-in links (the `console_sign_in_links` table: a code's SHA-256, ten minutes,
+//! used once), and the sweep of ended rows.
 //!
 //! Must not know: HTTP, what the console shows.
 
@@ -26,6 +27,8 @@ use uuid::Uuid;
 pub const COOKIE: &str = "molecule_console";
 /// How long a session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long a one-time sign-in link works.
+pub const LINK_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// A signed-in operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +181,48 @@ impl Sessions {
         Ok(())
     }
 
+    /// A one-time sign-in link's code for `actor` (valid [`LINK_TTL`], once), and its expiry.
+    pub async fn mint_link(&self, actor: &str) -> Result<(String, OffsetDateTime)> {
+        let code = random::<32>()?;
+        let expires_at = OffsetDateTime::now_utc() + LINK_TTL;
+        let mut conn = self.pool.get().await?;
+        diesel::sql_query("INSERT INTO console_sign_in_links (code_sha256, actor, expires_at) VALUES ($1, $2, $3)")
+            .bind::<Bytea, _>(sha256(&code))
+            .bind::<Text, _>(actor)
+            .bind::<Timestamptz, _>(expires_at)
+            .execute(&mut conn)
+            .await?;
+        Ok((B64.encode(code), expires_at))
+    }
+
+    /// Uses a sign-in link's code: a new session for its actor, or `None` when the code is
+    /// unknown, expired or used.
+    pub async fn redeem_link(&self, code: &str) -> Result<Option<Issued>> {
+        let Ok(code) = B64.decode(code.trim()) else {
+            return Ok(None);
+        };
+        #[derive(diesel::QueryableByName)]
+        struct Actor {
+            #[diesel(sql_type = Text)]
+            actor: String,
+        }
+        let used: Option<Actor> = {
+            let mut conn = self.pool.get().await?;
+            diesel::sql_query(
+                "UPDATE console_sign_in_links SET used_at = now() \
+                 WHERE code_sha256 = $1 AND used_at IS NULL AND expires_at > now() RETURNING actor",
+            )
+            .bind::<Bytea, _>(sha256(&code))
+            .get_result(&mut conn)
+            .await
+            .optional()?
+        };
+        match used {
+            Some(a) => Ok(Some(self.sign_in(&a.actor).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Deletes sessions that ended more than a day ago.
     pub async fn sweep(pool: &Pool) -> Result<usize> {
         let mut conn = pool.get().await?;
@@ -186,6 +231,9 @@ impl Sessions {
              OR revoked_at < now() - interval '1 day'",
         )
         .execute(&mut conn)
-        .await?)
+        .await?
+            + diesel::sql_query("DELETE FROM console_sign_in_links WHERE expires_at < now() - interval '1 day'")
+                .execute(&mut conn)
+                .await?)
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Must not know: the table.
 
+use actix_web::{HttpRequest, post};
 use actix_web::{HttpResponse, get, put, web};
-use molecule_api::canvas::Viewport;
+use molecule_api::canvas::{SignInLink, Viewport};
 use molecule_console::canvas;
 use serde_json::json;
 
@@ -23,6 +24,33 @@ pub async fn get_viewport(state: web::Data<AppState>) -> Result<HttpResponse, Ap
         x: v.x,
         y: v.y,
         zoom: v.zoom,
+    }))
+}
+
+/// A one-time sign-in link for the operator console (ten minutes, once): `cargo xtask up` prints
+/// one.
+#[utoipa::path(
+    tag = "console",
+    responses((status = 201, body = SignInLink), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[post("/admin/console/sign-in-links")]
+pub async fn mint_sign_in_link(
+    _admin: AdminAuth,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sessions = super::console::sessions(&state).ok_or_else(|| {
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "ADMIN_TOKEN is not set",
+        )
+    })?;
+    let (code, expires_at) = sessions.mint_link("admin").await?;
+    let info = req.connection_info();
+    Ok(HttpResponse::Created().json(SignInLink {
+        url: format!("{}://{}/console/sign-in/link?code={code}", info.scheme(), info.host()),
+        expires_at,
     }))
 }
 

@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/console", web::get().to(fleet))
         .route("/console/sign-in", web::get().to(sign_in_page))
         .route("/console/sign-in", web::post().to(sign_in))
+        .route("/console/sign-in/link", web::get().to(sign_in_link))
         .route("/console/sign-out", web::post().to(sign_out))
         .route("/console/assets/{name}", web::get().to(asset));
 }
@@ -58,7 +59,7 @@ fn redirect(to: &'static str) -> HttpResponse {
     harden(HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish())
 }
 
-fn sessions(state: &AppState) -> Option<Sessions> {
+pub(crate) fn sessions(state: &AppState) -> Option<Sessions> {
     state
         .auth
         .console_key
@@ -149,6 +150,45 @@ async fn sign_in(
     let issued = sessions.sign_in("admin").await?;
     let secure = req.connection_info().scheme() == "https";
     tracing::info!(session_id = %issued.session.id, actor = "admin", "console sign-in");
+    Ok(harden(
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/console"))
+            .insert_header((
+                header::SET_COOKIE,
+                cookie(&issued.cookie, SESSION_TTL.as_secs() as i64, secure),
+            ))
+            .finish(),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct LinkQuery {
+    #[serde(default)]
+    code: String,
+}
+
+/// A one-time link (`POST /admin/console/sign-in-links`): used once, it signs in as its actor.
+async fn sign_in_link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(sessions) = sessions(&state) else {
+        return Ok(page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::sign_in(Some("ADMIN_TOKEN is not set on this server.")),
+        ));
+    };
+    let Some(issued) = sessions.redeem_link(&query.code).await? else {
+        return Ok(page(
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(Some(
+                "That sign-in link was used already or has expired; sign in with the token.",
+            )),
+        ));
+    };
+    tracing::info!(session_id = %issued.session.id, actor = %issued.session.actor, "console sign-in by link");
+    let secure = req.connection_info().scheme() == "https";
     Ok(harden(
         HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/console"))

@@ -116,6 +116,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(schedules::schedule_history)
         .service(canvas::get_viewport)
         .service(canvas::put_viewport)
+        .service(canvas::mint_sign_in_link)
         .service(channels::list_adapters)
         .service(channels::discover_channels)
         .service(channels::list_channels)

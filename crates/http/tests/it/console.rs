@@ -180,3 +180,48 @@ async fn the_canvas_viewport_is_read_openly_and_saved_by_the_admin() {
     let kept: Value = test::call_and_read_body_json(&app, get()).await;
     assert_eq!(kept, saved, "a refused save changes nothing");
 }
+
+#[actix_web::test]
+async fn a_sign_in_link_works_once() {
+    use serde_json::Value;
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let app = test::init_service(app(state)).await;
+    let minted = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/admin/console/sign-in-links")
+            .insert_header(molecule_testkit::bearer(ADMIN))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(minted.status(), StatusCode::CREATED);
+    let link: Value = test::read_body_json(minted).await;
+    let url = link["url"].as_str().unwrap();
+    assert!(!url.contains(ADMIN), "the link holds a one-time code, not the token");
+    let path = &url[url.find("/console/").unwrap()..];
+    let first = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let set = header(&first, "set-cookie");
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/console")
+            .insert_header(("Cookie", cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let again = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED, "used once");
+    let unauthenticated = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/admin/console/sign-in-links")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+}
