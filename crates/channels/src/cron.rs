@@ -79,13 +79,7 @@ impl crate::Channels {
             }
         };
         for row in rows {
-            let within = async {
-                let mut conn = self.pool().get().await?;
-                store::take_budget(&mut conn, row.id).await
-            }
-            .await
-            .unwrap_or(true);
-            if !within {
+            if !self.take_budget(row.id).await {
                 tracing::info!(channel_id = %row.id, "schedule answer not posted: the channel's budget is spent");
                 continue;
             }

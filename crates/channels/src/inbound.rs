@@ -420,14 +420,20 @@ impl crate::Channels {
         self.reply(row, config, msg_id, to, text).await;
     }
 
-    /// Sends a reply (budget-checked) and records how it went.
-    async fn reply(&self, row: &store::Row, config: &Config, msg_id: Uuid, to: &Destination, text: &str) {
-        let within = async {
+    /// Takes one outbound message of the channel's budget: false when it is spent (a database
+    /// failure lets the message go: the budget fails open, as the original's).
+    pub(crate) async fn take_budget(&self, id: Uuid) -> bool {
+        async {
             let mut conn = self.pool().get().await?;
-            store::take_budget(&mut conn, row.id).await
+            store::take_budget(&mut conn, id).await
         }
         .await
-        .unwrap_or(true);
+        .unwrap_or(true)
+    }
+
+    /// Sends a reply (budget-checked) and records how it went.
+    async fn reply(&self, row: &store::Row, config: &Config, msg_id: Uuid, to: &Destination, text: &str) {
+        let within = self.take_budget(row.id).await;
         if !within {
             self.settle(
                 msg_id,

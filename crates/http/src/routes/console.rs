@@ -101,6 +101,17 @@ fn cross_site(req: &HttpRequest) -> bool {
         .is_none_or(|(_, rest)| !rest.eq_ignore_ascii_case(&host))
 }
 
+/// The answer to a sign-in: the session cookie, and on to the fleet.
+fn signed_in(req: &HttpRequest, value: &str) -> HttpResponse {
+    let secure = req.connection_info().scheme() == "https";
+    harden(
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/console"))
+            .insert_header((header::SET_COOKIE, cookie(value, SESSION_TTL.as_secs() as i64, secure)))
+            .finish(),
+    )
+}
+
 fn cookie(value: &str, max_age: i64, secure: bool) -> String {
     format!(
         "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
@@ -148,17 +159,8 @@ async fn sign_in(
         ));
     }
     let issued = sessions.sign_in("admin").await?;
-    let secure = req.connection_info().scheme() == "https";
     tracing::info!(session_id = %issued.session.id, actor = "admin", "console sign-in");
-    Ok(harden(
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/console"))
-            .insert_header((
-                header::SET_COOKIE,
-                cookie(&issued.cookie, SESSION_TTL.as_secs() as i64, secure),
-            ))
-            .finish(),
-    ))
+    Ok(signed_in(&req, &issued.cookie))
 }
 
 #[derive(serde::Deserialize)]
@@ -188,16 +190,7 @@ async fn sign_in_link(
         ));
     };
     tracing::info!(session_id = %issued.session.id, actor = %issued.session.actor, "console sign-in by link");
-    let secure = req.connection_info().scheme() == "https";
-    Ok(harden(
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/console"))
-            .insert_header((
-                header::SET_COOKIE,
-                cookie(&issued.cookie, SESSION_TTL.as_secs() as i64, secure),
-            ))
-            .finish(),
-    ))
+    Ok(signed_in(&req, &issued.cookie))
 }
 
 #[derive(serde::Deserialize)]
