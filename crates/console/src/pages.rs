@@ -26,6 +26,16 @@ pub struct FleetRow {
     pub last_sample_error: Option<String>,
 }
 
+/// A pending approval as the fleet page's banner shows it.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub action: String,
+    pub reason: String,
+}
+
 fn layout(title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
@@ -85,8 +95,9 @@ fn tree_order(rows: &[FleetRow]) -> Vec<(usize, &FleetRow)> {
     out
 }
 
-/// The fleet: every workspace in tree order, and the sign-out form with its CSRF token.
-pub fn fleet(actor: &str, rows: &[FleetRow], csrf: &str) -> String {
+/// The fleet: pending approvals (each with approve and deny), every workspace in tree order,
+/// and the sign-out form; every form carries the session's CSRF token.
+pub fn fleet(actor: &str, rows: &[FleetRow], pending: &[PendingRow], csrf: &str) -> String {
     layout(
         "Fleet",
         html! {
@@ -99,6 +110,26 @@ pub fn fleet(actor: &str, rows: &[FleetRow], csrf: &str) -> String {
                 }
             }
             main {
+                @if !pending.is_empty() {
+                    section.approvals aria-label="Pending approvals" {
+                        h2 { (pending.len()) " pending approval" @if pending.len() > 1 { "s" } }
+                        ul {
+                            @for p in pending {
+                                li data-approval=(p.id) {
+                                    strong { (p.workspace_name) } " asks to " em { (p.action) }
+                                    @if !p.reason.is_empty() { ": " (p.reason) }
+                                    @for (decision, label) in [("approved", "Approve"), ("denied", "Deny")] {
+                                        form.decide method="post" action={ "/console/approvals/" (p.workspace_id) "/" (p.id) } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="decision" value=(decision);
+                                            button type="submit" { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 p.count { (rows.len()) " workspaces" }
                 table #fleet {
                     thead { tr { th { "Name" } th { "Status" } th { "Runtime" } th { "Reason" } } }
@@ -141,7 +172,7 @@ mod tests {
         let rows = [child.clone(), other.clone(), root.clone()];
         let order: Vec<&str> = tree_order(&rows).into_iter().map(|(_, r)| r.name.as_str()).collect();
         assert_eq!(order, ["other", "root", "<script>alert(1)</script>"]);
-        let page = fleet("admin", &[root, child], "tok");
+        let page = fleet("admin", &[root, child], &[], "tok");
         assert!(!page.contains("<script>alert"), "names are escaped");
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("<style"), "no inline style");

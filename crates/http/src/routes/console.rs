@@ -13,7 +13,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use molecule_console::pages::{self, FleetRow};
+use molecule_console::pages::{self, FleetRow, PendingRow};
 use molecule_console::session::{COOKIE, SESSION_TTL, Session, Sessions};
 use molecule_domain::Vocabulary;
 use molecule_tree::tokens::TokenDigest;
@@ -32,6 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/sign-in", web::post().to(sign_in))
         .route("/console/sign-in/link", web::get().to(sign_in_link))
         .route("/console/sign-out", web::post().to(sign_out))
+        .route(
+            "/console/approvals/{workspace_id}/{approval_id}",
+            web::post().to(decide),
+        )
         .route("/console/assets/{name}", web::get().to(asset));
 }
 
@@ -242,7 +246,67 @@ async fn fleet(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             last_sample_error: w.last_sample_error,
         })
         .collect();
-    Ok(page(StatusCode::OK, pages::fleet(&session.actor, &rows, &session.csrf)))
+    let pending: Vec<PendingRow> = state
+        .services
+        .approvals()
+        .pending()
+        .await?
+        .into_iter()
+        .map(|(a, workspace_name)| PendingRow {
+            id: a.id,
+            workspace_id: a.workspace_id,
+            workspace_name,
+            action: a.action,
+            reason: a.reason,
+        })
+        .collect();
+    Ok(page(
+        StatusCode::OK,
+        pages::fleet(&session.actor, &rows, &pending, &session.csrf),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// Approve or deny a pending approval from the fleet page's banner, as the operator
+/// (`decided_by`: `console:<actor>`).
+async fn decide(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<DecideForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((_, session)) = current(&req, &state).await? else {
+        return Ok(redirect("/console/sign-in"));
+    };
+    if cross_site(&req) || !Sessions::csrf_matches(&session, &form.csrf) {
+        return Ok(harden(HttpResponse::Forbidden().json(
+            serde_json::json!({ "error": "refused: a cross-site request or a missing CSRF token" }),
+        )));
+    }
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "approval not found");
+    let (Ok(workspace_id), Ok(id)) = (path.0.parse(), path.1.parse()) else {
+        return Err(not_found());
+    };
+    state
+        .services
+        .approvals()
+        .decide(
+            workspace_id,
+            id,
+            &form.decision,
+            molecule_approvals::Decider::Operator {
+                name: Some(format!("console:{}", session.actor)),
+            },
+        )
+        .await?;
+    Ok(redirect("/console"))
 }
 
 async fn asset(path: web::Path<String>) -> HttpResponse {

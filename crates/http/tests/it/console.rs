@@ -225,3 +225,71 @@ async fn a_sign_in_link_works_once() {
     .await;
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn a_pending_approval_is_decided_from_the_fleet_page() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let ws = workspace_with_token(&state.services, "asker").await.id;
+    let asked = state
+        .services
+        .approvals()
+        .request(
+            ws,
+            molecule_approvals::NewApproval {
+                action: "deploy to production".into(),
+                task_id: None,
+                reason: Some("the release is tagged".into()),
+                context: None,
+                timeout_seconds: None,
+            },
+        )
+        .await
+        .unwrap();
+    let services = state.services.clone();
+    let app = test::init_service(app(state)).await;
+    let signed = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/console/sign-in")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(format!("token={ADMIN}"))
+            .to_request(),
+    )
+    .await;
+    let cookie = header(&signed, "set-cookie").split(';').next().unwrap().to_owned();
+    let fleet = || {
+        test::TestRequest::get()
+            .uri("/console")
+            .insert_header(("Cookie", cookie.clone()))
+            .to_request()
+    };
+    let html = String::from_utf8(test::read_body(test::call_service(&app, fleet()).await).await.to_vec()).unwrap();
+    assert!(
+        html.contains("deploy to production") && html.contains("1 pending approval"),
+        "{html}"
+    );
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let decide = |csrf: &str| {
+        test::TestRequest::post()
+            .uri(&format!("/console/approvals/{ws}/{}", asked.id))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .insert_header(("Cookie", cookie.clone()))
+            .set_payload(format!("csrf={csrf}&decision=approved"))
+            .to_request()
+    };
+    let refused = test::call_service(&app, decide("forged")).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let done = test::call_service(&app, decide(&csrf)).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let now = services.approvals().list(ws).await.unwrap();
+    assert_eq!(now[0].status, molecule_domain::ApprovalStatus::Approved);
+    assert_eq!(now[0].decided_by.as_deref(), Some("console:admin"));
+    let html = String::from_utf8(test::read_body(test::call_service(&app, fleet()).await).await.to_vec()).unwrap();
+    assert!(!html.contains("deploy to production"), "decided: gone from the banner");
+}
