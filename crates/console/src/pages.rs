@@ -26,6 +26,30 @@ pub struct FleetRow {
     pub last_sample_error: Option<String>,
 }
 
+/// The fleet page's filter (its query string); empty fields filter nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: String,
+    pub runtime: String,
+    /// Part of the name, any case.
+    pub text: String,
+    /// Only workspaces with a failed child.
+    pub failed_children: bool,
+}
+
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.status.is_empty() && self.runtime.is_empty() && self.text.is_empty() && !self.failed_children
+    }
+
+    fn keeps(&self, row: &FleetRow, rows: &[FleetRow]) -> bool {
+        (self.status.is_empty() || row.status == self.status)
+            && (self.runtime.is_empty() || row.runtime == self.runtime)
+            && (self.text.is_empty() || row.name.to_lowercase().contains(&self.text.to_lowercase()))
+            && (!self.failed_children || rows.iter().any(|c| c.parent_id == Some(row.id) && c.status == "failed"))
+    }
+}
+
 /// A pending approval as the fleet page's banner shows it.
 #[derive(Debug, Clone)]
 pub struct PendingRow {
@@ -97,7 +121,19 @@ fn tree_order(rows: &[FleetRow]) -> Vec<(usize, &FleetRow)> {
 
 /// The fleet: pending approvals (each with approve and deny), every workspace in tree order,
 /// and the sign-out form; every form carries the session's CSRF token.
-pub fn fleet(actor: &str, rows: &[FleetRow], pending: &[PendingRow], csrf: &str) -> String {
+pub fn fleet(
+    actor: &str,
+    rows: &[FleetRow],
+    pending: &[PendingRow],
+    filter: &Filter,
+    statuses: &[&str],
+    csrf: &str,
+) -> String {
+    let shown: Vec<(usize, &FleetRow)> = tree_order(rows)
+        .into_iter()
+        .filter(|(_, r)| filter.keeps(r, rows))
+        .map(|(depth, r)| (if filter.is_empty() { depth } else { 0 }, r))
+        .collect();
     layout(
         "Fleet",
         html! {
@@ -130,11 +166,26 @@ pub fn fleet(actor: &str, rows: &[FleetRow], pending: &[PendingRow], csrf: &str)
                         }
                     }
                 }
-                p.count { (rows.len()) " workspaces" }
+                form.filter method="get" action="/console" role="search" {
+                    label for="f-status" { "Status" }
+                    select #f-status name="status" {
+                        option value="" { "any" }
+                        @for s in statuses {
+                            option value=(s) selected[filter.status == *s] { (s) }
+                        }
+                    }
+                    label for="f-runtime" { "Runtime" }
+                    input #f-runtime name="runtime" value=(filter.runtime);
+                    label for="f-text" { "Name" }
+                    input #f-text name="q" type="search" value=(filter.text);
+                    label { input type="checkbox" name="failed_children" value="1" checked[filter.failed_children]; " has failed children" }
+                    button type="submit" { "Filter" }
+                }
+                p.count { (shown.len()) " of " (rows.len()) " workspaces" }
                 table #fleet {
                     thead { tr { th { "Name" } th { "Status" } th { "Runtime" } th { "Reason" } } }
                     tbody {
-                        @for (depth, r) in tree_order(rows) {
+                        @for (depth, r) in shown {
                             tr data-id=(r.id) data-status=(r.status) {
                                 td class={ "depth-" (depth.min(8)) } { (r.name) }
                                 td.status { (r.status) }
@@ -172,10 +223,50 @@ mod tests {
         let rows = [child.clone(), other.clone(), root.clone()];
         let order: Vec<&str> = tree_order(&rows).into_iter().map(|(_, r)| r.name.as_str()).collect();
         assert_eq!(order, ["other", "root", "<script>alert(1)</script>"]);
-        let page = fleet("admin", &[root, child], &[], "tok");
+        let page = fleet(
+            "admin",
+            &[root.clone(), child.clone()],
+            &[],
+            &Filter::default(),
+            &["online"],
+            "tok",
+        );
         assert!(!page.contains("<script>alert"), "names are escaped");
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("<style"), "no inline style");
         assert_eq!(page.matches("<script").count(), 1, "one script element, by URL");
+        let failed = FleetRow {
+            status: "failed".into(),
+            ..row("broken", Some(root.id))
+        };
+        let rows = [root, child, failed, other];
+        let only = |f: Filter| {
+            let page = fleet("admin", &rows, &[], &f, &[], "tok");
+            ["root", "broken", "other"]
+                .into_iter()
+                .filter(|n| page.contains(&format!(">{n}<")))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            only(Filter {
+                status: "failed".into(),
+                ..Filter::default()
+            }),
+            ["broken"]
+        );
+        assert_eq!(
+            only(Filter {
+                failed_children: true,
+                ..Filter::default()
+            }),
+            ["root"]
+        );
+        assert_eq!(
+            only(Filter {
+                text: "OTH".into(),
+                ..Filter::default()
+            }),
+            ["other"]
+        );
     }
 }

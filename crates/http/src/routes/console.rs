@@ -13,7 +13,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use molecule_console::pages::{self, FleetRow, PendingRow};
+use molecule_console::pages::{self, Filter, FleetRow, PendingRow};
 use molecule_console::session::{COOKIE, SESSION_TTL, Session, Sessions};
 use molecule_domain::Vocabulary;
 use molecule_tree::tokens::TokenDigest;
@@ -227,7 +227,32 @@ async fn sign_out(
     ))
 }
 
-async fn fleet(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[derive(serde::Deserialize, Default)]
+struct FilterQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    runtime: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    failed_children: Option<String>,
+}
+
+async fn fleet(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Option<web::Query<FilterQuery>>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.map(web::Query::into_inner).unwrap_or_default();
+    let filter = Filter {
+        status: query.status.trim().to_owned(),
+        runtime: query.runtime.trim().to_owned(),
+        text: query.q.trim().to_owned(),
+        failed_children: query
+            .failed_children
+            .is_some_and(|v| v == "1" || v == "on" || v == "true"),
+    };
     let Some((_, session)) = current(&req, &state).await? else {
         return Ok(redirect("/console/sign-in"));
     };
@@ -260,9 +285,13 @@ async fn fleet(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             reason: a.reason,
         })
         .collect();
+    let statuses: Vec<&str> = molecule_domain::WorkspaceStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     Ok(page(
         StatusCode::OK,
-        pages::fleet(&session.actor, &rows, &pending, &session.csrf),
+        pages::fleet(&session.actor, &rows, &pending, &filter, &statuses, &session.csrf),
     ))
 }
 

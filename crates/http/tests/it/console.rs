@@ -292,4 +292,17 @@ async fn a_pending_approval_is_decided_from_the_fleet_page() {
     assert_eq!(now[0].decided_by.as_deref(), Some("console:admin"));
     let html = String::from_utf8(test::read_body(test::call_service(&app, fleet()).await).await.to_vec()).unwrap();
     assert!(!html.contains("deploy to production"), "decided: gone from the banner");
+    // The filter is the page's query string.
+    let filtered = test::TestRequest::get()
+        .uri("/console?status=failed&q=ask")
+        .insert_header(("Cookie", cookie.clone()))
+        .to_request();
+    let html = String::from_utf8(test::read_body(test::call_service(&app, filtered).await).await.to_vec()).unwrap();
+    assert!(html.contains("0 of 1 workspaces"), "{html}");
+    let named = test::TestRequest::get()
+        .uri("/console?q=ASK")
+        .insert_header(("Cookie", cookie.clone()))
+        .to_request();
+    let html = String::from_utf8(test::read_body(test::call_service(&app, named).await).await.to_vec()).unwrap();
+    assert!(html.contains("1 of 1 workspaces") && html.contains("asker"), "{html}");
 }
