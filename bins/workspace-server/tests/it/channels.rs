@@ -125,6 +125,15 @@ async fn discord_post(
     .await
 }
 
+/// `POST /channels/discover` for a Telegram bot, as the admin.
+async fn discover(api: &Api, token: &str, workspace: &str) -> molecule_testkit::Reply {
+    api.admin_post(
+        "/channels/discover",
+        &json!({ "channel_type": "telegram", "bot_token": token, "workspace_id": workspace }),
+    )
+    .await
+}
+
 async fn until_sent(what: &str, f: impl Fn() -> bool) {
     until(what, Duration::from_secs(30), || async { f().then_some(()) }).await;
 }
@@ -187,13 +196,7 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
 
     // Discover while the bot is polled: the poller is paused for it (Telegram allows one
     // reader: a second getUpdates is a 409), then resumes.
-    let found = api
-        .admin_post(
-            "/channels/discover",
-            &json!({ "channel_type": "telegram", "bot_token": TG_TOKEN, "workspace_id": ws.id }),
-        )
-        .await
-        .expect(200);
+    let found = discover(&api, TG_TOKEN, &ws.id).await.expect(200);
     assert_eq!(found["bot_username"], "fake_bot", "{found}");
     fake.telegram_message(TG_TOKEN, 777, 42, "after discover");
     until_sent("the poller back after Discover", || {
@@ -472,13 +475,7 @@ async fn each_vendor_reaches_an_sdk_agent_and_its_answer_reaches_the_chat() {
 
     // Discover: the bot's name and the chats that wrote to it; a bad token is a friendly 400.
     fake.telegram_message(TG_TOKEN_2, 4242, 8, "/start");
-    let found = api
-        .admin_post(
-            "/channels/discover",
-            &json!({ "channel_type": "telegram", "bot_token": TG_TOKEN_2, "workspace_id": hooked.id }),
-        )
-        .await
-        .expect(200);
+    let found = discover(&api, TG_TOKEN_2, &hooked.id).await.expect(200);
     assert_eq!(found["bot_username"], "fake_bot", "{found}");
     assert!(
         found["chats"]

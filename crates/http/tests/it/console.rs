@@ -19,6 +19,15 @@ fn header<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The CSRF token a console page's forms carry.
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
 #[actix_web::test]
 async fn the_console_needs_a_session_and_guards_it() {
     let db = TestDb::new().await;
@@ -94,12 +103,7 @@ async fn the_console_needs_a_session_and_guards_it() {
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     assert!(html.contains("fleet-one"), "{html}");
     assert!(!html.contains(ADMIN), "the page holds no admin token");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&html);
 
     // A forged cookie (another secret under the same id) is worth nothing.
     let mut parts: Vec<String> = cookie.split('.').map(str::to_owned).collect();
@@ -269,12 +273,7 @@ async fn a_pending_approval_is_decided_from_the_fleet_page() {
         html.contains("deploy to production") && html.contains("1 pending approval"),
         "{html}"
     );
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&html);
     let decide = |csrf: &str| {
         test::TestRequest::post()
             .uri(&format!("/console/approvals/{ws}/{}", asked.id))
