@@ -209,6 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             allow_send_message: cfg.molecule_mcp_allow_send_message,
         },
+        terminals: molecule_http::Terminals::new(
+            usize::try_from(cfg.terminal_max_sessions_per_workspace).unwrap_or(usize::MAX),
+            Duration::from_secs(cfg.terminal_idle_timeout_seconds),
+        ),
     };
 
     let listener = molecule_http::bind(cfg.listen_addr())?;

@@ -115,6 +115,16 @@ pub async fn depth(conn: &mut AsyncPgConnection, workspace_id: Uuid) -> QueryRes
         .await
 }
 
+/// Live items per workspace, for every workspace that has any (the console's fleet view).
+pub async fn depths(conn: &mut AsyncPgConnection) -> QueryResult<Vec<(Uuid, i64)>> {
+    q::table
+        .filter(q::status.eq_any(live()))
+        .group_by(q::workspace_id)
+        .select((q::workspace_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await
+}
+
 /// Adds a message, or finds the live item with the same `messageId`.
 pub async fn enqueue(conn: &mut AsyncPgConnection, item: NewItem) -> QueryResult<Enqueued> {
     let expires = OffsetDateTime::now_utc() + item.ttl;

@@ -238,6 +238,16 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "MCP calls a minute each token may make (the original's 120); past it `POST /workspaces/:id/mcp` answers 429 with `Retry-After`",
     ),
     k(
+        "TERMINAL_MAX_SESSIONS_PER_WORKSPACE",
+        "4",
+        "terminals (`GET /workspaces/:id/terminal`) one workspace may have open at once on one replica; past it the upgrade answers 429",
+    ),
+    k(
+        "TERMINAL_IDLE_TIMEOUT_SECONDS",
+        "1800",
+        "a terminal closes after this long with no keystroke and no output (the original's 30 minutes counted keystrokes only)",
+    ),
+    k(
         "MOLECULE_BACKEND",
         "docker if the engine answers, else none",
         "`docker`, `local` (development only; never chosen automatically) or `none`",

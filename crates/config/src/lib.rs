@@ -160,6 +160,10 @@ pub struct ServerConfig {
     pub molecule_mcp_allow_send_message: bool,
     /// MCP calls a minute per token.
     pub molecule_mcp_calls_per_minute: u64,
+    /// Open terminals a workspace may have at once (per replica).
+    pub terminal_max_sessions_per_workspace: u64,
+    /// A terminal closes after this long with nothing typed and nothing printed.
+    pub terminal_idle_timeout_seconds: u64,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub molecule_backend: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
@@ -278,6 +282,8 @@ impl Default for ServerConfig {
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
+            terminal_max_sessions_per_workspace: 4,
+            terminal_idle_timeout_seconds: 1800,
             molecule_backend: None,
             molecule_platform_instance: None,
             molecule_docker_network: "bridge".into(),
@@ -473,6 +479,11 @@ impl ServerConfig {
             self.hibernation_sweep_interval_seconds,
         )?;
         positive("MOLECULE_MCP_CALLS_PER_MINUTE", self.molecule_mcp_calls_per_minute)?;
+        positive(
+            "TERMINAL_MAX_SESSIONS_PER_WORKSPACE",
+            self.terminal_max_sessions_per_workspace,
+        )?;
+        positive("TERMINAL_IDLE_TIMEOUT_SECONDS", self.terminal_idle_timeout_seconds)?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,

@@ -14,6 +14,11 @@ use uuid::Uuid;
 pub const CSS: &str = include_str!("../assets/console.css");
 /// The script, served at `/console/assets/console.js`.
 pub const JS: &str = include_str!("../assets/console.js");
+/// xterm.js (MIT, vendored unmodified with its licence in `assets/vendor/xterm/`), served at
+/// `/console/assets/xterm.js` to the workspace page only.
+pub const XTERM_JS: &str = include_str!("../assets/vendor/xterm/xterm.js");
+/// xterm.js's stylesheet, served at `/console/assets/xterm.css`.
+pub const XTERM_CSS: &str = include_str!("../assets/vendor/xterm/xterm.css");
 
 /// One workspace as the fleet page shows it.
 #[derive(Debug, Clone)]
@@ -24,6 +29,14 @@ pub struct FleetRow {
     pub runtime: String,
     pub parent_id: Option<Uuid>,
     pub last_sample_error: Option<String>,
+    pub model: Option<String>,
+    /// The backend that ran its workload (`docker`, `local`, `ec2`), if any did.
+    pub backend: Option<String>,
+    /// Its last heartbeat, in Unix seconds (the page's script shows the age).
+    pub heartbeat_at: Option<i64>,
+    pub active_tasks: i32,
+    /// Live A2A queue items.
+    pub queue_depth: i64,
 }
 
 /// The fleet page's filter (its query string); empty fields filter nothing.
@@ -35,6 +48,8 @@ pub struct Filter {
     pub text: String,
     /// Only workspaces with a failed child.
     pub failed_children: bool,
+    /// Only the roots (the tree collapsed).
+    pub roots: bool,
 }
 
 impl Filter {
@@ -47,6 +62,7 @@ impl Filter {
             && (self.runtime.is_empty() || row.runtime == self.runtime)
             && (self.text.is_empty() || row.name.to_lowercase().contains(&self.text.to_lowercase()))
             && (!self.failed_children || rows.iter().any(|c| c.parent_id == Some(row.id) && c.status == "failed"))
+            && (!self.roots || row.parent_id.is_none_or(|p| !rows.iter().any(|r| r.id == p)))
     }
 }
 
@@ -60,18 +76,59 @@ pub struct PendingRow {
     pub reason: String,
 }
 
-fn layout(title: &str, body: Markup) -> String {
+/// Who is signed in, for every page after sign-in: the header names them, the sign-out form
+/// and the script's changes carry the CSRF token.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub actor: &'a str,
+    pub csrf: &'a str,
+}
+
+fn layout(title: &str, signed: Option<Signed<'_>>, terminal: bool, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(s) = signed {
+                    meta name="csrf-token" content=(s.csrf);
+                }
                 title { (title) " · Molecule console" }
+                @if terminal {
+                    link rel="stylesheet" href="/console/assets/xterm.css";
+                    script src="/console/assets/xterm.js" defer {}
+                }
                 link rel="stylesheet" href="/console/assets/console.css";
                 script src="/console/assets/console.js" defer {}
             }
-            body { (body) }
+            body {
+                @if let Some(s) = signed {
+                    header {
+                        nav aria-label="Console" {
+                            a href="/console" { "Fleet" }
+                            a href="/console/delegations" { "Delegations" }
+                            a href="/console/system" { "System" }
+                        }
+                        span #live-state role="status" { "" }
+                        span.who { "Signed in as " (s.actor) }
+                        form method="post" action="/console/sign-out" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                (body)
+                @if signed.is_some() {
+                    dialog #confirm aria-labelledby="confirm-text" {
+                        p #confirm-text {}
+                        div.actions {
+                            button type="button" #confirm-yes { "Confirm" }
+                            button type="button" #confirm-no autofocus { "Cancel" }
+                        }
+                    }
+                }
+            }
         }
     }
     .into_string()
@@ -81,6 +138,8 @@ fn layout(title: &str, body: Markup) -> String {
 pub fn sign_in(error: Option<&str>) -> String {
     layout(
         "Sign in",
+        None,
+        false,
         html! {
             main.sign-in {
                 h1 { "Molecule console" }
@@ -100,6 +159,12 @@ pub fn sign_in(error: Option<&str>) -> String {
 /// The rows in tree order: each parent followed by its children, with their depth.
 fn tree_order(rows: &[FleetRow]) -> Vec<(usize, &FleetRow)> {
     let known: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut children: std::collections::HashMap<Uuid, Vec<&FleetRow>> = std::collections::HashMap::new();
+    for r in rows {
+        if let Some(p) = r.parent_id.filter(|p| known.contains(p)) {
+            children.entry(p).or_default().push(r);
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     let mut stack: Vec<(usize, &FleetRow)> = rows
         .iter()
@@ -109,64 +174,116 @@ fn tree_order(rows: &[FleetRow]) -> Vec<(usize, &FleetRow)> {
         .collect();
     while let Some((depth, row)) = stack.pop() {
         out.push((depth, row));
-        stack.extend(
-            rows.iter()
-                .filter(|c| c.parent_id == Some(row.id))
-                .rev()
-                .map(|c| (depth + 1, c)),
-        );
+        if let Some(kids) = children.get(&row.id) {
+            stack.extend(kids.iter().rev().map(|c| (depth + 1, *c)));
+        }
     }
     out
 }
 
-/// The fleet: pending approvals (each with approve and deny), every workspace in tree order,
-/// and the sign-out form; every form carries the session's CSRF token.
-pub fn fleet(
-    actor: &str,
-    rows: &[FleetRow],
-    pending: &[PendingRow],
-    filter: &Filter,
-    statuses: &[&str],
-    csrf: &str,
-) -> String {
+/// How many workspaces are below each one (the bulk actions' confirmations say so).
+fn descendants(rows: &[FleetRow]) -> std::collections::HashMap<Uuid, usize> {
+    let parent: std::collections::HashMap<Uuid, Uuid> =
+        rows.iter().filter_map(|r| Some((r.id, r.parent_id?))).collect();
+    let mut below: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::new();
+    for r in rows {
+        let mut at = r.id;
+        let mut hops = 0;
+        // The tree is acyclic; the bound only guards against a corrupt row.
+        while let Some(&p) = parent.get(&at) {
+            *below.entry(p).or_default() += 1;
+            at = p;
+            hops += 1;
+            if hops > rows.len() {
+                break;
+            }
+        }
+    }
+    below
+}
+
+/// The part of the fleet page that changes with events: the pending approvals (each with
+/// approve and deny), the count and the table. The page's script fetches it again
+/// (`/console/fleet/live`) when an event says something changed.
+pub fn fleet_live(rows: &[FleetRow], pending: &[PendingRow], filter: &Filter, csrf: &str) -> String {
     let shown: Vec<(usize, &FleetRow)> = tree_order(rows)
         .into_iter()
         .filter(|(_, r)| filter.keeps(r, rows))
-        .map(|(depth, r)| (if filter.is_empty() { depth } else { 0 }, r))
+        .map(|(depth, r)| (if filter.is_empty() && !filter.roots { depth } else { 0 }, r))
         .collect();
-    layout(
-        "Fleet",
-        html! {
-            header {
-                h1 { "Fleet" }
-                span.who { "Signed in as " (actor) }
-                form method="post" action="/console/sign-out" {
-                    input type="hidden" name="csrf" value=(csrf);
-                    button type="submit" { "Sign out" }
-                }
-            }
-            main {
-                @if !pending.is_empty() {
-                    section.approvals aria-label="Pending approvals" {
-                        h2 { (pending.len()) " pending approval" @if pending.len() > 1 { "s" } }
-                        ul {
-                            @for p in pending {
-                                li data-approval=(p.id) {
-                                    strong { (p.workspace_name) } " asks to " em { (p.action) }
-                                    @if !p.reason.is_empty() { ": " (p.reason) }
-                                    @for (decision, label) in [("approved", "Approve"), ("denied", "Deny")] {
-                                        form.decide method="post" action={ "/console/approvals/" (p.workspace_id) "/" (p.id) } {
-                                            input type="hidden" name="csrf" value=(csrf);
-                                            input type="hidden" name="decision" value=(decision);
-                                            button type="submit" { (label) }
-                                        }
-                                    }
+    let descendants = descendants(rows);
+    html! {
+        @if !pending.is_empty() {
+            section.approvals aria-label="Pending approvals" {
+                h2 { (pending.len()) " pending approval" @if pending.len() > 1 { "s" } }
+                ul {
+                    @for p in pending {
+                        li data-approval=(p.id) {
+                            strong { (p.workspace_name) } " asks to " em { (p.action) }
+                            @if !p.reason.is_empty() { ": " (p.reason) }
+                            @for (decision, label) in [("approved", "Approve"), ("denied", "Deny")] {
+                                form.decide method="post" action={ "/console/approvals/" (p.workspace_id) "/" (p.id) } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input type="hidden" name="decision" value=(decision);
+                                    button type="submit" { (label) }
                                 }
                             }
                         }
                     }
                 }
-                form.filter method="get" action="/console" role="search" {
+            }
+        }
+        p.count { (shown.len()) " of " (rows.len()) " workspaces" }
+        table #fleet {
+            thead {
+                tr {
+                    th { span.visually-hidden { "Select" } }
+                    th { "Name" } th { "Status" } th { "Runtime" } th { "Model" } th { "Backend" }
+                    th { "Heartbeat" } th { "Tasks" } th { "Queue" } th { "Reason" }
+                }
+            }
+            tbody {
+                @for (depth, r) in shown {
+                    tr data-id=(r.id) data-status=(r.status) data-parent=[r.parent_id] data-name=(r.name)
+                        data-descendants=(descendants.get(&r.id).copied().unwrap_or(0)) {
+                        td { input.pick type="checkbox" value=(r.id) aria-label={ "Select " (r.name) }; }
+                        td class={ "depth-" (depth.min(8)) } {
+                            a href={ "/console/workspaces/" (r.id) } { (r.name) }
+                            @if let Some(n) = descendants.get(&r.id).filter(|_| filter.roots) { " (" (n) " below)" }
+                        }
+                        td.status { (r.status) }
+                        td { (r.runtime) }
+                        td { (r.model.as_deref().unwrap_or("")) }
+                        td { (r.backend.as_deref().unwrap_or("")) }
+                        td.age data-at=[r.heartbeat_at] { @if r.heartbeat_at.is_none() { "never" } }
+                        td { (r.active_tasks) }
+                        td { (r.queue_depth) }
+                        td.reason { (r.last_sample_error.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The fleet: the filter, the bulk actions (each confirmed in a dialog that says what happens
+/// to the children), and the live part ([`fleet_live`]).
+pub fn fleet(
+    signed: Signed<'_>,
+    rows: &[FleetRow],
+    pending: &[PendingRow],
+    filter: &Filter,
+    statuses: &[&str],
+) -> String {
+    layout(
+        "Fleet",
+        Some(signed),
+        false,
+        html! {
+            main #fleet-page {
+                h1 { "Fleet" }
+                form.filter #filter method="get" action="/console" role="search" {
                     label for="f-status" { "Status" }
                     select #f-status name="status" {
                         option value="" { "any" }
@@ -179,22 +296,155 @@ pub fn fleet(
                     label for="f-text" { "Name" }
                     input #f-text name="q" type="search" value=(filter.text);
                     label { input type="checkbox" name="failed_children" value="1" checked[filter.failed_children]; " has failed children" }
+                    label { input type="checkbox" name="roots" value="1" checked[filter.roots]; " roots only" }
                     button type="submit" { "Filter" }
                 }
-                p.count { (shown.len()) " of " (rows.len()) " workspaces" }
-                table #fleet {
-                    thead { tr { th { "Name" } th { "Status" } th { "Runtime" } th { "Reason" } } }
-                    tbody {
-                        @for (depth, r) in shown {
-                            tr data-id=(r.id) data-status=(r.status) {
-                                td class={ "depth-" (depth.min(8)) } { (r.name) }
-                                td.status { (r.status) }
-                                td { (r.runtime) }
-                                td.reason { (r.last_sample_error.as_deref().unwrap_or("")) }
-                            }
-                        }
+                div.bulk role="group" aria-label="Bulk actions" {
+                    span #picked { "0 selected" }
+                    @for (action, label) in [("restart", "Restart"), ("pause", "Pause"), ("resume", "Resume"), ("delete", "Delete")] {
+                        button type="button" data-bulk=(action) disabled { (label) }
+                    }
+                    span #bulk-result role="status" {}
+                }
+                div #live {
+                    (maud::PreEscaped(fleet_live(rows, pending, filter, signed.csrf)))
+                }
+            }
+        },
+    )
+}
+
+/// One event of a workspace's timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineRow {
+    pub at: String,
+    pub event: String,
+    /// A short summary of the payload (never a secret: events carry none).
+    pub detail: String,
+}
+
+/// What the workspace page shows on arrival; its lists (chat, activity, delegations, queue,
+/// schedules, channels, tokens, secrets' names, memory) are read by the script through the
+/// API, so they stay current without a reload.
+#[derive(Debug, Clone)]
+pub struct WorkspaceView {
+    pub id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub runtime: String,
+    pub model: Option<String>,
+    pub backend: Option<String>,
+    pub parent: Option<(Uuid, String)>,
+    pub last_sample_error: Option<String>,
+    pub timeline: Vec<TimelineRow>,
+}
+
+/// The workspace drawer, as a page: status and reason, the provisioning timeline, and one
+/// section per area, each driven by the script over the API.
+pub fn workspace(signed: Signed<'_>, w: &WorkspaceView) -> String {
+    let section = |id: &str, title: &str, body: Markup| {
+        html! {
+            section id=(id) aria-labelledby={ (id) "-h" } {
+                h2 id={ (id) "-h" } { (title) }
+                (body)
+            }
+        }
+    };
+    layout(
+        &w.name,
+        Some(signed),
+        true,
+        html! {
+            main #workspace data-id=(w.id) data-status=(w.status) {
+                h1 { (w.name) }
+                nav.sections aria-label="Sections" {
+                    @for (id, label) in [("overview", "Overview"), ("chat", "Chat"), ("activity", "Activity"), ("schedules", "Schedules"), ("memory", "Memory"), ("terminal", "Terminal"), ("channels", "Channels"), ("tokens", "Tokens"), ("secrets", "Secrets")] {
+                        a href={ "#" (id) } { (label) }
                     }
                 }
+                (section("overview", "Overview", html! {
+                    dl.facts {
+                        dt { "Status" } dd #ws-status { (w.status) }
+                        dt { "Runtime" } dd { (w.runtime) }
+                        dt { "Model" } dd { (w.model.as_deref().unwrap_or("")) }
+                        dt { "Backend" } dd { (w.backend.as_deref().unwrap_or("")) }
+                        @if let Some((pid, pname)) = &w.parent {
+                            dt { "Parent" } dd { a href={ "/console/workspaces/" (pid) } { (pname) } }
+                        }
+                    }
+                    @if let Some(reason) = &w.last_sample_error {
+                        p.error #reason role="alert" { strong { "Reason: " } (reason) }
+                    }
+                    div.lifecycle role="group" aria-label="Lifecycle" {
+                        @for (action, label) in [("restart", "Restart"), ("pause", "Pause"), ("resume", "Resume"), ("hibernate", "Hibernate")] {
+                            button type="button" data-action=(action) { (label) }
+                        }
+                        span #action-result role="status" {}
+                    }
+                    h3 { "Timeline" }
+                    ol.timeline {
+                        @for t in &w.timeline {
+                            li { time { (t.at) } " " strong { (t.event) } @if !t.detail.is_empty() { " — " (t.detail) } }
+                        }
+                    }
+                }))
+                (section("chat", "Chat", html! {
+                    ol #chat-log aria-live="polite" {}
+                    form #chat-form {
+                        label for="chat-text" { "Message" }
+                        input #chat-text name="text" required autocomplete="off";
+                        button type="submit" { "Send" }
+                    }
+                }))
+                (section("activity", "Activity, delegations and queue", html! {
+                    h3 { "Activity" } ol #activity-list {}
+                    h3 { "Delegations" } ol #delegation-list {}
+                    h3 { "A2A queue" } ol #queue-list {}
+                }))
+                (section("schedules", "Schedules", html! {
+                    table #schedule-list { thead { tr { th { "Name" } th { "Cron" } th { "Enabled" } th { "Last run" } th { "" } } } tbody {} }
+                    form #schedule-form {
+                        label for="s-name" { "Name" } input #s-name name="name" required;
+                        label for="s-cron" { "Cron" } input #s-cron name="cron_expr" required placeholder="*/5 * * * *";
+                        label for="s-tz" { "Timezone" } input #s-tz name="timezone" value="UTC";
+                        label for="s-prompt" { "Prompt" } input #s-prompt name="prompt" required;
+                        button type="submit" { "Add schedule" }
+                    }
+                    ol #schedule-history {}
+                }))
+                (section("memory", "Memory", html! {
+                    p #namespaces {}
+                    form #memory-form role="search" {
+                        label for="m-q" { "Search" } input #m-q name="q" type="search";
+                        button type="submit" { "Search" }
+                    }
+                    ol #memory-list {}
+                }))
+                (section("terminal", "Terminal", html! {
+                    button type="button" #terminal-open { "Open terminal" }
+                    span #terminal-state role="status" {}
+                    div #terminal-screen {}
+                }))
+                (section("channels", "Channels", html! {
+                    ol #channel-list {}
+                    form #channel-form {
+                        label for="c-type" { "Adapter" } select #c-type name="channel_type" {}
+                        div #c-fields {}
+                        button type="submit" { "Add channel" }
+                    }
+                }))
+                (section("tokens", "Tokens", html! {
+                    ol #token-list {}
+                    button type="button" #token-rotate { "Rotate" }
+                }))
+                (section("secrets", "Secrets (names only)", html! {
+                    ol #secret-list {}
+                    form #secret-form {
+                        label for="sec-key" { "Name" } input #sec-key name="key" required;
+                        label for="sec-value" { "Value" } input #sec-value name="value" type="password" required autocomplete="off";
+                        button type="submit" { "Set" }
+                    }
+                }))
             }
         },
     )
@@ -212,8 +462,18 @@ mod tests {
             runtime: "external".into(),
             parent_id: parent,
             last_sample_error: None,
+            model: None,
+            backend: None,
+            heartbeat_at: None,
+            active_tasks: 0,
+            queue_depth: 0,
         }
     }
+
+    const SIGNED: Signed<'static> = Signed {
+        actor: "admin",
+        csrf: "tok",
+    };
 
     #[test]
     fn children_follow_their_parent_and_values_are_escaped() {
@@ -224,12 +484,11 @@ mod tests {
         let order: Vec<&str> = tree_order(&rows).into_iter().map(|(_, r)| r.name.as_str()).collect();
         assert_eq!(order, ["other", "root", "<script>alert(1)</script>"]);
         let page = fleet(
-            "admin",
+            SIGNED,
             &[root.clone(), child.clone()],
             &[],
             &Filter::default(),
             &["online"],
-            "tok",
         );
         assert!(!page.contains("<script>alert"), "names are escaped");
         assert!(page.contains("&lt;script&gt;"));
@@ -241,7 +500,7 @@ mod tests {
         };
         let rows = [root, child, failed, other];
         let only = |f: Filter| {
-            let page = fleet("admin", &rows, &[], &f, &[], "tok");
+            let page = fleet_live(&rows, &[], &f, "tok");
             ["root", "broken", "other"]
                 .into_iter()
                 .filter(|n| page.contains(&format!(">{n}<")))
@@ -267,6 +526,13 @@ mod tests {
                 ..Filter::default()
             }),
             ["other"]
+        );
+        assert_eq!(
+            only(Filter {
+                roots: true,
+                ..Filter::default()
+            }),
+            ["root", "other"]
         );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use molecule_api::hooks::RestartOutcome;
 use molecule_api::hooks::StopFailure;
-use molecule_domain::{FailureReason, FileAnswer, FileFailure, FileOp, Vocabulary};
+use molecule_domain::{FailureReason, FileAnswer, FileFailure, FileOp, TerminalFailure, Vocabulary};
 use molecule_provisioner::{Backend, BackendError, FileTarget, ImageRef, ProvisionSpec, SecretDelivery, select_image};
 use molecule_secrets::{ExposeSecret, SecretString};
 use molecule_service::{ServiceError, Services, WorkloadHooks};
@@ -458,6 +458,24 @@ impl Dispatcher {
         }
     }
 
+    /// A shell in `id`'s running workload, through the backend that ran it.
+    pub async fn terminal(&self, id: Uuid) -> Result<molecule_tree::hooks::Terminal, TerminalFailure> {
+        let Some(backend) = self
+            .backend_of(id)
+            .await
+            .map_err(|e| TerminalFailure::Unavailable(e.to_string()))?
+        else {
+            return Err(molecule_tree::hooks::no_terminal());
+        };
+        let shell = backend.open_shell(id).await?;
+        Ok(molecule_tree::hooks::Terminal {
+            program: shell.program,
+            output: shell.output,
+            input: shell.input,
+            resize: shell.resize,
+        })
+    }
+
     /// What `/configs` starts with: the org node's `files_dir`, else its template, else
     /// `<runtime>-default` if there is one (config recovery); then the generated `config.yaml`
     /// and the system prompt.
@@ -701,6 +719,10 @@ impl WorkloadHooks for Dispatcher {
 
     async fn files(&self, id: Uuid, op: FileOp) -> Result<FileAnswer, FileFailure> {
         Dispatcher::files(self, id, op).await
+    }
+
+    async fn terminal(&self, id: Uuid) -> Result<molecule_tree::hooks::Terminal, TerminalFailure> {
+        Dispatcher::terminal(self, id).await
     }
 
     async fn stop(&self, ids: &[Uuid]) -> Vec<StopFailure> {

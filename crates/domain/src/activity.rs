@@ -20,6 +20,7 @@ vocabulary! {
         MemorySummaryWrite => "memory_summary_write",
         MemoryDelete => "memory_delete",
         CronRun => "cron_run",
+        TerminalSession => "terminal_session",
     }
 }
 

@@ -10,7 +10,7 @@
 //!
 //! Modules: `ids`, `workspace`, `delegation`, `activity`, `events`, `files` (workload file roots, path rules, file failures), `runtime`, `memory`, `model` (model slugs → `LLM_PROVIDER`, secret scopes),
 //! `namespace`, `queue` (the A2A queue's statuses and priorities), `schedule` (schedule sources and run outcomes), `approval` (approval
-//! statuses, instruction scopes, agent assignment statuses), `channel` (channel vendors, inbound message statuses), and `vocab` (the `vocabulary!` macro and trait).
+//! statuses, instruction scopes, agent assignment statuses), `channel` (channel vendors, inbound message statuses), `terminal` (why a workload terminal could not open), and `vocab` (the `vocabulary!` macro and trait).
 
 mod activity;
 mod approval;
@@ -25,6 +25,7 @@ mod namespace;
 mod queue;
 mod runtime;
 mod schedule;
+mod terminal;
 mod vocab;
 mod workspace;
 
@@ -44,6 +45,7 @@ pub use namespace::{NamespaceError, NamespaceName};
 pub use queue::{QueueStatus, priority};
 pub use runtime::Runtime;
 pub use schedule::{ScheduleHealthStatus, ScheduleRunStatus, ScheduleSource};
+pub use terminal::TerminalFailure;
 pub use vocab::{UnknownValue, Vocabulary};
 pub use workspace::{
     DEGRADED_ERROR_RATE, DeliveryMode, FailureReason, HeartbeatHealth, MAX_TREE_DEPTH, RECOVERED_ERROR_RATE,

@@ -29,6 +29,22 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server state missing"))
 }
 
+/// An operator signed in to the console. Only the console's API gate (`/console/api/…`, in
+/// `routes::console`) puts this in a request, after checking the session cookie, the request's
+/// origin and, for a change, its CSRF token; it then stands for the admin token. No request
+/// that came in by another path can carry it.
+#[derive(Debug, Clone)]
+pub struct ConsoleCaller {
+    /// Who signed in (`admin`, or a link's actor).
+    pub actor: String,
+}
+
+/// The console operator behind this request, if it came through the console's API gate.
+pub fn console_caller(req: &HttpRequest) -> Option<ConsoleCaller> {
+    use actix_web::HttpMessage;
+    req.extensions().get::<ConsoleCaller>().cloned()
+}
+
 fn is_admin(state: &AppState, token: &TokenDigest) -> bool {
     state
         .auth
@@ -48,6 +64,9 @@ impl FromRequest for AdminAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready((|| {
             let state = state(req)?;
+            if console_caller(req).is_some() {
+                return Ok(AdminAuth);
+            }
             if state.auth.admin_token.is_none() {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -88,9 +107,13 @@ impl WorkspaceAuth {
     }
 }
 
-/// Checks `token` for workspace `id`: the admin token, or a live token of `id`.
-pub(crate) async fn authorize(state: &AppState, token: Option<&str>, id: Uuid) -> Result<Caller, ApiError> {
-    let token = token.ok_or_else(|| {
+/// Checks the request's credential for workspace `id`: the admin token (or a console
+/// session), or a live token of `id`.
+pub(crate) async fn authorize(state: &AppState, req: &HttpRequest, id: Uuid) -> Result<Caller, ApiError> {
+    if console_caller(req).is_some() {
+        return Ok(Caller::Admin);
+    }
+    let token = bearer(req).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing workspace auth token: send Authorization: Bearer <token>",
@@ -126,7 +149,7 @@ impl FromRequest for WorkspaceAuth {
             let state = state(&req)?;
             let raw = req.match_info().get("id").unwrap_or_default();
             let workspace_id = path_workspace_id(raw)?;
-            let caller = authorize(&state, bearer(&req), workspace_id).await?;
+            let caller = authorize(&state, &req, workspace_id).await?;
             Ok(WorkspaceAuth { workspace_id, caller })
         })
     }

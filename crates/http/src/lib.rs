@@ -9,7 +9,8 @@
 //! queries.
 //!
 //! Modules: `routes` (one module per resource), `auth`, `errors` (JSON errors, request ids),
-//! `health`, `state` (what every handler shares), `server` (middleware, serving).
+//! `health`, `state` (what every handler shares), `terminals` (the open workload terminals' cap
+//! and idle deadline), `server` (middleware, serving).
 
 mod auth;
 mod errors;
@@ -17,8 +18,10 @@ mod health;
 pub mod routes;
 mod server;
 mod state;
+mod terminals;
 
 pub use auth::Caller;
 pub use errors::ApiError;
 pub use server::{Server, app, bind, openapi, serve};
 pub use state::{AppState, AuthConfig, MetricsRender};
+pub use terminals::Terminals;

@@ -95,6 +95,8 @@ pub fn app(
         )
         .configure(crate::routes::console::configure)
         .default_service(web::to(errors::not_found))
+        // Innermost: the console's API gate rewrites `/console/api/<path>` before routing.
+        .wrap(actix_web::middleware::from_fn(crate::routes::console::api_gate))
         .wrap(actix_web::middleware::from_fn(
             move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {
                 let org = org.clone();

@@ -58,6 +58,8 @@ pub struct AppState {
     pub memory_plugin: Option<std::sync::Arc<molecule_memory_contract::client::PluginClient>>,
     /// The MCP endpoint's settings (its rate limiter is shared by every worker).
     pub mcp: molecule_mcp::McpSettings,
+    /// The workload terminals open on this replica and their limits.
+    pub terminals: crate::terminals::Terminals,
 }
 
 /// Renders the process's metrics in the Prometheus text format.
@@ -77,6 +79,7 @@ impl AppState {
             metrics: None,
             memory_plugin: None,
             mcp: molecule_mcp::McpSettings::default(),
+            terminals: crate::terminals::Terminals::default(),
         })
     }
 }

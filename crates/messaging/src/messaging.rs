@@ -243,6 +243,12 @@ impl crate::Messaging {
         })
     }
 
+    /// Live queue items per workspace, for the workspaces that have any.
+    pub async fn queue_depths(&self) -> Result<std::collections::HashMap<Uuid, i64>> {
+        let mut conn = self.pool.get().await?;
+        Ok(queue::depths(&mut conn).await?.into_iter().collect())
+    }
+
     /// `GET /workspaces/:id/a2a-queue`.
     pub async fn queue_view(&self, id: Uuid) -> Result<QueueView> {
         let mut conn = self.pool.get().await?;

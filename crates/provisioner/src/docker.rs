@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::{
     Backend, BackendError, FileEntry, FileFailure, FileRoot, FileTarget, ImageRef, LABEL_INSTANCE, LABEL_MANAGED,
-    LABEL_RUNTIME, LABEL_WORKSPACE, ManagedResource, ProvisionSpec, Provisioned, SECRETS_FILE_ENV, SECRETS_FILE_NAME,
-    container_name, secrets_file, volume_names,
+    LABEL_RUNTIME, LABEL_WORKSPACE, ManagedResource, ProvisionSpec, Provisioned, Resizer, SECRETS_FILE_ENV,
+    SECRETS_FILE_NAME, Shell, TerminalFailure, container_name, secrets_file, volume_names,
 };
 
 /// Owner of the delivered secrets file: uid/gid 1000, the agent user of the runtime images
@@ -318,6 +318,98 @@ impl DockerBackend {
             .await
             .map_err(|e| file_failed("create the files helper", e))?;
         Ok(Via { name, helper: true })
+    }
+
+    /// Runs `program` on a TTY in container `name`. An exec of a missing binary fails only
+    /// once started, so a probe (`program -c 'exit 0'`) must exit 0 first.
+    async fn shell(&self, name: &str, program: &str) -> Result<Shell, String> {
+        let probe = self
+            .docker
+            .create_exec(
+                name,
+                bollard::models::ExecConfig {
+                    cmd: Some(vec![program.to_owned(), "-c".to_owned(), "exit 0".to_owned()]),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&probe.id, None::<bollard::exec::StartExecOptions>)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            while output.next().await.is_some() {}
+        }
+        let code = self
+            .docker
+            .inspect_exec(&probe.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .exit_code;
+        if code != Some(0) {
+            return Err(format!("not runnable (exit code {code:?})"));
+        }
+        let exec = self
+            .docker
+            .create_exec(
+                name,
+                bollard::models::ExecConfig {
+                    cmd: Some(vec![program.to_owned()]),
+                    env: Some(vec!["TERM=xterm-256color".to_owned()]),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let started = self
+            .docker
+            .start_exec(
+                &exec.id,
+                Some(bollard::exec::StartExecOptions {
+                    detach: false,
+                    tty: true,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let bollard::exec::StartExecResults::Attached { output, input } = started else {
+            return Err("the engine did not attach the exec".into());
+        };
+        let docker = self.docker.clone();
+        let exec_id = exec.id;
+        let resize: Resizer = std::sync::Arc::new(move |cols, rows| {
+            let docker = docker.clone();
+            let exec_id = exec_id.clone();
+            Box::pin(async move {
+                docker
+                    .resize_exec(
+                        &exec_id,
+                        bollard::exec::ResizeExecOptions {
+                            height: rows,
+                            width: cols,
+                        },
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        Ok(Shell {
+            program: program.to_owned(),
+            output: output
+                .map(|chunk| chunk.map(|o| o.into_bytes().to_vec()).map_err(std::io::Error::other))
+                .boxed(),
+            input,
+            resize,
+        })
     }
 
     async fn done(&self, via: Via) {
@@ -791,6 +883,33 @@ impl Backend for DockerBackend {
         .await;
         self.done(via).await;
         ran
+    }
+
+    /// `docker exec` of `/bin/bash`, else `/bin/sh`, with a TTY, in the running container.
+    async fn open_shell(&self, workspace_id: Uuid) -> Result<Shell, TerminalFailure> {
+        let name = container_name(workspace_id);
+        let unavailable = |what: &str, e: DockerError| TerminalFailure::Unavailable(format!("{what}: {e}"));
+        match self
+            .docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) if c.state.as_ref().and_then(|s| s.running).unwrap_or(false) => {}
+            Ok(_) => return Err(TerminalFailure::NotRunning("container not running".into())),
+            Err(e) if not_found(&e) => return Err(TerminalFailure::NotRunning("container not running".into())),
+            Err(e) => return Err(unavailable("inspect container", e)),
+        }
+        let mut tried = Vec::new();
+        for program in ["/bin/bash", "/bin/sh"] {
+            match self.shell(&name, program).await {
+                Ok(shell) => return Ok(shell),
+                Err(why) => tried.push(format!("{program}: {why}")),
+            }
+        }
+        Err(TerminalFailure::Unavailable(format!(
+            "failed to create shell session ({})",
+            tried.join("; ")
+        )))
     }
 
     async fn list_managed(&self) -> Result<Vec<ManagedResource>, BackendError> {

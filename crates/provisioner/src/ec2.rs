@@ -255,6 +255,12 @@ impl Backend for Ec2Backend {
         "ec2"
     }
 
+    async fn open_shell(&self, _workspace_id: Uuid) -> Result<crate::Shell, crate::TerminalFailure> {
+        Err(crate::TerminalFailure::Unsupported(
+            "the EC2 backend has no terminal: reaching an instance needs EC2 Instance Connect and an ssh client on the server, which this platform does not run; use SSM Session Manager or ssh to the instance".into(),
+        ))
+    }
+
     /// User-data is readable through `DescribeInstanceAttribute`: secrets go by bootstrap code.
     fn secret_delivery(&self) -> crate::SecretDelivery {
         crate::SecretDelivery::Bootstrap

@@ -1,7 +1,7 @@
 //! `molecule-provisioner`: where workloads run.
 //!
-//! Owns: the [`Backend`] trait (provision, stop, remove_volumes, is_running, list_managed, and
-//! the workload file operations) and
+//! Owns: the [`Backend`] trait (provision, stop, remove_volumes, is_running, list_managed, the
+//! workload file operations, and a [`Shell`] in a workload) and
 //! its implementations (Docker through bollard, a local-process backend for development), the
 //! naming and labelling of what they create, image references and the moving-tag rule, and
 //! image selection (pin → runtime map → default).
@@ -20,7 +20,7 @@ mod local;
 
 use std::collections::BTreeMap;
 
-pub use molecule_domain::{FileEntry, FileFailure, FileRoot};
+pub use molecule_domain::{FileEntry, FileFailure, FileRoot, TerminalFailure};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use docker::{DockerBackend, DockerConfig};
@@ -256,5 +256,35 @@ pub trait Backend: Send + Sync {
     async fn delete_file(&self, t: &FileTarget, path: &str) -> Result<(), FileFailure> {
         let _ = (t, path);
         Err(files_unsupported(self.name()))
+    }
+    /// An interactive shell on a TTY in the running workload (`/bin/bash`, else `/bin/sh`).
+    async fn open_shell(&self, workspace_id: Uuid) -> Result<Shell, TerminalFailure> {
+        let _ = workspace_id;
+        Err(TerminalFailure::Unsupported(format!(
+            "the {} backend cannot open a terminal into its workloads",
+            self.name()
+        )))
+    }
+}
+
+/// Resizes a shell's TTY to (columns, rows); the error says why it could not.
+pub type Resizer =
+    std::sync::Arc<dyn Fn(u16, u16) -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A shell attached to a TTY in a workload: its output (stdout and stderr, merged by the TTY),
+/// its input, and its resizer. Dropping it detaches.
+pub struct Shell {
+    /// The shell that runs (`/bin/bash` or `/bin/sh`).
+    pub program: String,
+    pub output: futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub resize: Resizer,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("program", &self.program)
+            .finish_non_exhaustive()
     }
 }

@@ -165,6 +165,12 @@ impl Backend for LocalProcessBackend {
         "local"
     }
 
+    async fn open_shell(&self, _workspace_id: Uuid) -> Result<crate::Shell, crate::TerminalFailure> {
+        Err(crate::TerminalFailure::Unsupported(
+            "the local backend runs workloads as processes of this server, with no TTY of their own; open a shell on the server host instead".into(),
+        ))
+    }
+
     async fn provision(&self, spec: &ProvisionSpec) -> Result<Provisioned, BackendError> {
         let id = spec.workspace_id;
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,7 +1,8 @@
 //! Workload files as use-cases: the Files API (list, read, write, delete under a root) and
 //! chat uploads and downloads, all checked here (roots, relative paths, the platform's
 //! reserved `/configs/.molecule`, sizes) and carried out by the dispatcher through the
-//! workload's backend.
+//! workload's backend; and a terminal into the workload (which backend gives one is the
+//! dispatcher's business).
 //!
 //! Must not know: how a backend reaches the files.
 
@@ -94,6 +95,21 @@ impl Tree {
             ));
         }
         self.hooks.files(id, op).await.map_err(failure)
+    }
+
+    /// `GET /workspaces/:id/terminal`: a shell in the live workspace's running workload (404
+    /// when it is missing or removed; 501 for an external agent, which runs on its own host).
+    pub async fn open_terminal(
+        &self,
+        id: Uuid,
+    ) -> Result<std::result::Result<crate::hooks::Terminal, molecule_domain::TerminalFailure>> {
+        let host = self.file_host(id).await?;
+        if host.runtime == Runtime::External {
+            return Ok(Err(molecule_domain::TerminalFailure::Unsupported(
+                "an external agent runs on its own host; the platform has no way into it".into(),
+            )));
+        }
+        Ok(self.hooks.terminal(id).await)
     }
 
     /// `GET /workspaces/:id/files?root&path&depth`: entries down to `depth` (1..=5) levels.

@@ -69,6 +69,38 @@ pub trait WorkloadHooks: Send + Sync {
     ) -> Result<molecule_domain::FileAnswer, molecule_domain::FileFailure> {
         Err(no_files())
     }
+    /// A shell in the workspace's running workload, through the backend that ran it.
+    async fn terminal(&self, _id: Uuid) -> Result<Terminal, molecule_domain::TerminalFailure> {
+        Err(no_terminal())
+    }
+}
+
+/// Resizes a terminal's TTY to (columns, rows); the error says why it could not.
+pub type Resizer = Arc<dyn Fn(u16, u16) -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A shell on a TTY in a workload, as the dispatcher hands it over from the backend that ran
+/// it: output (stdout and stderr, merged by the TTY), input and resizer. Dropping it detaches.
+pub struct Terminal {
+    /// The shell that runs (`/bin/bash` or `/bin/sh`).
+    pub program: String,
+    pub output: futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub resize: Resizer,
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("program", &self.program)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a terminal answers when no backend can run one.
+pub fn no_terminal() -> molecule_domain::TerminalFailure {
+    molecule_domain::TerminalFailure::Unsupported(
+        "no provisioner is configured (MOLECULE_BACKEND): a terminal runs in a workload".into(),
+    )
 }
 
 /// What a file operation answers when no backend can run it.
@@ -147,6 +179,12 @@ impl WorkloadHooks for HookChain {
         match self.0.iter().find(|h| h.has_provisioner()) {
             Some(h) => h.files(id, op).await,
             None => Err(no_files()),
+        }
+    }
+    async fn terminal(&self, id: Uuid) -> Result<Terminal, molecule_domain::TerminalFailure> {
+        match self.0.iter().find(|h| h.has_provisioner()) {
+            Some(h) => h.terminal(id).await,
+            None => Err(no_terminal()),
         }
     }
 }

@@ -399,6 +399,18 @@ impl Tree {
         Ok(rows.into_iter().map(Workspace::from).collect())
     }
 
+    /// The backend that ran each live workspace's workload, for those a backend ran.
+    pub async fn backends(&self) -> Result<std::collections::HashMap<Uuid, String>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<(Uuid, Option<String>)> = w::table
+            .filter(w::status.ne(DbWorkspaceStatus(WorkspaceStatus::Removed)))
+            .filter(w::backend.is_not_null())
+            .select((w::id, w::backend))
+            .load(&mut conn)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(id, b)| Some((id, b?))).collect())
+    }
+
     /// One workspace, removed ones included.
     pub async fn get_workspace(&self, id: Uuid) -> Result<Workspace> {
         let mut conn = self.pool.get().await?;

@@ -6,6 +6,7 @@ mod approvals;
 mod boot;
 mod channels;
 mod common;
+mod console_browser;
 mod docker_e2e;
 mod docker_registry;
 mod docker_workload;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::{AdminAuth, Caller, WorkspaceAuth, authorize, bearer, path_workspace_id};
+use crate::auth::{AdminAuth, Caller, WorkspaceAuth, authorize, path_workspace_id};
 use crate::errors::{ApiError, ErrorBody};
 use crate::routes::discovery::{CALLER_HEADER, caller_of};
 use crate::state::AppState;
@@ -91,7 +91,7 @@ pub async fn proxy(
         let caller = caller_of(&req)?;
         // The original's rule: a caller must present its own token, else 401 (another
         // workspace's valid token included).
-        authorize(&state, bearer(&req), caller).await.map_err(|e| {
+        authorize(&state, &req, caller).await.map_err(|e| {
             if e.status == StatusCode::FORBIDDEN {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -103,7 +103,7 @@ pub async fn proxy(
         })?;
         Some(caller)
     } else {
-        match authorize(&state, bearer(&req), target).await? {
+        match authorize(&state, &req, target).await? {
             Caller::Admin => None,
             Caller::Workspace { .. } => Some(target),
         }

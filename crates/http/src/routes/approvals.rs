@@ -120,6 +120,11 @@ pub async fn pending_approvals(_: AdminAuth, state: web::Data<AppState>) -> Resu
 /// Who is deciding: the admin token, or a live workspace token (whose workspace must be an
 /// ancestor of the requester; the store judges that).
 async fn decider(req: &HttpRequest, state: &AppState, named: Option<String>) -> Result<Decider, ApiError> {
+    if let Some(console) = crate::auth::console_caller(req) {
+        return Ok(Decider::Operator {
+            name: named.or(Some(format!("console:{}", console.actor))),
+        });
+    }
     let token = bearer(req).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -6,18 +6,22 @@
 //! two assets is served without a live session: a page request is redirected to sign-in.
 //! Every state-changing request must be same-origin (`Origin`, `Sec-Fetch-Site`) and carry the
 //! session's CSRF token. Every answer carries a strict Content-Security-Policy (no inline
-//! script or style), `nosniff`, `no-referrer`, and pages are not cached.
+//! script or style), `nosniff`, `Referrer-Policy: same-origin`, and pages are not cached.
 //!
 //! Must not know: the sessions' table, the HTML.
 
-use actix_web::http::StatusCode;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use molecule_console::pages::{self, Filter, FleetRow, PendingRow};
 use molecule_console::session::{COOKIE, SESSION_TTL, Session, Sessions};
 use molecule_domain::Vocabulary;
 use molecule_tree::tokens::TokenDigest;
 
+use crate::auth::ConsoleCaller;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -32,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/sign-in", web::post().to(sign_in))
         .route("/console/sign-in/link", web::get().to(sign_in_link))
         .route("/console/sign-out", web::post().to(sign_out))
+        .route("/console/fleet/live", web::get().to(fleet_live))
+        .route("/console/workspaces/{id}", web::get().to(workspace_page))
         .route(
             "/console/approvals/{workspace_id}/{approval_id}",
             web::post().to(decide),
@@ -39,11 +45,80 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/assets/{name}", web::get().to(asset));
 }
 
+/// The prefix under which a signed-in console reaches the JSON API.
+pub const API_PREFIX: &str = "/console/api/";
+
+/// The console's door to the JSON API: `/console/api/<path>` is `/<path>` for a signed-in
+/// operator, who then counts as the admin (see [`crate::auth::ConsoleCaller`]). The page's
+/// script never holds a token: the session cookie (path `/console`) rides along. Refused
+/// without a live session (401), from another origin (403, WebSocket upgrades included), and,
+/// for anything but a read, without the session's CSRF token in `X-CSRF-Token` (403).
+pub(crate) async fn api_gate(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(tail) = req.path().strip_prefix(API_PREFIX).map(|t| format!("/{t}")) else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let checked = async {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "application state missing"))?;
+        let Some((_, session)) = current(req.request(), &state).await? else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "sign in to the console first (/console/sign-in)",
+            ));
+        };
+        if cross_site(req.request()) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "refused: a cross-site request"));
+        }
+        let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        let csrf = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !reads && !Sessions::csrf_matches(&session, csrf) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "refused: a change needs the session's CSRF token in X-CSRF-Token",
+            ));
+        }
+        let target = match req.uri().query() {
+            Some(q) => format!("{tail}?{q}"),
+            None => tail,
+        };
+        let uri: Uri = target
+            .parse()
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "path: not a valid request path"))?;
+        Ok((session, uri))
+    }
+    .await;
+    match checked {
+        Ok((session, uri)) => {
+            req.head_mut().uri = uri.clone();
+            req.match_info_mut().get_mut().update(&uri);
+            req.extensions_mut().insert(ConsoleCaller { actor: session.actor });
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
+        }
+        Err(e) => {
+            let resp = harden(e.error_response());
+            Ok(req.into_response(resp).map_into_right_body())
+        }
+    }
+}
+
+/// The header a console change carries its CSRF token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
 fn harden(mut resp: HttpResponse) -> HttpResponse {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with a form post.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -89,12 +164,12 @@ fn cookie_value(req: &HttpRequest) -> Option<String> {
         })
 }
 
-/// A state-changing request from another site: a browser says so in `Sec-Fetch-Site`, or its
-/// `Origin` names another host.
+/// A state-changing request from another site. A browser that sends `Sec-Fetch-Site` is
+/// believed (only `same-origin`, or `none` for what the user typed, pass); otherwise an
+/// `Origin` must name this host (an opaque `null` origin does not).
 fn cross_site(req: &HttpRequest) -> bool {
-    let fetch_site = req.headers().get("Sec-Fetch-Site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site" | "same-site")) {
-        return true;
+    if let Some(site) = req.headers().get("Sec-Fetch-Site") {
+        return !matches!(site.to_str(), Ok("same-origin" | "none"));
     }
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
@@ -237,41 +312,48 @@ struct FilterQuery {
     q: String,
     #[serde(default)]
     failed_children: Option<String>,
+    #[serde(default)]
+    roots: Option<String>,
 }
 
-async fn fleet(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    query: Option<web::Query<FilterQuery>>,
-) -> Result<HttpResponse, ApiError> {
-    let query = query.map(web::Query::into_inner).unwrap_or_default();
-    let filter = Filter {
-        status: query.status.trim().to_owned(),
-        runtime: query.runtime.trim().to_owned(),
-        text: query.q.trim().to_owned(),
-        failed_children: query
-            .failed_children
-            .is_some_and(|v| v == "1" || v == "on" || v == "true"),
-    };
-    let Some((_, session)) = current(&req, &state).await? else {
-        return Ok(redirect("/console/sign-in"));
-    };
-    let rows: Vec<FleetRow> = state
-        .services
-        .tree()
-        .list_workspaces()
-        .await?
+impl FilterQuery {
+    fn filter(self) -> Filter {
+        let on = |v: Option<String>| v.is_some_and(|v| v == "1" || v == "on" || v == "true");
+        Filter {
+            status: self.status.trim().to_owned(),
+            runtime: self.runtime.trim().to_owned(),
+            text: self.q.trim().to_owned(),
+            failed_children: on(self.failed_children),
+            roots: on(self.roots),
+        }
+    }
+}
+
+/// Every live workspace as the fleet shows it, and the pending approvals.
+async fn fleet_rows(state: &AppState) -> Result<(Vec<FleetRow>, Vec<PendingRow>), ApiError> {
+    let tree = state.services.tree();
+    let (workspaces, backends, depths) = tokio::try_join!(
+        tree.list_workspaces(),
+        tree.backends(),
+        state.services.messaging().queue_depths()
+    )?;
+    let rows = workspaces
         .into_iter()
         .map(|w| FleetRow {
+            backend: backends.get(&w.id).cloned(),
+            queue_depth: depths.get(&w.id).copied().unwrap_or(0),
             id: w.id,
             name: w.name,
             status: w.status.as_str().to_owned(),
             runtime: w.runtime.as_str().to_owned(),
             parent_id: w.parent_id,
             last_sample_error: w.last_sample_error,
+            model: w.model,
+            heartbeat_at: w.last_heartbeat_at.map(|t| t.unix_timestamp()),
+            active_tasks: w.active_tasks,
         })
         .collect();
-    let pending: Vec<PendingRow> = state
+    let pending = state
         .services
         .approvals()
         .pending()
@@ -285,14 +367,114 @@ async fn fleet(
             reason: a.reason,
         })
         .collect();
+    Ok((rows, pending))
+}
+
+async fn fleet(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Option<web::Query<FilterQuery>>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = query.map(web::Query::into_inner).unwrap_or_default().filter();
+    let Some((_, session)) = current(&req, &state).await? else {
+        return Ok(redirect("/console/sign-in"));
+    };
+    let (rows, pending) = fleet_rows(&state).await?;
     let statuses: Vec<&str> = molecule_domain::WorkspaceStatus::ALL
         .iter()
         .map(|s| s.as_str())
         .collect();
     Ok(page(
         StatusCode::OK,
-        pages::fleet(&session.actor, &rows, &pending, &filter, &statuses, &session.csrf),
+        pages::fleet(signed(&session), &rows, &pending, &filter, &statuses),
     ))
+}
+
+/// The fleet page's live part alone, which its script fetches again when events arrive.
+async fn fleet_live(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Option<web::Query<FilterQuery>>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = query.map(web::Query::into_inner).unwrap_or_default().filter();
+    let Some((_, session)) = current(&req, &state).await? else {
+        return Ok(redirect("/console/sign-in"));
+    };
+    let (rows, pending) = fleet_rows(&state).await?;
+    Ok(page(
+        StatusCode::OK,
+        pages::fleet_live(&rows, &pending, &filter, &session.csrf),
+    ))
+}
+
+fn signed(session: &Session) -> pages::Signed<'_> {
+    pages::Signed {
+        actor: &session.actor,
+        csrf: &session.csrf,
+    }
+}
+
+/// A short, secret-free summary of an event's payload for the timeline.
+fn summarize(payload: &serde_json::Value) -> String {
+    let Some(map) = payload.as_object() else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    for key in ["error", "reason", "status", "source", "url", "name", "runtime"] {
+        if let Some(v) = map.get(key).and_then(|v| v.as_str()).filter(|v| !v.is_empty()) {
+            let v: String = v.chars().take(200).collect();
+            parts.push(format!("{key}: {v}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The workspace drawer, as its own page: status, reason, timeline, and the areas the
+/// script fills through the API.
+async fn workspace_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((_, session)) = current(&req, &state).await? else {
+        return Ok(redirect("/console/sign-in"));
+    };
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "workspace not found");
+    let id: uuid::Uuid = path.parse().map_err(|_| not_found())?;
+    let tree = state.services.tree();
+    let w = tree.get_workspace(id).await?;
+    let parent = match w.parent_id {
+        Some(p) => tree.get_workspace(p).await.ok().map(|p| (p.id, p.name)),
+        None => None,
+    };
+    let backend = tree.backends().await?.remove(&id);
+    let timeline = tree
+        .recent_events(Some(id), 50)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|e| e.event != "WORKSPACE_HEARTBEAT")
+        .map(|e| pages::TimelineRow {
+            at: e
+                .timestamp
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            event: e.event,
+            detail: summarize(&e.payload),
+        })
+        .collect();
+    let view = pages::WorkspaceView {
+        id: w.id,
+        name: w.name,
+        status: w.status.as_str().to_owned(),
+        runtime: w.runtime.as_str().to_owned(),
+        model: w.model,
+        backend,
+        parent,
+        last_sample_error: w.last_sample_error,
+        timeline,
+    };
+    Ok(page(StatusCode::OK, pages::workspace(signed(&session), &view)))
 }
 
 #[derive(serde::Deserialize)]
@@ -342,6 +524,8 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
     let (body, kind) = match path.as_str() {
         "console.css" => (pages::CSS, "text/css; charset=utf-8"),
         "console.js" => (pages::JS, "text/javascript; charset=utf-8"),
+        "xterm.js" => (pages::XTERM_JS, "text/javascript; charset=utf-8"),
+        "xterm.css" => (pages::XTERM_CSS, "text/css; charset=utf-8"),
         _ => return harden(HttpResponse::NotFound().json(serde_json::json!({ "error": "no such asset" }))),
     };
     harden(

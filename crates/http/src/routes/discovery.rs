@@ -9,7 +9,7 @@ use molecule_api::discovery::{Access, CardUpdated, CheckAccess, Discovered, Peer
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::auth::{WorkspaceAuth, authorize, bearer, path_workspace_id};
+use crate::auth::{WorkspaceAuth, authorize, path_workspace_id};
 use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ pub async fn update_card(
     state: web::Data<AppState>,
     body: web::Json<UpdateCard>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, bearer(&req), body.workspace_id).await?;
+    authorize(&state, &req, body.workspace_id).await?;
     Ok(HttpResponse::Ok().json(state.services.messaging().update_card(body.into_inner()).await?))
 }
 
@@ -85,7 +85,7 @@ pub async fn discover(
 ) -> Result<HttpResponse, ApiError> {
     let target = path_workspace_id(&target)?;
     let caller = caller_of(&req)?;
-    authorize(&state, bearer(&req), caller).await?;
+    authorize(&state, &req, caller).await?;
     Ok(HttpResponse::Ok().json(state.services.messaging().discover(caller, target).await?))
 }
 
@@ -141,7 +141,7 @@ pub async fn check_access(
     state: web::Data<AppState>,
     body: web::Json<CheckAccess>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, bearer(&req), body.caller_id).await?;
+    authorize(&state, &req, body.caller_id).await?;
     let allowed = state
         .services
         .messaging()

@@ -189,7 +189,7 @@ pub async fn websocket(
 ) -> Result<HttpResponse, ApiError> {
     let mut watcher = if req.headers().contains_key(crate::routes::discovery::CALLER_HEADER) {
         let id = crate::routes::discovery::caller_of(&req)?;
-        crate::auth::authorize(&state, crate::auth::bearer(&req), id).await?;
+        crate::auth::authorize(&state, &req, id).await?;
         Watcher::Agent {
             id,
             access: std::collections::HashMap::new(),

@@ -28,7 +28,7 @@ use molecule_mcp::{McpCaller, McpSettings, RateLimits, WorkspaceTools};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use crate::auth::{Caller, authorize, bearer, path_workspace_id};
+use crate::auth::{Caller, authorize, path_workspace_id};
 use crate::errors::ApiError;
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ async fn guard(
             .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "application state missing"))?
             .clone();
         let id = path_workspace_id(req.match_info().get("id").unwrap_or_default())?;
-        let caller = authorize(&state, bearer(req.request()), id).await?;
+        let caller = authorize(&state, req.request(), id).await?;
         // One budget per token: a workspace token by its id, the admin token as one key.
         let key = match caller {
             Caller::Workspace { token_id } => token_id,

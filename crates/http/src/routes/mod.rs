@@ -25,6 +25,7 @@ pub mod registry;
 pub mod schedules;
 pub mod secrets;
 pub mod templates;
+pub mod terminal;
 pub mod tokens;
 pub mod workspace_config;
 pub mod workspaces;
@@ -198,6 +199,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(files::read_file)
         .service(files::write_file)
         .service(files::delete_file)
+        .service(terminal::terminal)
         .service(templates::list_templates)
         .service(templates::template_errors)
         .service(templates::import_template)

@@ -6,7 +6,7 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use molecule_api::registry::{Heartbeat, HeartbeatAck, Register, Registered};
 
-use crate::auth::{authorize, bearer};
+use crate::auth::authorize;
 use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ pub async fn register(
     state: web::Data<AppState>,
     body: web::Json<Register>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, bearer(&req), body.id).await?;
+    authorize(&state, &req, body.id).await?;
     Ok(HttpResponse::Ok().json(state.services.messaging().register(body.into_inner()).await?))
 }
 
@@ -49,7 +49,7 @@ pub async fn heartbeat(
     state: web::Data<AppState>,
     body: web::Json<Heartbeat>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, bearer(&req), body.workspace_id).await?;
+    authorize(&state, &req, body.workspace_id).await?;
     Ok(HttpResponse::Ok().json(state.services.messaging().heartbeat(body.into_inner()).await?))
 }
 

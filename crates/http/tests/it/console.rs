@@ -305,3 +305,197 @@ async fn a_pending_approval_is_decided_from_the_fleet_page() {
     let html = String::from_utf8(test::read_body(test::call_service(&app, named).await).await.to_vec()).unwrap();
     assert!(html.contains("1 of 1 workspaces") && html.contains("asker"), "{html}");
 }
+
+/// Signs in with the admin token: the session cookie (`name=value`) and the page's CSRF token.
+async fn sign_in<S, B>(app: &S) -> (String, String)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let signed = test::call_service(
+        app,
+        test::TestRequest::post()
+            .uri("/console/sign-in")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(format!("token={ADMIN}"))
+            .to_request(),
+    )
+    .await;
+    let cookie = header(&signed, "set-cookie").split(';').next().unwrap().to_owned();
+    let page = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri("/console")
+            .insert_header(("Cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    let html = String::from_utf8(test::read_body(page).await.to_vec()).unwrap();
+    (cookie, csrf_of(&html))
+}
+
+#[actix_web::test]
+async fn the_console_reaches_the_api_through_its_session_only() {
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let failed = workspace_with_token(&state.services, "broken-one").await.id;
+    db.execute_sql(&format!(
+        "UPDATE workspaces SET status = 'failed', last_sample_error = 'image pull failed: no such image' WHERE id = '{failed}'"
+    ))
+    .await;
+    let app = test::init_service(app(state)).await;
+    let (cookie, csrf) = sign_in(&app).await;
+    let call =
+        |method: actix_web::http::Method, uri: &str, cookie: Option<&str>, csrf: Option<&str>, origin: Option<&str>| {
+            let mut r = test::TestRequest::default().method(method).uri(uri);
+            if let Some(c) = cookie {
+                r = r.insert_header(("Cookie", c.to_owned()));
+            }
+            if let Some(t) = csrf {
+                r = r.insert_header(("X-CSRF-Token", t.to_owned()));
+            }
+            if let Some(o) = origin {
+                r = r.insert_header(("Origin", o.to_owned()));
+            }
+            r
+        };
+    use actix_web::http::Method;
+
+    // No session: refused, even with the admin token itself (the door is the session).
+    let resp = test::call_service(
+        &app,
+        call(Method::GET, "/console/api/workspaces", None, None, None).to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = test::call_service(
+        &app,
+        call(Method::GET, "/console/api/workspaces", None, None, None)
+            .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&resp, "content-security-policy").contains("default-src 'none'"));
+
+    // A session reads as the admin, query strings included.
+    let resp = test::call_service(
+        &app,
+        call(Method::GET, "/console/api/workspaces", Some(&cookie), None, None).to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let list: serde_json::Value = test::read_body_json(resp).await;
+    assert_eq!(list[0]["name"], "broken-one");
+    let resp = test::call_service(
+        &app,
+        call(Method::GET, "/console/api/events?limit=0", Some(&cookie), None, None).to_request(),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "the query string reaches the route"
+    );
+
+    // A change needs the CSRF token, and never comes from another site.
+    let create = |csrf: Option<&str>, origin: Option<&str>| {
+        call(Method::POST, "/console/api/workspaces", Some(&cookie), csrf, origin)
+            .set_json(serde_json::json!({ "name": "made-in-console", "runtime": "external" }))
+            .to_request()
+    };
+    let resp = test::call_service(&app, create(None, None)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = test::call_service(&app, create(Some("forged"), None)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = test::call_service(&app, create(Some(&csrf), Some("https://evil.example"))).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = test::call_service(&app, create(Some(&csrf), None)).await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+
+    // The fleet's live part (what the script fetches on events) shows it; not without a session.
+    let resp = test::call_service(
+        &app,
+        call(Method::GET, "/console/fleet/live", Some(&cookie), None, None).to_request(),
+    )
+    .await;
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(
+        html.contains("made-in-console") && html.contains("2 of 2 workspaces"),
+        "{html}"
+    );
+    let resp = test::call_service(
+        &app,
+        call(Method::GET, "/console/fleet/live", None, None, None).to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    // A failed workspace's page says why.
+    let uri = format!("/console/workspaces/{failed}");
+    let resp = test::call_service(&app, call(Method::GET, &uri, Some(&cookie), None, None).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(html.contains("image pull failed: no such image"), "{html}");
+    assert!(!html.contains(ADMIN));
+    let resp = test::call_service(&app, call(Method::GET, &uri, None, None, None).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    // The terminal: an upgrade only, from this server's pages only, and no provisioner here.
+    let terminal = |origin: Option<&str>, upgrade: bool| {
+        let mut r = call(
+            Method::GET,
+            &format!("/console/api/workspaces/{failed}/terminal"),
+            Some(&cookie),
+            None,
+            origin,
+        );
+        if upgrade {
+            r = r
+                .insert_header(("Connection", "Upgrade"))
+                .insert_header(("Upgrade", "websocket"))
+                .insert_header(("Sec-WebSocket-Version", "13"))
+                .insert_header(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="));
+        }
+        r.to_request()
+    };
+    let resp = test::call_service(&app, terminal(None, false)).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = test::call_service(&app, terminal(None, true)).await;
+    assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
+    let body: serde_json::Value = test::read_body_json(resp).await;
+    assert!(body["error"].as_str().unwrap().contains("MOLECULE_BACKEND"), "{body}");
+    let resp = test::call_service(&app, terminal(Some("https://evil.example"), true)).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "a foreign Origin, at the console's door"
+    );
+    let direct = |origin: &str| {
+        test::TestRequest::get()
+            .uri(&format!("/workspaces/{failed}/terminal"))
+            .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .insert_header(("Origin", origin.to_owned()))
+            .insert_header(("Connection", "Upgrade"))
+            .insert_header(("Upgrade", "websocket"))
+            .insert_header(("Sec-WebSocket-Version", "13"))
+            .insert_header(("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="))
+            .to_request()
+    };
+    let resp = test::call_service(&app, direct("https://evil.example")).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "a foreign Origin, with the admin token"
+    );
+    let resp = test::call_service(&app, direct("http://localhost:8080")).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_IMPLEMENTED,
+        "this server's own origin passes"
+    );
+}
