@@ -551,6 +551,148 @@
     secrets();
   }
 
+  /** A table row of text cells. */
+  function row(cells, attrs) {
+    const tr = el("tr", null, attrs);
+    for (const c of cells) tr.append(c instanceof Node ? c : el("td", c));
+    return tr;
+  }
+
+  function delegationsPage() {
+    const main = $("#delegations-page");
+    if (!main) return;
+    const when = (t) => (t ? new Date(t).toLocaleString() : "");
+    const stats = async () => {
+      const r = await api("GET", "/admin/delegations/stats");
+      if (!r.ok) return;
+      const dl = $("#stats");
+      dl.replaceChildren();
+      for (const [k, v] of Object.entries(r.data)) {
+        if (k === "duration_seconds") continue;
+        dl.append(el("dt", k.replace(/_/g, " ")), el("dd", v));
+      }
+      const d = r.data.duration_seconds || {};
+      const secs = (x) => (x === null || x === undefined ? "n/a" : Number(x).toFixed(1) + " s");
+      dl.append(el("dt", "duration p50 / p95 / p99"), el("dd", `${secs(d.p50)} / ${secs(d.p95)} / ${secs(d.p99)}`));
+    };
+    const timeline = async (id) => {
+      const r = await api("GET", `/admin/delegations/${encodeURIComponent(id)}/timeline`);
+      $("#timeline-title").textContent = `Timeline of ${id}`;
+      if (!r.ok) return fill($("#timeline-list"), [errorOf(r)], (t) => el("li", t, { class: "error" }));
+      const d = r.data.delegation;
+      const items = [
+        { at: d.created_at, text: `created: ${d.task_preview}` },
+        ...r.data.events.map((e) => ({
+          at: e.timestamp,
+          text: `${e.event}${e.actor ? " by " + e.actor : ""} ${e.payload.status || e.payload.error || e.payload.response_preview || ""}`,
+        })),
+        ...r.data.activity.map((a) => ({ at: a.created_at, text: `activity ${a.activity_type} ${a.status}: ${a.summary || ""}` })),
+      ];
+      if (d.last_heartbeat) items.push({ at: d.last_heartbeat, text: "last heartbeat" });
+      items.push({ at: d.updated_at, text: `now ${d.status}${d.error_detail ? ": " + d.error_detail : ""} (retries ${d.retry_count}, deadline ${when(d.deadline)})` });
+      items.sort((a, b) => new Date(a.at) - new Date(b.at));
+      fill($("#timeline-list"), items, (i) => el("li", `${when(i.at)} ${i.text}`));
+    };
+    const list = async () => {
+      const status = $("#d-status").value;
+      const q = $("#d-text").value.trim().toLowerCase();
+      const r = await api("GET", `/admin/delegations?status=${encodeURIComponent(status)}&limit=500`);
+      if (!r.ok) {
+        $("#delegation-count").textContent = errorOf(r);
+        return;
+      }
+      const shown = r.data.delegations.filter(
+        (d) => !q || [d.delegation_id, d.caller_id, d.callee_id, d.task_preview].some((f) => String(f).toLowerCase().includes(q)),
+      );
+      $("#delegation-count").textContent = `${shown.length} of ${r.data.count} ${status.replace("_", " ")}`;
+      $("#delegation-list tbody").replaceChildren(
+        ...shown.map((d) => {
+          const open = el("button", d.delegation_id, { type: "button" });
+          open.addEventListener("click", () => timeline(d.delegation_id));
+          const first = el("td");
+          first.append(open);
+          return row([first, d.caller_id, d.callee_id, d.status, d.task_preview, when(d.last_heartbeat), when(d.updated_at)], {
+            "data-delegation": d.delegation_id,
+          });
+        }),
+      );
+    };
+    $("#delegation-filter").addEventListener("submit", (e) => {
+      e.preventDefault();
+      list();
+    });
+    stats();
+    list();
+    liveEvents((ev) => {
+      if (ev === null || String(ev.event).startsWith("DELEGATION_")) {
+        stats();
+        list();
+      }
+    });
+  }
+
+  function systemPage() {
+    const main = $("#system-page");
+    if (!main) return;
+    const when = (t) => (t ? new Date(t).toLocaleString() : "");
+    const detail = (p) =>
+      Object.entries(p || {})
+        .filter(([, v]) => typeof v !== "object")
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ")
+        .slice(0, 300);
+    const liveness = async () => {
+      const r = await api("GET", "/admin/liveness");
+      if (!r.ok) return;
+      $("#listener").textContent = `Event listener: ${r.data.event_listener_connected ? "connected" : "DISCONNECTED"}`;
+      $("#loop-list tbody").replaceChildren(
+        ...Object.entries(r.data.subsystems || {}).map(([name, l]) =>
+          row([name, l.last_tick_at ? `${when(l.last_tick_at)} (${l.seconds_ago} s ago, every ${l.interval_seconds} s)` : "never", `${l.ticks_run} run, ${l.ticks_skipped} skipped`, `${l.errors} errors, ${l.panics} panics`, l.last_error || ""], {
+            "data-loop": name,
+          }),
+        ),
+      );
+      const p = r.data.memory_plugin;
+      $("#plugin").textContent = p
+        ? `${p.url}: breaker ${p.breaker_open ? "OPEN (calls refused until it recovers)" : "closed"}`
+        : "No memory plugin is configured (MEMORY_PLUGIN_URL).";
+    };
+    const events = async (type, list) => {
+      const r = await api("GET", `/events?event=${type}&limit=20`);
+      return r.ok ? r.data.map((e) => ({ ...e, list })) : [];
+    };
+    const failures = async () => {
+      const leaks = await events("LEAK_SUSPECT");
+      fill($("#leak-list"), leaks.reverse(), (e) => el("li", `${when(e.timestamp)} ${e.workspace_id || ""} ${detail(e.payload)}`), "none");
+      const failed = (await Promise.all(["WORKSPACE_PROVISION_FAILED", "DELEGATION_FAILED", "RECONCILER_REPORT"].map((t) => events(t)))).flat();
+      failed.sort((a, b) => new Date(b.timestamp) - new Date(a.timestamp));
+      fill($("#error-list"), failed.slice(0, 30), (e) => el("li", `${when(e.timestamp)} ${e.event} ${e.workspace_id || ""} ${detail(e.payload)}`), "none");
+    };
+    const audit = async () => {
+      const f = new FormData($("#audit-form"));
+      const params = new URLSearchParams({ limit: "200" });
+      if (f.get("actor")) params.set("actor", f.get("actor"));
+      if (f.get("event")) params.set("event", f.get("event"));
+      const target = String(f.get("workspace_id") || "").trim();
+      const r = await api("GET", (target ? `/events/${encodeURIComponent(target)}` : "/events") + "?" + params);
+      const body = $("#audit-list tbody");
+      if (!r.ok) return body.replaceChildren(row([errorOf(r)], { class: "error" }));
+      body.replaceChildren(
+        ...r.data.reverse().map((e) => row([when(e.timestamp), e.actor || "platform", e.event, e.workspace_id || "", detail(e.payload)])),
+      );
+    };
+    $("#audit-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      audit();
+    });
+    liveness();
+    failures();
+    audit();
+    setInterval(liveness, 5000);
+  }
+
   fleetPage();
   workspacePage();
+  delegationsPage();
+  systemPage();
 })();

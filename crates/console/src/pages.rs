@@ -314,6 +314,98 @@ pub fn fleet(
     )
 }
 
+/// Delegations across the fleet: by status, with the stats and one delegation's timeline;
+/// the script reads them through the API.
+pub fn delegations(signed: Signed<'_>) -> String {
+    layout(
+        "Delegations",
+        Some(signed),
+        false,
+        html! {
+            main #delegations-page {
+                h1 { "Delegations" }
+                section #delegation-stats aria-label="Stats" {
+                    dl.facts #stats {}
+                }
+                form.filter #delegation-filter role="search" {
+                    label for="d-status" { "Status" }
+                    select #d-status name="status" {
+                        @for (v, label) in [("in_flight", "in flight"), ("stuck", "stuck"), ("failed", "failed"), ("completed", "completed")] {
+                            option value=(v) { (label) }
+                        }
+                    }
+                    label for="d-text" { "Caller, callee or task" }
+                    input #d-text name="q" type="search";
+                    button type="submit" { "Show" }
+                }
+                p #delegation-count role="status" {}
+                table #delegation-list {
+                    thead { tr { th { "Delegation" } th { "Caller" } th { "Callee" } th { "Status" } th { "Task" } th { "Last heartbeat" } th { "Updated" } } }
+                    tbody {}
+                }
+                section #delegation-timeline aria-label="Timeline" {
+                    h2 #timeline-title { "Timeline" }
+                    ol #timeline-list {}
+                }
+            }
+        },
+    )
+}
+
+/// The platform itself: the background loops, the memory plugin, leak suspects, recent
+/// failures, and the audit trail filtered by actor, event type and workspace.
+pub fn system(signed: Signed<'_>, event_types: &[&str]) -> String {
+    layout(
+        "System",
+        Some(signed),
+        false,
+        html! {
+            main #system-page {
+                h1 { "System" }
+                section aria-labelledby="loops-h" {
+                    h2 #loops-h { "Background loops" }
+                    p #listener {}
+                    table #loop-list {
+                        thead { tr { th { "Loop" } th { "Last tick" } th { "Ticks" } th { "Failures" } th { "Last error" } } }
+                        tbody {}
+                    }
+                }
+                section aria-labelledby="plugin-h" {
+                    h2 #plugin-h { "Memory plugin" }
+                    p #plugin {}
+                }
+                section aria-labelledby="leaks-h" {
+                    h2 #leaks-h { "Leak suspects" }
+                    ol #leak-list {}
+                }
+                section aria-labelledby="errors-h" {
+                    h2 #errors-h { "Recent failures" }
+                    ol #error-list {}
+                }
+                section aria-labelledby="audit-h" {
+                    h2 #audit-h { "Audit" }
+                    form.filter #audit-form role="search" {
+                        label for="a-actor" { "Actor" }
+                        input #a-actor name="actor" placeholder="admin, console:admin, workspace:<id>, loop:<name>";
+                        label for="a-event" { "Action" }
+                        select #a-event name="event" {
+                            option value="" { "any" }
+                            @for t in event_types { option value=(t) { (t) } }
+                        }
+                        label for="a-target" { "Workspace id" }
+                        input #a-target name="workspace_id";
+                        button type="submit" { "Filter" }
+                    }
+                    table #audit-list {
+                        thead { tr { th { "When" } th { "Actor" } th { "Action" } th { "Target" } th { "Detail" } } }
+                        tbody {}
+                    }
+                }
+            }
+        },
+    )
+}
+
 /// One event of a workspace's timeline.
 #[derive(Debug, Clone)]
 pub struct TimelineRow {

@@ -102,6 +102,7 @@ diesel::table! {
         workspace_id -> Nullable<Uuid>,
         payload -> Jsonb,
         created_at -> Timestamptz,
+        actor -> Nullable<Text>,
     }
 }
 

@@ -225,12 +225,12 @@ impl Dispatcher {
     /// Provisions in the background, detached from the caller.
     pub fn provision(&self, id: Uuid) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
+        tokio::spawn(molecule_actor::on_behalf(async move {
             // The outcome is already on the workspace row (failed + reason) and in the log.
             if let Err(e) = this.provision_sync(id, false).await {
                 tracing::debug!(workspace_id = %id, error = %chain(&e), "background provision ended in failure");
             }
-        })
+        }))
     }
 
     /// Provisions and waits, holding the workspace's gate (never two provisions of one
@@ -625,7 +625,7 @@ impl Dispatcher {
             state.running = true;
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        tokio::spawn(molecule_actor::on_behalf(async move {
             loop {
                 let reset = {
                     let mut restarts = this
@@ -651,7 +651,7 @@ impl Dispatcher {
                     break;
                 }
             }
-        });
+        }));
         RestartOutcome::Started
     }
 

@@ -1,5 +1,7 @@
 //! Authentication extractors. Admin routes never fail open: without `ADMIN_TOKEN` they answer
-//! 503. Workspace routes accept the admin token or a live token of that very workspace.
+//! 503. Workspace routes accept the admin token or a live token of that very workspace. Each
+//! names the request's actor once it knows the caller (`molecule-actor`), so the events the
+//! request records say who caused them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,7 +66,8 @@ impl FromRequest for AdminAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready((|| {
             let state = state(req)?;
-            if console_caller(req).is_some() {
+            if let Some(console) = console_caller(req) {
+                molecule_actor::identify(format!("console:{}", console.actor));
                 return Ok(AdminAuth);
             }
             if state.auth.admin_token.is_none() {
@@ -82,6 +85,7 @@ impl FromRequest for AdminAuth {
             if !is_admin(&state, &TokenDigest::of(token)) {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid admin auth token"));
             }
+            molecule_actor::identify("admin");
             Ok(AdminAuth)
         })())
     }
@@ -110,7 +114,8 @@ impl WorkspaceAuth {
 /// Checks the request's credential for workspace `id`: the admin token (or a console
 /// session), or a live token of `id`.
 pub(crate) async fn authorize(state: &AppState, req: &HttpRequest, id: Uuid) -> Result<Caller, ApiError> {
-    if console_caller(req).is_some() {
+    if let Some(console) = console_caller(req) {
+        molecule_actor::identify(format!("console:{}", console.actor));
         return Ok(Caller::Admin);
     }
     let token = bearer(req).ok_or_else(|| {
@@ -121,9 +126,11 @@ pub(crate) async fn authorize(state: &AppState, req: &HttpRequest, id: Uuid) -> 
     })?;
     let token = TokenDigest::of(token);
     if is_admin(state, &token) {
+        molecule_actor::identify("admin");
         return Ok(Caller::Admin);
     }
     let owner = state.services.tree().authorize_workspace_digest(&token, id).await?;
+    molecule_actor::identify(format!("workspace:{id}"));
     Ok(Caller::Workspace {
         token_id: owner.token_id,
     })

@@ -95,7 +95,11 @@ pub fn app(
         )
         .configure(crate::routes::console::configure)
         .default_service(web::to(errors::not_found))
-        // Innermost: the console's API gate rewrites `/console/api/<path>` before routing.
+        // Innermost: every request runs with an actor slot that its authentication fills in.
+        .wrap(actix_web::middleware::from_fn(
+            |req: ServiceRequest, next: actix_web::middleware::Next<_>| molecule_actor::scope(None, next.call(req)),
+        ))
+        // The console's API gate rewrites `/console/api/<path>` before routing.
         .wrap(actix_web::middleware::from_fn(crate::routes::console::api_gate))
         .wrap(actix_web::middleware::from_fn(
             move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {

@@ -42,6 +42,16 @@ pub struct DelegationConfig {
     pub retry_after: Duration,
 }
 
+/// One delegation as it went: what [`crate::Messaging::delegation_timeline`] reads.
+#[derive(Debug, Clone)]
+pub struct DelegationTimeline {
+    pub delegation: Delegation,
+    /// The persisted events about it (`DELEGATION_*`), oldest first.
+    pub events: Vec<molecule_api::events::Event>,
+    /// Its activity rows on either party, oldest first.
+    pub activity: Vec<molecule_api::activity::Activity>,
+}
+
 impl Default for DelegationConfig {
     fn default() -> Self {
         Self {
@@ -669,6 +679,30 @@ impl crate::Messaging {
         limit: i64,
     ) -> Result<Vec<Delegation>> {
         self.ledger.list(filter, limit).await.map_err(ledger_error)
+    }
+
+    /// One delegation as it went (admin): its ledger row (status, heartbeat, deadline,
+    /// retries), the events recorded about it, and its activity rows, oldest first.
+    pub async fn delegation_timeline(&self, delegation_id: &str) -> Result<DelegationTimeline> {
+        let delegation = self
+            .ledger
+            .get(delegation_id)
+            .await
+            .map_err(ledger_error)?
+            .ok_or_else(|| ServiceError::NotFound(format!("delegation {delegation_id} not found")))?;
+        let filter = molecule_tree::events::EventFilter {
+            delegation_id: Some(delegation_id.to_owned()),
+            ..Default::default()
+        };
+        let (events, activity) = tokio::try_join!(
+            self.tree.audit_events(&filter, 200),
+            self.tree.delegation_activity(delegation_id)
+        )?;
+        Ok(DelegationTimeline {
+            delegation,
+            events,
+            activity,
+        })
     }
 
     /// Counts per status and completion-duration percentiles (admin).

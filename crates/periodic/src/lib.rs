@@ -7,7 +7,8 @@
 //! 30 s rather than the kernel's two hours), or no exclusion for a loop whose body is safe
 //! on every replica at once ([`Periodic::on_every_replica`]), isolation of
 //! the tick body in its own task so a panic is recorded and the loop goes on, and the stats an
-//! operator reads (`last_tick_at`, counts, `last_error`).
+//! operator reads (`last_tick_at`, counts, `last_error`). Each tick runs as actor
+//! `loop:<name>` (`molecule-actor`), so the events it records say which loop acted.
 //!
 //! Must not know: what a tick does. Work functions are handed in by the crates that own them.
 
@@ -176,7 +177,7 @@ impl Periodic {
             self.locked(body).await
         } else {
             self.mark_running();
-            Self::run_body(body).await
+            Self::run_body(self.name, body).await
         };
         self.record(&outcome);
         outcome
@@ -189,13 +190,13 @@ impl Periodic {
     }
 
     /// The body in its own task: an error or a panic is an outcome, not the loop's end.
-    async fn run_body<F, Fut, E>(body: &F) -> TickOutcome
+    async fn run_body<F, Fut, E>(name: &str, body: &F) -> TickOutcome
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Report, E>> + Send + 'static,
         E: std::error::Error + Send + 'static,
     {
-        match tokio::spawn(body()).await {
+        match tokio::spawn(molecule_actor::scope(Some(format!("loop:{name}")), body())).await {
             Ok(Ok(report)) => TickOutcome::Ran(report),
             Ok(Err(e)) => TickOutcome::Failed(error_chain(&e)),
             Err(join) if join.is_panic() => TickOutcome::Panicked(panic_message(join.into_panic().as_ref())),
@@ -243,7 +244,7 @@ impl Periodic {
             Err(e) => return TickOutcome::Failed(format!("advisory lock: {e}")),
         }
         self.mark_running();
-        let outcome = Self::run_body(body).await;
+        let outcome = Self::run_body(self.name, body).await;
         let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
             .bind::<BigInt, _>(self.lock_key)
             .execute(&mut conn)

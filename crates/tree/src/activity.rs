@@ -635,6 +635,23 @@ impl Tree {
         rows.into_iter().map(Activity::try_from).collect()
     }
 
+    /// Every activity row about delegation `delegation_id` (the caller's `delegate` row and
+    /// each party's updates), oldest first, at most 200.
+    pub async fn delegation_activity(&self, delegation_id: &str) -> Result<Vec<Activity>> {
+        let mut conn = self.pool.get().await?;
+        let rows: Vec<Stored> = a::table
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("request_body->>'delegation_id' = ")
+                    .bind::<diesel::sql_types::Text, _>(delegation_id.to_owned()),
+            )
+            .order((a::created_at.asc(), a::id.asc()))
+            .limit(200)
+            .select(Stored::as_select())
+            .load(&mut conn)
+            .await?;
+        rows.into_iter().map(Activity::try_from).collect()
+    }
+
     /// Newest first; `since` (exclusive) lets a poller read only what is new.
     pub async fn list_activity(
         &self,

@@ -73,6 +73,7 @@ pub async fn record(
         workspace_id,
         timestamp: OffsetDateTime::now_utc(),
         payload,
+        actor: molecule_actor::current(),
     };
     if matches!(ty, EventType::WorkspaceRemoved | EventType::TokenRevoked) {
         // Whatever path removed the workspace or revoked its token, cached validations go.
@@ -84,6 +85,7 @@ pub async fn record(
                 ev::event_type.eq(&event.event),
                 ev::workspace_id.eq(workspace_id),
                 ev::payload.eq(&event.payload),
+                ev::actor.eq(&event.actor),
             ))
             .returning((ev::id, ev::created_at))
             .get_result(conn)
@@ -129,6 +131,7 @@ pub fn live_notification(ty: EventType, workspace_id: Option<Uuid>, payload: Val
         workspace_id,
         timestamp: OffsetDateTime::now_utc(),
         payload,
+        actor: None,
     }))
 }
 
@@ -161,27 +164,72 @@ pub fn pack<'a>(notifications: impl IntoIterator<Item = &'a str>) -> Vec<String>
         .collect()
 }
 
+/// Which persisted events to read: all of them, or those of one workspace, of one actor, of
+/// one type; the newest `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub workspace_id: Option<Uuid>,
+    pub actor: Option<String>,
+    pub event: Option<String>,
+    /// Only events about this delegation (`payload.delegation_id`).
+    pub delegation_id: Option<String>,
+}
+
 /// Persisted events, newest last: all of them, or one workspace's.
 pub async fn recent(conn: &mut AsyncPgConnection, workspace_id: Option<Uuid>, limit: i64) -> Result<Vec<Event>> {
+    matching(
+        conn,
+        &EventFilter {
+            workspace_id,
+            ..EventFilter::default()
+        },
+        limit,
+    )
+    .await
+}
+
+/// Persisted events that pass `filter`, newest last.
+pub async fn matching(conn: &mut AsyncPgConnection, filter: &EventFilter, limit: i64) -> Result<Vec<Event>> {
     let mut q = ev::table.into_boxed();
-    if let Some(id) = workspace_id {
+    if let Some(id) = filter.workspace_id {
         q = q.filter(ev::workspace_id.eq(id));
     }
-    let rows: Vec<(i64, String, Option<Uuid>, Value, OffsetDateTime)> = q
+    if let Some(actor) = &filter.actor {
+        q = q.filter(ev::actor.eq(actor));
+    }
+    if let Some(event) = &filter.event {
+        q = q.filter(ev::event_type.eq(event));
+    }
+    if let Some(did) = &filter.delegation_id {
+        q = q.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("payload->>'delegation_id' = ")
+                .bind::<diesel::sql_types::Text, _>(did.clone()),
+        );
+    }
+    type Row = (i64, String, Option<Uuid>, Value, OffsetDateTime, Option<String>);
+    let rows: Vec<Row> = q
         .order(ev::id.desc())
         .limit(limit)
-        .select((ev::id, ev::event_type, ev::workspace_id, ev::payload, ev::created_at))
+        .select((
+            ev::id,
+            ev::event_type,
+            ev::workspace_id,
+            ev::payload,
+            ev::created_at,
+            ev::actor,
+        ))
         .load(conn)
         .await?;
     Ok(rows
         .into_iter()
         .rev()
-        .map(|(id, event, workspace_id, payload, timestamp)| Event {
+        .map(|(id, event, workspace_id, payload, timestamp, actor)| Event {
             id: Some(id),
             event,
             workspace_id,
             timestamp,
             payload,
+            actor,
         })
         .collect())
 }
@@ -365,9 +413,10 @@ impl EventBus {
         }
         let ByRef { id } = serde_json::from_str(payload).ok()?;
         let mut conn = pool.get().await.ok()?;
-        let (event, workspace_id, payload, timestamp): (String, Option<Uuid>, Value, OffsetDateTime) = ev::table
+        type Row = (String, Option<Uuid>, Value, OffsetDateTime, Option<String>);
+        let (event, workspace_id, payload, timestamp, actor): Row = ev::table
             .find(id)
-            .select((ev::event_type, ev::workspace_id, ev::payload, ev::created_at))
+            .select((ev::event_type, ev::workspace_id, ev::payload, ev::created_at, ev::actor))
             .first(&mut conn)
             .await
             .ok()?;
@@ -377,6 +426,7 @@ impl EventBus {
             workspace_id,
             timestamp,
             payload,
+            actor,
         })
     }
 }

@@ -213,4 +213,14 @@ impl Tree {
         let mut conn = self.pool.get().await?;
         events::recent(&mut conn, workspace_id, limit).await
     }
+
+    /// Persisted events that pass `filter` (the audit view), newest last.
+    pub async fn audit_events(
+        &self,
+        filter: &events::EventFilter,
+        limit: i64,
+    ) -> Result<Vec<molecule_api::events::Event>> {
+        let mut conn = self.pool.get().await?;
+        events::matching(&mut conn, filter, limit).await
+    }
 }

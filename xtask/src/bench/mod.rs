@@ -21,6 +21,10 @@
 //! lateness (p50/p99), and the database time per claim against pgbench running the claim as
 //! one statement over the same rows.
 //!
+//! `console`: the operator console in headless chromium with 1,000 workspaces: the fleet
+//! page's load against the same bytes served statically, and an event's way from the API call
+//! into the DOM against its arrival on a bare WebSocket in the same page.
+//!
 //! `--smoke` runs every benchmark small, on the debug build `cargo xtask test` already made,
 //! with fewer pool slots than concurrent clients: it asserts no ratio, but fails on any load
 //! tool error or timeout and on any warning the servers log (a pool wait among them). That is
@@ -31,6 +35,7 @@
 //! process's CPU from `/proc`; each benchmark has a file of its own.
 
 mod a2a;
+mod console;
 mod cpu;
 mod heartbeat;
 mod ledger;
@@ -50,7 +55,8 @@ use crate::steps::{Steps, cargo, exec, target_dir};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: `heartbeat`, `ledger`, `provision`, `memory`, `a2a` or `scheduler`.
+    /// Which benchmark: `heartbeat`, `ledger`, `provision`, `memory`, `a2a`, `scheduler` or
+    /// `console`.
     pub name: String,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
@@ -72,7 +78,15 @@ pub struct Args {
 
 /// Every benchmark, smoke-sized (`cargo xtask test` calls this).
 pub fn smoke_all() -> anyhow::Result<()> {
-    for name in ["heartbeat", "ledger", "provision", "memory", "a2a", "scheduler"] {
+    for name in [
+        "heartbeat",
+        "ledger",
+        "provision",
+        "memory",
+        "a2a",
+        "scheduler",
+        "console",
+    ] {
         println!("--- bench {name} --smoke");
         run(Args {
             name: name.into(),
@@ -235,7 +249,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "memory" => memory::run(&args),
         "a2a" => a2a::run(&args),
         "scheduler" => scheduler::run(&args),
-        other => bail!("unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory, a2a, scheduler"),
+        "console" => console::run(&args),
+        other => bail!(
+            "unknown benchmark {other:?}; available: heartbeat, ledger, provision, memory, a2a, scheduler, console"
+        ),
     }
 }
 

@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // test code
 #![allow(clippy::disallowed_methods)] // tests read CI, PATH and CARGO_TARGET_DIR directly
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -65,8 +66,11 @@ pub(crate) struct Driver {
 }
 
 impl Drop for Driver {
+    /// Stops chromedriver and the browsers it started (its process group), pass or fail.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -76,6 +80,7 @@ pub(crate) async fn browser() -> (Driver, Client) {
     let port = free_port();
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -486,6 +491,54 @@ async fn an_operator_runs_the_fleet_from_the_console() {
         .await
         .unwrap();
     assert!(!rows.is_empty(), "a terminal_session activity row");
+
+    // Delegations: one sent by fleet-root to the agent, completed, and its timeline.
+    let did = api.delegate(&root, &agent, "summarize the fleet").await;
+    until("the delegation completed", Duration::from_secs(60), || async {
+        let t = api
+            .admin_get(&format!("/admin/delegations/{did}/timeline"))
+            .await
+            .expect(200);
+        (t["delegation"]["status"] == "completed").then_some(())
+    })
+    .await;
+    page.goto("/console/delegations").await;
+    page.js("document.querySelector('#d-status').value = 'completed'; return true;")
+        .await;
+    page.click("#delegation-filter button[type=submit]").await;
+    let listed = format!("tr[data-delegation=\"{did}\"]");
+    page.until_js(
+        "the completed delegation listed",
+        within,
+        &format!("return document.querySelector('{listed}') !== null;"),
+    )
+    .await;
+    page.click(&format!("{listed} button")).await;
+    page.until_js(
+        "its timeline",
+        within,
+        "const t = document.querySelector('#timeline-list').textContent; return t.includes('DELEGATION_SENT') && t.includes('DELEGATION_COMPLETE');",
+    )
+    .await;
+    page.shot("delegations").await;
+
+    // System: the loops, and the audit trail of what this operator did.
+    page.goto("/console/system").await;
+    page.until_js(
+        "the background loops",
+        within,
+        "return document.querySelectorAll('#loop-list tbody tr').length > 0;",
+    )
+    .await;
+    page.type_into("#a-actor", "console:admin").await;
+    page.click("#audit-form button[type=submit]").await;
+    page.until_js(
+        "the operator's actions in the audit",
+        within,
+        "const rows = [...document.querySelectorAll('#audit-list tbody tr')]; return rows.length > 0 && rows.every((r) => r.children[1].textContent === 'console:admin') && rows.some((r) => r.children[2].textContent === 'WORKSPACE_PROVISIONING');",
+    )
+    .await;
+    page.shot("system").await;
 
     // Sign out: a page request goes back to sign-in.
     page.click("header form button[type=submit]").await;

@@ -121,6 +121,7 @@ pub async fn pending_approvals(_: AdminAuth, state: web::Data<AppState>) -> Resu
 /// ancestor of the requester; the store judges that).
 async fn decider(req: &HttpRequest, state: &AppState, named: Option<String>) -> Result<Decider, ApiError> {
     if let Some(console) = crate::auth::console_caller(req) {
+        molecule_actor::identify(format!("console:{}", console.actor));
         return Ok(Decider::Operator {
             name: named.or(Some(format!("console:{}", console.actor))),
         });
@@ -138,9 +139,11 @@ async fn decider(req: &HttpRequest, state: &AppState, named: Option<String>) -> 
         .as_ref()
         .is_some_and(|admin| admin.matches(&digest))
     {
+        molecule_actor::identify("admin");
         return Ok(Decider::Operator { name: named });
     }
     let owner = state.services.tree().token_owner(&digest).await?;
+    molecule_actor::identify(format!("workspace:{}", owner.workspace_id));
     if let Some(named) = named.filter(|n| n.trim() != owner.workspace_id.to_string()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -38,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/sign-out", web::post().to(sign_out))
         .route("/console/fleet/live", web::get().to(fleet_live))
         .route("/console/workspaces/{id}", web::get().to(workspace_page))
+        .route("/console/delegations", web::get().to(delegations_page))
+        .route("/console/system", web::get().to(system_page))
         .route(
             "/console/approvals/{workspace_id}/{approval_id}",
             web::post().to(decide),
@@ -149,7 +151,12 @@ async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<(Sessions
     let (Some(sessions), Some(cookie)) = (sessions(state), cookie_value(req)) else {
         return Ok(None);
     };
-    Ok(sessions.check(&cookie).await?.map(|s| (sessions, s)))
+    let found = sessions.check(&cookie).await?;
+    if let Some(s) = &found {
+        // What this request changes is the signed-in operator's doing.
+        molecule_actor::identify(format!("console:{}", s.actor));
+    }
+    Ok(found.map(|s| (sessions, s)))
 }
 
 /// The console cookie's value, from any `Cookie` header.
@@ -412,6 +419,25 @@ fn signed(session: &Session) -> pages::Signed<'_> {
         actor: &session.actor,
         csrf: &session.csrf,
     }
+}
+
+async fn delegations_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some((_, session)) = current(&req, &state).await? else {
+        return Ok(redirect("/console/sign-in"));
+    };
+    Ok(page(StatusCode::OK, pages::delegations(signed(&session))))
+}
+
+async fn system_page(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some((_, session)) = current(&req, &state).await? else {
+        return Ok(redirect("/console/sign-in"));
+    };
+    let persisted: Vec<&str> = molecule_domain::EventType::ALL
+        .iter()
+        .filter(|t| t.is_persisted())
+        .map(|t| t.as_str())
+        .collect();
+    Ok(page(StatusCode::OK, pages::system(signed(&session), &persisted)))
 }
 
 /// A short, secret-free summary of an event's payload for the timeline.

@@ -190,6 +190,40 @@ pub async fn admin_delegations(
     }))
 }
 
+/// One delegation's timeline (admin).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TimelineBody {
+    /// The ledger row: status, last heartbeat, deadline, retries.
+    #[schema(value_type = Object)]
+    pub delegation: Delegation,
+    /// `DELEGATION_*` events about it, oldest first, each with its actor.
+    pub events: Vec<molecule_api::events::Event>,
+    /// Its activity rows on either party, oldest first.
+    pub activity: Vec<molecule_api::activity::Activity>,
+}
+
+/// One delegation as it went: its ledger row, the events recorded about it and its activity
+/// rows (admin).
+#[utoipa::path(
+    tag = "delegations",
+    params(("delegation_id" = String, Path, description = "delegation id")),
+    responses((status = 200, body = TimelineBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+#[get("/admin/delegations/{delegation_id}/timeline")]
+pub async fn admin_delegation_timeline(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let t = state.services.messaging().delegation_timeline(path.trim()).await?;
+    Ok(HttpResponse::Ok().json(TimelineBody {
+        delegation: t.delegation,
+        events: t.events,
+        activity: t.activity,
+    }))
+}
+
 /// Counts per status (zero-filled) and p50/p95/p99 durations of the last 24 h's completions (admin).
 #[utoipa::path(
     tag = "delegations",

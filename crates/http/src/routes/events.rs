@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use molecule_api::events::Event;
+use molecule_domain::{EventType, Vocabulary as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -23,6 +24,34 @@ const SSE_PING: Duration = Duration::from_secs(15);
 pub struct EventsQuery {
     /// 1..=1000, default 100.
     pub limit: Option<i64>,
+    /// Only events caused by this actor: `admin`, `console:<who>`, `workspace:<id>`,
+    /// `loop:<name>` (the audit view).
+    pub actor: Option<String>,
+    /// Only events of this type (`WORKSPACE_PAUSED`, …).
+    pub event: Option<String>,
+}
+
+/// The filter a query names, for one workspace or all.
+fn filter(q: &EventsQuery, workspace_id: Option<Uuid>) -> Result<molecule_tree::events::EventFilter, ApiError> {
+    let event = match q.event.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => Some(
+            EventType::parse(e)
+                .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("event: {err}")))?
+                .as_str()
+                .to_owned(),
+        ),
+    };
+    let actor = q.actor.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    if actor.is_some_and(|a| a.len() > 300) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "actor: at most 300 characters"));
+    }
+    Ok(molecule_tree::events::EventFilter {
+        workspace_id,
+        actor: actor.map(str::to_owned),
+        event,
+        delegation_id: None,
+    })
 }
 
 fn limit(q: &EventsQuery) -> Result<i64, ApiError> {
@@ -36,7 +65,8 @@ fn limit(q: &EventsQuery) -> Result<i64, ApiError> {
     }
 }
 
-/// The most recent persisted events, oldest first (admin).
+/// The most recent persisted events, oldest first (admin), optionally of one actor or type:
+/// each carries its `actor`.
 #[utoipa::path(
     tag = "events",
     params(EventsQuery),
@@ -49,7 +79,11 @@ pub async fn list_events(
     state: web::Data<AppState>,
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let events = state.services.tree().recent_events(None, limit(&q)?).await?;
+    let events = state
+        .services
+        .tree()
+        .audit_events(&filter(&q, None)?, limit(&q)?)
+        .await?;
     Ok(HttpResponse::Ok().json(events))
 }
 
@@ -73,7 +107,11 @@ pub async fn list_workspace_events(
             format!("workspace_id: must be a UUID, got {:?}", path.as_str()),
         )
     })?;
-    let events = state.services.tree().recent_events(Some(id), limit(&q)?).await?;
+    let events = state
+        .services
+        .tree()
+        .audit_events(&filter(&q, Some(id))?, limit(&q)?)
+        .await?;
     Ok(HttpResponse::Ok().json(events))
 }
 

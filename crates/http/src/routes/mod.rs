@@ -167,6 +167,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(delegations::list_delegations)
         .service(delegations::admin_delegations)
         .service(delegations::admin_delegation_stats)
+        .service(delegations::admin_delegation_timeline)
         .service(lifecycle::restart_workspace)
         .service(lifecycle::pause_workspace)
         .service(lifecycle::resume_workspace)

@@ -417,6 +417,30 @@ async fn the_console_reaches_the_api_through_its_session_only() {
     let resp = test::call_service(&app, create(Some(&csrf), None)).await;
     assert!(resp.status().is_success(), "{}", resp.status());
 
+    // Events carry who caused them; the audit view filters by actor and type.
+    let audit = |query: &str| {
+        test::TestRequest::get()
+            .uri(&format!("/events?{query}"))
+            .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .to_request()
+    };
+    let resp = test::call_service(&app, audit("actor=console:admin")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let by_console: serde_json::Value = test::read_body_json(resp).await;
+    let by_console = by_console.as_array().unwrap();
+    assert!(!by_console.is_empty(), "the console's create left events");
+    assert!(
+        by_console.iter().all(|e| e["actor"] == "console:admin"),
+        "{by_console:?}"
+    );
+    let resp = test::call_service(&app, audit("actor=admin")).await;
+    let by_admin: serde_json::Value = test::read_body_json(resp).await;
+    assert_eq!(by_admin, serde_json::json!([]), "nothing yet by the admin token");
+    let resp = test::call_service(&app, audit("event=NOT_A_TYPE")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = test::read_body_json(resp).await;
+    assert!(body["error"].as_str().unwrap().starts_with("event:"), "{body}");
+
     // The fleet's live part (what the script fetches on events) shows it; not without a session.
     let resp = test::call_service(
         &app,

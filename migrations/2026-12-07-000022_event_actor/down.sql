@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS events_actor_idx;
+ALTER TABLE events DROP COLUMN IF EXISTS actor;
