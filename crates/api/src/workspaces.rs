@@ -35,6 +35,9 @@ pub struct Workspace {
     pub last_error_rate: f64,
     pub uptime_seconds: i64,
     pub collapsed: bool,
+    /// Its position on the original canvas (0 until set by `PATCH` or create's `canvas`).
+    pub x: f64,
+    pub y: f64,
     pub runtime_image_digest: Option<String>,
     /// The idle monitor hibernates the workspace after this many minutes without a message in
     /// or out and without an active task; null: never.
@@ -52,7 +55,7 @@ pub struct Workspace {
 }
 
 /// `POST /workspaces` body (the original's field names). A field this platform does not
-/// implement (`budget_limit`, `plugins`, `compute`, `canvas`, `workspace_dir`, …) is refused
+/// implement (`budget_limit`, `plugins`, `compute`, `workspace_dir`, …) is refused
 /// with a 400 naming it, never accepted and dropped.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +89,16 @@ pub struct CreateWorkspace {
     #[serde(default)]
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub secrets: std::collections::BTreeMap<String, secrecy::SecretString>,
+    /// Its position on the original canvas.
+    pub canvas: Option<CanvasPosition>,
+}
+
+/// A position on the original canvas: both coordinates, finite.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanvasPosition {
+    pub x: f64,
+    pub y: f64,
 }
 
 /// What `POST /workspaces` answers (201).
@@ -115,8 +128,10 @@ pub struct Created {
     pub workspace: Workspace,
 }
 
-/// `PATCH /workspaces/:id` body. `parent_id: null` makes the workspace a root.
+/// `PATCH /workspaces/:id` body. `parent_id: null` makes the workspace a root. An unknown
+/// field is refused with a 400 naming it.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatchWorkspace {
     pub name: Option<String>,
     pub role: Option<String>,
@@ -137,6 +152,10 @@ pub struct PatchWorkspace {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>, nullable)]
     pub hibernation_idle_minutes: Option<Option<i32>>,
+    /// The canvas position: `x` and `y` together (one alone is refused, where the original
+    /// dropped it).
+    pub x: Option<f64>,
+    pub y: Option<f64>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).

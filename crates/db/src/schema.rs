@@ -41,6 +41,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    canvas_layouts (workspace_id) {
+        workspace_id -> Uuid,
+        x -> Float8,
+        y -> Float8,
+    }
+}
+
+diesel::table! {
     a2a_queue (id) {
         id -> Uuid,
         workspace_id -> Uuid,

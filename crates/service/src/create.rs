@@ -12,7 +12,8 @@ use molecule_domain::Runtime;
 use molecule_secrets::SecretString;
 use molecule_tree::validate;
 use molecule_tree::workspaces::{
-    Actor, Children, ExtraWrite, ModelWrite, NewWorkspace, SeedExtras, check_delivery, check_max_tasks, check_tier,
+    Actor, Children, ExtraWrite, ModelWrite, NewWorkspace, SeedExtras, check_coordinate, check_delivery,
+    check_max_tasks, check_tier,
 };
 use uuid::Uuid;
 
@@ -79,6 +80,10 @@ impl Services {
             max_tasks,
             template_id,
             seed: extras,
+            position: match input.canvas {
+                Some(c) => (check_coordinate("canvas.x", c.x)?, check_coordinate("canvas.y", c.y)?),
+                None => (0.0, 0.0),
+            },
         };
         // The model and provider first, so a secret given explicitly wins.
         let keyring = self.vault().keyring().clone();

@@ -15,6 +15,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use molecule_api::workspaces::Workspace;
+use molecule_db::schema::canvas_layouts as cl;
 use molecule_db::schema::workspaces as w;
 use molecule_db::sql_types::DbWorkspaceStatus;
 use molecule_domain::{DeliveryMode, EventType, Runtime, StatusChange, Vocabulary, WorkspaceStatus};
@@ -194,11 +196,13 @@ pub struct Insert<'a> {
     pub delivery_mode: Option<DeliveryMode>,
     pub parent: Option<Uuid>,
     pub max_tasks: i32,
+    /// The canvas position.
+    pub position: (f64, f64),
 }
 
 /// Inserts a workspace row; its id.
 pub async fn insert(conn: &mut AsyncPgConnection, new: &Insert<'_>) -> Result<Uuid> {
-    Ok(diesel::insert_into(w::table)
+    let id: Uuid = diesel::insert_into(w::table)
         .values((
             w::name.eq(new.name),
             w::role.eq(new.role),
@@ -212,7 +216,41 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &Insert<'_>) -> Result<Uu
         ))
         .returning(w::id)
         .get_result(conn)
-        .await?)
+        .await?;
+    if new.position != (0.0, 0.0) {
+        set_position(conn, id, new.position).await?;
+    }
+    Ok(id)
+}
+
+/// Saves a workspace's canvas position (`canvas_layouts`, upserted).
+pub async fn set_position(conn: &mut AsyncPgConnection, id: Uuid, (x, y): (f64, f64)) -> Result<()> {
+    diesel::insert_into(cl::table)
+        .values((cl::workspace_id.eq(id), cl::x.eq(x), cl::y.eq(y)))
+        .on_conflict(cl::workspace_id)
+        .do_update()
+        .set((cl::x.eq(x), cl::y.eq(y)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Fills in the canvas positions of `rows` (those without a `canvas_layouts` row stay at 0, 0).
+pub async fn attach_positions(conn: &mut AsyncPgConnection, rows: &mut [Workspace]) -> Result<()> {
+    let ids: Vec<Uuid> = rows.iter().map(|w| w.id).collect();
+    let found: Vec<(Uuid, f64, f64)> = cl::table
+        .filter(cl::workspace_id.eq_any(&ids))
+        .select((cl::workspace_id, cl::x, cl::y))
+        .load(conn)
+        .await?;
+    let found: std::collections::HashMap<Uuid, (f64, f64)> = found.into_iter().map(|(id, x, y)| (id, (x, y))).collect();
+    for w in rows {
+        if let Some(&(x, y)) = found.get(&w.id) {
+            w.x = x;
+            w.y = y;
+        }
+    }
+    Ok(())
 }
 
 /// Registration's columns: where the agent listens, its card and delivery mode, and the
@@ -511,6 +549,8 @@ pub struct Columns<'a> {
     pub delivery_mode: Option<DeliveryMode>,
     pub max_concurrent_tasks: Option<i32>,
     pub collapsed: Option<bool>,
+    /// The canvas position (`x`, `y`).
+    pub position: Option<(f64, f64)>,
     /// `Some(None)` turns the idle monitor off.
     pub hibernation_idle_minutes: Option<Option<i32>>,
 }
@@ -547,6 +587,9 @@ pub async fn set_columns(conn: &mut AsyncPgConnection, id: Uuid, c: &Columns<'_>
     }
     if let Some(v) = c.collapsed {
         diesel::update(target).set(w::collapsed.eq(v)).execute(conn).await?;
+    }
+    if let Some(position) = c.position {
+        set_position(conn, id, position).await?;
     }
     if let Some(v) = c.hibernation_idle_minutes {
         diesel::update(target)

@@ -79,6 +79,8 @@ impl From<Row> for Workspace {
             last_error_rate: r.last_error_rate,
             uptime_seconds: r.uptime_seconds,
             collapsed: r.collapsed,
+            x: 0.0,
+            y: 0.0,
             runtime_image_digest: r.runtime_image_digest,
             hibernation_idle_minutes: r.hibernation_idle_minutes,
             last_inbound_at: r.last_inbound_at,
@@ -150,14 +152,18 @@ async fn lock_tree(conn: &mut AsyncPgConnection) -> Result<()> {
 }
 
 async fn load(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Workspace> {
-    w::table
+    let one = w::table
         .find(id)
         .select(Row::as_select())
         .first(conn)
         .await
         .optional()?
         .map(Workspace::from)
-        .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))
+        .ok_or_else(|| ServiceError::NotFound(format!("workspace {id} not found")))?;
+    let mut one = [one];
+    row::attach_positions(conn, &mut one).await?;
+    let [one] = one;
+    Ok(one)
 }
 
 /// The parent a new or re-parented workspace may hang under: it exists and is not removed.
@@ -194,6 +200,8 @@ pub struct NewWorkspace {
     /// The template it was made from, for the seed row.
     pub template_id: Option<String>,
     pub seed: SeedExtras,
+    /// Its canvas position (checked finite).
+    pub position: (f64, f64),
 }
 
 impl NewWorkspace {
@@ -212,6 +220,7 @@ impl NewWorkspace {
             max_tasks: 1,
             template_id: None,
             seed: SeedExtras::default(),
+            position: (0.0, 0.0),
         }
     }
 
@@ -238,6 +247,18 @@ pub type ModelWrite = Box<
     dyn for<'c> FnOnce(&'c mut AsyncPgConnection, Uuid, String) -> futures_util::future::BoxFuture<'c, Result<()>>
         + Send,
 >;
+
+/// Checks a canvas coordinate: a finite number, at most a billion either way.
+pub fn check_coordinate(field: &'static str, v: f64) -> Result<f64> {
+    if v.is_finite() && v.abs() <= 1e9 {
+        Ok(v)
+    } else {
+        Err(ServiceError::invalid(
+            field,
+            "must be a finite number between -1e9 and 1e9",
+        ))
+    }
+}
 
 /// Checks a tier (0 or none: [`DEFAULT_TIER`]).
 pub fn check_tier(t: Option<i32>) -> Result<i32> {
@@ -278,6 +299,7 @@ impl Tree {
                 max_tasks,
                 template_id,
                 seed,
+                position,
             } = new;
             if let Some(p) = parent {
                 check_parent(conn, p).await?;
@@ -294,6 +316,7 @@ impl Tree {
                     delivery_mode,
                     parent,
                     max_tasks,
+                    position,
                 },
             )
             .await?;
@@ -396,7 +419,9 @@ impl Tree {
             .select(Row::as_select())
             .load(&mut conn)
             .await?;
-        Ok(rows.into_iter().map(Workspace::from).collect())
+        let mut all: Vec<Workspace> = rows.into_iter().map(Workspace::from).collect();
+        row::attach_positions(&mut conn, &mut all).await?;
+        Ok(all)
     }
 
     /// The backend that ran each live workspace's workload, for those a backend ran.
@@ -466,6 +491,22 @@ impl Tree {
         let delivery_mode = delivery("delivery_mode", input.delivery_mode.as_deref())?;
         let max = input.max_concurrent_tasks.map(|n| max_tasks(Some(n))).transpose()?;
         let collapsed = input.collapsed;
+        let position = match (input.x, input.y) {
+            (Some(x), Some(y)) => Some((check_coordinate("x", x)?, check_coordinate("y", y)?)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ServiceError::invalid(
+                    "y",
+                    "x and y move a workspace together: give y too",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ServiceError::invalid(
+                    "x",
+                    "x and y move a workspace together: give x too",
+                ));
+            }
+        };
         let new_parent = input.parent_id;
         let idle_minutes = input.hibernation_idle_minutes;
         if let Some(Some(m)) = idle_minutes
@@ -484,12 +525,13 @@ impl Tree {
             && delivery_mode.is_none()
             && max.is_none()
             && collapsed.is_none()
+            && position.is_none()
             && new_parent.is_none()
             && idle_minutes.is_none()
         {
             return Err(ServiceError::invalid(
                 "body",
-                "nothing to update: give at least one of name, role, model, tier, runtime, parent_id, delivery_mode, max_concurrent_tasks, collapsed, hibernation_idle_minutes",
+                "nothing to update: give at least one of name, role, model, tier, runtime, parent_id, delivery_mode, max_concurrent_tasks, collapsed, x and y, hibernation_idle_minutes",
             ));
         }
         let write_model = match (&model, write_model) {
@@ -563,6 +605,7 @@ impl Tree {
                     delivery_mode,
                     max_concurrent_tasks: max,
                     collapsed,
+                    position,
                     hibernation_idle_minutes: idle_minutes,
                 },
             )

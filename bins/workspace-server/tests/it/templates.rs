@@ -126,7 +126,7 @@ async fn templates_list_report_broken_ones_import_and_seed_a_local_workload() {
         json!({ "name": "g", "template": "good", "model": "opus", "secrets": { "GOOD_KEY": "v" } }),
         json!({ "name": "g", "template": "nope" }),
         json!({ "name": "g", "template": "broken" }),
-        json!({ "name": "g", "canvas": { "x": 1, "y": 2 } }),
+        json!({ "name": "g", "compute": { "cpu": 1, "memory": 2 } }),
     ] {
         let (status, refused) = create(body).await;
         refusals.push(json!({ "status": status, "body": in_dir(&refused, configs.path(), "[configs]") }));

@@ -186,6 +186,94 @@ async fn the_canvas_viewport_is_read_openly_and_saved_by_the_admin() {
 }
 
 #[actix_web::test]
+async fn workspaces_keep_their_place_on_the_canvas() {
+    use serde_json::{Value, json};
+    let db = TestDb::new().await;
+    let state = AppState::for_tests(db.pool().clone(), Some(ADMIN.into())).unwrap();
+    let app = test::init_service(app(state)).await;
+    let call = |method: actix_web::http::Method, uri: &str, body: Option<Value>| {
+        let mut r = test::TestRequest::default()
+            .method(method)
+            .uri(uri)
+            .insert_header(molecule_testkit::bearer(ADMIN));
+        if let Some(b) = body {
+            r = r.set_json(b);
+        }
+        r.to_request()
+    };
+    use actix_web::http::Method;
+    let made: Value = test::call_and_read_body_json(
+        &app,
+        call(
+            Method::POST,
+            "/workspaces",
+            Some(json!({ "name": "placed", "runtime": "external", "canvas": { "x": 120.5, "y": -40.0 } })),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (made["workspace"]["x"].as_f64(), made["workspace"]["y"].as_f64()),
+        (Some(120.5), Some(-40.0))
+    );
+    let id = made["id"].as_str().unwrap().to_owned();
+    let plain: Value = test::call_and_read_body_json(
+        &app,
+        call(
+            Method::POST,
+            "/workspaces",
+            Some(json!({ "name": "unplaced", "runtime": "external" })),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (plain["workspace"]["x"].as_f64(), plain["workspace"]["y"].as_f64()),
+        (Some(0.0), Some(0.0))
+    );
+
+    // x and y move together; an unknown field is refused, not dropped.
+    for (body, field) in [
+        (json!({ "x": 10.0 }), "y"),
+        (json!({ "y": 10.0 }), "x"),
+        (json!({ "x": 1e12, "y": 0.0 }), "x"),
+        (json!({ "left": 10.0 }), "left"),
+    ] {
+        let resp = test::call_service(
+            &app,
+            call(Method::PATCH, &format!("/workspaces/{id}"), Some(body.clone())),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let err: Value = test::read_body_json(resp).await;
+        assert!(err["error"].as_str().unwrap().contains(field), "{body}: {err}");
+    }
+    let resp = test::call_service(
+        &app,
+        call(
+            Method::PATCH,
+            &format!("/workspaces/{id}"),
+            Some(json!({ "x": 10.0, "y": 20.0 })),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let one: Value = test::call_and_read_body_json(&app, call(Method::GET, &format!("/workspaces/{id}"), None)).await;
+    assert_eq!((one["x"].as_f64(), one["y"].as_f64()), (Some(10.0), Some(20.0)));
+    let all: Value = test::call_and_read_body_json(&app, call(Method::GET, "/workspaces", None)).await;
+    let placed = all.as_array().unwrap().iter().find(|w| w["id"] == id.as_str()).unwrap();
+    assert_eq!((placed["x"].as_f64(), placed["y"].as_f64()), (Some(10.0), Some(20.0)));
+    let resp = test::call_service(
+        &app,
+        call(
+            Method::POST,
+            "/workspaces",
+            Some(json!({ "name": "bad", "canvas": { "x": 1.0 } })),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "canvas needs both");
+}
+
+#[actix_web::test]
 async fn a_sign_in_link_works_once() {
     use serde_json::Value;
     let db = TestDb::new().await;
