@@ -19,4 +19,5 @@ mod messaging;
 mod replicas;
 mod schedules;
 mod templates;
+mod terminal;
 mod workspace_config;
