@@ -479,6 +479,29 @@
       else secrets();
     });
 
+    // Model, external connection, files.
+    $("#model-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const r = await api("PUT", `${base}/model`, { model: $("#model-input").value.trim() });
+      $("#model-result").textContent = r.ok ? "set (the workspace restarts with it)" : errorOf(r);
+    });
+    const connection = async () => {
+      if (!$("#connection")) return;
+      const r = await api("GET", `${base}/external/connection`);
+      $("#connection").textContent = r.ok ? JSON.stringify(r.data.connection, null, 2) : errorOf(r);
+    };
+    if ($("#connection-rotate"))
+      $("#connection-rotate").addEventListener("click", async () => {
+        if (!(await confirmDialog("Rotate: revoke the agent's tokens and issue new credentials? The agent must reconnect with them."))) return;
+        const r = await api("POST", `${base}/external/rotate`);
+        $("#connection").textContent = r.ok ? JSON.stringify(r.data.connection, null, 2) : errorOf(r);
+      });
+    const files = async () => {
+      const r = await api("GET", `${base}/files?root=${encodeURIComponent("/configs")}&depth=2`);
+      if (!r.ok) return fill($("#file-list"), [errorOf(r)], (t) => el("li", t));
+      fill($("#file-list"), r.data, (f) => el("li", f.dir ? `${f.path}/` : `${f.path} (${f.size} bytes)`));
+    };
+
     // The terminal: xterm.js on the workspace's terminal socket.
     $("#terminal-open").addEventListener("click", () => {
       const state = $("#terminal-state");
@@ -549,6 +572,8 @@
     channels();
     tokens();
     secrets();
+    connection();
+    files();
   }
 
   /** A table row of text cells. */

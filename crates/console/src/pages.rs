@@ -450,7 +450,7 @@ pub fn workspace(signed: Signed<'_>, w: &WorkspaceView) -> String {
             main #workspace data-id=(w.id) data-status=(w.status) {
                 h1 { (w.name) }
                 nav.sections aria-label="Sections" {
-                    @for (id, label) in [("overview", "Overview"), ("chat", "Chat"), ("activity", "Activity"), ("schedules", "Schedules"), ("memory", "Memory"), ("terminal", "Terminal"), ("channels", "Channels"), ("tokens", "Tokens"), ("secrets", "Secrets")] {
+                    @for (id, label) in [("overview", "Overview"), ("chat", "Chat"), ("activity", "Activity"), ("schedules", "Schedules"), ("memory", "Memory"), ("terminal", "Terminal"), ("channels", "Channels"), ("tokens", "Tokens"), ("secrets", "Secrets"), ("files", "Files")] {
                         a href={ "#" (id) } { (label) }
                     }
                 }
@@ -528,6 +528,21 @@ pub fn workspace(signed: Signed<'_>, w: &WorkspaceView) -> String {
                 (section("tokens", "Tokens", html! {
                     ol #token-list {}
                     button type="button" #token-rotate { "Rotate" }
+                }))
+                (section("files", "Model, connection and files", html! {
+                    form #model-form {
+                        label for="model-input" { "Model" }
+                        input #model-input name="model" value=(w.model.as_deref().unwrap_or("")) placeholder="anthropic:claude-sonnet-4";
+                        button type="submit" { "Set model" }
+                        span #model-result role="status" {}
+                    }
+                    @if w.runtime == "external" {
+                        h3 { "External connection" }
+                        pre #connection {}
+                        button type="button" #connection-rotate { "Rotate credentials" }
+                    }
+                    h3 { "Files in /configs" }
+                    ol #file-list {}
                 }))
                 (section("secrets", "Secrets (names only)", html! {
                     ol #secret-list {}

@@ -388,6 +388,13 @@ async fn an_operator_runs_the_fleet_from_the_console() {
     )
     .await;
 
+    page.until_js(
+        "the workload's files",
+        within,
+        "return document.querySelector('#file-list').textContent.includes('config.yaml');",
+    )
+    .await;
+
     page.type_into("#s-name", "nightly-summary").await;
     page.type_into("#s-cron", "0 3 * * *").await;
     page.type_into("#s-prompt", "summarize the day").await;
