@@ -144,6 +144,11 @@ async fn ec2_create_delete_tokens_and_a_leak_resolved_by_the_reconciler() {
     let found = instances(&direct, "molecule.workspace.id", &id.to_string()).await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].instance_id(), Some(instance_id.as_str()));
+    // No terminal into an instance: the reason says so (the route answers 501 with it).
+    match services.tree().open_terminal(id).await.unwrap() {
+        Err(molecule_provisioner::TerminalFailure::Unsupported(why)) => assert!(why.contains("EC2"), "{why}"),
+        other => panic!("an EC2 terminal should be unsupported, got {other:?}"),
+    }
     assert_eq!(state(&found[0]), Some(InstanceStateName::Running));
     let tags: std::collections::HashMap<_, _> = found[0]
         .tags()
