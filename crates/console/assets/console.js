@@ -312,6 +312,16 @@
             b.addEventListener("click", fn);
             actions.append(b);
           };
+          button("Edit", () => {
+            const form = $("#schedule-form");
+            form.dataset.editing = s.id;
+            $("#s-name").value = s.name;
+            $("#s-cron").value = s.cron_expr;
+            $("#s-tz").value = s.timezone;
+            $("#s-prompt").value = s.prompt;
+            $("#schedule-form button[type=submit]").textContent = "Save schedule";
+            $("#s-name").focus();
+          });
           button("Run now", async () => {
             await api("POST", `${base}/schedules/${s.id}/run`);
             schedules();
@@ -341,15 +351,23 @@
     $("#schedule-form").addEventListener("submit", async (e) => {
       e.preventDefault();
       const f = new FormData(e.target);
-      const r = await api("POST", `${base}/schedules`, {
+      const body = {
         name: f.get("name"),
         cron_expr: f.get("cron_expr"),
         timezone: f.get("timezone") || "UTC",
         prompt: f.get("prompt"),
-      });
+      };
+      const editing = e.target.dataset.editing;
+      const r = editing
+        ? await api("PATCH", `${base}/schedules/${editing}`, body)
+        : await api("POST", `${base}/schedules`, body);
       const out = $("#schedule-history");
       if (!r.ok) fill(out, [errorOf(r)], (t) => el("li", t, { class: "error" }));
-      else e.target.reset();
+      else {
+        e.target.reset();
+        delete e.target.dataset.editing;
+        $("#schedule-form button[type=submit]").textContent = "Add schedule";
+      }
       schedules();
     });
 

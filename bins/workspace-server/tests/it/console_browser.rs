@@ -405,11 +405,26 @@ async fn an_operator_runs_the_fleet_from_the_console() {
         "return document.querySelector('#schedule-list tbody').textContent.includes('nightly-summary');",
     )
     .await;
+    // Edited in place: the form takes the row's values and saves them back.
+    page.js(
+        "[...document.querySelectorAll('#schedule-list tbody button')].find((b) => b.textContent === 'Edit').click(); return true;",
+    )
+    .await;
+    page.type_into("#s-cron", "0 4 * * *").await;
+    page.click("#schedule-form button[type=submit]").await;
+    page.until_js(
+        "the edited schedule",
+        within,
+        "return document.querySelector('#schedule-list tbody').textContent.includes('0 4 * * *');",
+    )
+    .await;
     let schedules = api
         .admin_get(&format!("/workspaces/{agent}/schedules"))
         .await
         .expect(200);
     assert_eq!(schedules[0]["name"], "nightly-summary");
+    assert_eq!(schedules[0]["cron_expr"], "0 4 * * *");
+    assert_eq!(schedules.as_array().unwrap().len(), 1, "edited, not added");
 
     page.type_into("#m-q", "needle").await;
     page.click("#memory-form button[type=submit]").await;

@@ -540,12 +540,14 @@ async fn the_console_reaches_the_api_through_its_session_only() {
         html.contains("made-in-console") && html.contains("2 of 2 workspaces"),
         "{html}"
     );
-    let resp = test::call_service(
-        &app,
-        call(Method::GET, "/console/fleet/live", None, None, None).to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    for page in ["/console/fleet/live", "/console/delegations", "/console/system"] {
+        let resp = test::call_service(&app, call(Method::GET, page, None, None, None).to_request()).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{page} without a session");
+        let resp = test::call_service(&app, call(Method::GET, page, Some(&cookie), None, None).to_request()).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{page} with one");
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(!html.contains(ADMIN), "{page} holds no admin token");
+    }
 
     // A failed workspace's page says why.
     let uri = format!("/console/workspaces/{failed}");
