@@ -340,16 +340,7 @@ async fn a_pending_approval_is_decided_from_the_fleet_page() {
         .unwrap();
     let services = state.services.clone();
     let app = test::init_service(app(state)).await;
-    let signed = test::call_service(
-        &app,
-        test::TestRequest::post()
-            .uri("/console/sign-in")
-            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
-            .set_payload(format!("token={ADMIN}"))
-            .to_request(),
-    )
-    .await;
-    let cookie = header(&signed, "set-cookie").split(';').next().unwrap().to_owned();
+    let (cookie, _) = sign_in(&app).await;
     let fleet = || {
         test::TestRequest::get()
             .uri("/console")
