@@ -123,6 +123,12 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = ServerConfig::load(cli.config.as_deref())?;
+    // Checked before anything starts, so a malformed entry stops the boot naming it.
+    let cors_origins = molecule_http::browser::CorsOrigins::parse(
+        cfg.cors_origins
+            .as_deref()
+            .unwrap_or(molecule_http::browser::DEFAULT_ORIGINS),
+    )?;
     let telemetry = molecule_telemetry::init("workspace-server", &cfg.telemetry)?;
     let keyring = keyring(&cfg)?;
     let opts = PoolOptions {
@@ -209,6 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             allow_send_message: cfg.molecule_mcp_allow_send_message,
         },
+        cors_origins,
         terminals: molecule_http::Terminals::new(
             usize::try_from(cfg.terminal_max_sessions_per_workspace).unwrap_or(usize::MAX),
             Duration::from_secs(cfg.terminal_idle_timeout_seconds),

@@ -238,6 +238,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "MCP calls a minute each token may make (the original's 120); past it `POST /workspaces/:id/mcp` answers 429 with `Retry-After`",
     ),
     k(
+        "CORS_ORIGINS",
+        "http://localhost:3000,http://localhost:3001",
+        "origins whose pages may call the API (comma-separated `scheme://host[:port]`, or `*`); this server's own origin always may; a malformed entry stops the boot naming it",
+    ),
+    k(
         "TERMINAL_MAX_SESSIONS_PER_WORKSPACE",
         "4",
         "terminals (`GET /workspaces/:id/terminal`) one workspace may have open at once on one replica; past it the upgrade answers 429",

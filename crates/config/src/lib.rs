@@ -160,6 +160,10 @@ pub struct ServerConfig {
     pub molecule_mcp_allow_send_message: bool,
     /// MCP calls a minute per token.
     pub molecule_mcp_calls_per_minute: u64,
+    /// Origins allowed to call the API from a browser (comma-separated, or `*`); unset: the
+    /// original canvas's development origins.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub cors_origins: Option<String>,
     /// Open terminals a workspace may have at once (per replica).
     pub terminal_max_sessions_per_workspace: u64,
     /// A terminal closes after this long with nothing typed and nothing printed.
@@ -282,6 +286,7 @@ impl Default for ServerConfig {
             hibernation_sweep_interval_seconds: 60,
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
+            cors_origins: None,
             terminal_max_sessions_per_workspace: 4,
             terminal_idle_timeout_seconds: 1800,
             molecule_backend: None,

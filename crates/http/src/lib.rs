@@ -8,11 +8,13 @@
 //! Must not know: SQL or business rules. Handlers call `molecule-service`; they never build
 //! queries.
 //!
-//! Modules: `routes` (one module per resource), `auth`, `errors` (JSON errors, request ids),
+//! Modules: `routes` (one module per resource), `auth`, `browser` (CORS and the security
+//! headers), `errors` (JSON errors, request ids),
 //! `health`, `state` (what every handler shares), `terminals` (the open workload terminals' cap
 //! and idle deadline), `server` (middleware, serving).
 
 mod auth;
+pub mod browser;
 mod errors;
 mod health;
 pub mod routes;

@@ -68,6 +68,7 @@ pub fn app(
     >,
 > {
     let org = state.org_id.clone();
+    let cors_origins = state.cors_origins.clone();
     let mcp_settings = state.mcp.clone();
     let mcp_services = state.services.clone();
     let data = web::Data::new(state);
@@ -120,6 +121,10 @@ pub fn app(
                 }
             },
         ))
+        // CORS before the tenant guard (as the original's order), then the security headers on
+        // every answer, refusals included.
+        .wrap(crate::browser::cors(cors_origins))
+        .wrap(actix_web::middleware::from_fn(crate::browser::finish))
         .wrap(actix_web::middleware::from_fn(errors::request_id_middleware))
         .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
         // Outermost: the request's span covers everything above, including the access line.

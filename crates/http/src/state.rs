@@ -60,6 +60,8 @@ pub struct AppState {
     pub mcp: molecule_mcp::McpSettings,
     /// The workload terminals open on this replica and their limits.
     pub terminals: crate::terminals::Terminals,
+    /// `CORS_ORIGINS`: the cross-origin pages that may call the API.
+    pub cors_origins: crate::browser::CorsOrigins,
 }
 
 /// Renders the process's metrics in the Prometheus text format.
@@ -80,6 +82,7 @@ impl AppState {
             memory_plugin: None,
             mcp: molecule_mcp::McpSettings::default(),
             terminals: crate::terminals::Terminals::default(),
+            cors_origins: crate::browser::CorsOrigins::default(),
         })
     }
 }

@@ -76,6 +76,23 @@ fn unreachable_database_fails_fast_naming_database_url() {
 }
 
 #[test]
+fn a_malformed_cors_origin_stops_the_boot_naming_it() {
+    let mut child = server()
+        .env("CORS_ORIGINS", "http://localhost:3000, canvas.example.com")
+        .env("PORT", free_port().to_string())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!status.success());
+    let lines = stderr_lines(child);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("CORS_ORIGINS") && lines[0].contains("canvas.example.com"),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn malformed_config_file_names_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("molecule.toml");

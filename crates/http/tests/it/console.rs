@@ -584,6 +584,7 @@ async fn the_console_reaches_the_api_through_its_session_only() {
         test::TestRequest::get()
             .uri(&format!("/workspaces/{failed}/terminal"))
             .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .insert_header(("Host", "localhost:8080"))
             .insert_header(("Origin", origin.to_owned()))
             .insert_header(("Connection", "Upgrade"))
             .insert_header(("Upgrade", "websocket"))

@@ -2,6 +2,7 @@
 //! nextest names them `it <module>::<test>`).
 
 mod auth_matrix;
+mod browser;
 mod console;
 mod delegations;
 mod failures;
