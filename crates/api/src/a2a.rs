@@ -12,6 +12,10 @@ pub const BUSY_RETRY_AFTER_SECONDS: u32 = 30;
 /// How long a caller should wait for a waking or restarting workspace (seconds).
 pub const WAKING_RETRY_AFTER_SECONDS: u32 = 15;
 
+/// `Retry-After` for a workspace whose agent has not registered yet (provisioning, or awaiting
+/// an external agent): a transient state, which the original also answered 503.
+pub const STARTING_RETRY_AFTER_SECONDS: u32 = 5;
+
 /// 202: the agent was busy, so the message waits in the queue and is delivered when a heartbeat
 /// reports a free slot.
 #[derive(Debug, Clone, Serialize, ToSchema)]

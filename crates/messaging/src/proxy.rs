@@ -17,7 +17,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use molecule_a2a::jsonrpc::{self, Normalised};
 use molecule_a2a::queue::{self, NewItem};
 use molecule_api::a2a::{
-    BUSY_RETRY_AFTER_SECONDS, BadGateway, ProxyOutcome, ProxyUnavailable, Queued, WAKING_RETRY_AFTER_SECONDS,
+    BUSY_RETRY_AFTER_SECONDS, BadGateway, ProxyOutcome, ProxyUnavailable, Queued, STARTING_RETRY_AFTER_SECONDS,
+    WAKING_RETRY_AFTER_SECONDS,
 };
 use molecule_db::schema::{workspace_token_usage as tu, workspaces as w};
 use molecule_db::sql_types::DbWorkspaceStatus;
@@ -296,9 +297,11 @@ impl crate::Messaging {
         Ok(Prepared::Ready(Box::new(d), n))
     }
 
-    /// A target without a URL: a hibernated one is woken (503 `waking`, retry shortly); any
-    /// other cannot take a message until something changes (409 with its status and what to
-    /// do), so no `Retry-After` promises what waiting will not bring.
+    /// A target without a URL: a hibernated one is woken (503 `waking`, retry shortly); one
+    /// whose agent has not registered yet (provisioning, awaiting its agent) will take it
+    /// soon (503 with `Retry-After`, which clients retry); any other cannot take a message
+    /// until something changes (409 with its status and what to do), so no `Retry-After`
+    /// promises what waiting will not bring.
     async fn no_url(&self, id: Uuid, target: &Target) -> Result<ProxyOutcome> {
         if target.status == WorkspaceStatus::Hibernated {
             if let Err(e) = self.wake(id).await {
@@ -313,10 +316,23 @@ impl crate::Messaging {
                 status: Some(target.status),
             }));
         }
+        if matches!(
+            target.status,
+            WorkspaceStatus::Provisioning | WorkspaceStatus::AwaitingAgent
+        ) {
+            return Ok(ProxyOutcome::Unavailable(ProxyUnavailable {
+                error: format!(
+                    "workspace {id} is {}: its agent has not registered yet; retry shortly",
+                    target.status
+                ),
+                waking: None,
+                restarting: None,
+                busy: None,
+                retry_after: STARTING_RETRY_AFTER_SECONDS,
+                status: Some(target.status),
+            }));
+        }
         let hint = match target.status {
-            WorkspaceStatus::Provisioning | WorkspaceStatus::AwaitingAgent => {
-                "its agent has not registered yet; retry once it is online"
-            }
             WorkspaceStatus::Failed => "it failed; restart it (POST /workspaces/:id/restart)",
             WorkspaceStatus::Paused => "it is paused; resume it (POST /workspaces/:id/resume)",
             WorkspaceStatus::Online | WorkspaceStatus::Degraded => {

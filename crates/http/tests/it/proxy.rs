@@ -20,7 +20,7 @@ use molecule_testkit::agent::Mode;
 const ADMIN: &str = "adm";
 
 struct World {
-    _db: TestDb,
+    db: TestDb,
     state: AppState,
     parent: TestWorkspace,
     target: TestWorkspace,
@@ -56,7 +56,7 @@ async fn world(mode: Mode) -> World {
     let agent = StubAgent::start(mode).unwrap();
     register(s, target.id, &agent.url).await;
     World {
-        _db: db,
+        db,
         state,
         parent,
         target,
@@ -76,7 +76,7 @@ async fn a_message_reaches_the_agent_and_its_answer_and_side_effects_land() {
     let w = world(Mode::Echo).await;
     let app = test::init_service(app(w.state.clone())).await;
     let bus = w.state.services.bus().clone();
-    let _listener = bus.spawn_listener(w._db.url().to_owned(), w._db.pool().clone());
+    let _listener = bus.spawn_listener(w.db.url().to_owned(), w.db.pool().clone());
     assert!(bus.wait_listening(Duration::from_secs(10)).await);
     let mut live = bus.subscribe();
 
@@ -287,6 +287,28 @@ async fn transport_outcomes_no_url_unreachable_and_idle() {
     );
     assert_eq!(body["status"], "online");
 
+    // Not registered yet (a new workspace is provisioning): transient, so 503 with
+    // `Retry-After`, which clients retry; failed: 409 saying what to do.
+    let starting = workspace_under(s, "starting", Some(w.parent.id)).await;
+    let resp = test::call_service(&app, send(starting.id, "x").insert_header(bearer(ADMIN)).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "5");
+    let body: Value = test::read_body_json(resp).await;
+    assert_eq!(
+        (body["status"].as_str(), body["retry_after"].as_u64()),
+        (Some("provisioning"), Some(5)),
+        "{body}"
+    );
+    w.db.execute_sql(&format!(
+        "UPDATE workspaces SET status = 'failed' WHERE id = '{}'",
+        starting.id
+    ))
+    .await;
+    let resp = test::call_service(&app, send(starting.id, "x").insert_header(bearer(ADMIN)).to_request()).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body: Value = test::read_body_json(resp).await;
+    assert!(body["error"].as_str().unwrap().contains("restart it"), "{body}");
+
     // Nothing listens: 502.
     let closed = workspace_under(s, "closed", Some(w.parent.id)).await;
     let port = molecule_testkit::free_port();
@@ -332,7 +354,7 @@ async fn events_from_the_target_keep_a_slow_answer_past_its_idle_timeout() {
     // not queued. Without the events (the last assertion) the same message is queued.
     let w = world(Mode::Slow(2500)).await;
     let s = w.state.services.clone();
-    let _listener = s.bus().spawn_listener(w._db.url().to_owned(), w._db.pool().clone());
+    let _listener = s.bus().spawn_listener(w.db.url().to_owned(), w.db.pool().clone());
     assert!(s.bus().wait_listening(Duration::from_secs(10)).await);
     let app = test::init_service(app(w.state.clone())).await;
     heartbeat(
@@ -400,7 +422,7 @@ async fn a_busy_agent_gets_its_message_once_when_a_slot_frees_even_with_two_repl
     // The agent frees up. A second replica (its own Services and pool on the same database) drains
     // at the same time as the first, many times over: the agent gets the message once.
     w.agent.set(Mode::Echo);
-    let pool_b = molecule_db::connect(w._db.url(), &molecule_db::PoolOptions::default())
+    let pool_b = molecule_db::connect(w.db.url(), &molecule_db::PoolOptions::default())
         .await
         .unwrap();
     let replica_b = Services::new(pool_b, Default::default()).unwrap();
