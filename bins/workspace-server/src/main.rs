@@ -129,6 +129,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .as_deref()
             .unwrap_or(molecule_http::browser::DEFAULT_ORIGINS),
     )?;
+    let limits = if cfg.is_dev() {
+        molecule_http::limits::RequestLimits::off()
+    } else {
+        molecule_http::limits::RequestLimits::per_minute(
+            u32::try_from(cfg.rate_limit).unwrap_or(u32::MAX),
+            molecule_http::limits::parse_proxies(cfg.trusted_proxies.as_deref().unwrap_or(""))?,
+        )
+    };
     let telemetry = molecule_telemetry::init("workspace-server", &cfg.telemetry)?;
     let keyring = keyring(&cfg)?;
     let opts = PoolOptions {
@@ -216,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_send_message: cfg.molecule_mcp_allow_send_message,
         },
         cors_origins,
+        limits,
         terminals: molecule_http::Terminals::new(
             usize::try_from(cfg.terminal_max_sessions_per_workspace).unwrap_or(usize::MAX),
             Duration::from_secs(cfg.terminal_idle_timeout_seconds),

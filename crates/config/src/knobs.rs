@@ -61,7 +61,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "unset",
         "tenant id; when set, requests must carry a matching X-Molecule-Org-Id",
     ),
-    k("MOLECULE_ENV", "unset", "`production`/`prod` enables production checks"),
+    k(
+        "MOLECULE_ENV",
+        "unset",
+        "`production`/`prod` enables production checks; `dev`/`development` turns the rate limit off",
+    ),
     k(
         "SECRETS_ENCRYPTION_KEY",
         "unset",
@@ -236,6 +240,16 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "MOLECULE_MCP_CALLS_PER_MINUTE",
         "120",
         "MCP calls a minute each token may make (the original's 120); past it `POST /workspaces/:id/mcp` answers 429 with `Retry-After`",
+    ),
+    k(
+        "RATE_LIMIT",
+        "600",
+        "requests a minute per client (its token, else its address) on each replica; past it 429 with `Retry-After`; every answer carries `X-RateLimit-Limit`/`-Remaining`/`-Reset`; off when `MOLECULE_ENV` is `dev`/`development`; `/health`, `/readyz` and `/metrics` are not limited",
+    ),
+    k(
+        "TRUSTED_PROXIES",
+        "unset",
+        "addresses or CIDR networks of reverse proxies whose `X-Forwarded-For` names the client for the rate limit; from anyone else the header is ignored",
     ),
     k(
         "CORS_ORIGINS",

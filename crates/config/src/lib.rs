@@ -164,6 +164,11 @@ pub struct ServerConfig {
     /// original canvas's development origins.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub cors_origins: Option<String>,
+    /// Requests a minute per client (per replica); not applied in dev mode.
+    pub rate_limit: u64,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR networks).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub trusted_proxies: Option<String>,
     /// Open terminals a workspace may have at once (per replica).
     pub terminal_max_sessions_per_workspace: u64,
     /// A terminal closes after this long with nothing typed and nothing printed.
@@ -287,6 +292,8 @@ impl Default for ServerConfig {
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
             cors_origins: None,
+            rate_limit: 600,
+            trusted_proxies: None,
             terminal_max_sessions_per_workspace: 4,
             terminal_idle_timeout_seconds: 1800,
             molecule_backend: None,
@@ -345,6 +352,11 @@ impl ServerConfig {
 
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.molecule_bind_addr, self.port)
+    }
+
+    /// Dev mode per the original: `MOLECULE_ENV` is `dev` or `development` (no rate limit).
+    pub fn is_dev(&self) -> bool {
+        matches!(self.molecule_env.as_deref(), Some("dev" | "development"))
     }
 
     /// Production per the original: `MOLECULE_ENV` is `prod` or `production`.
@@ -489,6 +501,7 @@ impl ServerConfig {
             self.terminal_max_sessions_per_workspace,
         )?;
         positive("TERMINAL_IDLE_TIMEOUT_SECONDS", self.terminal_idle_timeout_seconds)?;
+        positive("RATE_LIMIT", self.rate_limit)?;
         positive(
             "PROVISION_TIMEOUT_SWEEP_INTERVAL_SECONDS",
             self.provision_timeout_sweep_interval_seconds,

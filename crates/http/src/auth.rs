@@ -25,6 +25,16 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// A short, stable name for a token that is not the token: the first 16 bytes of its SHA-256
+/// in hex (the rate limiter's key).
+pub(crate) fn digest_hex(token: &str) -> String {
+    molecule_tree::tokens::hash(token)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()

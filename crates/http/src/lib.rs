@@ -9,7 +9,7 @@
 //! queries.
 //!
 //! Modules: `routes` (one module per resource), `auth`, `browser` (CORS and the security
-//! headers), `errors` (JSON errors, request ids),
+//! headers), `limits` (the per-client rate limit), `errors` (JSON errors, request ids),
 //! `health`, `state` (what every handler shares), `terminals` (the open workload terminals' cap
 //! and idle deadline), `server` (middleware, serving).
 
@@ -17,6 +17,7 @@ mod auth;
 pub mod browser;
 mod errors;
 mod health;
+pub mod limits;
 pub mod routes;
 mod server;
 mod state;

@@ -69,6 +69,7 @@ pub fn app(
 > {
     let org = state.org_id.clone();
     let cors_origins = state.cors_origins.clone();
+    let limits = state.limits.clone();
     let mcp_settings = state.mcp.clone();
     let mcp_services = state.services.clone();
     let data = web::Data::new(state);
@@ -123,12 +124,27 @@ pub fn app(
         ))
         // CORS before the tenant guard (as the original's order), then the security headers on
         // every answer, refusals included.
+        // The rate limit inside CORS, so a 429 still reaches an allowed page readably.
+        .wrap(actix_web::middleware::from_fn(
+            move |req: ServiceRequest, next: actix_web::middleware::Next<_>| {
+                crate::limits::limit(limits.clone(), credential_key, req, next)
+            },
+        ))
         .wrap(crate::browser::cors(cors_origins))
         .wrap(actix_web::middleware::from_fn(crate::browser::finish))
         .wrap(actix_web::middleware::from_fn(errors::request_id_middleware))
         .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
         // Outermost: the request's span covers everything above, including the access line.
         .wrap(tracing_actix_web::TracingLogger::<molecule_serve::RequestSpan>::new())
+}
+
+/// The credential a request presents, named for the rate limiter (never the secret): a bearer
+/// token by a prefix of its SHA-256, a console session by its id.
+fn credential_key(req: &actix_web::HttpRequest) -> Option<String> {
+    if let Some(token) = crate::auth::bearer(req) {
+        return Some(format!("tok:{}", crate::auth::digest_hex(token)));
+    }
+    crate::routes::console::session_key(req).map(|s| format!("console:{s}"))
 }
 
 /// Binds the listener, with an error that names the knobs to change.

@@ -62,6 +62,8 @@ pub struct AppState {
     pub terminals: crate::terminals::Terminals,
     /// `CORS_ORIGINS`: the cross-origin pages that may call the API.
     pub cors_origins: crate::browser::CorsOrigins,
+    /// `RATE_LIMIT` per client (none in dev mode and in-process tests).
+    pub limits: crate::limits::RequestLimits,
 }
 
 /// Renders the process's metrics in the Prometheus text format.
@@ -83,6 +85,7 @@ impl AppState {
             mcp: molecule_mcp::McpSettings::default(),
             terminals: crate::terminals::Terminals::default(),
             cors_origins: crate::browser::CorsOrigins::default(),
+            limits: crate::limits::RequestLimits::off(),
         })
     }
 }

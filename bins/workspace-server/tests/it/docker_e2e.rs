@@ -56,6 +56,7 @@ pub(crate) fn start_logged(
         .env("PLATFORM_URL", &base)
         .env("ADMIN_TOKEN", ADMIN)
         .env("MOLECULE_BACKEND", "docker")
+        .env("RATE_LIMIT", "1000000")
         .env("MOLECULE_DOCKER_NETWORK", "host")
         .env("MOLECULE_PLATFORM_INSTANCE", instance)
         .env("MOLECULE_AGENT_ENV", "HEARTBEAT_INTERVAL_SECONDS=1")

@@ -76,6 +76,7 @@ async fn a_moving_tag_is_pulled_again_on_restart() {
             .env("PLATFORM_URL", &base)
             .env("ADMIN_TOKEN", ADMIN)
             .env("MOLECULE_BACKEND", "docker")
+            .env("RATE_LIMIT", "1000000")
             .env("MOLECULE_DOCKER_NETWORK", "host")
             .env("MOLECULE_PLATFORM_INSTANCE", &instance)
             .env("MOLECULE_RUNTIME_IMAGES", format!("claude-code={repo}"))

@@ -159,6 +159,12 @@ async fn current(req: &HttpRequest, state: &AppState) -> Result<Option<(Sessions
     Ok(found.map(|s| (sessions, s)))
 }
 
+/// The console session a request names (the cookie's id part, not its secret), for the rate
+/// limiter's key; unchecked.
+pub(crate) fn session_key(req: &HttpRequest) -> Option<String> {
+    cookie_value(req).and_then(|v| v.split('.').next().map(str::to_owned))
+}
+
 /// The console cookie's value, from any `Cookie` header.
 fn cookie_value(req: &HttpRequest) -> Option<String> {
     req.headers()

@@ -7,6 +7,7 @@ mod console;
 mod delegations;
 mod failures;
 mod hierarchy;
+mod limits;
 mod operator;
 mod proxy;
 mod schedules;

@@ -147,6 +147,8 @@ pub fn start_replica_logged(
         .env("MOLECULE_BIND_ADDR", "127.0.0.1")
         .env("ADMIN_TOKEN", admin)
         .env("MOLECULE_BACKEND", "none")
+        // Tests drive more than a client's share; the limit has its own test.
+        .env("RATE_LIMIT", "1000000")
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::null());
     for (k, v) in extra {
