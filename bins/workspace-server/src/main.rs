@@ -225,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         cors_origins,
         limits,
+        metrics_public: cfg.metrics_public,
         terminals: molecule_http::Terminals::new(
             usize::try_from(cfg.terminal_max_sessions_per_workspace).unwrap_or(usize::MAX),
             Duration::from_secs(cfg.terminal_idle_timeout_seconds),

@@ -242,6 +242,11 @@ pub const SERVER_KNOBS: &[Knob] = &[
         "MCP calls a minute each token may make (the original's 120); past it `POST /workspaces/:id/mcp` answers 429 with `Retry-After`",
     ),
     k(
+        "METRICS_PUBLIC",
+        "false",
+        "`true` serves `/metrics` without a token (scrapers that cannot send one); otherwise it takes the admin token",
+    ),
+    k(
         "RATE_LIMIT",
         "600",
         "requests a minute per client (its token, else its address) on each replica; past it 429 with `Retry-After`; every answer carries `X-RateLimit-Limit`/`-Remaining`/`-Reset`; off when `MOLECULE_ENV` is `dev`/`development`; `/health`, `/readyz` and `/metrics` are not limited",

@@ -164,6 +164,9 @@ pub struct ServerConfig {
     /// original canvas's development origins.
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub cors_origins: Option<String>,
+    /// Serve `/metrics` without a token.
+    #[serde(deserialize_with = "lenient::flag")]
+    pub metrics_public: bool,
     /// Requests a minute per client (per replica); not applied in dev mode.
     pub rate_limit: u64,
     /// Proxies whose `X-Forwarded-For` names the client (addresses or CIDR networks).
@@ -292,6 +295,7 @@ impl Default for ServerConfig {
             molecule_mcp_allow_send_message: false,
             molecule_mcp_calls_per_minute: 120,
             cors_origins: None,
+            metrics_public: false,
             rate_limit: 600,
             trusted_proxies: None,
             terminal_max_sessions_per_workspace: 4,

@@ -9,7 +9,8 @@
 //! queries.
 //!
 //! Modules: `routes` (one module per resource), `auth`, `browser` (CORS and the security
-//! headers), `limits` (the per-client rate limit), `errors` (JSON errors, request ids),
+//! headers), `limits` (the per-client rate limit), `observe` (per-request
+//! Prometheus series), `errors` (JSON errors, request ids),
 //! `health`, `state` (what every handler shares), `terminals` (the open workload terminals' cap
 //! and idle deadline), `server` (middleware, serving).
 
@@ -18,6 +19,7 @@ pub mod browser;
 mod errors;
 mod health;
 pub mod limits;
+mod observe;
 pub mod routes;
 mod server;
 mod state;

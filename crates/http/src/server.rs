@@ -132,6 +132,8 @@ pub fn app(
         ))
         .wrap(crate::browser::cors(cors_origins))
         .wrap(actix_web::middleware::from_fn(crate::browser::finish))
+        // Outside everything that can refuse, so refusals and 429s are counted too.
+        .wrap(actix_web::middleware::from_fn(crate::observe::observe))
         .wrap(actix_web::middleware::from_fn(errors::request_id_middleware))
         .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("molecule_http::access"))
         // Outermost: the request's span covers everything above, including the access line.

@@ -64,6 +64,8 @@ pub struct AppState {
     pub cors_origins: crate::browser::CorsOrigins,
     /// `RATE_LIMIT` per client (none in dev mode and in-process tests).
     pub limits: crate::limits::RequestLimits,
+    /// `METRICS_PUBLIC`: `/metrics` without a token (for scrapers that cannot send one).
+    pub metrics_public: bool,
 }
 
 /// Renders the process's metrics in the Prometheus text format.
@@ -86,6 +88,7 @@ impl AppState {
             terminals: crate::terminals::Terminals::default(),
             cors_origins: crate::browser::CorsOrigins::default(),
             limits: crate::limits::RequestLimits::off(),
+            metrics_public: false,
         })
     }
 }

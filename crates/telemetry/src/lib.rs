@@ -12,6 +12,9 @@ use std::io::IsTerminal as _;
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// `molecule_http_request_duration_seconds`' buckets, in seconds.
+pub const HTTP_DURATION_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 use molecule_config::{LogFormat, Telemetry};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
@@ -160,7 +163,14 @@ pub fn init(service: &str, cfg: &Telemetry) -> Result<Guard, TelemetryError> {
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
-    let metrics = match PrometheusBuilder::new().install_recorder() {
+    // Request durations as a histogram (aggregatable across replicas), not a summary.
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("molecule_http_request_duration_seconds".into()),
+            HTTP_DURATION_BUCKETS,
+        )
+        .unwrap_or_else(|_| PrometheusBuilder::new());
+    let metrics = match builder.install_recorder() {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!(error = %e, "no metrics recorder: /metrics will answer 503");

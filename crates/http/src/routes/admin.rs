@@ -40,7 +40,10 @@ pub async fn liveness(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpRe
     })))
 }
 
-/// Prometheus text exposition of the process's metrics (admin: scrape with the admin bearer).
+/// Prometheus text exposition of the process's metrics: per-request series
+/// (`molecule_http_requests_total`, `molecule_http_request_duration_seconds` by route
+/// pattern), open WebSockets and terminals, the database pool, and the background loops
+/// (`molecule_task_*`). Scrape with the admin bearer, or openly with `METRICS_PUBLIC=true`.
 #[utoipa::path(
     tag = "admin",
     responses(
@@ -51,7 +54,21 @@ pub async fn liveness(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpRe
     security(("bearer" = []))
 )]
 #[get("/metrics")]
-pub async fn metrics(_: AdminAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.metrics_public {
+        use actix_web::FromRequest as _;
+        AdminAuth::extract(&req).await?;
+    }
+    let pool = state.pool.status();
+    let in_use = pool.size.saturating_sub(pool.available);
+    for (kind, n) in [
+        ("in_use", in_use),
+        ("idle", pool.available),
+        ("waiting", pool.waiting),
+        ("max", pool.max_size),
+    ] {
+        ::metrics::gauge!("molecule_db_pool_connections", "state" => kind).set(n as f64);
+    }
     let Some(render) = &state.metrics else {
         return Err(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -244,6 +244,7 @@ pub async fn websocket(
     })?;
     let bus = state.services.bus().clone();
     let mut rx = bus.subscribe();
+    metrics::gauge!("molecule_websocket_connections_active").increment(1.0);
     actix_web::rt::spawn(async move {
         loop {
             tokio::select! {
@@ -273,6 +274,7 @@ pub async fn websocket(
             }
         }
         let _ = session.close(None).await;
+        metrics::gauge!("molecule_websocket_connections_active").decrement(1.0);
     });
     Ok(response)
 }

@@ -142,6 +142,7 @@ pub async fn terminal(
     let idle = state.terminals.idle();
     let state = state.into_inner();
     tracing::info!(workspace_id = %id, actor, program = term.program, "terminal opened");
+    metrics::gauge!("molecule_terminal_sessions_active").increment(1.0);
     actix_web::rt::spawn(async move {
         let _slot = slot;
         let started = std::time::Instant::now();
@@ -203,6 +204,7 @@ pub async fn terminal(
                 description: Some(ended.to_owned()),
             }))
             .await;
+        metrics::gauge!("molecule_terminal_sessions_active").decrement(1.0);
         let took = started.elapsed();
         tracing::info!(workspace_id = %id, actor, ended, seconds = took.as_secs(), "terminal closed");
         let summary = format!("Terminal session by {actor} ({} s, {ended})", took.as_secs());

@@ -8,6 +8,7 @@ mod delegations;
 mod failures;
 mod hierarchy;
 mod limits;
+mod metrics;
 mod operator;
 mod proxy;
 mod schedules;
