@@ -40,6 +40,19 @@ fn commit(text: &str) -> Commit {
     }
 }
 
+/// The client gives up after 1 s and opens its breaker after 3 failures, for 5 s.
+fn client(port: u16) -> PluginClient {
+    PluginClient::new(ClientConfig {
+        base_url: format!("http://127.0.0.1:{port}"),
+        timeout: Duration::from_secs(1),
+        failure_threshold: 3,
+        // Long enough that a loaded CI machine still reads the open breaker before it
+        // closes again (2 s failed once when the suite ran beside a build).
+        cooldown: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
 /// A workspace-server's services with memory on, in front of a real plugin on its own
 /// database, which a test can stop (`handle`) and start again on the same port.
 struct World {
@@ -62,18 +75,9 @@ impl World {
         let server = plugin(&state, port);
         let handle = server.handle();
         let serving = tokio::spawn(server.wait());
-        let client = PluginClient::new(ClientConfig {
-            base_url: format!("http://127.0.0.1:{port}"),
-            timeout: Duration::from_secs(1),
-            failure_threshold: 3,
-            // Long enough that a loaded CI machine still reads the open breaker before it
-            // closes again (2 s failed once when the suite ran beside a build).
-            cooldown: Duration::from_secs(5),
-        })
-        .unwrap();
         let s = Services::new(db.pool().clone(), Default::default())
             .unwrap()
-            .with_memory(Arc::new(client));
+            .with_memory(Arc::new(client(port)));
         Self {
             _db: db,
             plugin_db,
@@ -112,6 +116,13 @@ async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_coold
     // answers at once without sending anything.
     handle.stop(false).await;
     let _ = serving.await;
+    // Hold the port while the plugin is down: no other process's server can take it (tests run
+    // side by side, each picking free ports), and a connection now hangs until the client's
+    // timeout. A client made now has no pooled connection to the old server either.
+    let held = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the stopped plugin released its port");
+    let s = Services::new(_db.pool().clone(), Default::default())
+        .unwrap()
+        .with_memory(Arc::new(client(port)));
     for _ in 0..3 {
         let e = s
             .memory()
@@ -126,6 +137,7 @@ async fn a_plugin_that_dies_gives_clear_errors_and_is_used_again_after_the_coold
     assert_eq!(memories(&plugin_db).await, 1, "nothing half-written");
 
     // Back: once the cooldown has passed, calls go through again.
+    drop(held);
     let server = plugin(&state, port);
     let _serving = tokio::spawn(server.wait());
     until_ok(
