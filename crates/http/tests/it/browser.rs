@@ -8,14 +8,9 @@ use actix_web::test;
 use molecule_http::{AppState, app};
 use molecule_testkit::TestDb;
 
-const ADMIN: &str = "browser-admin";
+use crate::header;
 
-fn header<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
+const ADMIN: &str = "browser-admin";
 
 #[actix_web::test]
 async fn cors_lets_the_canvas_in_and_keeps_other_sites_out() {

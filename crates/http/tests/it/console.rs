@@ -10,14 +10,9 @@ use molecule_http::{AppState, app};
 use molecule_service::testing::workspace_with_token;
 use molecule_testkit::TestDb;
 
-const ADMIN: &str = "console-admin-secret";
+use crate::header;
 
-fn header<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
+const ADMIN: &str = "console-admin-secret";
 
 /// The CSRF token a console page's forms carry.
 fn csrf_of(html: &str) -> String {

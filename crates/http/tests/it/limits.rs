@@ -9,14 +9,9 @@ use molecule_http::limits::RequestLimits;
 use molecule_http::{AppState, app};
 use molecule_testkit::TestDb;
 
-const ADMIN: &str = "limits-admin";
+use crate::header;
 
-fn header<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
+const ADMIN: &str = "limits-admin";
 
 #[actix_web::test]
 async fn each_client_gets_its_share_and_a_429_past_it() {

@@ -12,3 +12,12 @@ mod metrics;
 mod operator;
 mod proxy;
 mod schedules;
+
+/// A response header as text ("" when absent).
+#[allow(clippy::unwrap_used)] // test code: a non-text header is the failure report
+pub(crate) fn header<B>(resp: &actix_web::dev::ServiceResponse<B>, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
