@@ -90,14 +90,20 @@ impl CorsOrigins {
     }
 }
 
-/// The request comes from a page of this very server (`Origin` is `http(s)://<Host>`).
-fn same_origin(origin: &str, head: &RequestHead) -> bool {
-    let Some(host) = head.headers().get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
+/// `origin` (`scheme://host[:port]`) names `host` (a `Host` header's value): a page of this
+/// very server. The one same-origin rule of CORS, the console's forms and the terminal.
+pub(crate) fn origin_is_host(origin: &str, host: &str) -> bool {
     origin
         .split_once("://")
         .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+/// The request comes from a page of this very server (`Origin` is `http(s)://<Host>`).
+fn same_origin(origin: &str, head: &RequestHead) -> bool {
+    head.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| origin_is_host(origin, host))
 }
 
 /// The CORS middleware for `origins`.

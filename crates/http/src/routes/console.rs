@@ -187,10 +187,15 @@ fn cross_site(req: &HttpRequest) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let host = req.connection_info().host().to_owned();
-    origin
-        .split_once("://")
-        .is_none_or(|(_, rest)| !rest.eq_ignore_ascii_case(&host))
+    !crate::browser::origin_is_host(origin, req.connection_info().host())
+}
+
+/// The refusal of a change from another site or without the session's CSRF token.
+fn refused_change() -> HttpResponse {
+    harden(
+        HttpResponse::Forbidden()
+            .json(serde_json::json!({ "error": "refused: a cross-site request or a missing CSRF token" })),
+    )
 }
 
 /// The answer to a sign-in: the session cookie, and on to the fleet.
@@ -300,9 +305,7 @@ async fn sign_out(
         return Ok(redirect("/console/sign-in"));
     };
     if cross_site(&req) || !Sessions::csrf_matches(&session, &form.csrf) {
-        return Ok(harden(HttpResponse::Forbidden().json(
-            serde_json::json!({ "error": "refused: a cross-site request or a missing CSRF token" }),
-        )));
+        return Ok(refused_change());
     }
     sessions.sign_out(session.id).await?;
     tracing::info!(session_id = %session.id, "console sign-out");
@@ -529,9 +532,7 @@ async fn decide(
         return Ok(redirect("/console/sign-in"));
     };
     if cross_site(&req) || !Sessions::csrf_matches(&session, &form.csrf) {
-        return Ok(harden(HttpResponse::Forbidden().json(
-            serde_json::json!({ "error": "refused: a cross-site request or a missing CSRF token" }),
-        )));
+        return Ok(refused_change());
     }
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "approval not found");
     let (Ok(workspace_id), Ok(id)) = (path.0.parse(), path.1.parse()) else {

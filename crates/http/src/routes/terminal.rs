@@ -53,10 +53,7 @@ fn origin_allowed(req: &HttpRequest) -> bool {
     let Ok(origin) = origin.to_str() else {
         return false;
     };
-    let host = req.connection_info().host().to_owned();
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
+    crate::browser::origin_is_host(origin, req.connection_info().host())
 }
 
 fn failure(e: TerminalFailure) -> ApiError {
